@@ -1,0 +1,82 @@
+// Launches the built extension (dist/chrome) in headless Chromium with
+// Playwright, and helps tests talk to its worker and popup.
+
+import { chromium } from "playwright-core";
+import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+export const EXTENSION = path.resolve(process.env.TETHER_EXTENSION ?? "dist/chrome");
+export const ARTIFACTS = path.resolve(process.env.TETHER_ARTIFACTS ?? "test-artifacts");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+
+/**
+ * Starts Chromium with the extension loaded. Returns the context, the
+ * extension id, its service worker, every console message and page error
+ * seen (worker and pages), and `close()`.
+ */
+export async function launch() {
+  const profile = await mkdtemp(path.join(tmpdir(), "tether-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    ignoreDefaultArgs: ["--disable-extensions"],
+    args: [
+      `--disable-extensions-except=${EXTENSION}`,
+      `--load-extension=${EXTENSION}`,
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+  const logs = [];
+  context.on("console", (msg) => logs.push({ type: msg.type(), text: msg.text(), url: msg.location()?.url ?? "" }));
+  context.on("weberror", (err) => logs.push({ type: "pageerror", text: String(err.error()), url: "" }));
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 15000 }));
+  const id = new URL(worker.url()).host;
+  return {
+    context,
+    worker,
+    id,
+    logs,
+    popupUrl: `chrome-extension://${id}/popup/popup.html`,
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Opens the popup page (the same document the toolbar button shows) at its real width. */
+export async function openPopup(ext, { colorScheme = "light" } = {}) {
+  const page = await ext.context.newPage();
+  await page.emulateMedia({ colorScheme });
+  await page.setViewportSize({ width: 380, height: 480 });
+  page.on("pageerror", (err) => ext.logs.push({ type: "pageerror", text: String(err), url: page.url() }));
+  await page.goto(ext.popupUrl);
+  return page;
+}
+
+/** Writes a screenshot into the test artifacts folder; returns its path. */
+export async function screenshot(page, name) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  return file;
+}
+
+/** Stops every service worker through CDP, the way Chrome does after 30 s idle. */
+export async function stopWorkers(ext, page) {
+  const cdp = await ext.context.newCDPSession(page);
+  await cdp.send("ServiceWorker.enable");
+  await cdp.send("ServiceWorker.stopAllWorkers");
+  await cdp.detach();
+}
+
+/** Console errors and uncaught errors seen so far. */
+export function errors(ext) {
+  return ext.logs.filter((l) => l.type === "error" || l.type === "pageerror");
+}

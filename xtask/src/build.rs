@@ -1,0 +1,154 @@
+//! `cargo xtask build`: the extension into `dist/chrome` and `dist/firefox`
+//! (optimised wasm), plus release binaries of `tether-server` and `tether`.
+
+use crate::setup::{self, Tools};
+use crate::util::{self, Result, Timer, copy_dir, root};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The server a built extension uses until the user picks another.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7780";
+
+/// Everything of the source tree that ships in the extension, besides the
+/// manifest and the generated `wasm/` directory.
+const EXTENSION_DIRS: &[&str] = &["background", "popup", "options", "icons", "_locales"];
+
+/// Gecko id of the Firefox build.
+const GECKO_ID: &str = "tether@tether.chat";
+
+pub fn run(args: &[String]) -> Result {
+    let server = server_arg(args)?;
+    let tools = setup::run()?;
+    extension(&tools, &server)?;
+    native_release()
+}
+
+/// `--server URL` from the arguments, or the default.
+pub fn server_arg(args: &[String]) -> Result<String> {
+    let mut it = args.iter();
+    let mut server = DEFAULT_SERVER.to_string();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--server" => server = it.next().ok_or("--server needs a URL")?.clone(),
+            "--browser" => {}
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    if !(server.starts_with("http://") || server.starts_with("https://")) {
+        return Err(format!("--server must be an http:// or https:// URL, not `{server}`"));
+    }
+    Ok(server.trim_end_matches('/').to_string())
+}
+
+pub fn dist() -> PathBuf {
+    root().join("dist")
+}
+
+/// Builds the optimised wasm core and lays out both browsers' extensions.
+pub fn extension(tools: &Tools, server: &str) -> Result {
+    let _t = Timer::start("extension build");
+    let wasm = wasm_core(tools)?;
+    for browser in ["chrome", "firefox"] {
+        let out = dist().join(browser);
+        if out.exists() {
+            std::fs::remove_dir_all(&out).map_err(|e| format!("clean {}: {e}", out.display()))?;
+        }
+        for dir in EXTENSION_DIRS {
+            copy_dir(&root().join(dir), &out.join(dir))?;
+        }
+        copy_dir(&wasm, &out.join("wasm"))?;
+        std::fs::write(
+            out.join("background/config.js"),
+            format!(
+                "// Written by `cargo xtask build`.\nexport const DEFAULT_SERVER = {};\n",
+                json!(server)
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        let manifest = manifest(browser)?;
+        std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap())
+            .map_err(|e| e.to_string())?;
+    }
+    let wasm_file = wasm.join("tether_core_bg.wasm");
+    let bytes = std::fs::read(&wasm_file).map_err(|e| e.to_string())?;
+    eprintln!(
+        "xtask: wasm core {} KB, {} KB gzipped -> dist/chrome, dist/firefox",
+        bytes.len() / 1024,
+        gzipped_len(&bytes) / 1024
+    );
+    Ok(())
+}
+
+/// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
+/// Returns the directory holding `tether_core.js` and `tether_core_bg.wasm`.
+fn wasm_core(tools: &Tools) -> Result<PathBuf> {
+    util::run(tools.wasm.command("build").args([
+        "--package",
+        "tether-extension",
+        "--lib",
+        "--profile",
+        "wasm-release",
+    ]))?;
+    let raw = root().join("target/wasm/wasm32-unknown-unknown/wasm-release/tether_extension.wasm");
+    let bindgen_out = root().join("target/wasm-bindgen");
+    let _ = std::fs::remove_dir_all(&bindgen_out);
+    util::run(
+        Command::new(&tools.wasm_bindgen)
+            .arg(&raw)
+            .args(["--target", "web", "--no-typescript", "--out-name", "tether_core", "--out-dir"])
+            .arg(&bindgen_out),
+    )?;
+    let wasm = bindgen_out.join("tether_core_bg.wasm");
+    util::run(
+        Command::new("node")
+            .arg(&tools.wasm_opt)
+            .arg(&wasm)
+            .args(["-O3", "-o"])
+            .arg(&wasm),
+    )?;
+    Ok(bindgen_out)
+}
+
+/// The manifest for one browser, derived from the root `manifest.json`.
+pub fn manifest(browser: &str) -> Result<Value> {
+    let text = std::fs::read_to_string(root().join("manifest.json")).map_err(|e| e.to_string())?;
+    let mut m: Value = serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?;
+    if browser == "firefox" {
+        // Firefox's MV3 runs the background as an event page, not a service worker.
+        let worker = m["background"]["service_worker"].clone();
+        m["background"] = json!({ "scripts": [worker], "type": "module" });
+        let obj = m.as_object_mut().expect("manifest is an object");
+        obj.remove("minimum_chrome_version");
+        obj.insert(
+            "browser_specific_settings".into(),
+            json!({ "gecko": {
+                "id": GECKO_ID,
+                "strict_min_version": "140.0",
+                "data_collection_permissions": { "required": ["none"] }
+            }}),
+        );
+    }
+    Ok(m)
+}
+
+fn gzipped_len(bytes: &[u8]) -> usize {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes).expect("in-memory write");
+    gz.finish().expect("in-memory write").len()
+}
+
+/// Release binaries of the server and the CLI.
+pub fn native_release() -> Result {
+    let _t = Timer::start("release build of tether-server and tether");
+    util::run(
+        Command::new("cargo")
+            .args(["build", "--release", "--package", "tether-server", "--package", "tether-cli"])
+            .current_dir(root()),
+    )
+}
+
+pub fn release_bin(name: &str) -> PathBuf {
+    root().join("target/release").join(name)
+}

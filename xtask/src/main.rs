@@ -1,0 +1,61 @@
+//! `cargo xtask`: the project's own build tool.
+//!
+//! ```text
+//! cargo xtask setup            install what the project needs (idempotent, quick when done)
+//! cargo xtask build            extension into dist/chrome + dist/firefox, release server + CLI
+//! cargo xtask run [--browser]  build, then run tether-server on 127.0.0.1:7780 (data in ./data)
+//! cargo xtask test             every test: native, wasm in Chromium, end-to-end in Chromium
+//! cargo xtask package          dist/tether-chrome.zip and dist/tether-firefox.zip
+//! ```
+
+mod build;
+mod package;
+mod run;
+mod setup;
+mod test;
+mod util;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (cmd, rest) = match args.split_first() {
+        Some((cmd, rest)) => (cmd.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match cmd {
+        "setup" => setup::run().map(|_| ()),
+        "build" => build::run(rest),
+        "run" => run::run(rest),
+        "test" => test::run(rest),
+        "package" => package::run(),
+        "help" | "--help" | "-h" => {
+            print!("{}", HELP);
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+const HELP: &str = "\
+usage: cargo xtask <command>
+
+  setup            install the toolchain and tools the project needs (quick when present)
+  build            build the extension into dist/chrome and dist/firefox (optimised wasm),
+                   and release binaries of tether-server and tether
+      --server URL   the server the extension connects to by default
+                     (default http://127.0.0.1:7780)
+  run              setup, build, then run tether-server on 127.0.0.1:7780 with its
+                   data in ./data, and print what to do next
+      --browser      also launch Chromium with the extension loaded
+  test             setup, then every test: native cargo tests, wasm tests in headless
+                   Chromium, and the end-to-end tests of the built extension
+  package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip
+";

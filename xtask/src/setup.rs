@@ -1,0 +1,288 @@
+//! `cargo xtask setup`: installs what the project needs on a fresh machine.
+//!
+//! Every step first checks whether its tool is already there, so a warm
+//! setup only runs a few version checks. Where something cannot be installed
+//! (not root, not Debian), the error says exactly what to install by hand.
+//!
+//! The wasm32 toolchain comes from rustup when it can; where rustup's download
+//! host is unreachable it falls back to Debian's `rustc-web` with the std
+//! sources (`rust-web-src`) and `-Zbuild-std` (see docs/architecture.md).
+
+use crate::util::{self, Result, Timer, have, output, root};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const WASM_TARGET: &str = "wasm32-unknown-unknown";
+/// How long `rustup target add` may try before we fall back to Debian's toolchain.
+const RUSTUP_TIMEOUT_SECS: &str = "20";
+/// Debian packages of the wasm32 fallback toolchain.
+const DEBIAN_WASM_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-19"];
+/// Debian packages for the browser tests (and fonts, so screenshots show text).
+const DEBIAN_BROWSER_PACKAGES: &[&str] =
+    &["chromium", "chromium-driver", "fonts-liberation", "fonts-dejavu-core", "zbar-tools"];
+
+/// How to invoke cargo for the wasm32 target.
+#[derive(Debug, Clone)]
+pub struct WasmCargo {
+    /// The cargo binary to run.
+    pub cargo: PathBuf,
+    /// Environment for that cargo (empty for rustup).
+    pub env: Vec<(String, String)>,
+    /// Extra cargo arguments (build-std for the Debian toolchain).
+    pub args: Vec<String>,
+    /// Which toolchain this is, for messages.
+    pub kind: &'static str,
+}
+
+impl WasmCargo {
+    /// A `cargo <subcommand> --target wasm32-unknown-unknown` command with
+    /// everything the toolchain needs; its own target dir so that the native
+    /// build's artifacts are never invalidated.
+    pub fn command(&self, subcommand: &str) -> Command {
+        let mut cmd = Command::new(&self.cargo);
+        cmd.arg(subcommand)
+            .args(&self.args)
+            .args(["--target", WASM_TARGET])
+            .arg("--target-dir")
+            .arg(root().join("target/wasm"))
+            .current_dir(root());
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+}
+
+/// Everything later steps need to know about the installed tools.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub wasm: WasmCargo,
+    pub wasm_bindgen: PathBuf,
+    pub wasm_bindgen_test_runner: PathBuf,
+    /// binaryen's wasm-opt from npm, run by node (Debian's binaryen breaks
+    /// wasm-bindgen's externref table).
+    pub wasm_opt: PathBuf,
+    pub chromium: PathBuf,
+    pub chromedriver: PathBuf,
+}
+
+pub fn run() -> Result<Tools> {
+    let _t = Timer::start("setup");
+    let wasm = wasm_toolchain()?;
+    let (wasm_bindgen, wasm_bindgen_test_runner) = wasm_bindgen_cli()?;
+    node_modules()?;
+    let wasm_opt = root().join("node_modules/binaryen/bin/wasm-opt");
+    if !wasm_opt.is_file() {
+        return Err(format!("{} is missing after npm ci", wasm_opt.display()));
+    }
+    let (chromium, chromedriver) = browser()?;
+    eprintln!(
+        "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {})",
+        wasm.kind,
+        wasm_bindgen_version(),
+        chromium.display()
+    );
+    Ok(Tools { wasm, wasm_bindgen, wasm_bindgen_test_runner, wasm_opt, chromium, chromedriver })
+}
+
+// ---------------------------------------------------------------- wasm32
+
+fn wasm_toolchain() -> Result<WasmCargo> {
+    // TETHER_WASM_TOOLCHAIN=debian forces the fallback (to test it on a
+    // machine where rustup works).
+    let force_debian = std::env::var("TETHER_WASM_TOOLCHAIN").is_ok_and(|v| v == "debian");
+    if force_debian {
+        if let Some(debian) = debian_wasm() {
+            return Ok(debian);
+        }
+        apt_install(DEBIAN_WASM_PACKAGES, "the wasm32 toolchain (Debian fallback)")?;
+        return debian_wasm().ok_or_else(|| "Debian's rustc-web is incomplete".to_string());
+    }
+    if rustup_has_wasm_target() {
+        return Ok(rustup_wasm());
+    }
+    if let Some(debian) = debian_wasm() {
+        return Ok(debian);
+    }
+    if have("rustup") {
+        eprintln!("xtask: trying `rustup target add {WASM_TARGET}` ({RUSTUP_TIMEOUT_SECS} s at most)");
+        let ok = Command::new("timeout")
+            .args([RUSTUP_TIMEOUT_SECS, "rustup", "target", "add", WASM_TARGET])
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        if ok && rustup_has_wasm_target() {
+            return Ok(rustup_wasm());
+        }
+        eprintln!("xtask: rustup could not add {WASM_TARGET}; using Debian's rustc-web instead");
+    }
+    apt_install(DEBIAN_WASM_PACKAGES, "the wasm32 toolchain")?;
+    debian_wasm().ok_or_else(|| {
+        "installed rustc-web, but /usr/bin/rustc, the std sources under /usr/src/rustc-*/library \
+         or wasm-ld under /usr/lib/llvm-*/bin are still missing"
+            .to_string()
+    })
+}
+
+fn rustup_has_wasm_target() -> bool {
+    output(Command::new("rustup").args(["target", "list", "--installed"]))
+        .is_some_and(|s| s.lines().any(|l| l.trim() == WASM_TARGET))
+}
+
+fn rustup_wasm() -> WasmCargo {
+    WasmCargo { cargo: "cargo".into(), env: vec![], args: vec![], kind: "rustup" }
+}
+
+/// Debian's rustc-web with the std sources: build std ourselves.
+fn debian_wasm() -> Option<WasmCargo> {
+    let rustc = Path::new("/usr/bin/rustc");
+    let rustdoc = Path::new("/usr/bin/rustdoc");
+    let cargo = Path::new("/usr/bin/cargo");
+    if !(rustc.is_file() && rustdoc.is_file() && cargo.is_file()) {
+        return None;
+    }
+    let has_std_src = std::fs::read_dir("/usr/src").ok()?.flatten().any(|e| {
+        e.file_name().to_string_lossy().starts_with("rustc-") && e.path().join("library/std").is_dir()
+    });
+    if !has_std_src {
+        return None;
+    }
+    let wasm_ld = std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
+        .map(|e| e.path().join("bin/wasm-ld"))
+        .find(|p| p.is_file())?;
+    Some(WasmCargo {
+        cargo: cargo.into(),
+        env: vec![
+            ("RUSTC".into(), rustc.display().to_string()),
+            ("RUSTDOC".into(), rustdoc.display().to_string()),
+            ("RUSTC_BOOTSTRAP".into(), "1".into()),
+            ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER".into(), wasm_ld.display().to_string()),
+        ],
+        args: vec!["-Zbuild-std=std,panic_abort".into()],
+        kind: "Debian rustc-web + build-std",
+    })
+}
+
+// ---------------------------------------------------------- wasm-bindgen
+
+/// The exact wasm-bindgen version pinned in the workspace Cargo.toml.
+pub fn wasm_bindgen_version() -> String {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).unwrap_or_default();
+    manifest
+        .lines()
+        .find_map(|l| {
+            let l = l.trim();
+            let rest = l.strip_prefix("wasm-bindgen")?.trim_start().strip_prefix('=')?;
+            let v = rest.trim().trim_matches('"').strip_prefix('=')?;
+            Some(v.to_string())
+        })
+        .expect("Cargo.toml pins wasm-bindgen = \"=X.Y.Z\"")
+}
+
+fn cargo_bin(name: &str) -> PathBuf {
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"));
+    home.join("bin").join(name)
+}
+
+fn wasm_bindgen_cli() -> Result<(PathBuf, PathBuf)> {
+    let version = wasm_bindgen_version();
+    let bindgen = cargo_bin("wasm-bindgen");
+    let runner = cargo_bin("wasm-bindgen-test-runner");
+    let installed = output(Command::new(&bindgen).arg("--version"))
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(version.as_str()));
+    if !installed || !runner.is_file() {
+        let _t = Timer::start("installing wasm-bindgen-cli");
+        let install = |locked: bool| {
+            let mut cmd = Command::new("cargo");
+            cmd.args(["install", "wasm-bindgen-cli", "--version", &version, "--force"]);
+            if locked {
+                cmd.arg("--locked");
+            }
+            util::run(&mut cmd)
+        };
+        // --locked first (the exact tree wasm-bindgen tested); if the registry
+        // no longer serves a crate of that lock file, resolve afresh.
+        if install(true).is_err() {
+            eprintln!("xtask: the locked install failed; retrying without --locked");
+            install(false)?;
+        }
+    }
+    Ok((bindgen, runner))
+}
+
+// ------------------------------------------------------------------ node
+
+fn node_modules() -> Result {
+    let version = output(Command::new("node").arg("--version")).ok_or(
+        "Node.js is not installed: install Node.js 20 or newer (https://nodejs.org or your \
+         distribution's nodejs package), then run this again",
+    )?;
+    let major: u32 = version.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    if major < 20 {
+        return Err(format!("Node.js {} is too old: install Node.js 20 or newer", version.trim()));
+    }
+    let lock = root().join("package-lock.json");
+    let stamp = root().join("node_modules/.package-lock.json");
+    let fresh = match (std::fs::metadata(&lock), std::fs::metadata(&stamp)) {
+        (Ok(l), Ok(s)) => s.modified().ok() >= l.modified().ok(),
+        _ => false,
+    };
+    if !fresh {
+        let _t = Timer::start("npm ci");
+        util::run(
+            Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund"])
+                .env("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+                .current_dir(root()),
+        )?;
+    }
+    Ok(())
+}
+
+// --------------------------------------------------------------- browser
+
+fn browser() -> Result<(PathBuf, PathBuf)> {
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    if !(have(&chromium) && have(&chromedriver) && have("zbarimg")) {
+        apt_install(DEBIAN_BROWSER_PACKAGES, "Chromium and chromedriver for the browser tests")?;
+    }
+    for p in [&chromium, &chromedriver] {
+        if !have(p) {
+            return Err(format!("{p} is still missing after installing Chromium"));
+        }
+    }
+    Ok((chromium.into(), chromedriver.into()))
+}
+
+// ------------------------------------------------------------------- apt
+
+fn apt_install(packages: &[&str], what: &str) -> Result {
+    let by_hand = format!(
+        "{what} is missing. On Debian/Ubuntu, as root: apt-get install -y {}",
+        packages.join(" ")
+    );
+    let is_root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
+    if !have("apt-get") {
+        return Err(format!("{by_hand}\n(this machine has no apt-get: install the equivalents)"));
+    }
+    if !is_root {
+        return Err(format!("{by_hand}\n(xtask installs these itself only when run as root)"));
+    }
+    let _t = Timer::start("apt-get install");
+    util::run(Command::new("apt-get").args(["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))
+        .map_err(|e| format!("{e}\n{by_hand}"))?;
+    util::run(
+        Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(packages)
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .map_err(|e| format!("{e}\n{by_hand}"))
+}

@@ -1,0 +1,244 @@
+//! `cargo xtask test`: every test of the project, then one summary line.
+//!
+//! 1. native `cargo test` of the workspace (engine, protocol, server, CLI);
+//! 2. the core's wasm tests in headless Chromium (wasm-bindgen-test-runner +
+//!    chromedriver);
+//! 3. the optimised extension build, and `web-ext lint` of its Firefox build;
+//! 4. the Playwright end-to-end tests in `tests/e2e/` against `dist/chrome`.
+
+use crate::build;
+use crate::setup::{self, Tools};
+use crate::util::{Result, Timer, root, show};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// Passed and failed tests, added up over every stage.
+#[derive(Debug, Default)]
+struct Tally {
+    passed: u64,
+    failed: u64,
+    ignored: u64,
+    /// Stages that failed, for the summary.
+    broken: Vec<String>,
+}
+
+impl Tally {
+    /// Runs one stage, echoing its stdout and counting the results it prints.
+    /// A stage that exits non-zero without reporting a failed test (a build
+    /// error, a crash) counts as one failure, so nothing breaks silently.
+    fn stage(&mut self, name: &str, cmd: &mut Command) {
+        let _t = Timer::start("test stage");
+        eprintln!("\n==> {name}\n$ {}", show(cmd));
+        let mut child = match cmd.stdout(Stdio::piped()).spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("xtask: could not start {name}: {e}");
+                self.failed += 1;
+                self.broken.push(name.to_string());
+                return;
+            }
+        };
+        let (mut passed, mut failed) = (0, 0);
+        for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+            let Ok(line) = line else { break };
+            println!("{line}");
+            let (p, f, i) = parse_counts(&line);
+            passed += p;
+            failed += f;
+            self.ignored += i;
+        }
+        let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+        if !ok && failed == 0 {
+            failed = 1;
+        }
+        if ok && passed == 0 {
+            eprintln!("xtask: {name} ran no test");
+            failed += 1;
+        }
+        if !ok || failed > 0 {
+            self.broken.push(name.to_string());
+        }
+        eprintln!("==> {name}: {passed} passed, {failed} failed");
+        self.passed += passed;
+        self.failed += failed;
+    }
+
+    /// Counts a check that is not a test runner (a lint) as one test.
+    fn check(&mut self, name: &str, result: Result) {
+        match result {
+            Ok(()) => {
+                eprintln!("==> {name}: ok");
+                self.passed += 1;
+            }
+            Err(e) => {
+                eprintln!("==> {name}: FAILED: {e}");
+                self.failed += 1;
+                self.broken.push(name.to_string());
+            }
+        }
+    }
+}
+
+/// Counts from one line of output: cargo/libtest and wasm-bindgen-test
+/// ("test result: ok. 3 passed; 0 failed; 1 ignored; ..."), and node's TAP
+/// reporter ("# pass 3", "# fail 0", "# skipped 0").
+fn parse_counts(line: &str) -> (u64, u64, u64) {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("test result: ") {
+        let mut counts = (0, 0, 0);
+        for part in rest.split([';', '.']) {
+            let mut words = part.split_whitespace();
+            if let (Some(n), Some(what)) = (words.next(), words.next()) {
+                let Ok(n) = n.parse::<u64>() else { continue };
+                match what {
+                    "passed" => counts.0 = n,
+                    "failed" => counts.1 = n,
+                    "ignored" => counts.2 = n,
+                    _ => {}
+                }
+            }
+        }
+        return counts;
+    }
+    let tap = |key: &str| line.strip_prefix(key).and_then(|n| n.trim().parse::<u64>().ok());
+    if let Some(n) = tap("# pass ") {
+        return (n, 0, 0);
+    }
+    if let Some(n) = tap("# fail ") {
+        return (0, n, 0);
+    }
+    if let Some(n) = tap("# skipped ").or_else(|| tap("# todo ")) {
+        return (0, 0, n);
+    }
+    (0, 0, 0)
+}
+
+pub fn run(args: &[String]) -> Result {
+    if let Some(a) = args.first() {
+        return Err(format!("`cargo xtask test` takes no arguments (got `{a}`)"));
+    }
+    let _t = Timer::start("all tests");
+    let tools = setup::run()?;
+    let mut tally = Tally::default();
+
+    tally.stage(
+        "native tests (cargo test --workspace)",
+        Command::new("cargo").args(["test", "--workspace"]).current_dir(root()),
+    );
+
+    tally.stage("wasm tests in headless Chromium", &mut wasm_tests(&tools)?);
+
+    match build::extension(&tools, build::DEFAULT_SERVER) {
+        Ok(()) => tally.check("web-ext lint of dist/firefox", web_ext_lint()),
+        Err(e) => tally.check("optimised extension build", Err(e)),
+    }
+
+    // The end-to-end tests drive the real server and CLI binaries.
+    let bins = crate::util::run(
+        Command::new("cargo")
+            .args(["build", "--package", "tether-server", "--package", "tether-cli"])
+            .current_dir(root()),
+    );
+    if bins.is_err() {
+        tally.check("debug build of tether-server and tether", bins);
+    }
+
+    tally.stage("end-to-end tests (Playwright, headless Chromium)", &mut e2e(&tools)?);
+
+    let skipped = if tally.ignored > 0 { format!(", {} skipped", tally.ignored) } else { String::new() };
+    if !tally.broken.is_empty() {
+        eprintln!("\nxtask: failing: {}", tally.broken.join("; "));
+    }
+    println!("\n{} passed, {} failed{skipped}", tally.passed, tally.failed);
+    if tally.failed > 0 || tally.ignored > 0 {
+        return Err("some tests failed (or were skipped)".into());
+    }
+    Ok(())
+}
+
+fn wasm_tests(tools: &Tools) -> Result<Command> {
+    // wasm-bindgen-test-runner reads extra WebDriver capabilities from the
+    // file named by WASM_BINDGEN_TEST_WEBDRIVER_JSON: our Chromium, without
+    // the background traffic this machine's closed network refuses.
+    let caps = root().join("target/webdriver.json");
+    let json = serde_json::json!({ "goog:chromeOptions": {
+        "binary": tools.chromium,
+        "args": ["disable-gpu", "disable-background-networking", "disable-component-update",
+                 "disable-sync", "no-first-run"],
+    }});
+    std::fs::create_dir_all(root().join("target")).map_err(|e| e.to_string())?;
+    std::fs::write(&caps, json.to_string()).map_err(|e| e.to_string())?;
+    let mut cmd = tools.wasm.command("test");
+    cmd.args(["--package", "tether-extension", "--lib"])
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &tools.wasm_bindgen_test_runner)
+        .env("CHROMEDRIVER", &tools.chromedriver)
+        .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &caps)
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+    Ok(cmd)
+}
+
+fn web_ext_lint() -> Result {
+    let out = Command::new("node")
+        .arg(root().join("node_modules/web-ext/bin/web-ext.js"))
+        .args(["lint", "--output", "json", "--no-config-discovery", "--source-dir"])
+        .arg(build::dist().join("firefox"))
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("could not run web-ext: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(text.trim())
+        .map_err(|e| format!("web-ext lint printed no JSON report ({e}): {text}"))?;
+    let errors = report["summary"]["errors"].as_u64().unwrap_or(u64::MAX);
+    let warnings = report["summary"]["warnings"].as_u64().unwrap_or(0);
+    for w in report["warnings"].as_array().into_iter().flatten() {
+        eprintln!("web-ext lint warning: {} ({})", w["message"], w["file"]);
+    }
+    if errors == 0 {
+        eprintln!("web-ext lint: 0 errors, {warnings} warnings");
+        Ok(())
+    } else {
+        for e in report["errors"].as_array().into_iter().flatten() {
+            eprintln!("web-ext lint error: {} ({})", e["message"], e["file"]);
+        }
+        Err(format!("{errors} errors"))
+    }
+}
+
+fn e2e(tools: &Tools) -> Result<Command> {
+    let dir = root().join("tests/e2e");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("read {}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let mut cmd = Command::new("node");
+    cmd.args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
+        .args(&files)
+        .env("TETHER_EXTENSION", build::dist().join("chrome"))
+        .env("TETHER_SERVER_BIN", root().join("target/debug/tether-server"))
+        .env("TETHER_CLI_BIN", root().join("target/debug/tether"))
+        .env("TETHER_ARTIFACTS", root().join("test-artifacts"))
+        .env("CHROMIUM", &tools.chromium)
+        .current_dir(root());
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_counts;
+
+    #[test]
+    fn reads_libtest_and_tap_counts() {
+        assert_eq!(
+            parse_counts("test result: ok. 12 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
+            (12, 1, 2)
+        );
+        assert_eq!(parse_counts("# pass 4"), (4, 0, 0));
+        assert_eq!(parse_counts("# fail 2"), (0, 2, 0));
+        assert_eq!(parse_counts("# skipped 1"), (0, 0, 1));
+        assert_eq!(parse_counts("ok 1 - popup shows version"), (0, 0, 0));
+    }
+}
