@@ -127,7 +127,7 @@ pub fn manifest(browser: &str) -> Result<Value> {
                 "id": GECKO_ID,
                 "strict_min_version": "140.0",
                 "data_collection_permissions": { "required": ["none"] }
-            }}),
+            }, "gecko_android": { "strict_min_version": "142.0" } }),
         );
     }
     Ok(m)
