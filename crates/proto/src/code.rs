@@ -1,0 +1,154 @@
+//! The documented error codes a server answers with. Each travels as its
+//! snake_case string in [`crate::frames::ErrorInfo::code`], so a new code
+//! never breaks an older client (it shows the message).
+
+/// Why the server refused a request or closed a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorCode {
+    /// The frame decoded but a field is missing or malformed.
+    BadRequest,
+    /// The frame is not protobuf, or not a `ClientFrame`.
+    MalformedFrame,
+    /// A request type this server does not know (from a newer client).
+    UnknownFrame,
+    /// The frame is larger than the server accepts.
+    FrameTooLarge,
+    /// Too many frames too fast; slow down.
+    RateLimited,
+    /// The Noise handshake failed or was not finished in time.
+    HandshakeFailed,
+    /// This request needs a registered device.
+    NotRegistered,
+    /// This request is for guest connections (not yet a device).
+    AlreadyRegistered,
+    /// Only the primary device may do this.
+    NotPrimary,
+    /// The handle is not an E.164 number or a valid user name.
+    InvalidHandle,
+    /// Somebody already registered that handle.
+    HandleTaken,
+    /// Registration needs a token (`--registration token`) and none or a
+    /// wrong one was given.
+    RegistrationClosed,
+    /// No account has that handle.
+    UnknownAccount,
+    /// No such device in the account.
+    UnknownDevice,
+    /// This device was removed from its account; it can never reconnect.
+    DeviceRemoved,
+    /// The account has the most companions allowed.
+    TooManyDevices,
+    /// A signature did not verify with the account key.
+    BadSignature,
+    /// The device list is not acceptable (version not newer, wrong handle,
+    /// adds a device outside a link approval, drops the primary, …).
+    InvalidDeviceList,
+    /// The send's targets do not match the recipients' current device
+    /// lists; the error carries the current lists: re-encrypt and resend.
+    DeviceListChanged,
+    /// The device has no one-time or fallback key to claim.
+    NoPrekeys,
+    /// The link ref is unknown (or was already used).
+    UnknownRef,
+    /// The link ref expired; the companion should show a new code.
+    ExpiredRef,
+    /// No pairing offer under that lookup id (wrong or expired code).
+    UnknownPairing,
+    /// The server is shutting down.
+    GoingAway,
+    /// The server is at its connection limit.
+    ServerBusy,
+    /// Something failed on the server; try again.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code, for documentation and tests.
+    pub const ALL: &'static [ErrorCode] = &[
+        Self::BadRequest,
+        Self::MalformedFrame,
+        Self::UnknownFrame,
+        Self::FrameTooLarge,
+        Self::RateLimited,
+        Self::HandshakeFailed,
+        Self::NotRegistered,
+        Self::AlreadyRegistered,
+        Self::NotPrimary,
+        Self::InvalidHandle,
+        Self::HandleTaken,
+        Self::RegistrationClosed,
+        Self::UnknownAccount,
+        Self::UnknownDevice,
+        Self::DeviceRemoved,
+        Self::TooManyDevices,
+        Self::BadSignature,
+        Self::InvalidDeviceList,
+        Self::DeviceListChanged,
+        Self::NoPrekeys,
+        Self::UnknownRef,
+        Self::ExpiredRef,
+        Self::UnknownPairing,
+        Self::GoingAway,
+        Self::ServerBusy,
+        Self::Internal,
+    ];
+
+    /// The code as it travels on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad_request",
+            Self::MalformedFrame => "malformed_frame",
+            Self::UnknownFrame => "unknown_frame",
+            Self::FrameTooLarge => "frame_too_large",
+            Self::RateLimited => "rate_limited",
+            Self::HandshakeFailed => "handshake_failed",
+            Self::NotRegistered => "not_registered",
+            Self::AlreadyRegistered => "already_registered",
+            Self::NotPrimary => "not_primary",
+            Self::InvalidHandle => "invalid_handle",
+            Self::HandleTaken => "handle_taken",
+            Self::RegistrationClosed => "registration_closed",
+            Self::UnknownAccount => "unknown_account",
+            Self::UnknownDevice => "unknown_device",
+            Self::DeviceRemoved => "device_removed",
+            Self::TooManyDevices => "too_many_devices",
+            Self::BadSignature => "bad_signature",
+            Self::InvalidDeviceList => "invalid_device_list",
+            Self::DeviceListChanged => "device_list_changed",
+            Self::NoPrekeys => "no_prekeys",
+            Self::UnknownRef => "unknown_ref",
+            Self::ExpiredRef => "expired_ref",
+            Self::UnknownPairing => "unknown_pairing",
+            Self::GoingAway => "going_away",
+            Self::ServerBusy => "server_busy",
+            Self::Internal => "internal",
+        }
+    }
+
+    /// Parses a wire code; `None` for codes this version does not know.
+    pub fn parse(code: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|c| c.as_str() == code)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_and_is_unique() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in ErrorCode::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate code {c}");
+            assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
+        }
+        assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+}

@@ -1,0 +1,129 @@
+//! Signed device lists: the primary's account key signs which devices belong
+//! to the account. The server stores and serves them but cannot forge one;
+//! every client verifies a list before encrypting to its devices.
+
+use crate::frames::{DeviceEntry, DeviceList, SignedDeviceList};
+use crate::Error;
+use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey, Signature};
+use prost::Message;
+
+/// Domain separation for device-list signatures.
+pub const DEVICE_LIST_CONTEXT: &[u8] = b"tether device list v1\0";
+
+/// The id of the primary device in every account.
+pub const PRIMARY_DEVICE: u32 = 0;
+
+/// An account's Ed25519 signing key (held by the primary only).
+pub struct AccountKey(SigningKey);
+
+impl AccountKey {
+    /// The key from its 32-byte seed (randomness is the caller's).
+    pub fn from_seed(seed: &[u8; 32]) -> Self {
+        Self(SigningKey::from_bytes(seed))
+    }
+
+    /// The seed, for the primary's own store.
+    pub fn seed(&self) -> [u8; 32] {
+        self.0.to_bytes()
+    }
+
+    /// The public key every client pins for this account.
+    pub fn public(&self) -> [u8; 32] {
+        self.0.verifying_key().to_bytes()
+    }
+
+    /// Signs a list.
+    pub fn sign(&self, list: &DeviceList) -> SignedDeviceList {
+        let body = list.encode_to_vec();
+        let signature = self.0.sign(&[DEVICE_LIST_CONTEXT, &body].concat()).to_bytes().to_vec();
+        SignedDeviceList { body, signature }
+    }
+}
+
+impl std::fmt::Debug for AccountKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountKey").finish_non_exhaustive()
+    }
+}
+
+/// Verifies a signed list with an account's public key and decodes it.
+/// Also checks that it is well formed: device ids and Noise keys unique,
+/// the primary present, keys 32 bytes.
+pub fn verify(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceList, Error> {
+    let key: [u8; 32] = account_key.try_into().map_err(|_| Error::InvalidKey("account"))?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| Error::InvalidKey("account"))?;
+    let sig = Signature::from_slice(&signed.signature).map_err(|_| Error::BadSignature("device list"))?;
+    key.verify(&[DEVICE_LIST_CONTEXT, &signed.body].concat(), &sig)
+        .map_err(|_| Error::BadSignature("device list"))?;
+    let list = DeviceList::decode(signed.body.as_slice())?;
+    check(&list)?;
+    Ok(list)
+}
+
+fn check(list: &DeviceList) -> Result<(), Error> {
+    if !list.devices.iter().any(|d| d.device_id == PRIMARY_DEVICE) {
+        return Err(Error::InvalidDeviceList("no primary device"));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut keys = std::collections::HashSet::new();
+    for d in &list.devices {
+        if !ids.insert(d.device_id) {
+            return Err(Error::InvalidDeviceList("duplicate device id"));
+        }
+        if d.noise_key.len() != 32 || !keys.insert(d.noise_key.clone()) {
+            return Err(Error::InvalidDeviceList("bad or duplicate noise key"));
+        }
+        if d.identity_key.len() != 32 || d.signing_key.len() != 32 {
+            return Err(Error::InvalidDeviceList("bad identity key"));
+        }
+    }
+    Ok(())
+}
+
+/// The device with `id`, if listed.
+pub fn device(list: &DeviceList, id: u32) -> Option<&DeviceEntry> {
+    list.devices.iter().find(|d| d.device_id == id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u32, byte: u8) -> DeviceEntry {
+        DeviceEntry {
+            device_id: id,
+            noise_key: vec![byte; 32],
+            identity_key: vec![byte; 32],
+            signing_key: vec![byte; 32],
+            platform: "cli/linux".into(),
+            name: "test".into(),
+            linked_at_ms: 1,
+        }
+    }
+
+    #[test]
+    fn a_signed_list_verifies_and_a_tampered_one_does_not() {
+        let key = AccountKey::from_seed(&[7; 32]);
+        let list = DeviceList { handle: "alice".into(), version: 1, devices: vec![entry(0, 1)], issued_at_ms: 5 };
+        let signed = key.sign(&list);
+        assert_eq!(verify(&key.public(), &signed).unwrap(), list);
+
+        // The server slips in a device: the signature no longer matches.
+        let mut forged = list.clone();
+        forged.devices.push(entry(1, 2));
+        let tampered = SignedDeviceList { body: forged.encode_to_vec(), signature: signed.signature.clone() };
+        assert!(matches!(verify(&key.public(), &tampered), Err(Error::BadSignature(_))));
+
+        let other = AccountKey::from_seed(&[8; 32]);
+        assert!(verify(&other.public(), &signed).is_err());
+    }
+
+    #[test]
+    fn malformed_lists_are_refused() {
+        let key = AccountKey::from_seed(&[7; 32]);
+        let no_primary = DeviceList { handle: "a".into(), version: 1, devices: vec![entry(1, 1)], issued_at_ms: 0 };
+        assert!(verify(&key.public(), &key.sign(&no_primary)).is_err());
+        let dup = DeviceList { handle: "a".into(), version: 1, devices: vec![entry(0, 1), entry(1, 1)], issued_at_ms: 0 };
+        assert!(verify(&key.public(), &key.sign(&dup)).is_err());
+    }
+}

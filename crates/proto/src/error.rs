@@ -1,0 +1,39 @@
+//! The protocol crate's one error type.
+
+/// What can go wrong while speaking the protocol. Messages never contain key
+/// material or message content.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The Noise layer failed: a handshake message or a transport frame did
+    /// not decrypt, or was malformed. The connection cannot continue.
+    #[error("noise: {0}")]
+    Noise(#[from] snow::Error),
+    /// A frame or payload is not valid protobuf of the expected type.
+    #[error("malformed frame: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// The server's static key is not the pinned one: someone is in between,
+    /// or the server was reinstalled. The client refuses to talk.
+    #[error("the server's key does not match the pinned fingerprint (expected {expected}, got {got})")]
+    ServerKeyMismatch {
+        /// The pinned fingerprint.
+        expected: String,
+        /// The fingerprint the server presented.
+        got: String,
+    },
+    /// A frame is larger than a Noise message can carry.
+    #[error("frame of {0} bytes is larger than the protocol allows")]
+    FrameTooLarge(usize),
+    /// A key has the wrong length or is not a valid point.
+    #[error("invalid {0} key")]
+    InvalidKey(&'static str),
+    /// A signature did not verify.
+    #[error("bad signature on {0}")]
+    BadSignature(&'static str),
+    /// A device list is internally inconsistent.
+    #[error("invalid device list: {0}")]
+    InvalidDeviceList(&'static str),
+    /// The handle is neither an E.164 number nor a valid user name.
+    #[error("invalid handle: use a phone number in E.164 form (+4915112345678) or a user name of 3-32 letters, digits, '_' or '.', starting with a letter")]
+    InvalidHandle,
+}
