@@ -22,7 +22,9 @@ impl Core {
     /// Start a core. Called once per service-worker start.
     #[wasm_bindgen(constructor)]
     pub fn new() -> Core {
-        Core { inner: Engine::new() }
+        Core {
+            inner: Engine::new(),
+        }
     }
 
     /// The snapshot the popup renders:
@@ -31,7 +33,11 @@ impl Core {
         let status = self.inner.status();
         let out = Object::new();
         Reflect::set(&out, &"version".into(), &status.version.into())?;
-        Reflect::set(&out, &"protocolVersion".into(), &status.protocol_version.into())?;
+        Reflect::set(
+            &out,
+            &"protocolVersion".into(),
+            &status.protocol_version.into(),
+        )?;
         match status.link {
             LinkState::Unlinked => {
                 Reflect::set(&out, &"linked".into(), &false.into())?;
@@ -72,7 +78,10 @@ mod wasm_tests {
     #[wasm_bindgen_test]
     fn status_reports_version_and_unlinked_state_to_js() {
         let status = Core::new().status().expect("status converts to JS");
-        assert_eq!(get(&status, "version").as_string().as_deref(), Some(env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            get(&status, "version").as_string().as_deref(),
+            Some(env!("CARGO_PKG_VERSION"))
+        );
         assert_eq!(get(&status, "linked").as_bool(), Some(false));
         assert_eq!(
             get(&status, "protocolVersion").as_f64(),

@@ -37,7 +37,9 @@ pub fn server_arg(args: &[String]) -> Result<String> {
         }
     }
     if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(format!("--server must be an http:// or https:// URL, not `{server}`"));
+        return Err(format!(
+            "--server must be an http:// or https:// URL, not `{server}`"
+        ));
     }
     Ok(server.trim_end_matches('/').to_string())
 }
@@ -68,8 +70,11 @@ pub fn extension(tools: &Tools, server: &str) -> Result {
         )
         .map_err(|e| e.to_string())?;
         let manifest = manifest(browser)?;
-        std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap())
-            .map_err(|e| e.to_string())?;
+        std::fs::write(
+            out.join("manifest.json"),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .map_err(|e| e.to_string())?;
     }
     let wasm_file = wasm.join("tether_core_bg.wasm");
     let bytes = std::fs::read(&wasm_file).map_err(|e| e.to_string())?;
@@ -97,7 +102,14 @@ fn wasm_core(tools: &Tools) -> Result<PathBuf> {
     util::run(
         Command::new(&tools.wasm_bindgen)
             .arg(&raw)
-            .args(["--target", "web", "--no-typescript", "--out-name", "tether_core", "--out-dir"])
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "tether_core",
+                "--out-dir",
+            ])
             .arg(&bindgen_out),
     )?;
     let wasm = bindgen_out.join("tether_core_bg.wasm");
@@ -144,7 +156,14 @@ pub fn native_release() -> Result {
     let _t = Timer::start("release build of tether-server and tether");
     util::run(
         Command::new("cargo")
-            .args(["build", "--release", "--package", "tether-server", "--package", "tether-cli"])
+            .args([
+                "build",
+                "--release",
+                "--package",
+                "tether-server",
+                "--package",
+                "tether-cli",
+            ])
             .current_dir(root()),
     )
 }

@@ -35,7 +35,8 @@ fn zip_dir(src: &Path, out: &Path) -> Result<usize> {
         .last_modified_time(zip::DateTime::default());
     for rel in &files {
         let bytes = std::fs::read(src.join(rel)).map_err(|e| e.to_string())?;
-        zip.start_file(rel.as_str(), opts).map_err(|e| e.to_string())?;
+        zip.start_file(rel.as_str(), opts)
+            .map_err(|e| e.to_string())?;
         zip.write_all(&bytes).map_err(|e| e.to_string())?;
     }
     zip.finish().map_err(|e| e.to_string())?;

@@ -50,19 +50,30 @@ pub fn run(args: &[String]) -> Result {
                 .arg(format!("--user-data-dir={}", profile.display()))
                 .arg(format!("--disable-extensions-except={}", dist.display()))
                 .arg(format!("--load-extension={}", dist.display()))
-                .args(["--no-first-run", "--disable-background-networking", "--disable-sync"])
+                .args([
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-sync",
+                ])
                 .arg("chrome://extensions")
                 .spawn()
                 .map_err(|e| format!("could not start Chromium: {e}"))?,
         );
-        println!("Chromium started with the extension loaded (profile in {}).", profile.display());
+        println!(
+            "Chromium started with the extension loaded (profile in {}).",
+            profile.display()
+        );
     }
 
     let status = server.wait().map_err(|e| e.to_string())?;
     if let Some(mut c) = chromium {
         let _ = c.kill();
     }
-    if status.success() { Ok(()) } else { Err(format!("tether-server exited: {status}")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tether-server exited: {status}"))
+    }
 }
 
 /// Waits until the server answers `GET /healthz`, or fails if it exits.
@@ -71,7 +82,9 @@ fn wait_healthy(server: &mut Child) -> Result {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = server.try_wait().map_err(|e| e.to_string())? {
-            return Err(format!("tether-server exited before it was healthy: {status}"));
+            return Err(format!(
+                "tether-server exited before it was healthy: {status}"
+            ));
         }
         if let Ok(resp) = ureq::get(&url).call() {
             if resp.status() == 200 {

@@ -18,8 +18,13 @@ const RUSTUP_TIMEOUT_SECS: &str = "20";
 /// Debian packages of the wasm32 fallback toolchain.
 const DEBIAN_WASM_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-19"];
 /// Debian packages for the browser tests (and fonts, so screenshots show text).
-const DEBIAN_BROWSER_PACKAGES: &[&str] =
-    &["chromium", "chromium-driver", "fonts-liberation", "fonts-dejavu-core", "zbar-tools"];
+const DEBIAN_BROWSER_PACKAGES: &[&str] = &[
+    "chromium",
+    "chromium-driver",
+    "fonts-liberation",
+    "fonts-dejavu-core",
+    "zbar-tools",
+];
 
 /// How to invoke cargo for the wasm32 target.
 #[derive(Debug, Clone)]
@@ -82,7 +87,14 @@ pub fn run() -> Result<Tools> {
         wasm_bindgen_version(),
         chromium.display()
     );
-    Ok(Tools { wasm, wasm_bindgen, wasm_bindgen_test_runner, wasm_opt, chromium, chromedriver })
+    Ok(Tools {
+        wasm,
+        wasm_bindgen,
+        wasm_bindgen_test_runner,
+        wasm_opt,
+        chromium,
+        chromedriver,
+    })
 }
 
 // ---------------------------------------------------------------- wasm32
@@ -95,7 +107,10 @@ fn wasm_toolchain() -> Result<WasmCargo> {
         if let Some(debian) = debian_wasm() {
             return Ok(debian);
         }
-        apt_install(DEBIAN_WASM_PACKAGES, "the wasm32 toolchain (Debian fallback)")?;
+        apt_install(
+            DEBIAN_WASM_PACKAGES,
+            "the wasm32 toolchain (Debian fallback)",
+        )?;
         return debian_wasm().ok_or_else(|| "Debian's rustc-web is incomplete".to_string());
     }
     if rustup_has_wasm_target() {
@@ -105,7 +120,9 @@ fn wasm_toolchain() -> Result<WasmCargo> {
         return Ok(debian);
     }
     if have("rustup") {
-        eprintln!("xtask: trying `rustup target add {WASM_TARGET}` ({RUSTUP_TIMEOUT_SECS} s at most)");
+        eprintln!(
+            "xtask: trying `rustup target add {WASM_TARGET}` ({RUSTUP_TIMEOUT_SECS} s at most)"
+        );
         let ok = Command::new("timeout")
             .args([RUSTUP_TIMEOUT_SECS, "rustup", "target", "add", WASM_TARGET])
             .status()
@@ -130,7 +147,12 @@ fn rustup_has_wasm_target() -> bool {
 }
 
 fn rustup_wasm() -> WasmCargo {
-    WasmCargo { cargo: "cargo".into(), env: vec![], args: vec![], kind: "rustup" }
+    WasmCargo {
+        cargo: "cargo".into(),
+        env: vec![],
+        args: vec![],
+        kind: "rustup",
+    }
 }
 
 /// Debian's rustc-web with the std sources: build std ourselves.
@@ -142,7 +164,8 @@ fn debian_wasm() -> Option<WasmCargo> {
         return None;
     }
     let has_std_src = std::fs::read_dir("/usr/src").ok()?.flatten().any(|e| {
-        e.file_name().to_string_lossy().starts_with("rustc-") && e.path().join("library/std").is_dir()
+        e.file_name().to_string_lossy().starts_with("rustc-")
+            && e.path().join("library/std").is_dir()
     });
     if !has_std_src {
         return None;
@@ -159,7 +182,10 @@ fn debian_wasm() -> Option<WasmCargo> {
             ("RUSTC".into(), rustc.display().to_string()),
             ("RUSTDOC".into(), rustdoc.display().to_string()),
             ("RUSTC_BOOTSTRAP".into(), "1".into()),
-            ("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER".into(), wasm_ld.display().to_string()),
+            (
+                "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER".into(),
+                wasm_ld.display().to_string(),
+            ),
         ],
         args: vec!["-Zbuild-std=std,panic_abort".into()],
         kind: "Debian rustc-web + build-std",
@@ -175,7 +201,10 @@ pub fn wasm_bindgen_version() -> String {
         .lines()
         .find_map(|l| {
             let l = l.trim();
-            let rest = l.strip_prefix("wasm-bindgen")?.trim_start().strip_prefix('=')?;
+            let rest = l
+                .strip_prefix("wasm-bindgen")?
+                .trim_start()
+                .strip_prefix('=')?;
             let v = rest.trim().trim_matches('"').strip_prefix('=')?;
             Some(v.to_string())
         })
@@ -200,7 +229,13 @@ fn wasm_bindgen_cli() -> Result<(PathBuf, PathBuf)> {
         let _t = Timer::start("installing wasm-bindgen-cli");
         let install = |locked: bool| {
             let mut cmd = Command::new("cargo");
-            cmd.args(["install", "wasm-bindgen-cli", "--version", &version, "--force"]);
+            cmd.args([
+                "install",
+                "wasm-bindgen-cli",
+                "--version",
+                &version,
+                "--force",
+            ]);
             if locked {
                 cmd.arg("--locked");
             }
@@ -223,9 +258,18 @@ fn node_modules() -> Result {
         "Node.js is not installed: install Node.js 20 or newer (https://nodejs.org or your \
          distribution's nodejs package), then run this again",
     )?;
-    let major: u32 = version.trim().trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
+    let major: u32 = version
+        .trim()
+        .trim_start_matches('v')
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(0);
     if major < 20 {
-        return Err(format!("Node.js {} is too old: install Node.js 20 or newer", version.trim()));
+        return Err(format!(
+            "Node.js {} is too old: install Node.js 20 or newer",
+            version.trim()
+        ));
     }
     let lock = root().join("package-lock.json");
     let stamp = root().join("node_modules/.package-lock.json");
@@ -249,9 +293,13 @@ fn node_modules() -> Result {
 
 fn browser() -> Result<(PathBuf, PathBuf)> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
-    let chromedriver = std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let chromedriver =
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
     if !(have(&chromium) && have(&chromedriver) && have("zbarimg")) {
-        apt_install(DEBIAN_BROWSER_PACKAGES, "Chromium and chromedriver for the browser tests")?;
+        apt_install(
+            DEBIAN_BROWSER_PACKAGES,
+            "Chromium and chromedriver for the browser tests",
+        )?;
     }
     for p in [&chromium, &chromedriver] {
         if !have(p) {
@@ -270,14 +318,22 @@ fn apt_install(packages: &[&str], what: &str) -> Result {
     );
     let is_root = output(Command::new("id").arg("-u")).is_some_and(|u| u.trim() == "0");
     if !have("apt-get") {
-        return Err(format!("{by_hand}\n(this machine has no apt-get: install the equivalents)"));
+        return Err(format!(
+            "{by_hand}\n(this machine has no apt-get: install the equivalents)"
+        ));
     }
     if !is_root {
-        return Err(format!("{by_hand}\n(xtask installs these itself only when run as root)"));
+        return Err(format!(
+            "{by_hand}\n(xtask installs these itself only when run as root)"
+        ));
     }
     let _t = Timer::start("apt-get install");
-    util::run(Command::new("apt-get").args(["update", "-q"]).env("DEBIAN_FRONTEND", "noninteractive"))
-        .map_err(|e| format!("{e}\n{by_hand}"))?;
+    util::run(
+        Command::new("apt-get")
+            .args(["update", "-q"])
+            .env("DEBIAN_FRONTEND", "noninteractive"),
+    )
+    .map_err(|e| format!("{e}\n{by_hand}"))?;
     util::run(
         Command::new("apt-get")
             .args(["install", "-y", "-q", "--no-install-recommends"])

@@ -101,7 +101,10 @@ fn parse_counts(line: &str) -> (u64, u64, u64) {
         }
         return counts;
     }
-    let tap = |key: &str| line.strip_prefix(key).and_then(|n| n.trim().parse::<u64>().ok());
+    let tap = |key: &str| {
+        line.strip_prefix(key)
+            .and_then(|n| n.trim().parse::<u64>().ok())
+    };
     if let Some(n) = tap("# pass ") {
         return (n, 0, 0);
     }
@@ -124,7 +127,9 @@ pub fn run(args: &[String]) -> Result {
 
     tally.stage(
         "native tests (cargo test --workspace)",
-        Command::new("cargo").args(["test", "--workspace"]).current_dir(root()),
+        Command::new("cargo")
+            .args(["test", "--workspace"])
+            .current_dir(root()),
     );
 
     tally.stage("wasm tests in headless Chromium", &mut wasm_tests(&tools)?);
@@ -137,20 +142,36 @@ pub fn run(args: &[String]) -> Result {
     // The end-to-end tests drive the real server and CLI binaries.
     let bins = crate::util::run(
         Command::new("cargo")
-            .args(["build", "--package", "tether-server", "--package", "tether-cli"])
+            .args([
+                "build",
+                "--package",
+                "tether-server",
+                "--package",
+                "tether-cli",
+            ])
             .current_dir(root()),
     );
     if bins.is_err() {
         tally.check("debug build of tether-server and tether", bins);
     }
 
-    tally.stage("end-to-end tests (Playwright, headless Chromium)", &mut e2e(&tools)?);
+    tally.stage(
+        "end-to-end tests (Playwright, headless Chromium)",
+        &mut e2e(&tools)?,
+    );
 
-    let skipped = if tally.ignored > 0 { format!(", {} skipped", tally.ignored) } else { String::new() };
+    let skipped = if tally.ignored > 0 {
+        format!(", {} skipped", tally.ignored)
+    } else {
+        String::new()
+    };
     if !tally.broken.is_empty() {
         eprintln!("\nxtask: failing: {}", tally.broken.join("; "));
     }
-    println!("\n{} passed, {} failed{skipped}", tally.passed, tally.failed);
+    println!(
+        "\n{} passed, {} failed{skipped}",
+        tally.passed, tally.failed
+    );
     if tally.failed > 0 || tally.ignored > 0 {
         return Err("some tests failed (or were skipped)".into());
     }
@@ -171,7 +192,10 @@ fn wasm_tests(tools: &Tools) -> Result<Command> {
     std::fs::write(&caps, json.to_string()).map_err(|e| e.to_string())?;
     let mut cmd = tools.wasm.command("test");
     cmd.args(["--package", "tether-extension", "--lib"])
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER", &tools.wasm_bindgen_test_runner)
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER",
+            &tools.wasm_bindgen_test_runner,
+        )
         .env("CHROMEDRIVER", &tools.chromedriver)
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &caps)
         .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
@@ -181,7 +205,13 @@ fn wasm_tests(tools: &Tools) -> Result<Command> {
 fn web_ext_lint() -> Result {
     let out = Command::new("node")
         .arg(root().join("node_modules/web-ext/bin/web-ext.js"))
-        .args(["lint", "--output", "json", "--no-config-discovery", "--source-dir"])
+        .args([
+            "lint",
+            "--output",
+            "json",
+            "--no-config-discovery",
+            "--source-dir",
+        ])
         .arg(build::dist().join("firefox"))
         .current_dir(root())
         .output()
@@ -218,7 +248,10 @@ fn e2e(tools: &Tools) -> Result<Command> {
     cmd.args(["--test", "--test-reporter=tap", "--test-concurrency=1"])
         .args(&files)
         .env("TETHER_EXTENSION", build::dist().join("chrome"))
-        .env("TETHER_SERVER_BIN", root().join("target/debug/tether-server"))
+        .env(
+            "TETHER_SERVER_BIN",
+            root().join("target/debug/tether-server"),
+        )
         .env("TETHER_CLI_BIN", root().join("target/debug/tether"))
         .env("TETHER_ARTIFACTS", root().join("test-artifacts"))
         .env("CHROMIUM", &tools.chromium)
@@ -233,7 +266,9 @@ mod tests {
     #[test]
     fn reads_libtest_and_tap_counts() {
         assert_eq!(
-            parse_counts("test result: ok. 12 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s"),
+            parse_counts(
+                "test result: ok. 12 passed; 1 failed; 2 ignored; 0 measured; 0 filtered out; finished in 0.01s"
+            ),
             (12, 1, 2)
         );
         assert_eq!(parse_counts("# pass 4"), (4, 0, 0));

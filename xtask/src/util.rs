@@ -18,7 +18,9 @@ pub fn root() -> PathBuf {
 pub fn run(cmd: &mut Command) -> Result {
     let shown = show(cmd);
     eprintln!("$ {shown}");
-    let status = cmd.status().map_err(|e| format!("could not start `{shown}`: {e}"))?;
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start `{shown}`: {e}"))?;
     if status.success() {
         Ok(())
     } else {
@@ -29,7 +31,9 @@ pub fn run(cmd: &mut Command) -> Result {
 /// Runs a command and returns its stdout, or None if it cannot start or fails.
 pub fn output(cmd: &mut Command) -> Option<String> {
     let out = cmd.output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// A command line as text, for logs.
@@ -60,13 +64,20 @@ pub struct Timer {
 
 impl Timer {
     pub fn start(what: &'static str) -> Self {
-        Self { what, start: Instant::now() }
+        Self {
+            what,
+            start: Instant::now(),
+        }
     }
 }
 
 impl Drop for Timer {
     fn drop(&mut self) {
-        eprintln!("xtask: {} took {:.1} s", self.what, self.start.elapsed().as_secs_f64());
+        eprintln!(
+            "xtask: {} took {:.1} s",
+            self.what,
+            self.start.elapsed().as_secs_f64()
+        );
     }
 }
 

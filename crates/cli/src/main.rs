@@ -27,7 +27,10 @@ fn main() {
     match cli.command {
         Command::Status => {
             let status = tether_client::Engine::new().status();
-            println!("tether {} (protocol {})", status.version, status.protocol_version);
+            println!(
+                "tether {} (protocol {})",
+                status.version, status.protocol_version
+            );
             match status.link {
                 tether_client::LinkState::Unlinked => {
                     println!("not registered on any server yet")

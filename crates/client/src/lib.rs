@@ -45,7 +45,9 @@ pub struct Engine {
 impl Engine {
     /// A fresh, unlinked engine.
     pub fn new() -> Self {
-        Self { link: LinkState::Unlinked }
+        Self {
+            link: LinkState::Unlinked,
+        }
     }
 
     /// What the UI shows right now.

@@ -55,7 +55,9 @@ pub enum ErrorCode {
     ExpiredRef,
     /// No pairing offer under that lookup id (wrong or expired code).
     UnknownPairing,
-    /// The server is shutting down.
+    /// The connection sent nothing for too long.
+    IdleTimeout,
+    /// The server is shutting down, or the device connected again elsewhere.
     GoingAway,
     /// The server is at its connection limit.
     ServerBusy,
@@ -89,6 +91,7 @@ impl ErrorCode {
         Self::UnknownRef,
         Self::ExpiredRef,
         Self::UnknownPairing,
+        Self::IdleTimeout,
         Self::GoingAway,
         Self::ServerBusy,
         Self::Internal,
@@ -120,6 +123,7 @@ impl ErrorCode {
             Self::UnknownRef => "unknown_ref",
             Self::ExpiredRef => "expired_ref",
             Self::UnknownPairing => "unknown_pairing",
+            Self::IdleTimeout => "idle_timeout",
             Self::GoingAway => "going_away",
             Self::ServerBusy => "server_busy",
             Self::Internal => "internal",

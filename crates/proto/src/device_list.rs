@@ -2,9 +2,9 @@
 //! to the account. The server stores and serves them but cannot forge one;
 //! every client verifies a list before encrypting to its devices.
 
-use crate::frames::{DeviceEntry, DeviceList, SignedDeviceList};
 use crate::Error;
-use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey, Signature};
+use crate::frames::{DeviceEntry, DeviceList, SignedDeviceList};
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use prost::Message;
 
 /// Domain separation for device-list signatures.
@@ -35,7 +35,11 @@ impl AccountKey {
     /// Signs a list.
     pub fn sign(&self, list: &DeviceList) -> SignedDeviceList {
         let body = list.encode_to_vec();
-        let signature = self.0.sign(&[DEVICE_LIST_CONTEXT, &body].concat()).to_bytes().to_vec();
+        let signature = self
+            .0
+            .sign(&[DEVICE_LIST_CONTEXT, &body].concat())
+            .to_bytes()
+            .to_vec();
         SignedDeviceList { body, signature }
     }
 }
@@ -50,9 +54,12 @@ impl std::fmt::Debug for AccountKey {
 /// Also checks that it is well formed: device ids and Noise keys unique,
 /// the primary present, keys 32 bytes.
 pub fn verify(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceList, Error> {
-    let key: [u8; 32] = account_key.try_into().map_err(|_| Error::InvalidKey("account"))?;
+    let key: [u8; 32] = account_key
+        .try_into()
+        .map_err(|_| Error::InvalidKey("account"))?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| Error::InvalidKey("account"))?;
-    let sig = Signature::from_slice(&signed.signature).map_err(|_| Error::BadSignature("device list"))?;
+    let sig =
+        Signature::from_slice(&signed.signature).map_err(|_| Error::BadSignature("device list"))?;
     key.verify(&[DEVICE_LIST_CONTEXT, &signed.body].concat(), &sig)
         .map_err(|_| Error::BadSignature("device list"))?;
     let list = DeviceList::decode(signed.body.as_slice())?;
@@ -104,15 +111,26 @@ mod tests {
     #[test]
     fn a_signed_list_verifies_and_a_tampered_one_does_not() {
         let key = AccountKey::from_seed(&[7; 32]);
-        let list = DeviceList { handle: "alice".into(), version: 1, devices: vec![entry(0, 1)], issued_at_ms: 5 };
+        let list = DeviceList {
+            handle: "alice".into(),
+            version: 1,
+            devices: vec![entry(0, 1)],
+            issued_at_ms: 5,
+        };
         let signed = key.sign(&list);
         assert_eq!(verify(&key.public(), &signed).unwrap(), list);
 
         // The server slips in a device: the signature no longer matches.
         let mut forged = list.clone();
         forged.devices.push(entry(1, 2));
-        let tampered = SignedDeviceList { body: forged.encode_to_vec(), signature: signed.signature.clone() };
-        assert!(matches!(verify(&key.public(), &tampered), Err(Error::BadSignature(_))));
+        let tampered = SignedDeviceList {
+            body: forged.encode_to_vec(),
+            signature: signed.signature.clone(),
+        };
+        assert!(matches!(
+            verify(&key.public(), &tampered),
+            Err(Error::BadSignature(_))
+        ));
 
         let other = AccountKey::from_seed(&[8; 32]);
         assert!(verify(&other.public(), &signed).is_err());
@@ -121,9 +139,19 @@ mod tests {
     #[test]
     fn malformed_lists_are_refused() {
         let key = AccountKey::from_seed(&[7; 32]);
-        let no_primary = DeviceList { handle: "a".into(), version: 1, devices: vec![entry(1, 1)], issued_at_ms: 0 };
+        let no_primary = DeviceList {
+            handle: "a".into(),
+            version: 1,
+            devices: vec![entry(1, 1)],
+            issued_at_ms: 0,
+        };
         assert!(verify(&key.public(), &key.sign(&no_primary)).is_err());
-        let dup = DeviceList { handle: "a".into(), version: 1, devices: vec![entry(0, 1), entry(1, 1)], issued_at_ms: 0 };
+        let dup = DeviceList {
+            handle: "a".into(),
+            version: 1,
+            devices: vec![entry(0, 1), entry(1, 1)],
+            issued_at_ms: 0,
+        };
         assert!(verify(&key.public(), &key.sign(&dup)).is_err());
     }
 }

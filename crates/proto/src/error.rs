@@ -14,7 +14,9 @@ pub enum Error {
     Decode(#[from] prost::DecodeError),
     /// The server's static key is not the pinned one: someone is in between,
     /// or the server was reinstalled. The client refuses to talk.
-    #[error("the server's key does not match the pinned fingerprint (expected {expected}, got {got})")]
+    #[error(
+        "the server's key does not match the pinned fingerprint (expected {expected}, got {got})"
+    )]
     ServerKeyMismatch {
         /// The pinned fingerprint.
         expected: String,
@@ -34,6 +36,8 @@ pub enum Error {
     #[error("invalid device list: {0}")]
     InvalidDeviceList(&'static str),
     /// The handle is neither an E.164 number nor a valid user name.
-    #[error("invalid handle: use a phone number in E.164 form (+4915112345678) or a user name of 3-32 letters, digits, '_' or '.', starting with a letter")]
+    #[error(
+        "invalid handle: use a phone number in E.164 form (+4915112345678) or a user name of 3-32 letters, digits, '_' or '.', starting with a letter"
+    )]
     InvalidHandle,
 }

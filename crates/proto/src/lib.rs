@@ -49,7 +49,10 @@ impl Fingerprint {
 
     /// Parses the full 64-hex-digit form (as stored), ignoring spaces and dashes.
     pub fn parse(s: &str) -> Option<Self> {
-        let hex: String = s.chars().filter(|c| !matches!(c, ' ' | '-' | ':')).collect();
+        let hex: String = s
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-' | ':'))
+            .collect();
         if hex.len() != 64 {
             return None;
         }
@@ -90,13 +93,23 @@ pub fn normalize_handle(handle: &str) -> Result<String, Error> {
         let ok = (8..=15).contains(&digits.len())
             && digits.bytes().all(|b| b.is_ascii_digit())
             && !digits.starts_with('0');
-        return if ok { Ok(h.to_string()) } else { Err(Error::InvalidHandle) };
+        return if ok {
+            Ok(h.to_string())
+        } else {
+            Err(Error::InvalidHandle)
+        };
     }
     let lower = h.to_ascii_lowercase();
     let ok = (3..=32).contains(&lower.len())
         && lower.starts_with(|c: char| c.is_ascii_lowercase())
-        && lower.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
-    if ok { Ok(lower) } else { Err(Error::InvalidHandle) }
+        && lower
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+    if ok {
+        Ok(lower)
+    } else {
+        Err(Error::InvalidHandle)
+    }
 }
 
 #[cfg(test)]
@@ -120,9 +133,21 @@ mod tests {
 
     #[test]
     fn handles_are_e164_numbers_or_user_names() {
-        assert_eq!(normalize_handle("+4915112345678").unwrap(), "+4915112345678");
+        assert_eq!(
+            normalize_handle("+4915112345678").unwrap(),
+            "+4915112345678"
+        );
         assert_eq!(normalize_handle("Alice_B").unwrap(), "alice_b");
-        for bad in ["+0123456789", "+12", "12345678", "ab", "1abc", "al ice", "", "+49151abc4567"] {
+        for bad in [
+            "+0123456789",
+            "+12",
+            "12345678",
+            "ab",
+            "1abc",
+            "al ice",
+            "",
+            "+49151abc4567",
+        ] {
             assert!(normalize_handle(bad).is_err(), "{bad} must be refused");
         }
     }

@@ -46,15 +46,21 @@ impl StaticKey {
 
     /// Restores a key pair from its private half.
     pub fn from_private(private: &[u8]) -> Result<Self, Error> {
-        let private: [u8; 32] = private.try_into().map_err(|_| Error::InvalidKey("noise private"))?;
+        let private: [u8; 32] = private
+            .try_into()
+            .map_err(|_| Error::InvalidKey("noise private"))?;
         let public = x25519_public(&private);
         Ok(Self { private, public })
     }
 
     fn from_parts(private: &[u8], public: &[u8]) -> Result<Self, Error> {
         Ok(Self {
-            private: private.try_into().map_err(|_| Error::InvalidKey("noise private"))?,
-            public: public.try_into().map_err(|_| Error::InvalidKey("noise public"))?,
+            private: private
+                .try_into()
+                .map_err(|_| Error::InvalidKey("noise private"))?,
+            public: public
+                .try_into()
+                .map_err(|_| Error::InvalidKey("noise public"))?,
         })
     }
 
@@ -72,7 +78,9 @@ impl StaticKey {
 impl std::fmt::Debug for StaticKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the private half.
-        f.debug_struct("StaticKey").field("fingerprint", &Fingerprint::of(&self.public).to_string()).finish()
+        f.debug_struct("StaticKey")
+            .field("fingerprint", &Fingerprint::of(&self.public).to_string())
+            .finish()
     }
 }
 
@@ -92,9 +100,15 @@ impl ClientHandshake {
     /// fingerprint learned at registration (or from the link QR); `None`
     /// only on first contact, when the caller pins what it gets.
     /// Returns the next state and the first message to send.
-    pub fn start(key: &StaticKey, pin: Option<Fingerprint>) -> Result<(ExpectServerHello, Vec<u8>), Error> {
+    pub fn start(
+        key: &StaticKey,
+        pin: Option<Fingerprint>,
+    ) -> Result<(ExpectServerHello, Vec<u8>), Error> {
         let prologue = prologue();
-        let mut hs = builder().local_private_key(key.private_bytes())?.prologue(&prologue)?.build_initiator()?;
+        let mut hs = builder()
+            .local_private_key(key.private_bytes())?
+            .prologue(&prologue)?
+            .build_initiator()?;
         let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
         let n = hs.write_message(&[], &mut buf)?;
         buf.truncate(n);
@@ -122,11 +136,18 @@ impl ExpectServerHello {
         let got = Fingerprint::of(&server_key);
         if let Some(expected) = self.pin {
             if expected != got {
-                return Err(Error::ServerKeyMismatch { expected: expected.to_string(), got: got.to_string() });
+                return Err(Error::ServerKeyMismatch {
+                    expected: expected.to_string(),
+                    got: got.to_string(),
+                });
             }
         }
         let hello = ServerHello::decode(&payload[..n])?;
-        Ok(ServerVerified { hs: self.hs, server: got, hello })
+        Ok(ServerVerified {
+            hs: self.hs,
+            server: got,
+            hello,
+        })
     }
 }
 
@@ -145,7 +166,12 @@ impl ServerVerified {
         let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
         let n = self.hs.write_message(&hello.encode_to_vec(), &mut buf)?;
         buf.truncate(n);
-        Ok((Transport { state: self.hs.into_transport_mode()? }, buf))
+        Ok((
+            Transport {
+                state: self.hs.into_transport_mode()?,
+            },
+            buf,
+        ))
     }
 }
 
@@ -157,9 +183,16 @@ pub struct ServerHandshake;
 impl ServerHandshake {
     /// Reads the client's first message and answers with the server's key
     /// and hello.
-    pub fn handle(key: &StaticKey, msg: &[u8], hello: &ServerHello) -> Result<(ExpectClientHello, Vec<u8>), Error> {
+    pub fn handle(
+        key: &StaticKey,
+        msg: &[u8],
+        hello: &ServerHello,
+    ) -> Result<(ExpectClientHello, Vec<u8>), Error> {
         let prologue = prologue();
-        let mut hs = builder().local_private_key(key.private_bytes())?.prologue(&prologue)?.build_responder()?;
+        let mut hs = builder()
+            .local_private_key(key.private_bytes())?
+            .prologue(&prologue)?
+            .build_responder()?;
         // Message 1 is only the client's ephemeral key: nothing is encrypted
         // yet, so random bytes of the right length pass here and fail at
         // message 3. Anything else (a payload, a wrong length) fails now.
@@ -198,7 +231,13 @@ impl ExpectClientHello {
             .and_then(|k| k.try_into().ok())
             .ok_or(Error::InvalidKey("client static"))?;
         let hello = ClientHello::decode(&payload[..n])?;
-        Ok(ClientAuthenticated { transport: Transport { state: self.hs.into_transport_mode()? }, client_key, hello })
+        Ok(ClientAuthenticated {
+            transport: Transport {
+                state: self.hs.into_transport_mode()?,
+            },
+            client_key,
+            hello,
+        })
     }
 }
 
@@ -239,17 +278,24 @@ mod tests {
     use super::*;
 
     fn server_hello() -> ServerHello {
-        ServerHello { server_version: "test".into(), protocol: 1, time_ms: 7 }
+        ServerHello {
+            server_version: "test".into(),
+            protocol: 1,
+            time_ms: 7,
+        }
     }
 
     fn run(pin: Option<Fingerprint>) -> Result<(Transport, ClientAuthenticated), Error> {
         let server = StaticKey::generate();
         let client = StaticKey::generate();
-        let (expect, m1) = ClientHandshake::start(&client, pin.or(Some(Fingerprint::of(&server.public()))))?;
+        let (expect, m1) =
+            ClientHandshake::start(&client, pin.or(Some(Fingerprint::of(&server.public()))))?;
         let (expect_client, m2) = ServerHandshake::handle(&server, &m1, &server_hello())?;
         let verified = expect.handle(&m2)?;
         assert_eq!(verified.hello.time_ms, 7);
-        let (transport, m3) = verified.finish(&ClientHello { client_version: "c".into() })?;
+        let (transport, m3) = verified.finish(&ClientHello {
+            client_version: "c".into(),
+        })?;
         let done = expect_client.handle(&m3)?;
         assert_eq!(done.client_key, client.public());
         Ok((transport, done))
@@ -277,11 +323,21 @@ mod tests {
     #[test]
     fn garbage_and_replays_fail_cleanly() {
         let server = StaticKey::generate();
-        assert!(ServerHandshake::handle(&server, b"not a noise message at all, too long", &server_hello()).is_err());
+        assert!(
+            ServerHandshake::handle(
+                &server,
+                b"not a noise message at all, too long",
+                &server_hello()
+            )
+            .is_err()
+        );
         let (mut c, mut s) = run(None).unwrap();
         let msg = c.encrypt(b"once").unwrap();
         s.transport.decrypt(&msg).unwrap();
-        assert!(s.transport.decrypt(&msg).is_err(), "a replayed frame must not decrypt");
+        assert!(
+            s.transport.decrypt(&msg).is_err(),
+            "a replayed frame must not decrypt"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! The server's one error type.
+//! The server's one error type (for the operator; peers get error codes).
 
-/// Everything that can go wrong in tether-server.
+use crate::store::StoreError;
+
+/// Everything that can stop tether-server from starting or serving.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -12,9 +14,18 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// The database failed (open, migrate or query).
-    #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    /// The server's key file is unreadable or malformed.
+    #[error("server key {path}: {reason}")]
+    ServerKey {
+        path: std::path::PathBuf,
+        reason: String,
+    },
+    /// The configuration file is unreadable or invalid.
+    #[error("config: {0}")]
+    Config(String),
+    /// The store failed.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
     /// A database migration failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

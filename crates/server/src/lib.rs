@@ -1,29 +1,302 @@
 //! tether-server: the relay every Tether client talks to.
 //!
-//! `serve` runs the HTTP side (health, and as the relay grows the WebSocket
-//! endpoint and media) on a listener the caller binds, until `shutdown`
-//! resolves. Tests bind `127.0.0.1:0` and run it in-process.
+//! ```text
+//! main.rs ─ Server::open(config, clock) ─ Server::serve(listener, shutdown)
+//!             │                              ├ GET /v1/ws    → conn::run (one task per connection)
+//!             │                              ├ GET /healthz, GET /metrics
+//!             │                              └ sweeper (inactivity rules, expiry)
+//!             ├ store (trait; SQLite)       conn → handlers (one function per request)
+//!             ├ router (device → connection) writer (group commit, then push)
+//!             └ links (refs, pairing offers)
+//! ```
+//!
+//! The server sees public keys, signed lists and ciphertext only. Logs name
+//! handles and device ids at most, never keys or content.
 #![forbid(unsafe_code)]
 
+mod clock;
+mod config;
+mod conn;
 mod error;
-mod store;
+mod handlers;
+mod keys;
+mod links;
+mod metrics;
+mod router;
+pub mod store;
+mod writer;
 
+pub use clock::{Clock, DAY_MS, ManualClock, SystemClock};
+pub use config::{Config, Registration};
 pub use error::Error;
-pub use store::SqliteStore;
+pub use store::{SqliteStore, Store};
 
-use axum::{Json, Router, extract::State, http::StatusCode, routing::get};
+use axum::extract::{State, WebSocketUpgrade};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router as HttpRouter, routing::get};
 use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+use tether_proto::{ErrorCode, Fingerprint, noise::StaticKey};
 use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-/// Server version, reported by `/healthz`.
+/// Server version, reported by `/healthz` and the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What the HTTP handlers share.
-#[derive(Debug, Clone)]
-struct AppState {
-    /// The persistent store.
-    store: SqliteStore,
+/// WebSocket read/write buffers per connection: small, so idle connections
+/// cost little (axum's default read buffer is 128 KiB).
+const WS_BUFFER: usize = 4 * 1024;
+
+/// What every connection and task shares.
+pub(crate) struct Shared {
+    pub config: Config,
+    pub clock: Arc<dyn Clock>,
+    pub store: Arc<dyn Store>,
+    /// The server's Noise static key.
+    pub key: StaticKey,
+    pub router: router::Router,
+    pub links: links::Links,
+    pub metrics: metrics::Metrics,
+    /// Group-commit queue (see writer.rs).
+    pub writer: mpsc::Sender<writer::WriteRequest>,
+    /// Caps simultaneous connections.
+    pub conn_limit: Arc<Semaphore>,
+    /// Cancelled on shutdown: connections say "going away" and close.
+    pub shutdown: CancellationToken,
+    /// Connection tasks, awaited on shutdown.
+    pub tasks: TaskTracker,
+    /// Active device ids per account, so sends need not read the store.
+    active: Mutex<HashMap<String, Arc<BTreeSet<u32>>>>,
+}
+
+impl Shared {
+    /// The active (not removed) device ids of an account; `None` if no
+    /// such account.
+    pub async fn active_devices(
+        &self,
+        handle: &str,
+    ) -> Result<Option<Arc<BTreeSet<u32>>>, store::StoreError> {
+        if let Some(set) = self.active.lock().expect("cache lock").get(handle) {
+            return Ok(Some(set.clone()));
+        }
+        if self.store.account(handle).await?.is_none() {
+            return Ok(None);
+        }
+        let set: BTreeSet<u32> = self
+            .store
+            .devices(handle)
+            .await?
+            .into_iter()
+            .filter(|d| d.removed_ms.is_none())
+            .map(|d| d.device_id)
+            .collect();
+        let set = Arc::new(set);
+        self.active
+            .lock()
+            .expect("cache lock")
+            .insert(handle.to_string(), set.clone());
+        Ok(Some(set))
+    }
+
+    /// Forgets the cached device set after a change.
+    pub fn devices_changed(&self, handle: &str) {
+        self.active.lock().expect("cache lock").remove(handle);
+    }
+
+    /// Removes a device without a new list: store, cache, socket.
+    pub async fn remove_device(
+        &self,
+        handle: &str,
+        device_id: u32,
+    ) -> Result<(), store::StoreError> {
+        self.store
+            .remove_device(handle, device_id, self.clock.now_ms())
+            .await?;
+        self.devices_changed(handle);
+        if let Some(conn) = self.router.device(handle, device_id) {
+            conn.close(ErrorCode::DeviceRemoved);
+        }
+        tracing::info!(handle, device_id, "device removed");
+        Ok(())
+    }
+}
+
+/// A running relay.
+#[derive(Clone)]
+pub struct Server {
+    shared: Arc<Shared>,
+}
+
+/// What one run of the inactivity and expiry rules did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Companions logged out because their primary was inactive too long.
+    pub primary_inactive: Vec<(String, u32)>,
+    /// Companions removed because they were inactive too long.
+    pub companion_inactive: Vec<(String, u32)>,
+    /// Message copies deleted because they were older than the TTL.
+    pub expired: u64,
+}
+
+impl Server {
+    /// Opens the data directory (SQLite store, server key) and starts the
+    /// writer. Time comes from `clock`.
+    pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
+        let store = Arc::new(SqliteStore::open(&config.data).await?);
+        let key = keys::load_or_create(&config.data)?;
+        Ok(Self::with_store(config, clock, store, key))
+    }
+
+    fn with_store(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        key: StaticKey,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        let shared = Arc::new(Shared {
+            conn_limit: Arc::new(Semaphore::new(config.max_connections)),
+            config,
+            clock,
+            store,
+            key,
+            router: router::Router::default(),
+            links: links::Links::default(),
+            metrics: metrics::Metrics::default(),
+            writer: tx,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            active: Mutex::default(),
+        });
+        tokio::spawn(writer::run(shared.clone(), rx));
+        Self { shared }
+    }
+
+    /// The fingerprint clients pin.
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint::of(&self.shared.key.public())
+    }
+
+    /// The store (for operator commands such as `token create`).
+    pub fn store(&self) -> &dyn Store {
+        self.shared.store.as_ref()
+    }
+
+    /// Makes a single-use registration token.
+    pub async fn create_token(&self) -> Result<String, Error> {
+        let mut raw = [0u8; 15];
+        getrandom::fill(&mut raw).expect("OS randomness");
+        let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
+        self.shared
+            .store
+            .add_token(&token, self.shared.clock.now_ms())
+            .await?;
+        Ok(token)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves; then stops
+    /// accepting, tells every connection "going away", lets in-flight
+    /// writes finish and returns.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let app = HttpRouter::new()
+            .route("/healthz", get(healthz))
+            .route("/metrics", get(metrics_text))
+            .route("/v1/ws", get(ws_upgrade))
+            .with_state(self.shared.clone());
+        let sweeper = tokio::spawn(sweep_loop(self.clone()));
+        tracing::info!(%addr, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
+        let token = self.shared.shutdown.clone();
+        let result = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                tokio::select! {
+                    () = shutdown => token.cancel(),
+                    () = token.cancelled() => {}
+                }
+            })
+            .await;
+        sweeper.abort();
+        self.shared.shutdown.cancel();
+        self.shared.tasks.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within 10 s");
+        }
+        result.map_err(|source| Error::Listen { addr, source })
+    }
+
+    /// Stops a running `serve` as if the shutdown future resolved.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// Runs the inactivity rules and expiry once, at the clock's now.
+    pub async fn sweep(&self) -> Result<SweepReport, Error> {
+        let s = &self.shared;
+        let now = s.clock.now_ms();
+        let primary_limit = s.config.primary_inactive_days * DAY_MS;
+        let companion_limit = s.config.companion_inactive_days * DAY_MS;
+        let mut report = SweepReport::default();
+        for handle in s.store.handles().await? {
+            let devices = s.store.devices(&handle).await?;
+            let active: Vec<_> = devices.iter().filter(|d| d.removed_ms.is_none()).collect();
+            let Some(primary) = active.iter().find(|d| d.device_id == 0) else {
+                continue;
+            };
+            let primary_gone = now.saturating_sub(primary.active_ms) > primary_limit;
+            for d in active.iter().filter(|d| d.device_id != 0) {
+                // A connected device is active now, whatever the store says.
+                let online = s.router.device(&handle, d.device_id).is_some();
+                if primary_gone {
+                    report.primary_inactive.push((handle.clone(), d.device_id));
+                } else if !online && now.saturating_sub(d.active_ms) > companion_limit {
+                    report
+                        .companion_inactive
+                        .push((handle.clone(), d.device_id));
+                } else {
+                    continue;
+                }
+                s.remove_device(&handle, d.device_id).await?;
+            }
+        }
+        report.expired = s
+            .store
+            .expire(now.saturating_sub(s.config.envelope_ttl_days * DAY_MS))
+            .await?;
+        if report != SweepReport::default() {
+            tracing::info!(
+                primary_inactive = report.primary_inactive.len(),
+                companion_inactive = report.companion_inactive.len(),
+                expired = report.expired,
+                "sweep"
+            );
+        }
+        Ok(report)
+    }
+}
+
+async fn sweep_loop(server: Server) {
+    let mut tick = tokio::time::interval(server.shared.config.sweep_interval);
+    loop {
+        tick.tick().await;
+        if let Err(e) = server.sweep().await {
+            tracing::error!("sweep failed: {e}");
+        }
+    }
 }
 
 /// Body of `GET /healthz`.
@@ -32,32 +305,68 @@ struct Health {
     status: &'static str,
     version: &'static str,
     protocol: u16,
-}
-
-/// Serves on `listener` until `shutdown` resolves, then stops accepting and
-/// lets in-flight requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    store: SqliteStore,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), Error> {
-    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    let app = router(AppState { store });
-    tracing::info!(%addr, version = VERSION, "tether-server listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|source| Error::Listen { addr, source })
-}
-
-fn router(state: AppState) -> Router {
-    Router::new().route("/healthz", get(healthz)).with_state(state)
+    /// The server key's fingerprint, as clients pin it.
+    fingerprint: String,
 }
 
 /// `GET /healthz`: 200 when the store answers, 503 otherwise.
-async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let ok = state.store.ping().await.is_ok();
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+async fn healthz(State(s): State<Arc<Shared>>) -> (StatusCode, Json<Health>) {
+    let ok = s.store.ping().await.is_ok();
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let status = if ok { "ok" } else { "store unavailable" };
-    (code, Json(Health { status, version: VERSION, protocol: tether_proto::PROTOCOL_VERSION }))
+    let fingerprint = Fingerprint::of(&s.key.public()).to_hex();
+    (
+        code,
+        Json(Health {
+            status,
+            version: VERSION,
+            protocol: tether_proto::PROTOCOL_VERSION,
+            fingerprint,
+        }),
+    )
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
+    if let Ok(depth) = s.store.queue_depth().await {
+        s.metrics.queue_depth.set(depth as i64);
+    }
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        s.metrics.encode(),
+    )
+        .into_response()
+}
+
+/// `GET /v1/ws`: one WebSocket per device; Noise inside.
+async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    let Ok(permit) = s.conn_limit.clone().try_acquire_owned() else {
+        s.metrics.error(ErrorCode::ServerBusy);
+        return (StatusCode::SERVICE_UNAVAILABLE, "server_busy").into_response();
+    };
+    if s.shutdown.is_cancelled() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "going_away").into_response();
+    }
+    let tasks = s.tasks.clone();
+    ws.read_buffer_size(WS_BUFFER)
+        .write_buffer_size(WS_BUFFER)
+        .max_write_buffer_size(4 * tether_proto::noise::MAX_NOISE_MESSAGE)
+        // Larger than any Noise message, so an oversize frame reaches us and
+        // gets a `frame_too_large` answer rather than a bare close.
+        .max_message_size(
+            s.config
+                .max_frame_bytes
+                .max(tether_proto::noise::MAX_NOISE_MESSAGE)
+                * 2,
+        )
+        .on_upgrade(move |socket| {
+            tasks.track_future(async move {
+                conn::run(s, socket).await;
+                drop(permit);
+            })
+        })
 }

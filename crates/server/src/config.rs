@@ -1,0 +1,154 @@
+//! Server settings: defaults, a TOML file (`--config FILE`), environment
+//! variables and flags (see main.rs), in that order of precedence from last
+//! to first.
+
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Who may register an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Anyone who can reach the server (the default on loopback only).
+    Open,
+    /// Only with a token from `tether-server token create`.
+    Token,
+}
+
+/// Everything an operator can tune.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// Data directory: `tether.db` and `server.key`.
+    pub data: PathBuf,
+    /// Registration policy; `None` means open on loopback, token elsewhere.
+    pub registration: Option<Registration>,
+    /// Most companions (linked devices besides the primary) per account.
+    pub max_companions: u32,
+    /// Companions are logged out when the primary is inactive this long.
+    pub primary_inactive_days: u64,
+    /// A companion inactive this long is removed.
+    pub companion_inactive_days: u64,
+    /// Undelivered copies are deleted after this long.
+    pub envelope_ttl_days: u64,
+    /// Largest WebSocket message accepted (a Noise message is at most 65535).
+    pub max_frame_bytes: usize,
+    /// Frames per second a connection may send on average …
+    pub rate_per_sec: u32,
+    /// … and in a burst.
+    pub rate_burst: u32,
+    /// Time allowed to finish the Noise handshake.
+    #[serde(with = "secs")]
+    pub handshake_timeout: Duration,
+    /// A connection that sends nothing this long is closed (clients ping every 20 s).
+    #[serde(with = "secs")]
+    pub idle_timeout: Duration,
+    /// Most simultaneous connections.
+    pub max_connections: usize,
+    /// How often the inactivity and expiry rules run.
+    #[serde(with = "secs")]
+    pub sweep_interval: Duration,
+    /// Link refs handed out per request; the first lives 60 s, each later one 20 s.
+    pub link_refs: u32,
+    /// How long a pairing-code offer waits for the primary.
+    #[serde(with = "secs")]
+    pub pairing_ttl: Duration,
+    /// Tell a device to upload one-time keys when it has fewer than this.
+    pub prekeys_low: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:7780".into(),
+            data: "./data".into(),
+            registration: None,
+            max_companions: 4,
+            primary_inactive_days: 14,
+            companion_inactive_days: 30,
+            envelope_ttl_days: 30,
+            max_frame_bytes: tether_proto::noise::MAX_NOISE_MESSAGE,
+            rate_per_sec: 200,
+            rate_burst: 400,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(90),
+            max_connections: 200_000,
+            sweep_interval: Duration::from_secs(3600),
+            link_refs: 6,
+            pairing_ttl: Duration::from_secs(180),
+            prekeys_low: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads a TOML file over the defaults.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, crate::Error> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| crate::Error::Config(format!("{}: {source}", path.display())))?;
+        toml::from_str(&text).map_err(|e| crate::Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// The registration policy in force: open by default only on loopback.
+    pub fn registration_policy(&self) -> Registration {
+        self.registration.unwrap_or_else(|| {
+            let host = self
+                .listen
+                .rsplit_once(':')
+                .map(|(h, _)| h)
+                .unwrap_or(&self.listen);
+            let host = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = host == "localhost"
+                || host
+                    .parse::<std::net::IpAddr>()
+                    .map(|ip| ip.is_loopback())
+                    .unwrap_or(false);
+            if loopback {
+                Registration::Open
+            } else {
+                Registration::Token
+            }
+        })
+    }
+}
+
+mod secs {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        Ok(Duration::from_secs(u64::deserialize(d)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registration_is_open_by_default_only_on_loopback() {
+        let mut c = Config::default();
+        assert_eq!(c.registration_policy(), Registration::Open);
+        c.listen = "[::1]:7780".into();
+        assert_eq!(c.registration_policy(), Registration::Open);
+        c.listen = "0.0.0.0:7780".into();
+        assert_eq!(c.registration_policy(), Registration::Token);
+        c.registration = Some(Registration::Open);
+        assert_eq!(c.registration_policy(), Registration::Open);
+    }
+
+    #[test]
+    fn a_toml_file_overrides_defaults_and_rejects_unknown_keys() {
+        let c: Config =
+            toml::from_str("max_companions = 2\nidle_timeout = 5\nregistration = \"token\"")
+                .unwrap();
+        assert_eq!(c.max_companions, 2);
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        assert_eq!(c.registration, Some(Registration::Token));
+        assert_eq!(c.primary_inactive_days, 14);
+        assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+    }
+}

@@ -1,0 +1,487 @@
+//! One task per connection: the Noise handshake, then a loop that reads
+//! frames, runs requests (handlers.rs), and sends pushes and events.
+//!
+//! Peer input never panics the server: a bad frame gets an error response;
+//! a frame that breaks the Noise stream (or the handshake) ends only this
+//! connection, with a `Closing` event (when the transport is up) and a
+//! WebSocket close whose reason is the error code.
+
+use crate::Shared;
+use crate::handlers::{self, Failure};
+use crate::router::{ConnHandle, Outbound};
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use prost::Message as _;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use tether_proto::ErrorCode;
+use tether_proto::frames::{
+    ClientFrame, ErrorInfo, Event, EventBody, Response, ResponseBody, ServerBody, ServerFrame,
+    ServerHello,
+};
+use tether_proto::noise::{ClientAuthenticated, ServerHandshake, Transport};
+use tokio::sync::mpsc;
+
+/// Envelopes read from the store per catch-up query.
+const CATCH_UP_BATCH: u32 = 256;
+/// Activity is written to the store at most this often per device.
+const TOUCH_EVERY_MS: u64 = 60_000;
+/// A client refused this many frames without calming down is closed.
+const MAX_LIMITED_IN_A_ROW: u32 = 1000;
+
+/// Who is on the other end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Session {
+    /// Not (yet) a device: may register, ask for link refs, offer pairing.
+    Guest,
+    Device {
+        handle: String,
+        device_id: u32,
+    },
+}
+
+/// A token bucket: `rate` frames per second, bursts of `burst`.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    burst: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+pub struct Conn {
+    pub s: Arc<Shared>,
+    ws: WebSocket,
+    transport: Transport,
+    /// The peer's Noise static key.
+    pub key: [u8; 32],
+    pub session: Session,
+    handle: ConnHandle,
+    rx: mpsc::Receiver<Outbound>,
+    /// Highest envelope id sent; pushes at or below it are duplicates.
+    last_sent: u64,
+    bucket: Bucket,
+    limited_in_a_row: u32,
+    last_touch_ms: u64,
+    /// Close after answering the current request (a device removed itself).
+    pub close_after: Option<ErrorCode>,
+}
+
+/// Why the loop ended.
+pub(crate) enum End {
+    /// The peer closed or the socket failed: nothing more to send.
+    Gone,
+    /// Tell the peer why, then close.
+    Close(ErrorCode),
+}
+
+pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
+    s.metrics.connections_total.inc();
+    s.metrics.connections_open.inc();
+    let hs = tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await;
+    match hs {
+        Ok(Some(ClientAuthenticated {
+            transport,
+            client_key,
+            ..
+        })) => {
+            let (handle, rx) = ConnHandle::new();
+            let bucket = Bucket {
+                tokens: f64::from(s.config.rate_burst),
+                rate: f64::from(s.config.rate_per_sec),
+                burst: f64::from(s.config.rate_burst),
+                at: Instant::now(),
+            };
+            let mut conn = Conn {
+                s: s.clone(),
+                ws,
+                transport,
+                key: client_key,
+                session: Session::Guest,
+                handle,
+                rx,
+                last_sent: 0,
+                bucket,
+                limited_in_a_row: 0,
+                last_touch_ms: 0,
+                close_after: None,
+            };
+            conn.serve().await;
+        }
+        _ => {
+            s.metrics.handshake_failures.inc();
+            s.metrics.error(ErrorCode::HandshakeFailed);
+            tracing::debug!("handshake failed or timed out");
+            close_socket(&mut ws, ErrorCode::HandshakeFailed).await;
+        }
+    }
+    s.metrics.connections_open.dec();
+}
+
+/// Reads the client's `e`, answers `e, ee, s, es`, reads `s, se`.
+async fn handshake(s: &Shared, ws: &mut WebSocket) -> Option<ClientAuthenticated> {
+    let m1 = next_binary(ws).await?;
+    let hello = ServerHello {
+        server_version: crate::VERSION.into(),
+        protocol: u32::from(tether_proto::PROTOCOL_VERSION),
+        time_ms: s.clock.now_ms(),
+    };
+    let (expect, m2) = ServerHandshake::handle(&s.key, &m1, &hello).ok()?;
+    ws.send(Message::Binary(m2.into())).await.ok()?;
+    let m3 = next_binary(ws).await?;
+    expect.handle(&m3).ok()
+}
+
+/// The next binary message; `None` on anything else (text, close, error).
+async fn next_binary(ws: &mut WebSocket) -> Option<Vec<u8>> {
+    loop {
+        match ws.recv().await? {
+            Ok(Message::Binary(b)) => return Some(b.to_vec()),
+            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+async fn close_socket(ws: &mut WebSocket, code: ErrorCode) {
+    let ws_code = match code {
+        ErrorCode::GoingAway => 1001,
+        ErrorCode::Internal => 1011,
+        ErrorCode::ServerBusy => 1013,
+        _ => 1008,
+    };
+    let _ = ws
+        .send(Message::Close(Some(CloseFrame {
+            code: ws_code,
+            reason: code.as_str().into(),
+        })))
+        .await;
+}
+
+impl Conn {
+    async fn serve(&mut self) {
+        let end = match self.start().await {
+            Ok(()) => self.main_loop().await,
+            Err(end) => end,
+        };
+        if let End::Close(code) = end {
+            if code != ErrorCode::GoingAway || self.s.shutdown.is_cancelled() {
+                tracing::debug!(code = code.as_str(), "closing connection");
+            }
+            let closing = ErrorInfo {
+                code: code.as_str().into(),
+                message: closing_message(code).into(),
+                device_lists: vec![],
+            };
+            let _ = self.send_event(EventBody::Closing(closing)).await;
+            close_socket(&mut self.ws, code).await;
+            // Finish the closing handshake: read (and drop) what the peer
+            // still sends until its close, so the socket is not reset with
+            // our last frames unread.
+            let drain = async {
+                while let Some(Ok(m)) = self.ws.recv().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+        }
+        match &self.session {
+            Session::Device { handle, device_id } => {
+                self.s
+                    .router
+                    .remove_device(handle, *device_id, self.handle.id)
+            }
+            Session::Guest => self.s.router.remove_guest(&self.key, self.handle.id),
+        }
+    }
+
+    /// Who is this? A device, a removed device (refused) or a guest.
+    async fn start(&mut self) -> Result<(), End> {
+        let device = self
+            .s
+            .store
+            .device_by_key(&self.key)
+            .await
+            .map_err(|_| End::Close(ErrorCode::Internal))?;
+        match device {
+            Some(d) if d.removed_ms.is_some() => Err(End::Close(ErrorCode::DeviceRemoved)),
+            Some(d) => {
+                let approval = self.s.links.take_approval(&self.key, self.s.clock.now_ms());
+                self.become_device(d.handle, d.device_id).await?;
+                if let Some(a) = approval {
+                    self.send_event(EventBody::LinkApproved(a)).await?;
+                }
+                Ok(())
+            }
+            None => {
+                self.s.router.add_guest(self.key, self.handle.clone());
+                Ok(())
+            }
+        }
+    }
+
+    /// Registers this connection as the device's, then sends its queue.
+    pub async fn become_device(&mut self, handle: String, device_id: u32) -> Result<(), End> {
+        if self.session == Session::Guest {
+            self.s.router.remove_guest(&self.key, self.handle.id);
+        }
+        self.s
+            .router
+            .add_device(&handle, device_id, self.handle.clone());
+        tracing::debug!(%handle, device_id, "device connected");
+        self.session = Session::Device { handle, device_id };
+        self.touch(true).await;
+        self.catch_up().await
+    }
+
+    /// Sends every stored copy newer than `last_sent`, oldest first.
+    async fn catch_up(&mut self) -> Result<(), End> {
+        let Session::Device { handle, device_id } = self.session.clone() else {
+            return Ok(());
+        };
+        loop {
+            let batch = self
+                .s
+                .store
+                .pending(&handle, device_id, self.last_sent, CATCH_UP_BATCH)
+                .await
+                .map_err(|_| End::Close(ErrorCode::Internal))?;
+            let full = batch.len() as u32 == CATCH_UP_BATCH;
+            for e in batch {
+                self.send_envelope(&e).await?;
+            }
+            if !full {
+                return Ok(());
+            }
+        }
+    }
+
+    async fn main_loop(&mut self) -> End {
+        let idle = self.s.config.idle_timeout;
+        let mut deadline = tokio::time::Instant::now() + idle;
+        let wake = self.handle.wake.clone();
+        let shutdown = self.s.shutdown.clone();
+        loop {
+            let step = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => Err(End::Close(ErrorCode::GoingAway)),
+                () = wake.notified() => self.on_wake().await,
+                out = self.rx.recv() => match out {
+                    Some(out) => self.on_outbound(out).await,
+                    None => Err(End::Close(ErrorCode::Internal)),
+                },
+                msg = self.ws.recv() => match msg {
+                    Some(Ok(Message::Binary(b))) => {
+                        deadline = tokio::time::Instant::now() + idle;
+                        self.on_frame(&b).await
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                    Some(Ok(Message::Text(_))) => Err(End::Close(ErrorCode::MalformedFrame)),
+                    Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(End::Gone),
+                },
+                () = tokio::time::sleep_until(deadline) => Err(End::Close(ErrorCode::IdleTimeout)),
+            };
+            if let Err(end) = step {
+                return end;
+            }
+            if let Some(code) = self.close_after.take() {
+                return End::Close(code);
+            }
+        }
+    }
+
+    async fn on_wake(&mut self) -> Result<(), End> {
+        if let Some(code) = self.handle.close.lock().expect("close lock").take() {
+            return Err(End::Close(code));
+        }
+        if self.handle.lagged.swap(false, Ordering::SeqCst) {
+            self.catch_up().await?;
+        }
+        Ok(())
+    }
+
+    async fn on_outbound(&mut self, out: Outbound) -> Result<(), End> {
+        match out {
+            Outbound::Envelope(e) => {
+                // Pushes were dropped before this one: read them from the
+                // store first, so the order holds.
+                if self.handle.lagged.swap(false, Ordering::SeqCst) {
+                    self.catch_up().await?;
+                }
+                self.send_envelope(&e).await
+            }
+            Outbound::Event(ev) => match ev.body {
+                Some(body) => self.send_event(body).await,
+                None => Ok(()),
+            },
+            Outbound::Promote {
+                handle,
+                device_id,
+                event,
+            } => {
+                self.become_device(handle, device_id).await?;
+                match event.body {
+                    Some(body) => self.send_event(body).await,
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    async fn on_frame(&mut self, bytes: &[u8]) -> Result<(), End> {
+        self.s.metrics.frames_in.inc();
+        if bytes.len() > self.s.config.max_frame_bytes
+            || bytes.len() > tether_proto::noise::MAX_NOISE_MESSAGE
+        {
+            // Undecryptable by definition: the stream is out of step now.
+            self.s.metrics.error(ErrorCode::FrameTooLarge);
+            return Err(End::Close(ErrorCode::FrameTooLarge));
+        }
+        let Ok(plain) = self.transport.decrypt(bytes) else {
+            self.s.metrics.error(ErrorCode::MalformedFrame);
+            return Err(End::Close(ErrorCode::MalformedFrame));
+        };
+        let frame = match ClientFrame::decode(plain.as_slice()) {
+            Ok(f) => f,
+            Err(_) => {
+                return self
+                    .respond(
+                        0,
+                        Err(Failure::new(ErrorCode::MalformedFrame, "not a ClientFrame")),
+                    )
+                    .await;
+            }
+        };
+        if !self.bucket.take() {
+            self.limited_in_a_row += 1;
+            if self.limited_in_a_row > MAX_LIMITED_IN_A_ROW {
+                return Err(End::Close(ErrorCode::RateLimited));
+            }
+            return self
+                .respond(
+                    frame.id,
+                    Err(Failure::new(
+                        ErrorCode::RateLimited,
+                        "too many frames; slow down",
+                    )),
+                )
+                .await;
+        }
+        // Forgive only a client that has calmed down (half a burst saved up),
+        // not one that squeezes a frame through now and then.
+        if self.bucket.tokens >= self.bucket.burst / 2.0 {
+            self.limited_in_a_row = 0;
+        }
+        self.touch(false).await;
+        let result = match frame.request {
+            Some(req) => handlers::handle(self, req).await,
+            None => Err(Failure::new(
+                ErrorCode::UnknownFrame,
+                "this server does not know that request",
+            )),
+        };
+        self.respond(frame.id, result).await
+    }
+
+    async fn respond(&mut self, id: u64, result: Result<ResponseBody, Failure>) -> Result<(), End> {
+        let response = match result {
+            Ok(body) => Response {
+                id,
+                error: None,
+                body: Some(body),
+            },
+            Err(f) => {
+                self.s.metrics.error(f.code);
+                Response {
+                    id,
+                    error: Some(ErrorInfo {
+                        code: f.code.as_str().into(),
+                        message: f.message,
+                        device_lists: f.lists,
+                    }),
+                    body: None,
+                }
+            }
+        };
+        self.send(ServerBody::Response(response)).await
+    }
+
+    async fn send_envelope(&mut self, e: &crate::store::StoredEnvelope) -> Result<(), End> {
+        if e.id <= self.last_sent {
+            return Ok(());
+        }
+        self.last_sent = e.id;
+        self.s.metrics.envelopes_delivered.inc();
+        let env = tether_proto::frames::Envelope {
+            envelope_id: e.id,
+            message_id: e.envelope.message_id.clone(),
+            sender_handle: e.envelope.sender_handle.clone(),
+            sender_device: e.envelope.sender_device,
+            ciphertext: e.envelope.ciphertext.clone(),
+            server_time_ms: e.envelope.created_ms,
+        };
+        self.send_event(EventBody::Envelope(env)).await
+    }
+
+    async fn send_event(&mut self, body: EventBody) -> Result<(), End> {
+        self.send(ServerBody::Event(Event { body: Some(body) }))
+            .await
+    }
+
+    async fn send(&mut self, body: ServerBody) -> Result<(), End> {
+        let plain = ServerFrame { body: Some(body) }.encode_to_vec();
+        let Ok(msg) = self.transport.encrypt(&plain) else {
+            tracing::error!("a server frame was too large to send");
+            return Err(End::Close(ErrorCode::Internal));
+        };
+        self.s.metrics.frames_out.inc();
+        self.ws
+            .send(Message::Binary(msg.into()))
+            .await
+            .map_err(|_| End::Gone)
+    }
+
+    /// Records activity (at most once a minute unless `now`).
+    async fn touch(&mut self, force: bool) {
+        let Session::Device { handle, device_id } = &self.session else {
+            return;
+        };
+        let now = self.s.clock.now_ms();
+        if force || now.saturating_sub(self.last_touch_ms) >= TOUCH_EVERY_MS {
+            self.last_touch_ms = now;
+            if let Err(e) = self.s.store.touch(handle, *device_id, now).await {
+                tracing::warn!("recording activity failed: {e}");
+            }
+        }
+    }
+}
+
+fn closing_message(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::DeviceRemoved => "this device was removed from its account: link it again",
+        ErrorCode::GoingAway => {
+            "the server is going away or this device connected elsewhere: reconnect"
+        }
+        ErrorCode::IdleTimeout => "nothing was sent for too long",
+        ErrorCode::FrameTooLarge => "a frame was larger than the server accepts",
+        ErrorCode::MalformedFrame => "a frame could not be decrypted",
+        ErrorCode::RateLimited => "too many frames for too long",
+        _ => "the connection ends",
+    }
+}

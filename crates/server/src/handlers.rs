@@ -1,0 +1,749 @@
+//! One function per request. Each checks who may ask (guest, device,
+//! primary), validates the request, and returns a response body or a
+//! [`Failure`] with a documented code. Nothing here panics on peer input.
+
+use crate::Shared;
+use crate::conn::{Conn, Session};
+use crate::links::{PairingSlot, RefLookup};
+use crate::router::Outbound;
+use crate::store::{Account, ListUpdate, NewDevice, NewEnvelope, Prekey, StoreError};
+use crate::writer::WriteRequest;
+use std::collections::{BTreeMap, BTreeSet};
+use tether_proto::ErrorCode;
+use tether_proto::device_list::{self, PRIMARY_DEVICE};
+use tether_proto::frames::*;
+
+/// Most copies in one send.
+const MAX_COPIES: usize = 1000;
+/// Most one-time keys in one upload.
+const MAX_PREKEYS: usize = 200;
+/// Largest opaque link approval or pairing payload.
+const MAX_OPAQUE: usize = 8 * 1024;
+/// How long the first link ref lives, and each later one.
+const FIRST_REF_MS: u64 = 60_000;
+const NEXT_REF_MS: u64 = 20_000;
+
+/// A refused request.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: ErrorCode,
+    pub message: String,
+    pub lists: Vec<DeviceListReply>,
+}
+
+impl Failure {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            lists: vec![],
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        tracing::error!("store: {e}");
+        Failure::new(ErrorCode::Internal, "the server's store failed; try again")
+    }
+}
+
+type Result<T> = std::result::Result<T, Failure>;
+
+pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
+    match req {
+        Request::Ping(_) => Ok(ResponseBody::Pong(Pong {
+            time_ms: c.s.clock.now_ms(),
+        })),
+        Request::Register(r) => register(c, r).await,
+        Request::GetDeviceList(r) => {
+            device(c)?;
+            let handle = handle_arg(&r.handle)?;
+            Ok(ResponseBody::DeviceList(list_reply(&c.s, &handle).await?))
+        }
+        Request::PublishDeviceList(r) => publish_list(c, r).await,
+        Request::ListDevices(_) => list_devices(c).await,
+        Request::RemoveDevice(r) => remove_device(c, r).await,
+        Request::UploadPrekeys(r) => upload_prekeys(c, r).await,
+        Request::ClaimPrekey(r) => claim_prekey(c, r).await,
+        Request::Send(r) => send(c, r).await,
+        Request::Ack(r) => {
+            let (handle, device_id) = device(c)?;
+            let n = c.s.store.ack(&handle, device_id, &r.envelope_ids).await?;
+            c.s.metrics.envelopes_acked.inc_by(n);
+            Ok(ResponseBody::Done(Done {}))
+        }
+        Request::RequestLinkRefs(_) => {
+            guest(c)?;
+            let cfg = &c.s.config;
+            let refs = c.s.links.issue(
+                c.key,
+                c.s.clock.now_ms(),
+                cfg.link_refs.max(1),
+                FIRST_REF_MS,
+                NEXT_REF_MS,
+            );
+            Ok(ResponseBody::LinkRefs(LinkRefs {
+                refs: refs
+                    .into_iter()
+                    .map(|(id, not_before_ms, expires_ms)| LinkRef {
+                        link_ref: id.to_vec(),
+                        not_before_ms,
+                        expires_ms,
+                    })
+                    .collect(),
+            }))
+        }
+        Request::ApproveLink(r) => approve_link(c, r).await,
+        Request::PairingPublish(r) => {
+            guest(c)?;
+            let lookup: [u8; 16] = r
+                .lookup
+                .as_slice()
+                .try_into()
+                .map_err(|_| bad("lookup must be 16 bytes"))?;
+            if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
+                return Err(bad("pairing payload must be 1 to 8192 bytes"));
+            }
+            let now = c.s.clock.now_ms();
+            let slot = PairingSlot {
+                noise_key: c.key,
+                payload: r.payload,
+                expires_ms: now + c.s.config.pairing_ttl.as_millis() as u64,
+            };
+            if !c.s.links.publish_pairing(lookup, slot, now) {
+                return Err(bad("that lookup id is in use: make a new pairing code"));
+            }
+            Ok(ResponseBody::Done(Done {}))
+        }
+        Request::PairingFetch(r) => {
+            device(c)?;
+            let slot =
+                c.s.links
+                    .pairing(&r.lookup, c.s.clock.now_ms())
+                    .ok_or_else(unknown_pairing)?;
+            Ok(ResponseBody::Pairing(PairingOffer {
+                payload: slot.payload,
+            }))
+        }
+        Request::PairingReply(r) => {
+            device(c)?;
+            if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
+                return Err(bad("pairing payload must be 1 to 8192 bytes"));
+            }
+            let slot =
+                c.s.links
+                    .pairing(&r.lookup, c.s.clock.now_ms())
+                    .ok_or_else(unknown_pairing)?;
+            let waiting =
+                c.s.router
+                    .guest(&slot.noise_key)
+                    .ok_or_else(unknown_pairing)?;
+            waiting.push(Outbound::Event(Event {
+                body: Some(EventBody::PairingAnswer(PairingOffer {
+                    payload: r.payload,
+                })),
+            }));
+            Ok(ResponseBody::Done(Done {}))
+        }
+    }
+}
+
+// ------------------------------------------------------------------ helpers
+
+fn bad(msg: &str) -> Failure {
+    Failure::new(ErrorCode::BadRequest, msg)
+}
+
+fn unknown_pairing() -> Failure {
+    Failure::new(
+        ErrorCode::UnknownPairing,
+        "no device is waiting with that pairing code: check it, or make a new one",
+    )
+}
+
+/// The caller's (handle, device id); refuses guests.
+fn device(c: &Conn) -> Result<(String, u32)> {
+    match &c.session {
+        Session::Device { handle, device_id } => Ok((handle.clone(), *device_id)),
+        Session::Guest => Err(Failure::new(
+            ErrorCode::NotRegistered,
+            "register or link this device first",
+        )),
+    }
+}
+
+/// The caller's handle if it is the primary.
+fn primary(c: &Conn) -> Result<String> {
+    let (handle, id) = device(c)?;
+    if id != PRIMARY_DEVICE {
+        return Err(Failure::new(
+            ErrorCode::NotPrimary,
+            "only the primary device may do this",
+        ));
+    }
+    Ok(handle)
+}
+
+fn guest(c: &Conn) -> Result<()> {
+    match c.session {
+        Session::Guest => Ok(()),
+        Session::Device { .. } => Err(Failure::new(
+            ErrorCode::AlreadyRegistered,
+            "this device already belongs to an account",
+        )),
+    }
+}
+
+fn handle_arg(h: &str) -> Result<String> {
+    tether_proto::normalize_handle(h)
+        .map_err(|e| Failure::new(ErrorCode::InvalidHandle, e.to_string()))
+}
+
+fn proto_failure(e: tether_proto::Error) -> Failure {
+    match e {
+        tether_proto::Error::BadSignature(_) | tether_proto::Error::InvalidKey(_) => Failure::new(
+            ErrorCode::BadSignature,
+            "the device list's signature does not verify with the account key",
+        ),
+        other => Failure::new(ErrorCode::InvalidDeviceList, other.to_string()),
+    }
+}
+
+async fn account(s: &Shared, handle: &str) -> Result<Account> {
+    s.store
+        .account(handle)
+        .await?
+        .ok_or_else(|| Failure::new(ErrorCode::UnknownAccount, "no account has that handle"))
+}
+
+/// An account's signed list plus the devices removed since it was signed.
+pub async fn list_reply(s: &Shared, handle: &str) -> Result<DeviceListReply> {
+    let a = account(s, handle).await?;
+    let removed = s
+        .store
+        .devices(handle)
+        .await?
+        .into_iter()
+        .filter(|d| d.removed_ms.is_some())
+        .map(|d| d.device_id)
+        .collect();
+    Ok(DeviceListReply {
+        handle: a.handle,
+        account_key: a.account_key,
+        list: Some(SignedDeviceList {
+            body: a.list_body,
+            signature: a.list_sig,
+        }),
+        removed,
+    })
+}
+
+/// Verifies a new list from the primary against the account: signature,
+/// handle, a newer version, the same primary.
+async fn check_new_list(
+    key: &[u8; 32],
+    a: &Account,
+    signed: Option<SignedDeviceList>,
+) -> Result<(SignedDeviceList, DeviceList)> {
+    let signed = signed.ok_or_else(|| bad("a signed device list is required"))?;
+    let list = device_list::verify(&a.account_key, &signed).map_err(proto_failure)?;
+    if list.handle != a.handle {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the list names another account",
+        ));
+    }
+    if list.version <= a.list_version {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the list's version must be newer than the current one",
+        ));
+    }
+    let primary = device_list::device(&list, PRIMARY_DEVICE)
+        .ok_or_else(|| Failure::new(ErrorCode::InvalidDeviceList, "no primary"))?;
+    if primary.noise_key != key {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the list must keep this primary",
+        ));
+    }
+    Ok((signed, list))
+}
+
+/// Tells the account's other online devices that its list changed.
+fn announce_list(s: &Shared, handle: &str, active: &BTreeSet<u32>, except: u32) {
+    for &id in active {
+        if id == except {
+            continue;
+        }
+        if let Some(conn) = s.router.device(handle, id) {
+            conn.push(Outbound::Event(Event {
+                body: Some(EventBody::DeviceListUpdated(DeviceListUpdated {
+                    handle: handle.to_string(),
+                })),
+            }));
+        }
+    }
+}
+
+fn list_ids(list: &DeviceList) -> BTreeSet<u32> {
+    list.devices.iter().map(|d| d.device_id).collect()
+}
+
+// ----------------------------------------------------------------- requests
+
+async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
+    guest(c)?;
+    let handle = handle_arg(&r.handle)?;
+    if r.account_key.len() != 32 {
+        return Err(bad("account_key must be a 32-byte Ed25519 public key"));
+    }
+    let signed = r
+        .device_list
+        .ok_or_else(|| bad("the first device list is required"))?;
+    let list = device_list::verify(&r.account_key, &signed).map_err(proto_failure)?;
+    let me = device_list::device(&list, PRIMARY_DEVICE);
+    if list.handle != handle
+        || list.devices.len() != 1
+        || list.version == 0
+        || me.is_none_or(|d| d.noise_key != c.key)
+    {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the first list must name this handle and hold exactly this device as device 0",
+        ));
+    }
+    let me = me.expect("checked");
+    let now = c.s.clock.now_ms();
+    if c.s.config.registration_policy() == crate::Registration::Token
+        && !c.s.store.use_token(&r.token, &handle, now).await?
+    {
+        return Err(Failure::new(
+            ErrorCode::RegistrationClosed,
+            "this server needs a registration token (ask its operator: tether-server token create)",
+        ));
+    }
+    let acc = Account {
+        handle: handle.clone(),
+        account_key: r.account_key,
+        list_version: list.version,
+        list_body: signed.body,
+        list_sig: signed.signature,
+        next_device: 1,
+    };
+    let primary = NewDevice {
+        device_id: PRIMARY_DEVICE,
+        noise_key: c.key.to_vec(),
+        platform: me.platform.clone(),
+        name: me.name.clone(),
+    };
+    match c.s.store.create_account(&acc, &primary, now).await {
+        Ok(()) => {}
+        Err(StoreError::HandleTaken) => {
+            return Err(Failure::new(ErrorCode::HandleTaken, "that handle is taken"));
+        }
+        Err(StoreError::KeyTaken) => {
+            return Err(Failure::new(
+                ErrorCode::AlreadyRegistered,
+                "this device key is already registered",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    c.s.devices_changed(&handle);
+    tracing::info!(%handle, "account registered");
+    c.become_device(handle.clone(), PRIMARY_DEVICE)
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;
+    Ok(ResponseBody::Registered(Registered {
+        handle,
+        device_id: PRIMARY_DEVICE,
+    }))
+}
+
+async fn publish_list(c: &mut Conn, r: PublishDeviceList) -> Result<ResponseBody> {
+    let handle = primary(c)?;
+    let a = account(&c.s, &handle).await?;
+    let (signed, list) = check_new_list(&c.key, &a, r.list).await?;
+    let active = c.s.active_devices(&handle).await?.unwrap_or_default();
+    let new_ids = list_ids(&list);
+    if !new_ids.is_subset(&active) {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "devices are added only by a link approval",
+        ));
+    }
+    let stored = c.s.store.devices(&handle).await?;
+    for d in &list.devices {
+        if stored
+            .iter()
+            .any(|s| s.device_id == d.device_id && s.noise_key != d.noise_key)
+        {
+            return Err(Failure::new(
+                ErrorCode::InvalidDeviceList,
+                "a device's key cannot change",
+            ));
+        }
+    }
+    let remove: Vec<u32> = active.difference(&new_ids).copied().collect();
+    apply_list(&c.s, &a, signed, list.version, None, remove, &active).await?;
+    Ok(ResponseBody::Done(Done {}))
+}
+
+async fn apply_list(
+    s: &Shared,
+    a: &Account,
+    signed: SignedDeviceList,
+    version: u64,
+    add: Option<NewDevice>,
+    remove: Vec<u32>,
+    before: &BTreeSet<u32>,
+) -> Result<()> {
+    let update = ListUpdate {
+        handle: a.handle.clone(),
+        expected_version: a.list_version,
+        version,
+        body: signed.body,
+        sig: signed.signature,
+        add,
+        remove: remove.clone(),
+    };
+    match s.store.update_list(&update, s.clock.now_ms()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict) => {
+            return Err(Failure::new(
+                ErrorCode::InvalidDeviceList,
+                "the list changed meanwhile: fetch it and sign again",
+            ));
+        }
+        Err(StoreError::KeyTaken) => {
+            return Err(Failure::new(
+                ErrorCode::InvalidDeviceList,
+                "that device key is already known",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    s.devices_changed(&a.handle);
+    for id in remove {
+        if let Some(conn) = s.router.device(&a.handle, id) {
+            conn.close(ErrorCode::DeviceRemoved);
+        }
+        tracing::info!(handle = %a.handle, device_id = id, "device removed by the primary");
+    }
+    announce_list(s, &a.handle, before, PRIMARY_DEVICE);
+    Ok(())
+}
+
+async fn list_devices(c: &mut Conn) -> Result<ResponseBody> {
+    let (handle, me) = device(c)?;
+    let devices =
+        c.s.store
+            .devices(&handle)
+            .await?
+            .into_iter()
+            .filter(|d| d.removed_ms.is_none())
+            .map(|d| DeviceInfo {
+                device_id: d.device_id,
+                platform: d.platform,
+                name: d.name,
+                linked_at_ms: d.linked_ms,
+                last_active_ms: d.active_ms,
+                current: d.device_id == me,
+            })
+            .collect();
+    Ok(ResponseBody::Devices(DeviceInfoList { devices }))
+}
+
+async fn remove_device(c: &mut Conn, r: RemoveDevice) -> Result<ResponseBody> {
+    let (handle, me) = device(c)?;
+    if me == PRIMARY_DEVICE {
+        if r.device_id == PRIMARY_DEVICE {
+            return Err(bad("the primary cannot remove itself"));
+        }
+        let a = account(&c.s, &handle).await?;
+        let (signed, list) = check_new_list(&c.key, &a, r.new_list).await?;
+        let active = c.s.active_devices(&handle).await?.unwrap_or_default();
+        if !active.contains(&r.device_id) {
+            return Err(Failure::new(
+                ErrorCode::UnknownDevice,
+                "no such device in this account",
+            ));
+        }
+        let mut expected = (*active).clone();
+        expected.remove(&r.device_id);
+        if list_ids(&list) != expected {
+            return Err(Failure::new(
+                ErrorCode::InvalidDeviceList,
+                "the new list must be the current one without that device",
+            ));
+        }
+        apply_list(
+            &c.s,
+            &a,
+            signed,
+            list.version,
+            None,
+            vec![r.device_id],
+            &active,
+        )
+        .await?;
+    } else {
+        if r.device_id != me || r.new_list.is_some() {
+            return Err(Failure::new(
+                ErrorCode::NotPrimary,
+                "a companion may only remove itself",
+            ));
+        }
+        let active = c.s.active_devices(&handle).await?.unwrap_or_default();
+        c.s.remove_device(&handle, me).await?;
+        // Tell the primary (and others) so the primary re-signs the list.
+        announce_list(&c.s, &handle, &active, me);
+        c.close_after = Some(ErrorCode::DeviceRemoved);
+    }
+    Ok(ResponseBody::Done(Done {}))
+}
+
+async fn upload_prekeys(c: &mut Conn, r: UploadPrekeys) -> Result<ResponseBody> {
+    let (handle, id) = device(c)?;
+    if r.one_time_keys.len() > MAX_PREKEYS {
+        return Err(bad("at most 200 one-time keys per upload"));
+    }
+    let mut keys: Vec<Prekey> = Vec::with_capacity(r.one_time_keys.len() + 1);
+    for k in &r.one_time_keys {
+        if k.key.len() != 32 {
+            return Err(bad("one-time keys are 32-byte Curve25519 keys"));
+        }
+        keys.push(Prekey {
+            key_id: k.key_id,
+            key: k.key.clone(),
+            fallback: false,
+        });
+    }
+    if let Some(f) = r.fallback {
+        if f.key.len() != 32 {
+            return Err(bad("the fallback key is a 32-byte Curve25519 key"));
+        }
+        keys.push(Prekey {
+            key_id: f.key_id,
+            key: f.key,
+            fallback: true,
+        });
+    }
+    c.s.store.add_prekeys(&handle, id, &keys).await?;
+    let n = c.s.store.prekey_count(&handle, id).await?;
+    Ok(ResponseBody::PrekeyCount(PrekeyCount { one_time_keys: n }))
+}
+
+async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
+    device(c)?;
+    let handle = handle_arg(&r.handle)?;
+    let active =
+        c.s.active_devices(&handle)
+            .await?
+            .ok_or_else(|| Failure::new(ErrorCode::UnknownAccount, "no account has that handle"))?;
+    if !active.contains(&r.device_id) {
+        return Err(Failure::new(
+            ErrorCode::UnknownDevice,
+            "no such device in that account",
+        ));
+    }
+    let key =
+        c.s.store
+            .claim_prekey(&handle, r.device_id)
+            .await?
+            .ok_or_else(|| {
+                Failure::new(
+                    ErrorCode::NoPrekeys,
+                    "that device has no prekeys left; try again when it is online",
+                )
+            })?;
+    if !key.fallback {
+        let left = c.s.store.prekey_count(&handle, r.device_id).await?;
+        if left < c.s.config.prekeys_low {
+            if let Some(conn) = c.s.router.device(&handle, r.device_id) {
+                conn.push(Outbound::Event(Event {
+                    body: Some(EventBody::PrekeysLow(PrekeyCount {
+                        one_time_keys: left,
+                    })),
+                }));
+            }
+        }
+    }
+    Ok(ResponseBody::Prekey(PrekeyBundle {
+        handle,
+        device_id: r.device_id,
+        key: Some(OneTimeKey {
+            key_id: key.key_id,
+            key: key.key,
+        }),
+        fallback: key.fallback,
+    }))
+}
+
+async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
+    let (me, my_device) = device(c)?;
+    if m.message_id.len() != 16 {
+        return Err(bad("message_id must be 16 bytes"));
+    }
+    if m.copies.is_empty() || m.copies.len() > MAX_COPIES {
+        return Err(bad("a send carries 1 to 1000 copies"));
+    }
+    // Targets per account, each device once.
+    let mut targets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    let mut copies = Vec::with_capacity(m.copies.len());
+    for copy in m.copies {
+        if copy.ciphertext.is_empty() {
+            return Err(bad("empty ciphertext"));
+        }
+        let handle = handle_arg(&copy.handle)?;
+        if !targets
+            .entry(handle.clone())
+            .or_default()
+            .insert(copy.device_id)
+        {
+            return Err(bad("two copies for the same device"));
+        }
+        copies.push((handle, copy));
+    }
+    // The server's one check: the copies cover exactly the current devices
+    // of every account addressed (the sender's own account: its other
+    // devices). Anything else means the sender's view is stale.
+    let mut stale = Vec::new();
+    for (handle, given) in &targets {
+        let Some(active) = c.s.active_devices(handle).await? else {
+            return Err(Failure::new(
+                ErrorCode::UnknownAccount,
+                "no account has that handle",
+            ));
+        };
+        let mut expected = (*active).clone();
+        if *handle == me {
+            expected.remove(&my_device);
+        }
+        if *given != expected {
+            stale.push(list_reply(&c.s, handle).await?);
+        }
+    }
+    if !stale.is_empty() {
+        return Err(Failure {
+            code: ErrorCode::DeviceListChanged,
+            message:
+                "the recipients' devices changed: verify the new lists, encrypt again and resend"
+                    .into(),
+            lists: stale,
+        });
+    }
+    let now = c.s.clock.now_ms();
+    let envelopes = copies
+        .into_iter()
+        .map(|(handle, copy)| NewEnvelope {
+            handle,
+            device_id: copy.device_id,
+            message_id: m.message_id.clone(),
+            sender_handle: me.clone(),
+            sender_device: my_device,
+            ciphertext: copy.ciphertext,
+            created_ms: now,
+        })
+        .collect();
+    let (done, stored) = tokio::sync::oneshot::channel();
+    c.s.writer
+        .send(WriteRequest { envelopes, done })
+        .await
+        .map_err(|_| Failure::new(ErrorCode::GoingAway, "the server is shutting down"))?;
+    match stored.await {
+        Ok(true) => Ok(ResponseBody::Sent(SendAccepted {
+            server_time_ms: now,
+        })),
+        _ => Err(Failure::new(
+            ErrorCode::Internal,
+            "the message could not be stored; send it again",
+        )),
+    }
+}
+
+async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
+    let handle = primary(c)?;
+    let now = c.s.clock.now_ms();
+    let entry = match c.s.links.lookup(&r.link_ref, now) {
+        RefLookup::Valid(e) => e,
+        RefLookup::Expired => {
+            return Err(Failure::new(
+                ErrorCode::ExpiredRef,
+                "that QR code expired: ask the companion for a new one",
+            ));
+        }
+        RefLookup::Unknown => {
+            return Err(Failure::new(
+                ErrorCode::UnknownRef,
+                "unknown or already used link code",
+            ));
+        }
+    };
+    if r.approval.len() > MAX_OPAQUE {
+        return Err(bad("approval too large"));
+    }
+    let a = account(&c.s, &handle).await?;
+    let (signed, list) = check_new_list(&c.key, &a, r.new_list).await?;
+    let active = c.s.active_devices(&handle).await?.unwrap_or_default();
+    let mut expected = (*active).clone();
+    if active.contains(&r.device_id) || r.device_id < a.next_device {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the new device needs a device id never used in this account",
+        ));
+    }
+    expected.insert(r.device_id);
+    if list_ids(&list) != expected {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the new list must be the current one plus the new device",
+        ));
+    }
+    let companions = expected.iter().filter(|&&id| id != PRIMARY_DEVICE).count();
+    if companions > c.s.config.max_companions as usize {
+        return Err(Failure::new(
+            ErrorCode::TooManyDevices,
+            format!(
+                "an account can have at most {} linked devices: unlink one first",
+                c.s.config.max_companions
+            ),
+        ));
+    }
+    let new = device_list::device(&list, r.device_id).expect("checked above");
+    if new.noise_key != entry.noise_key {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the new device is not the one that showed this code",
+        ));
+    }
+    let add = NewDevice {
+        device_id: r.device_id,
+        noise_key: entry.noise_key.to_vec(),
+        platform: new.platform.clone(),
+        name: new.name.clone(),
+    };
+    let event = LinkApproved {
+        handle: handle.clone(),
+        device_id: r.device_id,
+        account_key: a.account_key.clone(),
+        list: Some(signed.clone()),
+        approval: r.approval,
+    };
+    apply_list(&c.s, &a, signed, list.version, Some(add), vec![], &active).await?;
+    c.s.links.retire(entry.batch);
+    tracing::info!(%handle, device_id = r.device_id, "companion linked");
+    match c.s.router.guest(&entry.noise_key) {
+        Some(conn) => conn.push(Outbound::Promote {
+            handle,
+            device_id: r.device_id,
+            event: Event {
+                body: Some(EventBody::LinkApproved(event)),
+            },
+        }),
+        None => c.s.links.hold_approval(entry.noise_key, event, now),
+    }
+    Ok(ResponseBody::Done(Done {}))
+}

@@ -1,0 +1,99 @@
+//! Prometheus metrics, served at `GET /metrics`. Counts only: no handles,
+//! keys or content in any label.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: &'static str,
+}
+
+/// Every metric of the server.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub connections_total: Counter,
+    pub connections_open: Gauge,
+    pub frames_in: Counter,
+    pub frames_out: Counter,
+    pub envelopes_stored: Counter,
+    pub envelopes_delivered: Counter,
+    pub envelopes_acked: Counter,
+    pub handshake_failures: Counter,
+    pub errors: Family<CodeLabel, Counter>,
+    /// Set at scrape time from the store.
+    pub queue_depth: Gauge,
+    pub store_batches: Counter,
+}
+
+impl Metrics {
+    pub fn error(&self, code: tether_proto::ErrorCode) {
+        self.errors
+            .get_or_create(&CodeLabel {
+                code: code.as_str(),
+            })
+            .inc();
+    }
+
+    /// The Prometheus text exposition.
+    pub fn encode(&self) -> String {
+        let mut r = Registry::with_prefix("tether");
+        r.register(
+            "connections",
+            "WebSocket connections accepted",
+            self.connections_total.clone(),
+        );
+        r.register(
+            "connections_open",
+            "Connections open now",
+            self.connections_open.clone(),
+        );
+        r.register(
+            "frames_in",
+            "Frames received after the handshake",
+            self.frames_in.clone(),
+        );
+        r.register(
+            "frames_out",
+            "Frames sent after the handshake",
+            self.frames_out.clone(),
+        );
+        r.register(
+            "envelopes_stored",
+            "Message copies durably stored",
+            self.envelopes_stored.clone(),
+        );
+        r.register(
+            "envelopes_delivered",
+            "Message copies pushed to a device",
+            self.envelopes_delivered.clone(),
+        );
+        r.register(
+            "envelopes_acked",
+            "Message copies acknowledged and deleted",
+            self.envelopes_acked.clone(),
+        );
+        r.register(
+            "handshake_failures",
+            "Noise handshakes that failed or timed out",
+            self.handshake_failures.clone(),
+        );
+        r.register("errors", "Error responses by code", self.errors.clone());
+        r.register(
+            "queue_depth",
+            "Stored copies awaiting acknowledgement",
+            self.queue_depth.clone(),
+        );
+        r.register(
+            "store_batches",
+            "Group commits of message copies",
+            self.store_batches.clone(),
+        );
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
+        out
+    }
+}

@@ -1,0 +1,187 @@
+//! Persistent state of the relay behind one small trait, so that SQLite (the
+//! embedded default) and PostgreSQL (several nodes) are interchangeable and
+//! pass the same conformance suite (`store::conformance`).
+//!
+//! Everything stored is public keys, signed lists and ciphertext: the
+//! server never holds a secret of its users.
+
+#[doc(hidden)]
+pub mod conformance;
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+
+/// What a store can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The handle is already registered.
+    #[error("handle already registered")]
+    HandleTaken,
+    /// The Noise key already belongs to a device (active or removed).
+    #[error("device key already known")]
+    KeyTaken,
+    /// The device list changed under us (a concurrent update won).
+    #[error("device list version conflict")]
+    Conflict,
+    /// The backend failed.
+    #[error("database: {0}")]
+    Backend(#[from] sqlx::Error),
+}
+
+/// An account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub handle: String,
+    pub account_key: Vec<u8>,
+    pub list_version: u64,
+    pub list_body: Vec<u8>,
+    pub list_sig: Vec<u8>,
+    /// The lowest device id never used in this account.
+    pub next_device: u32,
+}
+
+/// A device as stored (active or removed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    pub handle: String,
+    pub device_id: u32,
+    pub noise_key: Vec<u8>,
+    pub platform: String,
+    pub name: String,
+    pub linked_ms: u64,
+    pub active_ms: u64,
+    pub removed_ms: Option<u64>,
+}
+
+/// A device that a new list adds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    pub device_id: u32,
+    pub noise_key: Vec<u8>,
+    pub platform: String,
+    pub name: String,
+}
+
+/// A new signed device list and what it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListUpdate {
+    pub handle: String,
+    /// The version the update was checked against (optimistic concurrency).
+    pub expected_version: u64,
+    pub version: u64,
+    pub body: Vec<u8>,
+    pub sig: Vec<u8>,
+    /// A companion added by a link approval.
+    pub add: Option<NewDevice>,
+    /// Devices the new list drops: marked removed, queues and prekeys deleted.
+    pub remove: Vec<u32>,
+}
+
+/// One copy of a message for one device, to be stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEnvelope {
+    pub handle: String,
+    pub device_id: u32,
+    pub message_id: Vec<u8>,
+    pub sender_handle: String,
+    pub sender_device: u32,
+    pub ciphertext: Vec<u8>,
+    pub created_ms: u64,
+}
+
+/// A stored copy, with its id (increasing in storage order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEnvelope {
+    pub id: u64,
+    pub envelope: NewEnvelope,
+}
+
+/// A one-time or fallback key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prekey {
+    pub key_id: u64,
+    pub key: Vec<u8>,
+    pub fallback: bool,
+}
+
+/// The relay's persistent state.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the backend answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// A value of the server's own (its key, …).
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Creates an account with its primary (device 0).
+    async fn create_account(
+        &self,
+        account: &Account,
+        primary: &NewDevice,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
+    async fn account(&self, handle: &str) -> Result<Option<Account>, StoreError>;
+    /// Every account's handle (for the inactivity sweep).
+    async fn handles(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The device, active or removed, that owns a Noise key.
+    async fn device_by_key(&self, noise_key: &[u8]) -> Result<Option<Device>, StoreError>;
+    /// All devices of an account, active and removed, by id.
+    async fn devices(&self, handle: &str) -> Result<Vec<Device>, StoreError>;
+    /// Records activity of a device.
+    async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
+    /// Applies a new signed list atomically. `Conflict` if the stored
+    /// version is no longer `expected_version`.
+    async fn update_list(&self, update: &ListUpdate, now_ms: u64) -> Result<(), StoreError>;
+    /// Removes a device without a new list (a companion logging itself out,
+    /// or the inactivity rules): marked removed, queue and prekeys deleted.
+    async fn remove_device(
+        &self,
+        handle: &str,
+        device_id: u32,
+        now_ms: u64,
+    ) -> Result<(), StoreError>;
+
+    /// Stores copies in one durable transaction; returns their ids in order.
+    async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError>;
+    /// The device's stored copies with id > `after`, oldest first.
+    async fn pending(
+        &self,
+        handle: &str,
+        device_id: u32,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEnvelope>, StoreError>;
+    /// Deletes acknowledged copies (only the device's own); returns how many.
+    async fn ack(&self, handle: &str, device_id: u32, ids: &[u64]) -> Result<u64, StoreError>;
+    /// Deletes copies created before `before_ms`; returns how many.
+    async fn expire(&self, before_ms: u64) -> Result<u64, StoreError>;
+    /// Stored copies awaiting delivery, over all devices.
+    async fn queue_depth(&self) -> Result<u64, StoreError>;
+
+    /// Adds one-time keys; replaces the fallback key when given.
+    async fn add_prekeys(
+        &self,
+        handle: &str,
+        device_id: u32,
+        keys: &[Prekey],
+    ) -> Result<(), StoreError>;
+    /// Takes one one-time key atomically (never the same twice), else the
+    /// fallback key (kept); `None` if the device has neither.
+    async fn claim_prekey(
+        &self,
+        handle: &str,
+        device_id: u32,
+    ) -> Result<Option<Prekey>, StoreError>;
+    /// One-time keys left for a device.
+    async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError>;
+
+    /// Adds a registration token.
+    async fn add_token(&self, token: &str, now_ms: u64) -> Result<(), StoreError>;
+    /// Uses a token once; false if unknown or already used.
+    async fn use_token(&self, token: &str, handle: &str, now_ms: u64) -> Result<bool, StoreError>;
+}

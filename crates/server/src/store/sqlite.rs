@@ -1,0 +1,482 @@
+//! The embedded SQLite backend: one file, `tether.db`, in WAL mode with
+//! `synchronous=FULL`, so a committed transaction survives a crash or power
+//! loss. Envelopes are written in batches (group commit): one fsync per
+//! batch, not per message.
+
+use super::*;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{QueryBuilder, Row, Sqlite};
+use std::path::Path;
+use std::str::FromStr;
+
+/// SQLite allows 32766 bound variables per statement; an envelope takes 7.
+const ENVELOPES_PER_INSERT: usize = 4000;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// Connection pool; WAL lets readers run beside the one writer.
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `tether.db` in `dir` and migrates it.
+    pub async fn open(dir: &Path) -> Result<Self, crate::Error> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::DataDir {
+            path: dir.into(),
+            source,
+        })?;
+        let options = SqliteConnectOptions::from_str("sqlite://")
+            .map_err(StoreError::from)?
+            .filename(dir.join("tether.db"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from)?;
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn account_row(r: &SqliteRow) -> Account {
+    Account {
+        handle: r.get("handle"),
+        account_key: r.get("account_key"),
+        list_version: u(r.get("list_version")),
+        list_body: r.get("list_body"),
+        list_sig: r.get("list_sig"),
+        next_device: r.get::<i64, _>("next_device") as u32,
+    }
+}
+
+fn device_row(r: &SqliteRow) -> Device {
+    Device {
+        handle: r.get("handle"),
+        device_id: r.get::<i64, _>("device_id") as u32,
+        noise_key: r.get("noise_key"),
+        platform: r.get("platform"),
+        name: r.get("name"),
+        linked_ms: u(r.get("linked_ms")),
+        active_ms: u(r.get("active_ms")),
+        removed_ms: r.get::<Option<i64>, _>("removed_ms").map(u),
+    }
+}
+
+fn key_taken(e: sqlx::Error) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            if d.message().contains("accounts.handle") {
+                StoreError::HandleTaken
+            } else {
+                StoreError::KeyTaken
+            }
+        }
+        _ => StoreError::Backend(e),
+    }
+}
+
+async fn drop_device(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    handle: &str,
+    device_id: u32,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE devices SET removed_ms = ? WHERE handle = ? AND device_id = ? AND removed_ms IS NULL")
+        .bind(i(now_ms))
+        .bind(handle)
+        .bind(device_id as i64)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM envelopes WHERE handle = ? AND device_id = ?")
+        .bind(handle)
+        .bind(device_id as i64)
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM prekeys WHERE handle = ? AND device_id = ?")
+        .bind(handle)
+        .bind(device_id as i64)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT value FROM server_meta WHERE key = ?")
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_account(
+        &self,
+        a: &Account,
+        primary: &NewDevice,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO accounts (handle, account_key, list_version, list_body, list_sig, next_device, created_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.handle)
+        .bind(&a.account_key)
+        .bind(i(a.list_version))
+        .bind(&a.list_body)
+        .bind(&a.list_sig)
+        .bind(a.next_device as i64)
+        .bind(i(now_ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(key_taken)?;
+        sqlx::query(
+            "INSERT INTO devices (handle, device_id, noise_key, platform, name, linked_ms, active_ms)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&a.handle)
+        .bind(primary.device_id as i64)
+        .bind(&primary.noise_key)
+        .bind(&primary.platform)
+        .bind(&primary.name)
+        .bind(i(now_ms))
+        .bind(i(now_ms))
+        .execute(&mut *tx)
+        .await
+        .map_err(key_taken)?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account(&self, handle: &str) -> Result<Option<Account>, StoreError> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE handle = ?")
+            .bind(handle)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(account_row))
+    }
+
+    async fn handles(&self) -> Result<Vec<String>, StoreError> {
+        Ok(
+            sqlx::query_scalar("SELECT handle FROM accounts ORDER BY handle")
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn device_by_key(&self, noise_key: &[u8]) -> Result<Option<Device>, StoreError> {
+        let row = sqlx::query("SELECT * FROM devices WHERE noise_key = ?")
+            .bind(noise_key)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(device_row))
+    }
+
+    async fn devices(&self, handle: &str) -> Result<Vec<Device>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM devices WHERE handle = ? ORDER BY device_id")
+            .bind(handle)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows.iter().map(device_row).collect())
+    }
+
+    async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE devices SET active_ms = MAX(active_ms, ?) WHERE handle = ? AND device_id = ?",
+        )
+        .bind(i(now_ms))
+        .bind(handle)
+        .bind(device_id as i64)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_list(&self, up: &ListUpdate, now_ms: u64) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let next = up.add.as_ref().map(|d| d.device_id + 1).unwrap_or(0) as i64;
+        let done = sqlx::query(
+            "UPDATE accounts SET list_version = ?, list_body = ?, list_sig = ?, next_device = MAX(next_device, ?)
+             WHERE handle = ? AND list_version = ?",
+        )
+        .bind(i(up.version))
+        .bind(&up.body)
+        .bind(&up.sig)
+        .bind(next)
+        .bind(&up.handle)
+        .bind(i(up.expected_version))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        if let Some(d) = &up.add {
+            sqlx::query(
+                "INSERT INTO devices (handle, device_id, noise_key, platform, name, linked_ms, active_ms)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&up.handle)
+            .bind(d.device_id as i64)
+            .bind(&d.noise_key)
+            .bind(&d.platform)
+            .bind(&d.name)
+            .bind(i(now_ms))
+            .bind(i(now_ms))
+            .execute(&mut *tx)
+            .await
+            .map_err(key_taken)?;
+        }
+        for &id in &up.remove {
+            drop_device(&mut tx, &up.handle, id, now_ms).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_device(
+        &self,
+        handle: &str,
+        device_id: u32,
+        now_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        drop_device(&mut tx, handle, device_id, now_ms).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError> {
+        let mut ids = Vec::with_capacity(envelopes.len());
+        let mut tx = self.pool.begin().await?;
+        for chunk in envelopes.chunks(ENVELOPES_PER_INSERT) {
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+                "INSERT INTO envelopes (handle, device_id, message_id, sender_handle, sender_device, ciphertext, created_ms) ",
+            );
+            q.push_values(chunk, |mut b, e| {
+                b.push_bind(&e.handle)
+                    .push_bind(e.device_id as i64)
+                    .push_bind(&e.message_id)
+                    .push_bind(&e.sender_handle)
+                    .push_bind(e.sender_device as i64)
+                    .push_bind(&e.ciphertext)
+                    .push_bind(i(e.created_ms));
+            });
+            q.push(" RETURNING id");
+            let mut chunk_ids: Vec<u64> = q
+                .build_query_scalar::<i64>()
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .map(u)
+                .collect();
+            // Rows of one INSERT get increasing ids in VALUES order.
+            chunk_ids.sort_unstable();
+            ids.extend(chunk_ids);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn pending(
+        &self,
+        handle: &str,
+        device_id: u32,
+        after: u64,
+        limit: u32,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM envelopes WHERE handle = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(handle)
+        .bind(device_id as i64)
+        .bind(i(after))
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| StoredEnvelope {
+                id: u(r.get("id")),
+                envelope: NewEnvelope {
+                    handle: r.get("handle"),
+                    device_id: r.get::<i64, _>("device_id") as u32,
+                    message_id: r.get("message_id"),
+                    sender_handle: r.get("sender_handle"),
+                    sender_device: r.get::<i64, _>("sender_device") as u32,
+                    ciphertext: r.get("ciphertext"),
+                    created_ms: u(r.get("created_ms")),
+                },
+            })
+            .collect())
+    }
+
+    async fn ack(&self, handle: &str, device_id: u32, ids: &[u64]) -> Result<u64, StoreError> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        for chunk in ids.chunks(1000) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("DELETE FROM envelopes WHERE handle = ");
+            q.push_bind(handle)
+                .push(" AND device_id = ")
+                .push_bind(device_id as i64)
+                .push(" AND id IN (");
+            let mut sep = q.separated(", ");
+            for &id in chunk {
+                sep.push_bind(i(id));
+            }
+            q.push(")");
+            deleted += q.build().execute(&self.pool).await?.rows_affected();
+        }
+        Ok(deleted)
+    }
+
+    async fn expire(&self, before_ms: u64) -> Result<u64, StoreError> {
+        Ok(sqlx::query("DELETE FROM envelopes WHERE created_ms < ?")
+            .bind(i(before_ms))
+            .execute(&self.pool)
+            .await?
+            .rows_affected())
+    }
+
+    async fn queue_depth(&self) -> Result<u64, StoreError> {
+        Ok(u(sqlx::query_scalar("SELECT COUNT(*) FROM envelopes")
+            .fetch_one(&self.pool)
+            .await?))
+    }
+
+    async fn add_prekeys(
+        &self,
+        handle: &str,
+        device_id: u32,
+        keys: &[Prekey],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if keys.iter().any(|k| k.fallback) {
+            sqlx::query("DELETE FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1")
+                .bind(handle)
+                .bind(device_id as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for k in keys {
+            sqlx::query(
+                "INSERT INTO prekeys (handle, device_id, key_id, key, fallback) VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT DO UPDATE SET key = excluded.key",
+            )
+            .bind(handle)
+            .bind(device_id as i64)
+            .bind(i(k.key_id))
+            .bind(&k.key)
+            .bind(k.fallback as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn claim_prekey(
+        &self,
+        handle: &str,
+        device_id: u32,
+    ) -> Result<Option<Prekey>, StoreError> {
+        // One statement: SQLite runs it atomically, so two claimers can
+        // never get the same one-time key.
+        let one_time = sqlx::query(
+            "DELETE FROM prekeys WHERE rowid = (
+                SELECT rowid FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 0
+                ORDER BY key_id LIMIT 1)
+             RETURNING key_id, key",
+        )
+        .bind(handle)
+        .bind(device_id as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        if let Some(r) = one_time {
+            return Ok(Some(Prekey {
+                key_id: u(r.get("key_id")),
+                key: r.get("key"),
+                fallback: false,
+            }));
+        }
+        let fallback = sqlx::query(
+            "SELECT key_id, key FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1",
+        )
+        .bind(handle)
+        .bind(device_id as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(fallback.map(|r| Prekey {
+            key_id: u(r.get("key_id")),
+            key: r.get("key"),
+            fallback: true,
+        }))
+    }
+
+    async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 0",
+        )
+        .bind(handle)
+        .bind(device_id as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n as u32)
+    }
+
+    async fn add_token(&self, token: &str, now_ms: u64) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO tokens (token, created_ms) VALUES (?, ?)")
+            .bind(token)
+            .bind(i(now_ms))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn use_token(&self, token: &str, handle: &str, now_ms: u64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE tokens SET used_ms = ?, used_by = ? WHERE token = ? AND used_ms IS NULL",
+        )
+        .bind(i(now_ms))
+        .bind(handle)
+        .bind(token)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+}
