@@ -89,10 +89,11 @@ pub enum Request {
     /// A companion-to-be publishes its pairing-code offer (guest only).
     #[prost(message, tag = "14")]
     PairingPublish(PairingPublish),
-    /// The primary fetches a pairing offer by its lookup id.
+    /// A device fetches a pairing offer by its lookup id (the primary, in
+    /// practice; offers stay until they expire).
     #[prost(message, tag = "15")]
     PairingFetch(PairingFetch),
-    /// The primary answers a pairing offer; forwarded to the companion.
+    /// A device answers a pairing offer; forwarded to the waiting companion.
     #[prost(message, tag = "16")]
     PairingReply(PairingReply),
 }
@@ -370,9 +371,11 @@ pub struct Registered {
     pub device_id: u32,
 }
 
-/// An account's device list as the primary signed it, plus the devices the
-/// server has removed since (a companion that logged itself out before the
-/// primary re-signed). Clients encrypt to listed devices not in `removed`.
+/// An account's device list as the primary signed it, plus every device id
+/// the server has removed from the account (a companion that logged itself
+/// out before the primary re-signed, the inactivity rules). Clients encrypt
+/// to listed devices not in `removed`. The server can hide a device this
+/// way, never add one.
 #[derive(Clone, PartialEq, Message)]
 pub struct DeviceListReply {
     #[prost(string, tag = "1")]
@@ -432,7 +435,8 @@ pub struct PrekeyCount {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct SendAccepted {
-    /// When the copies were durably stored.
+    /// The server's clock when it accepted the send (the copies are
+    /// durable once this answer is sent).
     #[prost(uint64, tag = "1")]
     pub server_time_ms: u64,
 }
@@ -504,7 +508,8 @@ pub struct Envelope {
 }
 
 /// Sent to the waiting companion when the primary approved its ref. The
-/// companion then reconnects with the same Noise key as a device.
+/// server promotes that same connection to the new device; a companion that
+/// was offline gets it when it connects next (held for 10 minutes).
 #[derive(Clone, PartialEq, Message)]
 pub struct LinkApproved {
     #[prost(string, tag = "1")]

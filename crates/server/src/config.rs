@@ -95,22 +95,11 @@ impl Config {
     /// The registration policy in force: open by default only on loopback.
     pub fn registration_policy(&self) -> Registration {
         self.registration.unwrap_or_else(|| {
-            let host = self
-                .listen
-                .rsplit_once(':')
-                .map(|(h, _)| h)
-                .unwrap_or(&self.listen);
+            let host = self.listen.rsplit_once(':').map(|(h, _)| h).unwrap_or(&self.listen);
             let host = host.trim_start_matches('[').trim_end_matches(']');
-            let loopback = host == "localhost"
-                || host
-                    .parse::<std::net::IpAddr>()
-                    .map(|ip| ip.is_loopback())
-                    .unwrap_or(false);
-            if loopback {
-                Registration::Open
-            } else {
-                Registration::Token
-            }
+            let loopback =
+                host == "localhost" || host.parse::<std::net::IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false);
+            if loopback { Registration::Open } else { Registration::Token }
         })
     }
 }
@@ -142,9 +131,7 @@ mod tests {
 
     #[test]
     fn a_toml_file_overrides_defaults_and_rejects_unknown_keys() {
-        let c: Config =
-            toml::from_str("max_companions = 2\nidle_timeout = 5\nregistration = \"token\"")
-                .unwrap();
+        let c: Config = toml::from_str("max_companions = 2\nidle_timeout = 5\nregistration = \"token\"").unwrap();
         assert_eq!(c.max_companions, 2);
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
         assert_eq!(c.registration, Some(Registration::Token));

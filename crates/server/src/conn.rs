@@ -16,8 +16,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tether_proto::ErrorCode;
 use tether_proto::frames::{
-    ClientFrame, ErrorInfo, Event, EventBody, Response, ResponseBody, ServerBody, ServerFrame,
-    ServerHello,
+    ClientFrame, ErrorInfo, Event, EventBody, Response, ResponseBody, ServerBody, ServerFrame, ServerHello,
 };
 use tether_proto::noise::{ClientAuthenticated, ServerHandshake, Transport};
 use tokio::sync::mpsc;
@@ -51,8 +50,7 @@ struct Bucket {
 impl Bucket {
     fn take(&mut self) -> bool {
         let now = Instant::now();
-        self.tokens =
-            (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.rate).min(self.burst);
         self.at = now;
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -94,11 +92,7 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
     s.metrics.connections_open.inc();
     let hs = tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await;
     match hs {
-        Ok(Some(ClientAuthenticated {
-            transport,
-            client_key,
-            ..
-        })) => {
+        Ok(Some(ClientAuthenticated { transport, client_key, .. })) => {
             let (handle, rx) = ConnHandle::new();
             let bucket = Bucket {
                 tokens: f64::from(s.config.rate_burst),
@@ -164,12 +158,7 @@ async fn close_socket(ws: &mut WebSocket, code: ErrorCode) {
         ErrorCode::ServerBusy => 1013,
         _ => 1008,
     };
-    let _ = ws
-        .send(Message::Close(Some(CloseFrame {
-            code: ws_code,
-            reason: code.as_str().into(),
-        })))
-        .await;
+    let _ = ws.send(Message::Close(Some(CloseFrame { code: ws_code, reason: code.as_str().into() }))).await;
 }
 
 impl Conn {
@@ -182,11 +171,8 @@ impl Conn {
             if code != ErrorCode::GoingAway || self.s.shutdown.is_cancelled() {
                 tracing::debug!(code = code.as_str(), "closing connection");
             }
-            let closing = ErrorInfo {
-                code: code.as_str().into(),
-                message: closing_message(code).into(),
-                device_lists: vec![],
-            };
+            let closing =
+                ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists: vec![] };
             let _ = self.send_event(EventBody::Closing(closing)).await;
             close_socket(&mut self.ws, code).await;
             // Finish the closing handshake: read (and drop) what the peer
@@ -202,23 +188,14 @@ impl Conn {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
         }
         match &self.session {
-            Session::Device { handle, device_id } => {
-                self.s
-                    .router
-                    .remove_device(handle, *device_id, self.handle.id)
-            }
+            Session::Device { handle, device_id } => self.s.router.remove_device(handle, *device_id, self.handle.id),
             Session::Guest => self.s.router.remove_guest(&self.key, self.handle.id),
         }
     }
 
     /// Who is this? A device, a removed device (refused) or a guest.
     async fn start(&mut self) -> Result<(), End> {
-        let device = self
-            .s
-            .store
-            .device_by_key(&self.key)
-            .await
-            .map_err(|_| End::Close(ErrorCode::Internal))?;
+        let device = self.s.store.device_by_key(&self.key).await.map_err(|_| End::Close(ErrorCode::Internal))?;
         match device {
             Some(d) if d.removed_ms.is_some() => Err(End::Close(ErrorCode::DeviceRemoved)),
             Some(d) => {
@@ -241,9 +218,7 @@ impl Conn {
         if self.session == Session::Guest {
             self.s.router.remove_guest(&self.key, self.handle.id);
         }
-        self.s
-            .router
-            .add_device(&handle, device_id, self.handle.clone());
+        self.s.router.add_device(&handle, device_id, self.handle.clone());
         tracing::debug!(%handle, device_id, "device connected");
         self.session = Session::Device { handle, device_id };
         self.touch(true).await;
@@ -330,11 +305,7 @@ impl Conn {
                 Some(body) => self.send_event(body).await,
                 None => Ok(()),
             },
-            Outbound::Promote {
-                handle,
-                device_id,
-                event,
-            } => {
+            Outbound::Promote { handle, device_id, event } => {
                 self.become_device(handle, device_id).await?;
                 match event.body {
                     Some(body) => self.send_event(body).await,
@@ -346,9 +317,7 @@ impl Conn {
 
     async fn on_frame(&mut self, bytes: &[u8]) -> Result<(), End> {
         self.s.metrics.frames_in.inc();
-        if bytes.len() > self.s.config.max_frame_bytes
-            || bytes.len() > tether_proto::noise::MAX_NOISE_MESSAGE
-        {
+        if bytes.len() > self.s.config.max_frame_bytes || bytes.len() > tether_proto::noise::MAX_NOISE_MESSAGE {
             // Undecryptable by definition: the stream is out of step now.
             self.s.metrics.error(ErrorCode::FrameTooLarge);
             return Err(End::Close(ErrorCode::FrameTooLarge));
@@ -357,31 +326,23 @@ impl Conn {
             self.s.metrics.error(ErrorCode::MalformedFrame);
             return Err(End::Close(ErrorCode::MalformedFrame));
         };
+        // Every decrypted frame counts against the rate limit, readable or not.
+        let limited = !self.bucket.take();
         let frame = match ClientFrame::decode(plain.as_slice()) {
             Ok(f) => f,
+            Err(_) if limited => ClientFrame { id: 0, request: None },
             Err(_) => {
-                return self
-                    .respond(
-                        0,
-                        Err(Failure::new(ErrorCode::MalformedFrame, "not a ClientFrame")),
-                    )
-                    .await;
+                let failure = Failure::new(ErrorCode::MalformedFrame, "not a ClientFrame");
+                return self.respond(0, Err(failure)).await;
             }
         };
-        if !self.bucket.take() {
+        if limited {
             self.limited_in_a_row += 1;
             if self.limited_in_a_row > MAX_LIMITED_IN_A_ROW {
                 return Err(End::Close(ErrorCode::RateLimited));
             }
-            return self
-                .respond(
-                    frame.id,
-                    Err(Failure::new(
-                        ErrorCode::RateLimited,
-                        "too many frames; slow down",
-                    )),
-                )
-                .await;
+            let failure = Failure::new(ErrorCode::RateLimited, "too many frames; slow down");
+            return self.respond(frame.id, Err(failure)).await;
         }
         // Forgive only a client that has calmed down (half a burst saved up),
         // not one that squeezes a frame through now and then.
@@ -391,30 +352,19 @@ impl Conn {
         self.touch(false).await;
         let result = match frame.request {
             Some(req) => handlers::handle(self, req).await,
-            None => Err(Failure::new(
-                ErrorCode::UnknownFrame,
-                "this server does not know that request",
-            )),
+            None => Err(Failure::new(ErrorCode::UnknownFrame, "this server does not know that request")),
         };
         self.respond(frame.id, result).await
     }
 
     async fn respond(&mut self, id: u64, result: Result<ResponseBody, Failure>) -> Result<(), End> {
         let response = match result {
-            Ok(body) => Response {
-                id,
-                error: None,
-                body: Some(body),
-            },
+            Ok(body) => Response { id, error: None, body: Some(body) },
             Err(f) => {
                 self.s.metrics.error(f.code);
                 Response {
                     id,
-                    error: Some(ErrorInfo {
-                        code: f.code.as_str().into(),
-                        message: f.message,
-                        device_lists: f.lists,
-                    }),
+                    error: Some(ErrorInfo { code: f.code.as_str().into(), message: f.message, device_lists: f.lists }),
                     body: None,
                 }
             }
@@ -440,8 +390,7 @@ impl Conn {
     }
 
     async fn send_event(&mut self, body: EventBody) -> Result<(), End> {
-        self.send(ServerBody::Event(Event { body: Some(body) }))
-            .await
+        self.send(ServerBody::Event(Event { body: Some(body) })).await
     }
 
     async fn send(&mut self, body: ServerBody) -> Result<(), End> {
@@ -451,10 +400,7 @@ impl Conn {
             return Err(End::Close(ErrorCode::Internal));
         };
         self.s.metrics.frames_out.inc();
-        self.ws
-            .send(Message::Binary(msg.into()))
-            .await
-            .map_err(|_| End::Gone)
+        self.ws.send(Message::Binary(msg.into())).await.map_err(|_| End::Gone)
     }
 
     /// Records activity (at most once a minute unless `now`).
@@ -475,9 +421,7 @@ impl Conn {
 fn closing_message(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::DeviceRemoved => "this device was removed from its account: link it again",
-        ErrorCode::GoingAway => {
-            "the server is going away or this device connected elsewhere: reconnect"
-        }
+        ErrorCode::GoingAway => "the server is going away or this device connected elsewhere: reconnect",
         ErrorCode::IdleTimeout => "nothing was sent for too long",
         ErrorCode::FrameTooLarge => "a frame was larger than the server accepts",
         ErrorCode::MalformedFrame => "a frame could not be decrypted",

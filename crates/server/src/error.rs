@@ -16,10 +16,7 @@ pub enum Error {
     },
     /// The server's key file is unreadable or malformed.
     #[error("server key {path}: {reason}")]
-    ServerKey {
-        path: std::path::PathBuf,
-        reason: String,
-    },
+    ServerKey { path: std::path::PathBuf, reason: String },
     /// The configuration file is unreadable or invalid.
     #[error("config: {0}")]
     Config(String),

@@ -15,6 +15,15 @@ use tether_proto::frames::*;
 
 /// Most copies in one send.
 const MAX_COPIES: usize = 1000;
+/// Most accounts one send may address.
+const MAX_ACCOUNTS: usize = 64;
+/// Largest ciphertext of one copy: its envelope (with the sender's handle
+/// and ids) must still fit one Noise frame on the way out.
+pub const MAX_CIPHERTEXT: usize = tether_proto::noise::MAX_FRAME - 1024;
+/// Most one-time keys stored per device.
+const MAX_STORED_PREKEYS: u32 = 500;
+/// Device ids stay far from overflow.
+const MAX_DEVICE_ID: u32 = 1_000_000;
 /// Most one-time keys in one upload.
 const MAX_PREKEYS: usize = 200;
 /// Largest opaque link approval or pairing payload.
@@ -33,11 +42,7 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            message: message.into(),
-            lists: vec![],
-        }
+        Self { code, message: message.into(), lists: vec![] }
     }
 }
 
@@ -52,9 +57,7 @@ type Result<T> = std::result::Result<T, Failure>;
 
 pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
     match req {
-        Request::Ping(_) => Ok(ResponseBody::Pong(Pong {
-            time_ms: c.s.clock.now_ms(),
-        })),
+        Request::Ping(_) => Ok(ResponseBody::Pong(Pong { time_ms: c.s.clock.now_ms() })),
         Request::Register(r) => register(c, r).await,
         Request::GetDeviceList(r) => {
             device(c)?;
@@ -76,32 +79,18 @@ pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::RequestLinkRefs(_) => {
             guest(c)?;
             let cfg = &c.s.config;
-            let refs = c.s.links.issue(
-                c.key,
-                c.s.clock.now_ms(),
-                cfg.link_refs.max(1),
-                FIRST_REF_MS,
-                NEXT_REF_MS,
-            );
+            let refs = c.s.links.issue(c.key, c.s.clock.now_ms(), cfg.link_refs.max(1), FIRST_REF_MS, NEXT_REF_MS);
             Ok(ResponseBody::LinkRefs(LinkRefs {
                 refs: refs
                     .into_iter()
-                    .map(|(id, not_before_ms, expires_ms)| LinkRef {
-                        link_ref: id.to_vec(),
-                        not_before_ms,
-                        expires_ms,
-                    })
+                    .map(|(id, not_before_ms, expires_ms)| LinkRef { link_ref: id.to_vec(), not_before_ms, expires_ms })
                     .collect(),
             }))
         }
         Request::ApproveLink(r) => approve_link(c, r).await,
         Request::PairingPublish(r) => {
             guest(c)?;
-            let lookup: [u8; 16] = r
-                .lookup
-                .as_slice()
-                .try_into()
-                .map_err(|_| bad("lookup must be 16 bytes"))?;
+            let lookup: [u8; 16] = r.lookup.as_slice().try_into().map_err(|_| bad("lookup must be 16 bytes"))?;
             if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
                 return Err(bad("pairing payload must be 1 to 8192 bytes"));
             }
@@ -118,31 +107,18 @@ pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         }
         Request::PairingFetch(r) => {
             device(c)?;
-            let slot =
-                c.s.links
-                    .pairing(&r.lookup, c.s.clock.now_ms())
-                    .ok_or_else(unknown_pairing)?;
-            Ok(ResponseBody::Pairing(PairingOffer {
-                payload: slot.payload,
-            }))
+            let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
+            Ok(ResponseBody::Pairing(PairingOffer { payload: slot.payload }))
         }
         Request::PairingReply(r) => {
             device(c)?;
             if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
                 return Err(bad("pairing payload must be 1 to 8192 bytes"));
             }
-            let slot =
-                c.s.links
-                    .pairing(&r.lookup, c.s.clock.now_ms())
-                    .ok_or_else(unknown_pairing)?;
-            let waiting =
-                c.s.router
-                    .guest(&slot.noise_key)
-                    .ok_or_else(unknown_pairing)?;
+            let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
+            let waiting = c.s.router.guest(&slot.noise_key).ok_or_else(unknown_pairing)?;
             waiting.push(Outbound::Event(Event {
-                body: Some(EventBody::PairingAnswer(PairingOffer {
-                    payload: r.payload,
-                })),
+                body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload })),
             }));
             Ok(ResponseBody::Done(Done {}))
         }
@@ -156,20 +132,14 @@ fn bad(msg: &str) -> Failure {
 }
 
 fn unknown_pairing() -> Failure {
-    Failure::new(
-        ErrorCode::UnknownPairing,
-        "no device is waiting with that pairing code: check it, or make a new one",
-    )
+    Failure::new(ErrorCode::UnknownPairing, "no device is waiting with that pairing code: check it, or make a new one")
 }
 
 /// The caller's (handle, device id); refuses guests.
 fn device(c: &Conn) -> Result<(String, u32)> {
     match &c.session {
         Session::Device { handle, device_id } => Ok((handle.clone(), *device_id)),
-        Session::Guest => Err(Failure::new(
-            ErrorCode::NotRegistered,
-            "register or link this device first",
-        )),
+        Session::Guest => Err(Failure::new(ErrorCode::NotRegistered, "register or link this device first")),
     }
 }
 
@@ -177,10 +147,7 @@ fn device(c: &Conn) -> Result<(String, u32)> {
 fn primary(c: &Conn) -> Result<String> {
     let (handle, id) = device(c)?;
     if id != PRIMARY_DEVICE {
-        return Err(Failure::new(
-            ErrorCode::NotPrimary,
-            "only the primary device may do this",
-        ));
+        return Err(Failure::new(ErrorCode::NotPrimary, "only the primary device may do this"));
     }
     Ok(handle)
 }
@@ -188,53 +155,38 @@ fn primary(c: &Conn) -> Result<String> {
 fn guest(c: &Conn) -> Result<()> {
     match c.session {
         Session::Guest => Ok(()),
-        Session::Device { .. } => Err(Failure::new(
-            ErrorCode::AlreadyRegistered,
-            "this device already belongs to an account",
-        )),
+        Session::Device { .. } => {
+            Err(Failure::new(ErrorCode::AlreadyRegistered, "this device already belongs to an account"))
+        }
     }
 }
 
 fn handle_arg(h: &str) -> Result<String> {
-    tether_proto::normalize_handle(h)
-        .map_err(|e| Failure::new(ErrorCode::InvalidHandle, e.to_string()))
+    tether_proto::normalize_handle(h).map_err(|e| Failure::new(ErrorCode::InvalidHandle, e.to_string()))
 }
 
 fn proto_failure(e: tether_proto::Error) -> Failure {
     match e {
-        tether_proto::Error::BadSignature(_) | tether_proto::Error::InvalidKey(_) => Failure::new(
-            ErrorCode::BadSignature,
-            "the device list's signature does not verify with the account key",
-        ),
+        tether_proto::Error::BadSignature(_) | tether_proto::Error::InvalidKey(_) => {
+            Failure::new(ErrorCode::BadSignature, "the device list's signature does not verify with the account key")
+        }
         other => Failure::new(ErrorCode::InvalidDeviceList, other.to_string()),
     }
 }
 
 async fn account(s: &Shared, handle: &str) -> Result<Account> {
-    s.store
-        .account(handle)
-        .await?
-        .ok_or_else(|| Failure::new(ErrorCode::UnknownAccount, "no account has that handle"))
+    s.store.account(handle).await?.ok_or_else(|| Failure::new(ErrorCode::UnknownAccount, "no account has that handle"))
 }
 
 /// An account's signed list plus the devices removed since it was signed.
 pub async fn list_reply(s: &Shared, handle: &str) -> Result<DeviceListReply> {
     let a = account(s, handle).await?;
-    let removed = s
-        .store
-        .devices(handle)
-        .await?
-        .into_iter()
-        .filter(|d| d.removed_ms.is_some())
-        .map(|d| d.device_id)
-        .collect();
+    let removed =
+        s.store.devices(handle).await?.into_iter().filter(|d| d.removed_ms.is_some()).map(|d| d.device_id).collect();
     Ok(DeviceListReply {
         handle: a.handle,
         account_key: a.account_key,
-        list: Some(SignedDeviceList {
-            body: a.list_body,
-            signature: a.list_sig,
-        }),
+        list: Some(SignedDeviceList { body: a.list_body, signature: a.list_sig }),
         removed,
     })
 }
@@ -249,10 +201,7 @@ async fn check_new_list(
     let signed = signed.ok_or_else(|| bad("a signed device list is required"))?;
     let list = device_list::verify(&a.account_key, &signed).map_err(proto_failure)?;
     if list.handle != a.handle {
-        return Err(Failure::new(
-            ErrorCode::InvalidDeviceList,
-            "the list names another account",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidDeviceList, "the list names another account"));
     }
     if list.version <= a.list_version {
         return Err(Failure::new(
@@ -263,25 +212,20 @@ async fn check_new_list(
     let primary = device_list::device(&list, PRIMARY_DEVICE)
         .ok_or_else(|| Failure::new(ErrorCode::InvalidDeviceList, "no primary"))?;
     if primary.noise_key != key {
-        return Err(Failure::new(
-            ErrorCode::InvalidDeviceList,
-            "the list must keep this primary",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidDeviceList, "the list must keep this primary"));
     }
     Ok((signed, list))
 }
 
 /// Tells the account's other online devices that its list changed.
-fn announce_list(s: &Shared, handle: &str, active: &BTreeSet<u32>, except: u32) {
+pub(crate) fn announce_list(s: &Shared, handle: &str, active: &BTreeSet<u32>, except: u32) {
     for &id in active {
         if id == except {
             continue;
         }
         if let Some(conn) = s.router.device(handle, id) {
             conn.push(Outbound::Event(Event {
-                body: Some(EventBody::DeviceListUpdated(DeviceListUpdated {
-                    handle: handle.to_string(),
-                })),
+                body: Some(EventBody::DeviceListUpdated(DeviceListUpdated { handle: handle.to_string() })),
             }));
         }
     }
@@ -299,15 +243,10 @@ async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
     if r.account_key.len() != 32 {
         return Err(bad("account_key must be a 32-byte Ed25519 public key"));
     }
-    let signed = r
-        .device_list
-        .ok_or_else(|| bad("the first device list is required"))?;
+    let signed = r.device_list.ok_or_else(|| bad("the first device list is required"))?;
     let list = device_list::verify(&r.account_key, &signed).map_err(proto_failure)?;
     let me = device_list::device(&list, PRIMARY_DEVICE);
-    if list.handle != handle
-        || list.devices.len() != 1
-        || list.version == 0
-        || me.is_none_or(|d| d.noise_key != c.key)
+    if list.handle != handle || list.devices.len() != 1 || list.version == 0 || me.is_none_or(|d| d.noise_key != c.key)
     {
         return Err(Failure::new(
             ErrorCode::InvalidDeviceList,
@@ -316,6 +255,9 @@ async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
     }
     let me = me.expect("checked");
     let now = c.s.clock.now_ms();
+    if c.s.store.account(&handle).await?.is_some() {
+        return Err(Failure::new(ErrorCode::HandleTaken, "that handle is taken"));
+    }
     if c.s.config.registration_policy() == crate::Registration::Token
         && !c.s.store.use_token(&r.token, &handle, now).await?
     {
@@ -344,10 +286,7 @@ async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
             return Err(Failure::new(ErrorCode::HandleTaken, "that handle is taken"));
         }
         Err(StoreError::KeyTaken) => {
-            return Err(Failure::new(
-                ErrorCode::AlreadyRegistered,
-                "this device key is already registered",
-            ));
+            return Err(Failure::new(ErrorCode::AlreadyRegistered, "this device key is already registered"));
         }
         Err(e) => return Err(e.into()),
     }
@@ -356,10 +295,7 @@ async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
     c.become_device(handle.clone(), PRIMARY_DEVICE)
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;
-    Ok(ResponseBody::Registered(Registered {
-        handle,
-        device_id: PRIMARY_DEVICE,
-    }))
+    Ok(ResponseBody::Registered(Registered { handle, device_id: PRIMARY_DEVICE }))
 }
 
 async fn publish_list(c: &mut Conn, r: PublishDeviceList) -> Result<ResponseBody> {
@@ -369,21 +305,12 @@ async fn publish_list(c: &mut Conn, r: PublishDeviceList) -> Result<ResponseBody
     let active = c.s.active_devices(&handle).await?.unwrap_or_default();
     let new_ids = list_ids(&list);
     if !new_ids.is_subset(&active) {
-        return Err(Failure::new(
-            ErrorCode::InvalidDeviceList,
-            "devices are added only by a link approval",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidDeviceList, "devices are added only by a link approval"));
     }
     let stored = c.s.store.devices(&handle).await?;
     for d in &list.devices {
-        if stored
-            .iter()
-            .any(|s| s.device_id == d.device_id && s.noise_key != d.noise_key)
-        {
-            return Err(Failure::new(
-                ErrorCode::InvalidDeviceList,
-                "a device's key cannot change",
-            ));
+        if stored.iter().any(|s| s.device_id == d.device_id && s.noise_key != d.noise_key) {
+            return Err(Failure::new(ErrorCode::InvalidDeviceList, "a device's key cannot change"));
         }
     }
     let remove: Vec<u32> = active.difference(&new_ids).copied().collect();
@@ -418,10 +345,7 @@ async fn apply_list(
             ));
         }
         Err(StoreError::KeyTaken) => {
-            return Err(Failure::new(
-                ErrorCode::InvalidDeviceList,
-                "that device key is already known",
-            ));
+            return Err(Failure::new(ErrorCode::InvalidDeviceList, "that device key is already known"));
         }
         Err(e) => return Err(e.into()),
     }
@@ -466,10 +390,7 @@ async fn remove_device(c: &mut Conn, r: RemoveDevice) -> Result<ResponseBody> {
         let (signed, list) = check_new_list(&c.key, &a, r.new_list).await?;
         let active = c.s.active_devices(&handle).await?.unwrap_or_default();
         if !active.contains(&r.device_id) {
-            return Err(Failure::new(
-                ErrorCode::UnknownDevice,
-                "no such device in this account",
-            ));
+            return Err(Failure::new(ErrorCode::UnknownDevice, "no such device in this account"));
         }
         let mut expected = (*active).clone();
         expected.remove(&r.device_id);
@@ -479,27 +400,12 @@ async fn remove_device(c: &mut Conn, r: RemoveDevice) -> Result<ResponseBody> {
                 "the new list must be the current one without that device",
             ));
         }
-        apply_list(
-            &c.s,
-            &a,
-            signed,
-            list.version,
-            None,
-            vec![r.device_id],
-            &active,
-        )
-        .await?;
+        apply_list(&c.s, &a, signed, list.version, None, vec![r.device_id], &active).await?;
     } else {
         if r.device_id != me || r.new_list.is_some() {
-            return Err(Failure::new(
-                ErrorCode::NotPrimary,
-                "a companion may only remove itself",
-            ));
+            return Err(Failure::new(ErrorCode::NotPrimary, "a companion may only remove itself"));
         }
-        let active = c.s.active_devices(&handle).await?.unwrap_or_default();
         c.s.remove_device(&handle, me).await?;
-        // Tell the primary (and others) so the primary re-signs the list.
-        announce_list(&c.s, &handle, &active, me);
         c.close_after = Some(ErrorCode::DeviceRemoved);
     }
     Ok(ResponseBody::Done(Done {}))
@@ -515,21 +421,17 @@ async fn upload_prekeys(c: &mut Conn, r: UploadPrekeys) -> Result<ResponseBody> 
         if k.key.len() != 32 {
             return Err(bad("one-time keys are 32-byte Curve25519 keys"));
         }
-        keys.push(Prekey {
-            key_id: k.key_id,
-            key: k.key.clone(),
-            fallback: false,
-        });
+        keys.push(Prekey { key_id: k.key_id, key: k.key.clone(), fallback: false });
     }
     if let Some(f) = r.fallback {
         if f.key.len() != 32 {
             return Err(bad("the fallback key is a 32-byte Curve25519 key"));
         }
-        keys.push(Prekey {
-            key_id: f.key_id,
-            key: f.key,
-            fallback: true,
-        });
+        keys.push(Prekey { key_id: f.key_id, key: f.key, fallback: true });
+    }
+    let stored = c.s.store.prekey_count(&handle, id).await?;
+    if stored + r.one_time_keys.len() as u32 > MAX_STORED_PREKEYS {
+        return Err(bad("at most 500 one-time keys may be stored per device"));
     }
     c.s.store.add_prekeys(&handle, id, &keys).await?;
     let n = c.s.store.prekey_count(&handle, id).await?;
@@ -544,29 +446,17 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
             .await?
             .ok_or_else(|| Failure::new(ErrorCode::UnknownAccount, "no account has that handle"))?;
     if !active.contains(&r.device_id) {
-        return Err(Failure::new(
-            ErrorCode::UnknownDevice,
-            "no such device in that account",
-        ));
+        return Err(Failure::new(ErrorCode::UnknownDevice, "no such device in that account"));
     }
-    let key =
-        c.s.store
-            .claim_prekey(&handle, r.device_id)
-            .await?
-            .ok_or_else(|| {
-                Failure::new(
-                    ErrorCode::NoPrekeys,
-                    "that device has no prekeys left; try again when it is online",
-                )
-            })?;
+    let key = c.s.store.claim_prekey(&handle, r.device_id).await?.ok_or_else(|| {
+        Failure::new(ErrorCode::NoPrekeys, "that device has no prekeys left; try again when it is online")
+    })?;
     if !key.fallback {
         let left = c.s.store.prekey_count(&handle, r.device_id).await?;
         if left < c.s.config.prekeys_low {
             if let Some(conn) = c.s.router.device(&handle, r.device_id) {
                 conn.push(Outbound::Event(Event {
-                    body: Some(EventBody::PrekeysLow(PrekeyCount {
-                        one_time_keys: left,
-                    })),
+                    body: Some(EventBody::PrekeysLow(PrekeyCount { one_time_keys: left })),
                 }));
             }
         }
@@ -574,10 +464,7 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     Ok(ResponseBody::Prekey(PrekeyBundle {
         handle,
         device_id: r.device_id,
-        key: Some(OneTimeKey {
-            key_id: key.key_id,
-            key: key.key,
-        }),
+        key: Some(OneTimeKey { key_id: key.key_id, key: key.key }),
         fallback: key.fallback,
     }))
 }
@@ -594,18 +481,17 @@ async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
     let mut targets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     let mut copies = Vec::with_capacity(m.copies.len());
     for copy in m.copies {
-        if copy.ciphertext.is_empty() {
-            return Err(bad("empty ciphertext"));
+        if copy.ciphertext.is_empty() || copy.ciphertext.len() > MAX_CIPHERTEXT {
+            return Err(bad("each ciphertext must be 1 byte to 64 KiB minus 1 KiB"));
         }
         let handle = handle_arg(&copy.handle)?;
-        if !targets
-            .entry(handle.clone())
-            .or_default()
-            .insert(copy.device_id)
-        {
+        if !targets.entry(handle.clone()).or_default().insert(copy.device_id) {
             return Err(bad("two copies for the same device"));
         }
         copies.push((handle, copy));
+    }
+    if targets.len() > MAX_ACCOUNTS {
+        return Err(bad("a send addresses at most 64 accounts"));
     }
     // The server's one check: the copies cover exactly the current devices
     // of every account addressed (the sender's own account: its other
@@ -613,25 +499,25 @@ async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
     let mut stale = Vec::new();
     for (handle, given) in &targets {
         let Some(active) = c.s.active_devices(handle).await? else {
-            return Err(Failure::new(
-                ErrorCode::UnknownAccount,
-                "no account has that handle",
-            ));
+            return Err(Failure::new(ErrorCode::UnknownAccount, "no account has that handle"));
         };
         let mut expected = (*active).clone();
-        if *handle == me {
+        let fits = if *handle == me {
+            // Own devices: any of the others (history for a new companion,
+            // read-sync); the full fan-out is the client's rule.
             expected.remove(&my_device);
-        }
-        if *given != expected {
+            given.is_subset(&expected)
+        } else {
+            *given == expected
+        };
+        if !fits {
             stale.push(list_reply(&c.s, handle).await?);
         }
     }
     if !stale.is_empty() {
         return Err(Failure {
             code: ErrorCode::DeviceListChanged,
-            message:
-                "the recipients' devices changed: verify the new lists, encrypt again and resend"
-                    .into(),
+            message: "the recipients' devices changed: verify the new lists, encrypt again and resend".into(),
             lists: stale,
         });
     }
@@ -654,13 +540,8 @@ async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
         .await
         .map_err(|_| Failure::new(ErrorCode::GoingAway, "the server is shutting down"))?;
     match stored.await {
-        Ok(true) => Ok(ResponseBody::Sent(SendAccepted {
-            server_time_ms: now,
-        })),
-        _ => Err(Failure::new(
-            ErrorCode::Internal,
-            "the message could not be stored; send it again",
-        )),
+        Ok(true) => Ok(ResponseBody::Sent(SendAccepted { server_time_ms: now })),
+        _ => Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again")),
     }
 }
 
@@ -670,16 +551,10 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
     let entry = match c.s.links.lookup(&r.link_ref, now) {
         RefLookup::Valid(e) => e,
         RefLookup::Expired => {
-            return Err(Failure::new(
-                ErrorCode::ExpiredRef,
-                "that QR code expired: ask the companion for a new one",
-            ));
+            return Err(Failure::new(ErrorCode::ExpiredRef, "that QR code expired: ask the companion for a new one"));
         }
         RefLookup::Unknown => {
-            return Err(Failure::new(
-                ErrorCode::UnknownRef,
-                "unknown or already used link code",
-            ));
+            return Err(Failure::new(ErrorCode::UnknownRef, "unknown or already used link code"));
         }
     };
     if r.approval.len() > MAX_OPAQUE {
@@ -689,7 +564,7 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
     let (signed, list) = check_new_list(&c.key, &a, r.new_list).await?;
     let active = c.s.active_devices(&handle).await?.unwrap_or_default();
     let mut expected = (*active).clone();
-    if active.contains(&r.device_id) || r.device_id < a.next_device {
+    if active.contains(&r.device_id) || r.device_id < a.next_device || r.device_id > MAX_DEVICE_ID {
         return Err(Failure::new(
             ErrorCode::InvalidDeviceList,
             "the new device needs a device id never used in this account",
@@ -706,18 +581,12 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
     if companions > c.s.config.max_companions as usize {
         return Err(Failure::new(
             ErrorCode::TooManyDevices,
-            format!(
-                "an account can have at most {} linked devices: unlink one first",
-                c.s.config.max_companions
-            ),
+            format!("an account can have at most {} linked devices: unlink one first", c.s.config.max_companions),
         ));
     }
     let new = device_list::device(&list, r.device_id).expect("checked above");
     if new.noise_key != entry.noise_key {
-        return Err(Failure::new(
-            ErrorCode::InvalidDeviceList,
-            "the new device is not the one that showed this code",
-        ));
+        return Err(Failure::new(ErrorCode::InvalidDeviceList, "the new device is not the one that showed this code"));
     }
     let add = NewDevice {
         device_id: r.device_id,
@@ -739,9 +608,7 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
         Some(conn) => conn.push(Outbound::Promote {
             handle,
             device_id: r.device_id,
-            event: Event {
-                body: Some(EventBody::LinkApproved(event)),
-            },
+            event: Event { body: Some(EventBody::LinkApproved(event)) },
         }),
         None => c.s.links.hold_approval(entry.noise_key, event, now),
     }

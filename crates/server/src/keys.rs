@@ -10,27 +10,18 @@ const FILE: &str = "server.key";
 pub fn load_or_create(dir: &Path) -> Result<StaticKey, Error> {
     let path = dir.join(FILE);
     match std::fs::read(&path) {
-        Ok(bytes) => StaticKey::from_private(&bytes).map_err(|_| Error::ServerKey {
-            path,
-            reason: "not a 32-byte key".into(),
-        }),
+        Ok(bytes) => {
+            StaticKey::from_private(&bytes).map_err(|_| Error::ServerKey { path, reason: "not a 32-byte key".into() })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
-                path: dir.into(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir).map_err(|source| Error::DataDir { path: dir.into(), source })?;
             let key = StaticKey::generate();
-            write_private(&path, key.private_bytes()).map_err(|e| Error::ServerKey {
-                path: path.clone(),
-                reason: e.to_string(),
-            })?;
+            write_private(&path, key.private_bytes())
+                .map_err(|e| Error::ServerKey { path: path.clone(), reason: e.to_string() })?;
             tracing::info!("made a new server key in {}", path.display());
             Ok(key)
         }
-        Err(e) => Err(Error::ServerKey {
-            path,
-            reason: e.to_string(),
-        }),
+        Err(e) => Err(Error::ServerKey { path, reason: e.to_string() }),
     }
 }
 

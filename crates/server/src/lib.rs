@@ -77,10 +77,7 @@ pub(crate) struct Shared {
 impl Shared {
     /// The active (not removed) device ids of an account; `None` if no
     /// such account.
-    pub async fn active_devices(
-        &self,
-        handle: &str,
-    ) -> Result<Option<Arc<BTreeSet<u32>>>, store::StoreError> {
+    pub async fn active_devices(&self, handle: &str) -> Result<Option<Arc<BTreeSet<u32>>>, store::StoreError> {
         if let Some(set) = self.active.lock().expect("cache lock").get(handle) {
             return Ok(Some(set.clone()));
         }
@@ -96,10 +93,7 @@ impl Shared {
             .map(|d| d.device_id)
             .collect();
         let set = Arc::new(set);
-        self.active
-            .lock()
-            .expect("cache lock")
-            .insert(handle.to_string(), set.clone());
+        self.active.lock().expect("cache lock").insert(handle.to_string(), set.clone());
         Ok(Some(set))
     }
 
@@ -108,19 +102,17 @@ impl Shared {
         self.active.lock().expect("cache lock").remove(handle);
     }
 
-    /// Removes a device without a new list: store, cache, socket.
-    pub async fn remove_device(
-        &self,
-        handle: &str,
-        device_id: u32,
-    ) -> Result<(), store::StoreError> {
-        self.store
-            .remove_device(handle, device_id, self.clock.now_ms())
-            .await?;
+    /// Removes a device without a new list (a companion logging itself
+    /// out, the inactivity rules): store, cache, socket; the account's other
+    /// devices hear of it, so the primary signs a new list.
+    pub async fn remove_device(&self, handle: &str, device_id: u32) -> Result<(), store::StoreError> {
+        let before = self.active_devices(handle).await?.unwrap_or_default();
+        self.store.remove_device(handle, device_id, self.clock.now_ms()).await?;
         self.devices_changed(handle);
         if let Some(conn) = self.router.device(handle, device_id) {
             conn.close(ErrorCode::DeviceRemoved);
         }
+        handlers::announce_list(self, handle, &before, device_id);
         tracing::info!(handle, device_id, "device removed");
         Ok(())
     }
@@ -152,12 +144,7 @@ impl Server {
         Ok(Self::with_store(config, clock, store, key))
     }
 
-    fn with_store(
-        config: Config,
-        clock: Arc<dyn Clock>,
-        store: Arc<dyn Store>,
-        key: StaticKey,
-    ) -> Self {
+    fn with_store(config: Config, clock: Arc<dyn Clock>, store: Arc<dyn Store>, key: StaticKey) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         let shared = Arc::new(Shared {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
@@ -192,10 +179,7 @@ impl Server {
         let mut raw = [0u8; 15];
         getrandom::fill(&mut raw).expect("OS randomness");
         let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        self.shared
-            .store
-            .add_token(&token, self.shared.clock.now_ms())
-            .await?;
+        self.shared.store.add_token(&token, self.shared.clock.now_ms()).await?;
         Ok(token)
     }
 
@@ -207,10 +191,7 @@ impl Server {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
-        let addr = listener
-            .local_addr()
-            .map(|a| a.to_string())
-            .unwrap_or_default();
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
         let app = HttpRouter::new()
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics_text))
@@ -230,10 +211,7 @@ impl Server {
         sweeper.abort();
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
-        if tokio::time::timeout(std::time::Duration::from_secs(10), self.shared.tasks.wait())
-            .await
-            .is_err()
-        {
+        if tokio::time::timeout(std::time::Duration::from_secs(10), self.shared.tasks.wait()).await.is_err() {
             tracing::warn!("some connections did not close within 10 s");
         }
         result.map_err(|source| Error::Listen { addr, source })
@@ -264,19 +242,14 @@ impl Server {
                 if primary_gone {
                     report.primary_inactive.push((handle.clone(), d.device_id));
                 } else if !online && now.saturating_sub(d.active_ms) > companion_limit {
-                    report
-                        .companion_inactive
-                        .push((handle.clone(), d.device_id));
+                    report.companion_inactive.push((handle.clone(), d.device_id));
                 } else {
                     continue;
                 }
                 s.remove_device(&handle, d.device_id).await?;
             }
         }
-        report.expired = s
-            .store
-            .expire(now.saturating_sub(s.config.envelope_ttl_days * DAY_MS))
-            .await?;
+        report.expired = s.store.expire(now.saturating_sub(s.config.envelope_ttl_days * DAY_MS)).await?;
         if report != SweepReport::default() {
             tracing::info!(
                 primary_inactive = report.primary_inactive.len(),
@@ -312,22 +285,10 @@ struct Health {
 /// `GET /healthz`: 200 when the store answers, 503 otherwise.
 async fn healthz(State(s): State<Arc<Shared>>) -> (StatusCode, Json<Health>) {
     let ok = s.store.ping().await.is_ok();
-    let code = if ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let status = if ok { "ok" } else { "store unavailable" };
     let fingerprint = Fingerprint::of(&s.key.public()).to_hex();
-    (
-        code,
-        Json(Health {
-            status,
-            version: VERSION,
-            protocol: tether_proto::PROTOCOL_VERSION,
-            fingerprint,
-        }),
-    )
+    (code, Json(Health { status, version: VERSION, protocol: tether_proto::PROTOCOL_VERSION, fingerprint }))
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -335,11 +296,7 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     if let Ok(depth) = s.store.queue_depth().await {
         s.metrics.queue_depth.set(depth as i64);
     }
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        s.metrics.encode(),
-    )
-        .into_response()
+    ([("content-type", "text/plain; version=0.0.4")], s.metrics.encode()).into_response()
 }
 
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
@@ -357,12 +314,7 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Respo
         .max_write_buffer_size(4 * tether_proto::noise::MAX_NOISE_MESSAGE)
         // Larger than any Noise message, so an oversize frame reaches us and
         // gets a `frame_too_large` answer rather than a bare close.
-        .max_message_size(
-            s.config
-                .max_frame_bytes
-                .max(tether_proto::noise::MAX_NOISE_MESSAGE)
-                * 2,
-        )
+        .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
                 conn::run(s, socket).await;

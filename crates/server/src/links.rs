@@ -61,21 +61,16 @@ impl Links {
             *b
         };
         let mut refs = self.refs.lock().expect("links lock");
-        refs.retain(|_, r| r.expires_ms > now_ms);
+        // Expired refs go, and so does this key's previous batch: one
+        // batch per companion-to-be, so a guest cannot pile them up.
+        refs.retain(|_, r| r.expires_ms > now_ms && r.noise_key != noise_key);
         let mut out = Vec::new();
         let mut start = now_ms;
         for i in 0..n {
             let end = start + if i == 0 { first_ms } else { next_ms };
             let mut id = [0u8; 16];
             getrandom::fill(&mut id).expect("OS randomness");
-            refs.insert(
-                id,
-                RefEntry {
-                    noise_key,
-                    expires_ms: end,
-                    batch,
-                },
-            );
+            refs.insert(id, RefEntry { noise_key, expires_ms: end, batch });
             out.push((id, start, end));
             start = end;
         }
@@ -95,10 +90,7 @@ impl Links {
 
     /// Retires every ref of the batch (refs are single-use).
     pub fn retire(&self, batch: u64) {
-        self.refs
-            .lock()
-            .expect("links lock")
-            .retain(|_, r| r.batch != batch);
+        self.refs.lock().expect("links lock").retain(|_, r| r.batch != batch);
     }
 
     pub fn hold_approval(&self, noise_key: [u8; 32], approval: LinkApproved, now_ms: u64) {
@@ -108,11 +100,7 @@ impl Links {
     }
 
     pub fn take_approval(&self, noise_key: &[u8; 32], now_ms: u64) -> Option<LinkApproved> {
-        let (approval, expires) = self
-            .approvals
-            .lock()
-            .expect("links lock")
-            .remove(noise_key)?;
+        let (approval, expires) = self.approvals.lock().expect("links lock").remove(noise_key)?;
         (expires > now_ms).then_some(approval)
     }
 
@@ -120,22 +108,17 @@ impl Links {
     pub fn publish_pairing(&self, lookup: [u8; 16], slot: PairingSlot, now_ms: u64) -> bool {
         let mut p = self.pairings.lock().expect("links lock");
         p.retain(|_, s| s.expires_ms > now_ms);
-        if p.get(&lookup)
-            .is_some_and(|s| s.noise_key != slot.noise_key)
-        {
+        if p.get(&lookup).is_some_and(|s| s.noise_key != slot.noise_key) {
             return false;
         }
+        // One offer per companion-to-be: a new one replaces its previous.
+        p.retain(|_, s| s.noise_key != slot.noise_key);
         p.insert(lookup, slot);
         true
     }
 
     pub fn pairing(&self, lookup: &[u8], now_ms: u64) -> Option<PairingSlot> {
         let id = <[u8; 16]>::try_from(lookup).ok()?;
-        self.pairings
-            .lock()
-            .expect("links lock")
-            .get(&id)
-            .filter(|s| s.expires_ms > now_ms)
-            .cloned()
+        self.pairings.lock().expect("links lock").get(&id).filter(|s| s.expires_ms > now_ms).cloned()
     }
 }

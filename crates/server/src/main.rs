@@ -96,9 +96,7 @@ async fn run(args: Args) -> Result<(), tether_server::Error> {
     let policy = config.registration_policy();
     let server = Server::open(config, Arc::new(SystemClock)).await?;
     match args.command {
-        Some(Command::Token {
-            command: TokenCommand::Create,
-        }) => {
+        Some(Command::Token { command: TokenCommand::Create }) => {
             println!("{}", server.create_token().await?);
             return Ok(());
         }
@@ -108,13 +106,9 @@ async fn run(args: Args) -> Result<(), tether_server::Error> {
         }
         None => {}
     }
-    let listener =
-        TcpListener::bind(&listen)
-            .await
-            .map_err(|source| tether_server::Error::Listen {
-                addr: listen.clone(),
-                source,
-            })?;
+    let listener = TcpListener::bind(&listen)
+        .await
+        .map_err(|source| tether_server::Error::Listen { addr: listen.clone(), source })?;
     tracing::info!(registration = ?policy, "registration policy");
     server.serve(listener, shutdown_signal()).await?;
     tracing::info!("tether-server stopped");
@@ -128,8 +122,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

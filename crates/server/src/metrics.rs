@@ -31,67 +31,23 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn error(&self, code: tether_proto::ErrorCode) {
-        self.errors
-            .get_or_create(&CodeLabel {
-                code: code.as_str(),
-            })
-            .inc();
+        self.errors.get_or_create(&CodeLabel { code: code.as_str() }).inc();
     }
 
     /// The Prometheus text exposition.
     pub fn encode(&self) -> String {
         let mut r = Registry::with_prefix("tether");
-        r.register(
-            "connections",
-            "WebSocket connections accepted",
-            self.connections_total.clone(),
-        );
-        r.register(
-            "connections_open",
-            "Connections open now",
-            self.connections_open.clone(),
-        );
-        r.register(
-            "frames_in",
-            "Frames received after the handshake",
-            self.frames_in.clone(),
-        );
-        r.register(
-            "frames_out",
-            "Frames sent after the handshake",
-            self.frames_out.clone(),
-        );
-        r.register(
-            "envelopes_stored",
-            "Message copies durably stored",
-            self.envelopes_stored.clone(),
-        );
-        r.register(
-            "envelopes_delivered",
-            "Message copies pushed to a device",
-            self.envelopes_delivered.clone(),
-        );
-        r.register(
-            "envelopes_acked",
-            "Message copies acknowledged and deleted",
-            self.envelopes_acked.clone(),
-        );
-        r.register(
-            "handshake_failures",
-            "Noise handshakes that failed or timed out",
-            self.handshake_failures.clone(),
-        );
+        r.register("connections", "WebSocket connections accepted", self.connections_total.clone());
+        r.register("connections_open", "Connections open now", self.connections_open.clone());
+        r.register("frames_in", "Frames received after the handshake", self.frames_in.clone());
+        r.register("frames_out", "Frames sent after the handshake", self.frames_out.clone());
+        r.register("envelopes_stored", "Message copies durably stored", self.envelopes_stored.clone());
+        r.register("envelopes_delivered", "Message copies pushed to a device", self.envelopes_delivered.clone());
+        r.register("envelopes_acked", "Message copies acknowledged and deleted", self.envelopes_acked.clone());
+        r.register("handshake_failures", "Noise handshakes that failed or timed out", self.handshake_failures.clone());
         r.register("errors", "Error responses by code", self.errors.clone());
-        r.register(
-            "queue_depth",
-            "Stored copies awaiting acknowledgement",
-            self.queue_depth.clone(),
-        );
-        r.register(
-            "store_batches",
-            "Group commits of message copies",
-            self.store_batches.clone(),
-        );
+        r.register("queue_depth", "Stored copies awaiting acknowledgement", self.queue_depth.clone());
+        r.register("store_batches", "Group commits of message copies", self.store_batches.clone());
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out

@@ -83,11 +83,7 @@ impl Router {
     /// Registers a device's connection; a previous one for the same device
     /// is told to close (the newest connection wins).
     pub fn add_device(&self, handle: &str, device_id: u32, conn: ConnHandle) {
-        let old = self
-            .devices
-            .lock()
-            .expect("router lock")
-            .insert((handle.to_string(), device_id), conn);
+        let old = self.devices.lock().expect("router lock").insert((handle.to_string(), device_id), conn);
         if let Some(old) = old {
             old.close(ErrorCode::GoingAway);
         }
@@ -102,11 +98,7 @@ impl Router {
     }
 
     pub fn device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
-        self.devices
-            .lock()
-            .expect("router lock")
-            .get(&(handle.to_string(), device_id))
-            .cloned()
+        self.devices.lock().expect("router lock").get(&(handle.to_string(), device_id)).cloned()
     }
 
     pub fn add_guest(&self, key: [u8; 32], conn: ConnHandle) {

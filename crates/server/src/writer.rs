@@ -31,10 +31,7 @@ pub async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                 Err(_) => break,
             }
         }
-        let all: Vec<NewEnvelope> = batch
-            .iter()
-            .flat_map(|r| r.envelopes.iter().cloned())
-            .collect();
+        let all: Vec<NewEnvelope> = batch.iter().flat_map(|r| r.envelopes.iter().cloned()).collect();
         match shared.store.store_envelopes(&all).await {
             Ok(ids) => {
                 shared.metrics.store_batches.inc();
@@ -44,10 +41,7 @@ pub async fn run(shared: Arc<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                 }
                 for (id, envelope) in ids.into_iter().zip(all) {
                     if let Some(conn) = shared.router.device(&envelope.handle, envelope.device_id) {
-                        conn.push(Outbound::Envelope(Arc::new(StoredEnvelope {
-                            id,
-                            envelope,
-                        })));
+                        conn.push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope })));
                     }
                 }
             }

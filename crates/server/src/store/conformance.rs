@@ -15,12 +15,7 @@ fn account(handle: &str) -> Account {
 }
 
 fn device(id: u32, key: u8) -> NewDevice {
-    NewDevice {
-        device_id: id,
-        noise_key: vec![key; 32],
-        platform: "cli/linux".into(),
-        name: format!("d{id}"),
-    }
+    NewDevice { device_id: id, noise_key: vec![key; 32], platform: "cli/linux".into(), name: format!("d{id}") }
 }
 
 fn envelope(handle: &str, device_id: u32, n: u8, created_ms: u64) -> NewEnvelope {
@@ -47,43 +42,21 @@ pub async fn run(store: &dyn Store) {
 
 async fn accounts_and_devices(s: &dyn Store) {
     s.ping().await.unwrap();
-    s.create_account(&account("alice"), &device(0, 10), 100)
-        .await
-        .unwrap();
-    assert!(matches!(
-        s.create_account(&account("alice"), &device(0, 11), 100)
-            .await,
-        Err(StoreError::HandleTaken)
-    ));
-    assert!(matches!(
-        s.create_account(&account("bob"), &device(0, 10), 100).await,
-        Err(StoreError::KeyTaken)
-    ));
-    assert_eq!(
-        s.account("bob").await.unwrap(),
-        None,
-        "a failed registration leaves nothing behind"
-    );
+    s.create_account(&account("alice"), &device(0, 10), 100).await.unwrap();
+    assert!(matches!(s.create_account(&account("alice"), &device(0, 11), 100).await, Err(StoreError::HandleTaken)));
+    assert!(matches!(s.create_account(&account("bob"), &device(0, 10), 100).await, Err(StoreError::KeyTaken)));
+    assert_eq!(s.account("bob").await.unwrap(), None, "a failed registration leaves nothing behind");
     assert_eq!(s.account("alice").await.unwrap(), Some(account("alice")));
     let d = s.device_by_key(&[10; 32]).await.unwrap().unwrap();
-    assert_eq!(
-        (d.handle.as_str(), d.device_id, d.linked_ms, d.removed_ms),
-        ("alice", 0, 100, None)
-    );
+    assert_eq!((d.handle.as_str(), d.device_id, d.linked_ms, d.removed_ms), ("alice", 0, 100, None));
     s.touch("alice", 0, 500).await.unwrap();
     s.touch("alice", 0, 400).await.unwrap();
-    assert_eq!(
-        s.device_by_key(&[10; 32]).await.unwrap().unwrap().active_ms,
-        500,
-        "activity never goes back"
-    );
+    assert_eq!(s.device_by_key(&[10; 32]).await.unwrap().unwrap().active_ms, 500, "activity never goes back");
     assert_eq!(s.handles().await.unwrap(), vec!["alice".to_string()]);
 }
 
 async fn device_lists(s: &dyn Store) {
-    s.create_account(&account("carol"), &device(0, 20), 0)
-        .await
-        .unwrap();
+    s.create_account(&account("carol"), &device(0, 20), 0).await.unwrap();
     let add = ListUpdate {
         handle: "carol".into(),
         expected_version: 1,
@@ -94,178 +67,58 @@ async fn device_lists(s: &dyn Store) {
         remove: vec![],
     };
     s.update_list(&add, 10).await.unwrap();
-    assert!(
-        matches!(s.update_list(&add, 10).await, Err(StoreError::Conflict)),
-        "a stale version is refused"
-    );
+    assert!(matches!(s.update_list(&add, 10).await, Err(StoreError::Conflict)), "a stale version is refused");
     let a = s.account("carol").await.unwrap().unwrap();
-    assert_eq!(
-        (a.list_version, a.list_body.as_slice(), a.next_device),
-        (2, &b"v2"[..], 2)
-    );
-    s.store_envelopes(&[envelope("carol", 1, 1, 10)])
-        .await
-        .unwrap();
-    s.add_prekeys(
-        "carol",
-        1,
-        &[Prekey {
-            key_id: 1,
-            key: vec![1],
-            fallback: false,
-        }],
-    )
-    .await
-    .unwrap();
+    assert_eq!((a.list_version, a.list_body.as_slice(), a.next_device), (2, &b"v2"[..], 2));
+    s.store_envelopes(&[envelope("carol", 1, 1, 10)]).await.unwrap();
+    s.add_prekeys("carol", 1, &[Prekey { key_id: 1, key: vec![1], fallback: false }]).await.unwrap();
 
-    let remove = ListUpdate {
-        expected_version: 2,
-        version: 3,
-        body: b"v3".to_vec(),
-        add: None,
-        remove: vec![1],
-        ..add.clone()
-    };
+    let remove =
+        ListUpdate { expected_version: 2, version: 3, body: b"v3".to_vec(), add: None, remove: vec![1], ..add.clone() };
     s.update_list(&remove, 20).await.unwrap();
     let removed = s.device_by_key(&[21; 32]).await.unwrap().unwrap();
-    assert_eq!(
-        removed.removed_ms,
-        Some(20),
-        "a removed device stays known by its key"
-    );
-    assert!(
-        s.pending("carol", 1, 0, 10).await.unwrap().is_empty(),
-        "its queue is deleted"
-    );
-    assert_eq!(
-        s.prekey_count("carol", 1).await.unwrap(),
-        0,
-        "its prekeys are deleted"
-    );
-    assert_eq!(
-        s.account("carol").await.unwrap().unwrap().next_device,
-        2,
-        "ids are never reused"
-    );
+    assert_eq!(removed.removed_ms, Some(20), "a removed device stays known by its key");
+    assert!(s.pending("carol", 1, 0, 10).await.unwrap().is_empty(), "its queue is deleted");
+    assert_eq!(s.prekey_count("carol", 1).await.unwrap(), 0, "its prekeys are deleted");
+    assert_eq!(s.account("carol").await.unwrap().unwrap().next_device, 2, "ids are never reused");
 
     // A removed key cannot come back as a new device.
-    let again = ListUpdate {
-        expected_version: 3,
-        version: 4,
-        add: Some(device(2, 21)),
-        remove: vec![],
-        ..add.clone()
-    };
-    assert!(matches!(
-        s.update_list(&again, 30).await,
-        Err(StoreError::KeyTaken)
-    ));
-    assert_eq!(
-        s.account("carol").await.unwrap().unwrap().list_version,
-        3,
-        "a failed update changes nothing"
-    );
+    let again = ListUpdate { expected_version: 3, version: 4, add: Some(device(2, 21)), remove: vec![], ..add.clone() };
+    assert!(matches!(s.update_list(&again, 30).await, Err(StoreError::KeyTaken)));
+    assert_eq!(s.account("carol").await.unwrap().unwrap().list_version, 3, "a failed update changes nothing");
 
     s.remove_device("carol", 0, 40).await.unwrap();
-    assert!(
-        s.devices("carol")
-            .await
-            .unwrap()
-            .iter()
-            .all(|d| d.removed_ms.is_some())
-    );
+    assert!(s.devices("carol").await.unwrap().iter().all(|d| d.removed_ms.is_some()));
 }
 
 async fn envelopes(s: &dyn Store) {
-    let batch: Vec<_> = (1..=5)
-        .map(|n| envelope("alice", 0, n, u64::from(n) * 10))
-        .collect();
+    let batch: Vec<_> = (1..=5).map(|n| envelope("alice", 0, n, u64::from(n) * 10)).collect();
     let ids = s.store_envelopes(&batch).await.unwrap();
     assert_eq!(ids.len(), 5);
-    assert!(
-        ids.windows(2).all(|w| w[0] < w[1]),
-        "ids increase in storage order"
-    );
-    let more = s
-        .store_envelopes(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)])
-        .await
-        .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase in storage order");
+    let more = s.store_envelopes(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)]).await.unwrap();
     assert!(more[0] > ids[4]);
 
     let pending = s.pending("alice", 0, 0, 100).await.unwrap();
-    assert_eq!(
-        pending
-            .iter()
-            .map(|e| e.envelope.message_id[0])
-            .collect::<Vec<_>>(),
-        vec![1, 2, 3, 4, 5, 6]
-    );
+    assert_eq!(pending.iter().map(|e| e.envelope.message_id[0]).collect::<Vec<_>>(), vec![1, 2, 3, 4, 5, 6]);
     assert_eq!(pending[0].envelope, batch[0]);
-    assert_eq!(
-        s.pending("alice", 0, ids[2], 2).await.unwrap().len(),
-        2,
-        "after + limit"
-    );
+    assert_eq!(s.pending("alice", 0, ids[2], 2).await.unwrap().len(), 2, "after + limit");
 
-    assert_eq!(
-        s.ack("alice", 1, &ids[..2]).await.unwrap(),
-        0,
-        "a device cannot ack another's copies"
-    );
+    assert_eq!(s.ack("alice", 1, &ids[..2]).await.unwrap(), 0, "a device cannot ack another's copies");
     assert_eq!(s.ack("alice", 0, &ids[..2]).await.unwrap(), 2);
-    assert_eq!(
-        s.ack("alice", 0, &ids[..2]).await.unwrap(),
-        0,
-        "acking twice is harmless"
-    );
+    assert_eq!(s.ack("alice", 0, &ids[..2]).await.unwrap(), 0, "acking twice is harmless");
     assert_eq!(s.queue_depth().await.unwrap(), 5);
-    assert_eq!(
-        s.expire(35).await.unwrap(),
-        1,
-        "only the copy created before 35 (the 3rd) expires"
-    );
-    let left: Vec<u8> = s
-        .pending("alice", 0, 0, 100)
-        .await
-        .unwrap()
-        .iter()
-        .map(|e| e.envelope.message_id[0])
-        .collect();
+    assert_eq!(s.expire(35).await.unwrap(), 1, "only the copy created before 35 (the 3rd) expires");
+    let left: Vec<u8> = s.pending("alice", 0, 0, 100).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
     assert_eq!(left, vec![4, 5, 6]);
     assert_eq!(s.store_envelopes(&[]).await.unwrap(), Vec::<u64>::new());
 }
 
 async fn prekeys(s: &dyn Store) {
-    let keys: Vec<_> = (1..=3)
-        .map(|k| Prekey {
-            key_id: k,
-            key: vec![k as u8; 32],
-            fallback: false,
-        })
-        .collect();
+    let keys: Vec<_> = (1..=3).map(|k| Prekey { key_id: k, key: vec![k as u8; 32], fallback: false }).collect();
     s.add_prekeys("alice", 0, &keys).await.unwrap();
-    s.add_prekeys(
-        "alice",
-        0,
-        &[Prekey {
-            key_id: 90,
-            key: vec![90; 32],
-            fallback: true,
-        }],
-    )
-    .await
-    .unwrap();
-    s.add_prekeys(
-        "alice",
-        0,
-        &[Prekey {
-            key_id: 91,
-            key: vec![91; 32],
-            fallback: true,
-        }],
-    )
-    .await
-    .unwrap();
+    s.add_prekeys("alice", 0, &[Prekey { key_id: 90, key: vec![90; 32], fallback: true }]).await.unwrap();
+    s.add_prekeys("alice", 0, &[Prekey { key_id: 91, key: vec![91; 32], fallback: true }]).await.unwrap();
     assert_eq!(s.prekey_count("alice", 0).await.unwrap(), 3);
     let mut claimed = Vec::new();
     for _ in 0..3 {
@@ -277,11 +130,7 @@ async fn prekeys(s: &dyn Store) {
     assert_eq!(claimed, vec![1, 2, 3], "each one-time key handed out once");
     for _ in 0..2 {
         let k = s.claim_prekey("alice", 0).await.unwrap().unwrap();
-        assert_eq!(
-            (k.key_id, k.fallback),
-            (91, true),
-            "then the newest fallback key, kept"
-        );
+        assert_eq!((k.key_id, k.fallback), (91, true), "then the newest fallback key, kept");
     }
     assert_eq!(s.claim_prekey("nobody", 0).await.unwrap(), None);
 }

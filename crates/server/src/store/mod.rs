@@ -118,12 +118,7 @@ pub trait Store: Send + Sync + 'static {
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
 
     /// Creates an account with its primary (device 0).
-    async fn create_account(
-        &self,
-        account: &Account,
-        primary: &NewDevice,
-        now_ms: u64,
-    ) -> Result<(), StoreError>;
+    async fn create_account(&self, account: &Account, primary: &NewDevice, now_ms: u64) -> Result<(), StoreError>;
     async fn account(&self, handle: &str) -> Result<Option<Account>, StoreError>;
     /// Every account's handle (for the inactivity sweep).
     async fn handles(&self) -> Result<Vec<String>, StoreError>;
@@ -139,12 +134,7 @@ pub trait Store: Send + Sync + 'static {
     async fn update_list(&self, update: &ListUpdate, now_ms: u64) -> Result<(), StoreError>;
     /// Removes a device without a new list (a companion logging itself out,
     /// or the inactivity rules): marked removed, queue and prekeys deleted.
-    async fn remove_device(
-        &self,
-        handle: &str,
-        device_id: u32,
-        now_ms: u64,
-    ) -> Result<(), StoreError>;
+    async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
 
     /// Stores copies in one durable transaction; returns their ids in order.
     async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError>;
@@ -164,19 +154,10 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_depth(&self) -> Result<u64, StoreError>;
 
     /// Adds one-time keys; replaces the fallback key when given.
-    async fn add_prekeys(
-        &self,
-        handle: &str,
-        device_id: u32,
-        keys: &[Prekey],
-    ) -> Result<(), StoreError>;
+    async fn add_prekeys(&self, handle: &str, device_id: u32, keys: &[Prekey]) -> Result<(), StoreError>;
     /// Takes one one-time key atomically (never the same twice), else the
     /// fallback key (kept); `None` if the device has neither.
-    async fn claim_prekey(
-        &self,
-        handle: &str,
-        device_id: u32,
-    ) -> Result<Option<Prekey>, StoreError>;
+    async fn claim_prekey(&self, handle: &str, device_id: u32) -> Result<Option<Prekey>, StoreError>;
     /// One-time keys left for a device.
     async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError>;
 

@@ -5,8 +5,7 @@
 
 use super::*;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{QueryBuilder, Row, Sqlite};
 use std::path::Path;
@@ -25,10 +24,7 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `tether.db` in `dir` and migrates it.
     pub async fn open(dir: &Path) -> Result<Self, crate::Error> {
-        std::fs::create_dir_all(dir).map_err(|source| crate::Error::DataDir {
-            path: dir.into(),
-            source,
-        })?;
+        std::fs::create_dir_all(dir).map_err(|source| crate::Error::DataDir { path: dir.into(), source })?;
         let options = SqliteConnectOptions::from_str("sqlite://")
             .map_err(StoreError::from)?
             .filename(dir.join("tether.db"))
@@ -37,11 +33,7 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(StoreError::from)?;
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(StoreError::from)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         Ok(Self { pool })
     }
@@ -125,29 +117,24 @@ impl Store for SqliteStore {
     }
 
     async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM server_meta WHERE key = ?")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT value FROM server_meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(key)
-            .bind(value)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
-    async fn create_account(
-        &self,
-        a: &Account,
-        primary: &NewDevice,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    async fn create_account(&self, a: &Account, primary: &NewDevice, now_ms: u64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO accounts (handle, account_key, list_version, list_body, list_sig, next_device, created_ms)
@@ -182,26 +169,18 @@ impl Store for SqliteStore {
     }
 
     async fn account(&self, handle: &str) -> Result<Option<Account>, StoreError> {
-        let row = sqlx::query("SELECT * FROM accounts WHERE handle = ?")
-            .bind(handle)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM accounts WHERE handle = ?").bind(handle).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(account_row))
     }
 
     async fn handles(&self) -> Result<Vec<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT handle FROM accounts ORDER BY handle")
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT handle FROM accounts ORDER BY handle").fetch_all(&self.pool).await?)
     }
 
     async fn device_by_key(&self, noise_key: &[u8]) -> Result<Option<Device>, StoreError> {
-        let row = sqlx::query("SELECT * FROM devices WHERE noise_key = ?")
-            .bind(noise_key)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT * FROM devices WHERE noise_key = ?").bind(noise_key).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(device_row))
     }
 
@@ -214,14 +193,12 @@ impl Store for SqliteStore {
     }
 
     async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE devices SET active_ms = MAX(active_ms, ?) WHERE handle = ? AND device_id = ?",
-        )
-        .bind(i(now_ms))
-        .bind(handle)
-        .bind(device_id as i64)
-        .execute(&self.pool)
-        .await?;
+        sqlx::query("UPDATE devices SET active_ms = MAX(active_ms, ?) WHERE handle = ? AND device_id = ?")
+            .bind(i(now_ms))
+            .bind(handle)
+            .bind(device_id as i64)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -266,12 +243,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn remove_device(
-        &self,
-        handle: &str,
-        device_id: u32,
-        now_ms: u64,
-    ) -> Result<(), StoreError> {
+    async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         drop_device(&mut tx, handle, device_id, now_ms).await?;
         tx.commit().await?;
@@ -295,13 +267,8 @@ impl Store for SqliteStore {
                     .push_bind(i(e.created_ms));
             });
             q.push(" RETURNING id");
-            let mut chunk_ids: Vec<u64> = q
-                .build_query_scalar::<i64>()
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .map(u)
-                .collect();
+            let mut chunk_ids: Vec<u64> =
+                q.build_query_scalar::<i64>().fetch_all(&mut *tx).await?.into_iter().map(u).collect();
             // Rows of one INSERT get increasing ids in VALUES order.
             chunk_ids.sort_unstable();
             ids.extend(chunk_ids);
@@ -317,15 +284,14 @@ impl Store for SqliteStore {
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT * FROM envelopes WHERE handle = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?",
-        )
-        .bind(handle)
-        .bind(device_id as i64)
-        .bind(i(after))
-        .bind(limit as i64)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT * FROM envelopes WHERE handle = ? AND device_id = ? AND id > ? ORDER BY id LIMIT ?")
+                .bind(handle)
+                .bind(device_id as i64)
+                .bind(i(after))
+                .bind(limit as i64)
+                .fetch_all(&self.pool)
+                .await?;
         Ok(rows
             .iter()
             .map(|r| StoredEnvelope {
@@ -349,12 +315,8 @@ impl Store for SqliteStore {
         }
         let mut deleted = 0;
         for chunk in ids.chunks(1000) {
-            let mut q: QueryBuilder<Sqlite> =
-                QueryBuilder::new("DELETE FROM envelopes WHERE handle = ");
-            q.push_bind(handle)
-                .push(" AND device_id = ")
-                .push_bind(device_id as i64)
-                .push(" AND id IN (");
+            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM envelopes WHERE handle = ");
+            q.push_bind(handle).push(" AND device_id = ").push_bind(device_id as i64).push(" AND id IN (");
             let mut sep = q.separated(", ");
             for &id in chunk {
                 sep.push_bind(i(id));
@@ -374,17 +336,10 @@ impl Store for SqliteStore {
     }
 
     async fn queue_depth(&self) -> Result<u64, StoreError> {
-        Ok(u(sqlx::query_scalar("SELECT COUNT(*) FROM envelopes")
-            .fetch_one(&self.pool)
-            .await?))
+        Ok(u(sqlx::query_scalar("SELECT COUNT(*) FROM envelopes").fetch_one(&self.pool).await?))
     }
 
-    async fn add_prekeys(
-        &self,
-        handle: &str,
-        device_id: u32,
-        keys: &[Prekey],
-    ) -> Result<(), StoreError> {
+    async fn add_prekeys(&self, handle: &str, device_id: u32, keys: &[Prekey]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         if keys.iter().any(|k| k.fallback) {
             sqlx::query("DELETE FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1")
@@ -410,11 +365,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn claim_prekey(
-        &self,
-        handle: &str,
-        device_id: u32,
-    ) -> Result<Option<Prekey>, StoreError> {
+    async fn claim_prekey(&self, handle: &str, device_id: u32) -> Result<Option<Prekey>, StoreError> {
         // One statement: SQLite runs it atomically, so two claimers can
         // never get the same one-time key.
         let one_time = sqlx::query(
@@ -428,34 +379,24 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(r) = one_time {
-            return Ok(Some(Prekey {
-                key_id: u(r.get("key_id")),
-                key: r.get("key"),
-                fallback: false,
-            }));
+            return Ok(Some(Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: false }));
         }
-        let fallback = sqlx::query(
-            "SELECT key_id, key FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1",
-        )
-        .bind(handle)
-        .bind(device_id as i64)
-        .fetch_optional(&self.pool)
-        .await?;
-        Ok(fallback.map(|r| Prekey {
-            key_id: u(r.get("key_id")),
-            key: r.get("key"),
-            fallback: true,
-        }))
+        let fallback =
+            sqlx::query("SELECT key_id, key FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1")
+                .bind(handle)
+                .bind(device_id as i64)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(fallback.map(|r| Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: true }))
     }
 
     async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 0",
-        )
-        .bind(handle)
-        .bind(device_id as i64)
-        .fetch_one(&self.pool)
-        .await?;
+        let n: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 0")
+                .bind(handle)
+                .bind(device_id as i64)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(n as u32)
     }
 
@@ -469,14 +410,12 @@ impl Store for SqliteStore {
     }
 
     async fn use_token(&self, token: &str, handle: &str, now_ms: u64) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE tokens SET used_ms = ?, used_by = ? WHERE token = ? AND used_ms IS NULL",
-        )
-        .bind(i(now_ms))
-        .bind(handle)
-        .bind(token)
-        .execute(&self.pool)
-        .await?;
+        let done = sqlx::query("UPDATE tokens SET used_ms = ?, used_by = ? WHERE token = ? AND used_ms IS NULL")
+            .bind(i(now_ms))
+            .bind(handle)
+            .bind(token)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 }

@@ -35,10 +35,7 @@ impl TestServer {
 
     pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config {
-            data: dir.path().to_path_buf(),
-            ..Config::default()
-        };
+        let mut config = Config { data: dir.path().to_path_buf(), ..Config::default() };
         tune(&mut config);
         let clock = ManualClock::new(T0);
         let server = Server::open(config, Arc::new(clock.clone())).await.unwrap();
@@ -46,13 +43,7 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let s = server.clone();
         let task = tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
-        Self {
-            server,
-            addr,
-            clock,
-            dir,
-            task,
-        }
+        Self { server, addr, clock, dir, task }
     }
 
     pub fn url(&self) -> String {
@@ -65,9 +56,7 @@ impl TestServer {
 
     /// A new device key connected as a guest.
     pub async fn guest(&self) -> Client {
-        Client::connect(&self.url(), StaticKey::generate(), Some(self.pin()))
-            .await
-            .unwrap()
+        Client::connect(&self.url(), StaticKey::generate(), Some(self.pin())).await.unwrap()
     }
 
     pub async fn stop(self) {
@@ -96,14 +85,8 @@ pub struct Client {
 }
 
 impl Client {
-    pub async fn connect(
-        url: &str,
-        key: StaticKey,
-        pin: Option<Fingerprint>,
-    ) -> Result<Client, ConnectError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("websocket connects");
+    pub async fn connect(url: &str, key: StaticKey, pin: Option<Fingerprint>) -> Result<Client, ConnectError> {
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
         let (expect, m1) = ClientHandshake::start(&key, pin).map_err(ConnectError::Proto)?;
         ws.send(Message::Binary(m1.into())).await.unwrap();
         let m2 = match next_binary(&mut ws).await {
@@ -111,20 +94,10 @@ impl Client {
             Err(reason) => return Err(ConnectError::Closed(reason)),
         };
         let verified = expect.handle(&m2).map_err(ConnectError::Proto)?;
-        let (transport, m3) = verified
-            .finish(&ClientHello {
-                client_version: "relay-test".into(),
-            })
-            .map_err(ConnectError::Proto)?;
+        let (transport, m3) =
+            verified.finish(&ClientHello { client_version: "relay-test".into() }).map_err(ConnectError::Proto)?;
         ws.send(Message::Binary(m3.into())).await.unwrap();
-        Ok(Client {
-            ws,
-            transport,
-            key,
-            next_id: 1,
-            events: VecDeque::new(),
-            closed: None,
-        })
+        Ok(Client { ws, transport, key, next_id: 1, events: VecDeque::new(), closed: None })
     }
 
     /// Sends raw bytes as one WebSocket binary message (no encryption).
@@ -141,10 +114,7 @@ impl Client {
     pub async fn send_request(&mut self, req: Request) -> u64 {
         let id = self.next_id;
         self.next_id += 1;
-        let frame = prost::Message::encode_to_vec(&ClientFrame {
-            id,
-            request: Some(req),
-        });
+        let frame = prost::Message::encode_to_vec(&ClientFrame { id, request: Some(req) });
         self.send_plain(&frame).await;
         id
     }
@@ -159,12 +129,8 @@ impl Client {
             .expect("server answers within 10 s")
         {
             Ok(bytes) => {
-                let plain = self
-                    .transport
-                    .decrypt(&bytes)
-                    .expect("server frames decrypt");
-                let frame: ServerFrame =
-                    prost::Message::decode(plain.as_slice()).expect("server frames decode");
+                let plain = self.transport.decrypt(&bytes).expect("server frames decrypt");
+                let frame: ServerFrame = prost::Message::decode(plain.as_slice()).expect("server frames decode");
                 frame.body
             }
             Err(reason) => {
@@ -189,10 +155,7 @@ impl Client {
                 }
                 Some(ServerBody::Event(Event { body: Some(e) })) => self.events.push_back(e),
                 Some(ServerBody::Event(_)) => {}
-                None => panic!(
-                    "connection closed ({:?}) while waiting for response {id}",
-                    self.closed
-                ),
+                None => panic!("connection closed ({:?}) while waiting for response {id}", self.closed),
             }
         }
     }
@@ -207,9 +170,7 @@ impl Client {
     /// A request that must fail with `code`; returns the error.
     pub async fn fails(&mut self, req: Request, code: ErrorCode) -> ErrorInfo {
         let r = self.request(req).await;
-        let e = r
-            .error
-            .unwrap_or_else(|| panic!("expected {code}, got {:?}", r.body));
+        let e = r.error.unwrap_or_else(|| panic!("expected {code}, got {:?}", r.body));
         assert_eq!(e.code, code.as_str(), "{}", e.message);
         e
     }
@@ -223,10 +184,7 @@ impl Client {
             match self.read_frame().await {
                 Some(ServerBody::Event(Event { body: Some(e) })) => return e,
                 Some(other) => panic!("unexpected frame {other:?}"),
-                None => panic!(
-                    "connection closed ({:?}) while waiting for an event",
-                    self.closed
-                ),
+                None => panic!("connection closed ({:?}) while waiting for an event", self.closed),
             }
         }
     }
@@ -250,10 +208,7 @@ impl Client {
             }
         }
         while let Some(frame) = self.read_frame().await {
-            if let ServerBody::Event(Event {
-                body: Some(EventBody::Closing(info)),
-            }) = frame
-            {
+            if let ServerBody::Event(Event { body: Some(EventBody::Closing(info)) }) = frame {
                 closing = Some(info.code);
             }
         }
@@ -353,17 +308,9 @@ pub async fn register(server: &TestServer, handle: &str) -> (TestAccount, Client
 
 /// Links a new companion to `account` through the ref rendezvous; returns
 /// its connection (now a device).
-pub async fn link(
-    server: &TestServer,
-    account: &mut TestAccount,
-    primary: &mut Client,
-    device_id: u32,
-) -> Client {
+pub async fn link(server: &TestServer, account: &mut TestAccount, primary: &mut Client, device_id: u32) -> Client {
     let mut companion = server.guest().await;
-    let refs = match companion
-        .ok(Request::RequestLinkRefs(RequestLinkRefs {}))
-        .await
-    {
+    let refs = match companion.ok(Request::RequestLinkRefs(RequestLinkRefs {})).await {
         ResponseBody::LinkRefs(r) => r.refs,
         other => panic!("unexpected {other:?}"),
     };
@@ -377,10 +324,9 @@ pub async fn link(
         }))
         .await;
     match companion.event().await {
-        EventBody::LinkApproved(a) => assert_eq!(
-            (a.handle.as_str(), a.device_id),
-            (account.handle.as_str(), device_id)
-        ),
+        EventBody::LinkApproved(a) => {
+            assert_eq!((a.handle.as_str(), a.device_id), (account.handle.as_str(), device_id))
+        }
         other => panic!("unexpected {other:?}"),
     }
     companion
@@ -388,21 +334,12 @@ pub async fn link(
 
 /// Reconnects with an existing device key.
 pub async fn reconnect(server: &TestServer, key: &StaticKey) -> Client {
-    Client::connect(&server.url(), key.clone(), Some(server.pin()))
-        .await
-        .unwrap()
+    Client::connect(&server.url(), key.clone(), Some(server.pin())).await.unwrap()
 }
 
 pub fn send_req(message_id: u8, copies: Vec<(&str, u32, Vec<u8>)>) -> Request {
     Request::Send(SendMessage {
         message_id: vec![message_id; 16],
-        copies: copies
-            .into_iter()
-            .map(|(h, d, c)| Copy {
-                handle: h.into(),
-                device_id: d,
-                ciphertext: c,
-            })
-            .collect(),
+        copies: copies.into_iter().map(|(h, d, c)| Copy { handle: h.into(), device_id: d, ciphertext: c }).collect(),
     })
 }

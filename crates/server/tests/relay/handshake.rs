@@ -8,9 +8,7 @@ async fn register_then_reconnect_as_the_device_with_the_pinned_key() {
     let server = TestServer::start().await;
     // First contact: no pin yet; the client learns the fingerprint…
     let key = StaticKey::generate();
-    let mut first = Client::connect(&server.url(), key.clone(), None)
-        .await
-        .unwrap();
+    let mut first = Client::connect(&server.url(), key.clone(), None).await.unwrap();
     let account = TestAccount::new("+4915112345678", &first.key);
     first.ok(account.register_request()).await;
     // … and pins it from then on.
@@ -48,11 +46,9 @@ async fn registration_rules() {
     // Taken handle, invalid handle, forged list, a list for someone else.
     let mut g = server.guest().await;
     let acc = TestAccount::new("alice", &g.key);
-    g.fails(acc.register_request(), ErrorCode::HandleTaken)
-        .await;
+    g.fails(acc.register_request(), ErrorCode::HandleTaken).await;
     let acc = TestAccount::new("x", &g.key);
-    g.fails(acc.register_request(), ErrorCode::InvalidHandle)
-        .await;
+    g.fails(acc.register_request(), ErrorCode::InvalidHandle).await;
     let acc = TestAccount::new("carol", &g.key);
     let mut forged = acc.signed();
     forged.signature[0] ^= 1;
@@ -65,27 +61,20 @@ async fn registration_rules() {
     g.fails(req, ErrorCode::BadSignature).await;
     let stranger = StaticKey::generate();
     let acc = TestAccount::new("carol", &stranger);
-    g.fails(acc.register_request(), ErrorCode::InvalidDeviceList)
-        .await;
+    g.fails(acc.register_request(), ErrorCode::InvalidDeviceList).await;
 
     // A guest cannot use device requests.
-    g.fails(
-        Request::ListDevices(ListDevices {}),
-        ErrorCode::NotRegistered,
-    )
-    .await;
+    g.fails(Request::ListDevices(ListDevices {}), ErrorCode::NotRegistered).await;
     server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn token_registration_needs_a_fresh_token() {
-    let server =
-        TestServer::start_with(|c| c.registration = Some(tether_server::Registration::Token)).await;
+    let server = TestServer::start_with(|c| c.registration = Some(tether_server::Registration::Token)).await;
     let token = server.server.create_token().await.unwrap();
     let mut g = server.guest().await;
     let acc = TestAccount::new("dave", &g.key);
-    g.fails(acc.register_request(), ErrorCode::RegistrationClosed)
-        .await;
+    g.fails(acc.register_request(), ErrorCode::RegistrationClosed).await;
     let with_token = |acc: &TestAccount, token: &str| {
         Request::Register(Register {
             handle: acc.handle.clone(),
@@ -97,7 +86,6 @@ async fn token_registration_needs_a_fresh_token() {
     g.ok(with_token(&acc, &token)).await;
     let mut h = server.guest().await;
     let acc2 = TestAccount::new("erin", &h.key);
-    h.fails(with_token(&acc2, &token), ErrorCode::RegistrationClosed)
-        .await;
+    h.fails(with_token(&acc2, &token), ErrorCode::RegistrationClosed).await;
     server.stop().await;
 }

@@ -1,25 +1,15 @@
 use crate::common::*;
 
 fn get(url: String) -> (u16, String) {
-    let mut resp = ureq::get(&url)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .call()
-        .unwrap();
-    (
-        resp.status().as_u16(),
-        resp.body_mut().read_to_string().unwrap(),
-    )
+    let mut resp = ureq::get(&url).config().http_status_as_error(false).build().call().unwrap();
+    (resp.status().as_u16(), resp.body_mut().read_to_string().unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn healthz_reports_version_and_fingerprint_and_the_database_exists() {
     let server = TestServer::start().await;
     let addr = server.addr;
-    let (status, body) = tokio::task::spawn_blocking(move || get(format!("http://{addr}/healthz")))
-        .await
-        .unwrap();
+    let (status, body) = tokio::task::spawn_blocking(move || get(format!("http://{addr}/healthz"))).await.unwrap();
     assert_eq!(status, 200);
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
@@ -36,24 +26,12 @@ async fn metrics_count_connections_frames_envelopes_and_errors() {
     let server = TestServer::start().await;
     let (_alice, mut a) = register(&server, "alice").await;
     let (_bob, mut b) = register(&server, "bob").await;
-    a.ok(send_req(1, vec![("bob", 0, b"sealed".to_vec())]))
-        .await;
+    a.ok(send_req(1, vec![("bob", 0, b"sealed".to_vec())])).await;
     let e = b.envelope().await;
-    b.ok(tether_proto::frames::Request::Ack(
-        tether_proto::frames::Ack {
-            envelope_ids: vec![e.envelope_id],
-        },
-    ))
-    .await;
-    a.fails(
-        send_req(2, vec![("bob", 7, b"x".to_vec())]),
-        tether_proto::ErrorCode::DeviceListChanged,
-    )
-    .await;
+    b.ok(tether_proto::frames::Request::Ack(tether_proto::frames::Ack { envelope_ids: vec![e.envelope_id] })).await;
+    a.fails(send_req(2, vec![("bob", 7, b"x".to_vec())]), tether_proto::ErrorCode::DeviceListChanged).await;
     let addr = server.addr;
-    let (status, text) = tokio::task::spawn_blocking(move || get(format!("http://{addr}/metrics")))
-        .await
-        .unwrap();
+    let (status, text) = tokio::task::spawn_blocking(move || get(format!("http://{addr}/metrics"))).await.unwrap();
     assert_eq!(status, 200);
     for needle in [
         "tether_connections_total 2",
