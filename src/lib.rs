@@ -7,14 +7,15 @@
 #![forbid(unsafe_code)]
 
 use js_sys::{Object, Reflect};
-use tether_client::{Engine, LinkState};
 use wasm_bindgen::prelude::*;
 
-/// The engine as the service worker sees it.
+/// The core as the service worker sees it.
 #[wasm_bindgen]
 pub struct Core {
-    /// The sans-IO engine that holds every protocol rule.
-    inner: Engine,
+    /// Whether a linked session is held. The worker does not link yet (the
+    /// companion flow runs in the engine natively; its browser adapter is
+    /// the next step), so a fresh core is unlinked.
+    linked: bool,
 }
 
 #[wasm_bindgen]
@@ -22,32 +23,15 @@ impl Core {
     /// Start a core. Called once per service-worker start.
     #[wasm_bindgen(constructor)]
     pub fn new() -> Core {
-        Core {
-            inner: Engine::new(),
-        }
+        Core { linked: false }
     }
 
-    /// The snapshot the popup renders:
-    /// `{ version, protocolVersion, linked, handle?, deviceId? }`.
+    /// The snapshot the popup renders: `{ version, protocolVersion, linked }`.
     pub fn status(&self) -> Result<JsValue, JsValue> {
-        let status = self.inner.status();
         let out = Object::new();
-        Reflect::set(&out, &"version".into(), &status.version.into())?;
-        Reflect::set(
-            &out,
-            &"protocolVersion".into(),
-            &status.protocol_version.into(),
-        )?;
-        match status.link {
-            LinkState::Unlinked => {
-                Reflect::set(&out, &"linked".into(), &false.into())?;
-            }
-            LinkState::Linked { handle, device_id } => {
-                Reflect::set(&out, &"linked".into(), &true.into())?;
-                Reflect::set(&out, &"handle".into(), &handle.into())?;
-                Reflect::set(&out, &"deviceId".into(), &device_id.into())?;
-            }
-        }
+        Reflect::set(&out, &"version".into(), &tether_client::VERSION.into())?;
+        Reflect::set(&out, &"protocolVersion".into(), &tether_proto::PROTOCOL_VERSION.into())?;
+        Reflect::set(&out, &"linked".into(), &self.linked.into())?;
         Ok(out.into())
     }
 }
@@ -78,20 +62,32 @@ mod wasm_tests {
     #[wasm_bindgen_test]
     fn status_reports_version_and_unlinked_state_to_js() {
         let status = Core::new().status().expect("status converts to JS");
-        assert_eq!(
-            get(&status, "version").as_string().as_deref(),
-            Some(env!("CARGO_PKG_VERSION"))
-        );
+        assert_eq!(get(&status, "version").as_string().as_deref(), Some(env!("CARGO_PKG_VERSION")));
         assert_eq!(get(&status, "linked").as_bool(), Some(false));
-        assert_eq!(
-            get(&status, "protocolVersion").as_f64(),
-            Some(f64::from(tether_proto::PROTOCOL_VERSION))
-        );
+        assert_eq!(get(&status, "protocolVersion").as_f64(), Some(f64::from(tether_proto::PROTOCOL_VERSION)));
         assert!(get(&status, "handle").is_undefined());
     }
 
     #[wasm_bindgen_test]
     fn version_matches_the_engine() {
         assert_eq!(version(), tether_client::VERSION);
+    }
+
+    /// The protocol crate's crypto runs in the browser: a Noise handshake
+    /// between two in-page peers, with keys from crypto.getRandomValues.
+    #[wasm_bindgen_test]
+    fn noise_handshake_runs_in_the_browser() {
+        use tether_proto::frames::{ClientHello, ServerHello};
+        use tether_proto::noise::{ClientHandshake, ServerHandshake, StaticKey};
+        let server = StaticKey::generate();
+        let client = StaticKey::generate();
+        let pin = tether_proto::Fingerprint::of(&server.public());
+        let (expect, m1) = ClientHandshake::start(&client, Some(pin)).unwrap();
+        let hello = ServerHello { server_version: "t".into(), protocol: 1, time_ms: 0 };
+        let (expect_client, m2) = ServerHandshake::handle(&server, &m1, &hello).unwrap();
+        let (mut c, m3) = expect.handle(&m2).unwrap().finish(&ClientHello { client_version: "w".into() }).unwrap();
+        let mut s = expect_client.handle(&m3).unwrap().transport;
+        let sealed = c.encrypt(b"frame").unwrap();
+        assert_eq!(s.decrypt(&sealed).unwrap(), b"frame");
     }
 }

@@ -1,80 +1,70 @@
 //! The Tether client engine: sans-IO, shared by the browser extension (in
-//! WebAssembly) and the `tether` CLI.
+//! WebAssembly) and the `tether` CLI. See [`Engine`] for the call order and
+//! docs/architecture.md for where it sits.
 //!
-//! The engine performs no I/O and reads no clock or randomness of its own.
-//! Callers feed it inputs through `handle_*` methods and drain outputs through
-//! `poll_*` methods; see `docs/architecture.md`.
+//! Modules: `engine` (state, connection, requests), `messaging` (outbox,
+//! fan-out encryption, receiving), `link` (linking as typed states, history
+//! sync), `olm` (vodozemac account and sessions), `store` (the key-value
+//! trait, memory backend and conformance suite), `content` (what travels
+//! end to end), `model` (what is kept).
 #![forbid(unsafe_code)]
+
+mod content;
+mod engine;
+mod error;
+mod link;
+mod messaging;
+pub mod model;
+mod olm;
+pub mod store;
+
+pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, Random};
+pub use error::Error;
+pub use model::*;
 
 /// Version of the engine (the workspace version), shown by every client.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// Whether this device belongs to an account yet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LinkState {
-    /// A fresh device: no account, nothing to sync. A companion in this state
-    /// shows the link QR.
-    Unlinked,
-    /// The device is a member of an account's signed device list.
-    Linked {
-        /// The account's handle (phone number or user name).
-        handle: String,
-        /// This device's id within the account (0 is the primary).
-        device_id: u32,
-    },
-}
-
-/// A snapshot of the engine that a UI can render without asking anything else.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    /// Engine version.
-    pub version: &'static str,
-    /// Wire protocol version this engine speaks.
-    pub protocol_version: u16,
-    /// Whether (and as what) the device is linked.
-    pub link: LinkState,
-}
-
-/// The client engine.
-#[derive(Debug)]
-pub struct Engine {
-    /// Current link state; restored from the store on start.
-    link: LinkState,
-}
-
-impl Engine {
-    /// A fresh, unlinked engine.
-    pub fn new() -> Self {
-        Self {
-            link: LinkState::Unlinked,
-        }
-    }
-
-    /// What the UI shows right now.
-    pub fn status(&self) -> Status {
-        Status {
-            version: VERSION,
-            protocol_version: tether_proto::PROTOCOL_VERSION,
-            link: self.link.clone(),
-        }
-    }
-}
-
-impl Default for Engine {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_new_engine_is_unlinked_and_reports_its_versions() {
-        let status = Engine::new().status();
-        assert_eq!(status.link, LinkState::Unlinked);
-        assert_eq!(status.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(status.protocol_version, tether_proto::PROTOCOL_VERSION);
-    }
+/// What the engine tells the UI.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The handshake finished; `fingerprint` is the pinned server key (hex).
+    Connected { fingerprint: String },
+    Disconnected { reason: String },
+    /// This device is now the primary of `handle`.
+    Registered { handle: String, fingerprint: String },
+    /// Companion: show this QR (`tether://link#…`) until `expires_ms`.
+    LinkCode { uri: String, expires_ms: u64, index: usize, total: usize },
+    /// Companion: the 8-character code to type on the primary.
+    PairingCode { code: String },
+    /// Companion: every code expired; offer to show a new one.
+    LinkCodesExhausted,
+    /// Companion: linked to `handle` as `device_id`.
+    Linked { handle: String, device_id: u32 },
+    /// This device is no longer linked (removed, logged out); all local data is gone.
+    Unlinked { reason: String },
+    /// Primary: a companion asks to link; confirm with `confirm_link`.
+    LinkRequest { platform: String, name: String },
+    /// Primary: the companion was added.
+    LinkApproved { device_id: u32 },
+    /// Primary: history sent to a new companion.
+    HistorySent { device_id: u32, messages: usize, chunks: usize },
+    /// Companion: a history chunk was imported.
+    HistoryImported { chunk: u32, total: u32, messages: usize },
+    /// A message was added to a chat.
+    Message { message: ChatMessage },
+    /// An own message got further (sent, delivered, read).
+    MessageStatus { chat: String, id: String, status: Status },
+    /// An outbox entry was accepted by the server.
+    Sent { id: String },
+    ChatChanged { chat: Chat },
+    ContactChanged { contact: Contact },
+    /// Something about a contact's keys is wrong; nothing is encrypted to them until resolved.
+    SafetyWarning { handle: String, warning: String },
+    Devices { devices: Vec<DeviceSummary> },
+    /// Primary: a companion was removed.
+    DeviceRemoved { device_id: u32 },
+    /// A request failed, or something went wrong; `code` is the server's error code.
+    Error { code: Option<String>, message: String },
 }

@@ -42,6 +42,14 @@ impl AccountKey {
             .to_vec();
         SignedDeviceList { body, signature }
     }
+
+    /// Signs `context || msg` (Ed25519). `context` is a domain-separation
+    /// string naming what is signed, so a signature made for one purpose can
+    /// never be replayed as another; it must be fixed per purpose and must not
+    /// be a prefix of another purpose's context (end it with `\0`).
+    pub fn sign_bytes(&self, context: &[u8], msg: &[u8]) -> [u8; 64] {
+        self.0.sign(&[context, msg].concat()).to_bytes()
+    }
 }
 
 impl std::fmt::Debug for AccountKey {
@@ -65,6 +73,24 @@ pub fn verify(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceLis
     let list = DeviceList::decode(signed.body.as_slice())?;
     check(&list)?;
     Ok(list)
+}
+
+/// Verifies an [`AccountKey::sign_bytes`] signature over `context || msg`
+/// with an account's public key. Fails with [`Error::InvalidKey`] if the key
+/// is not a valid Ed25519 public key and [`Error::BadSignature`] otherwise.
+pub fn verify_bytes(
+    account_key: &[u8],
+    context: &[u8],
+    msg: &[u8],
+    sig: &[u8],
+) -> Result<(), Error> {
+    let key: [u8; 32] = account_key
+        .try_into()
+        .map_err(|_| Error::InvalidKey("account"))?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| Error::InvalidKey("account"))?;
+    let sig = Signature::from_slice(sig).map_err(|_| Error::BadSignature("message"))?;
+    key.verify_strict(&[context, msg].concat(), &sig)
+        .map_err(|_| Error::BadSignature("message"))
 }
 
 fn check(list: &DeviceList) -> Result<(), Error> {
@@ -134,6 +160,22 @@ mod tests {
 
         let other = AccountKey::from_seed(&[8; 32]);
         assert!(verify(&other.public(), &signed).is_err());
+    }
+
+    #[test]
+    fn signed_bytes_verify_only_with_same_key_context_and_message() {
+        let key = AccountKey::from_seed(&[7; 32]);
+        let sig = key.sign_bytes(b"ctx a\0", b"hello");
+        assert!(verify_bytes(&key.public(), b"ctx a\0", b"hello", &sig).is_ok());
+        assert!(verify_bytes(&key.public(), b"ctx b\0", b"hello", &sig).is_err());
+        assert!(verify_bytes(&key.public(), b"ctx a\0", b"hellO", &sig).is_err());
+        let other = AccountKey::from_seed(&[8; 32]);
+        assert!(verify_bytes(&other.public(), b"ctx a\0", b"hello", &sig).is_err());
+        assert!(matches!(
+            verify_bytes(&key.public()[..31], b"ctx a\0", b"hello", &sig),
+            Err(Error::InvalidKey(_))
+        ));
+        assert!(verify_bytes(&key.public(), b"ctx a\0", b"hello", &sig[..63]).is_err());
     }
 
     #[test]

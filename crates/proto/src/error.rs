@@ -40,4 +40,31 @@ pub enum Error {
         "invalid handle: use a phone number in E.164 form (+4915112345678) or a user name of 3-32 letters, digits, '_' or '.', starting with a letter"
     )]
     InvalidHandle,
+    /// A structure carries a format version this build does not know. The
+    /// other side runs a newer (or broken) Tether; updating usually helps.
+    #[error("unsupported {what} version {version}: update Tether on both devices")]
+    UnsupportedVersion {
+        /// What was versioned ("link code", "sealed box", …).
+        what: &'static str,
+        /// The version found.
+        version: u32,
+    },
+    /// A link code (the QR's `tether://link#…` text) or a link approval is
+    /// malformed: wrong prefix, bad base64, wrong key length, …
+    #[error("invalid link code: {0}")]
+    InvalidLink(&'static str),
+    /// A link approval was not made with this QR code's link secret: the
+    /// primary did not see this QR, or the approval was altered on the way.
+    #[error("the link approval does not belong to this QR code")]
+    LinkSecretMismatch,
+    /// Encrypted data is structurally broken (too short, …).
+    #[error("malformed {0}")]
+    MalformedCiphertext(&'static str),
+    /// Authenticated decryption failed: wrong key, wrong associated data, or
+    /// the data was tampered with. Deliberately no more detail than that.
+    #[error("could not decrypt {0}: wrong key, or the data was altered")]
+    DecryptFailed(&'static str),
+    /// A pairing code is not 8 symbols of the pairing alphabet.
+    #[error("invalid pairing code: {0}")]
+    InvalidPairingCode(&'static str),
 }

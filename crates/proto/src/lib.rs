@@ -10,7 +10,10 @@ mod code;
 pub mod device_list;
 mod error;
 pub mod frames;
+pub mod link;
 pub mod noise;
+pub mod pairing;
+pub mod seal;
 
 pub use code::ErrorCode;
 pub use error::Error;

@@ -1,0 +1,135 @@
+//! What travels end-to-end inside an Olm message (or a sealed history
+//! chunk): protobuf, versioned like the wire. Unknown fields are ignored; an
+//! unknown body is shown as "a message this version can't show".
+
+use prost::{Message, Oneof};
+
+/// Version of the content format.
+pub const CONTENT_VERSION: u32 = 1;
+
+/// The plaintext of one Olm message.
+#[derive(Clone, PartialEq, Message)]
+pub struct Payload {
+    #[prost(uint32, tag = "1")]
+    pub version: u32,
+    /// For copies to the sender's own devices: the chat (the other party's
+    /// handle). Empty in copies to the recipient, whose chat is the sender.
+    #[prost(string, tag = "2")]
+    pub chat: String,
+    /// The sender's clock when it was written.
+    #[prost(uint64, tag = "3")]
+    pub sent_at_ms: u64,
+    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15")]
+    pub body: Option<Body>,
+}
+
+#[derive(Clone, PartialEq, Oneof)]
+pub enum Body {
+    #[prost(message, tag = "10")]
+    Text(Text),
+    #[prost(message, tag = "11")]
+    Link(LinkShare),
+    #[prost(message, tag = "12")]
+    Receipt(Receipt),
+    #[prost(message, tag = "13")]
+    ReadSync(ReadSync),
+    #[prost(message, tag = "14")]
+    Profile(Profile),
+    #[prost(message, tag = "15")]
+    Flags(ChatFlags),
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Text {
+    #[prost(string, tag = "1")]
+    pub body: String,
+}
+
+/// A shared page or link, with the selected text if any.
+#[derive(Clone, PartialEq, Message)]
+pub struct LinkShare {
+    #[prost(string, tag = "1")]
+    pub url: String,
+    #[prost(string, tag = "2")]
+    pub title: String,
+    #[prost(string, tag = "3")]
+    pub selection: String,
+}
+
+/// Delivered / read receipts for messages of the recipient's.
+#[derive(Clone, PartialEq, Message)]
+pub struct Receipt {
+    /// 1 = delivered, 2 = read.
+    #[prost(uint32, tag = "1")]
+    pub kind: u32,
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub message_ids: Vec<Vec<u8>>,
+}
+
+pub const RECEIPT_DELIVERED: u32 = 1;
+pub const RECEIPT_READ: u32 = 2;
+
+/// To the sender's own devices: the chat was read up to a time.
+#[derive(Clone, PartialEq, Message)]
+pub struct ReadSync {
+    #[prost(string, tag = "1")]
+    pub chat: String,
+    #[prost(uint64, tag = "2")]
+    pub up_to_ms: u64,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct Profile {
+    #[prost(string, tag = "1")]
+    pub display_name: String,
+}
+
+/// To the sender's own devices: a chat's flags changed.
+#[derive(Clone, PartialEq, Message)]
+pub struct ChatFlags {
+    #[prost(string, tag = "1")]
+    pub chat: String,
+    #[prost(bool, tag = "2")]
+    pub muted: bool,
+    #[prost(bool, tag = "3")]
+    pub archived: bool,
+    #[prost(bool, tag = "4")]
+    pub pinned: bool,
+}
+
+/// A sealed history chunk (primary → new companion), after opening.
+#[derive(Clone, PartialEq, Message)]
+pub struct HistoryChunk {
+    #[prost(uint32, tag = "1")]
+    pub index: u32,
+    #[prost(uint32, tag = "2")]
+    pub total: u32,
+    /// JSON of [`crate::model::HistoryPart`].
+    #[prost(bytes = "vec", tag = "3")]
+    pub data: Vec<u8>,
+}
+
+/// The envelope ciphertext: which kind of sealing, and the bytes.
+#[derive(Clone, PartialEq, Message)]
+pub struct Sealed {
+    /// 0 = Olm pre-key message, 1 = Olm normal message, 16 = sealed history chunk.
+    #[prost(uint32, tag = "1")]
+    pub kind: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub body: Vec<u8>,
+    /// History chunks: the account key's signature over `body`.
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
+}
+
+pub const SEALED_HISTORY: u32 = 16;
+
+impl Payload {
+    pub fn new(chat: &str, sent_at_ms: u64, body: Body) -> Self {
+        Self { version: CONTENT_VERSION, chat: chat.to_string(), sent_at_ms, body: Some(body) }
+    }
+
+    pub fn bytes(&self) -> Vec<u8> {
+        self.encode_to_vec()
+    }
+}

@@ -1,0 +1,170 @@
+//! What the engine keeps: this device, contacts, chats, messages, the
+//! outbox. Stored as JSON records (fields added later default), so a newer
+//! engine reads an older store.
+
+use serde::{Deserialize, Serialize};
+
+/// The role of this device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Role {
+    /// No account. `reason` says why, after a log-out or removal.
+    Unlinked { reason: Option<String> },
+    /// The primary: holds the account key.
+    Primary { handle: String, account_seed: Vec<u8> },
+    /// A linked companion.
+    Companion { handle: String, device_id: u32, account_key: Vec<u8> },
+}
+
+/// This device's own state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SelfState {
+    pub role: Role,
+    /// The server's URL (http(s)://host:port).
+    pub server_url: String,
+    /// The pinned server fingerprint (64 hex), once known.
+    pub pin: Option<String>,
+    /// This device's Noise static private key.
+    pub noise_private: Vec<u8>,
+    /// X25519 secret for sealed history (companions).
+    pub link_secret_key: Vec<u8>,
+    pub platform: String,
+    pub name: String,
+    /// The account's signed list as last verified (encoded SignedDeviceList).
+    #[serde(default)]
+    pub own_list: Vec<u8>,
+    /// Devices the server reports removed since that list was signed.
+    #[serde(default)]
+    pub own_removed: Vec<u32>,
+    /// Primary: the next companion id to hand out (never reused).
+    #[serde(default)]
+    pub next_device: u32,
+    /// The display name this account shows to contacts.
+    #[serde(default)]
+    pub display_name: String,
+}
+
+/// A contact: a handle with its pinned account key and verified devices.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub handle: String,
+    /// What the user calls them (or their profile name).
+    pub name: String,
+    /// Pinned on first contact (32 bytes); a different key later is a
+    /// safety warning, never accepted silently.
+    #[serde(default)]
+    pub account_key: Vec<u8>,
+    /// Their verified signed list (encoded SignedDeviceList).
+    #[serde(default)]
+    pub list: Vec<u8>,
+    #[serde(default)]
+    pub removed: Vec<u32>,
+    /// Why we refuse to encrypt to them right now, if we do.
+    #[serde(default)]
+    pub warning: Option<String>,
+}
+
+/// One chat (1:1 with a handle).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Chat {
+    pub handle: String,
+    pub unread: u32,
+    pub last_ms: u64,
+    pub last_preview: String,
+    #[serde(default)]
+    pub muted: bool,
+    #[serde(default)]
+    pub archived: bool,
+    #[serde(default)]
+    pub pinned: bool,
+    /// Incoming messages up to this time are read (synced between own devices).
+    #[serde(default)]
+    pub read_up_to_ms: u64,
+}
+
+/// Delivery state of an own message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// In the outbox, not yet accepted by the server.
+    Pending,
+    /// Stored by the server.
+    Sent,
+    /// On at least one of the recipient's devices.
+    Delivered,
+    /// Read by the recipient.
+    Read,
+}
+
+/// What a message says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MessageBody {
+    Text { body: String },
+    Link { url: String, title: String, selection: String },
+    /// Could not be decrypted or read; never dropped silently.
+    Undecryptable { reason: String },
+}
+
+/// One message in a chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// 32 hex digits.
+    pub id: String,
+    pub chat: String,
+    /// Sent by this account (from any of its devices).
+    pub from_me: bool,
+    pub sender_handle: String,
+    pub sender_device: u32,
+    pub time_ms: u64,
+    pub body: MessageBody,
+    /// Own messages: how far it got.
+    pub status: Status,
+}
+
+impl ChatMessage {
+    /// A one-line preview for chat lists and notifications.
+    pub fn preview(&self) -> String {
+        match &self.body {
+            MessageBody::Text { body } => body.lines().next().unwrap_or("").chars().take(80).collect(),
+            MessageBody::Link { url, title, .. } => if title.is_empty() { url.clone() } else { format!("{title} ({url})") },
+            MessageBody::Undecryptable { .. } => "⚠ message could not be decrypted".into(),
+        }
+    }
+}
+
+/// A message waiting for the server to accept it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// 32 hex digits.
+    pub id: String,
+    /// The accounts whose every device gets `to_them`.
+    pub to: Vec<String>,
+    /// Encoded Payload for the recipients.
+    pub to_them: Vec<u8>,
+    /// Encoded Payload for this account's other devices (empty: none).
+    pub to_me: Vec<u8>,
+    /// Only these own devices (empty: all others).
+    #[serde(default)]
+    pub only_devices: Vec<u32>,
+    pub created_ms: u64,
+}
+
+/// A part of the history a primary sends to a new companion.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HistoryPart {
+    pub contacts: Vec<Contact>,
+    pub chats: Vec<Chat>,
+    pub messages: Vec<ChatMessage>,
+}
+
+/// A linked device as the server lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceSummary {
+    pub device_id: u32,
+    pub platform: String,
+    pub name: String,
+    pub linked_at_ms: u64,
+    pub last_active_ms: u64,
+    pub current: bool,
+}

@@ -1,0 +1,85 @@
+//! Local persistence as a small key-value trait: namespaces of keys to
+//! bytes, written in atomic batches. The engine loads what it needs at open
+//! and writes a batch at the end of every input, before any frame it
+//! produced is handed out — so nothing is sent that would be forgotten.
+//!
+//! Backends: [`MemoryStore`] (tests), SQLite (the CLI), browser storage
+//! (the extension). All pass [`conformance::run`].
+
+use std::collections::BTreeMap;
+
+/// One write in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    Put { ns: &'static str, key: String, value: Vec<u8> },
+    Delete { ns: &'static str, key: String },
+    /// Deletes everything (log out, device removed).
+    Clear,
+}
+
+/// A key-value store with atomic batches.
+pub trait KvStore {
+    /// Every key and value of a namespace, in key order.
+    fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String>;
+    /// Applies all ops or none.
+    fn apply(&mut self, ops: &[Op]) -> Result<(), String>;
+}
+
+/// In-memory store.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    data: BTreeMap<(String, String), Vec<u8>>,
+}
+
+impl KvStore for MemoryStore {
+    fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        Ok(self.data.iter().filter(|((n, _), _)| n == ns).map(|((_, k), v)| (k.clone(), v.clone())).collect())
+    }
+
+    fn apply(&mut self, ops: &[Op]) -> Result<(), String> {
+        for op in ops {
+            match op {
+                Op::Put { ns, key, value } => {
+                    self.data.insert((ns.to_string(), key.clone()), value.clone());
+                }
+                Op::Delete { ns, key } => {
+                    self.data.remove(&(ns.to_string(), key.clone()));
+                }
+                Op::Clear => self.data.clear(),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The behaviour every backend must have.
+pub mod conformance {
+    use super::*;
+
+    pub fn run(store: &mut dyn KvStore) {
+        assert!(store.scan("a").unwrap().is_empty());
+        store
+            .apply(&[
+                Op::Put { ns: "a", key: "2".into(), value: b"two".to_vec() },
+                Op::Put { ns: "a", key: "1".into(), value: b"one".to_vec() },
+                Op::Put { ns: "b", key: "1".into(), value: b"other".to_vec() },
+            ])
+            .unwrap();
+        assert_eq!(store.scan("a").unwrap(), vec![("1".into(), b"one".to_vec()), ("2".into(), b"two".to_vec())]);
+        store.apply(&[Op::Put { ns: "a", key: "1".into(), value: b"uno".to_vec() }, Op::Delete { ns: "a", key: "2".into() }]).unwrap();
+        assert_eq!(store.scan("a").unwrap(), vec![("1".into(), b"uno".to_vec())]);
+        assert_eq!(store.scan("b").unwrap().len(), 1, "namespaces are separate");
+        store.apply(&[Op::Delete { ns: "a", key: "missing".into() }]).unwrap();
+        store.apply(&[Op::Clear, Op::Put { ns: "c", key: "k".into(), value: vec![] }]).unwrap();
+        assert!(store.scan("a").unwrap().is_empty() && store.scan("b").unwrap().is_empty(), "clear wipes everything");
+        assert_eq!(store.scan("c").unwrap(), vec![("k".into(), vec![])], "ops after a clear in the same batch apply");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_store_passes_the_conformance_suite() {
+        super::conformance::run(&mut super::MemoryStore::default());
+    }
+}

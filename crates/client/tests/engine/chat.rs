@@ -1,0 +1,89 @@
+use crate::harness::*;
+use tether_client::{Event, Status};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_accounts_chat_both_ways_online_and_offline_with_receipts_and_unread_counts() {
+    let server = TestServer::start().await;
+    let mut alice = primary(&server, "alice").await;
+    let mut bob = primary(&server, "bob").await;
+    let now = alice.now();
+    alice.engine.add_contact("bob", "Bob", now).unwrap();
+    bob.engine.add_contact("alice", "Alice", now).unwrap();
+    alice.flush().await;
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert!(alice.engine.contact("bob").unwrap().warning.is_none());
+
+    // Online, both ways.
+    let id = alice.engine.send_text("bob", "hi bob, marker-1f3a", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert_eq!(texts(&bob, "alice"), vec![(false, "hi bob, marker-1f3a".to_string())]);
+    assert_eq!(bob.engine.chat("alice").unwrap().unread, 1);
+    let mine = &alice.engine.messages("bob")[0];
+    assert_eq!((mine.id.as_str(), mine.status), (id.as_str(), Status::Delivered), "delivered receipt arrived");
+
+    bob.engine.send_link("alice", "https://example.org/a", "A page", "some text", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert_eq!(texts(&alice, "bob"), vec![(true, "hi bob, marker-1f3a".into()), (false, "https://example.org/a".into())]);
+
+    // Bob reads: alice's message turns read, bob's unread clears.
+    server.clock.advance(1000);
+    let now = bob.now();
+    bob.engine.mark_read("alice", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert_eq!(bob.engine.chat("alice").unwrap().unread, 0);
+    assert_eq!(alice.engine.messages("bob")[0].status, Status::Read);
+
+    // Offline: bob is away while alice sends three; they arrive in order.
+    bob.disconnect();
+    for (i, t) in ["one", "two", "three"].iter().enumerate() {
+        server.clock.advance(10);
+        let now = alice.now();
+        alice.engine.send_text("bob", t, now + i as u64).unwrap();
+        alice.flush().await;
+    }
+    settle(&mut [&mut alice]).await;
+    assert_eq!(alice.engine.outbox_len(), 0, "the server accepted all three while bob was away");
+    bob.connect().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let got: Vec<String> = texts(&bob, "alice").into_iter().map(|(_, t)| t).collect();
+    assert_eq!(&got[got.len() - 3..], ["one", "two", "three"]);
+    assert_eq!(bob.engine.chat("alice").unwrap().unread, 3);
+    assert_eq!(bob.engine.unread_unmuted(), 3);
+    let now = bob.now();
+    bob.engine.set_chat_flags("alice", true, false, true, now).unwrap();
+    assert_eq!(bob.engine.unread_unmuted(), 0, "muted chats do not count");
+
+    // Nothing was stored in plaintext by the server.
+    let db = std::fs::read(server.dir.path().join("tether.db")).unwrap();
+    let wal = std::fs::read(server.dir.path().join("tether.db-wal")).unwrap_or_default();
+    for needle in [b"marker-1f3a".as_slice(), b"example.org", b"three"] {
+        assert!(!db.windows(needle.len()).any(|w| w == needle), "plaintext in the server's database");
+        assert!(!wal.windows(needle.len()).any(|w| w == needle), "plaintext in the server's WAL");
+    }
+    assert!(bob.events.iter().any(|e| matches!(e, Event::Message { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_survives_a_restart_and_is_sent_on_reconnect() {
+    let server = TestServer::start().await;
+    let mut bob = primary(&server, "bob").await;
+    let mut alice = primary(&server, "alice").await;
+    let now = alice.now();
+    alice.engine.add_contact("bob", "", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice]).await;
+    alice.disconnect();
+    // Written while offline: it waits in the outbox, and survives a restart.
+    alice.engine.send_text("bob", "sent later", now).unwrap();
+    assert_eq!(alice.engine.outbox_len(), 1);
+    alice.restart();
+    assert_eq!(alice.engine.outbox_len(), 1);
+    assert_eq!(texts(&alice, "bob"), vec![(true, "sent later".to_string())], "history survives too");
+    alice.connect().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert_eq!(texts(&bob, "alice"), vec![(false, "sent later".to_string())]);
+}

@@ -1,0 +1,213 @@
+//! Drives engines over WebSockets against an in-process server, with one
+//! manual clock for the server and every engine.
+
+use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
+use std::time::Duration;
+use tether_client::store::MemoryStore;
+use tether_client::{ClientInfo, Engine, Event, Random};
+use tether_server::{Config, ManualClock, Server};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub const T0: u64 = 1_793_491_200_000;
+
+/// A memory store the test keeps a handle to, so an engine can be reopened
+/// on the same data (a restart).
+#[derive(Clone, Default)]
+pub struct SharedStore(pub Arc<std::sync::Mutex<MemoryStore>>);
+
+impl tether_client::store::KvStore for SharedStore {
+    fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        self.0.lock().unwrap().scan(ns)
+    }
+    fn apply(&mut self, ops: &[tether_client::store::Op]) -> Result<(), String> {
+        self.0.lock().unwrap().apply(ops)
+    }
+}
+
+pub struct OsRandom;
+impl Random for OsRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        getrandom::fill(buf).expect("OS randomness");
+    }
+}
+
+pub struct TestServer {
+    pub server: Server,
+    pub addr: std::net::SocketAddr,
+    pub clock: ManualClock,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        let clock = ManualClock::new(T0);
+        let server = Server::open(config, Arc::new(clock.clone())).await.unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let s = server.clone();
+        tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
+        Self { server, addr, clock, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn now(&self) -> u64 {
+        tether_server::Clock::now_ms(&self.clock)
+    }
+}
+
+/// One device: an engine, its socket, and every event it produced.
+pub struct Device {
+    pub engine: Engine,
+    ws: Option<Ws>,
+    pub events: Vec<Event>,
+    addr: std::net::SocketAddr,
+    pub clock: ManualClock,
+    pub store: SharedStore,
+    info: ClientInfo,
+}
+
+impl Device {
+    pub fn new(server: &TestServer, platform: &str, name: &str) -> Self {
+        let store = SharedStore::default();
+        let info = ClientInfo { client_version: "engine-test".into(), platform: platform.into(), name: name.into() };
+        let engine = Engine::open(Box::new(store.clone()), Box::new(OsRandom), info.clone()).unwrap();
+        Self { engine, ws: None, events: Vec::new(), addr: server.addr, clock: server.clock.clone(), store, info }
+    }
+
+    /// Drops the engine and opens a new one on the same store.
+    pub fn restart(&mut self) {
+        self.ws = None;
+        self.engine = Engine::open(Box::new(self.store.clone()), Box::new(OsRandom), self.info.clone()).unwrap();
+    }
+
+    pub fn now(&self) -> u64 {
+        tether_server::Clock::now_ms(&self.clock)
+    }
+
+    pub async fn connect(&mut self) {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", self.addr)).await.unwrap();
+        self.ws = Some(ws);
+        let now = self.now();
+        self.engine.handle_connected(now);
+        self.flush().await;
+    }
+
+    pub fn disconnect(&mut self) {
+        self.ws = None;
+        let now = self.now();
+        self.engine.handle_disconnected(now, "test disconnect");
+        self.drain_events();
+    }
+
+    pub fn connected(&self) -> bool {
+        self.ws.is_some()
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.engine.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// Sends what the engine produced; closes if it asks.
+    pub async fn flush(&mut self) {
+        while let Some(t) = self.engine.poll_transmit() {
+            if let Some(ws) = &mut self.ws {
+                if ws.send(Message::Binary(t.into())).await.is_err() {
+                    break;
+                }
+            }
+        }
+        if self.engine.poll_close().is_some() {
+            self.ws = None;
+            let now = self.now();
+            self.engine.handle_disconnected(now, "engine closed");
+        }
+        self.drain_events();
+    }
+
+    /// Feeds one message if one arrives within `wait`; false if none did.
+    pub async fn step(&mut self, wait: Duration) -> bool {
+        let Some(ws) = &mut self.ws else { return false };
+        match tokio::time::timeout(wait, ws.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                let now = self.now();
+                self.engine.handle_message(&b, now);
+                self.flush().await;
+                true
+            }
+            Ok(Some(Ok(_))) => true,
+            Ok(Some(Err(_))) | Ok(None) => {
+                self.ws = None;
+                let now = self.now();
+                self.engine.handle_disconnected(now, "server closed");
+                self.drain_events();
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+/// Runs every connected device until none gets a message for a while and
+/// none has work in flight (10 s at most).
+pub async fn settle(devices: &mut [&mut Device]) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut quiet_rounds = 0;
+    while tokio::time::Instant::now() < deadline {
+        let mut any = false;
+        for d in devices.iter_mut() {
+            while d.step(Duration::from_millis(20)).await {
+                any = true;
+            }
+        }
+        let busy = devices.iter().any(|d| d.connected() && d.engine.busy());
+        if !any && !busy {
+            quiet_rounds += 1;
+            if quiet_rounds >= 3 {
+                return;
+            }
+        } else {
+            quiet_rounds = 0;
+        }
+    }
+    let busy: Vec<_> = devices.iter().map(|d| (d.engine.handle().map(str::to_string), d.engine.busy(), d.engine.outbox_len())).collect();
+    panic!("devices did not settle within 10 s: {busy:?}");
+}
+
+/// Registers a new primary and leaves it connected.
+pub async fn primary(server: &TestServer, handle: &str) -> Device {
+    let mut d = Device::new(server, "cli/linux", "tether CLI on Linux");
+    let now = d.now();
+    d.engine.register(handle, &server.url(), now).unwrap();
+    d.connect().await;
+    settle(&mut [&mut d]).await;
+    assert!(d.events.iter().any(|e| matches!(e, Event::Registered { .. })), "{:?}", d.events);
+    d
+}
+
+pub fn texts(d: &Device, chat: &str) -> Vec<(bool, String)> {
+    d.engine
+        .messages(chat)
+        .iter()
+        .map(|m| match &m.body {
+            tether_client::MessageBody::Text { body } => (m.from_me, body.clone()),
+            tether_client::MessageBody::Link { url, .. } => (m.from_me, url.clone()),
+            tether_client::MessageBody::Undecryptable { reason } => (m.from_me, format!("undecryptable: {reason}")),
+        })
+        .collect()
+}
