@@ -1,0 +1,281 @@
+//! The real `tether` binary against a spawned `tether-server`, as a user
+//! would run them: two homes, register, contacts, send, listen --json,
+//! restart, linking a companion from a QR screenshot.
+
+use futures_util::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tether_client::store::MemoryStore;
+use tether_client::{ClientInfo, Engine, Event, Random};
+use tokio_tungstenite::tungstenite::Message;
+
+const TETHER: &str = env!("CARGO_BIN_EXE_tether");
+
+fn server_bin() -> PathBuf {
+    // tether-server is built by the same workspace build into the same dir.
+    let dir = Path::new(TETHER).parent().unwrap();
+    let bin = dir.join("tether-server");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-p", "tether-server"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    log: PathBuf,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Server {
+        let log = dir.join("server.log");
+        let mut child = Command::new(server_bin())
+            .args(["--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.join("server"))
+            .env("TETHER_LOG", "debug")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut out = std::fs::File::create(&log).unwrap();
+        let addr = loop {
+            let line = lines.next().expect("the server logs its address").unwrap();
+            use std::io::Write;
+            writeln!(out, "{line}").unwrap();
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || {
+            use std::io::Write;
+            for line in lines.map_while(Result::ok) {
+                let _ = writeln!(out, "{line}");
+            }
+        });
+        Server { child, url: format!("http://{addr}"), log }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tether(home: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(TETHER).arg("--data").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn ok(home: &Path, args: &[&str]) -> String {
+    let (success, out, err) = tether(home, args);
+    assert!(success, "tether {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+#[test]
+fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+
+    let out = ok(&alice, &["register", "alice", "--server", &server.url]);
+    assert!(out.contains("Registered alice") && out.contains("fingerprint"), "{out}");
+    ok(&bob, &["register", "+4915112345678", "--server", &server.url]);
+    let out = ok(&alice, &["contacts", "add", "+4915112345678", "--name", "Bob"]);
+    assert!(out.contains("Added +4915112345678 (Bob)"), "{out}");
+    let (success, _, err) = tether(&alice, &["contacts", "add", "nobody_here"]);
+    assert!(!success && err.contains("no account"), "{err}");
+
+    ok(&alice, &["send", "+4915112345678", "plaintext-marker-7c1e over the wire"]);
+    ok(&alice, &["share", "+4915112345678", "https://example.org/page", "--title", "A page", "--text", "selected words"]);
+
+    // Bob listens with --json: one object a line.
+    let mut listen = Command::new(TETHER)
+        .arg("--data")
+        .arg(&bob)
+        .args(["listen", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let line = lines.next().expect("listen prints messages").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON object a line");
+        if v["event"] == "message" {
+            got.push(v);
+        }
+    }
+    assert_eq!(got[0]["from"], "alice");
+    assert_eq!(got[0]["kind"], "text");
+    assert_eq!(got[0]["text"], "plaintext-marker-7c1e over the wire");
+    assert_eq!(got[1]["kind"], "link");
+    assert_eq!(got[1]["url"], "https://example.org/page");
+    assert_eq!(got[1]["selection"], "selected words");
+    // A message sent while bob listens arrives live.
+    ok(&alice, &["send", "+4915112345678", "live one"]);
+    loop {
+        let v: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["event"] == "message" {
+            assert_eq!(v["text"], "live one");
+            break;
+        }
+    }
+    listen.kill().unwrap();
+    listen.wait().unwrap();
+
+    let chats = ok(&bob, &["chats"]);
+    assert!(chats.contains("alice") && chats.contains("(3 unread)"), "{chats}");
+    let read = ok(&bob, &["read", "alice"]);
+    assert!(read.contains("plaintext-marker-7c1e") && read.contains("A page <https://example.org/page>"), "{read}");
+    let chats = ok(&bob, &["chats"]);
+    assert!(!chats.contains("unread"), "reading clears the count: {chats}");
+    let mine = ok(&alice, &["read", "+4915112345678"]);
+    assert!(mine.contains("✓✓ read"), "alice sees the read receipt: {mine}");
+
+    // Errors say what to do.
+    let (success, _, err) = tether(&alice, &["send", "carol", "hi"]);
+    assert!(!success && err.contains("unknown contact carol") && err.contains("contacts add"), "{err}");
+    let (success, _, err) = tether(&dir.path().join("new"), &["send", "alice", "hi"]);
+    assert!(!success && err.contains("not registered") && err.contains("tether register"), "{err}");
+
+    // Neither the server's database nor its debug log holds plaintext.
+    let mut stored = Vec::new();
+    for f in std::fs::read_dir(dir.path().join("server")).unwrap() {
+        stored.extend(std::fs::read(f.unwrap().path()).unwrap());
+    }
+    stored.extend(std::fs::read(&server.log).unwrap());
+    for needle in ["plaintext-marker-7c1e", "example.org", "selected words", "live one"] {
+        assert!(!stored.windows(needle.len()).any(|w| w == needle.as_bytes()), "`{needle}` found in the server's files or logs");
+    }
+}
+
+#[test]
+fn state_survives_restarts_and_the_outbox_is_resent() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    ok(&alice, &["register", "alice", "--server", &server.url]);
+    ok(&bob, &["register", "bob", "--server", &server.url]);
+    ok(&alice, &["contacts", "add", "bob"]);
+    ok(&alice, &["send", "bob", "first"]);
+    let url = server.url.clone();
+    drop(server); // the server goes away
+
+    // Written while the server is down: kept in the outbox.
+    let (success, _, err) = tether(&alice, &["send", "bob", "while you were out"]);
+    assert!(!success && err.contains("cannot reach"), "{err}");
+    let status = ok(&alice, &["status"]);
+    assert!(status.contains("outbox: 1"), "{status}");
+
+    // The server comes back on the same data, same address.
+    let port = url.rsplit(':').next().unwrap();
+    let restarted = Command::new(server_bin())
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(dir.path().join("server"))
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = KillOnDrop(restarted);
+    for _ in 0..50 {
+        if ureq::get(&format!("{url}/healthz")).call().is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Any command that connects sends the outbox; sessions continue.
+    ok(&alice, &["chats"]);
+    assert!(ok(&alice, &["status"]).contains("outbox: 0"));
+    let read = ok(&bob, &["read", "alice"]);
+    assert!(read.contains("first") && read.contains("while you were out"), "{read}");
+    ok(&bob, &["send", "alice", "got both"]);
+    let read = ok(&alice, &["read", "bob"]);
+    assert!(read.contains("got both") && !read.contains("could not be decrypted"), "{read}");
+}
+
+struct KillOnDrop(Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct OsRandom;
+impl Random for OsRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        getrandom::fill(buf).unwrap();
+    }
+}
+
+/// A companion (the engine, as the extension will run it) shows a QR; its
+/// PNG goes through `tether link qr.png --yes`; the companion gets the
+/// history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_a_companion_from_a_qr_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
+    ok(&alice, &["register", "alice", "--server", &server.url]);
+    ok(&bob, &["register", "bob", "--server", &server.url]);
+    ok(&bob, &["contacts", "add", "alice"]);
+    ok(&bob, &["send", "alice", "history before linking"]);
+    ok(&alice, &["read", "bob"]);
+
+    let info = ClientInfo { client_version: "test".into(), platform: "chrome/linux".into(), name: "Chrome on Linux".into() };
+    let mut companion = Engine::open(Box::new(MemoryStore::default()), Box::new(OsRandom), info).unwrap();
+    let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    companion.start_link(&server.url, false, now()).unwrap();
+    let ws_url = server.url.replace("http://", "ws://") + "/v1/ws";
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+    companion.handle_connected(now());
+    let mut uri = None;
+    let mut linked = false;
+    let mut imported = 0;
+    let mut linker: Option<std::thread::JoinHandle<(bool, String, String)>> = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while tokio::time::Instant::now() < deadline && !(linked && imported > 0) {
+        while let Some(t) = companion.poll_transmit() {
+            ws.send(Message::Binary(t.into())).await.unwrap();
+        }
+        while let Some(e) = companion.poll_event() {
+            match e {
+                Event::LinkCode { uri: u, .. } if uri.is_none() => uri = Some(u),
+                Event::Linked { .. } => linked = true,
+                Event::HistoryImported { messages, .. } => imported += messages,
+                _ => {}
+            }
+        }
+        if let (Some(u), None) = (&uri, &linker) {
+            let code = qrcode::QrCode::new(u.as_bytes()).unwrap();
+            let png = dir.path().join("qr.png");
+            code.render::<image::Luma<u8>>().min_dimensions(400, 400).build().save(&png).unwrap();
+            let home = alice.clone();
+            linker = Some(std::thread::spawn(move || {
+                tether(&home, &["link", png.to_str().unwrap(), "--yes"])
+            }));
+        }
+        if let Ok(Some(Ok(Message::Binary(b)))) = tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
+            companion.handle_message(&b, now());
+        }
+    }
+    assert!(linked, "the companion was linked");
+    assert_eq!(companion.messages("bob").len(), 1, "history arrived");
+    let (success, out, err) = linker.unwrap().join().unwrap();
+    assert!(success && out.contains("Linked Chrome on Linux as device 1"), "{out}\n{err}");
+    let devices = ok(&alice, &["devices"]);
+    assert!(devices.contains("chrome/linux") && devices.contains("Chrome on Linux"), "{devices}");
+    let out = ok(&alice, &["unlink", "1"]);
+    assert!(out.contains("logged out"), "{out}");
+    assert!(!ok(&alice, &["devices"]).contains("chrome/linux"));
+}
