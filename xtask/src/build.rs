@@ -19,10 +19,12 @@ const EXTENSION_DIRS: &[&str] = &["background", "popup", "options", "icons", "_l
 const GECKO_ID: &str = "tether@tether.chat";
 
 pub fn run(args: &[String]) -> Result {
-    let server = server_arg(args)?;
+    let only_extension = args.iter().any(|a| a == "--extension");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--extension").cloned().collect();
+    let server = server_arg(&args)?;
     let tools = setup::run()?;
     extension(&tools, &server)?;
-    native_release()
+    if only_extension { Ok(()) } else { native_release() }
 }
 
 /// `--server URL` from the arguments, or the default.

@@ -50,6 +50,7 @@ usage: cargo xtask <command>
   setup            install the toolchain and tools the project needs (quick when present)
   build            build the extension into dist/chrome and dist/firefox (optimised wasm),
                    and release binaries of tether-server and tether
+      --extension    only the extension (no release binaries)
       --server URL   the server the extension connects to by default
                      (default http://127.0.0.1:7780)
   run              setup, build, then run tether-server on 127.0.0.1:7780 with its

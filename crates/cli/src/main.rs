@@ -391,7 +391,13 @@ async fn run(cli: Cli) -> Result<(), String> {
             registered(&engine)?;
             let json = *json;
             loop {
-                let mut s = connected(engine).await?;
+                let mut s = Session::new(engine);
+                if let Err(e) = s.connect().await {
+                    engine = s.engine;
+                    eprintln!("tether: {e}; retrying in 5 s");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    continue;
+                }
                 if !json {
                     eprintln!("Listening as {} (Ctrl-C to stop)…", s.engine.handle().unwrap_or_default());
                 }

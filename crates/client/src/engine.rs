@@ -521,12 +521,24 @@ impl Engine {
                         if before.as_deref() == Some(reply.encode_to_vec().as_slice()) {
                             // The same list twice: the server wants devices
                             // the signed list does not give us. Refuse.
-                            self.warn(&handle, "the server asks to encrypt to devices that this account's signed list does not contain; messages to it are held back".into());
+                            let warning = "the server asks to encrypt to devices that this account's signed list does not contain; messages to it are held back";
+                            self.warn(&handle, warning.into());
+                            if Some(handle.as_str()) == self.handle() {
+                                // Our own list: nothing to hold back for; give up on this one.
+                                self.fail_entry(&entry);
+                                return;
+                            }
                         } else {
                             self.apply_list_reply(&handle, reply, now);
                         }
                     }
                     self.pump(now);
+                } else if matches!(
+                    code,
+                    Some(ErrorCode::Internal | ErrorCode::GoingAway | ErrorCode::RateLimited | ErrorCode::ServerBusy) | None
+                ) {
+                    // Not the message's fault: it stays in the outbox and goes again.
+                    self.retry_at = Some(now + RETRY_MS);
                 } else {
                     self.events.push_back(Event::Error { code: Some(err.code.clone()), message: err.message.clone() });
                     self.fail_entry(&entry);

@@ -282,13 +282,16 @@ struct Health {
     fingerprint: String,
 }
 
-/// `GET /healthz`: 200 when the store answers, 503 otherwise.
-async fn healthz(State(s): State<Arc<Shared>>) -> (StatusCode, Json<Health>) {
+/// `GET /healthz`: 200 when the store answers, 503 otherwise. Readable from
+/// any origin (a browser extension checks the server before linking); it
+/// holds nothing secret.
+async fn healthz(State(s): State<Arc<Shared>>) -> (StatusCode, [(&'static str, &'static str); 1], Json<Health>) {
     let ok = s.store.ping().await.is_ok();
     let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let status = if ok { "ok" } else { "store unavailable" };
     let fingerprint = Fingerprint::of(&s.key.public()).to_hex();
-    (code, Json(Health { status, version: VERSION, protocol: tether_proto::PROTOCOL_VERSION, fingerprint }))
+    let cors = [("access-control-allow-origin", "*")];
+    (code, cors, Json(Health { status, version: VERSION, protocol: tether_proto::PROTOCOL_VERSION, fingerprint }))
 }
 
 /// `GET /metrics`: Prometheus text format.

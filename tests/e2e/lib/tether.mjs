@@ -1,0 +1,70 @@
+// Real parts for the end-to-end tests: a spawned tether-server on
+// 127.0.0.1:0 and the real `tether` CLI in its own home directories.
+
+import { spawn, execFile } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import readline from "node:readline";
+
+const SERVER_BIN = path.resolve(process.env.TETHER_SERVER_BIN ?? "target/debug/tether-server");
+const CLI_BIN = path.resolve(process.env.TETHER_CLI_BIN ?? "target/debug/tether");
+
+/** Starts tether-server with a fresh data dir; resolves when it listens. */
+export async function startServer() {
+  const dir = await mkdtemp(path.join(tmpdir(), "tether-server-"));
+  const child = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0", "--data", path.join(dir, "data")], {
+    env: { ...process.env, TETHER_LOG: "info" },
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  const log = [];
+  const addr = await new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: child.stderr });
+    rl.on("line", (line) => {
+      log.push(line);
+      const m = line.match(/addr=(\S+)/);
+      if (m) resolve(m[1]);
+    });
+    child.on("exit", (code) => reject(new Error(`tether-server exited (${code}): ${log.join("\n")}`)));
+    setTimeout(() => reject(new Error("tether-server did not start")), 15000);
+  });
+  return {
+    url: `http://${addr}`,
+    log,
+    dir,
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A `tether` CLI user with its own home. */
+export async function cliUser() {
+  const home = await mkdtemp(path.join(tmpdir(), "tether-cli-"));
+  const run = (args, { allowFail = false, timeout = 60000 } = {}) =>
+    new Promise((resolve, reject) => {
+      execFile(CLI_BIN, ["--data", home, ...args], { timeout }, (err, stdout, stderr) => {
+        if (err && !allowFail) reject(new Error(`tether ${args.join(" ")} failed: ${stderr || err.message}\n${stdout}`));
+        else resolve({ ok: !err, stdout, stderr });
+      });
+    });
+  return { home, run, cleanup: () => rm(home, { recursive: true, force: true }) };
+}
+
+/** Waits until `fn()` returns a truthy value (polling), or fails with `what`. */
+export async function until(fn, what, timeout = 15000) {
+  const end = Date.now() + timeout;
+  let last;
+  while (Date.now() < end) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${last instanceof Error ? last.message : JSON.stringify(last)})`);
+}
