@@ -8,6 +8,7 @@
 //! cargo xtask package          dist/tether-chrome.zip and dist/tether-firefox.zip
 //! ```
 
+mod bench;
 mod build;
 mod package;
 mod run;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
         "run" => run::run(rest),
         "test" => test::run(rest),
         "package" => package::run(),
+        "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
             print!("{}", HELP);
             Ok(())
@@ -59,4 +61,5 @@ usage: cargo xtask <command>
   test             setup, then every test: native cargo tests, wasm tests in headless
                    Chromium, and the end-to-end tests of the built extension
   package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip
+  bench server     load-test tether-server (--idle --pairs --rate --seconds --size)
 ";

@@ -1,0 +1,630 @@
+//! `cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]`:
+//! builds release `tether-server` and `tether-bench`, starts the server on
+//! 127.0.0.1:0 with a fresh data directory and rate limits raised, pinned to
+//! CPU 0, runs the load generator pinned to CPU 1, then prints a table and
+//! writes every number to `target/bench/server.json`.
+
+use crate::build::release_bin;
+use crate::util::{self, Result, Timer, root};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]";
+
+/// The goals from the issue.
+const GOAL_MSGS_PER_SEC: f64 = 50_000.0;
+const GOAL_P99_US: f64 = 1_000.0;
+const GOAL_KIB_PER_IDLE: f64 = 8.0;
+
+/// Raises the fd limit (the server and the load generator each hold one
+/// socket per connection), then pins to `$1` unless it is `-`.
+const LAUNCH: &str = r#"ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; cpu=$1; shift; if [ "$cpu" = "-" ]; then exec "$@"; else exec taskset -c "$cpu" "$@"; fi"#;
+
+#[derive(Debug, Clone, PartialEq)]
+struct Opts {
+    idle: u64,
+    pairs: u64,
+    rate: u64,
+    seconds: u64,
+    size: u64,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self { idle: 10_000, pairs: 50, rate: 5_000, seconds: 10, size: 256 }
+    }
+}
+
+fn parse(args: &[String]) -> Result<Opts> {
+    let mut o = Opts::default();
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (flag, inline) = match a.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (a.as_str(), None),
+        };
+        let slot = match flag {
+            "--idle" => &mut o.idle,
+            "--pairs" => &mut o.pairs,
+            "--rate" => &mut o.rate,
+            "--seconds" => &mut o.seconds,
+            "--size" => &mut o.size,
+            other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => it.next().ok_or_else(|| format!("{flag} needs a number"))?.clone(),
+        };
+        *slot = value.replace('_', "").parse().map_err(|_| format!("{flag}: `{value}` is not a number"))?;
+    }
+    if o.pairs == 0 || o.rate == 0 || o.seconds == 0 {
+        return Err("--pairs, --rate and --seconds must be at least 1".into());
+    }
+    if o.seconds > 300 {
+        return Err("--seconds is at most 300".into());
+    }
+    Ok(o)
+}
+
+pub fn run(args: &[String]) -> Result {
+    match args.split_first() {
+        Some((what, rest)) if what == "server" => server(rest),
+        Some((other, _)) => Err(format!("unknown benchmark `{other}`\n{USAGE}")),
+        None => Err(USAGE.into()),
+    }
+}
+
+/// The server process; stopped (SIGTERM, then SIGKILL) when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    /// WARN and ERROR lines of its log.
+    problems: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM, up to 15 s for a graceful stop, then SIGKILL. The exit status.
+    fn stop(&mut self) -> String {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return format!("had already exited ({status})");
+        }
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return format!("stopped on SIGTERM ({status})");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        "did not stop within 15 s of SIGTERM: killed".into()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+/// `sh -c LAUNCH` for `program args…` on `cpu` (or unpinned).
+fn launch(cpu: Option<u32>, program: &Path) -> Command {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(LAUNCH)
+        .arg("tether-bench-launch")
+        .arg(cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()))
+        .arg(program)
+        .current_dir(root());
+    cmd
+}
+
+fn start_server(cpu: Option<u32>, data: &Path, config: &Path) -> Result<Server> {
+    let mut cmd = launch(cpu, &release_bin("tether-server"));
+    cmd.args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .arg("--config")
+        .arg(config)
+        .env("TETHER_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    eprintln!("$ {}", util::show(&cmd));
+    let mut child = cmd.spawn().map_err(|e| format!("could not start tether-server: {e}"))?;
+    let stderr = child.stderr.take().expect("piped stderr");
+    let problems = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = mpsc::channel();
+    {
+        let problems = problems.clone();
+        // Reads the log to its end, so the server never blocks on a full pipe.
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("addr=").nth(1)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+                if line.contains("WARN") || line.contains("ERROR") || line.contains("panicked") {
+                    let mut p = problems.lock().expect("log lock");
+                    if p.len() < 100 {
+                        p.push(line);
+                    }
+                }
+            }
+        });
+    }
+    let mut server = Server { child, addr: String::new(), problems };
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => server.addr = addr,
+        Err(_) => {
+            let how = server.stop();
+            let log = server.problems.lock().expect("log lock").join("\n");
+            return Err(format!("tether-server did not report its address within 30 s ({how})\n{log}"));
+        }
+    }
+    Ok(server)
+}
+
+/// One field of a `/proc/<pid>/…` file, e.g. ("status", "Cpus_allowed_list:").
+fn proc_field(pid: u32, file: &str, prefix: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/{file}"))
+        .ok()?
+        .lines()
+        .find_map(|l| l.strip_prefix(prefix).map(|v| v.trim().to_string()))
+}
+
+/// What the server's store does about durability, from its source and its
+/// database file.
+fn durability(data: &Path) -> Value {
+    let src = std::fs::read_to_string(root().join("crates/server/src/store/sqlite.rs")).unwrap_or_default();
+    let synchronous = ["Off", "Normal", "Full", "Extra"]
+        .into_iter()
+        .find(|m| src.contains(&format!("SqliteSynchronous::{m}")))
+        .map(|m| m.to_uppercase());
+    // Bytes 18 and 19 of an SQLite file are 2 in WAL mode.
+    let mut header = [0u8; 20];
+    let wal = std::fs::File::open(data.join("tether.db"))
+        .and_then(|mut f| f.read_exact(&mut header))
+        .ok()
+        .map(|()| header[18] == 2 && header[19] == 2);
+    let fs = util::output(Command::new("findmnt").args(["-n", "-o", "FSTYPE", "--target"]).arg(data))
+        .or_else(|| util::output(Command::new("stat").args(["-f", "-c", "%T"]).arg(data)))
+        .map(|s| s.trim().to_string());
+    let policy = format!(
+        "SQLite {}, synchronous={}, group commit: one fsync per batch",
+        match wal {
+            Some(true) => "WAL",
+            Some(false) => "(not WAL!)",
+            None => "(journal mode unknown)",
+        },
+        synchronous.as_deref().unwrap_or("?")
+    );
+    json!({
+        "policy": policy,
+        "journal_mode_wal": wal,
+        "synchronous": synchronous,
+        "data_filesystem": fs,
+    })
+}
+
+/// What one fsync costs on the data directory's disk: 200 times a 4 KiB
+/// append and fsync. Returns (p50, p99, max) in µs.
+fn fsync_probe(dir: &Path) -> Option<(u64, u64, u64)> {
+    use std::io::Write;
+    let path = dir.join("fsync-probe");
+    let mut f = std::fs::File::create(&path).ok()?;
+    let block = [0x5au8; 4096];
+    let mut t = Vec::with_capacity(200);
+    for _ in 0..200 {
+        f.write_all(&block).ok()?;
+        let start = Instant::now();
+        f.sync_all().ok()?;
+        t.push(start.elapsed().as_micros() as u64);
+    }
+    drop(f);
+    let _ = std::fs::remove_file(&path);
+    t.sort_unstable();
+    Some((t[t.len() / 2], t[t.len() * 99 / 100], t[t.len() - 1]))
+}
+
+fn server(args: &[String]) -> Result {
+    let o = parse(args)?;
+    {
+        let _t = Timer::start("release build of tether-server and tether-bench");
+        util::run(
+            Command::new("cargo")
+                .args(["build", "--release", "-p", "tether-server", "-p", "tether-bench"])
+                .current_dir(root()),
+        )?;
+    }
+    let out_dir = root().join("target/bench");
+    let run_dir = out_dir.join(format!("run-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let data = run_dir.join("data");
+    std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
+    let config = run_dir.join("server.toml");
+    let max_connections = o.idle + 2 * o.pairs + 1000;
+    std::fs::write(
+        &config,
+        format!(
+            "# Written by `cargo xtask bench server`: limits out of the benchmark's way.\n\
+             rate_per_sec = 10000000\n\
+             rate_burst = 10000000\n\
+             max_connections = {max_connections}\n\
+             idle_timeout = 600\n\
+             handshake_timeout = 30\n"
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let result = measure(&o, &run_dir, &data, &config);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    result
+}
+
+fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let taskset = util::have("taskset");
+    let (server_cpu, bench_cpu, pinning) = match (taskset, cpus >= 2) {
+        (true, true) => {
+            (Some(0), Some(1), "tether-server pinned to CPU 0, tether-bench to CPU 1 (taskset)".to_string())
+        }
+        (true, false) => (None, None, format!("only {cpus} CPU: processes not pinned, they share it")),
+        (false, _) => {
+            (None, None, "taskset not found: processes NOT pinned (install util-linux for pinned runs)".into())
+        }
+    };
+    eprintln!("xtask: {pinning}");
+    // Other work on the machine skews every number: say how busy it was.
+    let load = || {
+        std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()))
+    };
+    let load_before = load();
+    let probe = fsync_probe(data);
+    if let Some((p50, p99, max)) = probe {
+        eprintln!("xtask: disk under the data directory: fsync of 4 KiB p50 {p50} µs, p99 {p99} µs, max {max} µs");
+    }
+
+    let mut server = start_server(server_cpu, data, config)?;
+    let pid = server.pid();
+    let server_affinity = proc_field(pid, "status", "Cpus_allowed_list:");
+    // "Max open files  <soft>  <hard>  files": the soft limit.
+    let server_fd_limit =
+        proc_field(pid, "limits", "Max open files").and_then(|v| v.split_whitespace().next().map(String::from));
+    eprintln!(
+        "xtask: tether-server pid {pid} on {}, CPUs {}, open files {}",
+        server.addr,
+        server_affinity.as_deref().unwrap_or("?"),
+        server_fd_limit.as_deref().unwrap_or("?")
+    );
+
+    let needed = o.idle + 2 * o.pairs + 64;
+    let fd_note = match server_fd_limit.as_deref().and_then(|v| v.parse::<u64>().ok()) {
+        Some(limit) if limit < needed => {
+            Some(format!("the server may open only {limit} files but the run needs about {needed} sockets"))
+        }
+        _ => None,
+    };
+    if let Some(n) = &fd_note {
+        eprintln!("xtask: warning: {n}");
+    }
+    let raw = run_dir.join("bench.json");
+    let mut cmd = launch(bench_cpu, &release_bin("tether-bench"));
+    cmd.args(["--addr", &server.addr, "--server-pid", &pid.to_string()])
+        .args(["--idle", &o.idle.to_string()])
+        .args(["--pairs", &o.pairs.to_string()])
+        .args(["--rate", &o.rate.to_string()])
+        .args(["--seconds", &o.seconds.to_string()])
+        .args(["--size", &o.size.to_string()])
+        .arg("--out")
+        .arg(&raw);
+    let bench_result = {
+        let _t = Timer::start("benchmark run");
+        util::run(&mut cmd)
+    };
+    let load_after = load();
+    let stopped = server.stop();
+    let problems = server.problems.lock().expect("log lock").clone();
+    bench_result.map_err(|e| {
+        format!(
+            "{e}\ntether-server {stopped}{}",
+            if problems.is_empty() { String::new() } else { format!("; its log:\n{}", problems.join("\n")) }
+        )
+    })?;
+
+    let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+    let mut report: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", raw.display()))?;
+    report["environment"] = json!({
+        "cpus": cpus,
+        "pinning": pinning,
+        "taskset": taskset,
+        "server_cpus_allowed": server_affinity,
+        "server_max_open_files": server_fd_limit,
+        "server_exit": stopped,
+        "fd_warning": fd_note,
+        "load_avg_1m_before": load_before,
+        "load_avg_1m_after": load_after,
+        "disk_fsync_4k_us": probe.map(|(p50, p99, max)| json!({ "p50": p50, "p99": p99, "max": max })),
+    });
+    report["durability"] = durability(data);
+    report["server_log_problems"] = json!(problems);
+    report["goals"] = json!({
+        "durable_msgs_per_sec_min": GOAL_MSGS_PER_SEC,
+        "p99_us_max_at_5k": GOAL_P99_US,
+        "rss_per_idle_conn_kib_max": GOAL_KIB_PER_IDLE,
+    });
+    let out = root().join("target/bench/server.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap() + "\n")
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    print!("{}", table(&report));
+    println!("\nxtask: all numbers in {}", out.display());
+    Ok(())
+}
+
+// ------------------------------------------------------------------ table
+
+fn num(v: &Value) -> Option<f64> {
+    v.as_f64()
+}
+
+fn fmt_num(v: f64) -> String {
+    let s = if v.fract() == 0.0 || v.abs() >= 100.0 { format!("{:.0}", v) } else { format!("{v:.2}") };
+    // Thousands separators for the integer part.
+    let (int, frac) = s.split_once('.').map_or((s.as_str(), None), |(i, f)| (i, Some(f)));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// A percentage of one core, one decimal.
+fn pct(v: &Value) -> String {
+    num(v).map(|n| format!("{n:.1} % of a core")).unwrap_or_else(|| "n/a".into())
+}
+
+fn show(v: &Value, unit: &str) -> String {
+    match num(v) {
+        Some(n) => format!("{} {unit}", fmt_num(n)).trim_end().to_string(),
+        None => "n/a".into(),
+    }
+}
+
+/// "ok" or "MISSED" against a goal; empty when there is no number.
+fn verdict(v: &Value, good: impl Fn(f64) -> bool) -> &'static str {
+    match num(v) {
+        Some(n) if good(n) => "ok",
+        Some(_) => "MISSED",
+        None => "",
+    }
+}
+
+fn table(r: &Value) -> String {
+    let idle = &r["idle"];
+    let fixed = &r["fixed_rate"];
+    let max = &r["max_throughput"];
+    let mut rows: Vec<(String, String, String, &str)> = Vec::new();
+    let mut row = |m: &str, v: String, goal: &str, verdict: &'static str| {
+        rows.push((m.to_string(), v, goal.to_string(), verdict));
+    };
+
+    row(
+        "idle connections held (Noise handshake each)",
+        format!("{} / {}", show(&idle["opened"], ""), show(&idle["requested"], "")),
+        "",
+        "",
+    );
+    row("  opened at", show(&idle["handshakes_per_sec"], "handshakes/s"), "", "");
+    row(
+        "  server RSS before -> after",
+        format!("{} -> {}", show(&idle["rss_before_kib"], "KiB"), show(&idle["rss_after_kib"], "KiB")),
+        "",
+        "",
+    );
+    row(
+        "server RSS per idle connection",
+        show(&idle["rss_per_conn_kib"], "KiB"),
+        "<= 8 KiB at 10k",
+        verdict(&idle["rss_per_conn_kib"], |v| v <= GOAL_KIB_PER_IDLE),
+    );
+    let lat = &fixed["latency_us"];
+    row(
+        "fixed rate: offered load",
+        format!("{} x {} s", show(&fixed["offered_rate"], "msgs/s"), show(&fixed["seconds"], "")),
+        "",
+        "",
+    );
+    row(
+        "  delivered / accepted by server",
+        format!("{} / {}", show(&fixed["delivered"], ""), show(&fixed["accepted"], "")),
+        "",
+        "",
+    );
+    row("  latency p50 (send -> receiver)", show(&lat["p50"], "µs"), "", "");
+    row("  latency p99", show(&lat["p99"], "µs"), "<= 1,000 µs at 5k/s", verdict(&lat["p99"], |v| v <= GOAL_P99_US));
+    row("  latency p99.9", show(&lat["p999"], "µs"), "", "");
+    row("  latency max", show(&lat["max"], "µs"), "", "");
+    row(
+        "  durable ack p50 / p99 (sender)",
+        format!("{} / {}", show(&fixed["durable_ack_us"]["p50"], "µs"), show(&fixed["durable_ack_us"]["p99"], "µs")),
+        "",
+        "",
+    );
+    row("  server CPU", pct(&fixed["server_cpu_pct"]), "", "");
+    row(
+        "max throughput: delivered (durable)",
+        show(&max["delivered_per_sec"], "msgs/s"),
+        ">= 50,000 msgs/s",
+        verdict(&max["delivered_per_sec"], |v| v >= GOAL_MSGS_PER_SEC),
+    );
+    row("  accepted (Sent responses)", show(&max["accepted_per_sec"], "msgs/s"), "", "");
+    row(
+        "  latency p50 / p99 under max load",
+        format!("{} / {}", show(&max["latency_us"]["p50"], "µs"), show(&max["latency_us"]["p99"], "µs")),
+        "",
+        "",
+    );
+    row("  server CPU", pct(&max["server_cpu_pct"]), "", "");
+    row("  load generator CPU", pct(&max["bench_cpu_pct"]), "", "");
+    row(
+        "messages per group commit (fsync)",
+        format!(
+            "{} fixed, {} max",
+            show(&fixed["store"]["msgs_per_batch"], ""),
+            show(&max["store"]["msgs_per_batch"], "")
+        ),
+        "",
+        "",
+    );
+    row(
+        "  store batches (fixed / max)",
+        format!("{} / {}", show(&fixed["store"]["store_batches"], ""), show(&max["store"]["store_batches"], "")),
+        "",
+        "",
+    );
+    row(
+        "  ack requests, own commit each (fixed / max)",
+        format!("{} / {}", show(&fixed["ack_requests"], ""), show(&max["ack_requests"], "")),
+        "",
+        "",
+    );
+
+    let w0 = rows.iter().map(|r| r.0.chars().count()).max().unwrap_or(0);
+    let w1 = rows.iter().map(|r| r.1.chars().count()).max().unwrap_or(0);
+    let w2 = rows.iter().map(|r| r.2.chars().count()).max().unwrap_or(0);
+    let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
+    let mut out = String::new();
+    out.push_str(&format!(
+        "\ntether-server benchmark ({} idle connections, {} pairs, {}-byte messages)\n",
+        show(&r["config"]["idle"], ""),
+        show(&r["config"]["pairs"], ""),
+        show(&r["config"]["size"], "")
+    ));
+    let probe = &r["environment"]["disk_fsync_4k_us"];
+    out.push_str(&format!(
+        "  {}\n  durability: {} (data on {}; this disk: fsync p50 {}, p99 {})\n  idle connections stay open (pinging every {} s) during the message phases\n\n",
+        r["environment"]["pinning"].as_str().unwrap_or("?"),
+        r["durability"]["policy"].as_str().unwrap_or("?"),
+        r["durability"]["data_filesystem"].as_str().unwrap_or("?"),
+        show(&probe["p50"], "µs"),
+        show(&probe["p99"], "µs"),
+        show(&r["config"]["idle_ping_secs"], ""),
+    ));
+    out.push_str(&format!("{}  {}  {}\n", pad("metric", w0), pad("result", w1), pad("goal", w2)));
+    out.push_str(&format!("{}\n", "-".repeat(w0 + w1 + w2 + 12)));
+    for (m, v, g, ok) in &rows {
+        out.push_str(format!("{}  {}  {}  {ok}", pad(m, w0), pad(v, w1), pad(g, w2)).trim_end());
+        out.push('\n');
+    }
+    let mut notes = Vec::new();
+    for (name, phase) in [("fixed rate", fixed), ("max throughput", max)] {
+        for key in ["send_errors", "sender_failures"] {
+            if phase[key].as_object().is_some_and(|m| !m.is_empty())
+                || phase[key].as_array().is_some_and(|a| !a.is_empty())
+            {
+                notes.push(format!("{name}: {key}: {}", phase[key]));
+            }
+        }
+        for key in ["lost", "out_of_order"] {
+            if num(&phase[key]).is_some_and(|n| n > 0.0) {
+                notes.push(format!("{name}: {key}: {}", phase[key]));
+            }
+        }
+    }
+    if idle["failures"].as_object().is_some_and(|m| !m.is_empty()) {
+        notes.push(format!("idle connection failures: {}", idle["failures"]));
+    }
+    if num(&idle["still_open_at_end"]) != num(&idle["opened"]) {
+        notes.push(format!(
+            "idle connections still open at the end: {} of {} ({})",
+            idle["still_open_at_end"], idle["opened"], idle["lost"]
+        ));
+    }
+    if r["server_errors_total"].as_object().is_some_and(|m| !m.is_empty()) {
+        notes.push(format!("server error responses: {}", r["server_errors_total"]));
+    }
+    if r["receiver_failures"].as_array().is_some_and(|a| !a.is_empty()) {
+        notes.push(format!("receiver failures: {}", r["receiver_failures"]));
+    }
+    if let Some(p) = r["server_log_problems"].as_array().filter(|a| !a.is_empty()) {
+        let first = p[0].as_str().unwrap_or("");
+        let cut: String = first.chars().take(160).collect();
+        let more = if cut.len() < first.len() { " …" } else { "" };
+        notes.push(format!("server log: {} WARN/ERROR lines (all in the JSON), first: {cut}{more}", p.len()));
+    }
+    let env = &r["environment"];
+    if let Some(busy) = num(&env["load_avg_1m_before"]).filter(|&l| l >= 1.0) {
+        notes.push(format!(
+            "the machine was busy before the run (1-min load average {busy:.2} on {} CPUs): expect noisy numbers",
+            env["cpus"]
+        ));
+    }
+    if let Some(w) = r["environment"]["fd_warning"].as_str() {
+        notes.push(w.to_string());
+    }
+    notes.push(format!("tether-server {}", r["environment"]["server_exit"].as_str().unwrap_or("?")));
+    out.push('\n');
+    for n in notes {
+        out.push_str(&format!("note: {n}\n"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn parses_flags_with_defaults() {
+        assert_eq!(parse(&[]).unwrap(), Opts::default());
+        let o = parse(&args("--idle 200 --pairs=4 --rate 1_000 --seconds 2 --size 64")).unwrap();
+        assert_eq!(o, Opts { idle: 200, pairs: 4, rate: 1000, seconds: 2, size: 64 });
+        assert!(parse(&args("--idle")).is_err());
+        assert!(parse(&args("--idle x")).is_err());
+        assert!(parse(&args("--pairs 0")).is_err());
+        assert!(parse(&args("--bogus 1")).is_err());
+    }
+
+    #[test]
+    fn formats_numbers_and_verdicts() {
+        assert_eq!(fmt_num(1234567.0), "1,234,567");
+        assert_eq!(fmt_num(5.25), "5.25");
+        assert_eq!(fmt_num(-1000.0), "-1,000");
+        assert_eq!(verdict(&json!(900), |v| v <= 1000.0), "ok");
+        assert_eq!(verdict(&json!(1100), |v| v <= 1000.0), "MISSED");
+        assert_eq!(verdict(&Value::Null, |_| true), "");
+    }
+
+    #[test]
+    fn a_table_renders_from_a_partial_report() {
+        let t = table(&json!({ "idle": { "opened": 10, "requested": 10, "rss_per_conn_kib": 5.5 } }));
+        assert!(t.contains("server RSS per idle connection"));
+        assert!(t.contains("5.50 KiB"));
+        assert!(t.contains("n/a"));
+    }
+}
