@@ -26,6 +26,12 @@ chrome.alarms.onAlarm.addListener((alarm) => alarm.name === ALARM && whenReady(w
 chrome.contextMenus.onClicked.addListener((info, tab) => whenReady(() => onMenuClick(info, tab)));
 chrome.notifications.onClicked.addListener((id) => whenReady(() => onNotificationClick(id)));
 chrome.commands.onCommand.addListener((command, tab) => whenReady(() => onCommand(command, tab)));
+// The same handlers, reachable from DevTools and the end-to-end tests
+// (Playwright cannot open a native context menu).
+globalThis.tether = {
+  menuClick: (info, tab) => whenReady(() => onMenuClick(info, tab)),
+  command: (command, tab) => whenReady(() => onCommand(command, tab)),
+};
 
 // ---- state (rebuilt from storage on every start) ----------------------------
 
@@ -202,6 +208,9 @@ async function onEvent(e) {
     case "unlinked":
       await chrome.notifications.getAll().then((all) => Promise.all(Object.keys(all).map((id) => chrome.notifications.clear(id))));
       rebuildMenus();
+      // Back to the QR at once (fresh keys), with the reason on show.
+      core.startLink(settings.server, false, Date.now());
+      setTimeout(connect, 0);
       break;
     case "error":
     case "safetyWarning":
@@ -351,8 +360,20 @@ function pushChat(chat) {
   }
 }
 
+/** An open popup of an unlinked browser shows a QR: start linking if no code is on show. */
+async function ensureLinkCode() {
+  const s = JSON.parse(core.snapshot());
+  if (!settings.configured || core.isLinked() || s.state === "linking" || (s.link && !s.link.exhausted)) return;
+  await serial(async () => {
+    core.startLink(settings.server, false, Date.now());
+    await pump();
+  });
+  connect();
+}
+
 function onConnect(port) {
   if (port.name !== "popup" || port.sender?.id !== chrome.runtime.id) return;
+  whenReady(ensureLinkCode);
   ports.set(port, null);
   port.onDisconnect.addListener(() => ports.delete(port));
   port.onMessage.addListener((msg) => whenReady(() => route(port, msg)).catch((err) => port.postMessage({ kind: "error", message: String(err?.message ?? err) })));
@@ -390,6 +411,7 @@ async function route(port, msg) {
         await saveSettings();
         const fp = (body.fingerprint || "").slice(0, 32).match(/.{4}/g)?.join("-") || null;
         port.postMessage({ kind: "serverChecked", ok: true, fingerprint: fp, error: null });
+        await ensureLinkCode();
         await publish();
       } catch (err) {
         port.postMessage({ kind: "serverChecked", ok: false, fingerprint: null, error: chrome.i18n.getMessage("serverUnreachable", [url]) || String(err) });

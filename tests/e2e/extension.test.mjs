@@ -1,0 +1,190 @@
+// The product end to end: the built extension (dist/chrome) in headless
+// Chromium, a real tether-server, and the real `tether` CLI as the primary
+// (alice) and as a contact (bob).
+
+import { test, beforeEach, afterEach } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:http";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
+import { launch, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
+import { startServer, cliUser, until } from "./lib/tether.mjs";
+
+let server, alice, bob, ext;
+
+beforeEach(async () => {
+  server = await startServer();
+  alice = await cliUser();
+  bob = await cliUser();
+  await alice.run(["register", "alice", "--server", server.url]);
+  await bob.run(["register", "bob", "--server", server.url]);
+  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
+  await alice.run(["contacts", "add", "bob", "--name", "Bob"]);
+  await bob.run(["send", "alice", "history from before the link"]);
+  await alice.run(["read", "bob"]);
+  ext = await launch();
+});
+
+afterEach(async () => {
+  await ext?.close();
+  await server?.stop();
+  await alice?.cleanup();
+  await bob?.cleanup();
+});
+
+const snapshotOf = async () => (await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"))).snapshot;
+const badge = () => ext.worker.evaluate(() => chrome.action.getBadgeText({}));
+const notifications = () => ext.worker.evaluate(() => chrome.notifications.getAll());
+
+/** First run: the popup asks for the server, checks it, then shows the QR. */
+async function setUp(page) {
+  await page.waitForSelector("#server-input", { state: "visible" });
+  await page.fill("#server-input", server.url);
+  await page.click("#check-server");
+  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
+}
+
+/** Links the extension by a QR read from a screenshot of the popup. */
+async function linkByQr() {
+  const page = await openPopup(ext);
+  await setUp(page);
+  const shot = await screenshot(page, "link-qr-popup");
+  const r = await alice.run(["link", shot, "--yes"]);
+  assert.match(r.stdout, /Linked Chrome on Linux as device 1/);
+  await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
+  return page;
+}
+
+test("1. link by QR read from a screenshot of the popup; the chat list shows the synced history", async () => {
+  const page = await linkByQr();
+  const row = await page.textContent('#chat-list [data-chat="bob"]');
+  assert.match(row, /history from before the link/);
+  const devices = await alice.run(["devices"]);
+  assert.match(devices.stdout, /chrome\/linux\s+Chrome on Linux/);
+  assert.equal(await badge(), "", "linked, connected, nothing unread");
+});
+
+test("2. link by pairing code", async () => {
+  const page = await openPopup(ext);
+  await setUp(page);
+  await page.click("#with-code");
+  const code = (await page.waitForSelector("#pairing-code:not(:empty)", { timeout: 15000 }).then((el) => el.textContent())).trim();
+  assert.match(code, /^[A-Z2-9]{4}-[A-Z2-9]{4}$/);
+  const r = await alice.run(["link", "--code", code, "--yes"]);
+  assert.match(r.stdout, /Linked Chrome on Linux/);
+  await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
+});
+
+test("3. a message raises the badge and a notification; opening the chat clears it; a reply reaches the contact and the primary", async () => {
+  const page = await linkByQr();
+  await bob.run(["send", "alice", "are you there?"]);
+  await until(async () => (await badge()) === "1", "badge 1");
+  const shown = await until(async () => Object.keys(await notifications()).length === 1 && (await notifications()), "a notification");
+  assert.match(Object.keys(shown)[0], /^msg:bob:/);
+  await page.click('#chat-list [data-chat="bob"]');
+  await page.waitForSelector("#composer", { state: "visible" });
+  await until(async () => (await badge()) === "", "badge cleared");
+  await page.fill("#composer", "yes, from the browser");
+  await page.press("#composer", "Enter");
+  await until(async () => (await bob.run(["read", "alice"])).stdout.includes("yes, from the browser"), "bob receives the reply");
+  const mine = await alice.run(["read", "bob"]);
+  assert.match(mine.stdout, /alice: yes, from the browser ✓/, "the primary shows it as sent by this account");
+  assert.equal(Object.keys(await notifications()).length, 0, "reading clears the notification");
+});
+
+test("4. the context menu sends page, link, selection and image with the right content", async () => {
+  await linkByQr();
+  // A test page on localhost with a link, some text and an image.
+  const http = createServer((req, res) => {
+    res.setHeader("content-type", req.url === "/img.png" ? "image/png" : "text/html");
+    res.end(req.url === "/img.png" ? Buffer.alloc(0) : `<title>Test page</title><p id=t>Some words worth sending</p><a id=l href="https://example.org/linked">a link</a><img id=i src="/img.png">`);
+  });
+  await new Promise((r) => http.listen(0, "127.0.0.1", r));
+  const base = `http://127.0.0.1:${http.address().port}`;
+  const page = await ext.context.newPage();
+  await page.goto(`${base}/page.html`);
+  await page.bringToFront();
+  // The tab as Chrome passes it to a context-menu click (the click grants
+  // activeTab, so url and title are present).
+  const id = await ext.worker.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
+  const tab = { id, url: `${base}/page.html`, title: await page.title() };
+  assert.equal(tab.title, "Test page");
+  const click = (info) => ext.worker.evaluate(([i, t]) => globalThis.tether.menuClick(i, t), [{ menuItemId: "chat:bob", editable: false, pageUrl: tab.url, frameUrl: tab.url, ...info }, tab]);
+  await click({});
+  await click({ linkUrl: "https://example.org/linked", selectionText: "a link" });
+  await click({ selectionText: "Some words worth sending" });
+  await click({ mediaType: "image", srcUrl: `${base}/img.png` });
+  const got = await until(async () => {
+    const out = (await bob.run(["read", "alice"])).stdout;
+    return out.includes("img.png") && out;
+  }, "bob receives all four");
+  assert.match(got, new RegExp(`Test page <${base}/page.html>`), "page → URL + title");
+  assert.match(got, /<https:\/\/example.org\/linked>|alice: https:\/\/example.org\/linked/, "link → the link URL");
+  assert.match(got, /“Some words worth sending”/, "selection → the quoted text");
+  assert.match(got, new RegExp(`${base}/img.png`), "image → the image URL");
+  http.close();
+});
+
+test("5. messages that arrive while the worker is stopped all arrive once after wake, with the right badge and no duplicate notifications", async () => {
+  const page = await linkByQr();
+  await page.close();
+  const blank = await ext.context.newPage();
+  await stopWorkers(ext, blank);
+  for (const n of [1, 2, 3]) await bob.run(["send", "alice", `while asleep ${n}`]);
+  const popup = await openPopup(ext); // wakes the worker
+  await until(async () => (await badge()) === "3", "badge 3 after wake", 20000);
+  const snap = await snapshotOf();
+  assert.equal(snap.chats.find((c) => c.handle === "bob").unread, 3);
+  const shown = await notifications();
+  assert.equal(Object.keys(shown).length, 3, "one notification per message");
+  await popup.click('#chat-list [data-chat="bob"]');
+  await popup.waitForSelector("#messages", { state: "visible" });
+  await until(async () => (await popup.locator("#messages").textContent()).includes("while asleep 3"), "messages shown");
+  const text = await popup.locator("#messages").textContent();
+  for (const n of [1, 2, 3]) assert.equal(text.split(`while asleep ${n}`).length - 1, 1, `message ${n} exactly once`);
+});
+
+test("6. the primary unlinks the extension: the popup returns to the QR with the reason, and local data is gone", async () => {
+  const page = await linkByQr();
+  await alice.run(["unlink", "1"]);
+  await page.waitForSelector("#unlinked-reason", { state: "visible", timeout: 15000 });
+  assert.match(await page.textContent("#unlinked-reason"), /logged out/i);
+  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
+  const keys = await ext.worker.evaluate(async () => Object.keys(await chrome.storage.local.get(null)));
+  assert.ok(!keys.some((k) => k.startsWith("kv/messages/") || k.startsWith("kv/chats/") || k.startsWith("kv/contacts/")), `no chats or messages left: ${keys}`);
+  assert.equal(await badge(), "?", "the not-linked badge");
+});
+
+test("7. log out from the popup: the primary no longer lists the device", async () => {
+  const page = await linkByQr();
+  await page.click("#settings");
+  await page.click("#logout");
+  await page.click("#logout-confirm");
+  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
+  const devices = await alice.run(["devices"]);
+  assert.doesNotMatch(devices.stdout, /chrome\/linux/);
+});
+
+test("8. the popup renders in light and dark", async () => {
+  for (const scheme of ["light", "dark"]) {
+    const page = await openPopup(ext, { colorScheme: scheme });
+    await page.waitForSelector("#server-input", { state: "visible" });
+    await screenshot(page, `popup-setup-${scheme}`);
+    await page.close();
+  }
+  const page = await linkByQr();
+  await bob.run(["send", "alice", "a second message, unread"]);
+  await page.waitForSelector('#chat-list [data-chat="bob"] .unread', { timeout: 15000 });
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await screenshot(page, `popup-chats-${scheme}`);
+  }
+  await page.click('#chat-list [data-chat="bob"]');
+  await page.waitForSelector("#composer", { state: "visible" });
+  for (const scheme of ["light", "dark"]) {
+    await page.emulateMedia({ colorScheme: scheme });
+    await screenshot(page, `popup-chat-${scheme}`);
+  }
+  const png = await readFile(path.join(ARTIFACTS, "popup-chat-dark.png"));
+  assert.ok(png.length > 5000, "a real screenshot was written");
+});
