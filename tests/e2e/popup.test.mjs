@@ -47,18 +47,13 @@ test("the worker starts the core and publishes its version and link state", asyn
   assert.equal(snap.protocolVersion, 1);
 });
 
-test("the popup shows the core version and the unlinked state, light and dark", async () => {
-  const version = await workspaceVersion();
+test("the popup opens on first run asking for the server, light and dark", async () => {
   for (const colorScheme of ["light", "dark"]) {
     const page = await openPopup(ext, { colorScheme });
-    await page.waitForSelector('#view[data-state="unlinked"]', { timeout: 10000 });
-    assert.equal(await page.textContent("#core-version"), version);
-    assert.equal(await page.textContent("#protocol-version"), "1");
-    assert.equal(await page.textContent("#pill"), "Not linked yet");
-    assert.equal(await page.textContent("#server"), "http://127.0.0.1:7780");
+    await page.waitForSelector('#view[data-state="setup"]', { timeout: 10000 });
+    assert.equal(await page.inputValue("#server-input"), "http://127.0.0.1:7780", "prefilled with the build's default server");
     const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
     if (colorScheme === "dark") assert.notEqual(bg, "rgb(247, 248, 250)", "dark scheme changes the background");
-    else assert.equal(bg, "rgb(247, 248, 250)");
     await screenshot(page, `popup-unlinked-${colorScheme}`);
     await page.close();
   }
@@ -70,8 +65,9 @@ test("after Chrome stops the worker, it comes back whole when the popup opens, w
   await stopWorkers(ext, page);
   const before = errors(ext).length;
   const popup = await openPopup(ext);
-  await popup.waitForSelector('#view[data-state="unlinked"]', { timeout: 10000 });
-  assert.equal(await popup.textContent("#core-version"), await workspaceVersion());
+  await popup.waitForSelector('#view[data-state="setup"]', { timeout: 10000 });
+  const { snapshot } = await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"));
+  assert.equal(snapshot.version, await workspaceVersion(), "the restarted worker's core reports its version");
   assert.deepEqual(errors(ext).slice(before), [], "no console errors after the worker restarted");
   assert.deepEqual(errors(ext), [], "no console errors at all");
   await popup.close();
