@@ -427,6 +427,12 @@ async function route(port, msg) {
       port.postMessage({ kind: "chat", chat: msg.chat, messages: JSON.parse(core.messages(msg.chat)) });
       await run(() => core.markRead(msg.chat, now));
       break;
+    case "sharePending": {
+      const { pendingShare: share } = await chrome.storage.session.get("pendingShare");
+      await chrome.storage.session.remove("pendingShare");
+      if (share) await run(() => core.sendLink(msg.chat, share.url, share.title, share.selection, now));
+      break;
+    }
     case "closeChat":
       ports.set(port, null);
       break;

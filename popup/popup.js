@@ -837,6 +837,12 @@ function onMenuAction(action) {
 // ---- one chat ----------------------------------------------------------------------------
 
 function openChat(handle) {
+  if (ui.pendingShare) {
+    // "Choose chat…" from the context menu: the chosen chat gets the share.
+    post({ kind: "sharePending", chat: handle }); // the worker sends it and forgets it
+    ui.pendingShare = null;
+    toast(t("sharedTo", displayName(handle)));
+  }
   if (ui.chat && ui.chat !== handle) post({ kind: "closeChat" });
   ui.chat = handle;
   ui.lastChat = handle;
@@ -1327,6 +1333,24 @@ import("../background/config.js")
   .then((m) => {
     defaultServer = m.DEFAULT_SERVER ?? "";
     if (ui.screen === "setup") renderSetup();
+  })
+  .catch(() => {});
+
+// Opened for a purpose: a notification's chat, or a share to place.
+chrome.storage.session
+  .get(["openChat", "pendingShare"])
+  .then(({ openChat: chat, pendingShare }) => {
+    const fromHash = new URLSearchParams(location.hash.slice(1)).get("chat");
+    const target = chat || fromHash;
+    if (pendingShare) {
+      ui.pendingShare = pendingShare;
+      toast(t("choosePendingShare", pendingShare.title || pendingShare.url));
+    }
+    if (target) {
+      chrome.storage.session.remove("openChat").catch(() => {});
+      const open = () => (snap?.state === "linked" ? openChat(target) : setTimeout(open, 100));
+      open();
+    }
   })
   .catch(() => {});
 

@@ -114,6 +114,12 @@ test("4. the context menu sends page, link, selection and image with the right c
   await click({ linkUrl: "https://example.org/linked", selectionText: "a link" });
   await click({ selectionText: "Some words worth sending" });
   await click({ mediaType: "image", srcUrl: `${base}/img.png` });
+  // "Choose chat…": the popup opens to pick the chat.
+  await ext.worker.evaluate(([i, t]) => globalThis.tether.menuClick(i, t).catch(() => {}), [{ menuItemId: "tether-choose", editable: false, pageUrl: tab.url, frameUrl: tab.url, linkUrl: "https://example.org/chosen" }, tab]);
+  const picker = await openPopup(ext);
+  await picker.waitForSelector("#toast:not([hidden])", { timeout: 5000 });
+  assert.match(await picker.textContent("#toast"), /Choose a chat/);
+  await picker.click('#chat-list [data-chat="bob"] .chat-open');
   const got = await until(async () => {
     const out = (await bob.run(["read", "alice"])).stdout;
     return out.includes("img.png") && out;
@@ -122,6 +128,8 @@ test("4. the context menu sends page, link, selection and image with the right c
   assert.match(got, /<https:\/\/example.org\/linked>|alice: https:\/\/example.org\/linked/, "link → the link URL");
   assert.match(got, /“Some words worth sending”/, "selection → the quoted text");
   assert.match(got, new RegExp(`${base}/img.png`), "image → the image URL");
+  const chosen = await until(async () => (await bob.run(["read", "alice"])).stdout.includes("example.org/chosen"), "the chat picked in the popup gets the share");
+  assert.ok(chosen);
   http.close();
 });
 
@@ -131,8 +139,10 @@ test("5. messages that arrive while the worker is stopped all arrive once after 
   const blank = await ext.context.newPage();
   await stopWorkers(ext, blank);
   for (const n of [1, 2, 3]) await bob.run(["send", "alice", `while asleep ${n}`]);
+  const woke = Date.now();
   const popup = await openPopup(ext); // wakes the worker
   await until(async () => (await badge()) === "3", "badge 3 after wake", 20000);
+  console.log(`measure: worker wake to badge updated (3 queued messages): ${Date.now() - woke} ms`);
   const snap = await snapshotOf();
   assert.equal(snap.chats.find((c) => c.handle === "bob").unread, 3);
   const shown = await notifications();
@@ -169,6 +179,8 @@ test("8. the popup renders in light and dark", async () => {
   for (const scheme of ["light", "dark"]) {
     const page = await openPopup(ext, { colorScheme: scheme });
     await page.waitForSelector("#server-input", { state: "visible" });
+    const paint = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime);
+    console.log(`measure: popup open to first contentful paint (${scheme}): ${Math.round(paint)} ms`);
     await screenshot(page, `popup-setup-${scheme}`);
     await page.close();
   }
