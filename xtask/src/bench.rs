@@ -14,7 +14,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]";
+const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]
+       cargo xtask bench client   (Olm throughput; linking with a 1,000-message history)";
 
 /// The goals from the issue.
 const GOAL_MSGS_PER_SEC: f64 = 50_000.0;
@@ -74,9 +75,20 @@ fn parse(args: &[String]) -> Result<Opts> {
 pub fn run(args: &[String]) -> Result {
     match args.split_first() {
         Some((what, rest)) if what == "server" => server(rest),
+        Some((what, [])) if what == "client" => client(),
         Some((other, _)) => Err(format!("unknown benchmark `{other}`\n{USAGE}")),
         None => Err(USAGE.into()),
     }
+}
+
+/// The engine's numbers: crates/client/examples/bench.rs, in release.
+/// Writes target/bench/client.json.
+fn client() -> Result {
+    crate::util::run(
+        std::process::Command::new("cargo")
+            .args(["run", "--release", "--quiet", "--package", "tether-client", "--example", "bench"])
+            .current_dir(crate::util::root()),
+    )
 }
 
 /// The server process; stopped (SIGTERM, then SIGKILL) when dropped.

@@ -62,4 +62,5 @@ usage: cargo xtask <command>
                    Chromium, and the end-to-end tests of the built extension
   package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip
   bench server     load-test tether-server (--idle --pairs --rate --seconds --size)
+  bench client     engine numbers: Olm throughput, linking with a 1,000-message history
 ";
