@@ -128,7 +128,7 @@ pub fn run(args: &[String]) -> Result {
     tally.stage(
         "native tests (cargo test --workspace)",
         Command::new("cargo")
-            .args(["test", "--workspace"])
+            .args(["test", "--workspace", "--no-fail-fast"])
             .current_dir(root()),
     );
 
