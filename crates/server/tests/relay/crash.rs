@@ -18,8 +18,13 @@ struct Proc {
 }
 
 fn start(dir: &std::path::Path) -> Proc {
+    // The sender pipelines as fast as the server commits: no rate limit here.
+    let config = dir.with_extension("toml");
+    std::fs::write(&config, "rate_per_sec = 1000000\nrate_burst = 1000000\n").unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tether-server"))
-        .args(["--listen", "127.0.0.1:0", "--data"])
+        .args(["--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data")
         .arg(dir)
         .env("TETHER_LOG", "info")
         .stderr(Stdio::piped())
