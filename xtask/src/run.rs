@@ -35,8 +35,11 @@ pub fn run(args: &[String]) -> Result {
          \nNext:\n\
          \x20 1. Open chrome://extensions, turn on Developer mode, click \"Load unpacked\"\n\
          \x20    and pick {dist}.\n\
-         \x20 2. Click the Tether icon in the toolbar: the popup shows the core and its state.\n\
-         \x20 3. The primary-device CLI is target/release/tether (`tether --help`).\n\
+         \x20 2. Make this computer an account's primary:\n\
+         \x20      target/release/tether register <handle> --server http://{LISTEN}\n\
+         \x20 3. Click the Tether icon: check the server, and a QR appears. Screenshot it and run\n\
+         \x20      target/release/tether link <screenshot.png>\n\
+         \x20    (or \"Link with a code instead\" and `tether link --code XXXX-XXXX`).\n\
          \nPress Ctrl-C to stop the server.",
         data = data.display(),
         dist = dist.display(),
