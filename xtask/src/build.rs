@@ -119,7 +119,7 @@ fn wasm_core(tools: &Tools) -> Result<PathBuf> {
         Command::new("node")
             .arg(&tools.wasm_opt)
             .arg(&wasm)
-            .args(["-O3", "-o"])
+            .args(["-Oz", "-o"])
             .arg(&wasm),
     )?;
     Ok(bindgen_out)
