@@ -200,3 +200,13 @@ test("8. the popup renders in light and dark", async () => {
   const png = await readFile(path.join(ARTIFACTS, "popup-chat-dark.png"));
   assert.ok(png.length > 5000, "a real screenshot was written");
 });
+
+test("9. reading on the primary clears the badge and the notification here (read-sync)", async () => {
+  await linkByQr();
+  await bob.run(["send", "alice", "read me on the phone"]);
+  await until(async () => (await badge()) === "1", "badge 1");
+  await until(async () => Object.keys(await notifications()).length === 1, "a notification");
+  await alice.run(["read", "bob"]); // the primary reads: read-sync to this browser
+  await until(async () => (await badge()) === "", "badge cleared by read-sync");
+  await until(async () => Object.keys(await notifications()).length === 0, "notification cleared");
+});
