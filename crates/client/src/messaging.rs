@@ -368,7 +368,8 @@ impl Engine {
         if list.iter().any(|x| x.id == m.id) {
             return;
         }
-        let pos = list.partition_point(|x| (x.time_ms, &x.id) < (m.time_ms, &m.id));
+        // After every message of the same millisecond: arrival order breaks ties.
+        let pos = list.partition_point(|x| x.time_ms <= m.time_ms);
         list.insert(pos, m.clone());
         let c = self.chats.entry(m.chat.clone()).or_insert_with(|| Chat { handle: m.chat.clone(), ..Default::default() });
         if m.time_ms >= c.last_ms {

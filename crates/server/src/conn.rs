@@ -1,25 +1,34 @@
 //! One task per connection: the Noise handshake, then a loop that reads
 //! frames, runs requests (handlers.rs), and sends pushes and events.
 //!
+//! Requests that write durably (`Send`, `Ack`) are handed to the writer
+//! (writer.rs) and answered when their group commit is done, while the loop
+//! goes on reading: responses may come out of request order (each carries
+//! its request's id). At most [`MAX_IN_FLIGHT`] such requests wait per
+//! connection; beyond that the connection stops reading until some finish.
+//! Frames are written to the socket in batches: everything one step of the
+//! loop produced goes out in one flush.
+//!
 //! Peer input never panics the server: a bad frame gets an error response;
 //! a frame that breaks the Noise stream (or the handshake) ends only this
 //! connection, with a `Closing` event (when the transport is up) and a
 //! WebSocket close whose reason is the error code.
 
 use crate::Shared;
-use crate::handlers::{self, Failure};
-use crate::router::{ConnHandle, Outbound};
+use crate::handlers::{self, Answer, Failure};
+use crate::router::{ConnHandle, Done, Next, Outbound, Outcome};
+use crate::writer::{Op, WriteRequest};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
+use futures_util::SinkExt;
 use prost::Message as _;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Instant;
 use tether_proto::ErrorCode;
 use tether_proto::frames::{
-    ClientFrame, ErrorInfo, Event, EventBody, Response, ResponseBody, ServerBody, ServerFrame, ServerHello,
+    ClientFrame, Done as Done_, ErrorInfo, Event, EventBody, Response, ResponseBody, SendAccepted, ServerBody,
+    ServerFrame, ServerHello,
 };
 use tether_proto::noise::{ClientAuthenticated, ServerHandshake, Transport};
-use tokio::sync::mpsc;
 
 /// Envelopes read from the store per catch-up query.
 const CATCH_UP_BATCH: u32 = 256;
@@ -27,6 +36,13 @@ const CATCH_UP_BATCH: u32 = 256;
 const TOUCH_EVERY_MS: u64 = 60_000;
 /// A client refused this many frames without calming down is closed.
 const MAX_LIMITED_IN_A_ROW: u32 = 1000;
+/// Most durable writes (sends, acks) waiting for their commit per
+/// connection; beyond this the connection stops reading frames.
+pub const MAX_IN_FLIGHT: usize = 256;
+/// Most mailbox items handled in one step before frames are flushed.
+const MAILBOX_STEP: usize = 256;
+/// How long a closing connection waits for its writes in flight, to answer them.
+const FINISH_IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Who is on the other end.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +85,10 @@ pub struct Conn {
     pub key: [u8; 32],
     pub session: Session,
     handle: ConnHandle,
-    rx: mpsc::Receiver<Outbound>,
+    /// Durable writes handed to the writer and not answered yet.
+    in_flight: usize,
+    /// Frames written to the socket's buffer but not flushed yet.
+    unflushed: bool,
     /// Highest envelope id sent; pushes at or below it are duplicates.
     last_sent: u64,
     bucket: Bucket,
@@ -93,7 +112,7 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
     let hs = tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await;
     match hs {
         Ok(Some(ClientAuthenticated { transport, client_key, .. })) => {
-            let (handle, rx) = ConnHandle::new();
+            let handle = ConnHandle::new();
             let bucket = Bucket {
                 tokens: f64::from(s.config.rate_burst),
                 rate: f64::from(s.config.rate_per_sec),
@@ -107,14 +126,17 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
                 key: client_key,
                 session: Session::Guest,
                 handle,
-                rx,
+                in_flight: 0,
+                unflushed: false,
                 last_sent: 0,
                 bucket,
                 limited_in_a_row: 0,
                 last_touch_ms: 0,
                 close_after: None,
             };
-            conn.serve().await;
+            // Boxed: the connection's state lives on the heap only once the
+            // handshake is done, and the handshake's only until then.
+            Box::pin(conn.serve()).await;
         }
         _ => {
             s.metrics.handshake_failures.inc();
@@ -171,9 +193,13 @@ impl Conn {
             if code != ErrorCode::GoingAway || self.s.shutdown.is_cancelled() {
                 tracing::debug!(code = code.as_str(), "closing connection");
             }
+            // Answer the writes still in flight first (the peer is still
+            // listening), within a bound.
+            let _ = tokio::time::timeout(FINISH_IN_FLIGHT, self.finish_in_flight()).await;
             let closing =
                 ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists: vec![] };
             let _ = self.send_event(EventBody::Closing(closing)).await;
+            let _ = self.flush().await;
             close_socket(&mut self.ws, code).await;
             // Finish the closing handshake: read (and drop) what the peer
             // still sends until its close, so the socket is not reset with
@@ -249,28 +275,38 @@ impl Conn {
 
     async fn main_loop(&mut self) -> End {
         let idle = self.s.config.idle_timeout;
-        let mut deadline = tokio::time::Instant::now() + idle;
-        let wake = self.handle.wake.clone();
+        // The idle timer is set once and only moved when it fires early, not
+        // on every frame.
+        let mut last_frame = tokio::time::Instant::now();
+        let sleep = tokio::time::sleep_until(last_frame + idle);
+        tokio::pin!(sleep);
+        let wake = self.handle.clone();
         let shutdown = self.s.shutdown.clone();
         loop {
+            if let Err(end) = self.flush().await {
+                return end;
+            }
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Err(End::Close(ErrorCode::GoingAway)),
-                () = wake.notified() => self.on_wake().await,
-                out = self.rx.recv() => match out {
-                    Some(out) => self.on_outbound(out).await,
-                    None => Err(End::Close(ErrorCode::Internal)),
-                },
-                msg = self.ws.recv() => match msg {
+                () = wake.woken() => self.on_mailbox().await,
+                msg = self.ws.recv(), if self.in_flight < MAX_IN_FLIGHT => match msg {
                     Some(Ok(Message::Binary(b))) => {
-                        deadline = tokio::time::Instant::now() + idle;
+                        last_frame = tokio::time::Instant::now();
                         self.on_frame(&b).await
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
                     Some(Ok(Message::Text(_))) => Err(End::Close(ErrorCode::MalformedFrame)),
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(End::Gone),
                 },
-                () = tokio::time::sleep_until(deadline) => Err(End::Close(ErrorCode::IdleTimeout)),
+                () = &mut sleep => {
+                    if tokio::time::Instant::now() >= last_frame + idle {
+                        Err(End::Close(ErrorCode::IdleTimeout))
+                    } else {
+                        sleep.as_mut().reset(last_frame + idle);
+                        Ok(())
+                    }
+                }
             };
             if let Err(end) = step {
                 return end;
@@ -281,31 +317,80 @@ impl Conn {
         }
     }
 
-    async fn on_wake(&mut self) -> Result<(), End> {
-        if let Some(code) = self.handle.close.lock().expect("close lock").take() {
-            return Err(End::Close(code));
+    /// Handles what the mailbox holds: a close, finished writes, pushes.
+    async fn on_mailbox(&mut self) -> Result<(), End> {
+        for _ in 0..MAILBOX_STEP {
+            match self.handle.next() {
+                Next::Close(code) => return Err(End::Close(code)),
+                Next::Done(done) => self.on_done(done).await?,
+                // Pushes were dropped: read them from the store first, so
+                // the order holds.
+                Next::Lagged => self.catch_up().await?,
+                Next::Push(out) => self.on_outbound(out).await?,
+                Next::Empty => return Ok(()),
+            }
         }
-        if self.handle.lagged.swap(false, Ordering::SeqCst) {
-            self.catch_up().await?;
+        // More is waiting: flush what we have, then come back.
+        self.handle.rewake();
+        Ok(())
+    }
+
+    /// Answers a request whose write finished.
+    async fn on_done(&mut self, done: Done) -> Result<(), End> {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        let result = match (done.ok, done.outcome) {
+            (true, Outcome::Sent { server_time_ms }) => Ok(ResponseBody::Sent(SendAccepted { server_time_ms })),
+            (true, Outcome::Acked) => Ok(ResponseBody::Done(Done_ {})),
+            (false, Outcome::Sent { .. }) => {
+                Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again"))
+            }
+            (false, Outcome::Acked) => Err(Failure::new(ErrorCode::Internal, "the server's store failed; try again")),
+        };
+        self.respond(done.request_id, result).await
+    }
+
+    /// Waits for the writes in flight and answers them (when closing).
+    async fn finish_in_flight(&mut self) {
+        let wake = self.handle.clone();
+        while self.in_flight > 0 {
+            match self.handle.next_done() {
+                Some(done) => {
+                    if self.on_done(done).await.is_err() {
+                        return;
+                    }
+                }
+                None => {
+                    if self.flush().await.is_err() {
+                        return;
+                    }
+                    wake.woken().await;
+                }
+            }
         }
+    }
+
+    /// Hands a durable write to the writer; `outcome` answers request `id`
+    /// once it is committed.
+    pub async fn submit(&mut self, id: u64, op: Op, outcome: Outcome) -> Result<(), Failure> {
+        let request = WriteRequest { op, reply: Some((self.handle.clone(), id, outcome)) };
+        self.s
+            .writer
+            .send(request)
+            .await
+            .map_err(|_| Failure::new(ErrorCode::GoingAway, "the server is shutting down"))?;
+        self.in_flight += 1;
         Ok(())
     }
 
     async fn on_outbound(&mut self, out: Outbound) -> Result<(), End> {
         match out {
-            Outbound::Envelope(e) => {
-                // Pushes were dropped before this one: read them from the
-                // store first, so the order holds.
-                if self.handle.lagged.swap(false, Ordering::SeqCst) {
-                    self.catch_up().await?;
-                }
-                self.send_envelope(&e).await
-            }
+            Outbound::Envelope(e) => self.send_envelope(&e).await,
             Outbound::Event(ev) => match ev.body {
                 Some(body) => self.send_event(body).await,
                 None => Ok(()),
             },
-            Outbound::Promote { handle, device_id, event } => {
+            Outbound::Promote(p) => {
+                let crate::router::Promotion { handle, device_id, event } = *p;
                 self.become_device(handle, device_id).await?;
                 match event.body {
                     Some(body) => self.send_event(body).await,
@@ -351,10 +436,17 @@ impl Conn {
         }
         self.touch(false).await;
         let result = match frame.request {
-            Some(req) => handlers::handle(self, req).await,
+            // Boxed: requests are many and varied, and their futures large;
+            // the connection's own future stays small while it waits.
+            Some(req) => Box::pin(handlers::handle(self, frame.id, req)).await,
             None => Err(Failure::new(ErrorCode::UnknownFrame, "this server does not know that request")),
         };
-        self.respond(frame.id, result).await
+        match result {
+            Ok(Answer::Now(body)) => self.respond(frame.id, Ok(body)).await,
+            // The writer answers when the commit is done.
+            Ok(Answer::Later) => Ok(()),
+            Err(f) => self.respond(frame.id, Err(f)).await,
+        }
     }
 
     async fn respond(&mut self, id: u64, result: Result<ResponseBody, Failure>) -> Result<(), End> {
@@ -393,6 +485,8 @@ impl Conn {
         self.send(ServerBody::Event(Event { body: Some(body) })).await
     }
 
+    /// Encrypts a frame into the socket's write buffer; [`Self::flush`]
+    /// sends it (the buffer is written out by itself when it fills up).
     async fn send(&mut self, body: ServerBody) -> Result<(), End> {
         let plain = ServerFrame { body: Some(body) }.encode_to_vec();
         let Ok(msg) = self.transport.encrypt(&plain) else {
@@ -400,7 +494,17 @@ impl Conn {
             return Err(End::Close(ErrorCode::Internal));
         };
         self.s.metrics.frames_out.inc();
-        self.ws.send(Message::Binary(msg.into())).await.map_err(|_| End::Gone)
+        self.unflushed = true;
+        self.ws.feed(Message::Binary(msg.into())).await.map_err(|_| End::Gone)
+    }
+
+    /// Sends whatever frames are buffered.
+    async fn flush(&mut self) -> Result<(), End> {
+        if self.unflushed {
+            self.unflushed = false;
+            self.ws.flush().await.map_err(|_| End::Gone)?;
+        }
+        Ok(())
     }
 
     /// Records activity (at most once a minute unless `now`).

@@ -5,9 +5,9 @@
 use crate::Shared;
 use crate::conn::{Conn, Session};
 use crate::links::{PairingSlot, RefLookup};
-use crate::router::Outbound;
-use crate::store::{Account, ListUpdate, NewDevice, NewEnvelope, Prekey, StoreError};
-use crate::writer::WriteRequest;
+use crate::router::{Outbound, Outcome, Promotion};
+use crate::store::{Account, AckedCopies, ListUpdate, NewDevice, NewEnvelope, Prekey, StoreError};
+use crate::writer::Op;
 use std::collections::{BTreeMap, BTreeSet};
 use tether_proto::ErrorCode;
 use tether_proto::device_list::{self, PRIMARY_DEVICE};
@@ -55,8 +55,36 @@ impl From<StoreError> for Failure {
 
 type Result<T> = std::result::Result<T, Failure>;
 
-pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
+/// How a request is answered.
+#[derive(Debug)]
+pub enum Answer {
+    /// Now, with this body.
+    Now(ResponseBody),
+    /// When its durable write is committed (the writer hands the outcome
+    /// back to the connection, which answers then).
+    Later,
+}
+
+pub async fn handle(c: &mut Conn, id: u64, req: Request) -> Result<Answer> {
     match req {
+        Request::Send(r) => send(c, id, r).await,
+        Request::Ack(r) => {
+            let (handle, device_id) = device(c)?;
+            if r.envelope_ids.is_empty() {
+                return Ok(Answer::Now(ResponseBody::Done(Done {})));
+            }
+            let op = Op::Ack(AckedCopies { handle, device_id, ids: r.envelope_ids });
+            c.submit(id, op, Outcome::Acked).await?;
+            Ok(Answer::Later)
+        }
+        other => handle_now(c, other).await.map(Answer::Now),
+    }
+}
+
+/// Requests answered as soon as they ran.
+async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
+    match req {
+        Request::Send(_) | Request::Ack(_) => unreachable!("handled by `handle`"),
         Request::Ping(_) => Ok(ResponseBody::Pong(Pong { time_ms: c.s.clock.now_ms() })),
         Request::Register(r) => register(c, r).await,
         Request::GetDeviceList(r) => {
@@ -69,13 +97,6 @@ pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::RemoveDevice(r) => remove_device(c, r).await,
         Request::UploadPrekeys(r) => upload_prekeys(c, r).await,
         Request::ClaimPrekey(r) => claim_prekey(c, r).await,
-        Request::Send(r) => send(c, r).await,
-        Request::Ack(r) => {
-            let (handle, device_id) = device(c)?;
-            let n = c.s.store.ack(&handle, device_id, &r.envelope_ids).await?;
-            c.s.metrics.envelopes_acked.inc_by(n);
-            Ok(ResponseBody::Done(Done {}))
-        }
         Request::RequestLinkRefs(_) => {
             guest(c)?;
             let cfg = &c.s.config;
@@ -117,9 +138,9 @@ pub async fn handle(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             }
             let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
             let waiting = c.s.router.guest(&slot.noise_key).ok_or_else(unknown_pairing)?;
-            waiting.push(Outbound::Event(Event {
+            waiting.push(Outbound::Event(Box::new(Event {
                 body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload })),
-            }));
+            })));
             Ok(ResponseBody::Done(Done {}))
         }
     }
@@ -224,9 +245,9 @@ pub(crate) fn announce_list(s: &Shared, handle: &str, active: &BTreeSet<u32>, ex
             continue;
         }
         if let Some(conn) = s.router.device(handle, id) {
-            conn.push(Outbound::Event(Event {
+            conn.push(Outbound::Event(Box::new(Event {
                 body: Some(EventBody::DeviceListUpdated(DeviceListUpdated { handle: handle.to_string() })),
-            }));
+            })));
         }
     }
 }
@@ -455,9 +476,9 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
         let left = c.s.store.prekey_count(&handle, r.device_id).await?;
         if left < c.s.config.prekeys_low {
             if let Some(conn) = c.s.router.device(&handle, r.device_id) {
-                conn.push(Outbound::Event(Event {
+                conn.push(Outbound::Event(Box::new(Event {
                     body: Some(EventBody::PrekeysLow(PrekeyCount { one_time_keys: left })),
-                }));
+                })));
             }
         }
     }
@@ -469,7 +490,9 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     }))
 }
 
-async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
+/// Checks a send and hands its copies to the writer: answered `Sent` once
+/// they are committed.
+async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     let (me, my_device) = device(c)?;
     if m.message_id.len() != 16 {
         return Err(bad("message_id must be 16 bytes"));
@@ -501,14 +524,12 @@ async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
         let Some(active) = c.s.active_devices(handle).await? else {
             return Err(Failure::new(ErrorCode::UnknownAccount, "no account has that handle"));
         };
-        let mut expected = (*active).clone();
         let fits = if *handle == me {
             // Own devices: any of the others (history for a new companion,
             // read-sync); the full fan-out is the client's rule.
-            expected.remove(&my_device);
-            given.is_subset(&expected)
+            given.iter().all(|d| *d != my_device && active.contains(d))
         } else {
-            *given == expected
+            *given == *active
         };
         if !fits {
             stale.push(list_reply(&c.s, handle).await?);
@@ -534,15 +555,8 @@ async fn send(c: &mut Conn, m: SendMessage) -> Result<ResponseBody> {
             created_ms: now,
         })
         .collect();
-    let (done, stored) = tokio::sync::oneshot::channel();
-    c.s.writer
-        .send(WriteRequest { envelopes, done })
-        .await
-        .map_err(|_| Failure::new(ErrorCode::GoingAway, "the server is shutting down"))?;
-    match stored.await {
-        Ok(true) => Ok(ResponseBody::Sent(SendAccepted { server_time_ms: now })),
-        _ => Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again")),
-    }
+    c.submit(id, Op::Store(envelopes), Outcome::Sent { server_time_ms: now }).await?;
+    Ok(Answer::Later)
 }
 
 async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
@@ -605,11 +619,11 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
     c.s.links.retire(entry.batch);
     tracing::info!(%handle, device_id = r.device_id, "companion linked");
     match c.s.router.guest(&entry.noise_key) {
-        Some(conn) => conn.push(Outbound::Promote {
+        Some(conn) => conn.push(Outbound::Promote(Box::new(Promotion {
             handle,
             device_id: r.device_id,
             event: Event { body: Some(EventBody::LinkApproved(event)) },
-        }),
+        }))),
         None => c.s.links.hold_approval(entry.noise_key, event, now),
     }
     Ok(ResponseBody::Done(Done {}))

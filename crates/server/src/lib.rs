@@ -48,9 +48,15 @@ use tokio_util::task::TaskTracker;
 /// Server version, reported by `/healthz` and the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// WebSocket read/write buffers per connection: small, so idle connections
-/// cost little (axum's default read buffer is 128 KiB).
-const WS_BUFFER: usize = 4 * 1024;
+/// WebSocket read buffer per connection, allocated for the connection's
+/// whole life: small, so idle connections cost little (axum's default is
+/// 128 KiB). Larger frames are still read whole (the buffer grows to fit
+/// a frame's announced length), only in more reads.
+const WS_READ_BUFFER: usize = 2 * 1024;
+/// Outgoing frames are collected up to this much before a write to the
+/// socket (and written at the end of every step anyway). Grows only when
+/// used.
+const WS_WRITE_BUFFER: usize = 8 * 1024;
 
 /// What every connection and task shares.
 pub(crate) struct Shared {
@@ -160,7 +166,19 @@ impl Server {
             tasks: TaskTracker::new(),
             active: Mutex::default(),
         });
-        tokio::spawn(writer::run(shared.clone(), rx));
+        // The writer gets a thread (and runtime) of its own: its turns
+        // between SQL statements do not wait behind connection tasks in the
+        // main runtime's queue, so a commit takes as long as the database
+        // needs. It holds the shared state weakly and ends when the last
+        // sender (in `Shared`) is gone.
+        let weak = Arc::downgrade(&shared);
+        std::thread::Builder::new()
+            .name("tether-writer".into())
+            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt.block_on(writer::run(weak, rx)),
+                Err(e) => tracing::error!("cannot start the writer: {e}"),
+            })
+            .expect("spawning the writer thread");
         Self { shared }
     }
 
@@ -200,6 +218,13 @@ impl Server {
         let sweeper = tokio::spawn(sweep_loop(self.clone()));
         tracing::info!(%addr, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
         let token = self.shared.shutdown.clone();
+        // No Nagle delay: frames are small and already batched per flush
+        // (conn.rs); waiting for the peer's delayed ACK would add up to 40 ms.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!("TCP_NODELAY: {e}");
+            }
+        });
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
@@ -312,8 +337,8 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Respo
         return (StatusCode::SERVICE_UNAVAILABLE, "going_away").into_response();
     }
     let tasks = s.tasks.clone();
-    ws.read_buffer_size(WS_BUFFER)
-        .write_buffer_size(WS_BUFFER)
+    ws.read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(WS_WRITE_BUFFER)
         .max_write_buffer_size(4 * tether_proto::noise::MAX_NOISE_MESSAGE)
         // Larger than any Noise message, so an oversize frame reaches us and
         // gets a `frame_too_large` answer rather than a bare close.

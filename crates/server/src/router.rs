@@ -1,31 +1,87 @@
 //! Which connection serves which device (or waiting guest), and how to
-//! reach it: a bounded channel for pushes, plus a wake-up for when that
-//! channel is full (the connection then catches up from the store) or the
-//! connection must close.
+//! reach it: a small mailbox per connection holding pushes (bounded: when
+//! full, the connection is marked lagged and catches up from the store),
+//! finished writes of its own requests, and a close request, with one
+//! wake-up for all of them.
+//!
+//! The mailbox allocates nothing until something is put in it, so an idle
+//! connection costs one small `Arc`.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tether_proto::ErrorCode;
 use tether_proto::frames::Event;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 
 use crate::store::StoredEnvelope;
 
 /// Pushes queued per connection before it falls back to reading the store.
 pub const PUSH_QUEUE: usize = 256;
 
-/// Something for a connection to send.
+/// Something for a connection to send. Small (16 bytes): rare, large
+/// variants are boxed.
 #[derive(Debug)]
 pub enum Outbound {
     Envelope(Arc<StoredEnvelope>),
-    Event(Event),
+    Event(Box<Event>),
     /// A guest was linked: it is now this device.
-    Promote {
-        handle: String,
-        device_id: u32,
-        event: Event,
-    },
+    Promote(Box<Promotion>),
+}
+
+/// A guest's promotion to a device (see [`Outbound::Promote`]).
+#[derive(Debug)]
+pub struct Promotion {
+    pub handle: String,
+    pub device_id: u32,
+    pub event: Event,
+}
+
+/// What a durable write of a connection's request (a `Send` or an `Ack`)
+/// answers once committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// `Sent` with the time the send was accepted.
+    Sent { server_time_ms: u64 },
+    /// `Done` for an `Ack`.
+    Acked,
+}
+
+/// A finished write: the request it answers and whether it is durable.
+#[derive(Debug)]
+pub struct Done {
+    pub request_id: u64,
+    pub outcome: Outcome,
+    /// false: the transaction failed, nothing of it was stored.
+    pub ok: bool,
+}
+
+/// What [`ConnHandle::next`] found in the mailbox, most urgent first.
+#[derive(Debug)]
+pub enum Next {
+    /// The connection must close, and why.
+    Close(ErrorCode),
+    /// A write of this connection's finished: answer it.
+    Done(Done),
+    /// Pushes were dropped since the last look: catch up from the store
+    /// before sending any later push.
+    Lagged,
+    Push(Outbound),
+    Empty,
+}
+
+#[derive(Debug, Default)]
+struct Mailbox {
+    close: Option<ErrorCode>,
+    done: VecDeque<Done>,
+    lagged: bool,
+    pushes: VecDeque<Outbound>,
+}
+
+#[derive(Debug, Default)]
+struct Inbox {
+    mail: Mutex<Mailbox>,
+    wake: Notify,
 }
 
 /// A way to reach one connection.
@@ -33,49 +89,88 @@ pub enum Outbound {
 pub struct ConnHandle {
     /// Distinguishes a reconnect from the connection it replaces.
     pub id: u64,
-    pub tx: mpsc::Sender<Outbound>,
-    /// Set when a push was dropped because `tx` was full.
-    pub lagged: Arc<AtomicBool>,
-    /// Set when the connection must close, and why.
-    pub close: Arc<Mutex<Option<ErrorCode>>>,
-    pub wake: Arc<Notify>,
+    inbox: Arc<Inbox>,
 }
 
 impl ConnHandle {
-    pub fn new() -> (Self, mpsc::Receiver<Outbound>) {
+    pub fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        let (tx, rx) = mpsc::channel(PUSH_QUEUE);
-        let h = Self {
-            id: NEXT.fetch_add(1, Ordering::Relaxed),
-            tx,
-            lagged: Arc::default(),
-            close: Arc::default(),
-            wake: Arc::default(),
-        };
-        (h, rx)
+        Self { id: NEXT.fetch_add(1, Ordering::Relaxed), inbox: Arc::default() }
+    }
+
+    fn mail(&self) -> std::sync::MutexGuard<'_, Mailbox> {
+        self.inbox.mail.lock().expect("mailbox lock")
     }
 
     /// Pushes, or marks the connection lagged if its queue is full.
     pub fn push(&self, out: Outbound) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(out) {
-            self.lagged.store(true, Ordering::SeqCst);
-            self.wake.notify_one();
+        {
+            let mut m = self.mail();
+            if m.pushes.len() >= PUSH_QUEUE {
+                m.lagged = true;
+            } else {
+                m.pushes.push_back(out);
+            }
         }
+        self.inbox.wake.notify_one();
+    }
+
+    /// Hands a finished write back to the connection that asked for it.
+    pub fn done(&self, done: Done) {
+        self.mail().done.push_back(done);
+        self.inbox.wake.notify_one();
     }
 
     /// Asks the connection to close with `code`.
     pub fn close(&self, code: ErrorCode) {
-        *self.close.lock().expect("close lock") = Some(code);
-        self.wake.notify_one();
+        self.mail().close = Some(code);
+        self.inbox.wake.notify_one();
+    }
+
+    /// Waits until something may be in the mailbox (possibly spuriously).
+    pub async fn woken(&self) {
+        self.inbox.wake.notified().await;
+    }
+
+    /// Wakes the connection again (it left work in the mailbox).
+    pub fn rewake(&self) {
+        self.inbox.wake.notify_one();
+    }
+
+    /// Takes the most urgent item.
+    pub fn next(&self) -> Next {
+        let mut m = self.mail();
+        if let Some(code) = m.close.take() {
+            return Next::Close(code);
+        }
+        if let Some(d) = m.done.pop_front() {
+            return Next::Done(d);
+        }
+        if std::mem::take(&mut m.lagged) {
+            return Next::Lagged;
+        }
+        match m.pushes.pop_front() {
+            Some(out) => {
+                if m.pushes.is_empty() && m.pushes.capacity() > 16 {
+                    // A burst is over: give its memory back.
+                    m.pushes = VecDeque::new();
+                }
+                Next::Push(out)
+            }
+            None => Next::Empty,
+        }
+    }
+
+    /// Takes a finished write only (while closing, pushes no longer matter).
+    pub fn next_done(&self) -> Option<Done> {
+        self.mail().done.pop_front()
     }
 }
 
-/// Device key: (handle, device id).
-type DeviceKey = (String, u32);
-
 #[derive(Debug, Default)]
 pub struct Router {
-    devices: Mutex<HashMap<DeviceKey, ConnHandle>>,
+    /// handle -> device id -> connection (looked up by `&str`, no allocation).
+    devices: Mutex<HashMap<String, HashMap<u32, ConnHandle>>>,
     guests: Mutex<HashMap<[u8; 32], ConnHandle>>,
 }
 
@@ -83,7 +178,8 @@ impl Router {
     /// Registers a device's connection; a previous one for the same device
     /// is told to close (the newest connection wins).
     pub fn add_device(&self, handle: &str, device_id: u32, conn: ConnHandle) {
-        let old = self.devices.lock().expect("router lock").insert((handle.to_string(), device_id), conn);
+        let old =
+            self.devices.lock().expect("router lock").entry(handle.to_string()).or_default().insert(device_id, conn);
         if let Some(old) = old {
             old.close(ErrorCode::GoingAway);
         }
@@ -91,14 +187,18 @@ impl Router {
 
     pub fn remove_device(&self, handle: &str, device_id: u32, conn_id: u64) {
         let mut map = self.devices.lock().expect("router lock");
-        let key = (handle.to_string(), device_id);
-        if map.get(&key).is_some_and(|c| c.id == conn_id) {
-            map.remove(&key);
+        if let Some(account) = map.get_mut(handle) {
+            if account.get(&device_id).is_some_and(|c| c.id == conn_id) {
+                account.remove(&device_id);
+            }
+            if account.is_empty() {
+                map.remove(handle);
+            }
         }
     }
 
     pub fn device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
-        self.devices.lock().expect("router lock").get(&(handle.to_string(), device_id)).cloned()
+        self.devices.lock().expect("router lock").get(handle)?.get(&device_id).cloned()
     }
 
     pub fn add_guest(&self, key: [u8; 32], conn: ConnHandle) {

@@ -35,6 +35,7 @@ pub async fn run(store: &dyn Store) {
     accounts_and_devices(store).await;
     device_lists(store).await;
     envelopes(store).await;
+    group_commit(store).await;
     prekeys(store).await;
     tokens(store).await;
     meta(store).await;
@@ -112,6 +113,60 @@ async fn envelopes(s: &dyn Store) {
     let left: Vec<u8> = s.pending("alice", 0, 0, 100).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
     assert_eq!(left, vec![4, 5, 6]);
     assert_eq!(s.store_envelopes(&[]).await.unwrap(), Vec::<u64>::new());
+}
+
+fn acked(handle: &str, device_id: u32, ids: &[u64]) -> AckedCopies {
+    AckedCopies { handle: handle.into(), device_id, ids: ids.to_vec() }
+}
+
+async fn group_commit(s: &dyn Store) {
+    s.create_account(&account("dave"), &device(0, 40), 0).await.unwrap();
+    let before = s.queue_depth().await.unwrap();
+    assert_eq!(s.commit_batch(&[], &[]).await.unwrap(), Committed::default(), "an empty batch is harmless");
+    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &[])]).await.unwrap(), Committed::default());
+
+    // Copies of several sends for several devices, in one commit; sizes
+    // that do not fit one statement.
+    let first: Vec<_> = (0..300u32).map(|n| envelope("dave", n % 3, n as u8, 1000 + u64::from(n))).collect();
+    let done = s.commit_batch(&first, &[]).await.unwrap();
+    assert_eq!((done.ids.len(), done.acked), (300, 0));
+    assert!(done.ids.windows(2).all(|w| w[0] < w[1]), "ids increase in the order given");
+    let stored = s.pending("dave", 0, 0, 1000).await.unwrap();
+    assert_eq!(stored.len(), 100);
+    assert_eq!(stored[1].envelope, first[3], "stored as given");
+    assert_eq!(
+        stored.iter().map(|e| e.id).collect::<Vec<_>>(),
+        done.ids.iter().copied().step_by(3).collect::<Vec<_>>()
+    );
+
+    // Acks of several devices and new copies together. A device deletes
+    // only its own copies; repeated, unknown and foreign ids delete nothing.
+    let d0: Vec<u64> = done.ids.iter().copied().step_by(3).collect();
+    let d1: Vec<u64> = done.ids.iter().copied().skip(1).step_by(3).collect();
+    let more: Vec<_> = (0..5u8).map(|n| envelope("dave", 2, n, 5000)).collect();
+    let acks = [
+        acked("dave", 0, &d0[..10]),
+        acked("dave", 1, &[d1[0], d1[0], d1[1], 999_999_999]),
+        acked("dave", 2, &d0[10..20]), // device 0's copies: not device 2's to delete
+        acked("erin", 0, &d0[20..30]),
+    ];
+    let done2 = s.commit_batch(&more, &acks).await.unwrap();
+    assert_eq!(done2.acked, 12, "10 of device 0, 2 of device 1");
+    assert!(done2.ids[0] > done.ids[299], "new ids above every earlier one");
+    assert_eq!(s.pending("dave", 0, 0, 1000).await.unwrap().len(), 90);
+    assert_eq!(s.pending("dave", 1, 0, 1000).await.unwrap().len(), 98);
+    assert_eq!(s.pending("dave", 2, 0, 1000).await.unwrap().len(), 105);
+    assert_eq!(s.queue_depth().await.unwrap(), before + 305 - 12);
+
+    // More ids than one statement takes.
+    let all0: Vec<u64> = s.pending("dave", 0, 0, 1000).await.unwrap().iter().map(|e| e.id).collect();
+    let mut many: Vec<u64> = (1_000_000..1_002_000).collect();
+    many.extend(&all0);
+    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &many)]).await.unwrap().acked, 90);
+    assert!(s.pending("dave", 0, 0, 1000).await.unwrap().is_empty());
+    s.remove_device("dave", 1, 1).await.unwrap();
+    s.remove_device("dave", 2, 1).await.unwrap();
+    assert_eq!(s.queue_depth().await.unwrap(), before);
 }
 
 async fn prekeys(s: &dyn Store) {

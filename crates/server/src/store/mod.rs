@@ -99,6 +99,24 @@ pub struct StoredEnvelope {
     pub envelope: NewEnvelope,
 }
 
+/// Copies one device acknowledged: deleted, but only if they are that
+/// device's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckedCopies {
+    pub handle: String,
+    pub device_id: u32,
+    pub ids: Vec<u64>,
+}
+
+/// What one group commit ([`Store::commit_batch`]) did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// The ids of the stored copies, in the order given.
+    pub ids: Vec<u64>,
+    /// How many acknowledged copies were deleted, over all devices.
+    pub acked: u64,
+}
+
 /// A one-time or fallback key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prekey {
@@ -138,6 +156,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores copies in one durable transaction; returns their ids in order.
     async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError>;
+    /// Group commit: deletes acknowledged copies (each device only its own)
+    /// and stores new ones, all in one durable transaction: on success all
+    /// of it is committed, on error none of it. New copies get increasing
+    /// ids in the order given, above every id stored before.
+    async fn commit_batch(&self, envelopes: &[NewEnvelope], acks: &[AckedCopies]) -> Result<Committed, StoreError>;
     /// The device's stored copies with id > `after`, oldest first.
     async fn pending(
         &self,

@@ -7,12 +7,21 @@ use super::*;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
-use sqlx::{QueryBuilder, Row, Sqlite};
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::path::Path;
 use std::str::FromStr;
 
-/// SQLite allows 32766 bound variables per statement; an envelope takes 7.
-const ENVELOPES_PER_INSERT: usize = 4000;
+/// Rows per INSERT: a batch is cut into chunks of these sizes, largest
+/// first, so only a few distinct statements are ever prepared (sqlx keeps
+/// them per connection). An envelope takes 7 of SQLite's 32766 variables.
+const INSERT_CHUNKS: [usize; 10] = [512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
+/// Most acknowledged ids per DELETE (3 variables each). Lists are padded to
+/// a power of two (repeating the last id, which deletes nothing twice),
+/// again so that few distinct statements are prepared.
+const ACK_CHUNK: usize = 4096;
+/// How often the WAL is copied back into the database, by a task of its
+/// own: the writer's commits never run a checkpoint (see `open`).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -32,9 +41,20 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(std::time::Duration::from_secs(10))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await.map_err(StoreError::from)?;
+            .foreign_keys(true)
+            // Checkpoints run beside the commits (below), not inside the
+            // commit that crosses the threshold, which would hold up every
+            // send waiting for it. Durability is the WAL's, synced on commit.
+            .pragma("wal_autocheckpoint", "0");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            // An in-process database: nothing to test on every acquire.
+            .test_before_acquire(false)
+            .connect_with(options)
+            .await
+            .map_err(StoreError::from)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
+        tokio::spawn(checkpoints(pool.clone()));
         Ok(Self { pool })
     }
 }
@@ -107,6 +127,88 @@ async fn drop_device(
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Copies the WAL back into the database now and then (PASSIVE: never
+/// waits for, nor blocks, readers and the writer), so it does not grow
+/// without bound. Stops when the pool is closed.
+async fn checkpoints(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if pool.is_closed() {
+            return;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&pool).await {
+            tracing::warn!("WAL checkpoint failed: {e}");
+        }
+    }
+}
+
+/// Inserts copies; returns their ids in the order given.
+async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError> {
+    let mut ids = Vec::with_capacity(envelopes.len());
+    let mut rest = envelopes;
+    while !rest.is_empty() {
+        let n = INSERT_CHUNKS.iter().copied().find(|&c| c <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
+            "INSERT INTO envelopes (handle, device_id, message_id, sender_handle, sender_device, ciphertext, created_ms) ",
+        );
+        q.push_values(chunk, |mut b, e| {
+            b.push_bind(&e.handle)
+                .push_bind(e.device_id as i64)
+                .push_bind(&e.message_id)
+                .push_bind(&e.sender_handle)
+                .push_bind(e.sender_device as i64)
+                .push_bind(&e.ciphertext)
+                .push_bind(i(e.created_ms));
+        });
+        let done = q.build().execute(&mut *conn).await?;
+        // One statement's rows get consecutive ids in VALUES order: the id
+        // is AUTOINCREMENT (each new row one above the largest ever given)
+        // and the statement holds the database's only write lock.
+        let last = u(done.last_insert_rowid());
+        if done.rows_affected() != n as u64 || last < n as u64 {
+            return Err(StoreError::Backend(sqlx::Error::Protocol(format!(
+                "inserted {} of {n} copies, last id {last}",
+                done.rows_affected()
+            ))));
+        }
+        ids.extend(last + 1 - n as u64..=last);
+    }
+    Ok(ids)
+}
+
+/// Deletes acknowledged copies, each only if it is the acknowledging
+/// device's own, in as few statements as possible; returns how many.
+async fn delete_acked(conn: &mut SqliteConnection, acks: &[AckedCopies]) -> Result<u64, StoreError> {
+    let all: Vec<(&str, u32, u64)> =
+        acks.iter().flat_map(|a| a.ids.iter().map(|&id| (a.handle.as_str(), a.device_id, id))).collect();
+    let mut deleted = 0;
+    for chunk in all.chunks(ACK_CHUNK) {
+        let Some(&last) = chunk.last() else { continue };
+        let padded = chunk.len().next_power_of_two();
+        // For each (handle, device, id): the row with that id (a rowid
+        // lookup) if it belongs to that device.
+        let mut q: QueryBuilder<Sqlite> =
+            QueryBuilder::new("DELETE FROM envelopes WHERE id IN (SELECT e.id FROM (VALUES ");
+        let mut sep = q.separated(", ");
+        for &(handle, device_id, id) in chunk.iter().chain(std::iter::repeat_n(&last, padded - chunk.len())) {
+            sep.push("(")
+                .push_bind_unseparated(handle)
+                .push_unseparated(", ")
+                .push_bind_unseparated(device_id as i64)
+                .push_unseparated(", ")
+                .push_bind_unseparated(i(id))
+                .push_unseparated(")");
+        }
+        q.push(") AS v JOIN envelopes AS e ON e.id = v.column3 AND e.handle = v.column1 AND e.device_id = v.column2)");
+        deleted += q.build().execute(&mut *conn).await?.rows_affected();
+    }
+    Ok(deleted)
 }
 
 #[async_trait]
@@ -251,30 +353,24 @@ impl Store for SqliteStore {
     }
 
     async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError> {
-        let mut ids = Vec::with_capacity(envelopes.len());
-        let mut tx = self.pool.begin().await?;
-        for chunk in envelopes.chunks(ENVELOPES_PER_INSERT) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-                "INSERT INTO envelopes (handle, device_id, message_id, sender_handle, sender_device, ciphertext, created_ms) ",
-            );
-            q.push_values(chunk, |mut b, e| {
-                b.push_bind(&e.handle)
-                    .push_bind(e.device_id as i64)
-                    .push_bind(&e.message_id)
-                    .push_bind(&e.sender_handle)
-                    .push_bind(e.sender_device as i64)
-                    .push_bind(&e.ciphertext)
-                    .push_bind(i(e.created_ms));
-            });
-            q.push(" RETURNING id");
-            let mut chunk_ids: Vec<u64> =
-                q.build_query_scalar::<i64>().fetch_all(&mut *tx).await?.into_iter().map(u).collect();
-            // Rows of one INSERT get increasing ids in VALUES order.
-            chunk_ids.sort_unstable();
-            ids.extend(chunk_ids);
+        if envelopes.is_empty() {
+            return Ok(Vec::new());
         }
+        let mut tx = self.pool.begin().await?;
+        let ids = insert_envelopes(&mut tx, envelopes).await?;
         tx.commit().await?;
         Ok(ids)
+    }
+
+    async fn commit_batch(&self, envelopes: &[NewEnvelope], acks: &[AckedCopies]) -> Result<Committed, StoreError> {
+        if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) {
+            return Ok(Committed::default());
+        }
+        let mut tx = self.pool.begin().await?;
+        let acked = delete_acked(&mut tx, acks).await?;
+        let ids = insert_envelopes(&mut tx, envelopes).await?;
+        tx.commit().await?;
+        Ok(Committed { ids, acked })
     }
 
     async fn pending(
@@ -313,18 +409,8 @@ impl Store for SqliteStore {
         if ids.is_empty() {
             return Ok(0);
         }
-        let mut deleted = 0;
-        for chunk in ids.chunks(1000) {
-            let mut q: QueryBuilder<Sqlite> = QueryBuilder::new("DELETE FROM envelopes WHERE handle = ");
-            q.push_bind(handle).push(" AND device_id = ").push_bind(device_id as i64).push(" AND id IN (");
-            let mut sep = q.separated(", ");
-            for &id in chunk {
-                sep.push_bind(i(id));
-            }
-            q.push(")");
-            deleted += q.build().execute(&self.pool).await?.rows_affected();
-        }
-        Ok(deleted)
+        let mut conn = self.pool.acquire().await?;
+        delete_acked(&mut conn, &[AckedCopies { handle: handle.into(), device_id, ids: ids.to_vec() }]).await
     }
 
     async fn expire(&self, before_ms: u64) -> Result<u64, StoreError> {

@@ -1,7 +1,7 @@
 //! A native test client and an in-process server on 127.0.0.1:0.
 
 use futures_util::{SinkExt, StreamExt};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tether_proto::device_list::AccountKey;
@@ -73,13 +73,17 @@ pub enum ConnectError {
 }
 
 /// A device's connection: Noise over WebSocket, request/response by id,
-/// events buffered in arrival order.
+/// events buffered in arrival order. Responses may come out of request
+/// order (a `Send` is answered when its commit is done, later requests may
+/// be answered before): one read while waiting for another is kept.
 pub struct Client {
     pub ws: Ws,
     transport: Transport,
     pub key: StaticKey,
     next_id: u64,
     pub events: VecDeque<EventBody>,
+    /// Responses read while waiting for another one, by request id.
+    responses: HashMap<u64, Response>,
     /// Set when the server closed the socket: the close reason.
     pub closed: Option<String>,
 }
@@ -97,7 +101,7 @@ impl Client {
         let (transport, m3) =
             verified.finish(&ClientHello { client_version: "relay-test".into() }).map_err(ConnectError::Proto)?;
         ws.send(Message::Binary(m3.into())).await.unwrap();
-        Ok(Client { ws, transport, key, next_id: 1, events: VecDeque::new(), closed: None })
+        Ok(Client { ws, transport, key, next_id: 1, events: VecDeque::new(), responses: HashMap::new(), closed: None })
     }
 
     /// Sends raw bytes as one WebSocket binary message (no encryption).
@@ -147,15 +151,31 @@ impl Client {
     }
 
     pub async fn response(&mut self, id: u64) -> Response {
+        match self.try_response(id).await {
+            Some(r) => r,
+            None => panic!("connection closed ({:?}) while waiting for response {id}", self.closed),
+        }
+    }
+
+    /// The response to request `id`, or `None` if the connection closes
+    /// first. Exactly one response per request: a second one for the same
+    /// id is a server bug.
+    pub async fn try_response(&mut self, id: u64) -> Option<Response> {
+        if let Some(r) = self.responses.remove(&id) {
+            return Some(r);
+        }
         loop {
             match self.read_frame().await {
-                Some(ServerBody::Response(r)) if r.id == id => return r,
+                Some(ServerBody::Response(r)) if r.id == id => return Some(r),
                 Some(ServerBody::Response(r)) => {
-                    panic!("response to {} while waiting for {id}", r.id)
+                    assert!(r.id < self.next_id, "response to {}, which was never sent", r.id);
+                    if let Some(first) = self.responses.insert(r.id, r) {
+                        panic!("two responses to request {}", first.id);
+                    }
                 }
                 Some(ServerBody::Event(Event { body: Some(e) })) => self.events.push_back(e),
                 Some(ServerBody::Event(_)) => {}
-                None => panic!("connection closed ({:?}) while waiting for response {id}", self.closed),
+                None => return None,
             }
         }
     }
@@ -183,6 +203,13 @@ impl Client {
             }
             match self.read_frame().await {
                 Some(ServerBody::Event(Event { body: Some(e) })) => return e,
+                // A late answer to an earlier request: kept for `response`.
+                Some(ServerBody::Response(r)) => {
+                    assert!(r.id < self.next_id, "response to {}, which was never sent", r.id);
+                    if let Some(first) = self.responses.insert(r.id, r) {
+                        panic!("two responses to request {}", first.id);
+                    }
+                }
                 Some(other) => panic!("unexpected frame {other:?}"),
                 None => panic!("connection closed ({:?}) while waiting for an event", self.closed),
             }

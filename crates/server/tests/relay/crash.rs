@@ -78,17 +78,7 @@ async fn sigkill_mid_traffic_loses_no_acknowledged_message_and_repeats_none_afte
             server.child.wait().unwrap();
         }
         for (msg, id) in pending {
-            match tokio::time::timeout(std::time::Duration::from_secs(5), async {
-                loop {
-                    match alice.read_frame().await {
-                        Some(ServerBody::Response(r)) if r.id == id => return Some(r),
-                        Some(_) => continue,
-                        None => return None,
-                    }
-                }
-            })
-            .await
-            {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), alice.try_response(id)).await {
                 Ok(Some(r)) if r.error.is_none() => {
                     acked.insert(msg);
                 }
