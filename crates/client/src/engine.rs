@@ -368,7 +368,7 @@ impl Engine {
 
     /// One WebSocket binary message from the server.
     pub fn handle_message(&mut self, bytes: &[u8], now: u64) {
-        self.last_io_ms = self.last_io_ms.max(now.saturating_sub(0));
+        self.last_io_ms = self.last_io_ms.max(now);
         match std::mem::replace(&mut self.conn, Conn::Closed) {
             Conn::Closed => {}
             Conn::Handshake(state) => match state.handle(bytes) {
