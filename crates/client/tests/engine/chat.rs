@@ -6,12 +6,10 @@ async fn two_accounts_chat_both_ways_online_and_offline_with_receipts_and_unread
     let server = TestServer::start().await;
     let mut alice = primary(&server, "alice").await;
     let mut bob = primary(&server, "bob").await;
-    let now = alice.now();
-    alice.engine.add_contact("bob", "Bob", now).unwrap();
-    bob.engine.add_contact("alice", "Alice", now).unwrap();
-    alice.flush().await;
-    bob.flush().await;
+    alice.add_contact("bob", "Bob").await;
+    bob.add_contact("alice", "Alice").await;
     settle(&mut [&mut alice, &mut bob]).await;
+    let now = alice.now();
     assert!(alice.engine.contact("bob").unwrap().warning.is_none());
 
     // Online, both ways.
@@ -73,10 +71,9 @@ async fn the_outbox_survives_a_restart_and_is_sent_on_reconnect() {
     let server = TestServer::start().await;
     let mut bob = primary(&server, "bob").await;
     let mut alice = primary(&server, "alice").await;
-    let now = alice.now();
-    alice.engine.add_contact("bob", "", now).unwrap();
-    alice.flush().await;
+    alice.add_contact("bob", "").await;
     settle(&mut [&mut alice]).await;
+    let now = alice.now();
     alice.disconnect();
     // Written while offline: it waits in the outbox, and survives a restart.
     alice.engine.send_text("bob", "sent later", now).unwrap();

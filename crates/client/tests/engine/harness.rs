@@ -158,6 +158,13 @@ impl Device {
         }
     }
 
+    /// Adds a contact (its list is fetched on the next settle).
+    pub async fn add_contact(&mut self, handle: &str, name: &str) {
+        let now = self.now();
+        self.engine.add_contact(handle, name, now).unwrap();
+        self.flush().await;
+    }
+
     pub fn take_events(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.events)
     }

@@ -45,12 +45,10 @@ async fn a_companion_gets_90_days_of_history_and_contacts_then_new_messages_both
     let server = TestServer::start().await;
     let mut alice = primary(&server, "alice").await;
     let mut bob = primary(&server, "bob").await;
-    let now = alice.now();
-    alice.engine.add_contact("bob", "Bobby", now).unwrap();
-    bob.engine.add_contact("alice", "", now).unwrap();
-    alice.flush().await;
-    bob.flush().await;
+    alice.add_contact("bob", "Bobby").await;
+    bob.add_contact("alice", "").await;
     settle(&mut [&mut alice, &mut bob]).await;
+    let now = alice.now();
     // An old message (100 days ago) and recent ones.
     alice.engine.send_text("bob", "too old to sync", now).unwrap();
     alice.flush().await;
@@ -111,9 +109,7 @@ async fn a_removed_companion_gets_nothing_more_and_ends_unlinked_with_the_reason
     let server = TestServer::start().await;
     let mut alice = primary(&server, "alice").await;
     let mut bob = primary(&server, "bob").await;
-    let now = bob.now();
-    bob.engine.add_contact("alice", "", now).unwrap();
-    bob.flush().await;
+    bob.add_contact("alice", "").await;
     let mut companion = link_companion(&server, &mut alice, false).await;
     settle(&mut [&mut alice, &mut bob, &mut companion]).await;
     assert_eq!(alice.engine.own_devices().into_iter().collect::<Vec<_>>(), vec![0, 1]);

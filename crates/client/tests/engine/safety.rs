@@ -8,10 +8,9 @@ async fn a_device_added_without_the_primarys_signature_gets_nothing_and_the_user
     let server = TestServer::start().await;
     let mut alice = primary(&server, "alice").await;
     let mut bob = primary(&server, "bob").await;
-    let now = alice.now();
-    alice.engine.add_contact("bob", "", now).unwrap();
-    alice.flush().await;
+    alice.add_contact("bob", "").await;
     settle(&mut [&mut alice, &mut bob]).await;
+    let now = alice.now();
 
     // The "server" tampers: a new device row for bob, and a list body that
     // includes it under the old signature.
@@ -62,9 +61,7 @@ async fn a_changed_account_key_is_a_safety_warning_never_accepted_silently() {
     let server = TestServer::start().await;
     let mut alice = primary(&server, "alice").await;
     let _bob = primary(&server, "bob").await;
-    let now = alice.now();
-    alice.engine.add_contact("bob", "", now).unwrap();
-    alice.flush().await;
+    alice.add_contact("bob", "").await;
     settle(&mut [&mut alice]).await;
     // Bob's account key changes on the server (re-registered elsewhere, or an attacker).
     let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", server.dir.path().join("tether.db").display())).await.unwrap();

@@ -104,6 +104,30 @@ fn key_taken(e: sqlx::Error) -> StoreError {
     }
 }
 
+/// Adds a device (the primary at registration, a companion at linking).
+async fn insert_device(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    handle: &str,
+    d: &NewDevice,
+    now_ms: u64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO devices (handle, device_id, noise_key, platform, name, linked_ms, active_ms)
+         VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(handle)
+    .bind(d.device_id as i64)
+    .bind(&d.noise_key)
+    .bind(&d.platform)
+    .bind(&d.name)
+    .bind(i(now_ms))
+    .bind(i(now_ms))
+    .execute(&mut **tx)
+    .await
+    .map_err(key_taken)?;
+    Ok(())
+}
+
 async fn drop_device(
     tx: &mut sqlx::Transaction<'_, Sqlite>,
     handle: &str,
@@ -252,20 +276,7 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(key_taken)?;
-        sqlx::query(
-            "INSERT INTO devices (handle, device_id, noise_key, platform, name, linked_ms, active_ms)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&a.handle)
-        .bind(primary.device_id as i64)
-        .bind(&primary.noise_key)
-        .bind(&primary.platform)
-        .bind(&primary.name)
-        .bind(i(now_ms))
-        .bind(i(now_ms))
-        .execute(&mut *tx)
-        .await
-        .map_err(key_taken)?;
+        insert_device(&mut tx, &a.handle, primary, now_ms).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -323,20 +334,7 @@ impl Store for SqliteStore {
             return Err(StoreError::Conflict);
         }
         if let Some(d) = &up.add {
-            sqlx::query(
-                "INSERT INTO devices (handle, device_id, noise_key, platform, name, linked_ms, active_ms)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&up.handle)
-            .bind(d.device_id as i64)
-            .bind(&d.noise_key)
-            .bind(&d.platform)
-            .bind(&d.name)
-            .bind(i(now_ms))
-            .bind(i(now_ms))
-            .execute(&mut *tx)
-            .await
-            .map_err(key_taken)?;
+            insert_device(&mut tx, &up.handle, d, now_ms).await?;
         }
         for &id in &up.remove {
             drop_device(&mut tx, &up.handle, id, now_ms).await?;
