@@ -210,3 +210,16 @@ test("9. reading on the primary clears the badge and the notification here (read
   await until(async () => (await badge()) === "", "badge cleared by read-sync");
   await until(async () => Object.keys(await notifications()).length === 0, "notification cleared");
 });
+
+test("10. the keyboard command sends the current page to the last chat", async () => {
+  await linkByQr();
+  const page = await ext.context.newPage();
+  await page.setContent("<title>Shortcut page</title><p>hello</p>");
+  const tab = { id: 1, url: "https://example.org/shortcut", title: "Shortcut page" };
+  await ext.worker.evaluate(([c, t]) => globalThis.tether.command(c, t), ["send-page-to-last-chat", tab]);
+  const got = await until(async () => {
+    const out = (await bob.run(["read", "alice"])).stdout;
+    return out.includes("example.org/shortcut") && out;
+  }, "bob receives the page");
+  assert.match(got, /Shortcut page <https:\/\/example.org\/shortcut>/);
+});
