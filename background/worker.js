@@ -31,6 +31,7 @@ chrome.commands.onCommand.addListener((command, tab) => whenReady(() => onComman
 globalThis.tether = {
   menuClick: (info, tab) => whenReady(() => onMenuClick(info, tab)),
   command: (command, tab) => whenReady(() => onCommand(command, tab)),
+  notificationClick: (id) => whenReady(() => onNotificationClick(id)),
 };
 
 // ---- state (rebuilt from storage on every start) ----------------------------

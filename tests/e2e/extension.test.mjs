@@ -223,3 +223,18 @@ test("10. the keyboard command sends the current page to the last chat", async (
   }, "bob receives the page");
   assert.match(got, /Shortcut page <https:\/\/example.org\/shortcut>/);
 });
+
+test("11. clicking a notification opens its chat", async () => {
+  const first = await linkByQr();
+  await first.close();
+  await bob.run(["send", "alice", "tap to open"]);
+  const [id] = Object.keys(await until(async () => Object.keys(await notifications()).length === 1 && (await notifications()), "a notification"));
+  assert.equal(await badge(), "1");
+  await ext.worker.evaluate((nid) => globalThis.tether.notificationClick(nid), id);
+  // The click opens the toolbar popup (or, where that cannot open, a popup
+  // window) on that chat; opening the chat reads it, so the badge clears.
+  await until(async () => (await badge()) === "", "the chat was opened and read");
+  const snap = await snapshotOf();
+  assert.equal(snap.chats.find((c) => c.handle === "bob").unread, 0);
+  assert.equal(Object.keys(await notifications()).length, 0);
+});
