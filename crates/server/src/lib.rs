@@ -324,7 +324,7 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     if let Ok(depth) = s.store.queue_depth().await {
         s.metrics.queue_depth.set(depth as i64);
     }
-    ([("content-type", "text/plain; version=0.0.4")], s.metrics.encode()).into_response()
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode()).into_response()
 }
 
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
