@@ -24,7 +24,7 @@ use crate::{Error, Event};
 use prost::Message;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use tether_proto::ErrorCode;
-use tether_proto::device_list::{self, AccountKey, PRIMARY_DEVICE};
+use tether_proto::device_list::{AccountKey, PRIMARY_DEVICE};
 use tether_proto::frames::{self as f, ClientHello, Request, ResponseBody, ServerBody};
 use tether_proto::noise::{ClientHandshake, ExpectServerHello, StaticKey, Transport};
 use tether_proto::{Fingerprint, normalize_handle};
@@ -394,7 +394,7 @@ impl Engine {
             Conn::Open(mut transport) => {
                 let plain = transport.decrypt(bytes);
                 self.conn = Conn::Open(transport);
-                match plain.map_err(Error::from).and_then(|p| ServerFrame::decode_frame(&p)) {
+                match plain.map_err(Error::from).and_then(|p| decode_server_frame(&p)) {
                     Ok(ServerBody::Response(r)) => self.on_response(r, now),
                     Ok(ServerBody::Event(e)) => {
                         if let Some(body) = e.body {
@@ -819,21 +819,14 @@ fn fresh_device(rng: &mut dyn Random, info: &ClientInfo, reason: Option<String>)
     (me, Olm::new())
 }
 
-/// Decoding helper for server frames.
-struct ServerFrame;
-impl ServerFrame {
-    fn decode_frame(plain: &[u8]) -> Result<ServerBody, Error> {
-        f::ServerFrame::decode(plain)
-            .map_err(|e| Error::Proto(e.into()))?
-            .body
-            .ok_or_else(|| Error::Invalid("empty server frame".into()))
-    }
+/// The body of a decrypted server frame.
+fn decode_server_frame(plain: &[u8]) -> Result<ServerBody, Error> {
+    f::ServerFrame::decode(plain)
+        .map_err(|e| Error::Proto(e.into()))?
+        .body
+        .ok_or_else(|| Error::Invalid("empty server frame".into()))
 }
 
 pub(crate) fn days_ago(now: u64, days: u64) -> u64 {
     now.saturating_sub(days * DAY_MS)
-}
-
-pub(crate) fn verify_list(account_key: &[u8], signed: &f::SignedDeviceList) -> Result<f::DeviceList, tether_proto::Error> {
-    device_list::verify(account_key, signed)
 }

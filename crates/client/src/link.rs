@@ -177,7 +177,7 @@ impl Engine {
         let seed: [u8; 32] = account_seed.as_slice().try_into().map_err(|_| Error::Corrupt("account key".into()))?;
         let key = AccountKey::from_seed(&seed);
         let signed = f::SignedDeviceList::decode(self.me.own_list.as_slice()).map_err(|e| Error::Proto(e.into()))?;
-        let mut list = verify_list(&key.public(), &signed)?;
+        let mut list = tether_proto::device_list::verify(&key.public(), &signed)?;
         let device_id = self.me.next_device.max(list.devices.iter().map(|d| d.device_id + 1).max().unwrap_or(1));
         list.version += 1;
         list.issued_at_ms = now;
@@ -380,7 +380,7 @@ impl Engine {
             return refuse(self, "it names other keys than this device's");
         }
         let Some(signed) = a.list.clone() else { return refuse(self, "no device list") };
-        let list = match verify_list(&a.account_key, &signed) {
+        let list = match tether_proto::device_list::verify(&a.account_key, &signed) {
             Ok(l) => l,
             Err(_) => return refuse(self, "the device list is not signed by the account"),
         };

@@ -63,7 +63,7 @@ impl Engine {
             Err(w) => return self.warn(handle, w),
         };
         let Some(signed) = reply.list.clone() else { return self.warn(handle, "the server sent no device list".into()) };
-        let list = match verify_list(&key, &signed) {
+        let list = match tether_proto::device_list::verify(&key, &signed) {
             Ok(l) if l.handle == handle => l,
             Ok(_) => return self.warn(handle, "the server sent another account's device list".into()),
             Err(_) => {
@@ -75,7 +75,7 @@ impl Engine {
         };
         if Some(handle) == self.handle() {
             // Never go back to an older own list.
-            let current = f::SignedDeviceList::decode(self.me.own_list.as_slice()).ok().and_then(|s| verify_list(&key, &s).ok());
+            let current = f::SignedDeviceList::decode(self.me.own_list.as_slice()).ok().and_then(|s| tether_proto::device_list::verify(&key, &s).ok());
             if current.is_none_or(|c| c.version <= list.version) {
                 self.me.own_list = signed.encode_to_vec();
                 self.me.own_removed = reply.removed.clone();
@@ -136,7 +136,7 @@ impl Engine {
             (&c.list, &c.removed, c.account_key.clone())
         };
         let signed = f::SignedDeviceList::decode(list).ok()?;
-        let list = verify_list(&key, &signed).ok()?;
+        let list = tether_proto::device_list::verify(&key, &signed).ok()?;
         Some(list.devices.into_iter().filter(|d| !removed.contains(&d.device_id)).collect())
     }
 
@@ -571,7 +571,7 @@ impl Engine {
         let seed: [u8; 32] = account_seed.as_slice().try_into().map_err(|_| Error::Corrupt("account key".into()))?;
         let key = tether_proto::device_list::AccountKey::from_seed(&seed);
         let signed = f::SignedDeviceList::decode(self.me.own_list.as_slice()).map_err(|e| Error::Proto(e.into()))?;
-        let mut list = verify_list(&key.public(), &signed)?;
+        let mut list = tether_proto::device_list::verify(&key.public(), &signed)?;
         if !list.devices.iter().any(|d| d.device_id == device_id) {
             return Err(Error::Invalid(format!("{handle} has no device {device_id} (see `tether devices`)")));
         }

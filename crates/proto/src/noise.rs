@@ -90,6 +90,16 @@ fn x25519_public(private: &[u8; 32]) -> [u8; 32] {
     PublicKey::from(&StaticSecret::from(*private)).to_bytes()
 }
 
+/// Reads a handshake message that carries the peer's static key; returns
+/// the payload and that key.
+fn read_with_remote(hs: &mut snow::HandshakeState, msg: &[u8], what: &'static str) -> Result<(Vec<u8>, [u8; 32]), Error> {
+    let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
+    let n = hs.read_message(msg, &mut payload)?;
+    payload.truncate(n);
+    let key = hs.get_remote_static().and_then(|k| k.try_into().ok()).ok_or(Error::InvalidKey(what))?;
+    Ok((payload, key))
+}
+
 // ------------------------------------------------------------------ client
 
 /// Start of the client side.
@@ -126,13 +136,7 @@ impl ExpectServerHello {
     /// Reads the server's message, checks its static key against the pin and
     /// decodes its hello.
     pub fn handle(mut self, msg: &[u8]) -> Result<ServerVerified, Error> {
-        let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
-        let n = self.hs.read_message(msg, &mut payload)?;
-        let server_key: [u8; 32] = self
-            .hs
-            .get_remote_static()
-            .and_then(|k| k.try_into().ok())
-            .ok_or(Error::InvalidKey("server static"))?;
+        let (payload, server_key) = read_with_remote(&mut self.hs, msg, "server static")?;
         let got = Fingerprint::of(&server_key);
         if let Some(expected) = self.pin {
             if expected != got {
@@ -142,7 +146,7 @@ impl ExpectServerHello {
                 });
             }
         }
-        let hello = ServerHello::decode(&payload[..n])?;
+        let hello = ServerHello::decode(payload.as_slice())?;
         Ok(ServerVerified {
             hs: self.hs,
             server: got,
@@ -223,14 +227,8 @@ pub struct ClientAuthenticated {
 
 impl ExpectClientHello {
     pub fn handle(mut self, msg: &[u8]) -> Result<ClientAuthenticated, Error> {
-        let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
-        let n = self.hs.read_message(msg, &mut payload)?;
-        let client_key: [u8; 32] = self
-            .hs
-            .get_remote_static()
-            .and_then(|k| k.try_into().ok())
-            .ok_or(Error::InvalidKey("client static"))?;
-        let hello = ClientHello::decode(&payload[..n])?;
+        let (payload, client_key) = read_with_remote(&mut self.hs, msg, "client static")?;
+        let hello = ClientHello::decode(payload.as_slice())?;
         Ok(ClientAuthenticated {
             transport: Transport {
                 state: self.hs.into_transport_mode()?,
