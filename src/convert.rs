@@ -119,7 +119,7 @@ pub fn event(e: &Event) -> Value {
         Event::ContactChanged { contact } => json!({ "kind": "contactChanged", "handle": contact.handle }),
         Event::SafetyWarning { handle, warning } => json!({ "kind": "safetyWarning", "handle": handle, "warning": warning }),
         Event::HistoryImported { chunk, total, messages } => json!({ "kind": "historyImported", "chunk": chunk, "total": total, "messages": messages }),
-        Event::Error { code, message } => json!({ "kind": "error", "code": code, "message": message }),
+        Event::Error { code, message } => json!({ "kind": "error", "code": code.map(|c| c.as_str()), "message": message }),
         _ => json!({ "kind": "other" }),
     }
 }

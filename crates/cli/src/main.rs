@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 use tether_client::{Engine, Event, MessageBody, Role, Status};
+use tether_proto::ErrorCode;
 
 /// Tether: end-to-end encrypted messaging, from the command line.
 ///
@@ -237,8 +238,8 @@ async fn run(cli: Cli) -> Result<(), String> {
                     Some(Event::HistorySent { messages, chunks, .. }) => history = Some((messages, chunks)),
                     Some(Event::LinkApproved { .. }) => outcome = Some(Ok(())),
                     Some(Event::Error { code, message }) => {
-                        outcome = Some(Err(match code.as_deref() {
-                            Some("expired_ref") | Some("unknown_ref") => "that QR code expired: ask the companion for a fresh one (\"Show a new code\") and scan again".into(),
+                        outcome = Some(Err(match code {
+                            Some(ErrorCode::ExpiredRef | ErrorCode::UnknownRef) => "that QR code expired: ask the companion for a fresh one (\"Show a new code\") and scan again".into(),
                             _ => message,
                         }))
                     }

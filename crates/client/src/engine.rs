@@ -35,6 +35,7 @@ pub(crate) const NS_CHATS: &str = "chats";
 pub(crate) const NS_MESSAGES: &str = "messages";
 pub(crate) const NS_OUTBOX: &str = "outbox";
 pub(crate) const NS_SEEN: &str = "seen";
+pub(crate) const NS_NOTIFY: &str = "notify";
 
 /// One-time keys uploaded at a time.
 const PREKEY_BATCH: usize = 50;
@@ -105,6 +106,8 @@ pub struct Engine {
     pub(crate) outbox: BTreeMap<String, OutboxEntry>,
     /// "sender/message id" of every envelope already applied.
     pub(crate) seen: HashSet<String>,
+    /// Notifications owed to the user, by message id (persisted).
+    pub(crate) notify: BTreeMap<String, Notification>,
 
     conn: Conn,
     transmit: VecDeque<Vec<u8>>,
@@ -175,6 +178,7 @@ impl Engine {
             messages: BTreeMap::new(),
             outbox: BTreeMap::new(),
             seen: HashSet::new(),
+            notify: BTreeMap::new(),
             conn: Conn::Closed,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
@@ -221,6 +225,10 @@ impl Engine {
         for (_, v) in self.store.scan(NS_OUTBOX).map_err(s)? {
             let o: OutboxEntry = decode_json("outbox", &v)?;
             self.outbox.insert(o.id.clone(), o);
+        }
+        for (_, v) in self.store.scan(NS_NOTIFY).map_err(s)? {
+            let n: Notification = decode_json("notification", &v)?;
+            self.notify.insert(n.id.clone(), n);
         }
         for (k, _) in self.store.scan(NS_SEEN).map_err(s)? {
             self.seen.insert(k);
@@ -282,6 +290,56 @@ impl Engine {
     /// A chat's messages, oldest first.
     pub fn messages(&self, chat: &str) -> &[ChatMessage] {
         self.messages.get(chat).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// A contact's display name: what the user (or their profile) calls
+    /// them, else the handle.
+    pub fn display_name(&self, handle: &str) -> String {
+        self.contacts.get(handle).map(|c| c.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| handle.to_string())
+    }
+
+    /// The chat list as a UI shows it: pinned first, then newest first.
+    pub fn chat_list(&self) -> Vec<crate::view::ChatSummary> {
+        self.chats()
+            .into_iter()
+            .map(|c| crate::view::ChatSummary {
+                handle: c.handle.clone(),
+                name: self.display_name(&c.handle),
+                unread: c.unread,
+                last_ms: c.last_ms,
+                last_preview: c.last_preview.clone(),
+                muted: c.muted,
+                archived: c.archived,
+                pinned: c.pinned,
+            })
+            .collect()
+    }
+
+    /// Contacts sorted by display name (case-insensitive), then handle.
+    pub fn contact_list(&self) -> Vec<crate::view::ContactSummary> {
+        let mut v: Vec<_> = self
+            .contacts
+            .values()
+            .map(|c| crate::view::ContactSummary { handle: c.handle.clone(), name: self.display_name(&c.handle), warning: c.warning.clone() })
+            .collect();
+        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.handle.cmp(&b.handle)));
+        v
+    }
+
+    /// Notifications not yet reported shown, oldest first (show them on
+    /// every wake; each has the message's id, so showing twice replaces).
+    pub fn notifications_owed(&self) -> Vec<Notification> {
+        let mut v: Vec<Notification> = self.notify.values().cloned().collect();
+        v.sort_by(|a, b| (a.time_ms, &a.id).cmp(&(b.time_ms, &b.id)));
+        v
+    }
+
+    /// The adapter showed (or deliberately skipped) a notification.
+    pub fn notification_shown(&mut self, id: &str) {
+        if self.notify.remove(id).is_some() {
+            self.ops.push(Op::Delete { ns: NS_NOTIFY, key: id.to_string() });
+        }
+        self.finish();
     }
 
     /// Unread messages over all chats that are not muted.
@@ -540,7 +598,7 @@ impl Engine {
                     // Not the message's fault: it stays in the outbox and goes again.
                     self.retry_at = Some(now + RETRY_MS);
                 } else {
-                    self.events.push_back(Event::Error { code: Some(err.code.clone()), message: err.message.clone() });
+                    self.events.push_back(Event::Error { code, message: err.message.clone() });
                     self.fail_entry(&entry);
                 }
             }
@@ -548,7 +606,7 @@ impl Engine {
                 self.claims_in_flight.remove(&(handle.clone(), device_id));
                 self.retry_at = Some(now + RETRY_MS);
                 self.events.push_back(Event::Error {
-                    code: Some(err.code),
+                    code,
                     message: format!("{handle} (device {device_id}) cannot be reached yet: {}", err.message),
                 });
             }
@@ -566,22 +624,22 @@ impl Engine {
                         self.fail_entry(&id);
                     }
                 }
-                self.events.push_back(Event::Error { code: Some(err.code), message: format!("{handle}: {}", err.message) });
+                self.events.push_back(Event::Error { code, message: format!("{handle}: {}", err.message) });
             }
             Pending::Register { .. } => {
                 self.registering = None;
-                self.events.push_back(Event::Error { code: Some(err.code), message: err.message });
+                self.events.push_back(Event::Error { code, message: err.message });
                 self.close = Some("registration failed".into());
             }
             Pending::Approve { .. } | Pending::PairingFetch { .. } | Pending::RemoveDevice { .. } | Pending::PublishList { .. } => {
-                self.events.push_back(Event::Error { code: Some(err.code), message: err.message });
+                self.events.push_back(Event::Error { code, message: err.message });
             }
             Pending::LinkRefs | Pending::PairingPublish => {
-                self.events.push_back(Event::Error { code: Some(err.code), message: err.message });
+                self.events.push_back(Event::Error { code, message: err.message });
                 self.close = Some("linking failed".into());
             }
             Pending::Ack | Pending::Ping | Pending::Prekeys | Pending::Devices | Pending::SendHistory => {
-                self.events.push_back(Event::Error { code: Some(err.code), message: err.message });
+                self.events.push_back(Event::Error { code, message: err.message });
             }
         }
     }
@@ -677,6 +735,7 @@ impl Engine {
         self.messages.clear();
         self.outbox.clear();
         self.seen.clear();
+        self.notify.clear();
         self.pending.clear();
         self.parked.clear();
         self.link = crate::link::LinkFlow::Idle;

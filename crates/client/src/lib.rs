@@ -17,6 +17,7 @@ mod messaging;
 pub mod model;
 mod olm;
 pub mod store;
+pub mod view;
 
 pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, Random};
 pub use error::Error;
@@ -25,9 +26,12 @@ pub use model::*;
 /// Version of the engine (the workspace version), shown by every client.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What the engine tells the UI.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
+/// What the engine tells the UI. Serialized for JavaScript as
+/// `{ "kind": "message", "message": {…} }` (camelCase names). Deliberately
+/// exhaustive: an adapter that matches on it must handle a new variant.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub enum Event {
     /// The handshake finished; `fingerprint` is the pinned server key (hex).
     Connected { fingerprint: String },
@@ -65,6 +69,12 @@ pub enum Event {
     Devices { devices: Vec<DeviceSummary> },
     /// Primary: a companion was removed.
     DeviceRemoved { device_id: u32 },
-    /// A request failed, or something went wrong; `code` is the server's error code.
-    Error { code: Option<String>, message: String },
+    /// A message that should raise a notification (incoming, unread, chat
+    /// not muted). It stays owed (see `Engine::notifications_owed`) until the
+    /// adapter calls `Engine::notification_shown`.
+    Notify { notification: Notification },
+    /// A request failed, or something went wrong; `code` is the server's
+    /// error code when the server refused (None for local failures and codes
+    /// this version does not know).
+    Error { code: Option<tether_proto::ErrorCode>, message: String },
 }

@@ -329,15 +329,17 @@ impl Engine {
 
     fn apply_read(&mut self, chat: &str, up_to: u64) {
         let unread = self.messages(chat).iter().filter(|m| !m.from_me && m.time_ms > up_to).count() as u32;
-        if let Some(c) = self.chats.get_mut(chat) {
-            if up_to > c.read_up_to_ms || c.unread != unread {
-                c.read_up_to_ms = c.read_up_to_ms.max(up_to);
-                c.unread = unread;
-                let c = c.clone();
-                self.ops.push(put(NS_CHATS, chat, &c));
-                self.events.push_back(Event::ChatChanged { chat: c });
-            }
+        let Some(c) = self.chats.get(chat) else { return };
+        if up_to <= c.read_up_to_ms && c.unread == unread {
+            return;
         }
+        self.drop_notifications(chat, Some(up_to));
+        let Some(c) = self.chats.get_mut(chat) else { return };
+        c.read_up_to_ms = c.read_up_to_ms.max(up_to);
+        c.unread = unread;
+        let c = c.clone();
+        self.ops.push(put(NS_CHATS, chat, &c));
+        self.events.push_back(Event::ChatChanged { chat: c });
     }
 
     /// Mutes, archives or pins a chat here and on this account's other devices.
@@ -358,6 +360,9 @@ impl Engine {
         c.archived = archived;
         c.pinned = pinned;
         let c = c.clone();
+        if muted {
+            self.drop_notifications(chat, None);
+        }
         self.ops.push(put(NS_CHATS, chat, &c));
         self.events.push_back(Event::ChatChanged { chat: c });
     }
@@ -376,9 +381,11 @@ impl Engine {
             c.last_ms = m.time_ms;
             c.last_preview = m.preview();
         }
-        if count_unread && !m.from_me && m.time_ms > c.read_up_to_ms {
+        let owed = count_unread && !m.from_me && m.time_ms > c.read_up_to_ms;
+        if owed {
             c.unread += 1;
         }
+        let owed = owed && !c.muted;
         if c.archived && !m.from_me && !c.muted {
             c.archived = false; // a new message brings an archived chat back
         }
@@ -390,8 +397,30 @@ impl Engine {
             self.ops.push(put(NS_CONTACTS, &m.chat, &contact));
             self.contacts.insert(m.chat.clone(), contact);
         }
+        let notification = owed.then(|| Notification {
+            id: m.id.clone(),
+            chat: m.chat.clone(),
+            title: self.display_name(&m.chat),
+            body: m.preview(),
+            time_ms: m.time_ms,
+        });
         self.events.push_back(Event::Message { message: m });
         self.events.push_back(Event::ChatChanged { chat: c });
+        if let Some(n) = notification {
+            self.ops.push(put(NS_NOTIFY, &n.id, &n));
+            self.notify.insert(n.id.clone(), n.clone());
+            self.events.push_back(Event::Notify { notification: n });
+        }
+    }
+
+    /// Drops owed notifications of a chat that was read (or muted).
+    fn drop_notifications(&mut self, chat: &str, up_to: Option<u64>) {
+        let gone: Vec<String> =
+            self.notify.values().filter(|n| n.chat == chat && up_to.is_none_or(|t| n.time_ms <= t)).map(|n| n.id.clone()).collect();
+        for id in gone {
+            self.notify.remove(&id);
+            self.ops.push(Op::Delete { ns: NS_NOTIFY, key: id });
+        }
     }
 
     // ---------------------------------------------------------- receiving

@@ -45,14 +45,17 @@ pub struct SelfState {
 }
 
 /// A contact: a handle with its pinned account key and verified devices.
+/// Records are camelCase; the aliases read records written before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub struct Contact {
     pub handle: String,
     /// What the user calls them (or their profile name).
     pub name: String,
     /// Pinned on first contact (32 bytes); a different key later is a
     /// safety warning, never accepted silently.
-    #[serde(default)]
+    #[serde(default, alias = "account_key")]
     pub account_key: Vec<u8>,
     /// Their verified signed list (encoded SignedDeviceList).
     #[serde(default)]
@@ -66,10 +69,14 @@ pub struct Contact {
 
 /// One chat (1:1 with a handle).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub struct Chat {
     pub handle: String,
     pub unread: u32,
+    #[serde(alias = "last_ms")]
     pub last_ms: u64,
+    #[serde(alias = "last_preview")]
     pub last_preview: String,
     #[serde(default)]
     pub muted: bool,
@@ -78,13 +85,14 @@ pub struct Chat {
     #[serde(default)]
     pub pinned: bool,
     /// Incoming messages up to this time are read (synced between own devices).
-    #[serde(default)]
+    #[serde(default, alias = "read_up_to_ms")]
     pub read_up_to_ms: u64,
 }
 
 /// Delivery state of an own message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub enum Status {
     /// In the outbox, not yet accepted by the server.
     Pending,
@@ -99,6 +107,7 @@ pub enum Status {
 /// What a message says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub enum MessageBody {
     Text { body: String },
     Link { url: String, title: String, selection: String },
@@ -108,14 +117,20 @@ pub enum MessageBody {
 
 /// One message in a chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub struct ChatMessage {
     /// 32 hex digits.
     pub id: String,
     pub chat: String,
     /// Sent by this account (from any of its devices).
+    #[serde(alias = "from_me")]
     pub from_me: bool,
+    #[serde(alias = "sender_handle")]
     pub sender_handle: String,
+    #[serde(alias = "sender_device")]
     pub sender_device: u32,
+    #[serde(alias = "time_ms")]
     pub time_ms: u64,
     pub body: MessageBody,
     /// Own messages: how far it got.
@@ -160,6 +175,8 @@ pub struct HistoryPart {
 
 /// A linked device as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub struct DeviceSummary {
     pub device_id: u32,
     pub platform: String,
@@ -167,4 +184,21 @@ pub struct DeviceSummary {
     pub linked_at_ms: u64,
     pub last_active_ms: u64,
     pub current: bool,
+}
+
+/// A notification the adapter owes the user: one per incoming message in a
+/// chat that is not muted, kept (persisted) until the adapter reports it
+/// shown, so a stop between "stored" and "shown" loses none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+pub struct Notification {
+    /// The message's id; also the notification's, so showing it twice replaces it.
+    pub id: String,
+    pub chat: String,
+    /// The sender's display name.
+    pub title: String,
+    /// The message preview.
+    pub body: String,
+    pub time_ms: u64,
 }

@@ -2,8 +2,11 @@
 //! snake_case string in [`crate::frames::ErrorInfo::code`], so a new code
 //! never breaks an older client (it shows the message).
 
-/// Why the server refused a request or closed a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why the server refused a request or closed a connection. Serialized as
+/// its wire string (`"device_removed"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 #[non_exhaustive]
 pub enum ErrorCode {
     /// The frame decoded but a field is missing or malformed.
@@ -154,5 +157,13 @@ mod tests {
             assert_eq!(ErrorCode::parse(c.as_str()), Some(c));
         }
         assert_eq!(ErrorCode::parse("no_such_code"), None);
+    }
+
+    #[test]
+    fn serde_uses_the_wire_string() {
+        for &c in ErrorCode::ALL {
+            let v = serde::de::value::StrDeserializer::<serde::de::value::Error>::new(c.as_str());
+            assert_eq!(<ErrorCode as serde::Deserialize>::deserialize(v).unwrap(), c);
+        }
     }
 }

@@ -1,0 +1,53 @@
+//! What a UI shows, computed once here so every client (popup, phone app,
+//! CLI) orders, names and formats alike. Serialized camelCase for
+//! JavaScript; the UI paints these and holds no rules of its own.
+
+use serde::Serialize;
+
+/// One row of the chat list, in display order (see `Engine::chat_list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+pub struct ChatSummary {
+    pub handle: String,
+    /// The contact's display name (their handle when they have none).
+    pub name: String,
+    pub unread: u32,
+    pub last_ms: u64,
+    pub last_preview: String,
+    pub muted: bool,
+    pub archived: bool,
+    pub pinned: bool,
+}
+
+/// One contact, sorted by display name (see `Engine::contact_list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+pub struct ContactSummary {
+    pub handle: String,
+    pub name: String,
+    /// Why nothing is encrypted to them right now, if so.
+    pub warning: Option<String>,
+}
+
+/// A fingerprint as people compare it: `a1b2-c3d4-…` (8 groups of 4 hex
+/// digits), from a full or partial hex string. Empty input gives "".
+pub fn format_fingerprint(hex: &str) -> String {
+    let hex: String = hex.chars().filter(char::is_ascii_hexdigit).take(32).collect();
+    let groups: Vec<&str> = (0..hex.len().div_ceil(4)).map(|i| &hex[i * 4..(i * 4 + 4).min(hex.len())]).collect();
+    groups.join("-")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::format_fingerprint;
+
+    #[test]
+    fn fingerprints_show_as_eight_groups() {
+        let hex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        assert_eq!(format_fingerprint(hex), "0011-2233-4455-6677-8899-aabb-ccdd-eeff");
+        assert_eq!(format_fingerprint(""), "");
+        assert_eq!(format_fingerprint("abcdef"), "abcd-ef");
+    }
+}
