@@ -13,7 +13,7 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7780";
 
 /// Everything of the source tree that ships in the extension, besides the
 /// manifest and the generated `wasm/` directory.
-const EXTENSION_DIRS: &[&str] = &["background", "popup", "options", "icons", "_locales"];
+const EXTENSION_DIRS: &[&str] = &["background", "popup", "common", "options", "icons", "_locales"];
 
 /// Gecko id of the Firefox build.
 const GECKO_ID: &str = "tether@tether.chat";

@@ -1,0 +1,79 @@
+// @ts-check
+// The popup <-> worker protocol, defined once: both sides import this
+// module, and `tsc --noEmit` checks every message they build or read
+// against the types below. The worker answers over the same Port.
+//
+// Values that come from the Rust core (Snapshot, ChatMessage, ...) are the
+// TypeScript declarations wasm-bindgen and tsify generate from the Rust
+// types (wasm/tether_core.d.ts in the built extension).
+
+/** The name of the Port the popup opens (`chrome.runtime.connect({ name })`). */
+export const PORT_NAME = "popup";
+
+/** Chat flags a popup can turn on or off, one at a time. */
+export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
+
+/** @typedef {typeof FLAGS[number]} ChatFlag */
+
+/**
+ * What the popup asks of the worker.
+ * @typedef {(
+ *   | { kind: "snapshot" }
+ *   | { kind: "setServer", url: string }
+ *   | { kind: "startLink", withCode: boolean }
+ *   | { kind: "openChat", chat: string }
+ *   | { kind: "closeChat" }
+ *   | { kind: "sharePending", chat: string }
+ *   | { kind: "send", chat: string, text: string }
+ *   | { kind: "shareTab", chat: string }
+ *   | { kind: "setFlag", chat: string, flag: ChatFlag, on: boolean }
+ *   | { kind: "checkHandle", text: string }
+ *   | { kind: "newChat", handle: string, name: string }
+ *   | { kind: "setNotifications", on: boolean }
+ *   | { kind: "setDeviceName", name: string }
+ *   | { kind: "logout" }
+ * )} PopupRequest
+ */
+
+/** @typedef {import("../wasm/tether_core.js").Snapshot} Snapshot */
+/** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
+
+/**
+ * What the worker tells the popup.
+ * @typedef {(
+ *   | { kind: "snapshot", snapshot: Snapshot }
+ *   | { kind: "chat", chat: string, messages: ChatMessage[] }
+ *   | { kind: "serverChecked", ok: boolean, fingerprint: string | null, error: string | null }
+ *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
+ *   | { kind: "error", message: string }
+ * )} WorkerMessage
+ */
+
+/** Every request kind, for the worker's router (and its exhaustiveness check). */
+export const REQUEST_KINDS = /** @type {const} */ ([
+  "snapshot",
+  "setServer",
+  "startLink",
+  "openChat",
+  "closeChat",
+  "sharePending",
+  "send",
+  "shareTab",
+  "setFlag",
+  "checkHandle",
+  "newChat",
+  "setNotifications",
+  "setDeviceName",
+  "logout",
+]);
+
+/**
+ * Checks that a value from the Port is a request this version knows (the
+ * Port only carries messages from this extension's own pages, but a stale
+ * popup after an update may speak an older version).
+ * @param {unknown} msg
+ * @returns {msg is PopupRequest}
+ */
+export function isRequest(msg) {
+  return typeof msg === "object" && msg !== null && REQUEST_KINDS.includes(/** @type {any} */ (msg).kind);
+}
