@@ -354,6 +354,19 @@ impl Engine {
         Ok(())
     }
 
+    /// Turns one flag of a chat on or off, keeping the others as they are
+    /// now (so a UI never writes back a stale copy of the other two).
+    pub fn set_chat_flag(&mut self, chat: &str, flag: ChatFlag, on: bool, now: u64) -> Result<(), Error> {
+        let c = self.chats.get(chat).cloned().unwrap_or_else(|| Chat { handle: chat.to_string(), ..Default::default() });
+        let (mut muted, mut archived, mut pinned) = (c.muted, c.archived, c.pinned);
+        match flag {
+            ChatFlag::Muted => muted = on,
+            ChatFlag::Archived => archived = on,
+            ChatFlag::Pinned => pinned = on,
+        }
+        self.set_chat_flags(chat, muted, archived, pinned, now)
+    }
+
     fn apply_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool) {
         let c = self.chats.entry(chat.to_string()).or_insert_with(|| Chat { handle: chat.to_string(), ..Default::default() });
         c.muted = muted;

@@ -89,6 +89,16 @@ pub struct Chat {
     pub read_up_to_ms: u64,
 }
 
+/// One of a chat's flags (see `Engine::set_chat_flag`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+pub enum ChatFlag {
+    Muted,
+    Archived,
+    Pinned,
+}
+
 /// Delivery state of an own message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
