@@ -149,7 +149,8 @@ impl Engine {
 
     // ------------------------------------------------------------ sending
 
-    pub(crate) fn queue(&mut self, entry: OutboxEntry, now: u64) {
+    pub(crate) fn queue(&mut self, mut entry: OutboxEntry, now: u64) {
+        entry.seq = self.outbox.values().map(|o| o.seq).max().unwrap_or(0) + 1;
         self.ops.push(put(NS_OUTBOX, &entry.id, &entry));
         self.outbox.insert(entry.id.clone(), entry);
         self.pump(now);
@@ -162,12 +163,24 @@ impl Engine {
         }
         let me = self.handle().expect("checked").to_string();
         let my_device = self.device_id().expect("linked");
-        let ids: Vec<String> = self.outbox.keys().cloned().collect();
-        for id in ids {
+        // In send order; an entry that must wait holds back every later
+        // entry to the same accounts, so nobody receives them out of order.
+        let mut order: Vec<(u64, u64, String)> = self.outbox.values().map(|o| (o.seq, o.created_ms, o.id.clone())).collect();
+        order.sort();
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        for (_, _, id) in order {
+            let entry = self.outbox[&id].clone();
+            let mut accounts = entry.to.clone();
+            if !entry.to_me.is_empty() {
+                accounts.push(me.clone());
+            }
+            if accounts.iter().any(|a| held.contains(a)) {
+                held.extend(accounts);
+                continue;
+            }
             if self.in_flight.contains(&id) {
                 continue;
             }
-            let entry = self.outbox[&id].clone();
             let mut targets = Vec::new();
             let mut ready = true;
             for h in &entry.to {
@@ -200,6 +213,7 @@ impl Engine {
                 }
             }
             if !ready {
+                held.extend(accounts);
                 continue;
             }
             if targets.is_empty() {
@@ -275,6 +289,7 @@ impl Engine {
             to_me: Payload::new(&chat, now, body).bytes(),
             only_devices: vec![],
             created_ms: now,
+            seq: 0,
         };
         self.queue(entry, now);
         self.finish();
@@ -316,12 +331,12 @@ impl Engine {
         if !unread.is_empty() {
             let id = self.new_message_id();
             let receipt = Body::Receipt(Receipt { kind: RECEIPT_READ, message_ids: unread });
-            let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, receipt).bytes(), to_me: vec![], only_devices: vec![], created_ms: now };
+            let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, receipt).bytes(), to_me: vec![], only_devices: vec![], created_ms: now, seq: 0 };
             self.queue(entry, now);
         }
         let id = self.new_message_id();
         let sync = Body::ReadSync(ReadSync { chat: chat.to_string(), up_to_ms: up_to });
-        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, sync).bytes(), only_devices: vec![], created_ms: now };
+        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, sync).bytes(), only_devices: vec![], created_ms: now, seq: 0 };
         self.queue(entry, now);
         self.finish();
         Ok(())
@@ -348,7 +363,7 @@ impl Engine {
         self.apply_flags(chat, muted, archived, pinned);
         let id = self.new_message_id();
         let body = Body::Flags(ChatFlags { chat: chat.to_string(), muted, archived, pinned });
-        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), only_devices: vec![], created_ms: now };
+        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), only_devices: vec![], created_ms: now, seq: 0 };
         self.queue(entry, now);
         self.finish();
         Ok(())
@@ -579,7 +594,7 @@ impl Engine {
     fn receipt(&mut self, chat: &str, kind: u32, ids: Vec<Vec<u8>>, now: u64) {
         let id = self.new_message_id();
         let body = Body::Receipt(Receipt { kind, message_ids: ids });
-        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], only_devices: vec![], created_ms: now };
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], only_devices: vec![], created_ms: now, seq: 0 };
         self.queue(entry, now);
     }
 

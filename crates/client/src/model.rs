@@ -173,6 +173,9 @@ pub struct OutboxEntry {
     #[serde(default)]
     pub only_devices: Vec<u32>,
     pub created_ms: u64,
+    /// Position in send order (assigned when queued; resends keep it).
+    #[serde(default)]
+    pub seq: u64,
 }
 
 /// A part of the history a primary sends to a new companion.
