@@ -1,0 +1,83 @@
+// @ts-check
+// The header bar (title, status pill, buttons) and the error banner, for
+// whichever screen is shown.
+
+import { $, paintAvatar, t } from "./dom.js";
+import { data, findChat, nameOf, ui } from "./state.js";
+
+/** @typedef {import("./state.js").Screen} Screen */
+
+/**
+ * @param {Screen} screen
+ */
+export function renderHeader(screen) {
+  const snap = data.snap;
+  const state = snap?.state ?? "starting";
+  const inner = screen === "chat" || screen === "settings" || screen === "newchat";
+  $("back").hidden = !inner;
+  $("logo").hidden = inner;
+  $("bar-avatar").hidden = screen !== "chat";
+  $("chat-more").hidden = screen !== "chat";
+  $("new-chat").hidden = screen !== "list";
+  $("settings").hidden = !(screen === "list" || screen === "unlinked");
+  $("bar").dataset.screen = screen;
+
+  let title = t("popupTitle");
+  let sub = "";
+  if (screen === "chat" && ui.chat) {
+    title = nameOf(ui.chat);
+    sub = `@${ui.chat}`;
+    const chat = findChat(ui.chat);
+    if (chat?.muted) sub += ` · ${t("mutedShort")}`;
+    if (chat?.archived) sub += ` · ${t("archivedShort")}`;
+    paintAvatar($("bar-avatar"), title, ui.chat);
+  } else if (screen === "settings") title = t("openSettings");
+  else if (screen === "newchat") title = t("newChat");
+  else if (screen === "list" && snap?.account) sub = `@${snap.account.handle}`;
+  $("title").textContent = title;
+  $("subtitle").textContent = sub;
+  $("subtitle").hidden = !sub;
+
+  // Status pill: link state before linking, connection once linked (subtle when fine).
+  const pill = $("pill");
+  /** @type {string} */
+  let pillState = state;
+  let text = "";
+  if (state === "starting") text = t("stateStarting");
+  else if (state === "unlinked") text = t("stateNotLinkedTitle");
+  else if (state === "linking") text = t("linkingTitle");
+  else if (state === "linked" && snap) {
+    pillState = snap.connection;
+    text = { offline: t("connOffline"), connecting: t("connConnecting"), connected: t("connConnected") }[snap.connection];
+  }
+  pill.dataset.state = pillState;
+  $("pill-text").textContent = text;
+  pill.title = text;
+  pill.hidden =
+    state === "setup" ||
+    (state === "linked" && pillState === "connected" && screen !== "list") ||
+    (screen === "settings" && state !== "linked");
+}
+
+/** The worker's last error, until it clears or the user closes it. */
+export function renderBanner() {
+  const err = data.snap?.error;
+  const show = !!err && err !== ui.dismissedError && ui.screen !== "starting";
+  $("banner").hidden = !show;
+  if (show) $("banner-text").textContent = err ?? "";
+}
+
+/**
+ * Before any snapshot: the worker answered with an error (the core didn't start).
+ * @param {string} message
+ */
+export function renderStartError(message) {
+  $("view").dataset.state = "error";
+  $("view").removeAttribute("aria-busy");
+  $("starting-spinner").hidden = true;
+  $("starting-text").hidden = true;
+  $("start-error").hidden = false;
+  $("start-error-text").textContent = message;
+  $("pill").dataset.state = "error";
+  $("pill-text").textContent = "!";
+}

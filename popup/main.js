@@ -1,0 +1,209 @@
+// @ts-check
+// The popup is a view: it renders what the worker sends and holds no domain
+// state. It paints at once from the snapshot cached in storage.session, then
+// follows the snapshots and chat histories the worker pushes over the Port
+// (port.js), and turns clicks and keys into commands for the worker.
+//
+// Modules: state.js (what is remembered), port.js (the Port), dom.js /
+// icons.js / format.js (helpers), header.js, menu.js, keys.js, and one
+// module per screen under screens/.
+
+import { $, localise, t, toast } from "./dom.js";
+import { renderBanner, renderHeader, renderStartError } from "./header.js";
+import { goBack, onKeydown } from "./keys.js";
+import { toggleMenu, closeMenu, wireMenu } from "./menu.js";
+import { post, start } from "./port.js";
+import { openChat, renderChat, wireChat } from "./screens/chat.js";
+import { renderUnlinked, wireLink } from "./screens/link.js";
+import { renderList, wireList } from "./screens/list.js";
+import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
+import { openSettings, renderFacts, renderSettings, wireSettings } from "./screens/settings.js";
+import { renderSetup, wireSetup } from "./screens/setup.js";
+import { SCREENS, data, onRedraw, ui } from "./state.js";
+
+/** @typedef {import("./state.js").Screen} Screen */
+/** @typedef {import("./state.js").Snapshot} Snapshot */
+/** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
+
+/** The screen the snapshot and the view state call for. @returns {Screen} */
+function currentScreen() {
+  const state = data.snap?.state;
+  if (!state) return "starting";
+  if (state === "setup") return "setup";
+  if (state === "linking") return "linking";
+  if (ui.settings) return "settings";
+  if (state !== "linked") return "unlinked";
+  if (ui.chat) return "chat";
+  if (ui.newChat) return "newchat";
+  return "list";
+}
+
+/** @type {Partial<Record<Screen, () => void>>} */
+const RENDER = {
+  setup: renderSetup,
+  unlinked: renderUnlinked,
+  list: renderList,
+  chat: renderChat,
+  newchat: renderNewChat,
+  settings: renderSettings,
+};
+
+/** Shows the screen the state calls for and paints it. */
+function render() {
+  const screen = currentScreen();
+  const from = ui.screen;
+  ui.screen = screen;
+  const view = $("view");
+  view.dataset.state = data.snap?.state ?? "starting";
+  view.dataset.screen = screen;
+  if (screen === "starting" || screen === "linking") view.setAttribute("aria-busy", "true");
+  else view.removeAttribute("aria-busy");
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== screen;
+  if (screen !== from) closeMenu(false);
+  renderHeader(screen);
+  renderBanner();
+  RENDER[screen]?.();
+  renderFacts();
+  if (screen !== from) focusFor(screen, from);
+}
+
+/**
+ * Puts the keyboard where the new screen expects it.
+ * @param {Screen} screen
+ * @param {Screen} from
+ */
+function focusFor(screen, from) {
+  /** @type {Partial<Record<Screen, string>>} */
+  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search" };
+  const id = target[screen];
+  if (screen === "list" && from === "chat" && ui.lastChat) {
+    const row = document.querySelector(`#screen-list [data-chat="${CSS.escape(ui.lastChat)}"] .chat-open`);
+    if (row instanceof HTMLElement) return row.focus();
+  }
+  if (id) $(id).focus();
+}
+
+/** @param {Snapshot | undefined} next */
+function onSnapshot(next) {
+  if (!next) return;
+  const before = data.snap?.state ?? null;
+  data.snap = next;
+  if (before !== next.state) {
+    // A new link state starts from its own first screen.
+    ui.settings = false;
+    ui.logoutConfirm = false;
+    if (next.state !== "linked") {
+      ui.chat = null;
+      ui.newChat = false;
+      data.history = null;
+    }
+  }
+  render();
+}
+
+/** @param {WorkerMessage} msg */
+function onMessage(msg) {
+  switch (msg.kind) {
+    case "snapshot":
+      onSnapshot(msg.snapshot);
+      break;
+    case "chat":
+      if (msg.chat === ui.chat) {
+        data.history = { chat: msg.chat, messages: msg.messages };
+        if (ui.screen === "chat") renderChat();
+      }
+      break;
+    case "serverChecked":
+      ui.checking = false;
+      ui.check = msg;
+      render();
+      break;
+    case "handleChecked": {
+      // Only the answer for the text still in the box counts.
+      const current = ui.screen === "newchat" ? ui.contactQuery : ui.query;
+      if (msg.text !== current) break;
+      ui.handleCheck = msg;
+      if (ui.screen === "newchat") renderNewChat();
+      else if (ui.screen === "list") renderList();
+      break;
+    }
+    case "error":
+      if (ui.checking) {
+        ui.checking = false;
+        ui.check = { ok: false, fingerprint: null, error: msg.message };
+        render();
+      } else if (!data.snap) renderStartError(msg.message);
+      else toast(msg.message, true);
+      break;
+  }
+}
+
+function wire() {
+  document.addEventListener("keydown", onKeydown);
+  $("back").addEventListener("click", goBack);
+  $("settings").addEventListener("click", openSettings);
+  $("new-chat").addEventListener("click", openNewChat);
+  $("chat-more").addEventListener("click", (e) => {
+    e.stopPropagation();
+    if (ui.chat) toggleMenu(ui.chat, $("chat-more"));
+  });
+  $("banner-close").addEventListener("click", () => {
+    ui.dismissedError = data.snap?.error ?? null;
+    renderBanner();
+  });
+  wireSetup();
+  wireLink();
+  wireList();
+  wireMenu();
+  wireChat();
+  wireNewChat();
+  wireSettings();
+}
+
+/** Opened for a purpose: a notification's chat (from storage or the URL), or a share to place. */
+async function openForPurpose() {
+  const stored = await chrome.storage.session.get(["openChat", "pendingShare"]);
+  const chat = /** @type {string | undefined} */ (stored.openChat);
+  const pendingShare = /** @type {{ url: string, title: string } | undefined} */ (stored.pendingShare);
+  const target = chat || new URLSearchParams(location.hash.slice(1)).get("chat");
+  if (pendingShare) {
+    ui.pendingShare = pendingShare;
+    toast(t("choosePendingShare", pendingShare.title || pendingShare.url));
+  }
+  if (!target) return;
+  chrome.storage.session.remove("openChat").catch(() => {});
+  const open = () => (data.snap?.state === "linked" ? openChat(target) : window.setTimeout(open, 100));
+  open();
+}
+
+// ---- start ------------------------------------------------------------------
+
+onRedraw(render);
+localise();
+wire();
+
+// Paint at once from the cached snapshot, then follow the worker.
+chrome.storage.session
+  .get("snapshot")
+  .then((stored) => {
+    if (!data.snap) onSnapshot(/** @type {Snapshot | undefined} */ (stored.snapshot));
+  })
+  .catch(() => {});
+
+import("../background/config.js")
+  .then((m) => {
+    data.defaultServer = m.DEFAULT_SERVER ?? "";
+    if (ui.screen === "setup") renderSetup();
+  })
+  .catch(() => {});
+
+openForPurpose().catch(() => {});
+
+start({
+  message: onMessage,
+  reconnected: () => {
+    post({ kind: "snapshot" });
+    if (ui.chat) post({ kind: "openChat", chat: ui.chat });
+  },
+});
+post({ kind: "snapshot" });

@@ -1,0 +1,245 @@
+// @ts-check
+// One chat: its messages as the worker sends them (`{kind: "chat"}`), and the
+// composer. Opening a chat tells the worker, which marks it read and keeps
+// sending its history while it is open.
+
+import { $, $button, $textarea, avatar, h, label, t, toast } from "../dom.js";
+import { dayLabel, fullTime, startOfDay, timeOfDay } from "../format.js";
+import { icon } from "../icons.js";
+import { post } from "../port.js";
+import { data, findContact, nameOf, redraw, ui } from "../state.js";
+
+/** @typedef {import("../state.js").ChatMessage} ChatMessage */
+/** @typedef {ChatMessage["body"]} MessageBody */
+/** @typedef {Extract<MessageBody, { kind: "link" }>} LinkBody */
+/** @typedef {ChatMessage["status"]} Status */
+
+/** Messages from one sender closer together than this share a bubble group. */
+const GROUP_MS = 5 * 60000;
+
+/**
+ * Opens a chat (and places a pending "Choose chat…" share in it).
+ * @param {string} handle
+ */
+export function openChat(handle) {
+  if (ui.pendingShare) {
+    post({ kind: "sharePending", chat: handle }); // the worker sends it and forgets it
+    ui.pendingShare = null;
+    toast(t("sharedTo", nameOf(handle)));
+  }
+  if (ui.chat && ui.chat !== handle) post({ kind: "closeChat" });
+  ui.chat = handle;
+  ui.lastChat = handle;
+  ui.newChat = false;
+  ui.settings = false;
+  if (data.history?.chat !== handle) data.history = null;
+  $textarea("composer").value = ui.drafts.get(handle) ?? "";
+  post({ kind: "openChat", chat: handle });
+  redraw();
+  autosize();
+}
+
+export function closeChat() {
+  if (!ui.chat) return;
+  post({ kind: "closeChat" });
+  ui.chat = null;
+  data.history = null;
+  ui.shown = { chat: null, lastId: null, count: 0 };
+  redraw();
+}
+
+export function renderChat() {
+  const handle = ui.chat;
+  if (!handle) return;
+  const warning = findContact(handle)?.warning;
+  $("chat-warning").hidden = !warning;
+  if (warning) $("chat-warning-text").textContent = warning;
+
+  const box = $("messages");
+  const messages = data.history?.chat === handle ? data.history.messages : null;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  const prevTop = box.scrollTop;
+
+  /** @type {HTMLElement[]} */
+  const items = [h("div", { class: "e2e-note" }, h("span", {}, icon("lock"), t("e2eNote")))];
+  if (!messages) {
+    items.push(h("div", { class: "center-screen inline" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("p", { class: "muted small" }, t("loadingMessages"))));
+  } else if (!messages.length) {
+    const name = nameOf(handle);
+    items.push(h("div", { class: "chat-empty" }, avatar(name, handle, "lg"), h("p", { class: "strong" }, name), h("p", { class: "muted small" }, t("chatEmpty", name))));
+  } else {
+    let day = 0;
+    /** @type {ChatMessage | null} */
+    let prev = null;
+    for (const m of messages) {
+      const d = startOfDay(m.timeMs);
+      if (d !== day) {
+        items.push(h("div", { class: "day", role: "separator" }, h("span", {}, dayLabel(m.timeMs))));
+        day = d;
+        prev = null;
+      }
+      const grouped = !!prev && prev.fromMe === m.fromMe && prev.senderHandle === m.senderHandle && m.timeMs - prev.timeMs < GROUP_MS;
+      items.push(messageView(m, handle, grouped));
+      prev = m;
+    }
+  }
+  box.replaceChildren(...items);
+  box.setAttribute("aria-busy", messages ? "false" : "true");
+
+  // Scroll to the bottom on open and when a message arrives; otherwise stay put.
+  const last = messages?.at(-1)?.id ?? null;
+  const count = messages?.length ?? 0;
+  const fresh = ui.shown.chat !== handle || ui.shown.lastId !== last || ui.shown.count !== count;
+  box.scrollTop = fresh || atBottom ? box.scrollHeight : prevTop;
+  ui.shown = { chat: handle, lastId: last, count };
+  $button("send").disabled = !$textarea("composer").value.trim();
+}
+
+/**
+ * One message bubble.
+ * @param {ChatMessage} m
+ * @param {string} chat
+ * @param {boolean} grouped
+ */
+function messageView(m, chat, grouped) {
+  const body = m.body;
+  const bubble = h("div", { class: "bubble" });
+  if (!m.fromMe && m.senderHandle && m.senderHandle !== chat && !grouped) {
+    bubble.append(h("span", { class: "sender" }, nameOf(m.senderHandle)));
+  }
+  if (body.kind === "link") bubble.append(...linkCard(body));
+  else if (body.kind === "undecryptable") {
+    bubble.append(h("p", { class: "undecryptable-text" }, icon("alert"), h("span", {},
+      h("strong", {}, t("undecryptableTitle")), " ", h("span", { class: "reason" }, body.reason || t("undecryptableBody")))));
+  } else bubble.append(h("p", { class: "msg-text" }, ...linkify(body.body)));
+
+  const when = new Date(m.timeMs);
+  const meta = h("span", { class: "msg-meta" }, h("time", { datetime: when.toISOString(), title: fullTime(m.timeMs) }, timeOfDay(m.timeMs)));
+  if (m.fromMe) meta.append(ticks(m.status));
+  bubble.append(meta);
+  return h("div", {
+    class: ["msg", m.fromMe ? "me" : "them", grouped && "grouped", `kind-${body.kind}`].filter(Boolean).join(" "),
+    "data-id": m.id,
+    "data-status": m.fromMe ? m.status : null,
+  }, bubble);
+}
+
+/** @type {Record<Status, { icon: "clock" | "check" | "checks", key: string }>} */
+const TICKS = {
+  pending: { icon: "clock", key: "statusPending" },
+  sent: { icon: "check", key: "statusSent" },
+  delivered: { icon: "checks", key: "statusDelivered" },
+  read: { icon: "checks", key: "statusRead" },
+};
+
+/**
+ * ✓ sent, ✓✓ delivered, blue ✓✓ read; a clock while pending.
+ * @param {Status} status
+ */
+function ticks(status) {
+  const tick = TICKS[status] ?? TICKS.pending;
+  const el = h("span", { class: `ticks ${status}`, "data-status": status, role: "img" }, icon(tick.icon));
+  label(el, t(tick.key));
+  return el;
+}
+
+/**
+ * The address if it is a web page (http or https), else null.
+ * @param {string} url
+ */
+function safeUrl(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "http:" || u.protocol === "https:" ? u.href : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A shared page: title, address and the quoted selection.
+ * @param {LinkBody} body
+ */
+function linkCard(body) {
+  const href = safeUrl(body.url);
+  const host = href ? new URL(href).host : body.url;
+  const card = h(href ? "a" : "div", { class: "link-card", href, target: href ? "_blank" : null, rel: href ? "noopener noreferrer" : null },
+    h("span", { class: "link-icon" }, icon("link")),
+    h("span", { class: "link-text" },
+      h("span", { class: "link-title" }, body.title || host),
+      h("span", { class: "link-url" }, body.url)));
+  /** @type {HTMLElement[]} */
+  const out = [card];
+  if (body.selection) out.push(h("blockquote", { class: "link-quote" }, body.selection));
+  return out;
+}
+
+/**
+ * Text with http(s) links made clickable.
+ * @param {string} text
+ * @returns {(Node | string)[]}
+ */
+function linkify(text) {
+  /** @type {(Node | string)[]} */
+  const out = [];
+  let at = 0;
+  for (const m of text.matchAll(/\bhttps?:\/\/[^\s<>"]+[^\s<>".,;:!?)\]]/g)) {
+    const index = m.index ?? 0;
+    if (index > at) out.push(text.slice(at, index));
+    const href = safeUrl(m[0]);
+    out.push(href ? h("a", { href, target: "_blank", rel: "noopener noreferrer" }, m[0]) : m[0]);
+    at = index + m[0].length;
+  }
+  if (at < text.length) out.push(text.slice(at));
+  return out;
+}
+
+/** Grows the composer with its text (up to a limit) and enables Send when there is text. */
+function autosize() {
+  const c = $textarea("composer");
+  const box = $("messages");
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  c.style.height = "auto";
+  c.style.height = `${Math.min(c.scrollHeight, 120)}px`;
+  if (atBottom) box.scrollTop = box.scrollHeight;
+  $button("send").disabled = !c.value.trim();
+}
+
+/** @param {Event} [event] */
+function sendComposer(event) {
+  event?.preventDefault();
+  const c = $textarea("composer");
+  const text = c.value.replace(/^\s*\n|\s+$/g, "");
+  if (!text.trim() || !ui.chat) return;
+  post({ kind: "send", chat: ui.chat, text });
+  c.value = "";
+  ui.drafts.delete(ui.chat);
+  autosize();
+  c.focus();
+}
+
+/**
+ * Sends the page in the active tab to a chat.
+ * @param {string} handle
+ */
+export function shareTab(handle) {
+  post({ kind: "shareTab", chat: handle });
+  toast(t("sharingWith", nameOf(handle)));
+}
+
+export function wireChat() {
+  const composer = $textarea("composer");
+  $("composer-form").addEventListener("submit", sendComposer);
+  composer.addEventListener("keydown", (e) => {
+    // Enter sends; Shift+Enter is a new line; an IME composition keeps its Enter.
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing && !e.altKey) {
+      e.preventDefault();
+      sendComposer();
+    }
+  });
+  composer.addEventListener("input", () => {
+    if (ui.chat) ui.drafts.set(ui.chat, composer.value);
+    autosize();
+  });
+  $("share-tab").addEventListener("click", () => ui.chat && shareTab(ui.chat));
+}
