@@ -30,7 +30,10 @@ impl SqliteKv {
 
 impl KvStore for SqliteKv {
     fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let mut stmt = self.conn.prepare_cached("SELECT key, value FROM kv WHERE ns = ? ORDER BY key").map_err(|e| e.to_string())?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, value FROM kv WHERE ns = ? ORDER BY key")
+            .map_err(|e| e.to_string())?;
         let rows = stmt.query_map(params![ns], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| e.to_string())?;
         rows.collect::<Result<_, _>>().map_err(|e| e.to_string())
     }

@@ -18,10 +18,7 @@ fn server_bin() -> PathBuf {
     let dir = Path::new(TETHER).parent().unwrap();
     let bin = dir.join("tether-server");
     if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "tether-server"])
-            .status()
-            .unwrap();
+        let status = Command::new(env!("CARGO")).args(["build", "-p", "tether-server"]).status().unwrap();
         assert!(status.success());
     }
     bin
@@ -72,7 +69,11 @@ impl Drop for Server {
 
 fn tether(home: &Path, args: &[&str]) -> (bool, String, String) {
     let out = Command::new(TETHER).arg("--data").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn ok(home: &Path, args: &[&str]) -> String {
@@ -96,7 +97,10 @@ fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
     assert!(!success && err.contains("no account"), "{err}");
 
     ok(&alice, &["send", "+4915112345678", "plaintext-marker-7c1e over the wire"]);
-    ok(&alice, &["share", "+4915112345678", "https://example.org/page", "--title", "A page", "--text", "selected words"]);
+    ok(
+        &alice,
+        &["share", "+4915112345678", "https://example.org/page", "--title", "A page", "--text", "selected words"],
+    );
 
     // Bob listens with --json: one object a line.
     let mut listen = Command::new(TETHER)
@@ -156,7 +160,10 @@ fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
     }
     stored.extend(std::fs::read(&server.log).unwrap());
     for needle in ["plaintext-marker-7c1e", "example.org", "selected words", "live one"] {
-        assert!(!stored.windows(needle.len()).any(|w| w == needle.as_bytes()), "`{needle}` found in the server's files or logs");
+        assert!(
+            !stored.windows(needle.len()).any(|w| w == needle.as_bytes()),
+            "`{needle}` found in the server's files or logs"
+        );
     }
 }
 
@@ -232,7 +239,8 @@ async fn linking_a_companion_from_a_qr_png() {
     ok(&bob, &["send", "alice", "history before linking"]);
     ok(&alice, &["read", "bob"]);
 
-    let info = ClientInfo { client_version: "test".into(), platform: "chrome/linux".into(), name: "Chrome on Linux".into() };
+    let info =
+        ClientInfo { client_version: "test".into(), platform: "chrome/linux".into(), name: "Chrome on Linux".into() };
     let mut companion = Engine::open(Box::new(MemoryStore::default()), Box::new(OsRandom), info).unwrap();
     let now = || std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
     companion.start_link(&server.url, false, now()).unwrap();
@@ -261,9 +269,7 @@ async fn linking_a_companion_from_a_qr_png() {
             let png = dir.path().join("qr.png");
             code.render::<image::Luma<u8>>().min_dimensions(400, 400).build().save(&png).unwrap();
             let home = alice.clone();
-            linker = Some(std::thread::spawn(move || {
-                tether(&home, &["link", png.to_str().unwrap(), "--yes"])
-            }));
+            linker = Some(std::thread::spawn(move || tether(&home, &["link", png.to_str().unwrap(), "--yes"])));
         }
         if let Ok(Some(Ok(Message::Binary(b)))) = tokio::time::timeout(Duration::from_millis(100), ws.next()).await {
             companion.handle_message(&b, now());

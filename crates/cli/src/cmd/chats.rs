@@ -1,0 +1,39 @@
+//! `tether chats`: the chat list with unread counts, after catching up.
+
+use super::{Home, WAIT, connected, report};
+use crate::format::ago;
+use tether_client::Chat;
+
+/// List chats with unread counts (after fetching what arrived).
+#[derive(Debug, clap::Args)]
+pub struct Chats {}
+
+impl Chats {
+    pub async fn run(self, home: &Home) -> Result<(), String> {
+        let engine = home.open_registered()?;
+        // Catch up first, so the list is current (this also sends the outbox).
+        let mut s = connected(engine).await?;
+        s.settle(WAIT, report).await?;
+        let chats = s.engine.chats();
+        if chats.is_empty() {
+            println!("No chats yet: `tether send <contact> <text>`.");
+        }
+        for c in chats {
+            println!("{}", line(c));
+        }
+        s.close().await;
+        Ok(())
+    }
+}
+
+/// One chat: handle, unread count, last activity, preview, flags.
+fn line(c: &Chat) -> String {
+    let flags = [(c.pinned, "pinned"), (c.muted, "muted"), (c.archived, "archived")]
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect::<Vec<_>>()
+        .join(",");
+    let unread = if c.unread > 0 { format!("({} unread)", c.unread) } else { String::new() };
+    format!("{:<20} {:<12} {:<11} {} {}", c.handle, unread, ago(c.last_ms), c.last_preview, flags)
+}

@@ -1,0 +1,92 @@
+//! `tether contacts`: list contacts, add one, or accept changed keys.
+
+use super::{Home, WAIT, connected, handle, report};
+use crate::session::now;
+use tether_client::{Contact, Event};
+
+/// List contacts, add one, or accept a contact's changed keys.
+#[derive(Debug, clap::Args)]
+pub struct Contacts {
+    /// Without one, the contacts are listed.
+    #[command(subcommand)]
+    command: Option<ContactsCommand>,
+}
+
+/// What to do with contacts.
+#[derive(Debug, clap::Subcommand)]
+enum ContactsCommand {
+    /// Add a contact by handle (its keys are fetched and pinned).
+    Add {
+        /// Their phone number (E.164) or user name.
+        handle: String,
+        /// What to call them here (default: their handle).
+        #[arg(long, default_value = "", hide_default_value = true)]
+        name: String,
+    },
+    /// Accept a contact's changed keys after checking with them.
+    Trust {
+        /// The contact whose new keys to pin.
+        handle: String,
+    },
+}
+
+impl Contacts {
+    pub async fn run(self, home: &Home) -> Result<(), String> {
+        let engine = home.open_registered()?;
+        match self.command {
+            Some(ContactsCommand::Add { handle, name }) => add(engine, &handle, &name).await,
+            Some(ContactsCommand::Trust { handle }) => trust(engine, &handle).await,
+            None => {
+                list(engine.contacts());
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Adds the contact, then connects so its keys are fetched and checked.
+async fn add(mut engine: tether_client::Engine, text: &str, name: &str) -> Result<(), String> {
+    engine.add_contact(text, name, now()).map_err(|e| e.to_string())?;
+    let mut s = connected(engine).await?;
+    let mut problem = None;
+    s.settle(WAIT, |e| {
+        report(e);
+        if let Event::Error { message, .. } | Event::SafetyWarning { warning: message, .. } = e {
+            problem = Some(message.clone());
+        }
+    })
+    .await?;
+    let contact = s.engine.contact(&handle(text)?).cloned();
+    s.close().await;
+    match (contact, problem) {
+        (_, Some(p)) => Err(p),
+        (Some(Contact { warning: Some(w), .. }), None) => Err(w),
+        (Some(c), None) => {
+            println!("Added {} ({}).", c.handle, if c.name.is_empty() { &c.handle } else { &c.name });
+            Ok(())
+        }
+        (None, None) => Err("the contact was not added".into()),
+    }
+}
+
+/// Pins the contact's current keys.
+async fn trust(mut engine: tether_client::Engine, handle: &str) -> Result<(), String> {
+    engine.trust_contact(handle, now()).map_err(|e| e.to_string())?;
+    let mut s = connected(engine).await?;
+    s.settle(WAIT, report).await?;
+    s.close().await;
+    println!("Pinned {handle}'s current keys.");
+    Ok(())
+}
+
+fn list<'a>(contacts: impl Iterator<Item = &'a Contact>) {
+    let mut any = false;
+    for c in contacts {
+        any = true;
+        let warn = c.warning.as_ref().map(|w| format!("  ⚠ {w}")).unwrap_or_default();
+        println!("{:<24} {}{warn}", c.handle, c.name);
+    }
+    if !any {
+        println!("No contacts yet: `tether contacts add <handle> --name NAME`.");
+    }
+}

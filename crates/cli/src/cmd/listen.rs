@@ -1,0 +1,95 @@
+//! `tether listen`: stay connected and print what arrives; reconnects
+//! when the connection drops, until this device is unlinked.
+
+use super::{Home, registered};
+use crate::format::{body_text, clock};
+use crate::session::Session;
+use std::io::Write;
+use std::time::Duration;
+use tether_client::{ChatMessage, Event, MessageBody};
+
+/// How long to wait before connecting again after the server could not be reached.
+const RETRY: Duration = Duration::from_secs(5);
+
+/// How long to wait before reconnecting after a connection dropped.
+const RECONNECT: Duration = Duration::from_secs(2);
+
+/// Stay connected and print incoming messages (this also sends queued ones).
+#[derive(Debug, clap::Args)]
+pub struct Listen {
+    /// One JSON object a line, for scripts (own messages and status changes too).
+    #[arg(long)]
+    json: bool,
+}
+
+impl Listen {
+    pub async fn run(self, home: &Home) -> Result<(), String> {
+        let mut engine = home.open_registered()?;
+        loop {
+            let mut s = Session::new(engine);
+            if let Err(e) = s.connect().await {
+                engine = s.engine;
+                registered(&engine)?;
+                eprintln!("tether: {e}; retrying in {} s", RETRY.as_secs());
+                tokio::time::sleep(RETRY).await;
+                continue;
+            }
+            if !self.json {
+                eprintln!("Listening as {} (Ctrl-C to stop)…", s.engine.handle().unwrap_or_default());
+            }
+            let ended = s
+                .wait(Duration::MAX / 4, |_, e| {
+                    let e = e?;
+                    self.print(&e);
+                    matches!(e, Event::Unlinked { .. }).then_some(())
+                })
+                .await;
+            engine = s.engine;
+            registered(&engine)?;
+            if let Err(e) = ended {
+                eprintln!("tether: {e}; reconnecting in {} s", RECONNECT.as_secs());
+                tokio::time::sleep(RECONNECT).await;
+            }
+        }
+    }
+
+    /// Prints one event: messages on stdout, problems on stderr (or all
+    /// as JSON lines on stdout).
+    fn print(&self, e: &Event) {
+        match e {
+            Event::Message { message: m } if self.json => println!("{}", message_json(m)),
+            Event::Message { message: m } if !m.from_me => {
+                println!("[{}] {}: {}", clock(m.time_ms), m.sender_handle, body_text(&m.body))
+            }
+            Event::MessageStatus { chat, id, status } if self.json => {
+                println!("{}", serde_json::json!({"event": "status", "chat": chat, "id": id, "status": status}));
+            }
+            Event::Unlinked { reason } if self.json => {
+                println!("{}", serde_json::json!({"event": "unlinked", "reason": reason}))
+            }
+            Event::Unlinked { reason } => eprintln!("tether: {reason}"),
+            Event::Error { message, .. } | Event::SafetyWarning { warning: message, .. } if self.json => {
+                println!("{}", serde_json::json!({"event": "error", "message": message}));
+            }
+            Event::Error { message, .. } | Event::SafetyWarning { warning: message, .. } => {
+                eprintln!("tether: {message}")
+            }
+            _ => {}
+        }
+        let _ = std::io::stdout().flush();
+    }
+}
+
+/// A message as one JSON object (the `--json` format scripts read).
+fn message_json(m: &ChatMessage) -> serde_json::Value {
+    let (kind, text, url, title, selection) = match &m.body {
+        MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
+        MessageBody::Link { url, title, selection } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
+        MessageBody::Undecryptable { reason } => ("undecryptable", reason.as_str(), "", "", ""),
+    };
+    serde_json::json!({
+        "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,
+        "from_me": m.from_me, "time_ms": m.time_ms, "kind": kind, "text": text, "url": url, "title": title,
+        "selection": selection,
+    })
+}

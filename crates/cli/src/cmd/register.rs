@@ -1,0 +1,50 @@
+//! `tether register`: create an account; this device becomes its primary.
+
+use super::{Home, WAIT, connected, report};
+use crate::session::now;
+use tether_client::Event;
+
+/// Create an account on a server; this device becomes its primary.
+#[derive(Debug, clap::Args)]
+pub struct Register {
+    /// A phone number in E.164 form (+4915112345678) or a user name.
+    handle: String,
+    /// The server, e.g. http://127.0.0.1:7780.
+    #[arg(long, env = "TETHER_SERVER", value_name = "URL")]
+    server: String,
+    /// Registration token (for servers that require one).
+    #[arg(long)]
+    token: Option<String>,
+}
+
+impl Register {
+    pub async fn run(self, home: &Home) -> Result<(), String> {
+        let mut engine = home.open()?;
+        if let Some(h) = engine.handle() {
+            return Err(format!("this device is already registered as {h} (data in {})", home.dir.display()));
+        }
+        match &self.token {
+            Some(t) => engine.register_with_token(&self.handle, &self.server, t, now()),
+            None => engine.register(&self.handle, &self.server, now()),
+        }
+        .map_err(|e| e.to_string())?;
+        let mut s = connected(engine).await?;
+        let (handle, fingerprint) = s
+            .wait(WAIT, |_, e| match e? {
+                Event::Registered { handle, fingerprint } => Some(Ok((handle, fingerprint))),
+                Event::Error { message, .. } => Some(Err(message)),
+                _ => None,
+            })
+            .await??;
+        s.settle(WAIT, report).await?;
+        s.close().await;
+        let fp = tether_proto::Fingerprint::parse(&fingerprint).map(|f| f.to_string()).unwrap_or(fingerprint);
+        println!("Registered {handle} on {}.", self.server);
+        println!("Server key fingerprint: {fp}");
+        println!("(This device pinned it: a server with another key will be refused.)");
+        println!(
+            "\nNext: add a contact (`tether contacts add <handle>`), or link the browser extension (`tether link <qr.png>`)."
+        );
+        Ok(())
+    }
+}
