@@ -12,7 +12,7 @@ pub enum Error {
     #[error("local data is unreadable: {0}")]
     Corrupt(String),
     /// The command needs a registered or linked device.
-    #[error("this device is not registered: run `tether register <handle> --server URL` (or link it)")]
+    #[error("this device is not registered or linked to an account yet")]
     NotRegistered,
     /// The command needs an unregistered device.
     #[error("this device is already registered as {0}")]
@@ -21,8 +21,11 @@ pub enum Error {
     #[error("only the primary device can do this")]
     NotPrimary,
     /// No contact or chat with that handle.
-    #[error("unknown contact {0}: add it first (`tether contacts add {0}`)")]
+    #[error("unknown contact {0}: add it as a contact first")]
     UnknownContact(String),
+    /// The account's signed list has no such device.
+    #[error("this account has no device {0}")]
+    UnknownDevice(u32),
     /// A handle, code, or link payload is malformed.
     #[error("{0}")]
     Invalid(String),
@@ -32,6 +35,13 @@ pub enum Error {
     /// The command needs the connection to the server (connect first).
     #[error("not connected to the server")]
     Offline,
+    /// The server answered a request id that is not in flight.
+    #[error("the server answered request {id}, which was not asked (or was already answered)")]
+    UnexpectedResponse { id: u64 },
+    /// The server answered a request with the wrong kind of response; the
+    /// request is settled as failed.
+    #[error("the server answered a {request} request with something else")]
+    MismatchedResponse { request: &'static str },
     /// A protocol-level failure (Noise, decoding, signatures).
     #[error(transparent)]
     Proto(#[from] tether_proto::Error),

@@ -2,79 +2,43 @@
 //! WebAssembly) and the `tether` CLI. See [`Engine`] for the call order and
 //! docs/architecture.md for where it sits.
 //!
-//! Modules: `engine` (state, connection, requests), `messaging` (outbox,
-//! fan-out encryption, receiving), `link` (linking as typed states, history
-//! sync), `olm` (vodozemac account and sessions), `store` (the key-value
-//! trait, memory backend and conformance suite), `content` (what travels
-//! end to end), `model` (what is kept).
+//! Parts, each owning its data and rules: `directory` (contacts, pinned
+//! account keys, verified device lists, the own signed list), `chats`
+//! (messages in one order, read state, owed notifications), `outbox`
+//! (unsent messages in send order), `linking` (link and registration
+//! states), `inbox` (dedup, parked envelopes), `requests` (what is in
+//! flight), `olm` (vodozemac sessions). `engine` drives them and speaks the
+//! protocol; `effects` collects each input's writes and events; `store` is
+//! the key-value trait; `content` is what travels end to end; `model` is
+//! what is kept; `view` is what a UI shows; `event` is what the UI hears.
 #![forbid(unsafe_code)]
 
+mod chats;
 mod content;
+mod directory;
+mod effects;
 mod engine;
 mod error;
-mod link;
-mod messaging;
+mod event;
+mod inbox;
+mod linking;
 pub mod model;
 mod olm;
+mod outbox;
+mod requests;
 pub mod store;
 pub mod view;
 
+pub use chats::Chats;
+pub use directory::Directory;
 pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, Random};
 pub use error::Error;
-pub use model::*;
+pub use event::Event;
+pub use model::{
+    Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
+};
+pub use outbox::Outbox;
 
 /// Version of the engine (the workspace version), shown by every client.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// What the engine tells the UI. Serialized for JavaScript as
-/// `{ "kind": "message", "message": {…} }` (camelCase names). Deliberately
-/// exhaustive: an adapter that matches on it must handle a new variant.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
-pub enum Event {
-    /// The handshake finished; `fingerprint` is the pinned server key (hex).
-    Connected { fingerprint: String },
-    Disconnected { reason: String },
-    /// This device is now the primary of `handle`.
-    Registered { handle: String, fingerprint: String },
-    /// Companion: show this QR (`tether://link#…`) until `expires_ms`.
-    LinkCode { uri: String, expires_ms: u64, index: usize, total: usize },
-    /// Companion: the 8-character code to type on the primary.
-    PairingCode { code: String },
-    /// Companion: every code expired; offer to show a new one.
-    LinkCodesExhausted,
-    /// Companion: linked to `handle` as `device_id`.
-    Linked { handle: String, device_id: u32 },
-    /// This device is no longer linked (removed, logged out); all local data is gone.
-    Unlinked { reason: String },
-    /// Primary: a companion asks to link; confirm with `confirm_link`.
-    LinkRequest { platform: String, name: String },
-    /// Primary: the companion was added.
-    LinkApproved { device_id: u32 },
-    /// Primary: history sent to a new companion.
-    HistorySent { device_id: u32, messages: usize, chunks: usize },
-    /// Companion: a history chunk was imported.
-    HistoryImported { chunk: u32, total: u32, messages: usize },
-    /// A message was added to a chat.
-    Message { message: ChatMessage },
-    /// An own message got further (sent, delivered, read).
-    MessageStatus { chat: String, id: String, status: Status },
-    /// An outbox entry was accepted by the server.
-    Sent { id: String },
-    ChatChanged { chat: Chat },
-    ContactChanged { contact: Contact },
-    /// Something about a contact's keys is wrong; nothing is encrypted to them until resolved.
-    SafetyWarning { handle: String, warning: String },
-    Devices { devices: Vec<DeviceSummary> },
-    /// Primary: a companion was removed.
-    DeviceRemoved { device_id: u32 },
-    /// A message that should raise a notification (incoming, unread, chat
-    /// not muted). It stays owed (see `Engine::notifications_owed`) until the
-    /// adapter calls `Engine::notification_shown`.
-    Notify { notification: Notification },
-    /// A request failed, or something went wrong; `code` is the server's
-    /// error code when the server refused (None for local failures and codes
-    /// this version does not know).
-    Error { code: Option<tether_proto::ErrorCode>, message: String },
-}

@@ -3,6 +3,7 @@
 //! engine reads an older store.
 
 use serde::{Deserialize, Serialize};
+use tether_proto::device_list::AccountKey;
 
 /// The role of this device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,20 +29,34 @@ pub struct SelfState {
     pub noise_private: Vec<u8>,
     /// X25519 secret for sealed history (companions).
     pub link_secret_key: Vec<u8>,
-    pub platform: String,
-    pub name: String,
-    /// The account's signed list as last verified (encoded SignedDeviceList).
-    #[serde(default)]
-    pub own_list: Vec<u8>,
-    /// Devices the server reports removed since that list was signed.
-    #[serde(default)]
-    pub own_removed: Vec<u32>,
-    /// Primary: the next companion id to hand out (never reused).
-    #[serde(default)]
-    pub next_device: u32,
-    /// The display name this account shows to contacts.
-    #[serde(default)]
-    pub display_name: String,
+}
+
+impl Role {
+    /// The account handle, once registered or linked.
+    pub fn handle(&self) -> Option<&str> {
+        match self {
+            Role::Primary { handle, .. } | Role::Companion { handle, .. } => Some(handle),
+            Role::Unlinked { .. } => None,
+        }
+    }
+
+    /// The primary's account key (the root of trust); None on other roles
+    /// or if the stored seed is unreadable.
+    pub fn account_key(&self) -> Option<AccountKey> {
+        match self {
+            Role::Primary { account_seed, .. } => <[u8; 32]>::try_from(account_seed.as_slice()).ok().map(|s| AccountKey::from_seed(&s)),
+            _ => None,
+        }
+    }
+
+    /// The account's public key, as every device of the account knows it.
+    pub fn account_public(&self) -> Option<Vec<u8>> {
+        match self {
+            Role::Primary { .. } => self.account_key().map(|k| k.public().to_vec()),
+            Role::Companion { account_key, .. } => Some(account_key.clone()),
+            Role::Unlinked { .. } => None,
+        }
+    }
 }
 
 /// A contact: a handle with its pinned account key and verified devices.
@@ -145,6 +160,10 @@ pub struct ChatMessage {
     pub body: MessageBody,
     /// Own messages: how far it got.
     pub status: Status,
+    /// Local arrival sequence: breaks ties between messages of the same
+    /// millisecond (see `chats`), assigned when the message is added.
+    #[serde(default)]
+    pub seq: u64,
 }
 
 impl ChatMessage {
@@ -169,9 +188,6 @@ pub struct OutboxEntry {
     pub to_them: Vec<u8>,
     /// Encoded Payload for this account's other devices (empty: none).
     pub to_me: Vec<u8>,
-    /// Only these own devices (empty: all others).
-    #[serde(default)]
-    pub only_devices: Vec<u32>,
     pub created_ms: u64,
     /// Position in send order (assigned when queued; resends keep it).
     #[serde(default)]

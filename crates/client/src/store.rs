@@ -25,6 +25,17 @@ pub trait KvStore {
     fn apply(&mut self, ops: &[Op]) -> Result<(), String>;
 }
 
+/// Decodes a JSON record read from a store.
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, crate::error::Error> {
+    serde_json::from_slice(bytes).map_err(|e| crate::error::Error::Corrupt(format!("{what}: {e}")))
+}
+
+/// Every record of a namespace, decoded.
+pub(crate) fn load_all<T: serde::de::DeserializeOwned>(store: &dyn KvStore, ns: &str, what: &str) -> Result<Vec<T>, crate::error::Error> {
+    let rows = store.scan(ns).map_err(crate::error::Error::Store)?;
+    rows.iter().map(|(_, v)| decode(what, v)).collect()
+}
+
 /// In-memory store.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {

@@ -1,0 +1,291 @@
+//! Chats and their messages, with the one ordering rule, read state, flags
+//! and the notifications owed to the user.
+//!
+//! Order: by (time, local sequence), everywhere: at load, at arrival and at
+//! history import. The local sequence is assigned when a message is added
+//! and persisted with it, so messages of the same millisecond keep the order
+//! they arrived in, across restarts.
+
+use crate::effects::Effects;
+use crate::error::Error;
+use crate::event::Event;
+use crate::model::{Chat, ChatMessage, Notification, Status};
+use crate::store::{KvStore, load_all};
+use std::collections::BTreeMap;
+
+const NS_CHATS: &str = "chats";
+const NS_MESSAGES: &str = "messages";
+const NS_NOTIFY: &str = "notify";
+
+#[derive(Default)]
+pub struct Chats {
+    /// By the other party's handle.
+    chats: BTreeMap<String, Chat>,
+    /// Per chat, in order (see the module docs).
+    messages: BTreeMap<String, Vec<ChatMessage>>,
+    /// Notifications owed to the user, by message id.
+    owed: BTreeMap<String, Notification>,
+    /// The next local sequence number.
+    next_seq: u64,
+}
+
+/// The ordering key of a message.
+fn order(m: &ChatMessage) -> (u64, u64, &str) {
+    (m.time_ms, m.seq, &m.id)
+}
+
+/// Storage key of a message: chat, time, id.
+fn message_key(m: &ChatMessage) -> String {
+    format!("{}/{:016}/{}", m.chat, m.time_ms, m.id)
+}
+
+impl Chats {
+    pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
+        let mut this = Self::default();
+        for c in load_all::<Chat>(store, NS_CHATS, "chat")? {
+            this.chats.insert(c.handle.clone(), c);
+        }
+        for m in load_all::<ChatMessage>(store, NS_MESSAGES, "message")? {
+            this.next_seq = this.next_seq.max(m.seq + 1);
+            this.messages.entry(m.chat.clone()).or_default().push(m);
+        }
+        for list in this.messages.values_mut() {
+            list.sort_by(|a, b| order(a).cmp(&order(b)));
+        }
+        for n in load_all::<Notification>(store, NS_NOTIFY, "notification")? {
+            this.owed.insert(n.id.clone(), n);
+        }
+        Ok(this)
+    }
+
+    pub(crate) fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Chats, pinned first, then newest first.
+    pub fn ordered(&self) -> Vec<&Chat> {
+        let mut v: Vec<&Chat> = self.chats.values().collect();
+        v.sort_by(|a, b| b.pinned.cmp(&a.pinned).then(b.last_ms.cmp(&a.last_ms)).then(a.handle.cmp(&b.handle)));
+        v
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Chat> {
+        self.chats.values()
+    }
+
+    pub fn get(&self, handle: &str) -> Option<&Chat> {
+        self.chats.get(handle)
+    }
+
+    /// A chat's messages, oldest first.
+    pub fn messages(&self, chat: &str) -> &[ChatMessage] {
+        self.messages.get(chat).map(Vec::as_slice).unwrap_or(&[])
+    }
+
+    /// Every message since `since_ms`, chat by chat, in order.
+    pub(crate) fn messages_since(&self, since_ms: u64) -> Vec<ChatMessage> {
+        self.messages.values().flatten().filter(|m| m.time_ms >= since_ms).cloned().collect()
+    }
+
+    /// Unread messages over all chats that are not muted.
+    pub fn unread_unmuted(&self) -> u32 {
+        self.chats.values().filter(|c| !c.muted).map(|c| c.unread).sum()
+    }
+
+    /// Notifications not yet reported shown, oldest first.
+    pub fn owed(&self) -> Vec<Notification> {
+        let mut v: Vec<Notification> = self.owed.values().cloned().collect();
+        v.sort_by(|a, b| (a.time_ms, &a.id).cmp(&(b.time_ms, &b.id)));
+        v
+    }
+
+    pub(crate) fn notification_shown(&mut self, id: &str, fx: &mut Effects) {
+        if self.owed.remove(id).is_some() {
+            fx.delete(NS_NOTIFY, id);
+        }
+    }
+
+    /// Adds a message to its chat (once), in order, updating the chat's
+    /// summary. `title` names the sender if the message is owed a
+    /// notification. Returns whether it was new.
+    pub(crate) fn add(&mut self, mut m: ChatMessage, count_unread: bool, title: &str, fx: &mut Effects) -> bool {
+        if self.messages(&m.chat).iter().any(|x| x.id == m.id) {
+            return false;
+        }
+        m.seq = self.next_seq;
+        self.next_seq += 1;
+        let list = self.messages.entry(m.chat.clone()).or_default();
+        let pos = list.partition_point(|x| order(x) <= order(&m));
+        list.insert(pos, m.clone());
+        let c = self.chats.entry(m.chat.clone()).or_insert_with(|| Chat { handle: m.chat.clone(), ..Default::default() });
+        if m.time_ms >= c.last_ms {
+            c.last_ms = m.time_ms;
+            c.last_preview = m.preview();
+        }
+        let unread = count_unread && !m.from_me && m.time_ms > c.read_up_to_ms;
+        if unread {
+            c.unread += 1;
+        }
+        if c.archived && !m.from_me && !c.muted {
+            c.archived = false; // a new message brings an archived chat back
+        }
+        let c = c.clone();
+        fx.put(NS_MESSAGES, &message_key(&m), &m);
+        fx.put(NS_CHATS, &c.handle, &c);
+        let notification = (unread && !c.muted).then(|| Notification {
+            id: m.id.clone(),
+            chat: m.chat.clone(),
+            title: title.to_string(),
+            body: m.preview(),
+            time_ms: m.time_ms,
+        });
+        fx.emit(Event::Message { message: m });
+        fx.emit(Event::ChatChanged { chat: c });
+        if let Some(n) = notification {
+            fx.put(NS_NOTIFY, &n.id, &n);
+            self.owed.insert(n.id.clone(), n.clone());
+            fx.emit(Event::Notify { notification: n });
+        }
+        true
+    }
+
+    /// Imports history from the primary: chats as they are there, messages
+    /// in the same order rule as everywhere. Returns how many were new.
+    pub(crate) fn import(&mut self, chats: Vec<Chat>, messages: Vec<ChatMessage>, fx: &mut Effects) -> usize {
+        for c in chats {
+            fx.put(NS_CHATS, &c.handle, &c);
+            self.chats.insert(c.handle.clone(), c);
+        }
+        let mut added = 0;
+        for mut m in messages {
+            let list = self.messages.entry(m.chat.clone()).or_default();
+            if list.iter().any(|x| x.id == m.id) {
+                continue;
+            }
+            m.seq = self.next_seq;
+            self.next_seq += 1;
+            let pos = list.partition_point(|x| order(x) <= order(&m));
+            fx.put(NS_MESSAGES, &message_key(&m), &m);
+            list.insert(pos, m);
+            added += 1;
+        }
+        added
+    }
+
+    /// An own message got further.
+    pub(crate) fn set_status(&mut self, id: &str, status: Status, fx: &mut Effects) {
+        for (chat, msgs) in self.messages.iter_mut() {
+            if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me) {
+                if status > m.status {
+                    m.status = status;
+                    fx.put(NS_MESSAGES, &message_key(m), &*m);
+                    fx.emit(Event::MessageStatus { chat: chat.clone(), id: id.to_string(), status });
+                }
+                return;
+            }
+        }
+    }
+
+    /// Incoming messages of `chat` not yet read, as the ids receipts carry.
+    pub(crate) fn unread_ids(&self, chat: &str) -> Vec<String> {
+        let read = self.chats.get(chat).map_or(0, |c| c.read_up_to_ms);
+        self.messages(chat).iter().filter(|m| !m.from_me && m.time_ms > read).map(|m| m.id.clone()).collect()
+    }
+
+    /// The chat is read up to `up_to` (here or on another own device).
+    pub(crate) fn apply_read(&mut self, chat: &str, up_to: u64, fx: &mut Effects) {
+        let unread = self.messages(chat).iter().filter(|m| !m.from_me && m.time_ms > up_to).count() as u32;
+        let Some(c) = self.chats.get_mut(chat) else { return };
+        if up_to <= c.read_up_to_ms && c.unread == unread {
+            return;
+        }
+        c.read_up_to_ms = c.read_up_to_ms.max(up_to);
+        c.unread = unread;
+        let c = c.clone();
+        fx.put(NS_CHATS, chat, &c);
+        fx.emit(Event::ChatChanged { chat: c });
+        self.drop_owed(chat, Some(up_to), fx);
+    }
+
+    /// Sets a chat's flags (here or from another own device).
+    pub(crate) fn apply_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, fx: &mut Effects) {
+        let c = self.chats.entry(chat.to_string()).or_insert_with(|| Chat { handle: chat.to_string(), ..Default::default() });
+        c.muted = muted;
+        c.archived = archived;
+        c.pinned = pinned;
+        let c = c.clone();
+        fx.put(NS_CHATS, chat, &c);
+        fx.emit(Event::ChatChanged { chat: c });
+        if muted {
+            self.drop_owed(chat, None, fx);
+        }
+    }
+
+    /// Drops owed notifications of a chat that was read (up to a time) or muted.
+    fn drop_owed(&mut self, chat: &str, up_to: Option<u64>, fx: &mut Effects) {
+        let gone: Vec<String> =
+            self.owed.values().filter(|n| n.chat == chat && up_to.is_none_or(|t| n.time_ms <= t)).map(|n| n.id.clone()).collect();
+        for id in gone {
+            self.owed.remove(&id);
+            fx.delete(NS_NOTIFY, &id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::MessageBody;
+    use crate::store::MemoryStore;
+
+    fn msg(id: &str, time_ms: u64) -> ChatMessage {
+        ChatMessage {
+            id: id.into(),
+            chat: "bob".into(),
+            from_me: false,
+            sender_handle: "bob".into(),
+            sender_device: 0,
+            time_ms,
+            body: MessageBody::Text { body: id.into() },
+            status: Status::Delivered,
+            seq: 0,
+        }
+    }
+
+    fn ids(chats: &Chats) -> Vec<&str> {
+        chats.messages("bob").iter().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn one_order_at_arrival_import_and_load() {
+        let mut chats = Chats::default();
+        let mut fx = Effects::default();
+        // Same millisecond: arrival order, even against the ids' order.
+        chats.add(msg("zz", 10), true, "Bob", &mut fx);
+        chats.add(msg("aa", 10), true, "Bob", &mut fx);
+        chats.add(msg("mm", 5), true, "Bob", &mut fx);
+        chats.import(vec![], vec![msg("yy", 10), msg("bb", 7)], &mut fx);
+        let live: Vec<String> = ids(&chats).into_iter().map(String::from).collect();
+        assert_eq!(live, ["mm", "bb", "zz", "aa", "yy"]);
+        let mut store = MemoryStore::default();
+        store.apply(&fx.ops).unwrap();
+        let reloaded = Chats::load(&store).unwrap();
+        assert_eq!(ids(&reloaded), live, "a restart keeps the order");
+        assert_eq!(chats.owed().len(), 3, "each added incoming message is owed a notification");
+    }
+
+    #[test]
+    fn reading_or_muting_drops_owed_notifications() {
+        let mut chats = Chats::default();
+        let mut fx = Effects::default();
+        chats.add(msg("a", 10), true, "Bob", &mut fx);
+        chats.add(msg("b", 20), true, "Bob", &mut fx);
+        chats.apply_read("bob", 10, &mut fx);
+        assert_eq!(chats.owed().iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["b"]);
+        chats.apply_flags("bob", true, false, false, &mut fx);
+        assert!(chats.owed().is_empty());
+        chats.add(msg("c", 30), true, "Bob", &mut fx);
+        assert!(chats.owed().is_empty(), "a muted chat owes no notification");
+        assert_eq!(chats.get("bob").unwrap().unread, 2);
+    }
+}

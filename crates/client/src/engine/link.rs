@@ -1,0 +1,326 @@
+//! Linking, both roles, and history sync.
+//!
+//! Companion: ask for refs → show a QR per ref as they rotate (and a
+//! pairing offer when linking by code) → on `LinkApproved`, check the HMAC
+//! with the link secret, the account's signature and that the signed list
+//! holds exactly this device's keys → linked; history arrives sealed to
+//! this device's link key, signed by the account.
+//!
+//! Primary: parse a QR payload (or fetch a pairing offer by code), check
+//! the server fingerprint, ask the user, and on confirmation sign the
+//! companion into the device list, approve the ref, then send the last 90
+//! days of history and the contacts sealed to the companion.
+
+use super::{Engine, HISTORY_DAYS, days_ago};
+use crate::content::{HistoryChunk, SEALED_HISTORY, Sealed};
+use crate::error::Error;
+use crate::event::Event;
+use crate::linking::{AwaitRefs, LinkFlow, Showing};
+use crate::model::{HistoryPart, Role};
+use crate::requests::Pending;
+use prost::Message;
+use tether_proto::device_list::{self, PRIMARY_DEVICE};
+use tether_proto::frames::{self as f, Request};
+use tether_proto::link::{DeviceIdentity, LinkPayload, make_approval, open_approval};
+use tether_proto::noise::StaticKey;
+use tether_proto::{pairing, seal};
+
+/// Signature context for history chunks (account key over the sealed bytes).
+const HISTORY_CONTEXT: &[u8] = b"tether history chunk v1\0";
+const HISTORY_AAD: &[u8] = b"tether history v1";
+const PAIRING_AAD: &[u8] = b"tether pairing offer v1";
+/// Largest history chunk before sealing.
+const CHUNK_BYTES: usize = 40 * 1024;
+
+impl Engine {
+    // ---------------------------------------------------------- companion
+
+    /// Companion: start linking through `server_url`. Connect afterwards;
+    /// `Event::LinkCode` (and with `with_code`, `Event::PairingCode`) follow.
+    pub fn start_link(&mut self, server_url: &str, with_code: bool, now: u64) -> Result<(), Error> {
+        if let Some(h) = self.handle() {
+            return Err(Error::AlreadyRegistered(h.to_string()));
+        }
+        self.me.server_url = server_url.to_string();
+        self.save_me();
+        self.linking.flow = LinkFlow::AwaitRefs(AwaitRefs { link_secret: self.random::<32>(), with_code });
+        if self.is_open() {
+            self.request(Request::RequestLinkRefs(f::RequestLinkRefs {}), Pending::LinkRefs, now);
+        }
+        self.finish();
+        Ok(())
+    }
+
+    pub(super) fn refs_arrived(&mut self, refs: f::LinkRefs, now: u64) {
+        let LinkFlow::AwaitRefs(a) = std::mem::take(&mut self.linking.flow) else {
+            return self.fx.error(Error::MismatchedResponse { request: "link codes" }.to_string());
+        };
+        let code = if a.with_code {
+            let code = pairing::new_code(self.random::<5>());
+            match pairing::derive(&code) {
+                Ok(keys) => Some((code, keys)),
+                Err(e) => {
+                    self.fx.error(e.to_string());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        self.linking.flow = LinkFlow::Showing(Showing { refs: refs.refs, index: 0, link_secret: a.link_secret, code });
+        self.handle_timeout_link(now);
+        self.show_current(now);
+    }
+
+    /// Skips refs that expired before they arrived.
+    fn handle_timeout_link(&mut self, now: u64) {
+        if self.linking.flow.rotate(now) == crate::linking::Rotation::Exhausted {
+            self.fx.emit(Event::LinkCodesExhausted);
+            self.link.close = Some("link codes expired".into());
+        }
+    }
+
+    fn payload_for(&self, r: &f::LinkRef, link_secret: [u8; 32]) -> Option<LinkPayload> {
+        let key = StaticKey::from_private(&self.me.noise_private).ok()?;
+        let link_secret_key: [u8; 32] = self.me.link_secret_key.as_slice().try_into().ok()?;
+        Some(LinkPayload {
+            server: self.server_fingerprint()?,
+            link_ref: r.link_ref.as_slice().try_into().ok()?,
+            noise_key: key.public(),
+            identity_key: self.olm.identity_key(),
+            signing_key: self.olm.signing_key(),
+            link_key: seal::public_key(&link_secret_key),
+            link_secret,
+            platform: self.info.platform.clone(),
+            name: self.info.name.clone(),
+        })
+    }
+
+    /// Shows the current ref: QR event, and the pairing offer if by code.
+    pub(super) fn show_current(&mut self, now: u64) {
+        let LinkFlow::Showing(s) = &self.linking.flow else { return };
+        let Some(r) = s.refs.get(s.index).cloned() else { return };
+        let (index, total, secret) = (s.index, s.refs.len(), s.link_secret);
+        let code = s.code.as_ref().map(|(c, k)| (c.clone(), k.lookup, k.key));
+        let Some(payload) = self.payload_for(&r, secret) else { return };
+        let uri = payload.to_uri();
+        self.fx.emit(Event::LinkCode { uri: uri.clone(), expires_ms: r.expires_ms, index, total });
+        if let Some((code, lookup, key)) = code {
+            let nonce = self.random::<12>();
+            let offer = seal::encrypt_with_key(&key, uri.as_bytes(), PAIRING_AAD, nonce);
+            let req = Request::PairingPublish(f::PairingPublish { lookup: lookup.to_vec(), payload: offer });
+            self.request(req, Pending::PairingPublish, now);
+            if index == 0 {
+                self.fx.emit(Event::PairingCode { code });
+            }
+        }
+    }
+
+    pub(super) fn on_link_approved(&mut self, a: f::LinkApproved, now: u64) {
+        let LinkFlow::Showing(s) = &self.linking.flow else {
+            return self.fx.error("a link approval arrived while this device shows no code: ignored");
+        };
+        let secret = s.link_secret;
+        match self.check_approval(&a, &secret) {
+            Ok(signed) => {
+                self.linking.flow = LinkFlow::Idle;
+                self.me.role = Role::Companion { handle: a.handle.clone(), device_id: a.device_id, account_key: a.account_key.clone() };
+                self.save_me();
+                self.directory.set_own(&signed, &mut self.fx);
+                self.upload_prekeys(now);
+                self.fx.emit(Event::Linked { handle: a.handle, device_id: a.device_id });
+            }
+            Err(why) => {
+                self.fx.error(format!("the link approval was refused: {why}"));
+                // We are a device of that account now on the server: leave it.
+                let req = Request::RemoveDevice(f::RemoveDevice { device_id: a.device_id, new_list: None });
+                self.request(req, Pending::RemoveDevice { device_id: a.device_id, list: None }, now);
+            }
+        }
+    }
+
+    /// Checks an approval against this device and its code on show;
+    /// returns the signed list that holds this device.
+    fn check_approval(&self, a: &f::LinkApproved, secret: &[u8; 32]) -> Result<f::SignedDeviceList, &'static str> {
+        let identity = open_approval(&a.approval, &a.account_key, secret).map_err(|_| "it does not prove the primary scanned this code")?;
+        let own_noise = StaticKey::from_private(&self.me.noise_private).map(|k| k.public()).unwrap_or_default();
+        if identity.handle != a.handle
+            || identity.device_id != a.device_id
+            || identity.noise_key != own_noise
+            || identity.identity_key != self.olm.identity_key()
+            || identity.signing_key != self.olm.signing_key()
+        {
+            return Err("it names other keys than this device's");
+        }
+        let signed = a.list.clone().ok_or("no device list")?;
+        let list = device_list::verify(&a.account_key, &signed).map_err(|_| "the device list is not signed by the account")?;
+        if !list.devices.iter().any(|d| d.device_id == a.device_id && d.identity_key == self.olm.identity_key().to_vec()) {
+            return Err("the device list does not hold this device");
+        }
+        Ok(signed)
+    }
+
+    /// Companion: a sealed history chunk from our primary.
+    pub(super) fn on_history(&mut self, e: &f::Envelope, sealed: Sealed, now: u64) {
+        let _ = now;
+        let Role::Companion { handle, account_key, .. } = self.me.role.clone() else {
+            return self.fx.error("history arrived on a device that is not a companion: ignored");
+        };
+        if e.sender_handle != handle || e.sender_device != PRIMARY_DEVICE {
+            return self.fx.error("history from another device than this account's primary: ignored");
+        }
+        if device_list::verify_bytes(&account_key, HISTORY_CONTEXT, &sealed.body, &sealed.signature).is_err() {
+            return self.fx.error("a history chunk was not signed by this account: ignored");
+        }
+        let Ok(secret) = <[u8; 32]>::try_from(self.me.link_secret_key.as_slice()) else { return };
+        let Ok(plain) = seal::open(&secret, &sealed.body, HISTORY_AAD) else {
+            return self.fx.error("a history chunk could not be opened");
+        };
+        let part = HistoryChunk::decode(plain.as_slice()).ok().and_then(|c| Some((c.index, c.total, serde_json::from_slice::<HistoryPart>(&c.data).ok()?)));
+        let Some((index, total, part)) = part else {
+            return self.fx.error("a history chunk is unreadable: ignored");
+        };
+        for c in part.contacts.into_iter().filter(|c| c.handle != handle) {
+            self.directory.import(c, &mut self.fx);
+        }
+        let messages = self.chats.import(part.chats, part.messages, &mut self.fx);
+        self.fx.emit(Event::HistoryImported { chunk: index, total, messages });
+    }
+
+    // ------------------------------------------------------------ primary
+
+    /// Primary: a scanned QR (or pasted link). Checks it and asks for
+    /// confirmation with `Event::LinkRequest`; call `confirm_link` then.
+    pub fn link_from_uri(&mut self, uri: &str) -> Result<(String, String), Error> {
+        let Role::Primary { .. } = self.me.role else { return Err(Error::NotPrimary) };
+        let payload = LinkPayload::from_uri(uri)?;
+        if Some(payload.server) != self.server_fingerprint() {
+            return Err(Error::WrongServer(payload.server.to_string()));
+        }
+        let ask = (payload.platform.clone(), payload.name.clone());
+        self.linking.request = Some(payload);
+        self.fx.emit(Event::LinkRequest { platform: ask.0.clone(), name: ask.1.clone() });
+        Ok(ask)
+    }
+
+    /// Primary: fetches the offer behind an 8-character pairing code;
+    /// `Event::LinkRequest` follows.
+    pub fn link_with_code(&mut self, code: &str, now: u64) -> Result<(), Error> {
+        let Role::Primary { .. } = self.me.role else { return Err(Error::NotPrimary) };
+        self.online()?;
+        let keys = pairing::derive(&pairing::normalize_code(code)?)?;
+        let req = Request::PairingFetch(f::PairingFetch { lookup: keys.lookup.to_vec() });
+        self.request(req, Pending::PairingFetch { key: keys.key }, now);
+        self.finish();
+        Ok(())
+    }
+
+    pub(super) fn pairing_fetched(&mut self, key: [u8; 32], offer: &f::PairingOffer) {
+        let uri = seal::decrypt_with_key(&key, &offer.payload, PAIRING_AAD).ok().and_then(|b| String::from_utf8(b).ok());
+        match uri {
+            Some(uri) => {
+                if let Err(e) = self.link_from_uri(&uri) {
+                    self.fx.error(e.to_string());
+                }
+            }
+            None => self.fx.error("that pairing code does not match: check it and try again"),
+        }
+    }
+
+    /// Primary: the user confirmed; sign the companion in and approve.
+    pub fn confirm_link(&mut self, now: u64) -> Result<u32, Error> {
+        let Role::Primary { handle, .. } = self.me.role.clone() else { return Err(Error::NotPrimary) };
+        let key = self.me.role.account_key().ok_or_else(|| Error::Corrupt("account key".into()))?;
+        self.online()?;
+        let payload = self.linking.request.take().ok_or_else(|| Error::Invalid("nothing is waiting to be linked".into()))?;
+        let device_id = self.directory.next_device();
+        let new = self.directory.sign_own(&key, now, |list| {
+            list.devices.push(f::DeviceEntry {
+                device_id,
+                noise_key: payload.noise_key.to_vec(),
+                identity_key: payload.identity_key.to_vec(),
+                signing_key: payload.signing_key.to_vec(),
+                platform: payload.platform.clone(),
+                name: payload.name.clone(),
+                linked_at_ms: now,
+            })
+        })?;
+        let identity = DeviceIdentity {
+            handle,
+            device_id,
+            noise_key: payload.noise_key,
+            identity_key: payload.identity_key,
+            signing_key: payload.signing_key,
+            linked_at_ms: now,
+        };
+        let approval = make_approval(&key, &identity, &payload.link_secret);
+        let req = Request::ApproveLink(f::ApproveLink { link_ref: payload.link_ref.to_vec(), device_id, new_list: Some(new.clone()), approval });
+        self.request(req, Pending::Approve { device_id, list: new, link_key: payload.link_key }, now);
+        self.finish();
+        Ok(device_id)
+    }
+
+    pub(super) fn link_approved(&mut self, device_id: u32, list: &f::SignedDeviceList, link_key: [u8; 32], now: u64) {
+        self.directory.set_own(list, &mut self.fx);
+        self.fx.emit(Event::LinkApproved { device_id });
+        self.send_history(device_id, link_key, now);
+    }
+
+    /// Seals the last 90 days of history and the contacts to a new companion.
+    fn send_history(&mut self, device_id: u32, link_key: [u8; 32], now: u64) {
+        let (Some(handle), Some(key)) = (self.handle().map(str::to_string), self.me.role.account_key()) else { return };
+        let contacts = self.directory.contacts().cloned().collect();
+        let chats = self.chats.all().cloned().collect();
+        let messages = self.chats.messages_since(days_ago(now, HISTORY_DAYS));
+        // Part 0: contacts and chats; then messages in parts under CHUNK_BYTES.
+        let mut parts = vec![HistoryPart { contacts, chats, messages: vec![] }];
+        let mut current = HistoryPart::default();
+        let mut size = 0;
+        for m in messages {
+            let len = serde_json::to_vec(&m).map(|v| v.len()).unwrap_or(0);
+            if size + len > CHUNK_BYTES && !current.messages.is_empty() {
+                parts.push(std::mem::take(&mut current));
+                size = 0;
+            }
+            size += len;
+            current.messages.push(m);
+        }
+        if !current.messages.is_empty() {
+            parts.push(current);
+        }
+        let total = parts.len() as u32;
+        let count: usize = parts.iter().map(|p| p.messages.len()).sum();
+        for (i, part) in parts.into_iter().enumerate() {
+            let chunk = HistoryChunk { index: i as u32, total, data: serde_json::to_vec(&part).expect("history encodes") };
+            let eph = self.random::<32>();
+            let nonce = self.random::<12>();
+            let body = seal::seal(&link_key, &chunk.encode_to_vec(), HISTORY_AAD, eph, nonce);
+            let signature = key.sign_bytes(HISTORY_CONTEXT, &body).to_vec();
+            let ciphertext = Sealed { kind: SEALED_HISTORY, body, signature }.encode_to_vec();
+            let req = Request::Send(f::SendMessage {
+                message_id: self.random::<16>().to_vec(),
+                copies: vec![f::Copy { handle: handle.clone(), device_id, ciphertext }],
+            });
+            self.request(req, Pending::SendHistory, now);
+        }
+        self.fx.emit(Event::HistorySent { device_id, messages: count, chunks: total as usize });
+    }
+
+    // ------------------------------------------------------------ both
+
+    /// Companion: logs out (the server forgets this device, then all local
+    /// data is wiped). Primary: wipes local data only.
+    pub fn logout(&mut self, now: u64) -> Result<(), Error> {
+        match self.me.role.clone() {
+            Role::Companion { device_id, .. } => {
+                self.online()?;
+                let req = Request::RemoveDevice(f::RemoveDevice { device_id, new_list: None });
+                self.request(req, Pending::RemoveDevice { device_id, list: None }, now);
+            }
+            Role::Primary { .. } => self.wipe("Logged out: this device's account data was deleted.".into()),
+            Role::Unlinked { .. } => return Err(Error::NotRegistered),
+        }
+        self.finish();
+        Ok(())
+    }
+}

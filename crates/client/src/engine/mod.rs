@@ -1,0 +1,397 @@
+//! The engine: this device's state in parts that own their data, and the
+//! protocol that moves between them. Sans-IO, in the style of quinn-proto.
+//!
+//! # Call order
+//!
+//! Inputs: `handle_connected` (the socket opened), `handle_message` (one
+//! WebSocket binary message), `handle_disconnected`, `handle_timeout`, and
+//! commands (`register`, `send_text`, `mark_read`, `start_link`,
+//! `confirm_link`, …). After every input an adapter:
+//!
+//! 1. drains `poll_transmit` and sends each message, in order;
+//! 2. drains `poll_event`;
+//! 3. closes the socket if `poll_close` says so;
+//! 4. arms a timer for `poll_timeout` and calls `handle_timeout` then.
+//!
+//! Every input persists its changes to the store before it returns, so no
+//! frame is handed out for state that could be forgotten. An adapter whose
+//! store writes are asynchronous (the extension) takes the writes first and
+//! sends the frames only once they are durable.
+//!
+//! Time (`now`, ms since the Unix epoch) and randomness (the `Random` given
+//! at open) come from outside. vodozemac and snow draw their own key
+//! material from the OS generator (crypto.getRandomValues in the browser).
+//!
+//! # Parts
+//!
+//! [`Directory`] (contacts, pinned keys, verified device lists, the own
+//! signed list), [`Chats`] (chats, messages in one order, read state,
+//! owed notifications), [`Outbox`] (what the server has not accepted, in
+//! send order), `Linking` (typed link states, registration), `Inbox`
+//! (dedup, parked envelopes), `Requests` (what is in flight) and `Olm`
+//! (sessions). The submodules here hold the protocol between them:
+//! `connection` (handshake, frames, responses), `send`, `receive`,
+//! `link` and `devices`.
+
+mod connection;
+mod devices;
+mod link;
+mod receive;
+mod send;
+
+use crate::chats::Chats;
+use crate::directory::{Account, Directory};
+use crate::effects::Effects;
+use crate::error::Error;
+use crate::event::Event;
+use crate::inbox::Inbox;
+use crate::linking::Linking;
+use crate::model::{Chat, ChatMessage, Contact, Notification, Role, SelfState};
+use crate::olm::{self, Olm};
+use crate::outbox::Outbox;
+use crate::requests::Requests;
+use crate::store::{KvStore, Op, decode};
+use crate::view::{ChatSummary, ContactSummary};
+use std::collections::VecDeque;
+use tether_proto::Fingerprint;
+use tether_proto::device_list::PRIMARY_DEVICE;
+use tether_proto::noise::{ExpectServerHello, Transport};
+
+const NS_SELF: &str = "self";
+
+/// One-time keys uploaded at a time.
+const PREKEY_BATCH: usize = 50;
+/// A socket message at least this often keeps the connection (and an MV3
+/// service worker) alive.
+pub const KEEPALIVE_MS: u64 = 20_000;
+/// Blocked sends (no prekeys, no list, a server hiccup) are retried this often.
+const RETRY_MS: u64 = 30_000;
+/// History sent to a new companion.
+pub const HISTORY_DAYS: u64 = 90;
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+/// Randomness from the caller (OS generator, crypto.getRandomValues, or a
+/// seeded generator in tests).
+pub trait Random {
+    fn fill(&mut self, buf: &mut [u8]);
+}
+
+/// How this client describes itself.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    /// e.g. "tether-cli 0.1.0"
+    pub client_version: String,
+    /// e.g. "cli/linux", "chrome/linux"
+    pub platform: String,
+    /// e.g. "Chrome on Linux"
+    pub name: String,
+}
+
+/// The connection, as typed states.
+enum Conn {
+    Closed,
+    /// Sent `e`; waiting for the server's key and hello.
+    Handshake(ExpectServerHello),
+    Open(Transport),
+}
+
+/// The socket's side of the engine.
+struct Link {
+    state: Conn,
+    /// WebSocket messages to send, in order.
+    transmit: VecDeque<Vec<u8>>,
+    /// The engine wants the socket closed, and why.
+    close: Option<String>,
+    /// Last time anything was sent or received (for the keepalive).
+    last_io_ms: u64,
+    /// When to pump the outbox again after a transient failure.
+    retry_at: Option<u64>,
+    requests: Requests,
+}
+
+pub struct Engine {
+    store: Box<dyn KvStore>,
+    rng: Box<dyn Random>,
+    info: ClientInfo,
+    me: SelfState,
+    olm: Olm,
+    directory: Directory,
+    chats: Chats,
+    outbox: Outbox,
+    inbox: Inbox,
+    linking: Linking,
+    link: Link,
+    /// Writes and events of the current input.
+    fx: Effects,
+}
+
+impl Engine {
+    /// Opens the engine over a store: loads this device (or creates a fresh,
+    /// unlinked one with new keys).
+    pub fn open(mut store: Box<dyn KvStore>, mut rng: Box<dyn Random>, info: ClientInfo) -> Result<Self, Error> {
+        let me_rec = store.scan(NS_SELF).map_err(Error::Store)?;
+        let (me, olm) = match me_rec.iter().find(|(k, _)| k == "me") {
+            Some((_, bytes)) => {
+                let me: SelfState = decode("device", bytes)?;
+                let account = store.scan(olm::NS_OLM).map_err(Error::Store)?;
+                let sessions = store.scan(olm::NS_SESSIONS).map_err(Error::Store)?;
+                let olm = match account.first() {
+                    Some((_, a)) => Olm::load(a, sessions).map_err(Error::Corrupt)?,
+                    None => return Err(Error::Corrupt("the device's keys are missing".into())),
+                };
+                (me, olm)
+            }
+            None => {
+                let (me, olm) = fresh_device(&mut *rng, None);
+                let mut fx = Effects::default();
+                fx.put(NS_SELF, "me", &me);
+                fx.ops.push(olm.save_account());
+                store.apply(&fx.ops).map_err(Error::Store)?;
+                (me, olm)
+            }
+        };
+        Ok(Self {
+            directory: Directory::load(&*store)?,
+            chats: Chats::load(&*store)?,
+            outbox: Outbox::load(&*store)?,
+            inbox: Inbox::load(&*store)?,
+            linking: Linking::default(),
+            link: Link { state: Conn::Closed, transmit: VecDeque::new(), close: None, last_io_ms: 0, retry_at: None, requests: Requests::default() },
+            fx: Effects::default(),
+            me,
+            olm,
+            store,
+            rng,
+            info,
+        })
+    }
+
+    // ------------------------------------------------------------ parts
+
+    /// Contacts, their keys and device lists.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
+    /// Chats and messages.
+    pub fn conversations(&self) -> &Chats {
+        &self.chats
+    }
+
+    /// What the server has not accepted yet.
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    // ------------------------------------------------------------ queries
+
+    /// This device's role.
+    pub fn role(&self) -> &Role {
+        &self.me.role
+    }
+
+    /// The account handle, once registered or linked.
+    pub fn handle(&self) -> Option<&str> {
+        self.me.role.handle()
+    }
+
+    pub fn device_id(&self) -> Option<u32> {
+        match &self.me.role {
+            Role::Primary { .. } => Some(PRIMARY_DEVICE),
+            Role::Companion { device_id, .. } => Some(*device_id),
+            Role::Unlinked { .. } => None,
+        }
+    }
+
+    pub fn server_url(&self) -> &str {
+        &self.me.server_url
+    }
+
+    /// The pinned server fingerprint, once known.
+    pub fn server_fingerprint(&self) -> Option<Fingerprint> {
+        self.me.pin.as_deref().and_then(Fingerprint::parse)
+    }
+
+    pub fn contacts(&self) -> impl Iterator<Item = &Contact> {
+        self.directory.contacts()
+    }
+
+    pub fn contact(&self, handle: &str) -> Option<&Contact> {
+        self.directory.contact(handle)
+    }
+
+    /// What the user (or their profile) calls a contact, else the handle.
+    pub fn display_name(&self, handle: &str) -> String {
+        self.directory.display_name(handle)
+    }
+
+    /// Chats, pinned first, then newest first.
+    pub fn chats(&self) -> Vec<&Chat> {
+        self.chats.ordered()
+    }
+
+    pub fn chat(&self, handle: &str) -> Option<&Chat> {
+        self.chats.get(handle)
+    }
+
+    /// A chat's messages, oldest first.
+    pub fn messages(&self, chat: &str) -> &[ChatMessage] {
+        self.chats.messages(chat)
+    }
+
+    /// The chat list as a UI shows it: pinned first, then newest first.
+    pub fn chat_list(&self) -> Vec<ChatSummary> {
+        self.chats
+            .ordered()
+            .into_iter()
+            .map(|c| ChatSummary {
+                handle: c.handle.clone(),
+                name: self.display_name(&c.handle),
+                unread: c.unread,
+                last_ms: c.last_ms,
+                last_preview: c.last_preview.clone(),
+                muted: c.muted,
+                archived: c.archived,
+                pinned: c.pinned,
+            })
+            .collect()
+    }
+
+    /// Contacts sorted by display name (case-insensitive), then handle.
+    pub fn contact_list(&self) -> Vec<ContactSummary> {
+        let mut v: Vec<_> = self
+            .directory
+            .contacts()
+            .map(|c| ContactSummary { handle: c.handle.clone(), name: self.display_name(&c.handle), warning: c.warning.clone() })
+            .collect();
+        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.handle.cmp(&b.handle)));
+        v
+    }
+
+    /// Unread messages over all chats that are not muted.
+    pub fn unread_unmuted(&self) -> u32 {
+        self.chats.unread_unmuted()
+    }
+
+    /// Notifications not yet reported shown, oldest first (show them on
+    /// every wake; each has the message's id, so showing twice replaces).
+    pub fn notifications_owed(&self) -> Vec<Notification> {
+        self.chats.owed()
+    }
+
+    /// The adapter showed (or deliberately skipped) a notification.
+    pub fn notification_shown(&mut self, id: &str) {
+        self.chats.notification_shown(id, &mut self.fx);
+        self.finish();
+    }
+
+    /// Messages not yet accepted by the server.
+    pub fn outbox_len(&self) -> usize {
+        self.outbox.len()
+    }
+
+    /// Whether the connection is up (handshake done).
+    pub fn is_open(&self) -> bool {
+        matches!(self.link.state, Conn::Open(_))
+    }
+
+    /// Requests in flight (an adapter that runs one command waits for none).
+    pub fn busy(&self) -> bool {
+        !self.link.requests.is_empty() || !self.outbox.is_empty() || self.inbox.has_parked()
+    }
+
+    // ------------------------------------------------------------ outputs
+
+    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
+        self.link.transmit.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.fx.events.pop_front()
+    }
+
+    /// The engine wants the socket closed (and says why).
+    pub fn poll_close(&mut self) -> Option<String> {
+        self.link.close.take()
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        let keepalive = self.is_open().then_some(self.link.last_io_ms + KEEPALIVE_MS);
+        [keepalive, self.link.retry_at, self.linking.flow.next_deadline()].into_iter().flatten().min()
+    }
+
+    // ---------------------------------------------------------- internals
+
+    /// Persists the input's changes (before any of its frames leave).
+    fn finish(&mut self) {
+        if self.fx.ops.is_empty() {
+            return;
+        }
+        let ops = std::mem::take(&mut self.fx.ops);
+        if let Err(e) = self.store.apply(&ops) {
+            // Nothing may leave that the store did not take.
+            self.link.transmit.clear();
+            self.fatal(format!("local storage failed: {e}"));
+        }
+    }
+
+    fn fatal(&mut self, message: String) {
+        self.link.state = Conn::Closed;
+        self.link.close = Some(message.clone());
+        self.fx.error(message);
+    }
+
+    fn online(&self) -> Result<(), Error> {
+        if self.is_open() { Ok(()) } else { Err(Error::Offline) }
+    }
+
+    fn save_me(&mut self) {
+        self.fx.put(NS_SELF, "me", &self.me);
+    }
+
+    fn random<const N: usize>(&mut self) -> [u8; N] {
+        let mut b = [0u8; N];
+        self.rng.fill(&mut b);
+        b
+    }
+
+    /// This account as the directory needs it.
+    fn account(&self) -> Option<Account> {
+        Some(Account { handle: self.handle()?.to_string(), key: self.me.role.account_public()? })
+    }
+
+    /// Forgets everything: a new unlinked device with fresh keys.
+    fn wipe(&mut self, reason: String) {
+        let (me, olm) = fresh_device(&mut *self.rng, Some(reason.clone()));
+        self.me = me;
+        self.olm = olm;
+        self.directory.clear();
+        self.chats.clear();
+        self.outbox = Outbox::default();
+        self.inbox.clear();
+        self.linking = Linking::default();
+        self.link.requests.clear();
+        self.link.state = Conn::Closed;
+        self.link.close = Some(reason.clone());
+        self.fx.ops.clear();
+        self.fx.ops.push(Op::Clear);
+        self.save_me();
+        self.fx.ops.push(self.olm.save_account());
+        self.fx.emit(Event::Unlinked { reason });
+    }
+}
+
+/// A brand-new unlinked device: fresh Noise, Olm and link keys.
+fn fresh_device(rng: &mut dyn Random, reason: Option<String>) -> (SelfState, Olm) {
+    let mut noise = [0u8; 32];
+    rng.fill(&mut noise);
+    let mut link = [0u8; 32];
+    rng.fill(&mut link);
+    let me = SelfState { role: Role::Unlinked { reason }, server_url: String::new(), pin: None, noise_private: noise.to_vec(), link_secret_key: link.to_vec() };
+    (me, Olm::new())
+}
+
+fn days_ago(now: u64, days: u64) -> u64 {
+    now.saturating_sub(days * DAY_MS)
+}

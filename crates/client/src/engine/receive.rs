@@ -1,0 +1,168 @@
+//! Receiving: envelope → the sender's verified device → decrypt → apply →
+//! persist → ack. Envelopes from a device not (yet) in its account's list
+//! wait once for a fresh list, then show as undecryptable, never silently
+//! dropped.
+
+use super::Engine;
+use crate::content::{Body, Payload, RECEIPT_READ, SEALED_HISTORY, Sealed};
+use crate::event::Event;
+use crate::model::{ChatMessage, MessageBody, Status};
+use crate::olm::hex;
+use crate::requests::Pending;
+use prost::Message;
+use tether_proto::frames::{self as f, Request};
+
+const NOT_IN_LIST: &str = "the sender's device is not in their signed device list";
+
+impl Engine {
+    pub(super) fn on_envelope(&mut self, e: f::Envelope, now: u64) {
+        if self.inbox.was_applied(&e) {
+            return self.ack(e.envelope_id, now);
+        }
+        let sealed = match Sealed::decode(e.ciphertext.as_slice()) {
+            Ok(s) => s,
+            Err(_) => return self.undecryptable(&e, "the message is malformed".into(), now),
+        };
+        if sealed.kind == SEALED_HISTORY {
+            self.on_history(&e, sealed, now);
+            self.inbox.applied(&e, now, &mut self.fx);
+            return self.ack(e.envelope_id, now);
+        }
+        let Some(identity) = self.identity_of(&e.sender_handle, e.sender_device) else {
+            // Their list is unknown or old: fetch it, then try again once.
+            if !self.inbox.is_parked(&e) {
+                let refreshing = self.link.requests.list_pending(&e.sender_handle);
+                if refreshing || !self.inbox.sender_parked(&e.sender_handle) {
+                    self.need_list(&e.sender_handle, now);
+                    self.inbox.park(e);
+                    return;
+                }
+            }
+            return self.undecryptable(&e, NOT_IN_LIST.into(), now);
+        };
+        let plain = self.olm.decrypt(&identity, sealed.kind, &sealed.body, &mut self.fx.ops);
+        let plain = match plain {
+            Ok(p) => p,
+            Err(reason) => return self.undecryptable(&e, reason.0, now),
+        };
+        match Payload::decode(plain.as_slice()) {
+            Ok(payload) => self.apply_payload(&e, payload, now),
+            Err(_) => return self.undecryptable(&e, "the decrypted content is unreadable".into(), now),
+        }
+        self.inbox.applied(&e, now, &mut self.fx);
+        self.ack(e.envelope_id, now);
+    }
+
+    /// The identity key of a device of an account, from its verified list
+    /// (never this device's own).
+    fn identity_of(&self, handle: &str, device_id: u32) -> Option<Vec<u8>> {
+        if Some(handle) == self.handle() && Some(device_id) == self.device_id() {
+            return None;
+        }
+        let account = self.account();
+        self.directory.devices(account.as_ref(), handle)?.into_iter().find(|d| d.device_id == device_id).map(|d| d.identity_key)
+    }
+
+    /// Re-tries parked envelopes once their senders' lists arrived.
+    pub(super) fn unpark(&mut self, now: u64) {
+        let requests = &self.link.requests;
+        let ready = self.inbox.unpark(|e| !requests.list_pending(&e.sender_handle));
+        for e in ready {
+            // Second chance: if the device is still unknown, it is shown as
+            // undecryptable rather than parked forever.
+            if self.identity_of(&e.sender_handle, e.sender_device).is_none() {
+                self.undecryptable(&e, NOT_IN_LIST.into(), now);
+            } else {
+                self.on_envelope(e, now);
+            }
+        }
+    }
+
+    fn undecryptable(&mut self, e: &f::Envelope, reason: String, now: u64) {
+        let from_me = Some(e.sender_handle.as_str()) == self.handle();
+        let m = ChatMessage {
+            id: hex(&e.message_id),
+            chat: e.sender_handle.clone(),
+            from_me,
+            sender_handle: e.sender_handle.clone(),
+            sender_device: e.sender_device,
+            time_ms: e.server_time_ms,
+            body: MessageBody::Undecryptable { reason },
+            status: Status::Sent,
+            seq: 0,
+        };
+        self.add_message(m, !from_me);
+        self.inbox.applied(e, now, &mut self.fx);
+        self.ack(e.envelope_id, now);
+    }
+
+    fn ack(&mut self, envelope_id: u64, now: u64) {
+        self.request(Request::Ack(f::Ack { envelope_ids: vec![envelope_id] }), Pending::Ack, now);
+    }
+
+    /// Adds a message to its chat, with a contact for a new sender.
+    fn add_message(&mut self, m: ChatMessage, count_unread: bool) {
+        self.directory.ensure(&m.chat, &mut self.fx);
+        let title = self.directory.display_name(&m.chat);
+        self.chats.add(m, count_unread, &title, &mut self.fx);
+    }
+
+    fn apply_payload(&mut self, e: &f::Envelope, p: Payload, now: u64) {
+        let from_me = Some(e.sender_handle.as_str()) == self.handle();
+        let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
+        // The sender's clock, but never later than the server received it.
+        let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms.max(p.sent_at_ms)) } else { e.server_time_ms };
+        let message = |body: MessageBody| ChatMessage {
+            id: hex(&e.message_id),
+            chat: chat.clone(),
+            from_me,
+            sender_handle: e.sender_handle.clone(),
+            sender_device: e.sender_device,
+            time_ms: time,
+            body,
+            status: if from_me { Status::Sent } else { Status::Delivered },
+            seq: 0,
+        };
+        match p.body {
+            Some(Body::Text(t)) => {
+                self.add_message(message(MessageBody::Text { body: t.body }), !from_me);
+                if !from_me {
+                    self.delivered(&chat, e.message_id.clone(), now);
+                }
+            }
+            Some(Body::Link(l)) => {
+                self.add_message(message(MessageBody::Link { url: l.url, title: l.title, selection: l.selection }), !from_me);
+                if !from_me {
+                    self.delivered(&chat, e.message_id.clone(), now);
+                }
+            }
+            Some(Body::Receipt(r)) if !from_me => {
+                let status = if r.kind == RECEIPT_READ { Status::Read } else { Status::Delivered };
+                for mid in r.message_ids {
+                    self.chats.set_status(&hex(&mid), status, &mut self.fx);
+                }
+            }
+            Some(Body::ReadSync(r)) if from_me => self.chats.apply_read(&r.chat, r.up_to_ms, &mut self.fx),
+            Some(Body::Flags(fl)) if from_me => self.chats.apply_flags(&fl.chat, fl.muted, fl.archived, fl.pinned, &mut self.fx),
+            Some(Body::Profile(pr)) if !from_me => self.directory.profile_name(&chat, &pr.display_name, &mut self.fx),
+            // Receipts from own devices, read-sync or flags from others, a
+            // profile of our own: not for us to apply.
+            Some(Body::Receipt(_) | Body::ReadSync(_) | Body::Flags(_) | Body::Profile(_)) => {
+                self.fx.emit(Event::Error { code: None, message: format!("ignored a {} that {} may not send", body_name(&p.body), e.sender_handle) });
+            }
+            None => self.add_message(message(MessageBody::Undecryptable { reason: "a newer Tether sent something this version cannot show".into() }), !from_me),
+        }
+    }
+}
+
+fn body_name(b: &Option<Body>) -> &'static str {
+    match b {
+        Some(Body::Text(_)) => "text",
+        Some(Body::Link(_)) => "link",
+        Some(Body::Receipt(_)) => "receipt",
+        Some(Body::ReadSync(_)) => "read-sync",
+        Some(Body::Flags(_)) => "flags update",
+        Some(Body::Profile(_)) => "profile",
+        None => "message",
+    }
+}

@@ -1,0 +1,260 @@
+//! Sending: commands that write messages, and the pump that moves the
+//! outbox (in send order) through device lists, sessions and per-device
+//! encryption into one `Send` per entry.
+
+use super::{Engine, RETRY_MS};
+use crate::content::{Body, ChatFlags, LinkShare, Payload, RECEIPT_DELIVERED, RECEIPT_READ, ReadSync, Receipt, Sealed, Text};
+use crate::error::Error;
+use crate::event::Event;
+use crate::model::{ChatFlag, ChatMessage, MessageBody, OutboxEntry, Status};
+use crate::olm::hex;
+use prost::Message;
+use std::collections::BTreeSet;
+use tether_proto::frames::{self as f, Request};
+use tether_proto::{ErrorCode, normalize_handle};
+
+/// A device we must encrypt to.
+struct Target {
+    handle: String,
+    device_id: u32,
+    identity: Vec<u8>,
+    /// One of this account's other devices (gets the copy for own devices).
+    own: bool,
+}
+
+impl Engine {
+    // ----------------------------------------------------------- commands
+
+    /// Sends a text message; returns its id.
+    pub fn send_text(&mut self, chat: &str, text: &str, now: u64) -> Result<String, Error> {
+        if text.trim().is_empty() {
+            return Err(Error::Invalid("the message is empty".into()));
+        }
+        let body = Body::Text(Text { body: text.to_string() });
+        self.send_content(chat, body, MessageBody::Text { body: text.to_string() }, now)
+    }
+
+    /// Shares a link (a page's URL and title, with the selected text if any).
+    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: u64) -> Result<String, Error> {
+        if url.trim().is_empty() {
+            return Err(Error::Invalid("the link is empty".into()));
+        }
+        let share = LinkShare { url: url.into(), title: title.into(), selection: selection.into() };
+        let msg = MessageBody::Link { url: url.into(), title: title.into(), selection: selection.into() };
+        self.send_content(chat, Body::Link(share), msg, now)
+    }
+
+    /// Marks a chat read: read receipts to the contact, read-sync to this
+    /// account's other devices.
+    pub fn mark_read(&mut self, chat: &str, now: u64) -> Result<(), Error> {
+        self.handle().ok_or(Error::NotRegistered)?;
+        let Some(c) = self.chats.get(chat).cloned() else { return Ok(()) };
+        let unread: Vec<Vec<u8>> = self.chats.unread_ids(chat).iter().map(|id| hex_to_bytes(id)).collect();
+        let up_to = self.chats.messages(chat).last().map(|m| m.time_ms).unwrap_or(now).max(c.read_up_to_ms);
+        self.chats.apply_read(chat, up_to, &mut self.fx);
+        if !unread.is_empty() {
+            self.receipt(chat, RECEIPT_READ, unread, now);
+        }
+        self.to_own_devices(chat, Body::ReadSync(ReadSync { chat: chat.to_string(), up_to_ms: up_to }), now);
+        self.finish();
+        Ok(())
+    }
+
+    /// Mutes, archives or pins a chat here and on this account's other devices.
+    pub fn set_chat_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, now: u64) -> Result<(), Error> {
+        self.handle().ok_or(Error::NotRegistered)?;
+        self.chats.apply_flags(chat, muted, archived, pinned, &mut self.fx);
+        self.to_own_devices(chat, Body::Flags(ChatFlags { chat: chat.to_string(), muted, archived, pinned }), now);
+        self.finish();
+        Ok(())
+    }
+
+    /// Turns one flag of a chat on or off, keeping the others as they are
+    /// now (so a UI never writes back a stale copy of the other two).
+    pub fn set_chat_flag(&mut self, chat: &str, flag: ChatFlag, on: bool, now: u64) -> Result<(), Error> {
+        let c = self.chats.get(chat).cloned().unwrap_or_default();
+        let (mut muted, mut archived, mut pinned) = (c.muted, c.archived, c.pinned);
+        match flag {
+            ChatFlag::Muted => muted = on,
+            ChatFlag::Archived => archived = on,
+            ChatFlag::Pinned => pinned = on,
+        }
+        self.set_chat_flags(chat, muted, archived, pinned, now)
+    }
+
+    // ----------------------------------------------------------- internals
+
+    fn new_message_id(&mut self) -> String {
+        hex(&self.random::<16>())
+    }
+
+    fn send_content(&mut self, chat: &str, body: Body, shown: MessageBody, now: u64) -> Result<String, Error> {
+        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
+        let chat = normalize_handle(chat)?;
+        if self.directory.contact(&chat).is_none() {
+            return Err(Error::UnknownContact(chat));
+        }
+        let id = self.new_message_id();
+        let m = ChatMessage {
+            id: id.clone(),
+            chat: chat.clone(),
+            from_me: true,
+            sender_handle: me,
+            sender_device: self.device_id().expect("registered"),
+            time_ms: now,
+            body: shown,
+            status: Status::Pending,
+            seq: 0,
+        };
+        self.chats.add(m, false, "", &mut self.fx);
+        let entry = OutboxEntry {
+            id: id.clone(),
+            to: vec![chat.clone()],
+            to_them: Payload::new("", now, body.clone()).bytes(),
+            to_me: Payload::new(&chat, now, body).bytes(),
+            created_ms: now,
+            seq: 0,
+        };
+        self.queue(entry, now);
+        self.finish();
+        Ok(id)
+    }
+
+    /// Something for this account's other devices only (read-sync, flags).
+    fn to_own_devices(&mut self, chat: &str, body: Body, now: u64) {
+        let id = self.new_message_id();
+        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), created_ms: now, seq: 0 };
+        self.queue(entry, now);
+    }
+
+    /// Delivered / read receipts to a contact.
+    pub(super) fn receipt(&mut self, chat: &str, kind: u32, ids: Vec<Vec<u8>>, now: u64) {
+        let id = self.new_message_id();
+        let body = Body::Receipt(Receipt { kind, message_ids: ids });
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0 };
+        self.queue(entry, now);
+    }
+
+    pub(super) fn delivered(&mut self, chat: &str, message_id: Vec<u8>, now: u64) {
+        self.receipt(chat, RECEIPT_DELIVERED, vec![message_id], now);
+    }
+
+    fn queue(&mut self, entry: OutboxEntry, now: u64) {
+        self.outbox.push(entry, &mut self.fx);
+        self.pump(now);
+    }
+
+    /// Advances every outbox entry as far as it can go, in send order; an
+    /// entry that must wait holds back every later entry to the same
+    /// accounts, so nobody receives them out of order.
+    pub(super) fn pump(&mut self, now: u64) {
+        if !self.is_open() {
+            return;
+        }
+        let (Some(account), Some(my_device)) = (self.account(), self.device_id()) else { return };
+        let me = account.handle.clone();
+        let mut held: BTreeSet<String> = BTreeSet::new();
+        for entry in self.outbox.in_send_order() {
+            let mut accounts = entry.to.clone();
+            if !entry.to_me.is_empty() {
+                accounts.push(me.clone());
+            }
+            if self.outbox.is_in_flight(&entry.id) {
+                continue; // sent on this connection; later ones may follow it
+            }
+            if accounts.iter().any(|a| held.contains(a)) {
+                held.extend(accounts);
+                continue;
+            }
+            let mut targets = Vec::new();
+            let mut ready = true;
+            for h in &entry.to {
+                if self.directory.warning(h).is_some() {
+                    ready = false; // held back until the user acts
+                    continue;
+                }
+                match self.directory.devices(Some(&account), h) {
+                    Some(devs) => targets.extend(devs.into_iter().map(|d| Target { handle: h.clone(), device_id: d.device_id, identity: d.identity_key, own: false })),
+                    None => {
+                        ready = false;
+                        self.need_list(h, now);
+                    }
+                }
+            }
+            if !entry.to_me.is_empty() {
+                for d in self.directory.devices(Some(&account), &me).unwrap_or_default() {
+                    if d.device_id != my_device {
+                        targets.push(Target { handle: me.clone(), device_id: d.device_id, identity: d.identity_key, own: true });
+                    }
+                }
+            }
+            for t in &targets {
+                if !self.olm.has_session(&t.identity) {
+                    ready = false;
+                    if !self.link.requests.claim_pending(&t.handle, t.device_id) {
+                        let req = Request::ClaimPrekey(f::ClaimPrekey { handle: t.handle.clone(), device_id: t.device_id });
+                        self.request(req, crate::requests::Pending::Claim { handle: t.handle.clone(), device_id: t.device_id }, now);
+                    }
+                }
+            }
+            if !ready {
+                held.extend(accounts);
+                continue;
+            }
+            if targets.is_empty() {
+                // Nobody to send to (e.g. a read-sync with no other device).
+                self.outbox.remove(&entry.id, &mut self.fx);
+                self.chats.set_status(&entry.id, Status::Sent, &mut self.fx);
+                continue;
+            }
+            let mut copies = Vec::with_capacity(targets.len());
+            for t in &targets {
+                let plain = if t.own { &entry.to_me } else { &entry.to_them };
+                let Some((kind, body)) = self.olm.encrypt(&t.identity, plain, &mut self.fx.ops) else { continue };
+                let sealed = Sealed { kind, body, signature: vec![] }.encode_to_vec();
+                copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed });
+            }
+            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies });
+            if self.request(req, crate::requests::Pending::Send { entry: entry.id.clone() }, now) {
+                self.outbox.mark_in_flight(&entry.id);
+            }
+        }
+    }
+
+    /// The server refused a send.
+    pub(super) fn send_failed(&mut self, entry: &str, code: Option<ErrorCode>, err: f::ErrorInfo, now: u64) {
+        self.outbox.returned(entry);
+        match code {
+            Some(ErrorCode::DeviceListChanged) => {
+                for reply in err.device_lists {
+                    let handle = reply.handle.clone();
+                    if self.directory.served_again(&reply) {
+                        // The same list twice: the server wants devices the
+                        // signed list does not give us. Refuse.
+                        self.warn(&handle, "the server asks to encrypt to devices that this account's signed list does not contain; messages to it are held back");
+                        if Some(handle.as_str()) == self.handle() {
+                            // Our own list: nothing to hold back for; give up on this one.
+                            self.outbox.remove(entry, &mut self.fx);
+                            return;
+                        }
+                    } else {
+                        self.apply_list_reply(&handle, reply, now);
+                    }
+                }
+                self.pump(now);
+            }
+            Some(ErrorCode::Internal | ErrorCode::GoingAway | ErrorCode::RateLimited | ErrorCode::ServerBusy) | None => {
+                // Not the message's fault: it stays in the outbox and goes again.
+                self.link.retry_at = Some(now + RETRY_MS);
+            }
+            Some(_) => {
+                self.fx.emit(Event::Error { code, message: err.message });
+                self.outbox.remove(entry, &mut self.fx);
+            }
+        }
+    }
+}
+
+pub(super) fn hex_to_bytes(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
+}

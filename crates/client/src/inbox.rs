@@ -1,0 +1,74 @@
+//! Envelopes already applied (so a redelivery is only acknowledged) and
+//! envelopes parked until their sender's device list arrives.
+
+use crate::effects::Effects;
+use crate::error::Error;
+use crate::store::KvStore;
+use std::collections::HashSet;
+use tether_proto::frames::Envelope;
+
+const NS_SEEN: &str = "seen";
+
+#[derive(Default)]
+pub(crate) struct Inbox {
+    /// "sender/message id" of every envelope applied.
+    seen: HashSet<String>,
+    /// Waiting for their sender's device list (this connection only).
+    parked: Vec<Envelope>,
+}
+
+/// The dedup key of an envelope.
+pub(crate) fn seen_key(e: &Envelope) -> String {
+    format!("{}/{}", e.sender_handle, crate::olm::hex(&e.message_id))
+}
+
+impl Inbox {
+    pub fn load(store: &dyn KvStore) -> Result<Self, Error> {
+        let seen = store.scan(NS_SEEN).map_err(Error::Store)?.into_iter().map(|(k, _)| k).collect();
+        Ok(Self { seen, parked: Vec::new() })
+    }
+
+    pub fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    pub fn was_applied(&self, e: &Envelope) -> bool {
+        self.seen.contains(&seen_key(e))
+    }
+
+    pub fn applied(&mut self, e: &Envelope, now: u64, fx: &mut Effects) {
+        let key = seen_key(e);
+        fx.ops.push(crate::store::Op::Put { ns: NS_SEEN, key: key.clone(), value: now.to_le_bytes().to_vec() });
+        self.seen.insert(key);
+    }
+
+    /// Parks an envelope for the first time; false if it was parked before
+    /// (or another from the same sender is parked and no fetch is running).
+    pub fn is_parked(&self, e: &Envelope) -> bool {
+        self.parked.iter().any(|p| p.envelope_id == e.envelope_id)
+    }
+
+    pub fn sender_parked(&self, sender: &str) -> bool {
+        self.parked.iter().any(|p| p.sender_handle == sender)
+    }
+
+    pub fn park(&mut self, e: Envelope) {
+        self.parked.push(e);
+    }
+
+    /// Takes the parked envelopes `ready` says can go again.
+    pub fn unpark(&mut self, ready: impl Fn(&Envelope) -> bool) -> Vec<Envelope> {
+        let (go, stay): (Vec<_>, Vec<_>) = std::mem::take(&mut self.parked).into_iter().partition(|e| ready(e));
+        self.parked = stay;
+        go
+    }
+
+    pub fn has_parked(&self) -> bool {
+        !self.parked.is_empty()
+    }
+
+    /// The connection closed: parked envelopes come again on the next one.
+    pub fn disconnected(&mut self) {
+        self.parked.clear();
+    }
+}

@@ -1,0 +1,111 @@
+//! Requests in flight on the current connection: what each was for, and
+//! the lookups (device lists, prekey claims) not to ask twice.
+
+use std::collections::{HashMap, HashSet};
+use tether_proto::frames::SignedDeviceList;
+
+/// What a sent request was for.
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Register { handle: String, seed: [u8; 32], list: SignedDeviceList },
+    List { handle: String },
+    Claim { handle: String, device_id: u32 },
+    Send { entry: String },
+    SendHistory,
+    Prekeys,
+    Ack,
+    Ping,
+    Devices,
+    LinkRefs,
+    Approve { device_id: u32, list: SignedDeviceList, link_key: [u8; 32] },
+    PairingPublish,
+    PairingFetch { key: [u8; 32] },
+    /// `list` is the re-signed list (primary), or None (a companion leaving).
+    RemoveDevice { device_id: u32, list: Option<SignedDeviceList> },
+    PublishList { list: SignedDeviceList },
+}
+
+impl Pending {
+    /// What the request was, for errors (never its content).
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Pending::Register { .. } => "register",
+            Pending::List { .. } => "device list",
+            Pending::Claim { .. } => "prekey claim",
+            Pending::Send { .. } => "send",
+            Pending::SendHistory => "history send",
+            Pending::Prekeys => "prekey upload",
+            Pending::Ack => "ack",
+            Pending::Ping => "ping",
+            Pending::Devices => "device listing",
+            Pending::LinkRefs => "link codes",
+            Pending::Approve { .. } => "link approval",
+            Pending::PairingPublish => "pairing offer",
+            Pending::PairingFetch { .. } => "pairing fetch",
+            Pending::RemoveDevice { .. } => "device removal",
+            Pending::PublishList { .. } => "device list publish",
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Requests {
+    next_id: u64,
+    pending: HashMap<u64, Pending>,
+    /// Handles whose device list is being fetched.
+    lists: HashSet<String>,
+    /// (handle, device) whose prekey is being claimed.
+    claims: HashSet<(String, u32)>,
+}
+
+impl Requests {
+    /// Registers a request; returns its frame id.
+    pub fn start(&mut self, why: Pending) -> u64 {
+        self.next_id += 1;
+        match &why {
+            Pending::List { handle } => {
+                self.lists.insert(handle.clone());
+            }
+            Pending::Claim { handle, device_id } => {
+                self.claims.insert((handle.clone(), *device_id));
+            }
+            _ => {}
+        }
+        self.pending.insert(self.next_id, why);
+        self.next_id
+    }
+
+    /// The request a response answers, now settled.
+    pub fn finish(&mut self, id: u64) -> Option<Pending> {
+        let why = self.pending.remove(&id)?;
+        match &why {
+            Pending::List { handle } => {
+                self.lists.remove(handle);
+            }
+            Pending::Claim { handle, device_id } => {
+                self.claims.remove(&(handle.clone(), *device_id));
+            }
+            _ => {}
+        }
+        Some(why)
+    }
+
+    pub fn list_pending(&self, handle: &str) -> bool {
+        self.lists.contains(handle)
+    }
+
+    pub fn claim_pending(&self, handle: &str, device_id: u32) -> bool {
+        self.claims.contains(&(handle.to_string(), device_id))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The connection closed: nothing is in flight any more.
+    pub fn clear(&mut self) {
+        self.pending.clear();
+        self.lists.clear();
+        self.claims.clear();
+    }
+}
