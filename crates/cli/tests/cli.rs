@@ -2,85 +2,16 @@
 //! would run them: two homes, register, contacts, send, listen --json,
 //! restart, linking a companion from a QR screenshot.
 
+mod common;
+
+use common::*;
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tether_client::store::MemoryStore;
 use tether_client::{ClientInfo, Engine, Event, Random};
 use tokio_tungstenite::tungstenite::Message;
-
-const TETHER: &str = env!("CARGO_BIN_EXE_tether");
-
-fn server_bin() -> PathBuf {
-    // tether-server is built by the same workspace build into the same dir.
-    let dir = Path::new(TETHER).parent().unwrap();
-    let bin = dir.join("tether-server");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-p", "tether-server"]).status().unwrap();
-        assert!(status.success());
-    }
-    bin
-}
-
-struct Server {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path) -> Server {
-        let log = dir.join("server.log");
-        let mut child = Command::new(server_bin())
-            .args(["--listen", "127.0.0.1:0", "--data"])
-            .arg(dir.join("server"))
-            .env("TETHER_LOG", "debug")
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut out = std::fs::File::create(&log).unwrap();
-        let addr = loop {
-            let line = lines.next().expect("the server logs its address").unwrap();
-            use std::io::Write;
-            writeln!(out, "{line}").unwrap();
-            if let Some(rest) = line.split("addr=").nth(1) {
-                break rest.split_whitespace().next().unwrap().to_string();
-            }
-        };
-        std::thread::spawn(move || {
-            use std::io::Write;
-            for line in lines.map_while(Result::ok) {
-                let _ = writeln!(out, "{line}");
-            }
-        });
-        Server { child, url: format!("http://{addr}"), log }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tether(home: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(TETHER).arg("--data").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn ok(home: &Path, args: &[&str]) -> String {
-    let (success, out, err) = tether(home, args);
-    assert!(success, "tether {args:?} failed:\n{out}\n{err}");
-    out
-}
 
 #[test]
 fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
@@ -176,30 +107,19 @@ fn state_survives_restarts_and_the_outbox_is_resent() {
     ok(&bob, &["register", "bob", "--server", &server.url]);
     ok(&alice, &["contacts", "add", "bob"]);
     ok(&alice, &["send", "bob", "first"]);
-    let url = server.url.clone();
-    drop(server); // the server goes away
+    let addr = server.addr().to_string();
+    server.kill(); // the server goes away
 
     // Written while the server is down: kept in the outbox.
     let (success, _, err) = tether(&alice, &["send", "bob", "while you were out"]);
     assert!(!success && err.contains("cannot reach"), "{err}");
+    assert!(err.contains("queued") && err.contains("Do not send it again"), "{err}");
     let status = ok(&alice, &["status"]);
     assert!(status.contains("outbox: 1"), "{status}");
 
     // The server comes back on the same data, same address.
-    let port = url.rsplit(':').next().unwrap();
-    let restarted = Command::new(server_bin())
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.path().join("server"))
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = KillOnDrop(restarted);
-    for _ in 0..50 {
-        if ureq::get(&format!("{url}/healthz")).call().is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let restarted = Server::start_at(dir.path(), &addr);
+    restarted.wait_healthy();
     // Any command that connects sends the outbox; sessions continue.
     ok(&alice, &["chats"]);
     assert!(ok(&alice, &["status"]).contains("outbox: 0"));
@@ -208,14 +128,6 @@ fn state_survives_restarts_and_the_outbox_is_resent() {
     ok(&bob, &["send", "alice", "got both"]);
     let read = ok(&alice, &["read", "bob"]);
     assert!(read.contains("got both") && !read.contains("could not be decrypted"), "{read}");
-}
-
-struct KillOnDrop(Child);
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 struct OsRandom;

@@ -1,0 +1,122 @@
+//! What the CLI's end-to-end tests share: the real `tether` binary run in a
+//! home directory, and a spawned `tether-server` that can be killed and
+//! started again on the same data and port.
+#![allow(dead_code)] // each test binary uses its own part
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+pub const TETHER: &str = env!("CARGO_BIN_EXE_tether");
+
+pub fn server_bin() -> PathBuf {
+    // tether-server is built by the same workspace build into the same dir.
+    let dir = Path::new(TETHER).parent().unwrap();
+    let bin = dir.join("tether-server");
+    if !bin.exists() {
+        let status = Command::new(env!("CARGO")).args(["build", "-p", "tether-server"]).status().unwrap();
+        assert!(status.success());
+    }
+    bin
+}
+
+/// A `tether-server` process, killed (SIGKILL) when dropped.
+pub struct Server {
+    /// The process.
+    pub child: Child,
+    /// Its address, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Where its (debug) log goes, appended across restarts.
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// A server on a free port, keeping its data in `dir/server`.
+    pub fn start(dir: &Path) -> Server {
+        Self::start_at(dir, "127.0.0.1:0")
+    }
+
+    /// A server listening on `addr`, keeping its data in `dir/server`.
+    pub fn start_at(dir: &Path, addr: &str) -> Server {
+        let log = dir.join("server.log");
+        let mut child = Command::new(server_bin())
+            .args(["--listen", addr, "--data"])
+            .arg(dir.join("server"))
+            .env("TETHER_LOG", "debug")
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut out = std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap();
+        let addr = loop {
+            let line = lines.next().expect("the server logs its address").unwrap();
+            writeln!(out, "{line}").unwrap();
+            if let Some(rest) = line.split("addr=").nth(1) {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                let _ = writeln!(out, "{line}");
+            }
+        });
+        Server { child, url: format!("http://{addr}"), log }
+    }
+
+    /// `host:port` it listens on.
+    pub fn addr(&self) -> &str {
+        self.url.trim_start_matches("http://")
+    }
+
+    /// Kills it with SIGKILL (no shutdown, no destructors) and reaps it.
+    pub fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Waits until `/healthz` answers.
+    pub fn wait_healthy(&self) {
+        for _ in 0..100 {
+            if ureq::get(&format!("{}/healthz", self.url)).call().is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the server at {} did not become healthy", self.url);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `tether --data home args…`: (success, stdout, stderr).
+pub fn tether(home: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(TETHER).arg("--data").arg(home).args(args).stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `tether` and asserts it succeeded; its stdout.
+pub fn ok(home: &Path, args: &[&str]) -> String {
+    let (success, out, err) = tether(home, args);
+    assert!(success, "tether {args:?} failed:\n{out}\n{err}");
+    out
+}
+
+/// A child process killed when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
