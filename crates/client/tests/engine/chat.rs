@@ -85,3 +85,50 @@ async fn the_outbox_survives_a_restart_and_is_sent_on_reconnect() {
     settle(&mut [&mut alice, &mut bob]).await;
     assert_eq!(texts(&bob, "alice"), vec![(false, "sent later".to_string())]);
 }
+
+/// Messages written during an outage go, and show, in the order they were
+/// written: not in the order of their random ids (the outbox used to be
+/// resent in key order), even when they share a millisecond.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_is_resent_in_send_order_after_an_outage() {
+    let server = TestServer::start().await;
+    let mut alice = primary(&server, "alice").await;
+    let mut bob = primary(&server, "bob").await;
+    alice.add_contact("bob", "Bob").await;
+    bob.add_contact("alice", "Alice").await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    alice.engine.send_text("bob", "before", alice.now()).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+
+    alice.disconnect();
+    server.clock.advance(1000);
+    let now = alice.now();
+    let sent: Vec<String> = (0..30).map(|i| format!("queued {i:02}")).collect();
+    let mut ids = Vec::new();
+    for (i, t) in sent.iter().enumerate() {
+        // Ten share each millisecond.
+        ids.push(alice.engine.send_text("bob", t, now + i as u64 / 10).unwrap());
+    }
+    let mut by_id = ids.clone();
+    by_id.sort();
+    assert_ne!(by_id, ids, "random ids: key order differs from send order");
+    alice.restart(); // and the outage outlives the process
+    assert_eq!(alice.engine.outbox_len(), 30);
+    alice.connect().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert_eq!(alice.engine.outbox_len(), 0);
+    let live: Vec<String> = bob.events.iter().filter_map(|e| match e {
+        tether_client::Event::Message { message } => match &message.body {
+            tether_client::MessageBody::Text { body } if body.starts_with("queued") => Some(body.clone()),
+            _ => None,
+        },
+        _ => None,
+    }).collect();
+    assert_eq!(live, sent, "the recipient's live stream is in send order");
+    let shown: Vec<String> = texts(&bob, "alice").into_iter().map(|(_, t)| t).filter(|t| t.starts_with("queued")).collect();
+    assert_eq!(shown, sent, "and so is the chat");
+    bob.restart();
+    let reloaded: Vec<String> = texts(&bob, "alice").into_iter().map(|(_, t)| t).filter(|t| t.starts_with("queued")).collect();
+    assert_eq!(reloaded, sent, "and so it stays after a restart");
+}

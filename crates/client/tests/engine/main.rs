@@ -1,8 +1,11 @@
 //! The engine against a real in-process tether-server on 127.0.0.1:0, over
-//! real WebSockets: no mock of the server.
+//! real WebSockets: no mock of the server; and against a scripted relay
+//! (`relay`) that speaks the real Noise and frames in virtual time, for the
+//! paths an honest server never takes.
 
 mod harness;
 
 mod chat;
 mod linking;
+mod relay;
 mod safety;
