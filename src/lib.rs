@@ -1,352 +1,242 @@
 //! The Tether extension's core, compiled to WebAssembly and run by the MV3
-//! service worker (`background/worker.js`).
+//! service worker (`background/`). It holds the linked session and the
+//! socket: the sans-IO engine from `tether-client`, the WebSocket to the
+//! server (web-sys), reconnects with backoff, the engine's timer, and the
+//! persist-then-send pump. The worker only applies what the core asks for
+//! through a [`host::Host`] (storage writes, notifications, badge, menus).
 //!
-//! This layer is thin: it wraps the sans-IO engine from `tether-client` in a
-//! wasm-bindgen API and converts values to and from JavaScript (JSON
-//! strings, parsed by the worker). It is not a public API; only
+//! Modules, top-down: `core` (the serial queue of inputs and the pump),
+//! `snapshot` (what the popup paints), `settings`, `store` (the engine's
+//! store: a mirror of chrome.storage.local), `host` (what the core asks of
+//! the worker), `socket` (WebSocket), `timer` (setTimeout), `backoff`.
+//!
+//! Values cross the boundary as serde types through serde-wasm-bindgen; the
+//! TypeScript declarations come from the same Rust types (tsify), so
+//! `wasm/tether_core.d.ts` types every call. Not a public API: only
 //! `background/` calls it.
-//!
-//! Persistence: the engine writes through [`MirrorStore`], an in-memory copy
-//! of `chrome.storage.local` that records every write. After each input the
-//! worker takes the writes (`takeWrites`), awaits
-//! `chrome.storage.local.set/remove`, and only then sends the frames the
-//! engine produced — so nothing leaves that a worker stop could forget.
 #![forbid(unsafe_code)]
 
-mod convert;
+mod backoff;
+mod core;
+mod host;
+mod settings;
+mod snapshot;
+mod socket;
+mod store;
+mod timer;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use js_sys::{Object, Reflect};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+use crate::core::{Shared, command};
+use crate::host::{JsHost, to_js};
+use crate::settings::{Settings, StoredSettings};
+use crate::store::{MirrorStore, SETTINGS_KEY};
+use js_sys::Promise;
+use serde::Serialize;
 use std::rc::Rc;
-use tether_client::store::{KvStore, Op};
-use tether_client::{ClientInfo, Engine, Random, Role};
+use tether_client::ChatFlag;
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
-/// Storage key prefix in chrome.storage.local: `kv/<ns>/<key>`.
-const PREFIX: &str = "kv/";
+/// Chats offered in the context menu.
+pub const RECENT_CHATS: usize = 5;
 
-/// One write for the worker to persist.
-enum Write {
-    Put(String, Vec<u8>),
-    Delete(String),
-    Clear,
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = warn)]
+    fn console_warn(s: &str);
 }
 
-#[derive(Default)]
-struct Mirror {
-    data: BTreeMap<(String, String), Vec<u8>>,
-    pending: Vec<Write>,
-}
-
-/// The engine's store in the browser: an in-memory mirror of
-/// chrome.storage.local plus the log of writes not yet persisted.
-#[derive(Clone, Default)]
-struct MirrorStore(Rc<RefCell<Mirror>>);
-
-fn storage_key(ns: &str, key: &str) -> String {
-    format!("{PREFIX}{ns}/{key}")
-}
-
-impl KvStore for MirrorStore {
-    fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
-        let m = self.0.borrow();
-        Ok(m.data.iter().filter(|((n, _), _)| n == ns).map(|((_, k), v)| (k.clone(), v.clone())).collect())
-    }
-
-    fn apply(&mut self, ops: &[Op]) -> Result<(), String> {
-        let mut m = self.0.borrow_mut();
-        for op in ops {
-            match op {
-                Op::Put { ns, key, value } => {
-                    m.data.insert((ns.to_string(), key.clone()), value.clone());
-                    m.pending.push(Write::Put(storage_key(ns, key), value.clone()));
-                }
-                Op::Delete { ns, key } => {
-                    m.data.remove(&(ns.to_string(), key.clone()));
-                    m.pending.push(Write::Delete(storage_key(ns, key)));
-                }
-                Op::Clear => {
-                    m.data.clear();
-                    m.pending.push(Write::Clear);
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-struct BrowserRandom;
-impl Random for BrowserRandom {
-    fn fill(&mut self, buf: &mut [u8]) {
-        getrandom_fill(buf);
-    }
+/// Logs a failure (what failed, never a key or message content).
+pub(crate) fn log(what: &str) {
+    #[cfg(target_arch = "wasm32")]
+    console_warn(&format!("tether: {what}"));
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = what;
 }
 
 #[cfg(target_arch = "wasm32")]
-fn getrandom_fill(buf: &mut [u8]) {
+pub(crate) fn fill_random(buf: &mut [u8]) {
     getrandom_04::fill(buf).expect("crypto.getRandomValues");
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-fn getrandom_fill(buf: &mut [u8]) {
-    // Native builds of this crate (cargo test --workspace) never run the
-    // core; the engine's own tests use the OS generator.
-    for (i, b) in buf.iter_mut().enumerate() {
-        *b = (i as u8).wrapping_mul(151).wrapping_add(7);
-    }
+pub(crate) fn fill_random(_buf: &mut [u8]) {
+    // Native builds of this crate (cargo test --workspace) test only the
+    // pure parts; the core itself runs in the browser.
+    unreachable!("the core's randomness is crypto.getRandomValues (wasm32 only)");
 }
 
-fn err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
-}
-
-/// The engine as the service worker sees it.
+/// The core as the service worker sees it. Commands return promises that
+/// settle after their turn in the queue: persisted, then sent.
 #[wasm_bindgen]
 pub struct Core {
-    inner: Engine,
-    store: MirrorStore,
-    /// The latest link code shown (from engine events), for snapshots.
-    link: Option<convert::LinkCode>,
+    shared: Rc<Shared>,
 }
 
 #[wasm_bindgen]
 impl Core {
-    /// Opens the core over what chrome.storage.local holds: `entries` is a
-    /// JSON object `{ "kv/<ns>/<key>": "<base64>", … }` (other keys ignored).
-    #[wasm_bindgen(js_name = open)]
-    pub fn open(platform: &str, name: &str, entries: &str) -> Result<Core, JsError> {
+    /// Opens the core over what chrome.storage.local holds (`entries`, as
+    /// `chrome.storage.local.get(null)` returns it: the engine's `kv/` keys
+    /// and `settings`; other keys are ignored). `platform` is the id this
+    /// device reports (`chrome/linux`); `defaultName` and `defaultServer`
+    /// apply until the user changes them.
+    pub fn open(
+        host: JsHost,
+        platform: &str,
+        #[wasm_bindgen(js_name = defaultName)] default_name: &str,
+        #[wasm_bindgen(js_name = defaultServer)] default_server: &str,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] entries: JsValue,
+    ) -> Result<Core, JsError> {
         let store = MirrorStore::default();
-        {
-            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_str(entries).map_err(err)?;
-            let mut m = store.0.borrow_mut();
-            for (k, v) in map {
-                let Some(rest) = k.strip_prefix(PREFIX) else { continue };
-                let Some((ns, key)) = rest.split_once('/') else { continue };
-                let Some(b64) = v.as_str() else { continue };
-                let bytes = B64.decode(b64).map_err(err)?;
-                m.data.insert((ns.to_string(), key.to_string()), bytes);
+        let mut stored = StoredSettings::default();
+        let object: js_sys::Object = entries.dyn_into().map_err(|_| JsError::new("storage entries must be an object"))?;
+        for pair in js_sys::Object::entries(&object) {
+            let pair: js_sys::Array = pair.unchecked_into();
+            let (key, value) = (pair.get(0).as_string().unwrap_or_default(), pair.get(1));
+            if key == SETTINGS_KEY {
+                stored = serde_wasm_bindgen::from_value(value).unwrap_or_default();
+            } else if let Some(b64) = value.as_string() {
+                store.load(&key, &b64);
             }
         }
-        let info = ClientInfo {
-            client_version: format!("tether-extension {}", tether_client::VERSION),
-            platform: platform.to_string(),
-            name: name.to_string(),
-        };
-        let inner = Engine::open(Box::new(store.clone()), Box::new(BrowserRandom), info).map_err(err)?;
-        Ok(Core { inner, store, link: None })
+        let settings = Settings::new(default_server, default_name, stored);
+        let shared = Shared::open(Box::new(host), store, platform, settings).map_err(|e| JsError::new(&e))?;
+        Ok(Core { shared })
     }
 
-    /// The writes since the last call, as JSON for the worker to persist:
-    /// `{ "clear": bool, "set": { key: base64 }, "remove": [key] }` (apply
-    /// clear first, then remove, then set).
-    #[wasm_bindgen(js_name = takeWrites)]
-    pub fn take_writes(&mut self) -> String {
-        let pending = std::mem::take(&mut self.store.0.borrow_mut().pending);
-        let mut clear = false;
-        let mut set = serde_json::Map::new();
-        let mut remove = Vec::new();
-        for w in pending {
-            match w {
-                Write::Clear => {
-                    clear = true;
-                    set.clear();
-                    remove.clear();
-                }
-                Write::Put(k, v) => {
-                    remove.retain(|r: &String| *r != k);
-                    set.insert(k, B64.encode(v).into());
-                }
-                Write::Delete(k) => {
-                    set.remove(&k);
-                    remove.push(k);
-                }
-            }
-        }
-        serde_json::json!({ "clear": clear, "set": set, "remove": remove }).to_string()
+    // ----------------------------------------------------------- queries
+
+    /// Everything the popup shows.
+    #[wasm_bindgen(unchecked_return_type = "Snapshot")]
+    pub fn snapshot(&self) -> JsValue {
+        to_js(&self.shared.state.borrow().snapshot())
     }
 
-    /// The snapshot parts the core knows (the worker adds its own).
-    pub fn snapshot(&self) -> String {
-        convert::snapshot(&self.inner, self.link.as_ref()).to_string()
+    /// A chat's messages, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "ChatMessage[]")]
+    pub fn messages(&self, chat: &str) -> JsValue {
+        to_js(self.shared.state.borrow().engine.messages(chat))
     }
 
-    /// A chat's messages, oldest first (JSON array).
-    pub fn messages(&self, chat: &str) -> String {
-        convert::messages(&self.inner, chat).to_string()
+    /// The `n` most recent chats that are not archived (menus, the command).
+    #[wasm_bindgen(js_name = recentChats, unchecked_return_type = "RecentChat[]")]
+    pub fn recent_chats(&self, n: usize) -> JsValue {
+        to_js(&snapshot::recent_chats(&self.shared.state.borrow().engine, n))
     }
 
-    /// The `n` most recent chats (JSON array of {handle, name}), for menus.
-    #[wasm_bindgen(js_name = recentChats)]
-    pub fn recent_chats(&self, n: usize) -> String {
-        convert::recent(&self.inner, n).to_string()
+    // ---------------------------------------------------------- commands
+
+    /// The worker woke (start, alarm, popup): show owed notifications,
+    /// connect if a connection is wanted, publish.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn wake(&self) -> Promise {
+        command(&self.shared, |shared, s, _| {
+            s.wake(shared);
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    /// Unread messages in chats that are not muted.
-    pub fn unread(&self) -> u32 {
-        self.inner.unread_unmuted()
+    /// A popup opened: like `wake`, and an unlinked browser starts showing a QR.
+    #[wasm_bindgen(js_name = popupOpened, unchecked_return_type = "Promise<void>")]
+    pub fn popup_opened(&self) -> Promise {
+        command(&self.shared, |shared, s, now| {
+            s.ensure_link_code(shared, now);
+            s.wake(shared);
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    #[wasm_bindgen(js_name = isLinked)]
-    pub fn is_linked(&self) -> bool {
-        !matches!(self.inner.role(), Role::Unlinked { .. })
+    /// The first-run screen confirmed a server (the worker checked `/healthz`).
+    #[wasm_bindgen(js_name = setServer, unchecked_return_type = "Promise<void>")]
+    pub fn set_server(&self, url: String) -> Promise {
+        command(&self.shared, move |shared, s, now| {
+            s.set_server(shared, &url, now);
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    /// Whether the engine wants a connection (linked, or linking).
-    #[wasm_bindgen(js_name = wantsConnection)]
-    pub fn wants_connection(&self) -> bool {
-        self.is_linked() || self.link.is_some()
+    /// Shows a new QR (and with `withCode`, a pairing code).
+    #[wasm_bindgen(js_name = startLink, unchecked_return_type = "Promise<void>")]
+    pub fn start_link(&self, #[wasm_bindgen(js_name = withCode)] with_code: bool) -> Promise {
+        command(&self.shared, move |shared, s, now| s.start_link(shared, with_code, now).map(|()| JsValue::UNDEFINED))
     }
 
-    #[wasm_bindgen(js_name = isOpen)]
-    pub fn is_open(&self) -> bool {
-        self.inner.is_open()
+    /// Sends a text; resolves to the message id.
+    #[wasm_bindgen(js_name = sendText, unchecked_return_type = "Promise<string>")]
+    pub fn send_text(&self, chat: String, text: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.send_text(&chat, &text, now).map(JsValue::from))
     }
 
-    #[wasm_bindgen(js_name = serverUrl)]
-    pub fn server_url(&self) -> String {
-        self.inner.server_url().to_string()
+    /// Shares a page, link, selection or image; resolves to the message id.
+    #[wasm_bindgen(js_name = sendLink, unchecked_return_type = "Promise<string>")]
+    pub fn send_link(&self, chat: String, url: String, title: String, selection: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.send_link(&chat, &url, &title, &selection, now).map(JsValue::from))
     }
 
-    /// Whether a message should raise a notification: incoming, in a chat
-    /// that is not muted, and not already read (on another device).
-    #[wasm_bindgen(js_name = shouldNotify)]
-    pub fn should_notify(&self, chat: &str, id: &str) -> bool {
-        let Some(c) = self.inner.chat(chat) else { return false };
-        !c.muted && self.inner.messages(chat).iter().any(|m| m.id == id && !m.from_me && m.time_ms > c.read_up_to_ms)
+    #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]
+    pub fn mark_read(&self, chat: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.mark_read(&chat, now).map(|()| JsValue::UNDEFINED))
     }
 
-    /// The snapshot the first-slice tests read: `{ version, protocolVersion, linked }`.
-    pub fn status(&self) -> Result<JsValue, JsValue> {
-        let out = Object::new();
-        Reflect::set(&out, &"version".into(), &tether_client::VERSION.into())?;
-        Reflect::set(&out, &"protocolVersion".into(), &tether_proto::PROTOCOL_VERSION.into())?;
-        Reflect::set(&out, &"linked".into(), &self.is_linked().into())?;
-        Ok(out.into())
+    /// Turns one of a chat's flags on or off (against the current state).
+    #[wasm_bindgen(js_name = setFlag, unchecked_return_type = "Promise<void>")]
+    pub fn set_flag(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "ChatFlag")] flag: JsValue, on: bool) -> Promise {
+        let flag: Result<ChatFlag, _> = serde_wasm_bindgen::from_value(flag);
+        command(&self.shared, move |_, s, now| {
+            let flag = flag.map_err(|_| "unknown chat flag".to_string())?;
+            s.set_flag(&chat, flag, on, now).map(|()| JsValue::UNDEFINED)
+        })
     }
 
-    // ---------------------------------------------------------- inputs
-
-    #[wasm_bindgen(js_name = handleConnected)]
-    pub fn handle_connected(&mut self, now: f64) {
-        self.inner.handle_connected(now as u64);
+    #[wasm_bindgen(js_name = addContact, unchecked_return_type = "Promise<void>")]
+    pub fn add_contact(&self, handle: String, name: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.add_contact(&handle, &name, now).map(|()| JsValue::UNDEFINED))
     }
 
-    #[wasm_bindgen(js_name = handleMessage)]
-    pub fn handle_message(&mut self, bytes: &[u8], now: f64) {
-        self.inner.handle_message(bytes, now as u64);
+    #[wasm_bindgen(js_name = setNotifications, unchecked_return_type = "Promise<void>")]
+    pub fn set_notifications(&self, on: bool) -> Promise {
+        command(&self.shared, move |_, s, _| {
+            s.set_notifications(on);
+            Ok(JsValue::UNDEFINED)
+        })
     }
 
-    #[wasm_bindgen(js_name = handleDisconnected)]
-    pub fn handle_disconnected(&mut self, now: f64, reason: &str) {
-        self.inner.handle_disconnected(now as u64, reason);
+    /// Renames this browser (only before it is linked).
+    #[wasm_bindgen(js_name = setDeviceName, unchecked_return_type = "Promise<void>")]
+    pub fn set_device_name(&self, name: String) -> Promise {
+        command(&self.shared, move |shared, s, now| s.set_device_name(shared, &name, now).map(|()| JsValue::UNDEFINED))
     }
 
-    #[wasm_bindgen(js_name = handleTimeout)]
-    pub fn handle_timeout(&mut self, now: f64) {
-        self.inner.handle_timeout(now as u64);
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn logout(&self) -> Promise {
+        command(&self.shared, move |_, s, now| s.logout(now).map(|()| JsValue::UNDEFINED))
     }
+}
 
-    // --------------------------------------------------------- outputs
+/// A handle as typed, checked by the protocol's own rule.
+#[derive(Debug, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+#[tsify(missing_as_null)]
+pub struct HandleCheck {
+    /// The normalized handle, when valid.
+    pub handle: Option<String>,
+    /// Why it is not valid.
+    pub error: Option<String>,
+}
 
-    #[wasm_bindgen(js_name = pollTransmit)]
-    pub fn poll_transmit(&mut self) -> Option<Vec<u8>> {
-        self.inner.poll_transmit()
-    }
+/// Checks a handle the user typed (`alice`, `+15550000001`).
+#[wasm_bindgen(js_name = checkHandle, unchecked_return_type = "HandleCheck")]
+pub fn check_handle(text: &str) -> JsValue {
+    let check = match tether_proto::normalize_handle(text) {
+        Ok(handle) => HandleCheck { handle: Some(handle), error: None },
+        Err(e) => HandleCheck { handle: None, error: Some(e.to_string()) },
+    };
+    to_js(&check)
+}
 
-    /// The next event as JSON (`{kind, …}`), or undefined.
-    #[wasm_bindgen(js_name = pollEvent)]
-    pub fn poll_event(&mut self) -> Option<String> {
-        let e = self.inner.poll_event()?;
-        match &e {
-            tether_client::Event::LinkCode { uri, expires_ms, index, total } => {
-                let svg = qr_svg(uri);
-                let code = self.link.as_ref().and_then(|l| l.pairing_code.clone());
-                self.link = Some(convert::LinkCode {
-                    uri: uri.clone(),
-                    qr_svg: svg,
-                    expires_ms: *expires_ms,
-                    index: *index,
-                    total: *total,
-                    pairing_code: code,
-                    exhausted: false,
-                });
-            }
-            tether_client::Event::PairingCode { code } => {
-                if let Some(l) = &mut self.link {
-                    l.pairing_code = Some(code.clone());
-                }
-            }
-            tether_client::Event::LinkCodesExhausted => {
-                if let Some(l) = &mut self.link {
-                    l.exhausted = true;
-                }
-            }
-            tether_client::Event::Linked { .. } | tether_client::Event::Unlinked { .. } => self.link = None,
-            _ => {}
-        }
-        Some(convert::event(&e).to_string())
-    }
-
-    #[wasm_bindgen(js_name = pollTimeout)]
-    pub fn poll_timeout(&self) -> Option<f64> {
-        self.inner.poll_timeout().map(|t| t as f64)
-    }
-
-    #[wasm_bindgen(js_name = pollClose)]
-    pub fn poll_close(&mut self) -> Option<String> {
-        self.inner.poll_close()
-    }
-
-    // -------------------------------------------------------- commands
-
-    /// Starts linking through `server` (a new QR; with a pairing code too).
-    #[wasm_bindgen(js_name = startLink)]
-    pub fn start_link(&mut self, server: &str, with_code: bool, now: f64) -> Result<(), JsError> {
-        self.link = Some(convert::LinkCode::pending());
-        self.inner.start_link(server, with_code, now as u64).map_err(err)
-    }
-
-    #[wasm_bindgen(js_name = sendText)]
-    pub fn send_text(&mut self, chat: &str, text: &str, now: f64) -> Result<String, JsError> {
-        self.ensure_contact(chat, now)?;
-        self.inner.send_text(chat, text, now as u64).map_err(err)
-    }
-
-    #[wasm_bindgen(js_name = sendLink)]
-    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: f64) -> Result<String, JsError> {
-        self.ensure_contact(chat, now)?;
-        self.inner.send_link(chat, url, title, selection, now as u64).map_err(err)
-    }
-
-    #[wasm_bindgen(js_name = markRead)]
-    pub fn mark_read(&mut self, chat: &str, now: f64) -> Result<(), JsError> {
-        self.inner.mark_read(chat, now as u64).map_err(err)
-    }
-
-    #[wasm_bindgen(js_name = setFlags)]
-    pub fn set_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, now: f64) -> Result<(), JsError> {
-        self.inner.set_chat_flags(chat, muted, archived, pinned, now as u64).map_err(err)
-    }
-
-    #[wasm_bindgen(js_name = addContact)]
-    pub fn add_contact(&mut self, handle: &str, name: &str, now: f64) -> Result<(), JsError> {
-        self.inner.add_contact(handle, name, now as u64).map_err(err)
-    }
-
-    pub fn logout(&mut self, now: f64) -> Result<(), JsError> {
-        self.inner.logout(now as u64).map_err(err)
-    }
-
-    fn ensure_contact(&mut self, chat: &str, now: f64) -> Result<(), JsError> {
-        let handle = tether_proto::normalize_handle(chat).map_err(err)?;
-        if self.inner.contact(&handle).is_none() {
-            self.inner.add_contact(&handle, "", now as u64).map_err(err)?;
-        }
-        Ok(())
-    }
+/// A server fingerprint as people compare it (`abcd-ef01-…`).
+#[wasm_bindgen(js_name = formatFingerprint)]
+pub fn format_fingerprint(hex: &str) -> String {
+    tether_client::view::format_fingerprint(hex)
 }
 
 /// A QR code as SVG (black on white with a quiet zone, so it scans in dark mode too).
@@ -369,71 +259,4 @@ pub fn qr_svg(text: &str) -> String {
 #[wasm_bindgen]
 pub fn version() -> String {
     tether_client::VERSION.to_string()
-}
-
-#[cfg(all(test, target_arch = "wasm32"))]
-mod wasm_tests {
-    use super::*;
-    use wasm_bindgen_test::*;
-
-    wasm_bindgen_test_configure!(run_in_browser);
-
-    fn get(obj: &JsValue, key: &str) -> JsValue {
-        Reflect::get(obj, &key.into()).expect("status is an object")
-    }
-
-    #[wasm_bindgen_test]
-    fn a_fresh_core_reports_its_version_and_is_unlinked() {
-        let core = Core::open("chrome/linux", "Chrome on Linux", "{}").unwrap();
-        let status = core.status().expect("status converts to JS");
-        assert_eq!(get(&status, "version").as_string().as_deref(), Some(env!("CARGO_PKG_VERSION")));
-        assert_eq!(get(&status, "linked").as_bool(), Some(false));
-        assert_eq!(get(&status, "protocolVersion").as_f64(), Some(f64::from(tether_proto::PROTOCOL_VERSION)));
-        let snap: serde_json::Value = serde_json::from_str(&core.snapshot()).unwrap();
-        assert_eq!(snap["state"], "unlinked");
-    }
-
-    #[wasm_bindgen_test]
-    fn keys_made_in_the_browser_persist_and_reload() {
-        let mut core = Core::open("chrome/linux", "Chrome on Linux", "{}").unwrap();
-        let writes: serde_json::Value = serde_json::from_str(&core.take_writes()).unwrap();
-        let set = writes["set"].as_object().unwrap().clone();
-        assert!(set.keys().any(|k| k == "kv/self/me"), "the new device's keys are written: {set:?}");
-        assert!(set.keys().any(|k| k == "kv/olm/account"));
-        // Reopen from exactly what was written: the same device comes back
-        // (a fresh one would write new keys).
-        let again = Core::open("chrome/linux", "Chrome on Linux", &serde_json::Value::Object(set).to_string()).unwrap();
-        assert_eq!(again.take_writes_len(), 0, "reopening the stored device writes nothing");
-    }
-
-    #[wasm_bindgen_test]
-    fn qr_codes_render_as_svg() {
-        let svg = qr_svg("tether://link#abc");
-        assert!(svg.starts_with("<?xml") || svg.contains("<svg"), "{svg}");
-        assert!(svg.contains("#000000") && svg.contains("#ffffff"));
-    }
-
-    /// The protocol crate's crypto runs in the browser: a Noise handshake
-    /// between two in-page peers, with keys from crypto.getRandomValues.
-    #[wasm_bindgen_test]
-    fn noise_handshake_runs_in_the_browser() {
-        use tether_proto::frames::{ClientHello, ServerHello};
-        use tether_proto::noise::{ClientHandshake, ServerHandshake, StaticKey};
-        let server = StaticKey::generate();
-        let client = StaticKey::generate();
-        let pin = tether_proto::Fingerprint::of(&server.public());
-        let (expect, m1) = ClientHandshake::start(&client, Some(pin)).unwrap();
-        let hello = ServerHello { server_version: "t".into(), protocol: 1, time_ms: 0 };
-        let (expect_client, m2) = ServerHandshake::handle(&server, &m1, &hello).unwrap();
-        let (mut c, m3) = expect.handle(&m2).unwrap().finish(&ClientHello { client_version: "w".into() }).unwrap();
-        let mut s = expect_client.handle(&m3).unwrap().transport;
-        let sealed = c.encrypt(b"frame").unwrap();
-        assert_eq!(s.decrypt(&sealed).unwrap(), b"frame");
-    }
-
-    impl Core {
-        fn take_writes_len(&self) -> usize {
-            self.store.0.borrow().pending.len()
-        }
-    }
 }

@@ -43,7 +43,8 @@ test("the worker starts the core and publishes its version and link state", asyn
   });
   assert.ok(snap, "the worker published a snapshot from the core within 10 s");
   assert.equal(snap.version, await workspaceVersion());
-  assert.equal(snap.linked, false);
+  assert.equal(snap.state, "setup", "not linked: the first-run screen");
+  assert.equal(snap.account, null);
   assert.equal(snap.protocolVersion, 1);
 });
 

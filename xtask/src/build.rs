@@ -107,7 +107,6 @@ fn wasm_core(tools: &Tools) -> Result<PathBuf> {
             .args([
                 "--target",
                 "web",
-                "--no-typescript",
                 "--out-name",
                 "tether_core",
                 "--out-dir",

@@ -1,0 +1,41 @@
+// @ts-check
+// Boots the wasm core once per worker start, as a promise every handler
+// awaits (a module service worker cannot use top-level await).
+
+import init, { Core } from "../wasm/tether_core.js";
+import { DEFAULT_SERVER } from "./config.js";
+import { createHost } from "./host.js";
+import { platform } from "./platform.js";
+import { report } from "./log.js";
+
+/** The alarm that wakes a stopped worker to reconnect. */
+export const ALARM = "tether-tick";
+
+/** @type {Core | undefined} */
+let core;
+
+async function boot() {
+  await init();
+  const entries = await chrome.storage.local.get(null);
+  const p = platform();
+  core = Core.open(createHost(() => core), p.id, p.name, DEFAULT_SERVER, entries);
+  if (!(await chrome.alarms.get(ALARM))) await chrome.alarms.create(ALARM, { periodInMinutes: 0.5 });
+  await core.wake();
+  return core;
+}
+
+/** The core, once booted. */
+export const ready = boot();
+
+/**
+ * Runs `fn` with the core once it is up; failures are logged.
+ * @template T
+ * @param {(core: Core) => T | Promise<T>} fn
+ * @returns {Promise<T | undefined>}
+ */
+export function whenReady(fn) {
+  return ready.then(fn).catch((err) => {
+    report(err);
+    return undefined;
+  });
+}

@@ -1,0 +1,39 @@
+// @ts-check
+// The host object the core calls (src/host.rs): it applies what the core
+// decided, through chrome.* — storage writes, notifications, the badge, the
+// context menu, the snapshot cache and open popups.
+
+import { updateBadge } from "./badge.js";
+import { rebuildMenus } from "./menus.js";
+import { clearNotifications, showNotification } from "./notifications.js";
+import { ports, post } from "./ports.js";
+import { cacheSnapshot, persist } from "./storage.js";
+import { report } from "./log.js";
+
+/** @typedef {import("../wasm/tether_core.js").Host} Host */
+/** @typedef {import("../wasm/tether_core.js").Core} Core */
+
+/**
+ * @param {() => Core | undefined} core the core, once open (for messages of open chats)
+ * @returns {Host}
+ */
+export function createHost(core) {
+  return {
+    persist,
+    showNotification,
+    clearNotifications,
+    publish(update) {
+      const { snapshot } = update;
+      updateBadge(snapshot);
+      rebuildMenus(snapshot.state === "linked" ? update.recentChats : null);
+      cacheSnapshot(snapshot).catch(report);
+      const c = core();
+      for (const [port, open] of ports) {
+        if (c && open !== null && update.changedChats.includes(open)) {
+          post(port, { kind: "chat", chat: open, messages: c.messages(open) });
+        }
+        post(port, { kind: "snapshot", snapshot });
+      }
+    },
+  };
+}

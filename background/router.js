@@ -1,0 +1,127 @@
+// @ts-check
+// One router for the popup's Port: checks each request against the shared
+// schema (common/messages.js) and switches on its kind. Every state change
+// is a core command, run in the core's serial queue.
+
+import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
+import { PORT_NAME, isRequest } from "../common/messages.js";
+import { PENDING_SHARE_KEY } from "./actions.js";
+import { whenReady } from "./core.js";
+import { errorMessage } from "./log.js";
+import { ports, post } from "./ports.js";
+
+/** @typedef {import("../wasm/tether_core.js").Core} Core */
+/** @typedef {import("../common/messages.js").PopupRequest} PopupRequest */
+
+/**
+ * A popup connected: it gets snapshots pushed until it closes.
+ * @param {chrome.runtime.Port} port
+ */
+export function onConnect(port) {
+  if (port.name !== PORT_NAME || port.sender?.id !== chrome.runtime.id) return;
+  ports.set(port, null);
+  port.onDisconnect.addListener(() => ports.delete(port));
+  port.onMessage.addListener((msg) => {
+    if (!isRequest(msg)) {
+      post(port, { kind: "error", message: `unknown request: ${String(msg?.kind)}` });
+      return;
+    }
+    ready(port, (core) => route(core, port, msg));
+  });
+  ready(port, (core) => core.popupOpened());
+}
+
+/**
+ * @param {chrome.runtime.Port} port
+ * @param {(core: Core) => Promise<void> | void} fn
+ */
+function ready(port, fn) {
+  whenReady(async (core) => {
+    try {
+      await fn(core);
+    } catch (err) {
+      post(port, { kind: "error", message: errorMessage(err) });
+    }
+  });
+}
+
+/**
+ * @param {Core} core
+ * @param {chrome.runtime.Port} port
+ * @param {PopupRequest} msg
+ * @returns {Promise<void>}
+ */
+async function route(core, port, msg) {
+  switch (msg.kind) {
+    case "snapshot":
+      return post(port, { kind: "snapshot", snapshot: core.snapshot() });
+    case "setServer":
+      return setServer(core, port, msg.url);
+    case "startLink":
+      return core.startLink(!!msg.withCode);
+    case "openChat":
+      ports.set(port, msg.chat);
+      post(port, { kind: "chat", chat: msg.chat, messages: core.messages(msg.chat) });
+      return core.markRead(msg.chat);
+    case "closeChat":
+      ports.set(port, null);
+      return;
+    case "sharePending": {
+      /** @type {{ [PENDING_SHARE_KEY]?: import("./menus.js").Share }} */
+      const { [PENDING_SHARE_KEY]: share } = await chrome.storage.session.get(PENDING_SHARE_KEY);
+      await chrome.storage.session.remove(PENDING_SHARE_KEY);
+      if (share) await core.sendLink(msg.chat, share.url, share.title, share.selection);
+      return;
+    }
+    case "send":
+      await core.sendText(msg.chat, msg.text);
+      return;
+    case "shareTab": {
+      const [tab] = await chrome.tabs.query({ active: true, lastFocusedWindow: true });
+      if (!tab?.url) throw new Error(chrome.i18n.getMessage("noTabToShare") || "No page to share");
+      await core.sendLink(msg.chat, tab.url, tab.title || "", "");
+      return;
+    }
+    case "setFlag":
+      return core.setFlag(msg.chat, msg.flag, msg.on);
+    case "checkHandle": {
+      const { handle, error } = checkHandle(msg.text);
+      return post(port, { kind: "handleChecked", text: msg.text, handle, error });
+    }
+    case "newChat":
+      return core.addContact(msg.handle, msg.name || "");
+    case "setNotifications":
+      return core.setNotifications(!!msg.on);
+    case "setDeviceName":
+      return core.setDeviceName(String(msg.name));
+    case "logout":
+      return core.logout();
+    default: {
+      /** @type {never} */
+      const unknown = msg;
+      throw new Error(`unhandled request: ${JSON.stringify(unknown)}`);
+    }
+  }
+}
+
+/**
+ * The first-run screen's server: checked with /healthz, then kept.
+ * @param {Core} core
+ * @param {chrome.runtime.Port} port
+ * @param {string} typed
+ */
+async function setServer(core, port, typed) {
+  const url = String(typed || "").trim().replace(/\/+$/, "");
+  /** @type {{ status?: string, fingerprint?: string }} */
+  let body;
+  try {
+    const resp = await fetch(`${url}/healthz`, { cache: "no-store" });
+    body = await resp.json();
+    if (!resp.ok || body.status !== "ok") throw new Error(body.status || resp.statusText);
+  } catch (err) {
+    const error = chrome.i18n.getMessage("serverUnreachable", [url]) || errorMessage(err);
+    return post(port, { kind: "serverChecked", ok: false, fingerprint: null, error });
+  }
+  await core.setServer(url);
+  post(port, { kind: "serverChecked", ok: true, fingerprint: formatFingerprint(body.fingerprint || "") || null, error: null });
+}

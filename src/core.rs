@@ -1,0 +1,585 @@
+//! The core's driver: the engine, the socket, timers and the host, run as
+//! one serial queue of inputs.
+//!
+//! Every input (a socket event, a timer, a command from the worker) waits
+//! its turn in [`Shared::queue`]; one task takes them one at a time. After
+//! each input the pump runs, in this order:
+//!
+//! 1. take the store's writes and await the host's `persist(writes)`;
+//! 2. only then hand the frames the engine produced to the socket;
+//! 3. react to the engine's events ([`State::react`], an exhaustive match:
+//!    a new event cannot be left unhandled), then show owed notifications
+//!    and report them shown, and clear the ones of chats read elsewhere
+//!    (their writes go round again from 1);
+//! 4. close the socket if the engine asks, arm the engine's timer, and
+//!    publish an [`Update`] when something changed.
+//!
+//! So a frame never leaves for state a worker stop could forget, and an
+//! envelope is acknowledged only after its message is stored.
+
+use crate::backoff::Backoff;
+use crate::host::Host;
+use crate::settings::{DEVICE_NAME_MAX, Settings, clean_server, ws_url};
+use crate::snapshot::{self, Connection, LinkView, Local, Snapshot, Update};
+use crate::socket::{Socket, SocketEvent};
+use crate::store::{MirrorStore, Writes};
+use crate::timer::Timer;
+use js_sys::{Function, Promise};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::rc::{Rc, Weak};
+use tether_client::{ChatFlag, ClientInfo, Engine, Event, Notification, Random, Role};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// A command from the worker: runs against the state in its turn.
+pub type Command = Box<dyn FnOnce(&Rc<Shared>, &mut State, u64) -> Result<JsValue, String>>;
+
+/// One input, queued.
+pub enum Input {
+    /// From the socket of that generation (older sockets' events are stale).
+    Socket(u32, SocketEvent),
+    /// The engine's timer fired.
+    Timeout,
+    /// The backoff delay passed.
+    Reconnect,
+    Command(Command),
+}
+
+struct Job {
+    input: Input,
+    /// The promise of a command (resolve, reject).
+    done: Option<(Function, Function)>,
+}
+
+/// What the pump still has to do with the host after the engine's events.
+#[derive(Default)]
+struct Effects {
+    /// Chats whose shown notifications go (`None`: all).
+    clear: Vec<Option<String>>,
+    /// Owed notifications to show, by id (so one shows once per pump).
+    notify: BTreeMap<String, Notification>,
+}
+
+impl Effects {
+    fn is_empty(&self) -> bool {
+        self.clear.is_empty() && self.notify.is_empty()
+    }
+}
+
+/// Everything the core holds; only the queue's task mutates it.
+pub struct State {
+    pub engine: Engine,
+    pub store: MirrorStore,
+    pub settings: Settings,
+    /// Settings changed and are not persisted yet.
+    settings_dirty: bool,
+    /// The platform id this device reports (`chrome/linux`).
+    platform: String,
+    /// The link code on show, or asked for (companion linking).
+    pub link: Option<LinkView>,
+    pub connection: Connection,
+    pub error: Option<String>,
+    socket: Option<Socket>,
+    /// Counts sockets, so events of a replaced one are ignored.
+    generation: u32,
+    backoff: Backoff,
+    reconnect: Option<Timer>,
+    /// The engine's timer and when it fires.
+    timer: Option<(u64, Timer)>,
+    effects: Effects,
+    /// Chats whose messages changed since the last update.
+    changed: BTreeSet<String>,
+    /// Something the snapshot shows changed since the last update.
+    dirty: bool,
+    /// Frames handed to the socket (tests check them against persists).
+    pub frames_sent: u64,
+}
+
+/// The state and its queue, shared by the exported `Core`, the socket's
+/// callbacks and the timers.
+pub struct Shared {
+    pub state: RefCell<State>,
+    queue: RefCell<VecDeque<Job>>,
+    /// The queue's task is running.
+    running: Cell<bool>,
+    pub host: Box<dyn Host>,
+}
+
+struct BrowserRandom;
+impl Random for BrowserRandom {
+    fn fill(&mut self, buf: &mut [u8]) {
+        crate::fill_random(buf);
+    }
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+impl Shared {
+    /// Opens the engine over a loaded store.
+    pub fn open(host: Box<dyn Host>, store: MirrorStore, platform: &str, settings: Settings) -> Result<Rc<Shared>, String> {
+        let engine = open_engine(&store, platform, &settings.device_name)?;
+        let state = State {
+            engine,
+            store,
+            settings,
+            settings_dirty: false,
+            platform: platform.to_string(),
+            link: None,
+            connection: Connection::Offline,
+            error: None,
+            socket: None,
+            generation: 0,
+            backoff: Backoff::default(),
+            reconnect: None,
+            timer: None,
+            effects: Effects::default(),
+            changed: BTreeSet::new(),
+            dirty: true,
+            frames_sent: 0,
+        };
+        Ok(Rc::new(Shared { state: RefCell::new(state), queue: RefCell::new(VecDeque::new()), running: Cell::new(false), host }))
+    }
+}
+
+fn open_engine(store: &MirrorStore, platform: &str, name: &str) -> Result<Engine, String> {
+    let info = ClientInfo {
+        client_version: format!("tether-extension {}", tether_client::VERSION),
+        platform: platform.to_string(),
+        name: name.to_string(),
+    };
+    Engine::open(Box::new(store.clone()), Box::new(BrowserRandom), info).map_err(|e| e.to_string())
+}
+
+/// Queues an input; starts the queue's task if it is idle.
+pub fn enqueue(shared: &Rc<Shared>, input: Input, done: Option<(Function, Function)>) {
+    shared.queue.borrow_mut().push_back(Job { input, done });
+    if !shared.running.replace(true) {
+        wasm_bindgen_futures::spawn_local(drive(shared.clone()));
+    }
+}
+
+/// Queues a command; the promise settles once its writes are persisted and
+/// its frames sent.
+pub fn command(shared: &Rc<Shared>, f: impl FnOnce(&Rc<Shared>, &mut State, u64) -> Result<JsValue, String> + 'static) -> Promise {
+    let mut f = Some(f);
+    Promise::new(&mut |resolve, reject| {
+        if let Some(f) = f.take() {
+            enqueue(shared, Input::Command(Box::new(f)), Some((resolve, reject)));
+        }
+    })
+}
+
+/// The queue's task: one input at a time, each followed by the pump.
+async fn drive(shared: Rc<Shared>) {
+    loop {
+        let job = shared.queue.borrow_mut().pop_front();
+        let Some(job) = job else {
+            shared.running.set(false);
+            return;
+        };
+        let result = {
+            let mut s = shared.state.borrow_mut();
+            s.apply(&shared, job.input)
+        };
+        let pumped = pump(&shared).await;
+        if let Some((resolve, reject)) = job.done {
+            let _ = match result.and_then(|v| pumped.map(|()| v)) {
+                Ok(v) => resolve.call1(&JsValue::NULL, &v),
+                Err(e) => reject.call1(&JsValue::NULL, &JsError::new(&e).into()),
+            };
+        }
+    }
+}
+
+/// Persist, then send, then react (see the module docs); repeated until the
+/// host has nothing left to do.
+async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
+    let mut failed = None;
+    loop {
+        let writes = shared.state.borrow_mut().take_writes();
+        if !writes.is_empty() {
+            if JsFuture::from(shared.host.persist(&writes)).await.is_err() {
+                shared.state.borrow_mut().persist_failed(shared);
+                failed = Some("could not save to browser storage; nothing was sent".to_string());
+                break;
+            }
+        }
+        let (had_events, effects) = {
+            let mut s = shared.state.borrow_mut();
+            s.transmit();
+            let had_events = s.drain_events();
+            (had_events, std::mem::take(&mut s.effects))
+        };
+        // Reacting may have written or produced frames: round again.
+        if !had_events && effects.is_empty() {
+            break;
+        }
+        for chat in &effects.clear {
+            // A notification that stays is a nuisance, not a loss: go on.
+            let _ = JsFuture::from(shared.host.clear_notifications(chat.as_deref())).await;
+        }
+        for n in effects.notify.into_values() {
+            let show = shared.state.borrow().settings.notifications;
+            if show && JsFuture::from(shared.host.show_notification(&n)).await.is_err() {
+                continue; // stays owed: shown on the next wake
+            }
+            shared.state.borrow_mut().engine.notification_shown(&n.id);
+        }
+    }
+    let update = shared.state.borrow_mut().settle(shared);
+    if let Some(update) = update {
+        shared.host.publish(&update);
+    }
+    failed.map_or(Ok(()), Err)
+}
+
+impl State {
+    fn apply(&mut self, shared: &Rc<Shared>, input: Input) -> Result<JsValue, String> {
+        let now = now();
+        match input {
+            Input::Socket(generation, _) if generation != self.generation => {}
+            Input::Socket(_, SocketEvent::Open) => self.engine.handle_connected(now),
+            Input::Socket(_, SocketEvent::Message(bytes)) => self.engine.handle_message(&bytes, now),
+            Input::Socket(_, SocketEvent::Closed(reason)) => {
+                self.socket = None;
+                self.connection = Connection::Offline;
+                self.dirty = true;
+                self.engine.handle_disconnected(now, &reason);
+                self.schedule_reconnect(shared);
+            }
+            Input::Timeout => {
+                self.timer = None;
+                self.engine.handle_timeout(now);
+            }
+            Input::Reconnect => {
+                self.reconnect = None;
+                self.connect(shared);
+            }
+            Input::Command(f) => {
+                self.dirty = true;
+                return f(shared, self, now).inspect_err(|e| self.error = Some(e.clone()));
+            }
+        }
+        Ok(JsValue::UNDEFINED)
+    }
+
+    fn take_writes(&mut self) -> Writes {
+        let mut w = self.store.take_writes();
+        if std::mem::take(&mut self.settings_dirty) {
+            w.settings = Some(self.settings.clone());
+        }
+        w
+    }
+
+    /// The host could not persist: nothing produced since may leave. Drop
+    /// the frames and the connection (the engine resends what was in flight
+    /// when it reconnects).
+    fn persist_failed(&mut self, shared: &Rc<Shared>) {
+        while self.engine.poll_transmit().is_some() {}
+        self.error = Some("could not save to browser storage".into());
+        if self.socket.take().is_some() {
+            self.generation += 1;
+            self.connection = Connection::Offline;
+            self.engine.handle_disconnected(now(), "storage failed");
+            self.schedule_reconnect(shared);
+        }
+        self.dirty = true;
+    }
+
+    fn transmit(&mut self) {
+        while let Some(frame) = self.engine.poll_transmit() {
+            if let Some(socket) = &self.socket {
+                if socket.send(&frame) {
+                    self.frames_sent += 1;
+                }
+            }
+        }
+    }
+
+    /// Reacts to every pending event; whether there was any.
+    fn drain_events(&mut self) -> bool {
+        let mut any = false;
+        while let Some(e) = self.engine.poll_event() {
+            any = true;
+            self.dirty = true;
+            self.react(e);
+        }
+        any
+    }
+
+    /// What the core does with each engine event. Exhaustive on purpose: a
+    /// new `Event` variant does not compile until it is handled here.
+    fn react(&mut self, e: Event) {
+        match e {
+            Event::Connected { .. } => {
+                self.connection = Connection::Connected;
+                self.backoff.reset();
+                self.error = None;
+            }
+            Event::Disconnected { .. } => self.connection = Connection::Offline,
+            Event::LinkCode { uri, expires_ms, index, total } => {
+                let pairing_code = self.link.as_ref().and_then(|l| l.pairing_code.clone());
+                let qr_svg = crate::qr_svg(&uri);
+                self.link = Some(LinkView { uri, qr_svg, expires_ms, index, total, pairing_code, exhausted: false });
+            }
+            Event::PairingCode { code } => self.link.get_or_insert_with(LinkView::default).pairing_code = Some(code),
+            Event::LinkCodesExhausted => self.link.get_or_insert_with(LinkView::default).exhausted = true,
+            Event::Linked { .. } => self.link = None,
+            Event::Unlinked { .. } => {
+                // All local data is gone: clear what is on show, and go back
+                // to a fresh QR (the reason stays in the snapshot). The
+                // engine closes this socket; the next one asks for codes.
+                self.effects.clear.push(None);
+                self.effects.notify.clear();
+                let server = self.settings.server.clone();
+                self.begin_link(&server, false, now());
+            }
+            Event::Message { message } => {
+                self.changed.insert(message.chat);
+            }
+            Event::MessageStatus { chat, .. } => {
+                self.changed.insert(chat);
+            }
+            Event::ChatChanged { chat } => {
+                if chat.unread == 0 {
+                    self.effects.clear.push(Some(chat.handle.clone()));
+                }
+                self.changed.insert(chat.handle);
+            }
+            Event::Notify { notification } => {
+                self.effects.notify.insert(notification.id.clone(), notification);
+            }
+            Event::SafetyWarning { warning, .. } => self.error = Some(warning),
+            Event::Error { message, .. } => self.error = Some(message),
+            // What a primary sees, or bookkeeping the snapshot already reflects.
+            Event::Registered { .. }
+            | Event::LinkRequest { .. }
+            | Event::LinkApproved { .. }
+            | Event::HistorySent { .. }
+            | Event::DeviceRemoved { .. }
+            | Event::Devices { .. }
+            | Event::HistoryImported { .. }
+            | Event::Sent { .. }
+            | Event::ContactChanged { .. } => {}
+        }
+    }
+
+    /// After the pump: close if asked, arm the timer, the update to publish.
+    fn settle(&mut self, shared: &Rc<Shared>) -> Option<Update> {
+        if let Some(reason) = self.engine.poll_close() {
+            if let Some(socket) = &self.socket {
+                socket.close(&reason);
+            }
+        }
+        self.arm_timer(shared);
+        if !std::mem::take(&mut self.dirty) {
+            return None;
+        }
+        Some(Update {
+            snapshot: self.snapshot(),
+            recent_chats: snapshot::recent_chats(&self.engine, crate::RECENT_CHATS),
+            changed_chats: std::mem::take(&mut self.changed).into_iter().collect(),
+        })
+    }
+
+    fn arm_timer(&mut self, shared: &Rc<Shared>) {
+        let Some(at) = self.engine.poll_timeout() else {
+            self.timer = None;
+            return;
+        };
+        if self.timer.as_ref().is_some_and(|(armed, _)| *armed == at) {
+            return;
+        }
+        let weak = Rc::downgrade(shared);
+        let delay = at.saturating_sub(now()) as f64;
+        self.timer = Some((at, Timer::after(delay, move || queue_weak(&weak, Input::Timeout))));
+    }
+
+    // -------------------------------------------------------- connection
+
+    /// Whether the core wants a connection: linked, or linking.
+    pub fn wants_connection(&self) -> bool {
+        !matches!(self.engine.role(), Role::Unlinked { .. }) || self.link.as_ref().is_some_and(|l| !l.exhausted)
+    }
+
+    /// Opens the socket now if the core wants one and has none.
+    pub fn connect(&mut self, shared: &Rc<Shared>) {
+        if self.socket.is_some() || !self.wants_connection() {
+            return;
+        }
+        self.reconnect = None;
+        self.generation += 1;
+        let generation = self.generation;
+        let server = if self.engine.server_url().is_empty() { self.settings.server.clone() } else { self.engine.server_url().to_string() };
+        let weak = Rc::downgrade(shared);
+        match Socket::open(&ws_url(&server), move |ev| queue_weak(&weak, Input::Socket(generation, ev))) {
+            Ok(socket) => {
+                self.socket = Some(socket);
+                self.connection = Connection::Connecting;
+            }
+            Err(_) => {
+                self.error = Some(format!("the server address is not valid: {server}"));
+                self.connection = Connection::Offline;
+            }
+        }
+        self.dirty = true;
+    }
+
+    fn schedule_reconnect(&mut self, shared: &Rc<Shared>) {
+        if !self.wants_connection() {
+            self.reconnect = None;
+            return;
+        }
+        let delay = self.backoff.next_delay(js_sys::Math::random());
+        let weak = Rc::downgrade(shared);
+        self.reconnect = Some(Timer::after(delay, move || queue_weak(&weak, Input::Reconnect)));
+    }
+
+    /// Whether a socket is open or opening (tests).
+    #[cfg(test)]
+    pub fn has_socket(&self) -> bool {
+        self.socket.is_some()
+    }
+
+    /// Reconnect attempts since the last handshake (tests).
+    #[cfg(test)]
+    pub fn backoff_attempts(&self) -> u32 {
+        self.backoff.attempts()
+    }
+
+    /// When the engine's timer is armed for (tests).
+    #[cfg(test)]
+    pub fn timer_at(&self) -> Option<u64> {
+        self.timer.as_ref().map(|(at, _)| *at)
+    }
+
+    // ---------------------------------------------------------- commands
+
+    pub fn snapshot(&self) -> Snapshot {
+        snapshot::snapshot(
+            &self.engine,
+            Local { settings: &self.settings, link: self.link.as_ref(), connection: self.connection, error: self.error.as_deref() },
+        )
+    }
+
+    /// On every wake (worker start, alarm, popup): show what is owed and
+    /// connect if the core wants a connection.
+    pub fn wake(&mut self, shared: &Rc<Shared>) {
+        for n in self.engine.notifications_owed() {
+            self.effects.notify.insert(n.id.clone(), n);
+        }
+        self.connect(shared);
+    }
+
+    /// An open popup of an unlinked, set-up browser shows a QR: start
+    /// linking unless a code is on show or on its way.
+    pub fn ensure_link_code(&mut self, shared: &Rc<Shared>, now: u64) {
+        let linked = !matches!(self.engine.role(), Role::Unlinked { .. });
+        let busy = self.link.as_ref().is_some_and(|l| !l.shown() || !l.exhausted);
+        if !self.settings.configured || linked || busy {
+            return;
+        }
+        let server = self.settings.server.clone();
+        self.begin_link(&server, false, now);
+        self.connect(shared);
+    }
+
+    fn begin_link(&mut self, server: &str, with_code: bool, now: u64) {
+        self.link = Some(LinkView::default());
+        if let Err(e) = self.engine.start_link(server, with_code, now) {
+            self.link = None;
+            self.error = Some(e.to_string());
+        }
+    }
+
+    pub fn start_link(&mut self, shared: &Rc<Shared>, with_code: bool, now: u64) -> Result<(), String> {
+        let server = self.settings.server.clone();
+        self.link = Some(LinkView::default());
+        self.engine.start_link(&server, with_code, now).map_err(|e| {
+            self.link = None;
+            e.to_string()
+        })?;
+        self.connect(shared);
+        Ok(())
+    }
+
+    pub fn set_server(&mut self, shared: &Rc<Shared>, url: &str, now: u64) {
+        self.settings.server = clean_server(url);
+        self.settings.configured = true;
+        self.settings_dirty = true;
+        self.ensure_link_code(shared, now);
+    }
+
+    pub fn set_notifications(&mut self, on: bool) {
+        self.settings.notifications = on;
+        self.settings_dirty = true;
+    }
+
+    /// Renames this browser before it links: the engine reopens with the
+    /// new name (the link code carries it), inside the queue, and a link in
+    /// progress starts again with a fresh code.
+    pub fn set_device_name(&mut self, shared: &Rc<Shared>, name: &str, now: u64) -> Result<(), String> {
+        if !matches!(self.engine.role(), Role::Unlinked { .. }) {
+            return Err("the name can only change before this browser is linked".into());
+        }
+        let name: String = name.trim().chars().take(DEVICE_NAME_MAX).collect();
+        if name.is_empty() {
+            return Err("the device name is empty".into());
+        }
+        self.settings.device_name = name;
+        self.settings_dirty = true;
+        self.engine = open_engine(&self.store, &self.platform, &self.settings.device_name)?;
+        self.timer = None;
+        self.socket = None;
+        self.connection = Connection::Offline;
+        if let Some(link) = self.link.take().filter(|l| !l.exhausted) {
+            self.start_link(shared, link.pairing_code.is_some(), now)?;
+        }
+        Ok(())
+    }
+
+    pub fn send_text(&mut self, chat: &str, text: &str, now: u64) -> Result<String, String> {
+        let chat = self.ensure_contact(chat, now)?;
+        self.engine.send_text(&chat, text, now).map_err(|e| e.to_string())
+    }
+
+    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: u64) -> Result<String, String> {
+        let chat = self.ensure_contact(chat, now)?;
+        self.engine.send_link(&chat, url, title, selection, now).map_err(|e| e.to_string())
+    }
+
+    pub fn mark_read(&mut self, chat: &str, now: u64) -> Result<(), String> {
+        self.engine.mark_read(chat, now).map_err(|e| e.to_string())
+    }
+
+    pub fn set_flag(&mut self, chat: &str, flag: ChatFlag, on: bool, now: u64) -> Result<(), String> {
+        self.engine.set_chat_flag(chat, flag, on, now).map_err(|e| e.to_string())
+    }
+
+    pub fn add_contact(&mut self, handle: &str, name: &str, now: u64) -> Result<(), String> {
+        self.engine.add_contact(handle, name, now).map_err(|e| e.to_string())
+    }
+
+    pub fn logout(&mut self, now: u64) -> Result<(), String> {
+        self.engine.logout(now).map_err(|e| e.to_string())
+    }
+
+    /// Sending to a handle that is not a contact yet adds it first.
+    fn ensure_contact(&mut self, chat: &str, now: u64) -> Result<String, String> {
+        let handle = tether_proto::normalize_handle(chat).map_err(|e| e.to_string())?;
+        if self.engine.contact(&handle).is_none() {
+            self.engine.add_contact(&handle, "", now).map_err(|e| e.to_string())?;
+        }
+        Ok(handle)
+    }
+}
+
+/// Queues an input from a callback, if the core still exists.
+fn queue_weak(weak: &Weak<Shared>, input: Input) {
+    if let Some(shared) = weak.upgrade() {
+        enqueue(&shared, input, None);
+    }
+}

@@ -1,0 +1,86 @@
+//! What the core asks of the JavaScript that runs it (the service worker):
+//! persist writes, show and clear notifications, publish updates. The core
+//! decides; the host applies (chrome.storage.local, chrome.notifications,
+//! the badge, menus and open popups).
+
+use crate::snapshot::Update;
+use crate::store::Writes;
+use js_sys::Promise;
+use serde::Serialize;
+use tether_client::Notification;
+use wasm_bindgen::prelude::*;
+
+/// The host as the core uses it (a trait, so tests can stand in for the worker).
+pub trait Host {
+    /// Persists one batch; the core sends nothing before it resolved.
+    fn persist(&self, writes: &Writes) -> Promise;
+    /// Shows one notification (its id is the message id).
+    fn show_notification(&self, notification: &Notification) -> Promise;
+    /// Clears the shown notifications of `chat` (every one for `None`).
+    fn clear_notifications(&self, chat: Option<&str>) -> Promise;
+    /// The state changed: repaint badge, menus and popups.
+    fn publish(&self, update: &Update);
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const HOST_TS: &'static str = r#"
+/** What the core asks of the service worker (see src/host.rs). */
+export interface Host {
+  /** Persist one batch to chrome.storage.local; nothing is sent before it resolves. */
+  persist(writes: Writes): Promise<void>;
+  /** Show one notification (id: the message id). */
+  showNotification(notification: Notification): Promise<void>;
+  /** Clear the shown notifications of a chat (all of them for null). */
+  clearNotifications(chat: string | null): Promise<void>;
+  /** The state changed: repaint the badge, menus and open popups. */
+  publish(update: Update): void;
+}
+"#;
+
+#[wasm_bindgen]
+extern "C" {
+    /// The worker's host object (`background/host.js`).
+    #[wasm_bindgen(typescript_type = "Host")]
+    pub type JsHost;
+
+    #[wasm_bindgen(method, catch)]
+    fn persist(this: &JsHost, writes: JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = showNotification)]
+    fn show_notification(this: &JsHost, notification: JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = clearNotifications)]
+    fn clear_notifications(this: &JsHost, chat: Option<String>) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn publish(this: &JsHost, update: JsValue) -> Result<(), JsValue>;
+}
+
+/// A Rust value as a plain JS value: objects (not Maps) and `null` for
+/// `None`, as the generated declarations say.
+pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
+    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
+    value.serialize(&serializer).unwrap_or_else(|e| JsValue::from(JsError::new(&e.to_string())))
+}
+
+/// A host call that threw: a rejected promise, so the caller's await sees it.
+fn settle(r: Result<Promise, JsValue>) -> Promise {
+    r.unwrap_or_else(|e| Promise::reject(&e))
+}
+
+impl Host for JsHost {
+    fn persist(&self, writes: &Writes) -> Promise {
+        settle(JsHost::persist(self, to_js(writes)))
+    }
+
+    fn show_notification(&self, notification: &Notification) -> Promise {
+        settle(JsHost::show_notification(self, to_js(notification)))
+    }
+
+    fn clear_notifications(&self, chat: Option<&str>) -> Promise {
+        settle(JsHost::clear_notifications(self, chat.map(str::to_string)))
+    }
+
+    fn publish(&self, update: &Update) {
+        if JsHost::publish(self, to_js(update)).is_err() {
+            crate::log("the worker failed to apply an update");
+        }
+    }
+}
