@@ -1,7 +1,8 @@
 //! `tether chats`: the chat list with unread counts, after catching up.
 
-use super::{Home, WAIT, connected, report};
+use super::{Home, WAIT, report};
 use crate::format::ago;
+use crate::session::Session;
 use tether_client::Chat;
 
 /// List chats with unread counts (after fetching what arrived).
@@ -11,9 +12,13 @@ pub struct Chats {}
 impl Chats {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
-        // Catch up first, so the list is current (this also sends the outbox).
-        let mut s = connected(engine).await?;
-        s.settle(WAIT, report).await?;
+        // Catch up first, so the list is current (this also sends the
+        // outbox); without the server, show what this computer has.
+        let mut s = Session::new(engine);
+        let offline = match s.connect().await {
+            Ok(()) => s.settle(WAIT, report).await.err(),
+            Err(e) => Some(e),
+        };
         let chats = s.engine.chats();
         if chats.is_empty() {
             println!("No chats yet: `tether send <contact> <text>`.");
@@ -22,7 +27,12 @@ impl Chats {
             println!("{}", line(c));
         }
         s.close().await;
-        Ok(())
+        match offline {
+            Some(e) => {
+                Err(format!("{e}\n(these are the chats on this computer; newer messages may wait on the server)"))
+            }
+            None => Ok(()),
+        }
     }
 }
 

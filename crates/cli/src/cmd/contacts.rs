@@ -1,6 +1,6 @@
 //! `tether contacts`: list contacts, add one, or accept changed keys.
 
-use super::{Home, WAIT, connected, handle, report};
+use super::{Home, WAIT, connected, fail, handle, report};
 use crate::session::now;
 use tether_client::{Contact, Event};
 
@@ -46,16 +46,21 @@ impl Contacts {
 
 /// Adds the contact, then connects so its keys are fetched and checked.
 async fn add(mut engine: tether_client::Engine, text: &str, name: &str) -> Result<(), String> {
-    engine.add_contact(text, name, now()).map_err(|e| e.to_string())?;
+    engine.add_contact(text, name, now()).map_err(fail)?;
     let mut s = connected(engine).await?;
-    let mut problem = None;
+    // What went wrong fails the command; the last problem is its error,
+    // any earlier ones are printed.
+    let mut problems = Vec::new();
     s.settle(WAIT, |e| {
-        report(e);
         if let Event::Error { message, .. } | Event::SafetyWarning { warning: message, .. } = e {
-            problem = Some(message.clone());
+            problems.push(message.clone());
         }
     })
     .await?;
+    let problem = problems.pop();
+    for p in problems {
+        eprintln!("tether: {p}");
+    }
     let contact = s.engine.contact(&handle(text)?).cloned();
     s.close().await;
     match (contact, problem) {
@@ -71,7 +76,7 @@ async fn add(mut engine: tether_client::Engine, text: &str, name: &str) -> Resul
 
 /// Pins the contact's current keys.
 async fn trust(mut engine: tether_client::Engine, handle: &str) -> Result<(), String> {
-    engine.trust_contact(handle, now()).map_err(|e| e.to_string())?;
+    engine.trust_contact(handle, now()).map_err(fail)?;
     let mut s = connected(engine).await?;
     s.settle(WAIT, report).await?;
     s.close().await;

@@ -1,6 +1,6 @@
 //! `tether devices`: this account's devices, as the server lists them.
 
-use super::{Home, WAIT, connected, report};
+use super::{Home, WAIT, connected, fail, report};
 use crate::format::ago;
 use crate::session::now;
 use tether_client::Event;
@@ -13,7 +13,7 @@ impl Devices {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
         let mut s = connected(engine).await?;
-        s.engine.request_devices(now()).map_err(|e| e.to_string())?;
+        s.engine.request_devices(now()).map_err(fail)?;
         let devices = s
             .wait(WAIT, |_, e| match e? {
                 Event::Devices { devices } => Some(devices),

@@ -1,7 +1,7 @@
 //! `tether link`: approve a companion (the browser extension) from its QR
 //! code, the `tether://link#…` text, or its pairing code.
 
-use super::{Home, WAIT, confirm, connected, report};
+use super::{Home, WAIT, confirm, connected, fail, report};
 use crate::qr;
 use crate::session::{Session, now};
 use std::path::Path;
@@ -35,15 +35,15 @@ impl Link {
         let offer = self.offer()?;
         let mut s = connected(engine).await?;
         match offer {
-            Offer::Code(code) => s.engine.link_with_code(&code, now()).map_err(|e| e.to_string())?,
-            Offer::Uri(text) => drop(s.engine.link_from_uri(&text).map_err(|e| e.to_string())?),
+            Offer::Code(code) => s.engine.link_with_code(&code, now()).map_err(fail)?,
+            Offer::Uri(text) => drop(s.engine.link_from_uri(&text).map_err(fail)?),
         }
         let (platform, name) = request(&mut s).await?;
         if !self.yes && !confirm(&format!("Link {name} ({platform}) to this account? It will see your chats. [y/N] "))?
         {
             return Err("not linked".into());
         }
-        let device = s.engine.confirm_link(now()).map_err(|e| e.to_string())?;
+        let device = s.engine.confirm_link(now()).map_err(fail)?;
         let messages = approval(&mut s).await?;
         s.settle(WAIT, report).await?;
         s.close().await;

@@ -25,15 +25,23 @@ pub struct Listen {
 impl Listen {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let mut engine = home.open_registered()?;
+        // The last reason connecting failed, so a down server is reported
+        // once, not every few seconds.
+        let mut failing: Option<String> = None;
         loop {
             let mut s = Session::new(engine);
             if let Err(e) = s.connect().await {
                 engine = s.engine;
                 registered(&engine)?;
-                eprintln!("tether: {e}; retrying in {} s", RETRY.as_secs());
+                if failing.as_ref() != Some(&e) {
+                    eprintln!("tether: {e}");
+                    eprintln!("tether: trying again every {} s (Ctrl-C to stop)…", RETRY.as_secs());
+                    failing = Some(e);
+                }
                 tokio::time::sleep(RETRY).await;
                 continue;
             }
+            failing = None;
             if !self.json {
                 eprintln!("Listening as {} (Ctrl-C to stop)…", s.engine.handle().unwrap_or_default());
             }

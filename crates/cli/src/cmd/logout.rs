@@ -1,6 +1,6 @@
 //! `tether logout`: delete this device's account data from this computer.
 
-use super::{Home, WAIT, confirm, connected};
+use super::{Home, WAIT, confirm, connected, fail};
 use crate::session::now;
 use tether_client::{Event, Role};
 
@@ -22,12 +22,12 @@ impl Logout {
             if !self.yes && !confirm(&q)? {
                 return Err("not logged out".into());
             }
-            engine.logout(now()).map_err(|e| e.to_string())?;
+            engine.logout(now()).map_err(fail)?;
             println!("Logged out; local data deleted.");
         } else {
             // A companion asks the server to forget it first.
             let mut s = connected(engine).await?;
-            s.engine.logout(now()).map_err(|e| e.to_string())?;
+            s.engine.logout(now()).map_err(fail)?;
             let _ = s.wait(WAIT, |_, e| matches!(e, Some(Event::Unlinked { .. })).then_some(())).await;
             println!("Logged out; the server forgot this device and local data is deleted.");
         }

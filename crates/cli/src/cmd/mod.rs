@@ -42,7 +42,7 @@ impl Home {
     /// The engine on this directory's store.
     pub fn open(&self) -> Result<Engine, String> {
         let store = SqliteKv::open(&self.dir)?;
-        Engine::open(Box::new(store), Box::new(session::OsRandom), session::client_info()).map_err(|e| e.to_string())
+        Engine::open(Box::new(store), Box::new(session::OsRandom), session::client_info()).map_err(fail)
     }
 
     /// The engine, for commands that need an account.
@@ -80,6 +80,19 @@ pub fn report(e: &Event) {
         Event::Error { message, .. } => eprintln!("tether: {message}"),
         Event::SafetyWarning { handle, warning } => eprintln!("tether: ⚠ {handle}: {warning}"),
         _ => {}
+    }
+}
+
+/// An engine error for the terminal, with the command that fixes it where
+/// there is one (the engine itself names no CLI commands).
+pub fn fail(e: tether_client::Error) -> String {
+    use tether_client::Error;
+    match e {
+        Error::NotRegistered => format!("{e}: run `tether register <handle> --server URL`"),
+        Error::UnknownContact(ref h) => format!("{e} (`tether contacts add {h}`)"),
+        Error::UnknownDevice(_) => format!("{e} (see `tether devices`)"),
+        Error::Offline => format!("{e}: is it running? (`tether status` shows its address)"),
+        e => e.to_string(),
     }
 }
 

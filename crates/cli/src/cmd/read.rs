@@ -1,8 +1,9 @@
 //! `tether read`: a chat's history, then marks it read.
 
-use super::{Home, WAIT, connected, handle, report};
+use super::{Home, WAIT, fail, handle, report};
 use crate::format::{body_text, clock, status_tick};
-use crate::session::now;
+use crate::session::{Session, now};
+use tether_client::Engine;
 
 /// Show a chat's history and mark it read.
 #[derive(Debug, clap::Args)]
@@ -18,22 +19,34 @@ impl Read {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
         let chat = handle(&self.contact)?;
-        let mut s = connected(engine).await?;
-        s.settle(WAIT, report).await?;
-        let me = s.engine.handle().unwrap_or_default().to_string();
-        let msgs = s.engine.messages(&chat);
-        if msgs.is_empty() && s.engine.contact(&chat).is_none() {
+        let mut s = Session::new(engine);
+        // Catch up first; without the server, show what this computer has.
+        let offline = match s.connect().await {
+            Ok(()) => s.settle(WAIT, report).await.err(),
+            Err(e) => Some(e),
+        };
+        if s.engine.messages(&chat).is_empty() && s.engine.contact(&chat).is_none() {
             s.close().await;
             return Err(format!("unknown contact {chat}: add it first (`tether contacts add {chat}`)"));
         }
-        for m in msgs.iter().skip(msgs.len().saturating_sub(self.last)) {
-            let who = if m.from_me { me.as_str() } else { m.sender_handle.as_str() };
-            let tick = if m.from_me { status_tick(m.status) } else { "" };
-            println!("[{}] {who}: {} {tick}", clock(m.time_ms), body_text(&m.body));
+        self.print(&s.engine, &chat);
+        if let Some(e) = offline {
+            return Err(format!("{e}\n(this is the history on this computer; newer messages may wait on the server)"));
         }
-        s.engine.mark_read(&chat, now()).map_err(|e| e.to_string())?;
+        s.engine.mark_read(&chat, now()).map_err(fail)?;
         s.settle(WAIT, report).await?;
         s.close().await;
         Ok(())
+    }
+
+    /// The chat's last messages, oldest first.
+    fn print(&self, engine: &Engine, chat: &str) {
+        let me = engine.handle().unwrap_or_default();
+        let msgs = engine.messages(chat);
+        for m in msgs.iter().skip(msgs.len().saturating_sub(self.last)) {
+            let who = if m.from_me { me } else { m.sender_handle.as_str() };
+            let tick = if m.from_me { status_tick(m.status) } else { "" };
+            println!("[{}] {who}: {} {tick}", clock(m.time_ms), body_text(&m.body));
+        }
     }
 }

@@ -1,8 +1,9 @@
 //! `tether register`: create an account; this device becomes its primary.
 
-use super::{Home, WAIT, connected, report};
+use super::{Home, WAIT, connected, fail, report};
 use crate::session::now;
 use tether_client::Event;
+use tether_proto::ErrorCode;
 
 /// Create an account on a server; this device becomes its primary.
 #[derive(Debug, clap::Args)]
@@ -27,11 +28,18 @@ impl Register {
             Some(t) => engine.register_with_token(&self.handle, &self.server, t, now()),
             None => engine.register(&self.handle, &self.server, now()),
         }
-        .map_err(|e| e.to_string())?;
+        .map_err(fail)?;
         let mut s = connected(engine).await?;
         let (handle, fingerprint) = s
             .wait(WAIT, |_, e| match e? {
                 Event::Registered { handle, fingerprint } => Some(Ok((handle, fingerprint))),
+                Event::Error { code: Some(ErrorCode::HandleTaken), message } => {
+                    Some(Err(format!("{message}: choose another handle")))
+                }
+                Event::Error { code: Some(ErrorCode::RegistrationClosed), message } => Some(Err(format!(
+                    "{message}; then `tether register {} --server {} --token TOKEN`",
+                    self.handle, self.server
+                ))),
                 Event::Error { message, .. } => Some(Err(message)),
                 _ => None,
             })

@@ -7,7 +7,7 @@
 //! queued and fails, and the next command that connects sends it, in
 //! the order it was written. Sending it again would make a duplicate.
 
-use super::{Home, WAIT, handle, report};
+use super::{Home, WAIT, fail, handle, report};
 use crate::session::Session;
 use crate::session::now;
 use std::time::Duration;
@@ -73,7 +73,7 @@ async fn deliver(
     if engine.contact(&chat).is_none() {
         return Err(format!("unknown contact {chat}: add it first (`tether contacts add {chat}`)"));
     }
-    let id = write(&mut engine, &chat).map_err(|e| e.to_string())?;
+    let id = write(&mut engine, &chat).map_err(fail)?;
     // From here on the message is in the outbox, on disk.
     let mut s = Session::new(engine);
     let outcome = match s.connect().await {

@@ -1,6 +1,6 @@
 //! `tether unlink`: log a linked device out.
 
-use super::{Home, WAIT, connected};
+use super::{Home, WAIT, connected, fail};
 use crate::session::now;
 use tether_client::Event;
 
@@ -15,7 +15,7 @@ impl Unlink {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
         let mut s = connected(engine).await?;
-        s.engine.remove_device(self.device, now()).map_err(|e| e.to_string())?;
+        s.engine.remove_device(self.device, now()).map_err(fail)?;
         let done = s
             .wait(WAIT, |_, e| match e? {
                 Event::DeviceRemoved { .. } => Some(Ok(())),
