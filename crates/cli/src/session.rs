@@ -122,13 +122,7 @@ impl Session {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             self.flush().await?;
-            while let Some(e) = self.engine.poll_event() {
-                if let Some(done) = step(&self.engine, Some(e)) {
-                    self.flush().await?;
-                    return Ok(done);
-                }
-            }
-            if let Some(done) = step(&self.engine, None) {
+            if let Some(done) = self.offer_events(&mut step) {
                 self.flush().await?;
                 return Ok(done);
             }
@@ -136,40 +130,61 @@ impl Session {
                 self.ws = None;
                 return Err(reason);
             }
-            let Some(ws) = &mut self.ws else { return Err("not connected to the server".into()) };
-            let due = self.engine.poll_timeout();
-            let wake = due.map_or(TICK, |t| Duration::from_millis(t.saturating_sub(now())).min(TICK));
-            let input = tokio::select! {
-                msg = ws.next() => Input::Socket(msg),
-                () = tokio::time::sleep(wake) => Input::Tick,
-                () = tokio::time::sleep_until(deadline) => Input::Deadline,
-            };
-            match input {
-                Input::Socket(Some(Ok(Message::Binary(b)))) => self.engine.handle_message(&b, now()),
-                Input::Socket(Some(Ok(Message::Close(frame)))) => {
-                    let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
-                    return Err(self.ended(&reason, close_message(&reason), &mut step));
-                }
-                Input::Socket(Some(Ok(_))) => {}
-                Input::Socket(Some(Err(e))) => {
-                    let reason = e.to_string();
-                    return Err(self.ended(
-                        &reason,
-                        format!("the connection to the server broke: {reason}"),
-                        &mut step,
-                    ));
-                }
-                Input::Socket(None) => {
-                    return Err(self.ended("closed", "the server closed the connection".into(), &mut step));
-                }
-                Input::Tick => {
-                    if due.is_some_and(|t| now() >= t) {
-                        self.engine.handle_timeout(now());
-                    }
-                }
-                Input::Deadline => return Err("timed out waiting for the server".into()),
+            let input = self.next_input(deadline).await?;
+            self.feed(input, &mut step)?;
+        }
+    }
+
+    /// Hands `step` the engine's queued events, then the quiet point;
+    /// what it returns first.
+    fn offer_events<T>(&mut self, step: &mut impl FnMut(&Engine, Option<Event>) -> Option<T>) -> Option<T> {
+        while let Some(e) = self.engine.poll_event() {
+            if let Some(done) = step(&self.engine, Some(e)) {
+                return Some(done);
             }
         }
+        step(&self.engine, None)
+    }
+
+    /// Sleeps until a socket message, a tick or the engine's timeout, or
+    /// `deadline`.
+    async fn next_input(&mut self, deadline: tokio::time::Instant) -> Result<Input, String> {
+        let Some(ws) = &mut self.ws else { return Err("not connected to the server".into()) };
+        let due = self.engine.poll_timeout();
+        let wake = due.map_or(TICK, |t| Duration::from_millis(t.saturating_sub(now())).min(TICK));
+        Ok(tokio::select! {
+            msg = ws.next() => Input::Socket(msg),
+            () = tokio::time::sleep(wake) => Input::Tick { due },
+            () = tokio::time::sleep_until(deadline) => Input::Deadline,
+        })
+    }
+
+    /// Feeds one input to the engine; an error when it ended the wait.
+    fn feed<T>(
+        &mut self,
+        input: Input,
+        step: &mut impl FnMut(&Engine, Option<Event>) -> Option<T>,
+    ) -> Result<(), String> {
+        match input {
+            Input::Socket(Some(Ok(Message::Binary(b)))) => self.engine.handle_message(&b, now()),
+            Input::Socket(Some(Ok(Message::Close(frame)))) => {
+                let reason = frame.map(|f| f.reason.to_string()).unwrap_or_default();
+                return Err(self.ended(&reason, close_message(&reason), step));
+            }
+            Input::Socket(Some(Ok(_))) => {}
+            Input::Socket(Some(Err(e))) => {
+                let reason = e.to_string();
+                return Err(self.ended(&reason, format!("the connection to the server broke: {reason}"), step));
+            }
+            Input::Socket(None) => return Err(self.ended("closed", "the server closed the connection".into(), step)),
+            Input::Tick { due } => {
+                if due.is_some_and(|t| now() >= t) {
+                    self.engine.handle_timeout(now());
+                }
+            }
+            Input::Deadline => return Err("timed out waiting for the server".into()),
+        }
+        Ok(())
     }
 
     /// Waits until nothing is in flight (the outbox is empty, every request
@@ -228,8 +243,11 @@ impl Session {
 enum Input {
     /// A WebSocket message, an error, or the end of the stream.
     Socket(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
-    /// A tick, or the engine's timeout came due.
-    Tick,
+    /// A tick, or the engine's timeout (`due`, when it was asked) came due.
+    Tick {
+        /// What `poll_timeout` said before the sleep.
+        due: Option<u64>,
+    },
     /// The command's limit passed.
     Deadline,
 }
