@@ -190,13 +190,6 @@ chrome.storage.session
   })
   .catch(() => {});
 
-import("../background/config.js")
-  .then((m) => {
-    data.defaultServer = m.DEFAULT_SERVER ?? "";
-    if (ui.screen === "setup") renderSetup();
-  })
-  .catch(() => {});
-
 openForPurpose().catch(() => {});
 
 start({

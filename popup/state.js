@@ -19,8 +19,6 @@ export const data = {
   snap: null,
   /** The open chat's history as the worker last sent it. @type {{ chat: string, messages: ChatMessage[] } | null} */
   history: null,
-  /** The build's default server, shown in the first-run box when the worker has none. */
-  defaultServer: "",
 };
 
 export const ui = {

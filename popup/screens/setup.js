@@ -9,7 +9,8 @@ import { data, redraw, ui } from "../state.js";
 
 export function renderSetup() {
   const input = $input("server-input");
-  if (!ui.setupTouched) input.value = data.snap?.server || data.defaultServer;
+  // Prefilled with the server the core has (the build's default on first run).
+  if (!ui.setupTouched) input.value = data.snap?.server ?? "";
   const btn = $button("check-server");
   btn.disabled = ui.checking;
   btn.classList.toggle("busy", ui.checking);
