@@ -11,7 +11,7 @@
 import { $, localise, t, toast } from "./dom.js";
 import { renderBanner, renderHeader, renderStartError } from "./header.js";
 import { goBack, onKeydown } from "./keys.js";
-import { toggleMenu, closeMenu, wireMenu } from "./menu.js";
+import { closeMenu, toggleMenu, wireMenu } from "./menu.js";
 import { post, start } from "./port.js";
 import { openChat, renderChat, wireChat } from "./screens/chat.js";
 import { renderUnlinked, wireLink } from "./screens/link.js";
@@ -135,6 +135,12 @@ function onMessage(msg) {
       } else if (!data.snap) renderStartError(msg.message);
       else toast(msg.message, true);
       break;
+    default: {
+      // A message kind added to common/messages.js and not handled here fails tsc.
+      /** @type {never} */
+      const unhandled = msg;
+      void unhandled;
+    }
   }
 }
 
