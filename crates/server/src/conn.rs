@@ -372,7 +372,7 @@ impl Conn {
     /// Hands a durable write to the writer; `outcome` answers request `id`
     /// once it is committed.
     pub async fn submit(&mut self, id: u64, op: Op, outcome: Outcome) -> Result<(), Failure> {
-        let request = WriteRequest { op, reply: Some((self.handle.clone(), id, outcome)) };
+        let request = WriteRequest { op, reply: (self.handle.clone(), id, outcome) };
         self.s
             .writer
             .send(request)

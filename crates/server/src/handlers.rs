@@ -113,7 +113,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             guest(c)?;
             let lookup: [u8; 16] = r.lookup.as_slice().try_into().map_err(|_| bad("lookup must be 16 bytes"))?;
             if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
-                return Err(bad("pairing payload must be 1 to 8192 bytes"));
+                return Err(bad(format!("pairing payload must be 1 to {MAX_OPAQUE} bytes")));
             }
             let now = c.s.clock.now_ms();
             let slot = PairingSlot {
@@ -134,7 +134,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::PairingReply(r) => {
             device(c)?;
             if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
-                return Err(bad("pairing payload must be 1 to 8192 bytes"));
+                return Err(bad(format!("pairing payload must be 1 to {MAX_OPAQUE} bytes")));
             }
             let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
             let waiting = c.s.router.guest(&slot.noise_key).ok_or_else(unknown_pairing)?;
@@ -148,7 +148,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
 
 // ------------------------------------------------------------------ helpers
 
-fn bad(msg: &str) -> Failure {
+fn bad(msg: impl Into<String>) -> Failure {
     Failure::new(ErrorCode::BadRequest, msg)
 }
 
@@ -435,7 +435,7 @@ async fn remove_device(c: &mut Conn, r: RemoveDevice) -> Result<ResponseBody> {
 async fn upload_prekeys(c: &mut Conn, r: UploadPrekeys) -> Result<ResponseBody> {
     let (handle, id) = device(c)?;
     if r.one_time_keys.len() > MAX_PREKEYS {
-        return Err(bad("at most 200 one-time keys per upload"));
+        return Err(bad(format!("at most {MAX_PREKEYS} one-time keys per upload")));
     }
     let mut keys: Vec<Prekey> = Vec::with_capacity(r.one_time_keys.len() + 1);
     for k in &r.one_time_keys {
@@ -452,7 +452,7 @@ async fn upload_prekeys(c: &mut Conn, r: UploadPrekeys) -> Result<ResponseBody> 
     }
     let stored = c.s.store.prekey_count(&handle, id).await?;
     if stored + r.one_time_keys.len() as u32 > MAX_STORED_PREKEYS {
-        return Err(bad("at most 500 one-time keys may be stored per device"));
+        return Err(bad(format!("at most {MAX_STORED_PREKEYS} one-time keys may be stored per device")));
     }
     c.s.store.add_prekeys(&handle, id, &keys).await?;
     let n = c.s.store.prekey_count(&handle, id).await?;
@@ -498,14 +498,14 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         return Err(bad("message_id must be 16 bytes"));
     }
     if m.copies.is_empty() || m.copies.len() > MAX_COPIES {
-        return Err(bad("a send carries 1 to 1000 copies"));
+        return Err(bad(format!("a send carries 1 to {MAX_COPIES} copies")));
     }
     // Targets per account, each device once.
     let mut targets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     let mut copies = Vec::with_capacity(m.copies.len());
     for copy in m.copies {
         if copy.ciphertext.is_empty() || copy.ciphertext.len() > MAX_CIPHERTEXT {
-            return Err(bad("each ciphertext must be 1 byte to 64 KiB minus 1 KiB"));
+            return Err(bad(format!("each ciphertext must be 1 to {MAX_CIPHERTEXT} bytes")));
         }
         let handle = handle_arg(&copy.handle)?;
         if !targets.entry(handle.clone()).or_default().insert(copy.device_id) {
@@ -514,7 +514,7 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         copies.push((handle, copy));
     }
     if targets.len() > MAX_ACCOUNTS {
-        return Err(bad("a send addresses at most 64 accounts"));
+        return Err(bad(format!("a send addresses at most {MAX_ACCOUNTS} accounts")));
     }
     // The server's one check: the copies cover exactly the current devices
     // of every account addressed (the sender's own account: its other

@@ -29,7 +29,7 @@ pub enum Op {
 pub struct WriteRequest {
     pub op: Op,
     /// The connection that asked, its request id, and the answer on success.
-    pub reply: Option<(ConnHandle, u64, Outcome)>,
+    pub reply: (ConnHandle, u64, Outcome),
 }
 
 /// Runs until every sender is dropped and the queue is drained.
@@ -60,7 +60,7 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                 Op::Store(mut e) => envelopes.append(&mut e),
                 Op::Ack(a) => acks.push(a),
             }
-            replies.extend(r.reply);
+            replies.push(r.reply);
         }
         match shared.store.commit_batch(&envelopes, &acks).await {
             Ok(done) => {

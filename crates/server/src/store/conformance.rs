@@ -71,7 +71,7 @@ async fn device_lists(s: &dyn Store) {
     assert!(matches!(s.update_list(&add, 10).await, Err(StoreError::Conflict)), "a stale version is refused");
     let a = s.account("carol").await.unwrap().unwrap();
     assert_eq!((a.list_version, a.list_body.as_slice(), a.next_device), (2, &b"v2"[..], 2));
-    s.store_envelopes(&[envelope("carol", 1, 1, 10)]).await.unwrap();
+    s.commit_batch(&[envelope("carol", 1, 1, 10)], &[]).await.unwrap();
     s.add_prekeys("carol", 1, &[Prekey { key_id: 1, key: vec![1], fallback: false }]).await.unwrap();
 
     let remove =
@@ -94,10 +94,10 @@ async fn device_lists(s: &dyn Store) {
 
 async fn envelopes(s: &dyn Store) {
     let batch: Vec<_> = (1..=5).map(|n| envelope("alice", 0, n, u64::from(n) * 10)).collect();
-    let ids = s.store_envelopes(&batch).await.unwrap();
+    let ids = s.commit_batch(&batch, &[]).await.unwrap().ids;
     assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase in storage order");
-    let more = s.store_envelopes(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)]).await.unwrap();
+    let more = s.commit_batch(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)], &[]).await.unwrap().ids;
     assert!(more[0] > ids[4]);
 
     let pending = s.pending("alice", 0, 0, 100).await.unwrap();
@@ -105,14 +105,14 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(pending[0].envelope, batch[0]);
     assert_eq!(s.pending("alice", 0, ids[2], 2).await.unwrap().len(), 2, "after + limit");
 
-    assert_eq!(s.ack("alice", 1, &ids[..2]).await.unwrap(), 0, "a device cannot ack another's copies");
-    assert_eq!(s.ack("alice", 0, &ids[..2]).await.unwrap(), 2);
-    assert_eq!(s.ack("alice", 0, &ids[..2]).await.unwrap(), 0, "acking twice is harmless");
+    assert_eq!(s.commit_batch(&[], &[acked("alice", 1, &ids[..2])]).await.unwrap().acked, 0, "a device cannot ack another's copies");
+    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 2);
+    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 0, "acking twice is harmless");
     assert_eq!(s.queue_depth().await.unwrap(), 5);
     assert_eq!(s.expire(35).await.unwrap(), 1, "only the copy created before 35 (the 3rd) expires");
     let left: Vec<u8> = s.pending("alice", 0, 0, 100).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
     assert_eq!(left, vec![4, 5, 6]);
-    assert_eq!(s.store_envelopes(&[]).await.unwrap(), Vec::<u64>::new());
+    assert_eq!(s.commit_batch(&[], &[]).await.unwrap().ids, Vec::<u64>::new());
 }
 
 fn acked(handle: &str, device_id: u32, ids: &[u64]) -> AckedCopies {

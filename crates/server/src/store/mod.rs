@@ -154,8 +154,6 @@ pub trait Store: Send + Sync + 'static {
     /// or the inactivity rules): marked removed, queue and prekeys deleted.
     async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
 
-    /// Stores copies in one durable transaction; returns their ids in order.
-    async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError>;
     /// Group commit: deletes acknowledged copies (each device only its own)
     /// and stores new ones, all in one durable transaction: on success all
     /// of it is committed, on error none of it. New copies get increasing
@@ -169,8 +167,6 @@ pub trait Store: Send + Sync + 'static {
         after: u64,
         limit: u32,
     ) -> Result<Vec<StoredEnvelope>, StoreError>;
-    /// Deletes acknowledged copies (only the device's own); returns how many.
-    async fn ack(&self, handle: &str, device_id: u32, ids: &[u64]) -> Result<u64, StoreError>;
     /// Deletes copies created before `before_ms`; returns how many.
     async fn expire(&self, before_ms: u64) -> Result<u64, StoreError>;
     /// Stored copies awaiting delivery, over all devices.

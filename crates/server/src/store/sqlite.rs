@@ -350,16 +350,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn store_envelopes(&self, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError> {
-        if envelopes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self.pool.begin().await?;
-        let ids = insert_envelopes(&mut tx, envelopes).await?;
-        tx.commit().await?;
-        Ok(ids)
-    }
-
     async fn commit_batch(&self, envelopes: &[NewEnvelope], acks: &[AckedCopies]) -> Result<Committed, StoreError> {
         if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) {
             return Ok(Committed::default());
@@ -401,14 +391,6 @@ impl Store for SqliteStore {
                 },
             })
             .collect())
-    }
-
-    async fn ack(&self, handle: &str, device_id: u32, ids: &[u64]) -> Result<u64, StoreError> {
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        let mut conn = self.pool.acquire().await?;
-        delete_acked(&mut conn, &[AckedCopies { handle: handle.into(), device_id, ids: ids.to_vec() }]).await
     }
 
     async fn expire(&self, before_ms: u64) -> Result<u64, StoreError> {
