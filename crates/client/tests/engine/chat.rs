@@ -4,11 +4,7 @@ use tether_client::{Event, Status};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_accounts_chat_both_ways_online_and_offline_with_receipts_and_unread_counts() {
     let server = TestServer::start().await;
-    let mut alice = primary(&server, "alice").await;
-    let mut bob = primary(&server, "bob").await;
-    alice.add_contact("bob", "Bob").await;
-    bob.add_contact("alice", "Alice").await;
-    settle(&mut [&mut alice, &mut bob]).await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
     let now = alice.now();
     assert!(alice.engine.contact("bob").unwrap().warning.is_none());
 
@@ -92,11 +88,7 @@ async fn the_outbox_survives_a_restart_and_is_sent_on_reconnect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_is_resent_in_send_order_after_an_outage() {
     let server = TestServer::start().await;
-    let mut alice = primary(&server, "alice").await;
-    let mut bob = primary(&server, "bob").await;
-    alice.add_contact("bob", "Bob").await;
-    bob.add_contact("alice", "Alice").await;
-    settle(&mut [&mut alice, &mut bob]).await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
     alice.engine.send_text("bob", "before", alice.now()).unwrap();
     alice.flush().await;
     settle(&mut [&mut alice, &mut bob]).await;

@@ -207,6 +207,17 @@ pub async fn primary(server: &TestServer, handle: &str) -> Device {
     d
 }
 
+/// Two connected primaries, alice and bob, each the other's contact under
+/// the given names, with their lists fetched.
+pub async fn alice_and_bob(server: &TestServer, bob_as: &str, alice_as: &str) -> (Device, Device) {
+    let mut alice = primary(server, "alice").await;
+    let mut bob = primary(server, "bob").await;
+    alice.add_contact("bob", bob_as).await;
+    bob.add_contact("alice", alice_as).await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    (alice, bob)
+}
+
 pub fn texts(d: &Device, chat: &str) -> Vec<(bool, String)> {
     d.engine
         .messages(chat)

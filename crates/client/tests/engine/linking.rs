@@ -43,11 +43,7 @@ pub async fn link_companion(server: &TestServer, primary: &mut Device, with_code
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_companion_gets_90_days_of_history_and_contacts_then_new_messages_both_ways() {
     let server = TestServer::start().await;
-    let mut alice = primary(&server, "alice").await;
-    let mut bob = primary(&server, "bob").await;
-    alice.add_contact("bob", "Bobby").await;
-    bob.add_contact("alice", "").await;
-    settle(&mut [&mut alice, &mut bob]).await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bobby", "").await;
     let now = alice.now();
     // An old message (100 days ago) and recent ones.
     alice.engine.send_text("bob", "too old to sync", now).unwrap();
