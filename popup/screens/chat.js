@@ -126,6 +126,7 @@ function messageView(m, chat, grouped) {
 
 /** @type {Record<Status, { icon: "clock" | "check" | "checks", key: string }>} */
 const TICKS = {
+  failed: { icon: "alert", key: "statusFailed" },
   pending: { icon: "clock", key: "statusPending" },
   sent: { icon: "check", key: "statusSent" },
   delivered: { icon: "checks", key: "statusDelivered" },

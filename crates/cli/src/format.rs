@@ -21,6 +21,7 @@ pub fn body_text(b: &MessageBody) -> String {
 /// How far an own message got, as shown after it.
 pub fn status_tick(s: Status) -> &'static str {
     match s {
+        Status::Failed => "(not sent)",
         Status::Pending => "(queued)",
         Status::Sent => "✓",
         Status::Delivered => "✓✓",

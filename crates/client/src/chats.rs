@@ -186,6 +186,18 @@ impl Chats {
         }
     }
 
+    /// An own message that will never be sent.
+    pub(crate) fn mark_failed(&mut self, id: &str, fx: &mut Effects) {
+        for (chat, msgs) in self.messages.iter_mut() {
+            if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me && m.status == Status::Pending) {
+                m.status = Status::Failed;
+                fx.put(NS_MESSAGES, &message_key(m), &*m);
+                fx.emit(Event::MessageStatus { chat: chat.clone(), id: id.to_string(), status: Status::Failed });
+                return;
+            }
+        }
+    }
+
     /// Incoming messages of `chat` not yet read, as the ids receipts carry.
     pub(crate) fn unread_ids(&self, chat: &str) -> Vec<String> {
         let read = self.chats.get(chat).map_or(0, |c| c.read_up_to_ms);

@@ -119,6 +119,9 @@ pub enum ChatFlag {
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub enum Status {
+    /// Will not be sent: the server refused it, or the recipient's keys
+    /// cannot be trusted and it was given up on. Never retried.
+    Failed,
     /// In the outbox, not yet accepted by the server.
     Pending,
     /// Stored by the server.

@@ -32,6 +32,11 @@ impl Outbox {
         self.entries.is_empty()
     }
 
+    /// Whether a message is still waiting for the server.
+    pub fn contains(&self, id: &str) -> bool {
+        self.entries.contains_key(id)
+    }
+
     /// Queues an entry behind every entry already queued.
     pub(crate) fn push(&mut self, mut entry: OutboxEntry, fx: &mut Effects) {
         entry.seq = self.entries.values().map(|o| o.seq).max().unwrap_or(0) + 1;

@@ -169,7 +169,7 @@ impl Engine {
                 if code == Some(ErrorCode::UnknownAccount) {
                     self.directory.warn(&handle, "no account has this handle on the server", &mut self.fx);
                     for id in self.outbox.addressed_to(&handle) {
-                        self.outbox.remove(&id, &mut self.fx);
+                        self.give_up(&id);
                     }
                 }
                 self.fx.emit(Event::Error { code, message: format!("{handle}: {}", err.message) });

@@ -221,6 +221,12 @@ impl Engine {
         }
     }
 
+    /// Takes an entry out of the outbox for good: its message shows as failed.
+    pub(super) fn give_up(&mut self, id: &str) {
+        self.outbox.remove(id, &mut self.fx);
+        self.chats.mark_failed(id, &mut self.fx);
+    }
+
     /// The server refused a send.
     pub(super) fn send_failed(&mut self, entry: &str, code: Option<ErrorCode>, err: f::ErrorInfo, now: u64) {
         self.outbox.returned(entry);
@@ -234,7 +240,7 @@ impl Engine {
                         self.warn(&handle, "the server asks to encrypt to devices that this account's signed list does not contain; messages to it are held back");
                         if Some(handle.as_str()) == self.handle() {
                             // Our own list: nothing to hold back for; give up on this one.
-                            self.outbox.remove(entry, &mut self.fx);
+                            self.give_up(entry);
                             return;
                         }
                     } else {
@@ -249,7 +255,7 @@ impl Engine {
             }
             Some(_) => {
                 self.fx.emit(Event::Error { code, message: err.message });
-                self.outbox.remove(entry, &mut self.fx);
+                self.give_up(entry);
             }
         }
     }

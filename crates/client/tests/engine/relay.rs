@@ -311,3 +311,43 @@ fn an_older_contact_list_is_refused_after_a_newer_one() {
     assert_eq!(after, v3, "the rollback is ignored");
     assert!(e.contact("bob").unwrap().warning.is_none());
 }
+
+#[test]
+fn a_send_the_server_refuses_leaves_the_outbox_and_shows_as_failed() {
+    let (mut e, mut relay, _, _) = primary_with_contact();
+    let id = e.send_text("bob", "hello", T0 + 1).unwrap();
+    let reqs = relay.requests(&mut e);
+    let (claim, _) = reqs.iter().find(|(_, r)| matches!(r, Request::ClaimPrekey(_))).cloned().expect("a claim");
+    let mut olm = vodozemac::olm::Account::new();
+    olm.generate_one_time_keys(1);
+    let otk = olm.one_time_keys().values().next().unwrap().to_bytes().to_vec();
+    let reqs = relay.respond(&mut e, claim, ResponseBody::Prekey(f::PrekeyBundle { key: Some(f::OneTimeKey { key_id: 1, key: otk }), ..Default::default() }), T0 + 2);
+    let (send, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("sent");
+    events(&mut e);
+    let refused = f::ErrorInfo { code: ErrorCode::BadRequest.as_str().into(), message: "no".into(), device_lists: vec![] };
+    relay.fail(&mut e, send, refused, T0 + 3);
+    let ev = events(&mut e);
+    assert!(ev.iter().any(|x| matches!(x, Event::Error { code: Some(ErrorCode::BadRequest), .. })), "the code is typed: {ev:?}");
+    assert!(ev.iter().any(|x| matches!(x, Event::MessageStatus { id: m, status: tether_client::Status::Failed, .. } if *m == id)), "{ev:?}");
+    assert!(!e.outbox().contains(&id));
+    assert_eq!(e.messages("bob").last().unwrap().status, tether_client::Status::Failed);
+    // A transient failure is different: the message stays and goes again.
+    let id2 = e.send_text("bob", "again", T0 + 4).unwrap();
+    let reqs = relay.requests(&mut e);
+    let (send, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("sent");
+    let busy = f::ErrorInfo { code: ErrorCode::ServerBusy.as_str().into(), message: "busy".into(), device_lists: vec![] };
+    relay.fail(&mut e, send, busy, T0 + 5);
+    assert!(e.outbox().contains(&id2));
+    // Virtual time runs timer to timer (keepalives, then the retry).
+    let mut reqs = Vec::new();
+    for _ in 0..4 {
+        let at = e.poll_timeout().expect("a timer is armed");
+        e.handle_timeout(at);
+        reqs.extend(relay.requests(&mut e));
+    }
+    assert!(reqs.iter().any(|(_, r)| matches!(r, Request::Send(s) if s.message_id == hex_bytes(&id2))), "{reqs:?}");
+}
+
+fn hex_bytes(s: &str) -> Vec<u8> {
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
+}
