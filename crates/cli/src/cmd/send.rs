@@ -107,14 +107,14 @@ fn step(engine: &Engine, e: Option<Event>, id: &str, chat: &str) -> Option<Outco
     match e {
         Some(Event::Sent { id: done }) if done == id => Some(Outcome::Sent),
         Some(Event::SafetyWarning { handle, warning }) if handle == chat => Some(Outcome::Held(warning)),
-        Some(Event::Error { message, .. }) if !engine.busy() => Some(Outcome::Refused(message)),
+        Some(Event::Error { message, .. }) if !engine.outbox().contains(id) => Some(Outcome::Refused(message)),
         Some(other) => {
             report(&other);
             None
         }
-        // Nothing is in flight and the message was not sent: it was refused
-        // (the reason was reported as it came).
-        None if !engine.busy() => Some(Outcome::Refused("the server did not take it".into())),
+        // It left the outbox without being sent: it was refused (the
+        // reason was reported as it came).
+        None if !engine.outbox().contains(id) => Some(Outcome::Refused("the server did not take it".into())),
         None => None,
     }
 }
