@@ -164,10 +164,14 @@ pub fn enqueue(shared: &Rc<Shared>, input: Input, done: Option<(Function, Functi
 /// Queues a command; the promise settles once its writes are persisted and
 /// its frames sent.
 pub fn command(shared: &Rc<Shared>, f: impl FnOnce(&Rc<Shared>, &mut State, u64) -> Result<JsValue, String> + 'static) -> Promise {
+    queue_command(shared, Box::new(f))
+}
+
+fn queue_command(shared: &Rc<Shared>, f: Command) -> Promise {
     let mut f = Some(f);
     Promise::new(&mut |resolve, reject| {
         if let Some(f) = f.take() {
-            enqueue(shared, Input::Command(Box::new(f)), Some((resolve, reject)));
+            enqueue(shared, Input::Command(f), Some((resolve, reject)));
         }
     })
 }
@@ -436,6 +440,14 @@ impl State {
         let delay = self.backoff.next_delay(js_sys::Math::random());
         let weak = Rc::downgrade(shared);
         self.reconnect = Some(Timer::after(delay, move || queue_weak(&weak, Input::Reconnect)));
+    }
+
+    /// Closes the socket as a network failure would (tests).
+    #[cfg(test)]
+    pub fn drop_connection_for_test(&self) {
+        if let Some(socket) = &self.socket {
+            socket.close("dropped by the test");
+        }
     }
 
     /// Whether a socket is open or opening (tests).

@@ -24,13 +24,16 @@ mod snapshot;
 mod socket;
 mod store;
 mod timer;
+#[cfg(all(test, target_arch = "wasm32"))]
+mod wasm_tests;
 
 use crate::core::{Shared, command};
 use crate::host::{JsHost, to_js};
 use crate::settings::{Settings, StoredSettings};
 use crate::store::{MirrorStore, SETTINGS_KEY};
 use js_sys::Promise;
-use serde::Serialize;
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use tether_client::ChatFlag;
 use tsify::Tsify;
@@ -179,8 +182,9 @@ impl Core {
 
     /// Turns one of a chat's flags on or off (against the current state).
     #[wasm_bindgen(js_name = setFlag, unchecked_return_type = "Promise<void>")]
-    pub fn set_flag(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "ChatFlag")] flag: JsValue, on: bool) -> Promise {
-        let flag: Result<ChatFlag, _> = serde_wasm_bindgen::from_value(flag);
+    pub fn set_flag(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "ChatFlag")] flag: String, on: bool) -> Promise {
+        // ChatFlag's own serde names ("muted", …), read from the string.
+        let flag: Result<ChatFlag, serde::de::value::Error> = ChatFlag::deserialize(flag.as_str().into_deserializer());
         command(&self.shared, move |_, s, now| {
             let flag = flag.map_err(|_| "unknown chat flag".to_string())?;
             s.set_flag(&chat, flag, on, now).map(|()| JsValue::UNDEFINED)

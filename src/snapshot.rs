@@ -158,9 +158,17 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
     }
 }
 
-/// The `n` most recent chats that are not archived, newest first.
+/// The `n` most recent chats that are not archived, newest first (ties by
+/// handle). `n` is small (the menu's 5), so the most recent are kept in a
+/// small sorted list rather than sorting every chat.
 pub fn recent_chats(e: &Engine, n: usize) -> Vec<RecentChat> {
-    let mut chats: Vec<ChatSummary> = e.chat_list().into_iter().filter(|c| !c.archived).collect();
-    chats.sort_by(|a, b| b.last_ms.cmp(&a.last_ms).then_with(|| a.handle.cmp(&b.handle)));
-    chats.into_iter().take(n).map(|c| RecentChat { handle: c.handle, name: c.name }).collect()
+    let mut top: Vec<ChatSummary> = Vec::with_capacity(n + 1);
+    for c in e.chat_list().into_iter().filter(|c| !c.archived) {
+        let at = top.partition_point(|t| (t.last_ms, std::cmp::Reverse(&t.handle)) > (c.last_ms, std::cmp::Reverse(&c.handle)));
+        if at < n {
+            top.insert(at, c);
+            top.truncate(n);
+        }
+    }
+    top.into_iter().map(|c| RecentChat { handle: c.handle, name: c.name }).collect()
 }

@@ -88,16 +88,30 @@ pub fn extension(tools: &Tools, server: &str) -> Result {
     Ok(())
 }
 
+/// Size flags for the shipped core (unstable, hence `RUSTC_BOOTSTRAP=1`,
+/// which the Debian toolchain needs anyway): no file/line strings in panic
+/// messages, and `{:?}` formats nothing (so no Debug formatting code). The
+/// core never logs Debug output (nor keys or message content). Together
+/// about 7 KB gzipped. Tests build without them.
+const SIZE_FLAGS: &str = "-Zlocation-detail=none -Zfmt-debug=none";
+
 /// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
 /// Returns the directory holding `tether_core.js` and `tether_core_bg.wasm`.
 fn wasm_core(tools: &Tools) -> Result<PathBuf> {
-    util::run(tools.wasm.command("build").args([
-        "--package",
-        "tether-extension",
-        "--lib",
-        "--profile",
-        "wasm-release",
-    ]))?;
+    util::run(
+        tools
+            .wasm
+            .command("build")
+            .args([
+                "--package",
+                "tether-extension",
+                "--lib",
+                "--profile",
+                "wasm-release",
+            ])
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", SIZE_FLAGS),
+    )?;
     let raw = root().join("target/wasm/wasm32-unknown-unknown/wasm-release/tether_extension.wasm");
     let bindgen_out = root().join("target/wasm-bindgen");
     let _ = std::fs::remove_dir_all(&bindgen_out);
@@ -118,7 +132,7 @@ fn wasm_core(tools: &Tools) -> Result<PathBuf> {
         Command::new("node")
             .arg(&tools.wasm_opt)
             .arg(&wasm)
-            .args(["-Oz", "-o"])
+            .args(["-Oz", "--converge", "-o"])
             .arg(&wasm),
     )?;
     Ok(bindgen_out)

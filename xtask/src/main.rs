@@ -12,6 +12,7 @@ mod bench;
 mod build;
 mod package;
 mod run;
+mod server;
 mod setup;
 mod test;
 mod util;

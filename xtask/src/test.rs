@@ -2,11 +2,13 @@
 //!
 //! 1. native `cargo test` of the workspace (engine, protocol, server, CLI);
 //! 2. the core's wasm tests in headless Chromium (wasm-bindgen-test-runner +
-//!    chromedriver);
-//! 3. the optimised extension build, and `web-ext lint` of its Firefox build;
+//!    chromedriver), against a real `tether-server` (the debug build, on a free port);
+//! 3. the optimised extension build, `web-ext lint` of its Firefox build,
+//!    and `tsc --noEmit` over the extension's JavaScript;
 //! 4. the Playwright end-to-end tests in `tests/e2e/` against `dist/chrome`.
 
 use crate::build;
+use crate::server::TestServer;
 use crate::setup::{self, Tools};
 use crate::util::{Result, Timer, root, show};
 use std::io::{BufRead, BufReader};
@@ -132,14 +134,8 @@ pub fn run(args: &[String]) -> Result {
             .current_dir(root()),
     );
 
-    tally.stage("wasm tests in headless Chromium", &mut wasm_tests(&tools)?);
-
-    match build::extension(&tools, build::DEFAULT_SERVER) {
-        Ok(()) => tally.check("web-ext lint of dist/firefox", web_ext_lint()),
-        Err(e) => tally.check("optimised extension build", Err(e)),
-    }
-
-    // The end-to-end tests drive the real server and CLI binaries.
+    // The wasm tests connect to a real server, and the end-to-end tests
+    // drive the real server and CLI binaries.
     let bins = crate::util::run(
         Command::new("cargo")
             .args([
@@ -153,6 +149,24 @@ pub fn run(args: &[String]) -> Result {
     );
     if bins.is_err() {
         tally.check("debug build of tether-server and tether", bins);
+    }
+
+    match TestServer::start() {
+        Ok(server) => {
+            tally.stage("wasm tests in headless Chromium", &mut wasm_tests(&tools, &server.url)?);
+            drop(server);
+        }
+        Err(e) => tally.check("tether-server for the wasm tests", Err(e)),
+    }
+
+    match build::extension(&tools, build::DEFAULT_SERVER) {
+        Ok(()) => {
+            tally.check("web-ext lint of dist/firefox", web_ext_lint());
+            // The core's declarations (dist/chrome/wasm/tether_core.d.ts)
+            // exist now: type-check the extension's JavaScript against them.
+            tally.check("tsc --noEmit (background/, popup/, common/)", tsc());
+        }
+        Err(e) => tally.check("optimised extension build", Err(e)),
     }
 
     tally.stage(
@@ -178,7 +192,9 @@ pub fn run(args: &[String]) -> Result {
     Ok(())
 }
 
-fn wasm_tests(tools: &Tools) -> Result<Command> {
+/// The core's wasm tests; `server` is the URL of a running tether-server,
+/// compiled into the tests (`option_env!("TETHER_TEST_SERVER")`).
+fn wasm_tests(tools: &Tools, server: &str) -> Result<Command> {
     // wasm-bindgen-test-runner reads extra WebDriver capabilities from the
     // file named by WASM_BINDGEN_TEST_WEBDRIVER_JSON: our Chromium, without
     // the background traffic this machine's closed network refuses.
@@ -198,8 +214,27 @@ fn wasm_tests(tools: &Tools) -> Result<Command> {
         )
         .env("CHROMEDRIVER", &tools.chromedriver)
         .env("WASM_BINDGEN_TEST_WEBDRIVER_JSON", &caps)
-        .env("WASM_BINDGEN_TEST_TIMEOUT", "120");
+        .env("WASM_BINDGEN_TEST_TIMEOUT", "120")
+        .env("TETHER_TEST_SERVER", server);
     Ok(cmd)
+}
+
+/// `tsc --noEmit` over the extension's JavaScript (tsconfig.json: JSDoc
+/// types, strict), with the core's generated declarations.
+fn tsc() -> Result {
+    let out = Command::new("node")
+        .arg(root().join("node_modules/typescript/bin/tsc"))
+        .args(["-p", "tsconfig.json"])
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("could not run tsc: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    let report = String::from_utf8_lossy(&out.stdout);
+    eprint!("{report}");
+    let errors = report.lines().filter(|l| l.contains("error TS")).count();
+    Err(format!("{errors} type errors"))
 }
 
 fn web_ext_lint() -> Result {
