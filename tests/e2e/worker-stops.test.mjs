@@ -1,0 +1,142 @@
+// Chrome stops an idle MV3 service worker at will. Here it is stopped again
+// and again while a contact (the real CLI) sends 200 messages: every message
+// must end up in the chat exactly once, with exactly one notification each
+// (the notification id carries the message id), however the stops fall
+// between "stored", "acknowledged" and "shown".
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { launch, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
+import { startServer, cliUser, until } from "./lib/tether.mjs";
+
+const MESSAGES = 200;
+
+let server, alice, bob, ext;
+
+before(async () => {
+  server = await startServer();
+  alice = await cliUser();
+  bob = await cliUser();
+  await alice.run(["register", "alice", "--server", server.url]);
+  await bob.run(["register", "bob", "--server", server.url]);
+  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
+  await alice.run(["contacts", "add", "bob", "--name", "Bob"]);
+  ext = await launch();
+});
+
+after(async () => {
+  await ext?.close();
+  await server?.stop();
+  await alice?.cleanup();
+  await bob?.cleanup();
+});
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Links the extension to alice by a QR read from a screenshot of the popup. */
+async function linkByQr() {
+  const page = await openPopup(ext);
+  await page.waitForSelector("#server-input", { state: "visible" });
+  await page.fill("#server-input", server.url);
+  await page.click("#check-server");
+  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
+  const shot = await screenshot(page, "worker-stops-link-qr");
+  const r = await alice.run(["link", shot, "--yes"]);
+  assert.match(r.stdout, /Linked Chrome on Linux/);
+  await until(async () => (await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"))).snapshot?.state === "linked", "linked", 15000);
+  await page.close();
+}
+
+/** bob's messages as this browser stored them: text → ids (from chrome.storage.local). */
+async function storedMessages() {
+  return ext.worker.evaluate(async () => {
+    const all = await chrome.storage.local.get(null);
+    /** @type {Record<string, string[]>} */
+    const byText = {};
+    for (const [key, value] of Object.entries(all)) {
+      if (!key.startsWith("kv/messages/")) continue;
+      const m = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0))));
+      if (m.chat !== "bob" || m.fromMe || m.body?.kind !== "text") continue;
+      (byText[m.body.body] ??= []).push(m.id);
+    }
+    return byText;
+  });
+}
+
+const notificationIds = () => ext.worker.evaluate(async () => Object.keys(await chrome.notifications.getAll()));
+
+/** Every notification id seen on show (collected while the worker is awake). */
+const seen = new Set();
+async function collect() {
+  for (const id of await notificationIds()) seen.add(id);
+}
+
+test(`the worker is stopped again and again while ${MESSAGES} messages arrive: each is stored once and notified once`, { timeout: 600_000 }, async () => {
+  await linkByQr();
+  const blank = await ext.context.newPage();
+  await blank.goto("about:blank");
+
+  let sent = 0;
+  const sending = (async () => {
+    for (let i = 1; i <= MESSAGES; i++) {
+      await bob.run(["send", "alice", `burst ${i}`]);
+      sent = i;
+    }
+  })();
+  let finished = false;
+  sending.then(
+    () => (finished = true),
+    () => (finished = true),
+  );
+
+  // Stop, wait, wake (a popup opens), wait: with varying gaps so that stops
+  // land between every step of receiving (stored, acknowledged, shown).
+  let stops = 0;
+  for (let round = 0; !finished; round++) {
+    await stopWorkers(ext, blank);
+    stops++;
+    await sleep(150 + (round % 5) * 200);
+    const popup = await openPopup(ext);
+    await sleep(100 + (round % 7) * 150);
+    await collect();
+    await popup.close();
+  }
+  await sending;
+  assert.equal(sent, MESSAGES);
+  assert.ok(stops >= 3, `the worker was stopped ${stops} times while the messages arrived`);
+
+  // Wake once more and let the queue drain.
+  const popup = await openPopup(ext);
+  const stored = await until(async () => {
+    await collect();
+    const s = await storedMessages();
+    return Object.keys(s).length === MESSAGES && s;
+  }, `all ${MESSAGES} messages stored`, 120_000);
+  const ids = [];
+  for (let i = 1; i <= MESSAGES; i++) {
+    const copies = stored[`burst ${i}`] ?? [];
+    assert.equal(copies.length, 1, `message ${i} is stored exactly once`);
+    ids.push(copies[0]);
+  }
+  assert.equal(new Set(ids).size, MESSAGES);
+
+  // One notification per message, each with that message's id; none owed.
+  // Chrome closes a notification by itself after a while (in headless
+  // Chromium, within about 30 s), so the ones on show are collected at every
+  // wake; ids are `msg:<chat>:<message id>`, so a message cannot have two.
+  await until(async () => {
+    await collect();
+    return ids.every((id) => seen.has(`msg:bob:${id}`));
+  }, `a notification for each of the ${MESSAGES} messages`, 60_000);
+  const shown = [...seen];
+  const expected = new Set(ids.map((id) => `msg:bob:${id}`));
+  assert.equal(shown.length, MESSAGES, "one notification per message, and none for anything else");
+  for (const id of shown) assert.ok(expected.has(id), `notification ${id} belongs to a stored message`);
+  const owed = await ext.worker.evaluate(async () => Object.keys(await chrome.storage.local.get(null)).filter((k) => k.startsWith("kv/notify/")).length);
+  assert.equal(owed, 0, "no notification is still owed");
+
+  const { snapshot } = await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"));
+  assert.equal(snapshot.chats.find((c) => c.handle === "bob")?.unread, MESSAGES, "all unread");
+  await popup.close();
+  console.log(`worker stopped ${stops} times while ${MESSAGES} messages arrived`);
+});
