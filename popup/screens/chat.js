@@ -124,7 +124,7 @@ function messageView(m, chat, grouped) {
   }, bubble);
 }
 
-/** @type {Record<Status, { icon: "clock" | "check" | "checks", key: string }>} */
+/** @type {Record<Status, { icon: "alert" | "clock" | "check" | "checks", key: string }>} */
 const TICKS = {
   failed: { icon: "alert", key: "statusFailed" },
   pending: { icon: "clock", key: "statusPending" },
@@ -134,7 +134,8 @@ const TICKS = {
 };
 
 /**
- * ✓ sent, ✓✓ delivered, blue ✓✓ read; a clock while pending.
+ * ✓ sent, ✓✓ delivered, blue ✓✓ read; a clock while pending; a warning
+ * sign when it will not be sent.
  * @param {Status} status
  */
 function ticks(status) {
