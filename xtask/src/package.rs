@@ -48,6 +48,9 @@ fn collect(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result {
         let path = entry.path();
         if path.is_dir() {
             collect(base, &path, out)?;
+        } else if path.to_string_lossy().ends_with(".d.ts") {
+            // TypeScript declarations are for tsc, not the browser.
+            continue;
         } else {
             let rel = path.strip_prefix(base).expect("under base");
             out.push(rel.to_string_lossy().replace('\\', "/"));
