@@ -7,7 +7,7 @@ use crate::model::{Chat, ChatMessage, Contact, DeviceSummary, Notification, Stat
 /// exhaustive: an adapter that matches on it must handle a new variant.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum Event {
     /// The handshake finished; `fingerprint` is the pinned server key (hex).
     Connected { fingerprint: String },

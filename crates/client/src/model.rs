@@ -63,7 +63,7 @@ impl Role {
 /// Records are camelCase; the aliases read records written before.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct Contact {
     pub handle: String,
     /// What the user calls them (or their profile name).
@@ -85,7 +85,7 @@ pub struct Contact {
 /// One chat (1:1 with a handle).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct Chat {
     pub handle: String,
     pub unread: u32,
@@ -107,7 +107,7 @@ pub struct Chat {
 /// One of a chat's flags (see `Engine::set_chat_flag`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum ChatFlag {
     Muted,
     Archived,
@@ -117,7 +117,7 @@ pub enum ChatFlag {
 /// Delivery state of an own message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum Status {
     /// Will not be sent: the server refused it, or the recipient's keys
     /// cannot be trusted and it was given up on. Never retried.
@@ -135,7 +135,7 @@ pub enum Status {
 /// What a message says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum MessageBody {
     Text { body: String },
     Link { url: String, title: String, selection: String },
@@ -146,7 +146,7 @@ pub enum MessageBody {
 /// One message in a chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct ChatMessage {
     /// 32 hex digits.
     pub id: String,
@@ -208,7 +208,7 @@ pub struct HistoryPart {
 /// A linked device as the server lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct DeviceSummary {
     pub device_id: u32,
     pub platform: String,
@@ -223,7 +223,7 @@ pub struct DeviceSummary {
 /// shown, so a stop between "stored" and "shown" loses none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct Notification {
     /// The message's id; also the notification's, so showing it twice replaces it.
     pub id: String,

@@ -7,7 +7,7 @@ use serde::Serialize;
 /// One row of the chat list, in display order (see `Engine::chat_list`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct ChatSummary {
     pub handle: String,
     /// The contact's display name (their handle when they have none).
@@ -23,7 +23,7 @@ pub struct ChatSummary {
 /// One contact, sorted by display name (see `Engine::contact_list`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct ContactSummary {
     pub handle: String,
     pub name: String,

@@ -257,14 +257,16 @@ impl Engine {
             .collect()
     }
 
-    /// Contacts sorted by display name (case-insensitive), then handle.
+    /// Contacts sorted by display name (ignoring ASCII case; other letters
+    /// by code point: Unicode case tables cost the wasm core ~7 KB), then
+    /// handle.
     pub fn contact_list(&self) -> Vec<ContactSummary> {
         let mut v: Vec<_> = self
             .directory
             .contacts()
             .map(|c| ContactSummary { handle: c.handle.clone(), name: self.display_name(&c.handle), warning: c.warning.clone() })
             .collect();
-        v.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()).then(a.handle.cmp(&b.handle)));
+        v.sort_by(|a, b| a.name.to_ascii_lowercase().cmp(&b.name.to_ascii_lowercase()).then(a.handle.cmp(&b.handle)));
         v
     }
 
