@@ -111,7 +111,7 @@ impl Engine {
         let from_me = Some(e.sender_handle.as_str()) == self.handle();
         let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
         // The sender's clock, but never later than the server received it.
-        let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms.max(p.sent_at_ms)) } else { e.server_time_ms };
+        let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
         let message = |body: MessageBody| ChatMessage {
             id: hex(&e.message_id),
             chat: chat.clone(),

@@ -124,3 +124,19 @@ async fn the_outbox_is_resent_in_send_order_after_an_outage() {
     let reloaded: Vec<String> = texts(&bob, "alice").into_iter().map(|(_, t)| t).filter(|t| t.starts_with("queued")).collect();
     assert_eq!(reloaded, sent, "and so it stays after a restart");
 }
+
+/// A sender's clock cannot date a message into the future: it would stay
+/// the newest of the chat (and the chat the top of every list) for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_dated_in_the_future_takes_the_servers_time() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let year_2100 = 4_102_444_800_000;
+    bob.engine.send_text("alice", "from the future", year_2100).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let m = alice.engine.messages("bob").last().unwrap().clone();
+    assert!(matches!(&m.body, tether_client::MessageBody::Text { body } if body == "from the future"));
+    assert!(m.time_ms <= alice.now(), "dated {} (server time {})", m.time_ms, alice.now());
+    assert!(alice.engine.chat("bob").unwrap().last_ms <= alice.now());
+}

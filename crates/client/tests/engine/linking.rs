@@ -55,8 +55,9 @@ async fn a_companion_gets_90_days_of_history_and_contacts_then_new_messages_both
         alice.engine.send_text("bob", &format!("recent {i}"), now).unwrap();
         alice.flush().await;
     }
+    server.clock.advance(100); // later than what came before, by the server's clock
     let now = bob.now();
-    bob.engine.send_text("alice", "from bob", now + 100).unwrap();
+    bob.engine.send_text("alice", "from bob", now).unwrap();
     bob.flush().await;
     settle(&mut [&mut alice, &mut bob]).await;
 
@@ -69,15 +70,17 @@ async fn a_companion_gets_90_days_of_history_and_contacts_then_new_messages_both
     assert_eq!(companion.engine.contact("bob").unwrap().name, "Bobby", "contacts came along");
 
     // New messages reach the companion too, and what it sends reaches bob and alice's primary.
+    server.clock.advance(200); // later than what came before, by the server's clock
     let now = bob.now();
-    bob.engine.send_text("alice", "hello all your devices", now + 200).unwrap();
+    bob.engine.send_text("alice", "hello all your devices", now).unwrap();
     bob.flush().await;
     settle(&mut [&mut alice, &mut bob, &mut companion]).await;
     assert_eq!(texts(&companion, "bob").last().unwrap().1, "hello all your devices");
     assert_eq!(texts(&alice, "bob").last().unwrap().1, "hello all your devices");
 
+    server.clock.advance(300); // later than what came before, by the server's clock
     let now = companion.now();
-    companion.engine.send_text("bob", "sent from the browser", now + 300).unwrap();
+    companion.engine.send_text("bob", "sent from the browser", now).unwrap();
     companion.flush().await;
     settle(&mut [&mut alice, &mut bob, &mut companion]).await;
     assert_eq!(texts(&bob, "alice").last().unwrap(), &(false, "sent from the browser".to_string()));
@@ -85,8 +88,9 @@ async fn a_companion_gets_90_days_of_history_and_contacts_then_new_messages_both
 
     // Read on the companion: the primary's unread count follows (read-sync).
     assert!(alice.engine.chat("bob").unwrap().unread > 0);
+    server.clock.advance(400); // later than what came before, by the server's clock
     let now = companion.now();
-    companion.engine.mark_read("bob", now + 400).unwrap();
+    companion.engine.mark_read("bob", now).unwrap();
     companion.flush().await;
     settle(&mut [&mut alice, &mut bob, &mut companion]).await;
     assert_eq!(alice.engine.chat("bob").unwrap().unread, 0);
