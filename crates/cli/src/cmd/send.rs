@@ -75,10 +75,15 @@ async fn deliver(
     }
     let id = write(&mut engine, &chat).map_err(fail)?;
     // From here on the message is in the outbox, on disk.
+    let held = engine.contact(&chat).and_then(|c| c.warning.clone());
     let mut s = Session::new(engine);
-    let outcome = match s.connect().await {
-        Ok(()) => s.wait(WAIT, |engine, e| step(engine, e, &id, &chat)).await,
-        Err(e) => Err(e),
+    let outcome = match held {
+        // Nothing goes to them until the user acts: no need to ask the server.
+        Some(warning) => Ok(Outcome::Held(warning)),
+        None => match s.connect().await {
+            Ok(()) => s.wait(WAIT, |engine, e| step(engine, e, &id, &chat)).await,
+            Err(e) => Err(e),
+        },
     };
     match outcome {
         Ok(Outcome::Sent) => {
@@ -90,8 +95,8 @@ async fn deliver(
         Ok(Outcome::Held(warning)) => {
             s.close().await;
             Err(format!(
-                "not sent yet: {warning}\nThe message waits in the outbox on this computer: once you checked their new keys with them, \
-                 `tether contacts trust {chat}` sends it. Do not send it again."
+                "not sent yet: {warning}\nThe message waits in the outbox on this computer: once you have checked with them, \
+                 `tether contacts trust {chat}` fetches their keys again and sends it. Do not send it again."
             ))
         }
         Ok(Outcome::Refused(message)) => {

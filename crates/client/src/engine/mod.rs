@@ -297,9 +297,12 @@ impl Engine {
         matches!(self.link.state, Conn::Open(_))
     }
 
-    /// Requests in flight (an adapter that runs one command waits for none).
+    /// Work in flight or able to go on (an adapter that runs one command
+    /// waits for none): requests, parked envelopes, and outbox entries not
+    /// held back by a safety warning (those wait for the user, not the server).
     pub fn busy(&self) -> bool {
-        !self.link.requests.is_empty() || !self.outbox.is_empty() || self.inbox.has_parked()
+        let movable = |o: &crate::model::OutboxEntry| o.to.iter().all(|h| self.directory.warning(h).is_none());
+        !self.link.requests.is_empty() || self.inbox.has_parked() || self.outbox.in_send_order().iter().any(movable)
     }
 
     // ------------------------------------------------------------ outputs

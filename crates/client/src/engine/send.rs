@@ -107,6 +107,11 @@ impl Engine {
             seq: 0,
         };
         self.chats.add(m, false, "", &mut self.fx);
+        if let Some(warning) = self.directory.warning(&chat) {
+            // Queued, but held until the user acts: say so now.
+            let warning = warning.to_string();
+            self.fx.emit(Event::SafetyWarning { handle: chat.clone(), warning });
+        }
         let entry = OutboxEntry {
             id: id.clone(),
             to: vec![chat.clone()],
@@ -146,7 +151,10 @@ impl Engine {
 
     /// Advances every outbox entry as far as it can go, in send order; an
     /// entry that must wait holds back every later entry to the same
-    /// accounts, so nobody receives them out of order.
+    /// recipients, so nobody receives them out of order. (Copies for this
+    /// account's other devices do not hold anything back: those devices
+    /// order what they get by time, and a sync must not wait behind a
+    /// message held for a contact.)
     pub(super) fn pump(&mut self, now: u64) {
         if !self.is_open() {
             return;
@@ -155,15 +163,12 @@ impl Engine {
         let me = account.handle.clone();
         let mut held: BTreeSet<String> = BTreeSet::new();
         for entry in self.outbox.in_send_order() {
-            let mut accounts = entry.to.clone();
-            if !entry.to_me.is_empty() {
-                accounts.push(me.clone());
-            }
+            let accounts = &entry.to;
             if self.outbox.is_in_flight(&entry.id) {
                 continue; // sent on this connection; later ones may follow it
             }
             if accounts.iter().any(|a| held.contains(a)) {
-                held.extend(accounts);
+                held.extend(accounts.iter().cloned());
                 continue;
             }
             let mut targets = Vec::new();
@@ -198,7 +203,7 @@ impl Engine {
                 }
             }
             if !ready {
-                held.extend(accounts);
+                held.extend(accounts.iter().cloned());
                 continue;
             }
             if targets.is_empty() {

@@ -351,3 +351,21 @@ fn a_send_the_server_refuses_leaves_the_outbox_and_shows_as_failed() {
 fn hex_bytes(s: &str) -> Vec<u8> {
     (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
+
+#[test]
+fn a_message_held_for_a_contact_holds_nothing_else_and_leaves_the_engine_idle() {
+    let (mut e, mut relay, _, _) = primary_with_contact();
+    e.add_contact("zed", "", T0).unwrap();
+    let reqs = relay.requests(&mut e);
+    let (id, _) = reqs.iter().find(|(_, r)| matches!(r, Request::GetDeviceList(g) if g.handle == "zed")).unwrap();
+    let unknown = f::ErrorInfo { code: ErrorCode::UnknownAccount.as_str().into(), message: "no account has that handle".into(), device_lists: vec![] };
+    relay.fail(&mut e, *id, unknown, T0);
+    events(&mut e);
+    e.send_text("zed", "anyone?", T0 + 1).unwrap();
+    let ev = events(&mut e);
+    assert!(ev.iter().any(|x| matches!(x, Event::SafetyWarning { handle, .. } if handle == "zed")), "held, and said so: {ev:?}");
+    // A read-sync for this account's other devices is not held behind it.
+    e.mark_read("zed", T0 + 2).unwrap();
+    assert_eq!(e.outbox_len(), 1, "only the held message waits");
+    assert!(!e.busy(), "a held message waits for the user, not the server");
+}
