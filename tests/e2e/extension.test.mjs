@@ -8,18 +8,13 @@ import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { launch, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
-import { startServer, cliUser, until } from "./lib/tether.mjs";
+import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 let server, alice, bob, ext;
 
 beforeEach(async () => {
   server = await startServer();
-  alice = await cliUser();
-  bob = await cliUser();
-  await alice.run(["register", "alice", "--server", server.url]);
-  await bob.run(["register", "bob", "--server", server.url]);
-  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
-  await alice.run(["contacts", "add", "bob", "--name", "Bob"]);
+  ({ alice, bob } = await aliceAndBob(server));
   await bob.run(["send", "alice", "history from before the link"]);
   await alice.run(["read", "bob"]);
   ext = await launch();

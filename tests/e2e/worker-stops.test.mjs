@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { launch, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
-import { startServer, cliUser, until } from "./lib/tether.mjs";
+import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 const MESSAGES = 200;
 
@@ -15,12 +15,7 @@ let server, alice, bob, ext;
 
 before(async () => {
   server = await startServer();
-  alice = await cliUser();
-  bob = await cliUser();
-  await alice.run(["register", "alice", "--server", server.url]);
-  await bob.run(["register", "bob", "--server", server.url]);
-  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
-  await alice.run(["contacts", "add", "bob", "--name", "Bob"]);
+  ({ alice, bob } = await aliceAndBob(server));
   ext = await launch();
 });
 

@@ -102,9 +102,7 @@ fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
 fn state_survives_restarts_and_the_outbox_is_resent() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
-    ok(&alice, &["register", "alice", "--server", &server.url]);
-    ok(&bob, &["register", "bob", "--server", &server.url]);
+    let (alice, bob) = register_alice_and_bob(dir.path(), &server);
     ok(&alice, &["contacts", "add", "bob"]);
     ok(&alice, &["send", "bob", "first"]);
     let addr = server.addr().to_string();
@@ -144,9 +142,7 @@ impl Random for OsRandom {
 async fn linking_a_companion_from_a_qr_png() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
-    ok(&alice, &["register", "alice", "--server", &server.url]);
-    ok(&bob, &["register", "bob", "--server", &server.url]);
+    let (alice, bob) = register_alice_and_bob(dir.path(), &server);
     ok(&bob, &["contacts", "add", "alice"]);
     ok(&bob, &["send", "alice", "history before linking"]);
     ok(&alice, &["read", "bob"]);

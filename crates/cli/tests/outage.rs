@@ -78,9 +78,7 @@ fn fifty_messages_through_a_sigkilled_server_arrive_once_and_in_send_order() {
     let started = Instant::now();
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let (alice, bob) = (dir.path().join("alice"), dir.path().join("bob"));
-    ok(&alice, &["register", "alice", "--server", &server.url]);
-    ok(&bob, &["register", "bob", "--server", &server.url]);
+    let (alice, bob) = register_alice_and_bob(dir.path(), &server);
     ok(&alice, &["contacts", "add", "bob"]);
     ok(&bob, &["contacts", "add", "alice"]);
     // Bob has alice's keys and an Olm session with her before the outage.

@@ -172,27 +172,25 @@ impl Chats {
         added
     }
 
-    /// An own message got further.
+    /// An own message got further (statuses only move forward).
     pub(crate) fn set_status(&mut self, id: &str, status: Status, fx: &mut Effects) {
+        self.update_own(id, fx, |m| (status > m.status).then_some(status));
+    }
+
+    /// An own message that will never be sent (only from pending).
+    pub(crate) fn mark_failed(&mut self, id: &str, fx: &mut Effects) {
+        self.update_own(id, fx, |m| (m.status == Status::Pending).then_some(Status::Failed));
+    }
+
+    /// Sets the status `next` picks for own message `id`, if any.
+    fn update_own(&mut self, id: &str, fx: &mut Effects, next: impl FnOnce(&ChatMessage) -> Option<Status>) {
         for (chat, msgs) in self.messages.iter_mut() {
             if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me) {
-                if status > m.status {
+                if let Some(status) = next(m) {
                     m.status = status;
                     fx.put(NS_MESSAGES, &message_key(m), &*m);
                     fx.emit(Event::MessageStatus { chat: chat.clone(), id: id.to_string(), status });
                 }
-                return;
-            }
-        }
-    }
-
-    /// An own message that will never be sent.
-    pub(crate) fn mark_failed(&mut self, id: &str, fx: &mut Effects) {
-        for (chat, msgs) in self.messages.iter_mut() {
-            if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me && m.status == Status::Pending) {
-                m.status = Status::Failed;
-                fx.put(NS_MESSAGES, &message_key(m), &*m);
-                fx.emit(Event::MessageStatus { chat: chat.clone(), id: id.to_string(), status: Status::Failed });
                 return;
             }
         }

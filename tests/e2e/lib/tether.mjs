@@ -53,6 +53,17 @@ export async function cliUser() {
   return { home, run, cleanup: () => rm(home, { recursive: true, force: true }) };
 }
 
+/** Two CLI users, alice and bob, registered on `server`, each the other's contact. */
+export async function aliceAndBob(server) {
+  const alice = await cliUser();
+  const bob = await cliUser();
+  await alice.run(["register", "alice", "--server", server.url]);
+  await bob.run(["register", "bob", "--server", server.url]);
+  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
+  await alice.run(["contacts", "add", "bob", "--name", "Bob"]);
+  return { alice, bob };
+}
+
 /** Waits until `fn()` returns a truthy value (polling), or fails with `what`. */
 export async function until(fn, what, timeout = 15000) {
   const end = Date.now() + timeout;

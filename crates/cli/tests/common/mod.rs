@@ -111,6 +111,14 @@ pub fn ok(home: &Path, args: &[&str]) -> String {
     out
 }
 
+/// Two CLI homes under `dir`, alice and bob, each registered on `server`.
+pub fn register_alice_and_bob(dir: &Path, server: &Server) -> (PathBuf, PathBuf) {
+    let (alice, bob) = (dir.join("alice"), dir.join("bob"));
+    ok(&alice, &["register", "alice", "--server", &server.url]);
+    ok(&bob, &["register", "bob", "--server", &server.url]);
+    (alice, bob)
+}
+
 /// A child process killed when dropped.
 pub struct KillOnDrop(pub Child);
 
