@@ -3,7 +3,7 @@
 
 use crate::settings::Settings;
 use serde::Serialize;
-use tether_client::view::{ChatSummary, ContactSummary, format_fingerprint};
+use tether_client::view::{ChatSummary, ContactSummary};
 use tether_client::{Engine, Role};
 use tsify::Tsify;
 
@@ -149,7 +149,7 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
         contacts: e.contact_list(),
         unread: e.unread_unmuted(),
         server,
-        server_fingerprint: e.server_fingerprint().map(|f| format_fingerprint(&f.to_hex())),
+        server_fingerprint: e.server_fingerprint().map(|f| f.to_string()),
         outbox: e.outbox_len(),
         connection: local.connection,
         notifications: local.settings.notifications,

@@ -108,15 +108,8 @@ impl Chats {
     /// Adds a message to its chat (once), in order, updating the chat's
     /// summary. `title` names the sender if the message is owed a
     /// notification. Returns whether it was new.
-    pub(crate) fn add(&mut self, mut m: ChatMessage, count_unread: bool, title: &str, fx: &mut Effects) -> bool {
-        if self.messages(&m.chat).iter().any(|x| x.id == m.id) {
-            return false;
-        }
-        m.seq = self.next_seq;
-        self.next_seq += 1;
-        let list = self.messages.entry(m.chat.clone()).or_default();
-        let pos = list.partition_point(|x| order(x) <= order(&m));
-        list.insert(pos, m.clone());
+    pub(crate) fn add(&mut self, m: ChatMessage, count_unread: bool, title: &str, fx: &mut Effects) -> bool {
+        let Some(m) = self.insert(m, fx) else { return false };
         let c = self.chats.entry(m.chat.clone()).or_insert_with(|| Chat { handle: m.chat.clone(), ..Default::default() });
         if m.time_ms >= c.last_ms {
             c.last_ms = m.time_ms;
@@ -130,7 +123,6 @@ impl Chats {
             c.archived = false; // a new message brings an archived chat back
         }
         let c = c.clone();
-        fx.put(NS_MESSAGES, &message_key(&m), &m);
         fx.put(NS_CHATS, &c.handle, &c);
         let notification = (unread && !c.muted).then(|| Notification {
             id: m.id.clone(),
@@ -156,20 +148,23 @@ impl Chats {
             fx.put(NS_CHATS, &c.handle, &c);
             self.chats.insert(c.handle.clone(), c);
         }
-        let mut added = 0;
-        for mut m in messages {
-            let list = self.messages.entry(m.chat.clone()).or_default();
-            if list.iter().any(|x| x.id == m.id) {
-                continue;
-            }
-            m.seq = self.next_seq;
-            self.next_seq += 1;
-            let pos = list.partition_point(|x| order(x) <= order(&m));
-            fx.put(NS_MESSAGES, &message_key(&m), &m);
-            list.insert(pos, m);
-            added += 1;
+        messages.into_iter().filter_map(|m| self.insert(m, fx)).count()
+    }
+
+    /// Stores a message (once, by id) in its place under the order rule,
+    /// with the next local sequence; returns it as stored, or None if it
+    /// was already there.
+    fn insert(&mut self, mut m: ChatMessage, fx: &mut Effects) -> Option<ChatMessage> {
+        let list = self.messages.entry(m.chat.clone()).or_default();
+        if list.iter().any(|x| x.id == m.id) {
+            return None;
         }
-        added
+        m.seq = self.next_seq;
+        self.next_seq += 1;
+        let pos = list.partition_point(|x| order(x) <= order(&m));
+        list.insert(pos, m.clone());
+        fx.put(NS_MESSAGES, &message_key(&m), &m);
+        Some(m)
     }
 
     /// An own message got further (statuses only move forward).

@@ -44,6 +44,11 @@ impl Outbox {
         self.entries.insert(entry.id.clone(), entry);
     }
 
+    /// Every entry, in no particular order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = &OutboxEntry> {
+        self.entries.values()
+    }
+
     /// Every entry, in the order it was written.
     pub(crate) fn in_send_order(&self) -> Vec<OutboxEntry> {
         let mut v: Vec<OutboxEntry> = self.entries.values().cloned().collect();
@@ -74,7 +79,7 @@ impl Outbox {
 
     /// Ids of entries addressed to `handle`.
     pub(crate) fn addressed_to(&self, handle: &str) -> Vec<String> {
-        self.entries.values().filter(|o| o.to.iter().any(|h| h == handle)).map(|o| o.id.clone()).collect()
+        self.entries().filter(|o| o.to.iter().any(|h| h == handle)).map(|o| o.id.clone()).collect()
     }
 
     /// The connection closed: nothing is in flight any more.

@@ -31,13 +31,8 @@ pub struct ContactSummary {
     pub warning: Option<String>,
 }
 
-/// A fingerprint as people compare it: `a1b2-c3d4-…` (8 groups of 4 hex
-/// digits), from a full or partial hex string. Empty input gives "".
-pub fn format_fingerprint(hex: &str) -> String {
-    let hex: String = hex.chars().filter(char::is_ascii_hexdigit).take(32).collect();
-    let groups: Vec<&str> = (0..hex.len().div_ceil(4)).map(|i| &hex[i * 4..(i * 4 + 4).min(hex.len())]).collect();
-    groups.join("-")
-}
+/// A fingerprint as people compare it (one implementation, in the protocol crate).
+pub use tether_proto::format_fingerprint;
 
 #[cfg(test)]
 mod tests {

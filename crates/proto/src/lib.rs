@@ -75,10 +75,17 @@ impl Fingerprint {
 impl std::fmt::Display for Fingerprint {
     /// `a1b2-c3d4-…` (8 groups): what people compare.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hex = self.to_hex();
-        let groups: Vec<&str> = (0..8).map(|i| &hex[i * 4..i * 4 + 4]).collect();
-        f.write_str(&groups.join("-"))
+        f.write_str(&format_fingerprint(&self.to_hex()))
     }
+}
+
+/// A fingerprint as people compare it: `a1b2-c3d4-…` (the first 8 groups
+/// of 4 hex digits), from a full or partial hex string (a server's
+/// `/healthz` answer, say). Empty input gives "".
+pub fn format_fingerprint(hex: &str) -> String {
+    let hex: String = hex.chars().filter(char::is_ascii_hexdigit).take(32).collect();
+    let groups: Vec<&str> = (0..hex.len().div_ceil(4)).map(|i| &hex[i * 4..(i * 4 + 4).min(hex.len())]).collect();
+    groups.join("-")
 }
 
 impl std::fmt::Debug for Fingerprint {

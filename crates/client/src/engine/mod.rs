@@ -302,7 +302,7 @@ impl Engine {
     /// held back by a safety warning (those wait for the user, not the server).
     pub fn busy(&self) -> bool {
         let movable = |o: &crate::model::OutboxEntry| o.to.iter().all(|h| self.directory.warning(h).is_none());
-        !self.link.requests.is_empty() || self.inbox.has_parked() || self.outbox.in_send_order().iter().any(movable)
+        !self.link.requests.is_empty() || self.inbox.has_parked() || self.outbox.entries().any(movable)
     }
 
     // ------------------------------------------------------------ outputs
