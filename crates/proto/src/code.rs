@@ -56,8 +56,15 @@ pub enum ErrorCode {
     UnknownRef,
     /// The link ref expired; the companion should show a new code.
     ExpiredRef,
-    /// No pairing offer under that lookup id (wrong or expired code).
+    /// No pairing offer under that lookup id (wrong or expired code, or
+    /// another device already answered it).
     UnknownPairing,
+    /// Another device holds that pairing slot: pick a new code.
+    PairingSlotTaken,
+    /// The recipient's queue is full (count or bytes): retry later.
+    RecipientQueueFull,
+    /// This account may not claim more of that device's prekeys for now.
+    TooManyClaims,
     /// The connection sent nothing for too long.
     IdleTimeout,
     /// The server is shutting down, or the device connected again elsewhere.
@@ -94,6 +101,9 @@ impl ErrorCode {
         Self::UnknownRef,
         Self::ExpiredRef,
         Self::UnknownPairing,
+        Self::PairingSlotTaken,
+        Self::RecipientQueueFull,
+        Self::TooManyClaims,
         Self::IdleTimeout,
         Self::GoingAway,
         Self::ServerBusy,
@@ -126,6 +136,9 @@ impl ErrorCode {
             Self::UnknownRef => "unknown_ref",
             Self::ExpiredRef => "expired_ref",
             Self::UnknownPairing => "unknown_pairing",
+            Self::PairingSlotTaken => "pairing_slot_taken",
+            Self::RecipientQueueFull => "recipient_queue_full",
+            Self::TooManyClaims => "too_many_claims",
             Self::IdleTimeout => "idle_timeout",
             Self::GoingAway => "going_away",
             Self::ServerBusy => "server_busy",

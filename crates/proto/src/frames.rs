@@ -463,6 +463,9 @@ pub struct LinkRefs {
 pub struct PairingOffer {
     #[prost(bytes = "vec", tag = "1")]
     pub payload: Vec<u8>,
+    /// The slot this belongs to (the `lookup` of the publish).
+    #[prost(bytes = "vec", tag = "2")]
+    pub lookup: Vec<u8>,
 }
 
 /// Something the server sends unasked.

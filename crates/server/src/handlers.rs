@@ -129,7 +129,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::PairingFetch(r) => {
             device(c)?;
             let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
-            Ok(ResponseBody::Pairing(PairingOffer { payload: slot.payload }))
+            Ok(ResponseBody::Pairing(PairingOffer { payload: slot.payload, lookup: r.lookup.clone() }))
         }
         Request::PairingReply(r) => {
             device(c)?;
@@ -139,7 +139,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
             let waiting = c.s.router.guest(&slot.noise_key).ok_or_else(unknown_pairing)?;
             waiting.push(Outbound::Event(Box::new(Event {
-                body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload })),
+                body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload, lookup: r.lookup.clone() })),
             })));
             Ok(ResponseBody::Done(Done {}))
         }
