@@ -421,6 +421,8 @@ impl Conn {
                 return self.respond(0, Err(failure)).await;
             }
         };
+        #[cfg(feature = "adversary")]
+        let Some(frame) = self.tamper_request(frame) else { return Ok(()) };
         if limited {
             self.limited_in_a_row += 1;
             if self.limited_in_a_row > MAX_LIMITED_IN_A_ROW {
@@ -488,7 +490,10 @@ impl Conn {
     /// Encrypts a frame into the socket's write buffer; [`Self::flush`]
     /// sends it (the buffer is written out by itself when it fills up).
     async fn send(&mut self, body: ServerBody) -> Result<(), End> {
-        let plain = ServerFrame { body: Some(body) }.encode_to_vec();
+        let frame = ServerFrame { body: Some(body) };
+        #[cfg(feature = "adversary")]
+        let Some(frame) = self.tamper_send(frame) else { return Ok(()) };
+        let plain = frame.encode_to_vec();
         let Ok(msg) = self.transport.encrypt(&plain) else {
             tracing::error!("a server frame was too large to send");
             return Err(End::Close(ErrorCode::Internal));
@@ -518,6 +523,30 @@ impl Conn {
             if let Err(e) = self.s.store.touch(handle, *device_id, now).await {
                 tracing::warn!("recording activity failed: {e}");
             }
+        }
+    }
+}
+
+#[cfg(feature = "adversary")]
+impl Conn {
+    fn peer(&self) -> crate::adversary::Peer {
+        match &self.session {
+            Session::Guest => crate::adversary::Peer::Guest { noise_key: self.key },
+            Session::Device { handle, device_id } => crate::adversary::Peer::Device { handle: handle.clone(), device_id: *device_id },
+        }
+    }
+
+    fn tamper_request(&self, frame: ClientFrame) -> Option<ClientFrame> {
+        match self.s.adversary() {
+            Some(a) => a.request(&self.peer(), frame),
+            None => Some(frame),
+        }
+    }
+
+    fn tamper_send(&self, frame: ServerFrame) -> Option<ServerFrame> {
+        match self.s.adversary() {
+            Some(a) => a.send(&self.peer(), frame),
+            None => Some(frame),
         }
     }
 }

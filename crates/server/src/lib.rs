@@ -14,6 +14,8 @@
 //! handles and device ids at most, never keys or content.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "adversary")]
+pub mod adversary;
 mod clock;
 mod config;
 mod conn;
@@ -78,6 +80,9 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Active device ids per account, so sends need not read the store.
     active: Mutex<HashMap<String, Arc<BTreeSet<u32>>>>,
+    /// Attack tests' hooks (see adversary.rs).
+    #[cfg(feature = "adversary")]
+    adversary: std::sync::RwLock<Option<Arc<dyn adversary::Adversary>>>,
 }
 
 impl Shared {
@@ -165,6 +170,8 @@ impl Server {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             active: Mutex::default(),
+            #[cfg(feature = "adversary")]
+            adversary: std::sync::RwLock::default(),
         });
         // The writer gets a thread (and runtime) of its own: its turns
         // between SQL statements do not wait behind connection tasks in the

@@ -3,8 +3,10 @@
 //! (`relay`) that speaks the real Noise and frames in virtual time, for the
 //! paths an honest server never takes.
 
+mod adversary;
 mod harness;
 
+mod attacks_lists;
 mod chat;
 mod linking;
 mod relay;
