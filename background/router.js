@@ -94,6 +94,8 @@ async function route(core, port, msg) {
       return core.setNotifications(!!msg.on);
     case "setDeviceName":
       return core.setDeviceName(String(msg.name));
+    case "confirmAccount":
+      return core.confirmAccount(!!msg.yes);
     case "logout":
       return core.logout();
     default: {

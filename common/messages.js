@@ -31,6 +31,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "newChat", handle: string, name: string }
  *   | { kind: "setNotifications", on: boolean }
  *   | { kind: "setDeviceName", name: string }
+ *   | { kind: "confirmAccount", yes: boolean }
  *   | { kind: "logout" }
  * )} PopupRequest
  */
@@ -64,6 +65,7 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "newChat",
   "setNotifications",
   "setDeviceName",
+  "confirmAccount",
   "logout",
 ]);
 

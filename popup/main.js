@@ -14,7 +14,7 @@ import { goBack, onKeydown } from "./keys.js";
 import { closeMenu, toggleMenu, wireMenu } from "./menu.js";
 import { post, start } from "./port.js";
 import { openChat, renderChat, wireChat } from "./screens/chat.js";
-import { renderUnlinked, wireLink } from "./screens/link.js";
+import { renderConfirm, renderUnlinked, wireLink } from "./screens/link.js";
 import { renderList, wireList } from "./screens/list.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
 import { openSettings, renderFacts, renderSettings, wireSettings } from "./screens/settings.js";
@@ -31,6 +31,7 @@ function currentScreen() {
   if (!state) return "starting";
   if (state === "setup") return "setup";
   if (state === "linking") return "linking";
+  if (state === "confirm") return "confirm";
   if (ui.settings) return "settings";
   if (state !== "linked") return "unlinked";
   if (ui.chat) return "chat";
@@ -42,6 +43,7 @@ function currentScreen() {
 const RENDER = {
   setup: renderSetup,
   unlinked: renderUnlinked,
+  confirm: renderConfirm,
   list: renderList,
   chat: renderChat,
   newchat: renderNewChat,

@@ -12,7 +12,7 @@
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "handleChecked" }>} HandleChecked */
 /** @typedef {"starting" | "setup" | "unlinked" | "linking" | "list" | "chat" | "newchat" | "settings"} Screen */
 
-export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "list", "chat", "newchat", "settings"]);
+export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings"]);
 
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */

@@ -325,13 +325,18 @@ impl State {
             }
             Event::Disconnected { .. } => self.connection = Connection::Offline,
             Event::LinkCode { uri, expires_ms, index, total } => {
-                let pairing_code = self.link.as_ref().and_then(|l| l.pairing_code.clone());
+                let (pairing_code, confirmation) = self.link.take().map(|l| (l.pairing_code, l.confirmation)).unwrap_or_default();
                 let qr_svg = crate::qr_svg(&uri);
-                self.link = Some(LinkView { uri, qr_svg, expires_ms, index, total, pairing_code, exhausted: false });
+                self.link = Some(LinkView { uri, qr_svg, expires_ms, index, total, pairing_code, confirmation, exhausted: false });
             }
-            Event::PairingCode { code } => self.link.get_or_insert_with(LinkView::default).pairing_code = Some(code),
+            Event::PairingCode { code } => {
+                let link = self.link.get_or_insert_with(LinkView::default);
+                link.pairing_code = Some(code);
+                link.confirmation = None;
+            }
+            Event::PairingMatched { confirmation } => self.link.get_or_insert_with(LinkView::default).confirmation = Some(confirmation),
             Event::LinkCodesExhausted => self.link.get_or_insert_with(LinkView::default).exhausted = true,
-            Event::Linked { .. } => self.link = None,
+            Event::Linked { .. } | Event::ConfirmAccount { .. } => self.link = None,
             Event::Unlinked { .. } => {
                 // All local data is gone: clear what is on show, and go back
                 // to a fresh QR (the reason stays in the snapshot). The
@@ -573,6 +578,10 @@ impl State {
 
     pub fn add_contact(&mut self, handle: &str, name: &str, now: u64) -> Result<(), String> {
         self.engine.add_contact(handle, name, now).map_err(|e| e.to_string())
+    }
+
+    pub fn confirm_account(&mut self, yes: bool, now: u64) -> Result<(), String> {
+        self.engine.confirm_account(yes, now).map_err(|e| e.to_string())
     }
 
     pub fn logout(&mut self, now: u64) -> Result<(), String> {

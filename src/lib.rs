@@ -210,6 +210,12 @@ impl Core {
         command(&self.shared, move |shared, s, now| s.set_device_name(shared, &name, now).map(|()| JsValue::UNDEFINED))
     }
 
+    /// The answer to "Linked to @handle: is this you?".
+    #[wasm_bindgen(js_name = confirmAccount, unchecked_return_type = "Promise<void>")]
+    pub fn confirm_account(&self, yes: bool) -> Promise {
+        command(&self.shared, move |_, s, now| s.confirm_account(yes, now).map(|()| JsValue::UNDEFINED))
+    }
+
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn logout(&self) -> Promise {
         command(&self.shared, move |_, s, now| s.logout(now).map(|()| JsValue::UNDEFINED))

@@ -17,6 +17,9 @@ pub enum LinkState {
     Unlinked,
     /// Asked the server for link codes; none on show yet.
     Linking,
+    /// Approved by a primary; the person has not yet said the account is
+    /// theirs ("Linked to @handle: is this you?").
+    Confirm,
     Linked,
 }
 
@@ -53,6 +56,8 @@ pub struct LinkView {
     pub total: usize,
     /// The code to type on the primary, when linking by code.
     pub pairing_code: Option<String>,
+    /// Once a primary proved the code: the 6 digits both screens show.
+    pub confirmation: Option<String>,
     /// Every code expired; the popup offers a new one.
     pub exhausted: bool,
 }
@@ -134,7 +139,8 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
         }
         Role::Primary { handle, .. } => (LinkState::Linked, Some(Account { handle: handle.clone(), device_id: 0 }), None),
         Role::Companion { handle, device_id, .. } => {
-            (LinkState::Linked, Some(Account { handle: handle.clone(), device_id: *device_id }), None)
+            let state = if e.account_to_confirm().is_some() { LinkState::Confirm } else { LinkState::Linked };
+            (state, Some(Account { handle: handle.clone(), device_id: *device_id }), None)
         }
     };
     let server = if e.server_url().is_empty() { local.settings.server.clone() } else { e.server_url().to_string() };

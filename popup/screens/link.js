@@ -86,6 +86,9 @@ export function renderUnlinked() {
   $("qr-wrap").hidden = codeMode;
   $("code-wrap").hidden = !codeMode;
   $("pairing-code").textContent = link?.pairingCode ?? "";
+  const match = link?.confirmation;
+  $("pairing-match").hidden = !match;
+  $("pairing-match").replaceChildren(...(match ? richLine("pairingMatch", h("strong", {}, match)) : []));
   $("with-code").hidden = codeMode;
   $("with-qr").hidden = !codeMode;
 
@@ -152,7 +155,16 @@ export function tickCountdown() {
   track.classList.toggle("low", low);
 }
 
+/** "Linked to @handle: is this you?" */
+export function renderConfirm() {
+  const handle = `@${data.snap?.account?.handle ?? ""}`;
+  $("confirm-title").textContent = t("confirmTitle", handle);
+  $("confirm-body").textContent = t("confirmBody", handle);
+}
+
 export function wireLink() {
+  $("confirm-yes").addEventListener("click", () => post({ kind: "confirmAccount", yes: true }));
+  $("confirm-no").addEventListener("click", () => post({ kind: "confirmAccount", yes: false }));
   const fresh = () => post({ kind: "startLink", withCode: !!data.snap?.link?.pairingCode });
   $("new-code").addEventListener("click", fresh);
   $("new-code-2").addEventListener("click", fresh);

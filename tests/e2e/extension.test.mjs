@@ -46,8 +46,17 @@ async function linkByQr() {
   const shot = await screenshot(page, "link-qr-popup");
   const r = await alice.run(["link", shot, "--yes"]);
   assert.match(r.stdout, /Linked Chrome on Linux as device 1/);
+  await confirmAccount(page);
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
   return page;
+}
+
+/** "Linked to @alice. Is this you?": nothing shows until the answer. */
+async function confirmAccount(page) {
+  await page.waitForSelector("#confirm-yes", { state: "visible", timeout: 15000 });
+  assert.match(await page.textContent("#confirm-title"), /Linked to @alice\. Is this you\?/);
+  assert.equal(await page.locator('#chat-list [data-chat="bob"]').count(), 0, "no chats before the answer");
+  await page.click("#confirm-yes");
 }
 
 test("1. link by QR read from a screenshot of the popup; the chat list shows the synced history", async () => {
@@ -66,7 +75,9 @@ test("2. link by pairing code", async () => {
   const code = (await page.waitForSelector("#pairing-code:not(:empty)", { timeout: 15000 }).then((el) => el.textContent())).trim();
   assert.match(code, /^[A-Z2-9]{4}-[A-Z2-9]{4}$/);
   const r = await alice.run(["link", "--code", code, "--yes"]);
+  assert.match(r.stdout, /Confirmation: \d{3} \d{3} \(the other device shows it too\)/);
   assert.match(r.stdout, /Linked Chrome on Linux/);
+  await confirmAccount(page);
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
 });
 

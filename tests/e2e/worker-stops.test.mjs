@@ -38,6 +38,8 @@ async function linkByQr() {
   const shot = await screenshot(page, "worker-stops-link-qr");
   const r = await alice.run(["link", shot, "--yes"]);
   assert.match(r.stdout, /Linked Chrome on Linux/);
+  await page.waitForSelector("#confirm-yes", { state: "visible", timeout: 15000 });
+  await page.click("#confirm-yes");
   await until(async () => (await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"))).snapshot?.state === "linked", "linked", 15000);
   await page.close();
 }

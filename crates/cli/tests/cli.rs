@@ -167,6 +167,8 @@ async fn linking_a_companion_from_a_qr_png() {
         while let Some(e) = companion.poll_event() {
             match e {
                 Event::LinkCode { uri: u, .. } if uri.is_none() => uri = Some(u),
+                // "Linked to @alice: is this you?" Yes.
+                Event::ConfirmAccount { handle } if handle == "alice" => companion.confirm_account(true, now()).unwrap(),
                 Event::Linked { .. } => linked = true,
                 Event::HistoryImported { messages, .. } => imported += messages,
                 _ => {}

@@ -16,16 +16,26 @@ pub enum Event {
     Registered { handle: String, fingerprint: String },
     /// Companion: show this QR (`tether://link#…`) until `expires_ms`.
     LinkCode { uri: String, expires_ms: u64, index: usize, total: usize },
-    /// Companion: the 8-character code to type on the primary.
+    /// Companion: the 8-character code to type on the primary (a new one
+    /// replaces the one on show).
     PairingCode { code: String },
+    /// Companion: a primary typed the code on show and proved it; both
+    /// screens show `confirmation` (6 digits, `123 456`) for the person to
+    /// compare before approving on the primary.
+    PairingMatched { confirmation: String },
     /// Companion: every code expired; offer to show a new one.
     LinkCodesExhausted,
-    /// Companion: linked to `handle` as `device_id`.
+    /// Companion: the primary of `handle` approved this device. Ask "Linked
+    /// to @handle: is this you?" and answer with `confirm_account`; the
+    /// device stays inert until then (someone else may have scanned the code).
+    ConfirmAccount { handle: String },
+    /// Companion: linked to `handle` as `device_id` (and confirmed).
     Linked { handle: String, device_id: u32 },
     /// This device is no longer linked (removed, logged out); all local data is gone.
     Unlinked { reason: String },
     /// Primary: a companion asks to link; confirm with `confirm_link`.
-    LinkRequest { platform: String, name: String },
+    /// `confirmation` (linking by code) must match what the companion shows.
+    LinkRequest { platform: String, name: String, confirmation: Option<String> },
     /// Primary: the companion was added.
     LinkApproved { device_id: u32 },
     /// Primary: history sent to a new companion.

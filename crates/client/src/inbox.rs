@@ -15,6 +15,9 @@ pub(crate) struct Inbox {
     seen: HashSet<String>,
     /// Waiting for their sender's device list (this connection only).
     parked: Vec<Envelope>,
+    /// Held while a companion's account is unconfirmed (this connection
+    /// only: unacknowledged, they come again on the next).
+    held: Vec<Envelope>,
 }
 
 /// The dedup key of an envelope.
@@ -25,7 +28,7 @@ pub(crate) fn seen_key(e: &Envelope) -> String {
 impl Inbox {
     pub fn load(store: &dyn KvStore) -> Result<Self, Error> {
         let seen = store.scan(NS_SEEN).map_err(Error::Store)?.into_iter().map(|(k, _)| k).collect();
-        Ok(Self { seen, parked: Vec::new() })
+        Ok(Self { seen, parked: Vec::new(), held: Vec::new() })
     }
 
     pub fn clear(&mut self) {
@@ -67,8 +70,21 @@ impl Inbox {
         !self.parked.is_empty()
     }
 
-    /// The connection closed: parked envelopes come again on the next one.
+    /// Holds an envelope until the account is confirmed.
+    pub fn hold(&mut self, e: Envelope) {
+        if !self.held.iter().any(|h| h.envelope_id == e.envelope_id) {
+            self.held.push(e);
+        }
+    }
+
+    /// Everything held, in arrival order.
+    pub fn take_held(&mut self) -> Vec<Envelope> {
+        std::mem::take(&mut self.held)
+    }
+
+    /// The connection closed: parked and held envelopes come again on the next one.
     pub fn disconnected(&mut self) {
         self.parked.clear();
+        self.held.clear();
     }
 }

@@ -1,14 +1,15 @@
 //! Linking and registration state, as typed states.
 //!
 //! Companion ([`LinkFlow`]): `AwaitRefs` (asked the server for refs) →
-//! `Showing` (a QR per ref as they rotate, optionally a pairing code) →
-//! linked on a valid `LinkApproved`, or `Exhausted` once every ref expired.
-//! Primary: a scanned or fetched [`LinkPayload`] waits for the user's
-//! confirmation. A registration waits for the connection.
+//! `Showing` (a QR per ref as they rotate, optionally a pairing code, see
+//! [`CodeOffer`]) → linked on a valid `LinkApproved`, or `Exhausted` once
+//! every ref expired. Primary: a pairing code being exchanged
+//! ([`CodeEntry`]), then a scanned or received [`LinkPayload`] waits for the
+//! user's confirmation. A registration waits for the connection.
 
 use tether_proto::frames::LinkRef;
 use tether_proto::link::LinkPayload;
-use tether_proto::pairing::CodeKeys;
+use tether_proto::pairing::{Pake, PairingKeys};
 
 /// Waiting for the server's refs.
 #[derive(Debug)]
@@ -23,8 +24,38 @@ pub struct Showing {
     /// The ref on show.
     pub index: usize,
     pub link_secret: [u8; 32],
-    /// The pairing code and the keys derived from it, when linking by code.
-    pub code: Option<(String, CodeKeys)>,
+    /// The pairing code on show, when linking by code.
+    pub code: Option<CodeOffer>,
+}
+
+/// Companion: the pairing code on show and where its exchange stands.
+pub struct CodeOffer {
+    /// The server slot the code names.
+    pub slot: [u8; 2],
+    pub stage: CodeStage,
+    /// Codes made in a row without a match (slot taken, wrong guesses).
+    pub made: u32,
+}
+
+/// Companion: the SPAKE2 exchange of the code on show.
+#[derive(Default)]
+pub enum CodeStage {
+    /// Our message is in the slot; waiting for a primary's answer.
+    Waiting(Pake),
+    /// The primary proved it knows the code; our link code went to it, sealed.
+    Matched,
+    /// Between codes.
+    #[default]
+    Spent,
+}
+
+/// Primary: a typed pairing code being exchanged.
+pub(crate) enum CodeEntry {
+    /// Fetching the companion's message from the slot.
+    Fetching { slot: [u8; 2], pake: Pake, message: Vec<u8> },
+    /// Answered with our message and confirmation; waiting for the
+    /// companion's sealed link code.
+    AwaitOffer { slot: [u8; 2], keys: PairingKeys },
 }
 
 /// The companion's linking flow.
@@ -96,6 +127,8 @@ pub struct Linking {
     pub(crate) flow: LinkFlow,
     /// Primary: a companion asking to link, awaiting the user's confirmation.
     pub(crate) request: Option<LinkPayload>,
+    /// Primary: a pairing code being exchanged.
+    pub(crate) code: Option<CodeEntry>,
     /// A registration to send once connected.
     pub(crate) registering: Option<Registration>,
 }

@@ -29,6 +29,28 @@ pub struct SelfState {
     pub noise_private: Vec<u8>,
     /// X25519 secret for sealed history (companions).
     pub link_secret_key: Vec<u8>,
+    /// Companion: linked, but the person has not yet said the account is
+    /// theirs ("Linked to @handle: is this you?"). Inert until then: no
+    /// messages are applied or sent.
+    #[serde(default)]
+    pub unconfirmed: bool,
+    /// Companion: the history this link may still receive (see
+    /// [`HistoryWindow`]); `None` once it is complete, or never expected.
+    #[serde(default)]
+    pub history: Option<HistoryWindow>,
+}
+
+/// Companion: history is accepted only from this link, each chunk once,
+/// and only until every chunk has arrived.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct HistoryWindow {
+    /// SHA-256 over the link secret and this device's id; the primary's
+    /// signature over each chunk covers it.
+    pub binding: Vec<u8>,
+    /// Chunks announced (from the first chunk that arrived).
+    pub total: Option<u32>,
+    /// Chunks imported.
+    pub seen: Vec<u32>,
 }
 
 impl Role {

@@ -17,9 +17,10 @@ pub(crate) enum Pending {
     Ping,
     Devices,
     LinkRefs,
-    Approve { device_id: u32, list: SignedDeviceList, link_key: [u8; 32] },
+    Approve { device_id: u32, list: SignedDeviceList, link_key: [u8; 32], binding: Vec<u8> },
     PairingPublish,
-    PairingFetch { key: [u8; 32] },
+    PairingFetch,
+    PairingReply,
     /// `list` is the re-signed list (primary), or None (a companion leaving).
     RemoveDevice { device_id: u32, list: Option<SignedDeviceList> },
     PublishList { list: SignedDeviceList },
@@ -41,7 +42,8 @@ impl Pending {
             Pending::LinkRefs => "link codes",
             Pending::Approve { .. } => "link approval",
             Pending::PairingPublish => "pairing offer",
-            Pending::PairingFetch { .. } => "pairing fetch",
+            Pending::PairingFetch => "pairing fetch",
+            Pending::PairingReply => "pairing answer",
             Pending::RemoveDevice { .. } => "device removal",
             Pending::PublishList { .. } => "device list publish",
         }

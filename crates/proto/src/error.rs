@@ -67,4 +67,8 @@ pub enum Error {
     /// A pairing code is not 8 symbols of the pairing alphabet.
     #[error("invalid pairing code: {0}")]
     InvalidPairingCode(&'static str),
+    /// The two sides of a pairing exchange did not use the same code (a
+    /// typo, or someone guessing): nothing was revealed.
+    #[error("the pairing code did not match on the other device: check it, or make a new one")]
+    PairingMismatch,
 }

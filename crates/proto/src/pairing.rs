@@ -1,10 +1,31 @@
-//! The pairing code: linking without a camera.
+//! The pairing code: linking without a camera, through a PAKE.
 //!
 //! The companion shows an 8-symbol code (`XXXX-XXXX`, 40 random bits) and the
-//! person types it on the primary. Both sides derive the same [`CodeKeys`]
-//! from it with PBKDF2: a `lookup` id the server indexes the companion's
-//! offer under (the server never sees the code) and a `key` that encrypts
-//! the offer (see [`crate::seal::encrypt_with_key`]).
+//! person types it on the primary. The code is never sent anywhere. Its first
+//! three symbols (15 bits) name a *slot* on the server, where the two sides
+//! meet; the whole code is the password of a SPAKE2 exchange (RustCrypto's
+//! `spake2`, Ed25519 group, the companion as side A, the primary as side B)
+//! that the server relays but cannot join:
+//!
+//! 1. Companion → slot: its SPAKE2 message `A` (33 bytes).
+//! 2. Primary fetches `A` (the server lets one device fetch a slot, once),
+//!    answers `B || confirm` where `confirm` is an HMAC under a key only the
+//!    holder of the code can derive ([`Pake::finish`], [`PairingKeys`]).
+//! 3. Companion checks `confirm` ([`PairingKeys::check_primary`]): a wrong
+//!    code (a guessing server, a typo) stops here, before anything about the
+//!    companion is revealed. Only then it sends its link code
+//!    (`tether://link#…`) encrypted under the shared key
+//!    ([`PairingKeys::seal_offer`]); the primary's successful decryption is
+//!    the companion's key confirmation.
+//! 4. Both screens show the same 6-digit confirmation ([`PairingKeys::sas`]).
+//!
+//! What the server sees (the slot number, `A`, `B`, the confirmation MAC and
+//! the encrypted offer) lets it test no guess of the code offline: SPAKE2's
+//! messages are blinded by the password, and the keys depend on secret
+//! exponents the server does not know. An active server gets one online
+//! guess per code shown (one fetch per slot): a 2⁻²⁵ chance beyond the
+//! slot's 15 public bits, and a failed guess makes the companion show a
+//! new code.
 //!
 //! The alphabet is `ABCDEFGHJKLMNPQRSTUVWXYZ23456789`: upper-case letters
 //! without `I` and `O`, digits without `0` and `1`. Since neither member of
@@ -13,16 +34,29 @@
 //! them: it refuses `O`, `0`, `I` and `1` with an error that says so.
 
 use crate::Error;
+use hmac::{KeyInit, Mac};
 use sha2::Sha256;
+use spake2::{Ed25519Group, Identity, Password, Spake2};
 
 /// The 32 symbols of a pairing code, indexed by 5-bit value.
 const ALPHABET: &[u8; 32] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 /// Symbols per code.
 const CODE_LEN: usize = 8;
-/// PBKDF2 salt: fixed, since the code itself is random and single-use.
-const SALT: &[u8] = b"tether pairing v1";
-/// PBKDF2 iterations (as WhatsApp's pairing code).
-const ITERATIONS: u32 = 131_072;
+/// Symbols that name the slot (15 bits).
+const SLOT_SYMBOLS: usize = 3;
+/// SPAKE2 identities of the two sides.
+const ID_COMPANION: &[u8] = b"tether pairing v2 companion";
+const ID_PRIMARY: &[u8] = b"tether pairing v2 primary";
+/// HKDF info for the keys derived from the SPAKE2 key.
+const KEYS_INFO: &[u8] = b"tether pairing v2 keys";
+/// What the primary's confirmation MAC covers.
+const CONFIRM_LABEL: &[u8] = b"tether pairing v2 primary confirms";
+/// Associated data of the encrypted offer.
+const OFFER_AAD: &[u8] = b"tether pairing v2 offer";
+/// Length of a SPAKE2 message (Ed25519 group: a 1-byte side tag and a point).
+pub const PAKE_MESSAGE_LEN: usize = 33;
+/// Length of the primary's confirmation MAC.
+pub const CONFIRM_LEN: usize = 32;
 
 /// A new pairing code from 5 random bytes (40 bits): 8 symbols of the
 /// pairing alphabet, 5 bits each (most significant bits first), shown as
@@ -71,37 +105,159 @@ pub fn normalize_code(input: &str) -> Result<String, Error> {
     Ok(format(&symbols))
 }
 
-/// The keys both sides derive from a pairing code. `Debug` is redacted.
-#[derive(Clone, PartialEq, Eq)]
-pub struct CodeKeys {
-    /// What the server indexes the companion's offer under (16 bytes).
-    pub lookup: [u8; 16],
-    /// AES-256-GCM key for the offer and the answer.
-    pub key: [u8; 32],
+/// The server slot a code names: its first three symbols, 15 bits, as two
+/// big-endian bytes (the top bit is always 0).
+pub fn slot(code: &str) -> Result<[u8; 2], Error> {
+    let normalized = normalize_code(code)?;
+    let value = normalized.bytes().take(SLOT_SYMBOLS).fold(0u16, |acc, b| (acc << 5) | symbol_value(b));
+    Ok(value.to_be_bytes())
 }
 
-impl std::fmt::Debug for CodeKeys {
-    /// Redacted: never prints key material.
+/// The 5-bit value of an alphabet symbol (the symbol is known to be valid).
+fn symbol_value(b: u8) -> u16 {
+    ALPHABET.iter().position(|&a| a == b).unwrap_or(0) as u16
+}
+
+/// Which side of the exchange this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// Shows the code (SPAKE2 side A).
+    Companion,
+    /// Types the code (SPAKE2 side B).
+    Primary,
+}
+
+/// One side's half-finished SPAKE2 exchange. `Debug` is redacted.
+pub struct Pake {
+    state: Spake2<Ed25519Group>,
+}
+
+impl std::fmt::Debug for Pake {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CodeKeys").finish_non_exhaustive()
+        f.debug_struct("Pake").finish_non_exhaustive()
     }
 }
 
-/// Derives the [`CodeKeys`] of a code: PBKDF2-HMAC-SHA256 over the
-/// normalized code (`XXXX-XXXX`, as [`normalize_code`] returns it, dash
-/// included) with salt `tether pairing v1` and 131 072 iterations, 48 bytes
-/// of output: `lookup` is the first 16, `key` the last 32. The same code (in
-/// any accepted spelling) always gives the same keys. Fails if the code does
-/// not normalize. Deliberately slow (tens of milliseconds in release builds).
-pub fn derive(code: &str) -> Result<CodeKeys, Error> {
-    let normalized = normalize_code(code)?;
-    let out: [u8; 48] = pbkdf2::pbkdf2_hmac_array::<Sha256, 48>(normalized.as_bytes(), SALT, ITERATIONS);
-    let mut lookup = [0u8; 16];
-    let mut key = [0u8; 32];
-    lookup.copy_from_slice(&out[..16]);
-    key.copy_from_slice(&out[16..]);
-    Ok(CodeKeys { lookup, key })
+impl Pake {
+    /// Starts the exchange for `code` (any accepted spelling) on `side`,
+    /// with 64 random bytes from the caller; returns the state and the
+    /// message to send (33 bytes).
+    pub fn start(side: Side, code: &str, random: [u8; 64]) -> Result<(Self, Vec<u8>), Error> {
+        let password = Password::new(normalize_code(code)?.as_bytes());
+        let (a, b) = (Identity::new(ID_COMPANION), Identity::new(ID_PRIMARY));
+        let rng = FixedRng { bytes: random, used: 0 };
+        let (state, message) = match side {
+            Side::Companion => Spake2::<Ed25519Group>::start_a_with_rng(&password, &a, &b, rng),
+            Side::Primary => Spake2::<Ed25519Group>::start_b_with_rng(&password, &a, &b, rng),
+        };
+        Ok((Self { state }, message))
+    }
+
+    /// Finishes with the other side's message. Succeeds for any well-formed
+    /// message: whether both typed the same code shows only in the keys
+    /// (see [`PairingKeys::check_primary`] and [`PairingKeys::open_offer`]).
+    pub fn finish(self, theirs: &[u8]) -> Result<PairingKeys, Error> {
+        let key = self.state.finish(theirs).map_err(|_| Error::InvalidPairingCode("the other side's pairing message is malformed"))?;
+        let mut okm = [0u8; 68];
+        hkdf::Hkdf::<Sha256>::new(None, &key).expand(KEYS_INFO, &mut okm).expect("68 bytes is a valid HKDF length");
+        let mut confirm = [0u8; 32];
+        let mut offer = [0u8; 32];
+        confirm.copy_from_slice(&okm[..32]);
+        offer.copy_from_slice(&okm[32..64]);
+        let sas = u32::from_be_bytes([okm[64], okm[65], okm[66], okm[67]]) % 1_000_000;
+        Ok(PairingKeys { confirm, offer, sas })
+    }
 }
+
+/// The keys both sides derive when the exchange finishes. Equal on both
+/// sides exactly when both used the same code. `Debug` is redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PairingKeys {
+    confirm: [u8; 32],
+    offer: [u8; 32],
+    sas: u32,
+}
+
+impl std::fmt::Debug for PairingKeys {
+    /// Redacted: never prints key material.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PairingKeys").finish_non_exhaustive()
+    }
+}
+
+impl PairingKeys {
+    /// The primary's key confirmation (32 bytes): HMAC-SHA256 under the
+    /// confirmation key of a fixed label.
+    pub fn primary_confirmation(&self) -> [u8; CONFIRM_LEN] {
+        self.mac().finalize().into_bytes().into()
+    }
+
+    /// The companion checks the primary's confirmation (constant time).
+    pub fn check_primary(&self, confirmation: &[u8]) -> Result<(), Error> {
+        self.mac().verify_slice(confirmation).map_err(|_| Error::PairingMismatch)
+    }
+
+    fn mac(&self) -> hmac::Hmac<Sha256> {
+        let mut mac = <hmac::Hmac<Sha256> as KeyInit>::new_from_slice(&self.confirm).expect("HMAC takes any key length");
+        mac.update(CONFIRM_LABEL);
+        mac
+    }
+
+    /// The companion's offer (its link code) encrypted under the offer key.
+    pub fn seal_offer(&self, uri: &str, nonce: [u8; 12]) -> Vec<u8> {
+        crate::seal::encrypt_with_key(&self.offer, uri.as_bytes(), OFFER_AAD, nonce)
+    }
+
+    /// The primary opens the offer; failure means the companion did not
+    /// derive the same keys (or the offer was altered).
+    pub fn open_offer(&self, sealed: &[u8]) -> Result<String, Error> {
+        let plain = crate::seal::decrypt_with_key(&self.offer, sealed, OFFER_AAD).map_err(|_| Error::PairingMismatch)?;
+        String::from_utf8(plain).map_err(|_| Error::InvalidLink("the pairing offer is not text"))
+    }
+
+    /// The short confirmation both screens show: 6 digits, `123 456`.
+    pub fn sas(&self) -> String {
+        let digits = format!("{:06}", self.sas);
+        format!("{} {}", &digits[..3], &digits[3..])
+    }
+}
+
+/// The caller's randomness as the `rand_core` generator `spake2` wants
+/// (it draws one 64-byte scalar; more, if ever asked, is derived by hashing).
+struct FixedRng {
+    bytes: [u8; 64],
+    used: usize,
+}
+
+impl rand_core_06::RngCore for FixedRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_le_bytes(b)
+    }
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_le_bytes(b)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for d in dest {
+            if self.used == self.bytes.len() {
+                use sha2::Digest;
+                self.bytes = sha2::Sha512::digest(self.bytes).into();
+                self.used = 0;
+            }
+            *d = self.bytes[self.used];
+            self.used += 1;
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
+}
+
+impl rand_core_06::CryptoRng for FixedRng {}
 
 /// `XXXX-XXXX` from 8 ASCII symbols.
 fn format(symbols: &[u8]) -> String {
@@ -173,37 +329,60 @@ mod tests {
         }
     }
 
-    /// PBKDF2-HMAC-SHA256 outputs computed independently with Python's
-    /// `hashlib.pbkdf2_hmac("sha256", code, b"tether pairing v1", 131072, 48)`:
-    /// they pin the salt, the iteration count and the lookup/key split.
-    const ABCD_EFGH: &str = "ff9e28d9aab4b25e0d09ff5ab89bd8d2\
-                             2b2512e03f7d174cec5a3254d88a83faf995a45c3eff82b9852695ca9b66c367";
-    const ABCD_EFGJ: &str = "9b8b9daee84bfa8e3881da5fafe4227a\
-                             0b7d74ac8a359bddc96361b7f0f403538c76c87bccdfa81bb96d773c84a850b6";
-
-    fn hex(keys: &CodeKeys) -> String {
-        keys.lookup.iter().chain(keys.key.iter()).map(|b| format!("{b:02x}")).collect()
+    #[test]
+    fn the_slot_is_the_first_three_symbols() {
+        assert_eq!(slot("AAAA-AAAA").unwrap(), [0, 0]);
+        assert_eq!(slot("999A-AAAA").unwrap(), [0x7f, 0xff], "15 bits, top bit clear");
+        assert_eq!(slot("BAA9-9999").unwrap(), [0x04, 0x00]);
+        assert_eq!(slot("abc def gh").unwrap(), slot("ABCD-EFGH").unwrap());
+        assert!(slot("ABCD-EFG").is_err());
     }
 
-    // PBKDF2 with 131 072 iterations is slow in debug builds (about 2 s per
-    // call), so these tests derive only three times in all.
-
-    #[test]
-    fn derive_is_deterministic_across_spellings() {
-        let a = derive("abcd efgh").unwrap();
-        let b = derive("ABCD-EFGH").unwrap();
-        assert_eq!(a, b);
-        assert_eq!(hex(&a), ABCD_EFGH);
-        assert_eq!(format!("{a:?}"), "CodeKeys { .. }");
-        // Refused before any PBKDF2 work.
-        assert!(matches!(derive("ABCD-EFG"), Err(Error::InvalidPairingCode(_))));
+    /// Runs the exchange; returns both sides' keys.
+    fn exchange(companion_code: &str, primary_code: &str) -> (PairingKeys, PairingKeys) {
+        let (c, a) = Pake::start(Side::Companion, companion_code, [1; 64]).unwrap();
+        let (p, b) = Pake::start(Side::Primary, primary_code, [2; 64]).unwrap();
+        assert_eq!((a.len(), b.len()), (PAKE_MESSAGE_LEN, PAKE_MESSAGE_LEN));
+        (c.finish(&b).unwrap(), p.finish(&a).unwrap())
     }
 
     #[test]
-    fn derive_differs_for_different_codes() {
-        let c = derive("ABCD-EFGJ").unwrap();
-        assert_eq!(hex(&c), ABCD_EFGJ);
-        assert_ne!(&hex(&c)[..32], &ABCD_EFGH[..32], "lookup");
-        assert_ne!(&hex(&c)[32..], &ABCD_EFGH[32..], "key");
+    fn the_same_code_gives_the_same_keys_and_confirmations() {
+        let (c, p) = exchange("ABCD-EFGH", "abcd efgh");
+        assert_eq!(c, p);
+        c.check_primary(&p.primary_confirmation()).unwrap();
+        let sealed = c.seal_offer("tether://link#x", [3; 12]);
+        assert_eq!(p.open_offer(&sealed).unwrap(), "tether://link#x");
+        assert_eq!(c.sas(), p.sas());
+        assert_eq!(c.sas().len(), 7);
+        assert_eq!(format!("{c:?}"), "PairingKeys { .. }");
+    }
+
+    #[test]
+    fn a_wrong_code_is_caught_by_both_confirmations() {
+        let (c, p) = exchange("ABCD-EFGH", "ABCD-EFGJ");
+        assert_ne!(c, p);
+        assert!(matches!(c.check_primary(&p.primary_confirmation()), Err(Error::PairingMismatch)));
+        let sealed = c.seal_offer("tether://link#x", [3; 12]);
+        assert!(matches!(p.open_offer(&sealed), Err(Error::PairingMismatch)));
+    }
+
+    #[test]
+    fn a_relay_that_swaps_in_its_own_message_learns_nothing_usable() {
+        // The server runs side B itself with a guess; the companion's check
+        // fails unless the guess is the code.
+        let (c, a) = Pake::start(Side::Companion, "ABCD-EFGH", [1; 64]).unwrap();
+        let (evil, b) = Pake::start(Side::Primary, "ABCD-EFGJ", [9; 64]).unwrap();
+        let evil_keys = evil.finish(&a).unwrap();
+        let c_keys = c.finish(&b).unwrap();
+        assert!(c_keys.check_primary(&evil_keys.primary_confirmation()).is_err());
+        // A reflected message (A back to A) does not confirm either.
+        let (c2, a2) = Pake::start(Side::Companion, "ABCD-EFGH", [4; 64]).unwrap();
+        if let Ok(k) = c2.finish(&a2) {
+            assert!(k.check_primary(&[0; 32]).is_err());
+        }
+        // Garbage is an error, not a panic.
+        let (c3, _) = Pake::start(Side::Companion, "ABCD-EFGH", [5; 64]).unwrap();
+        assert!(c3.finish(&[0xff; 7]).is_err());
     }
 }

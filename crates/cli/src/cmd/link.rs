@@ -38,9 +38,16 @@ impl Link {
             Offer::Code(code) => s.engine.link_with_code(&code, now()).map_err(fail)?,
             Offer::Uri(text) => drop(s.engine.link_from_uri(&text).map_err(fail)?),
         }
-        let (platform, name) = request(&mut s).await?;
-        if !self.yes && !confirm(&format!("Link {name} ({platform}) to this account? It will see your chats. [y/N] "))?
-        {
+        let (platform, name, confirmation) = request(&mut s).await?;
+        let check = match &confirmation {
+            Some(c) => format!(" Check that it shows {c}."),
+            None => String::new(),
+        };
+        if self.yes {
+            if let Some(c) = &confirmation {
+                println!("Confirmation: {c} (the other device shows it too)");
+            }
+        } else if !confirm(&format!("Link {name} ({platform}) to this account? It will see your chats.{check} [y/N] "))? {
             return Err("not linked".into());
         }
         let device = s.engine.confirm_link(now()).map_err(fail)?;
@@ -63,11 +70,12 @@ impl Link {
     }
 }
 
-/// Waits for the companion's request (immediate for a QR, fetched from the
-/// server for a code): its platform and name.
-async fn request(s: &mut Session) -> Result<(String, String), String> {
+/// Waits for the companion's request (immediate for a QR; for a code, once
+/// both sides proved the code): its platform, name and the confirmation
+/// both screens show (codes only).
+async fn request(s: &mut Session) -> Result<(String, String, Option<String>), String> {
     s.wait(WAIT, |_, e| match e? {
-        Event::LinkRequest { platform, name } => Some(Ok((platform, name))),
+        Event::LinkRequest { platform, name, confirmation } => Some(Ok((platform, name, confirmation))),
         Event::Error { code, message } => Some(Err(link_error(code, message))),
         _ => None,
     })

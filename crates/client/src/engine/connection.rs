@@ -179,12 +179,16 @@ impl Engine {
                 self.fx.emit(Event::Error { code, message: err.message });
                 self.link.close = Some("registration failed".into());
             }
+            Pending::PairingPublish if code == Some(ErrorCode::PairingSlotTaken) => self.new_pairing_code(now),
             Pending::LinkRefs | Pending::PairingPublish => {
                 self.fx.emit(Event::Error { code, message: err.message });
                 self.link.close = Some("linking failed".into());
             }
+            Pending::PairingFetch | Pending::PairingReply => {
+                self.linking.code = None;
+                self.fx.emit(Event::Error { code, message: err.message });
+            }
             Pending::Approve { .. }
-            | Pending::PairingFetch { .. }
             | Pending::RemoveDevice { .. }
             | Pending::PublishList { .. }
             | Pending::Ack
@@ -229,8 +233,8 @@ impl Engine {
                 self.fx.emit(Event::Devices { devices });
             }
             (Pending::LinkRefs, ResponseBody::LinkRefs(refs)) => self.refs_arrived(refs, now),
-            (Pending::Approve { device_id, list, link_key }, ResponseBody::Done(_)) => self.link_approved(device_id, &list, link_key, now),
-            (Pending::PairingFetch { key }, ResponseBody::Pairing(offer)) => self.pairing_fetched(key, &offer),
+            (Pending::Approve { device_id, list, link_key, binding }, ResponseBody::Done(_)) => self.link_approved(device_id, &list, link_key, binding, now),
+            (Pending::PairingFetch, ResponseBody::Pairing(offer)) => self.pairing_fetched(offer, now),
             (Pending::RemoveDevice { device_id, list }, ResponseBody::Done(_)) => match list {
                 Some(list) => {
                     self.directory.set_own(&list, &mut self.fx);
@@ -243,7 +247,7 @@ impl Engine {
             | (Pending::Ack, ResponseBody::Done(_))
             | (Pending::Ping, ResponseBody::Pong(_))
             | (Pending::SendHistory, ResponseBody::Sent(_))
-            | (Pending::PairingPublish, ResponseBody::Done(_)) => {}
+            | (Pending::PairingPublish | Pending::PairingReply, ResponseBody::Done(_)) => {}
             (why, _) => {
                 // An answer of the wrong kind: a broken or hostile server.
                 // Settle the request as failed so nothing waits on it.
@@ -274,8 +278,7 @@ impl Engine {
                 }
             }
             f::EventBody::LinkApproved(a) => self.on_link_approved(a, now),
-            // Reserved for a later pairing flow; this version never asks for one.
-            f::EventBody::PairingAnswer(_) => {}
+            f::EventBody::PairingAnswer(answer) => self.on_pairing_answer(answer, now),
         }
     }
 }

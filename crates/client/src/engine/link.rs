@@ -1,12 +1,14 @@
 //! Linking, both roles, and history sync.
 //!
-//! Companion: ask for refs → show a QR per ref as they rotate (and a
-//! pairing offer when linking by code) → on `LinkApproved`, check the HMAC
+//! Companion: ask for refs → show a QR per ref as they rotate (and, when
+//! linking by code, run SPAKE2 with the primary through the server: see
+//! `tether_proto::pairing`) → on `LinkApproved`, check the HMAC
 //! with the link secret, the account's signature and that the signed list
 //! holds exactly this device's keys → linked; history arrives sealed to
 //! this device's link key, signed by the account.
 //!
-//! Primary: parse a QR payload (or fetch a pairing offer by code), check
+//! Primary: parse a QR payload (or receive it sealed after a pairing-code
+//! exchange), check
 //! the server fingerprint, ask the user, and on confirmation sign the
 //! companion into the device list, approve the ref, then send the last 90
 //! days of history and the contacts sealed to the companion.
@@ -15,20 +17,27 @@ use super::{Engine, HISTORY_DAYS, days_ago};
 use crate::content::{HistoryChunk, SEALED_HISTORY, Sealed};
 use crate::error::Error;
 use crate::event::Event;
-use crate::linking::{AwaitRefs, LinkFlow, Showing};
-use crate::model::{HistoryPart, Role};
+use crate::linking::{AwaitRefs, CodeEntry, CodeOffer, CodeStage, LinkFlow, Showing};
+use crate::model::{HistoryPart, HistoryWindow, Role};
 use crate::requests::Pending;
 use prost::Message;
 use tether_proto::device_list::{self, PRIMARY_DEVICE};
 use tether_proto::frames::{self as f, Request};
 use tether_proto::link::{DeviceIdentity, LinkPayload, make_approval, open_approval};
 use tether_proto::noise::StaticKey;
-use tether_proto::{pairing, seal};
+use tether_proto::pairing::{self, CONFIRM_LEN, PAKE_MESSAGE_LEN, Pake, Side};
+use tether_proto::seal;
 
-/// Signature context for history chunks (account key over the sealed bytes).
-const HISTORY_CONTEXT: &[u8] = b"tether history chunk v1\0";
+/// Signature context for history chunks: the account key signs
+/// `context || link secret || device id (4 bytes, big-endian) || sealed
+/// bytes`, so a chunk belongs to one link of one device.
+const HISTORY_CONTEXT: &[u8] = b"tether history chunk v2\0";
 const HISTORY_AAD: &[u8] = b"tether history v1";
-const PAIRING_AAD: &[u8] = b"tether pairing offer v1";
+/// Codes a companion makes in a row (slots taken, wrong guesses) before it
+/// stops and says so.
+const MAX_CODES: u32 = 5;
+/// What a companion answers a primary whose confirmation failed.
+const PAIRING_REFUSED: &[u8] = &[0];
 /// Largest history chunk before sealing.
 const CHUNK_BYTES: usize = 40 * 1024;
 
@@ -55,21 +64,98 @@ impl Engine {
         let LinkFlow::AwaitRefs(a) = std::mem::take(&mut self.linking.flow) else {
             return self.fx.error(Error::MismatchedResponse { request: "link codes" }.to_string());
         };
-        let code = if a.with_code {
-            let code = pairing::new_code(self.random::<5>());
-            match pairing::derive(&code) {
-                Ok(keys) => Some((code, keys)),
-                Err(e) => {
-                    self.fx.error(e.to_string());
-                    None
-                }
-            }
-        } else {
-            None
-        };
-        self.linking.flow = LinkFlow::Showing(Showing { refs: refs.refs, index: 0, link_secret: a.link_secret, code });
+        self.linking.flow = LinkFlow::Showing(Showing { refs: refs.refs, index: 0, link_secret: a.link_secret, code: None });
         self.handle_timeout_link(now);
         self.show_current(now);
+        if a.with_code {
+            self.new_pairing_code(now);
+        }
+    }
+
+    /// Companion: makes a new pairing code and puts its SPAKE2 message in
+    /// the code's slot (again when the slot is taken or a guess failed).
+    pub(super) fn new_pairing_code(&mut self, now: u64) {
+        let made = match &self.linking.flow {
+            LinkFlow::Showing(s) => s.code.as_ref().map_or(0, |c| c.made),
+            _ => return,
+        };
+        if made >= MAX_CODES {
+            self.fx.error("pairing codes kept failing (someone may be guessing): show a new code to try again");
+            self.link.close = Some("pairing codes failed".into());
+            return;
+        }
+        let code = pairing::new_code(self.random::<5>());
+        let started = pairing::slot(&code).and_then(|slot| Ok((slot, Pake::start(Side::Companion, &code, self.random::<64>())?)));
+        let (slot, (pake, message)) = match started {
+            Ok(v) => v,
+            Err(e) => return self.fx.error(e.to_string()),
+        };
+        if let LinkFlow::Showing(s) = &mut self.linking.flow {
+            s.code = Some(CodeOffer { slot, stage: CodeStage::Waiting(pake), made: made + 1 });
+        }
+        let req = Request::PairingPublish(f::PairingPublish { lookup: slot.to_vec(), payload: message });
+        self.request(req, Pending::PairingPublish, now);
+        self.fx.emit(Event::PairingCode { code });
+    }
+
+    /// A pairing answer: the primary's message and confirmation (on the
+    /// companion), or the companion's sealed link code (on the primary).
+    pub(super) fn on_pairing_answer(&mut self, answer: f::PairingOffer, now: u64) {
+        if let LinkFlow::Showing(s) = &mut self.linking.flow {
+            let Some(offer) = s.code.as_mut().filter(|c| c.slot.as_slice() == answer.lookup) else {
+                return self.fx.error("a pairing answer for another code arrived: ignored");
+            };
+            let CodeStage::Waiting(pake) = std::mem::take(&mut offer.stage) else {
+                return self.fx.error("a second pairing answer arrived: ignored");
+            };
+            let slot = offer.slot;
+            return self.primary_answered(slot, pake, &answer.payload, now);
+        }
+        match self.linking.code.take() {
+            Some(CodeEntry::AwaitOffer { slot, keys }) if slot.as_slice() == answer.lookup => {
+                if answer.payload == PAIRING_REFUSED {
+                    return self.fx.error(pairing_mismatch());
+                }
+                match keys.open_offer(&answer.payload) {
+                    Ok(uri) => {
+                        if let Err(e) = self.ask_to_link(&uri, Some(keys.sas())) {
+                            self.fx.error(e.to_string());
+                        }
+                    }
+                    Err(_) => self.fx.error(pairing_mismatch()),
+                }
+            }
+            other => {
+                self.linking.code = other;
+                self.fx.error("an unexpected pairing answer arrived: ignored");
+            }
+        }
+    }
+
+    /// Companion: checks the primary's proof that it knows the code; only
+    /// then sends this device's link code, sealed to the shared key.
+    fn primary_answered(&mut self, slot: [u8; 2], pake: Pake, payload: &[u8], now: u64) {
+        let keys = (payload.len() == PAKE_MESSAGE_LEN + CONFIRM_LEN)
+            .then(|| pake.finish(&payload[..PAKE_MESSAGE_LEN]).ok())
+            .flatten()
+            .filter(|k| k.check_primary(&payload[PAKE_MESSAGE_LEN..]).is_ok());
+        let Some(keys) = keys else {
+            // A wrong code (or a guess): tell the other side, show a new code.
+            let req = Request::PairingReply(f::PairingReply { lookup: slot.to_vec(), payload: PAIRING_REFUSED.to_vec() });
+            self.request(req, Pending::PairingReply, now);
+            self.fx.error("a device entered a wrong pairing code: here is a new one");
+            return self.new_pairing_code(now);
+        };
+        let LinkFlow::Showing(s) = &self.linking.flow else { return };
+        let Some(r) = s.refs.get(s.index).cloned() else { return };
+        let Some(link) = self.payload_for(&r, s.link_secret) else { return };
+        let sealed = keys.seal_offer(&link.to_uri(), self.random::<12>());
+        let req = Request::PairingReply(f::PairingReply { lookup: slot.to_vec(), payload: sealed });
+        self.request(req, Pending::PairingReply, now);
+        if let LinkFlow::Showing(Showing { code: Some(c), .. }) = &mut self.linking.flow {
+            c.stage = CodeStage::Matched;
+        }
+        self.fx.emit(Event::PairingMatched { confirmation: keys.sas() });
     }
 
     /// Skips refs that expired before they arrived.
@@ -96,24 +182,13 @@ impl Engine {
         })
     }
 
-    /// Shows the current ref: QR event, and the pairing offer if by code.
-    pub(super) fn show_current(&mut self, now: u64) {
+    /// Shows the current ref's QR.
+    pub(super) fn show_current(&mut self, _now: u64) {
         let LinkFlow::Showing(s) = &self.linking.flow else { return };
         let Some(r) = s.refs.get(s.index).cloned() else { return };
         let (index, total, secret) = (s.index, s.refs.len(), s.link_secret);
-        let code = s.code.as_ref().map(|(c, k)| (c.clone(), k.lookup, k.key));
         let Some(payload) = self.payload_for(&r, secret) else { return };
-        let uri = payload.to_uri();
-        self.fx.emit(Event::LinkCode { uri: uri.clone(), expires_ms: r.expires_ms, index, total });
-        if let Some((code, lookup, key)) = code {
-            let nonce = self.random::<12>();
-            let offer = seal::encrypt_with_key(&key, uri.as_bytes(), PAIRING_AAD, nonce);
-            let req = Request::PairingPublish(f::PairingPublish { lookup: lookup.to_vec(), payload: offer });
-            self.request(req, Pending::PairingPublish, now);
-            if index == 0 {
-                self.fx.emit(Event::PairingCode { code });
-            }
-        }
+        self.fx.emit(Event::LinkCode { uri: payload.to_uri(), expires_ms: r.expires_ms, index, total });
     }
 
     pub(super) fn on_link_approved(&mut self, a: f::LinkApproved, now: u64) {
@@ -125,10 +200,11 @@ impl Engine {
             Ok(signed) => {
                 self.linking.flow = LinkFlow::Idle;
                 self.me.role = Role::Companion { handle: a.handle.clone(), device_id: a.device_id, account_key: a.account_key.clone() };
+                self.me.unconfirmed = true;
+                self.me.history = Some(HistoryWindow { binding: history_binding(&secret, a.device_id), total: None, seen: vec![] });
                 self.save_me();
                 self.directory.set_own(&signed, &mut self.fx);
-                self.upload_prekeys(now);
-                self.fx.emit(Event::Linked { handle: a.handle, device_id: a.device_id });
+                self.fx.emit(Event::ConfirmAccount { handle: a.handle });
             }
             Err(why) => {
                 self.fx.error(format!("the link approval was refused: {why}"));
@@ -137,6 +213,37 @@ impl Engine {
                 self.request(req, Pending::RemoveDevice { device_id: a.device_id, list: None }, now);
             }
         }
+    }
+
+    /// Companion: the person's answer to "Linked to @handle: is this
+    /// you?". Yes: the device comes alive (prekeys, held messages, history).
+    /// No: it leaves the account at once and wipes itself.
+    pub fn confirm_account(&mut self, yes: bool, now: u64) -> Result<(), Error> {
+        let Role::Companion { handle, device_id, .. } = self.me.role.clone() else { return Err(Error::NotRegistered) };
+        if !self.me.unconfirmed {
+            return Err(Error::Invalid("this device's account is already confirmed".into()));
+        }
+        self.online()?;
+        if yes {
+            self.me.unconfirmed = false;
+            self.save_me();
+            self.upload_prekeys(now);
+            self.fx.emit(Event::Linked { handle, device_id });
+            for e in self.inbox.take_held() {
+                self.on_envelope(e, now);
+            }
+            self.pump(now);
+        } else {
+            let req = Request::RemoveDevice(f::RemoveDevice { device_id, new_list: None });
+            self.request(req, Pending::RemoveDevice { device_id, list: None }, now);
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Companion: the account waiting for the person's confirmation.
+    pub fn account_to_confirm(&self) -> Option<&str> {
+        self.me.unconfirmed.then(|| self.handle()).flatten()
     }
 
     /// Checks an approval against this device and its code on show;
@@ -160,7 +267,9 @@ impl Engine {
         Ok(signed)
     }
 
-    /// Companion: a sealed history chunk from our primary.
+    /// Companion: a sealed history chunk from our primary. Accepted only
+    /// while this link's history is incomplete, signed for this link, and
+    /// each chunk once: a replayed chunk cannot roll contacts back.
     pub(super) fn on_history(&mut self, e: &f::Envelope, sealed: Sealed, now: u64) {
         let _ = now;
         let Role::Companion { handle, account_key, .. } = self.me.role.clone() else {
@@ -169,8 +278,12 @@ impl Engine {
         if e.sender_handle != handle || e.sender_device != PRIMARY_DEVICE {
             return self.fx.error("history from another device than this account's primary: ignored");
         }
-        if device_list::verify_bytes(&account_key, HISTORY_CONTEXT, &sealed.body, &sealed.signature).is_err() {
-            return self.fx.error("a history chunk was not signed by this account: ignored");
+        let Some(window) = self.me.history.clone() else {
+            return self.fx.error("history arrived after this device's history was complete: ignored");
+        };
+        let signed = [window.binding.as_slice(), &sealed.body].concat();
+        if device_list::verify_bytes(&account_key, HISTORY_CONTEXT, &signed, &sealed.signature).is_err() {
+            return self.fx.error("a history chunk was not signed by this account for this link: ignored");
         }
         let Ok(secret) = <[u8; 32]>::try_from(self.me.link_secret_key.as_slice()) else { return };
         let Ok(plain) = seal::open(&secret, &sealed.body, HISTORY_AAD) else {
@@ -180,10 +293,18 @@ impl Engine {
         let Some((index, total, part)) = part else {
             return self.fx.error("a history chunk is unreadable: ignored");
         };
+        if index >= total || window.total.is_some_and(|t| t != total) || window.seen.contains(&index) {
+            return self.fx.error("a history chunk arrived twice or does not fit: ignored");
+        }
         for c in part.contacts.into_iter().filter(|c| c.handle != handle) {
             self.directory.import(c, &mut self.fx);
         }
         let messages = self.chats.import(part.chats, part.messages, &mut self.fx);
+        let mut window = window;
+        window.total = Some(total);
+        window.seen.push(index);
+        self.me.history = (window.seen.len() < total as usize).then_some(window);
+        self.save_me();
         self.fx.emit(Event::HistoryImported { chunk: index, total, messages });
     }
 
@@ -192,6 +313,10 @@ impl Engine {
     /// Primary: a scanned QR (or pasted link). Checks it and asks for
     /// confirmation with `Event::LinkRequest`; call `confirm_link` then.
     pub fn link_from_uri(&mut self, uri: &str) -> Result<(String, String), Error> {
+        self.ask_to_link(uri, None)
+    }
+
+    fn ask_to_link(&mut self, uri: &str, confirmation: Option<String>) -> Result<(String, String), Error> {
         let Role::Primary { .. } = self.me.role else { return Err(Error::NotPrimary) };
         let payload = LinkPayload::from_uri(uri)?;
         if Some(payload.server) != self.server_fingerprint() {
@@ -199,32 +324,37 @@ impl Engine {
         }
         let ask = (payload.platform.clone(), payload.name.clone());
         self.linking.request = Some(payload);
-        self.fx.emit(Event::LinkRequest { platform: ask.0.clone(), name: ask.1.clone() });
+        self.fx.emit(Event::LinkRequest { platform: ask.0.clone(), name: ask.1.clone(), confirmation });
         Ok(ask)
     }
 
-    /// Primary: fetches the offer behind an 8-character pairing code;
-    /// `Event::LinkRequest` follows.
+    /// Primary: starts the SPAKE2 exchange for a typed pairing code:
+    /// fetches the companion's message from the code's slot.
+    /// `Event::LinkRequest` follows once both sides proved the code.
     pub fn link_with_code(&mut self, code: &str, now: u64) -> Result<(), Error> {
         let Role::Primary { .. } = self.me.role else { return Err(Error::NotPrimary) };
         self.online()?;
-        let keys = pairing::derive(&pairing::normalize_code(code)?)?;
-        let req = Request::PairingFetch(f::PairingFetch { lookup: keys.lookup.to_vec() });
-        self.request(req, Pending::PairingFetch { key: keys.key }, now);
+        let slot = pairing::slot(code)?;
+        let (pake, message) = Pake::start(Side::Primary, code, self.random::<64>())?;
+        self.linking.code = Some(CodeEntry::Fetching { slot, pake, message });
+        self.request(Request::PairingFetch(f::PairingFetch { lookup: slot.to_vec() }), Pending::PairingFetch, now);
         self.finish();
         Ok(())
     }
 
-    pub(super) fn pairing_fetched(&mut self, key: [u8; 32], offer: &f::PairingOffer) {
-        let uri = seal::decrypt_with_key(&key, &offer.payload, PAIRING_AAD).ok().and_then(|b| String::from_utf8(b).ok());
-        match uri {
-            Some(uri) => {
-                if let Err(e) = self.link_from_uri(&uri) {
-                    self.fx.error(e.to_string());
-                }
-            }
-            None => self.fx.error("that pairing code does not match: check it and try again"),
-        }
+    /// Primary: the companion's message arrived; answer with ours and the
+    /// proof that we know the code.
+    pub(super) fn pairing_fetched(&mut self, offer: f::PairingOffer, now: u64) {
+        let Some(CodeEntry::Fetching { slot, pake, message }) = self.linking.code.take() else {
+            return self.fx.error(Error::MismatchedResponse { request: "pairing fetch" }.to_string());
+        };
+        let keys = match pake.finish(&offer.payload) {
+            Ok(keys) => keys,
+            Err(e) => return self.fx.error(e.to_string()),
+        };
+        let payload = [message.as_slice(), &keys.primary_confirmation()].concat();
+        self.request(Request::PairingReply(f::PairingReply { lookup: slot.to_vec(), payload }), Pending::PairingReply, now);
+        self.linking.code = Some(CodeEntry::AwaitOffer { slot, keys });
     }
 
     /// Primary: the user confirmed; sign the companion in and approve.
@@ -255,19 +385,21 @@ impl Engine {
         };
         let approval = make_approval(&key, &identity, &payload.link_secret);
         let req = Request::ApproveLink(f::ApproveLink { link_ref: payload.link_ref.to_vec(), device_id, new_list: Some(new.clone()), approval });
-        self.request(req, Pending::Approve { device_id, list: new, link_key: payload.link_key }, now);
+        let binding = history_binding(&payload.link_secret, device_id);
+        self.request(req, Pending::Approve { device_id, list: new, link_key: payload.link_key, binding }, now);
         self.finish();
         Ok(device_id)
     }
 
-    pub(super) fn link_approved(&mut self, device_id: u32, list: &f::SignedDeviceList, link_key: [u8; 32], now: u64) {
+    pub(super) fn link_approved(&mut self, device_id: u32, list: &f::SignedDeviceList, link_key: [u8; 32], binding: Vec<u8>, now: u64) {
         self.directory.set_own(list, &mut self.fx);
         self.fx.emit(Event::LinkApproved { device_id });
-        self.send_history(device_id, link_key, now);
+        self.send_history(device_id, link_key, &binding, now);
     }
 
-    /// Seals the last 90 days of history and the contacts to a new companion.
-    fn send_history(&mut self, device_id: u32, link_key: [u8; 32], now: u64) {
+    /// Seals the last 90 days of history and the contacts to a new
+    /// companion, each chunk signed for this link (`binding`).
+    fn send_history(&mut self, device_id: u32, link_key: [u8; 32], binding: &[u8], now: u64) {
         let (Some(handle), Some(key)) = (self.handle().map(str::to_string), self.me.role.account_key()) else { return };
         let contacts = self.directory.contacts().cloned().collect();
         let chats = self.chats.all().cloned().collect();
@@ -295,7 +427,7 @@ impl Engine {
             let eph = self.random::<32>();
             let nonce = self.random::<12>();
             let body = seal::seal(&link_key, &chunk.encode_to_vec(), HISTORY_AAD, eph, nonce);
-            let signature = key.sign_bytes(HISTORY_CONTEXT, &body).to_vec();
+            let signature = key.sign_bytes(HISTORY_CONTEXT, &[binding, &body].concat()).to_vec();
             let ciphertext = Sealed { kind: SEALED_HISTORY, body, signature }.encode_to_vec();
             let req = Request::Send(f::SendMessage {
                 message_id: self.random::<16>().to_vec(),
@@ -323,4 +455,15 @@ impl Engine {
         self.finish();
         Ok(())
     }
+}
+
+/// What both sides say when the codes did not match.
+fn pairing_mismatch() -> String {
+    tether_proto::Error::PairingMismatch.to_string()
+}
+
+/// What a history chunk's signature binds it to: the link secret of the
+/// code the primary scanned and the device id it gave the companion.
+fn history_binding(link_secret: &[u8; 32], device_id: u32) -> Vec<u8> {
+    [link_secret.as_slice(), &device_id.to_be_bytes()].concat()
 }

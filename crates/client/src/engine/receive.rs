@@ -19,6 +19,11 @@ impl Engine {
         if self.inbox.was_applied(&e) {
             return self.ack(e.envelope_id, now);
         }
+        if self.me.unconfirmed {
+            // Not applied, not acknowledged: the person has not said yet
+            // that this account is theirs.
+            return self.inbox.hold(e);
+        }
         let sealed = match Sealed::decode(e.ciphertext.as_slice()) {
             Ok(s) => s,
             Err(_) => return self.undecryptable(&e, "the message is malformed".into(), now),

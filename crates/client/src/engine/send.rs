@@ -156,7 +156,7 @@ impl Engine {
     /// order what they get by time, and a sync must not wait behind a
     /// message held for a contact.)
     pub(super) fn pump(&mut self, now: u64) {
-        if !self.is_open() {
+        if !self.is_open() || self.me.unconfirmed {
             return;
         }
         let (Some(account), Some(my_device)) = (self.account(), self.device_id()) else { return };

@@ -25,18 +25,37 @@ pub async fn link_companion(server: &TestServer, primary: &mut Device, with_code
         let now = primary.now();
         primary.engine.link_with_code(&code.to_lowercase(), now).unwrap();
         primary.flush().await;
-        settle(&mut [primary]).await;
+        settle(&mut [&mut *primary, &mut c]).await;
     } else {
         primary.engine.link_from_uri(&uri).unwrap();
         primary.flush().await;
     }
-    let asked = primary.events.iter().any(|e| matches!(e, Event::LinkRequest { platform, name } if platform == "chrome/linux" && name == "Chrome on Linux"));
-    assert!(asked, "the primary is asked to confirm");
+    let asked = primary.events.iter().find_map(|e| match e {
+        Event::LinkRequest { platform, name, confirmation } if platform == "chrome/linux" && name == "Chrome on Linux" => Some(confirmation.clone()),
+        _ => None,
+    });
+    let confirmation = asked.expect("the primary is asked to confirm");
+    // By code, both screens show the same confirmation digits.
+    let shown = c.events.iter().find_map(|e| match e {
+        Event::PairingMatched { confirmation } => Some(confirmation.clone()),
+        _ => None,
+    });
+    assert_eq!(confirmation, shown, "the same confirmation on both screens (none for a QR)");
     let now = primary.now();
     primary.engine.confirm_link(now).unwrap();
     primary.flush().await;
-    settle(&mut [primary, &mut c]).await;
+    settle(&mut [&mut *primary, &mut c]).await;
+    // "Linked to @handle: is this you?" The companion is inert until then.
+    let handle = primary.engine.handle().unwrap().to_string();
+    assert!(c.events.iter().any(|e| matches!(e, Event::ConfirmAccount { handle: h } if *h == handle)), "the companion asks: {:?}", c.events);
+    assert!(!c.events.iter().any(|e| matches!(e, Event::Linked { .. } | Event::HistoryImported { .. })), "nothing applied before the answer");
+    assert_eq!(c.engine.account_to_confirm(), Some(handle.as_str()));
+    let now = c.now();
+    c.engine.confirm_account(true, now).unwrap();
+    c.flush().await;
+    settle(&mut [&mut *primary, &mut c]).await;
     assert!(c.events.iter().any(|e| matches!(e, Event::Linked { .. })), "the companion is linked");
+    assert_eq!(c.engine.account_to_confirm(), None);
     c
 }
 
