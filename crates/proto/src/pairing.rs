@@ -229,18 +229,19 @@ struct FixedRng {
     used: usize,
 }
 
-impl rand_core_06::RngCore for FixedRng {
-    fn next_u32(&mut self) -> u32 {
+impl spake2::rand_core::TryRng for FixedRng {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
         let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
     }
-    fn next_u64(&mut self) -> u64 {
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
         let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_le_bytes(b)
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
     }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), Self::Error> {
         for d in dest {
             if self.used == self.bytes.len() {
                 use sha2::Digest;
@@ -250,14 +251,11 @@ impl rand_core_06::RngCore for FixedRng {
             *d = self.bytes[self.used];
             self.used += 1;
         }
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core_06::Error> {
-        self.fill_bytes(dest);
         Ok(())
     }
 }
 
-impl rand_core_06::CryptoRng for FixedRng {}
+impl spake2::rand_core::TryCryptoRng for FixedRng {}
 
 /// `XXXX-XXXX` from 8 ASCII symbols.
 fn format(symbols: &[u8]) -> String {
