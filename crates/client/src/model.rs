@@ -38,6 +38,11 @@ pub struct SelfState {
     /// [`HistoryWindow`]); `None` once it is complete, or never expected.
     #[serde(default)]
     pub history: Option<HistoryWindow>,
+    /// Primary: the names of the account's devices, by id. Names stay on
+    /// the devices (they are not in the device list, which the server and
+    /// contacts see).
+    #[serde(default)]
+    pub device_names: std::collections::BTreeMap<u32, String>,
 }
 
 /// Companion: history is accepted only from this link, each chunk once,

@@ -224,7 +224,8 @@ impl Engine {
                     .map(|d| DeviceSummary {
                         device_id: d.device_id,
                         platform: d.platform,
-                        name: d.name,
+                        // Names live on this device; a list from before they did may carry one.
+                        name: self.me.device_names.get(&d.device_id).cloned().unwrap_or(d.name),
                         linked_at_ms: d.linked_at_ms,
                         last_active_ms: d.last_active_ms,
                         current: d.current,

@@ -60,6 +60,7 @@ impl Engine {
     pub(super) fn registered(&mut self, handle: String, seed: [u8; 32], list: &f::SignedDeviceList, now: u64) {
         self.linking.registering = None;
         self.me.role = Role::Primary { handle: handle.clone(), account_seed: seed.to_vec() };
+        self.me.device_names.insert(PRIMARY_DEVICE, self.info.name.clone());
         self.save_me();
         self.directory.set_own(list, &mut self.fx);
         self.upload_prekeys(now);
@@ -75,7 +76,8 @@ impl Engine {
             identity_key: self.olm.identity_key().to_vec(),
             signing_key: self.olm.signing_key().to_vec(),
             platform: self.info.platform.clone(),
-            name: self.info.name.clone(),
+            // Kept on the device (SelfState::device_names), not in the list.
+            name: String::new(),
             linked_at_ms: now,
         }
     }

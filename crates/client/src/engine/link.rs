@@ -371,7 +371,8 @@ impl Engine {
                 identity_key: payload.identity_key.to_vec(),
                 signing_key: payload.signing_key.to_vec(),
                 platform: payload.platform.clone(),
-                name: payload.name.clone(),
+                // Kept on the primary (SelfState::device_names), not in the list.
+                name: String::new(),
                 linked_at_ms: now,
             })
         })?;
@@ -386,6 +387,8 @@ impl Engine {
         let approval = make_approval(&key, &identity, &payload.link_secret);
         let req = Request::ApproveLink(f::ApproveLink { link_ref: payload.link_ref.to_vec(), device_id, new_list: Some(new.clone()), approval });
         let binding = history_binding(&payload.link_secret, device_id);
+        self.me.device_names.insert(device_id, payload.name.clone());
+        self.save_me();
         self.request(req, Pending::Approve { device_id, list: new, link_key: payload.link_key, binding }, now);
         self.finish();
         Ok(device_id)

@@ -77,15 +77,27 @@ async fn a_server_guessing_the_pairing_code_learns_nothing_and_links_nothing() {
 }
 
 /// Linking by code end to end, with the operator watching: the
-/// companion's link code travels only sealed, and both screens agree.
+/// companion's link code travels only sealed, and both screens agree
+/// (finding 1). Device names never reach the server: they are not in the
+/// signed lists (finding 15), yet the primary still lists them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_link_code_behind_a_pairing_code_travels_sealed() {
+async fn the_link_code_behind_a_pairing_code_travels_sealed_and_device_names_stay_home() {
     let server = TestServer::start().await;
     let op = Operator::install(&server);
     let mut alice = primary(&server, "alice").await;
     let _companion = link_companion(&server, &mut alice, true).await;
     let all = format!("{:?}", op.requests.lock().unwrap());
     assert!(!all.contains("tether://"), "no link code in the clear anywhere");
+    assert!(!all.contains("Chrome on Linux") && !all.contains("tether CLI on Linux"), "no device name reaches the server");
+    let now = alice.now();
+    alice.engine.request_devices(now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice]).await;
+    let names = alice.events.iter().rev().find_map(|e| match e {
+        Event::Devices { devices } => Some(devices.iter().map(|d| d.name.clone()).collect::<Vec<_>>()),
+        _ => None,
+    });
+    assert_eq!(names.unwrap(), vec!["tether CLI on Linux".to_string(), "Chrome on Linux".to_string()], "the primary still knows them");
     let to_alice = op.events_to(&device("alice", 0));
     let sealed = to_alice.iter().find_map(|e| match e {
         EventBody::PairingAnswer(a) => Some(a.payload.clone()),
