@@ -86,14 +86,16 @@ pub enum Request {
     /// The primary approves a link ref (adds the companion).
     #[prost(message, tag = "13")]
     ApproveLink(ApproveLink),
-    /// A companion-to-be publishes its pairing-code offer (guest only).
+    /// A companion-to-be opens its pairing slot with its first PAKE message
+    /// (guest only; one slot per connection).
     #[prost(message, tag = "14")]
     PairingPublish(PairingPublish),
-    /// A device fetches a pairing offer by its lookup id (the primary, in
-    /// practice; offers stay until they expire).
+    /// A device fetches a pairing slot, claiming it: afterwards only this
+    /// device may fetch it or reply on it (one guess per code).
     #[prost(message, tag = "15")]
     PairingFetch(PairingFetch),
-    /// A device answers a pairing offer; forwarded to the waiting companion.
+    /// A PAKE message from the slot's claimer to its owner guest, or back
+    /// (at most 4 per side); forwarded as `PairingAnswer`.
     #[prost(message, tag = "16")]
     PairingReply(PairingReply),
 }
@@ -267,24 +269,28 @@ pub struct ApproveLink {
 
 #[derive(Clone, PartialEq, Message)]
 pub struct PairingPublish {
-    /// 16 bytes derived from the pairing code; the server never sees the code.
+    /// The slot: a 15-bit number from the pairing code, 2 bytes big-endian,
+    /// top bit clear. The server never sees the rest of the code.
     #[prost(bytes = "vec", tag = "1")]
     pub lookup: Vec<u8>,
-    /// Opaque: the companion's wrapped ephemeral key.
+    /// Opaque, 1 to 64 bytes: the companion's first PAKE message.
     #[prost(bytes = "vec", tag = "2")]
     pub payload: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub struct PairingFetch {
+    /// The slot (as in [`PairingPublish::lookup`]).
     #[prost(bytes = "vec", tag = "1")]
     pub lookup: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
 pub struct PairingReply {
+    /// The slot (as in [`PairingPublish::lookup`]).
     #[prost(bytes = "vec", tag = "1")]
     pub lookup: Vec<u8>,
+    /// Opaque, 1 to 4 096 bytes.
     #[prost(bytes = "vec", tag = "2")]
     pub payload: Vec<u8>,
 }

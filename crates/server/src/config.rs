@@ -58,6 +58,25 @@ pub struct Config {
     pub pairing_ttl: Duration,
     /// Tell a device to upload one-time keys when it has fewer than this.
     pub prekeys_low: u32,
+    /// Most entries one source (an IPv4 address or an IPv6 /64) may hold in
+    /// each rendezvous table: ref batches, pairing slots, held approvals.
+    pub rendezvous_per_source: u32,
+    /// Most guest keys holding link refs at once (one batch each).
+    pub max_ref_batches: usize,
+    /// Most pairing slots at once (of 32 768 slot numbers).
+    pub max_pairing_slots: usize,
+    /// Most link approvals held for offline companions at once.
+    pub max_held_approvals: usize,
+    /// Most undelivered envelopes stored per device …
+    pub queue_max_envelopes: u64,
+    /// … and most bytes of their ciphertext.
+    pub queue_max_bytes: u64,
+    /// One-time keys one account may claim of one device per hour.
+    pub claims_per_hour: u32,
+    /// Device-list lookups of other accounts per account and minute …
+    pub lookups_per_minute: u32,
+    /// … and in a burst.
+    pub lookup_burst: u32,
 }
 
 impl Default for Config {
@@ -80,6 +99,15 @@ impl Default for Config {
             link_refs: 6,
             pairing_ttl: Duration::from_secs(180),
             prekeys_low: 10,
+            rendezvous_per_source: 32,
+            max_ref_batches: 10_000,
+            max_pairing_slots: 4_096,
+            max_held_approvals: 10_000,
+            queue_max_envelopes: 10_000,
+            queue_max_bytes: 100 * 1024 * 1024,
+            claims_per_hour: 20,
+            lookups_per_minute: 30,
+            lookup_burst: 60,
         }
     }
 }

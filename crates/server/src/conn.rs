@@ -16,7 +16,8 @@
 
 use crate::Shared;
 use crate::handlers::{self, Answer, Failure};
-use crate::router::{ConnHandle, Done, Next, Outbound, Outcome};
+use crate::links::Source;
+use crate::router::{ConnHandle, Done, Next, Outbound, Outcome, Written};
 use crate::writer::{Op, WriteRequest};
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use futures_util::SinkExt;
@@ -41,6 +42,8 @@ const MAX_LIMITED_IN_A_ROW: u32 = 1000;
 pub const MAX_IN_FLIGHT: usize = 256;
 /// Most mailbox items handled in one step before frames are flushed.
 const MAILBOX_STEP: usize = 256;
+/// How long a closing connection reads on after its close frame.
+const CLOSE_DRAIN: std::time::Duration = std::time::Duration::from_secs(1);
 /// How long a closing connection waits for its writes in flight, to answer them.
 const FINISH_IN_FLIGHT: std::time::Duration = std::time::Duration::from_secs(5);
 
@@ -84,7 +87,9 @@ pub struct Conn {
     /// The peer's Noise static key.
     pub key: [u8; 32],
     pub session: Session,
-    handle: ConnHandle,
+    pub handle: ConnHandle,
+    /// Where the connection comes from, for per-source caps.
+    pub source: Source,
     /// Durable writes handed to the writer and not answered yet.
     in_flight: usize,
     /// Frames written to the socket's buffer but not flushed yet.
@@ -106,7 +111,7 @@ pub(crate) enum End {
     Close(ErrorCode),
 }
 
-pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
+pub async fn run(s: Arc<Shared>, mut ws: WebSocket, source: Source) {
     s.metrics.connections_total.inc();
     s.metrics.connections_open.inc();
     let hs = tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await;
@@ -126,6 +131,7 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
                 key: client_key,
                 session: Session::Guest,
                 handle,
+                source,
                 in_flight: 0,
                 unflushed: false,
                 last_sent: 0,
@@ -143,6 +149,7 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket) {
             s.metrics.error(ErrorCode::HandshakeFailed);
             tracing::debug!("handshake failed or timed out");
             close_socket(&mut ws, ErrorCode::HandshakeFailed).await;
+            drain(&mut ws).await;
         }
     }
     s.metrics.connections_open.dec();
@@ -183,6 +190,22 @@ async fn close_socket(ws: &mut WebSocket, code: ErrorCode) {
     let _ = ws.send(Message::Close(Some(CloseFrame { code: ws_code, reason: code.as_str().into() }))).await;
 }
 
+/// Finishes the closing handshake after our close frame: reads (and drops)
+/// what the peer still sends until its close, the end of the socket, or
+/// [`CLOSE_DRAIN`]. Dropping a socket with unread input makes the kernel
+/// reset the connection, and a reset can destroy our close frame in the
+/// peer's receive buffer before the peer reads it.
+async fn drain(ws: &mut WebSocket) {
+    let read_all = async {
+        while let Some(Ok(m)) = ws.recv().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_DRAIN, read_all).await;
+}
+
 impl Conn {
     async fn serve(&mut self) {
         let end = match self.start().await {
@@ -201,18 +224,10 @@ impl Conn {
             let _ = self.send_event(EventBody::Closing(closing)).await;
             let _ = self.flush().await;
             close_socket(&mut self.ws, code).await;
-            // Finish the closing handshake: read (and drop) what the peer
-            // still sends until its close, so the socket is not reset with
-            // our last frames unread.
-            let drain = async {
-                while let Some(Ok(m)) = self.ws.recv().await {
-                    if matches!(m, Message::Close(_)) {
-                        break;
-                    }
-                }
-            };
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(1), drain).await;
+            drain(&mut self.ws).await;
         }
+        // A guest's pairing slot dies with its connection.
+        self.s.links.drop_pairing_of(self.handle.id);
         match &self.session {
             Session::Device { handle, device_id } => self.s.router.remove_device(handle, *device_id, self.handle.id),
             Session::Guest => self.s.router.remove_guest(&self.key, self.handle.id),
@@ -243,6 +258,7 @@ impl Conn {
     pub async fn become_device(&mut self, handle: String, device_id: u32) -> Result<(), End> {
         if self.session == Session::Guest {
             self.s.router.remove_guest(&self.key, self.handle.id);
+            self.s.links.drop_pairing_of(self.handle.id);
         }
         self.s.router.add_device(&handle, device_id, self.handle.clone());
         tracing::debug!(%handle, device_id, "device connected");
@@ -338,13 +354,19 @@ impl Conn {
     /// Answers a request whose write finished.
     async fn on_done(&mut self, done: Done) -> Result<(), End> {
         self.in_flight = self.in_flight.saturating_sub(1);
-        let result = match (done.ok, done.outcome) {
-            (true, Outcome::Sent { server_time_ms }) => Ok(ResponseBody::Sent(SendAccepted { server_time_ms })),
-            (true, Outcome::Acked) => Ok(ResponseBody::Done(Done_ {})),
-            (false, Outcome::Sent { .. }) => {
+        let result = match (done.written, done.outcome) {
+            (Written::Ok, Outcome::Sent { server_time_ms }) => Ok(ResponseBody::Sent(SendAccepted { server_time_ms })),
+            (Written::Ok, Outcome::Acked) => Ok(ResponseBody::Done(Done_ {})),
+            (Written::QueueFull, _) => Err(Failure::new(
+                ErrorCode::RecipientQueueFull,
+                "a recipient device has too many undelivered messages; nothing was sent, try again later",
+            )),
+            (Written::Failed, Outcome::Sent { .. }) => {
                 Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again"))
             }
-            (false, Outcome::Acked) => Err(Failure::new(ErrorCode::Internal, "the server's store failed; try again")),
+            (Written::Failed, Outcome::Acked) => {
+                Err(Failure::new(ErrorCode::Internal, "the server's store failed; try again"))
+            }
         };
         self.respond(done.request_id, result).await
     }
@@ -424,12 +446,16 @@ impl Conn {
         #[cfg(feature = "adversary")]
         let Some(frame) = self.tamper_request(frame) else { return Ok(()) };
         if limited {
+            // Every frame read is answered, the last one too; after more
+            // than MAX_LIMITED_IN_A_ROW refusals in a row the connection
+            // closes, reading nothing more.
             self.limited_in_a_row += 1;
+            let failure = Failure::new(ErrorCode::RateLimited, "too many frames; slow down");
+            self.respond(frame.id, Err(failure)).await?;
             if self.limited_in_a_row > MAX_LIMITED_IN_A_ROW {
                 return Err(End::Close(ErrorCode::RateLimited));
             }
-            let failure = Failure::new(ErrorCode::RateLimited, "too many frames; slow down");
-            return self.respond(frame.id, Err(failure)).await;
+            return Ok(());
         }
         // Forgive only a client that has calmed down (half a burst saved up),
         // not one that squeezes a frame through now and then.

@@ -4,7 +4,9 @@
 
 use crate::Shared;
 use crate::conn::{Conn, Session};
-use crate::links::{PairingSlot, RefLookup};
+use crate::bounded::Refused;
+use crate::limits::Limited;
+use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
 use crate::store::{Account, AckedCopies, ListUpdate, NewDevice, NewEnvelope, Prekey, StoreError};
 use crate::writer::Op;
@@ -26,8 +28,14 @@ const MAX_STORED_PREKEYS: u32 = 500;
 const MAX_DEVICE_ID: u32 = 1_000_000;
 /// Most one-time keys in one upload.
 const MAX_PREKEYS: usize = 200;
-/// Largest opaque link approval or pairing payload.
+/// Largest opaque link approval.
 const MAX_OPAQUE: usize = 8 * 1024;
+/// Largest pairing slot payload (a PAKE message: SPAKE2's is 33 bytes).
+const MAX_PAIRING_OFFER: usize = 64;
+/// Largest pairing reply payload (PAKE confirmation, then the link code).
+const MAX_PAIRING_REPLY: usize = 4096;
+/// Most refs per `RequestLinkRefs`, whatever the config says.
+const MAX_LINK_REFS: u32 = 16;
 /// How long the first link ref lives, and each later one.
 const FIRST_REF_MS: u64 = 60_000;
 const NEXT_REF_MS: u64 = 20_000;
@@ -88,8 +96,11 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::Ping(_) => Ok(ResponseBody::Pong(Pong { time_ms: c.s.clock.now_ms() })),
         Request::Register(r) => register(c, r).await,
         Request::GetDeviceList(r) => {
-            device(c)?;
+            let (me, _) = device(c)?;
             let handle = handle_arg(&r.handle)?;
+            if handle != me {
+                lookup_token(c, &me)?;
+            }
             Ok(ResponseBody::DeviceList(list_reply(&c.s, &handle).await?))
         }
         Request::PublishDeviceList(r) => publish_list(c, r).await,
@@ -100,7 +111,12 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::RequestLinkRefs(_) => {
             guest(c)?;
             let cfg = &c.s.config;
-            let refs = c.s.links.issue(c.key, c.s.clock.now_ms(), cfg.link_refs.max(1), FIRST_REF_MS, NEXT_REF_MS);
+            let n = cfg.link_refs.clamp(1, MAX_LINK_REFS);
+            let refs = c
+                .s
+                .links
+                .issue(c.key, c.source, c.s.clock.now_ms(), n, FIRST_REF_MS, NEXT_REF_MS)
+                .map_err(|e| rendezvous_full(e, "link codes"))?;
             Ok(ResponseBody::LinkRefs(LinkRefs {
                 refs: refs
                     .into_iter()
@@ -109,40 +125,9 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             }))
         }
         Request::ApproveLink(r) => approve_link(c, r).await,
-        Request::PairingPublish(r) => {
-            guest(c)?;
-            let lookup: [u8; 16] = r.lookup.as_slice().try_into().map_err(|_| bad("lookup must be 16 bytes"))?;
-            if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
-                return Err(bad(format!("pairing payload must be 1 to {MAX_OPAQUE} bytes")));
-            }
-            let now = c.s.clock.now_ms();
-            let slot = PairingSlot {
-                noise_key: c.key,
-                payload: r.payload,
-                expires_ms: now + c.s.config.pairing_ttl.as_millis() as u64,
-            };
-            if !c.s.links.publish_pairing(lookup, slot, now) {
-                return Err(bad("that lookup id is in use: make a new pairing code"));
-            }
-            Ok(ResponseBody::Done(Done {}))
-        }
-        Request::PairingFetch(r) => {
-            device(c)?;
-            let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
-            Ok(ResponseBody::Pairing(PairingOffer { payload: slot.payload, lookup: r.lookup.clone() }))
-        }
-        Request::PairingReply(r) => {
-            device(c)?;
-            if r.payload.is_empty() || r.payload.len() > MAX_OPAQUE {
-                return Err(bad(format!("pairing payload must be 1 to {MAX_OPAQUE} bytes")));
-            }
-            let slot = c.s.links.pairing(&r.lookup, c.s.clock.now_ms()).ok_or_else(unknown_pairing)?;
-            let waiting = c.s.router.guest(&slot.noise_key).ok_or_else(unknown_pairing)?;
-            waiting.push(Outbound::Event(Box::new(Event {
-                body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload, lookup: r.lookup.clone() })),
-            })));
-            Ok(ResponseBody::Done(Done {}))
-        }
+        Request::PairingPublish(r) => pairing_publish(c, r),
+        Request::PairingFetch(r) => pairing_fetch(c, r),
+        Request::PairingReply(r) => pairing_reply(c, r),
     }
 }
 
@@ -154,6 +139,52 @@ fn bad(msg: impl Into<String>) -> Failure {
 
 fn unknown_pairing() -> Failure {
     Failure::new(ErrorCode::UnknownPairing, "no device is waiting with that pairing code: check it, or make a new one")
+}
+
+/// A rendezvous table refused an entry: `server_busy` when it is full,
+/// `rate_limited` when the caller's source holds its share.
+fn rendezvous_full(e: Refused, what: &str) -> Failure {
+    match e {
+        Refused::Full => {
+            Failure::new(ErrorCode::ServerBusy, format!("the server holds too many pending {what}; try again in a minute"))
+        }
+        Refused::SourceFull => Failure::new(
+            ErrorCode::RateLimited,
+            format!("too many pending {what} from your network; let some expire or finish first"),
+        ),
+    }
+}
+
+/// Takes one of the account's tokens for looking up other accounts.
+fn lookup_token(c: &Conn, me: &str) -> Result<()> {
+    c.s.limits.take_lookup(me, c.s.clock.now_ms()).map_err(|e| match e {
+        Limited::Exhausted => {
+            Failure::new(ErrorCode::RateLimited, "too many lookups of other accounts; slow down and try again later")
+        }
+        Limited::Busy => Failure::new(ErrorCode::ServerBusy, "the server is busy; try again in a minute"),
+    })
+}
+
+/// A pairing slot number: exactly 2 bytes, big-endian, top bit clear.
+fn slot_arg(lookup: &[u8]) -> Result<u16> {
+    match <[u8; 2]>::try_from(lookup) {
+        Ok(b) if b[0] & 0x80 == 0 => Ok(u16::from_be_bytes(b)),
+        _ => Err(bad("a pairing lookup is a 15-bit slot number: 2 bytes, big-endian, top bit clear")),
+    }
+}
+
+fn pairing_failure(e: PairingError) -> Failure {
+    match e {
+        PairingError::Taken => {
+            Failure::new(ErrorCode::PairingSlotTaken, "that pairing slot is in use: make a new pairing code")
+        }
+        PairingError::Unknown => unknown_pairing(),
+        PairingError::TooManyReplies => bad(format!(
+            "at most {} pairing replies per side: make a new pairing code",
+            crate::links::MAX_PAIRING_REPLIES
+        )),
+        PairingError::Refused(r) => rendezvous_full(r, "pairing codes"),
+    }
 }
 
 /// The caller's (handle, device id); refuses guests.
@@ -257,6 +288,49 @@ fn list_ids(list: &DeviceList) -> BTreeSet<u32> {
 }
 
 // ----------------------------------------------------------------- requests
+
+/// A guest opens (or replaces) its pairing slot with its first PAKE message.
+fn pairing_publish(c: &mut Conn, r: PairingPublish) -> Result<ResponseBody> {
+    guest(c)?;
+    let slot = slot_arg(&r.lookup)?;
+    if r.payload.is_empty() || r.payload.len() > MAX_PAIRING_OFFER {
+        return Err(bad(format!("a pairing offer is 1 to {MAX_PAIRING_OFFER} bytes")));
+    }
+    let now = c.s.clock.now_ms();
+    let expires = now + c.s.config.pairing_ttl.as_millis() as u64;
+    c.s.links.publish_pairing(slot, c.handle.clone(), r.payload, c.source, now, expires).map_err(pairing_failure)?;
+    Ok(ResponseBody::Done(Done {}))
+}
+
+/// A device claims a slot (the first fetch wins; one guess per code).
+fn pairing_fetch(c: &mut Conn, r: PairingFetch) -> Result<ResponseBody> {
+    let (handle, device_id) = device(c)?;
+    let slot = slot_arg(&r.lookup)?;
+    let payload =
+        c.s.links.fetch_pairing(slot, (&handle, device_id), c.s.clock.now_ms()).map_err(pairing_failure)?;
+    Ok(ResponseBody::Pairing(PairingOffer { payload, lookup: r.lookup }))
+}
+
+/// Relays a PAKE message between a slot's guest and its claimer.
+fn pairing_reply(c: &mut Conn, r: PairingReply) -> Result<ResponseBody> {
+    let slot = slot_arg(&r.lookup)?;
+    if r.payload.is_empty() || r.payload.len() > MAX_PAIRING_REPLY {
+        return Err(bad(format!("a pairing reply is 1 to {MAX_PAIRING_REPLY} bytes")));
+    }
+    let from = match &c.session {
+        Session::Guest => Replier::Guest(c.handle.id),
+        Session::Device { handle, device_id } => Replier::Device(handle, *device_id),
+    };
+    let to = c.s.links.reply_pairing(slot, from, c.s.clock.now_ms()).map_err(pairing_failure)?;
+    let conn = match to {
+        ReplyTo::Owner(conn) => conn,
+        ReplyTo::Claimer(handle, device_id) => c.s.router.device(&handle, device_id).ok_or_else(unknown_pairing)?,
+    };
+    conn.push(Outbound::Event(Box::new(Event {
+        body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload, lookup: r.lookup })),
+    })));
+    Ok(ResponseBody::Done(Done {}))
+}
 
 async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
     guest(c)?;
@@ -460,8 +534,11 @@ async fn upload_prekeys(c: &mut Conn, r: UploadPrekeys) -> Result<ResponseBody> 
 }
 
 async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
-    device(c)?;
+    let (me, _) = device(c)?;
     let handle = handle_arg(&r.handle)?;
+    if handle != me {
+        lookup_token(c, &me)?;
+    }
     let active =
         c.s.active_devices(&handle)
             .await?
@@ -469,7 +546,7 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     if !active.contains(&r.device_id) {
         return Err(Failure::new(ErrorCode::UnknownDevice, "no such device in that account"));
     }
-    let key = c.s.store.claim_prekey(&handle, r.device_id).await?.ok_or_else(|| {
+    let key = claim_limited(&c.s, &me, &handle, r.device_id).await?.ok_or_else(|| {
         Failure::new(ErrorCode::NoPrekeys, "that device has no prekeys left; try again when it is online")
     })?;
     if !key.fallback {
@@ -488,6 +565,28 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
         key: Some(OneTimeKey { key_id: key.key_id, key: key.key }),
         fallback: key.fallback,
     }))
+}
+
+/// Claims a key of (`handle`, `device_id`) for account `me`, within the
+/// per-claimer limit on one-time keys (a fallback key is not counted: it is
+/// not used up).
+async fn claim_limited(s: &Shared, me: &str, handle: &str, device_id: u32) -> Result<Option<Prekey>> {
+    let now = s.clock.now_ms();
+    s.limits.reserve_claim(me, handle, device_id, now).map_err(|e| match e {
+        Limited::Exhausted => Failure::new(
+            ErrorCode::TooManyClaims,
+            format!(
+                "this account claimed {} one-time keys of that device in the last hour; try again later",
+                s.config.claims_per_hour
+            ),
+        ),
+        Limited::Busy => Failure::new(ErrorCode::ServerBusy, "the server is busy; try again in a minute"),
+    })?;
+    let key = s.store.claim_prekey(handle, device_id).await;
+    if !matches!(&key, Ok(Some(k)) if !k.fallback) {
+        s.limits.refund_claim(me, handle, device_id);
+    }
+    Ok(key?)
 }
 
 /// Checks a send and hands its copies to the writer: answered `Sent` once
@@ -522,6 +621,8 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     let mut stale = Vec::new();
     for (handle, given) in &targets {
         let Some(active) = c.s.active_devices(handle).await? else {
+            // Telling "no such account" is a lookup.
+            lookup_token(c, &me)?;
             return Err(Failure::new(ErrorCode::UnknownAccount, "no account has that handle"));
         };
         let fits = if *handle == me {
@@ -532,6 +633,10 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
             *given == *active
         };
         if !fits {
+            // Handing out another account's list is a lookup.
+            if *handle != me {
+                lookup_token(c, &me)?;
+            }
             stale.push(list_reply(&c.s, handle).await?);
         }
     }
@@ -615,16 +720,26 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
         list: Some(signed.clone()),
         approval: r.approval,
     };
+    // An offline companion's approval is held: make sure it fits before
+    // anything is stored.
+    let waiting = c.s.router.guest(&entry.noise_key);
+    if waiting.is_none() {
+        c.s.links.approval_room(&entry.noise_key, c.source, now).map_err(|e| rendezvous_full(e, "link approvals"))?;
+    }
     apply_list(&c.s, &a, signed, list.version, Some(add), vec![], &active).await?;
-    c.s.links.retire(entry.batch);
+    c.s.links.retire(&entry, now);
     tracing::info!(%handle, device_id = r.device_id, "companion linked");
-    match c.s.router.guest(&entry.noise_key) {
+    match waiting {
         Some(conn) => conn.push(Outbound::Promote(Box::new(Promotion {
             handle,
             device_id: r.device_id,
             event: Event { body: Some(EventBody::LinkApproved(event)) },
         }))),
-        None => c.s.links.hold_approval(entry.noise_key, event, now),
+        None => {
+            if c.s.links.hold_approval(entry.noise_key, event, c.source, now).is_err() {
+                tracing::warn!(%handle, device_id = r.device_id, "no room to hold a link approval");
+            }
+        }
     }
     Ok(ResponseBody::Done(Done {}))
 }

@@ -16,12 +16,14 @@
 
 #[cfg(feature = "adversary")]
 pub mod adversary;
+mod bounded;
 mod clock;
 mod config;
 mod conn;
 mod error;
 mod handlers;
 mod keys;
+mod limits;
 mod links;
 mod metrics;
 mod router;
@@ -31,9 +33,10 @@ mod writer;
 pub use clock::{Clock, DAY_MS, ManualClock, SystemClock};
 pub use config::{Config, Registration};
 pub use error::Error;
+pub use links::Footprint;
 pub use store::{SqliteStore, Store};
 
-use axum::extract::{State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router as HttpRouter, routing::get};
@@ -69,6 +72,10 @@ pub(crate) struct Shared {
     pub key: StaticKey,
     pub router: router::Router,
     pub links: links::Links,
+    /// Per-account limits: prekey claims, device-list lookups.
+    pub limits: limits::Limits,
+    /// Stored envelopes per device, for the queue quotas (see writer.rs).
+    pub usage: writer::Usage,
     pub metrics: metrics::Metrics,
     /// Group-commit queue (see writer.rs).
     pub writer: mpsc::Sender<writer::WriteRequest>,
@@ -157,6 +164,13 @@ impl Server {
 
     fn with_store(config: Config, clock: Arc<dyn Clock>, store: Arc<dyn Store>, key: StaticKey) -> Self {
         let (tx, rx) = mpsc::channel(4096);
+        let links = links::Links::new(links::Caps {
+            ref_batches: config.max_ref_batches,
+            pairings: config.max_pairing_slots,
+            approvals: config.max_held_approvals,
+            per_source: config.rendezvous_per_source,
+        });
+        let limits = limits::Limits::new(&config);
         let shared = Arc::new(Shared {
             conn_limit: Arc::new(Semaphore::new(config.max_connections)),
             config,
@@ -164,7 +178,9 @@ impl Server {
             store,
             key,
             router: router::Router::default(),
-            links: links::Links::default(),
+            links,
+            limits,
+            usage: writer::Usage::default(),
             metrics: metrics::Metrics::default(),
             writer: tx,
             shutdown: CancellationToken::new(),
@@ -197,6 +213,13 @@ impl Server {
     /// The store (for operator commands such as `token create`).
     pub fn store(&self) -> &dyn Store {
         self.shared.store.as_ref()
+    }
+
+    /// What the in-memory rendezvous tables (link refs, pairing slots, held
+    /// approvals) hold now, and their estimated memory: for monitoring
+    /// (also in `/metrics`) and for tests that try to fill them.
+    pub fn rendezvous_footprint(&self) -> Footprint {
+        self.shared.links.footprint(self.shared.clock.now_ms())
     }
 
     /// Makes a single-use registration token.
@@ -232,6 +255,7 @@ impl Server {
                 tracing::debug!("TCP_NODELAY: {e}");
             }
         });
+        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
@@ -281,6 +305,8 @@ impl Server {
                 s.remove_device(&handle, d.device_id).await?;
             }
         }
+        // Expiry deleted copies: the queue sizes are read from the store again.
+        s.usage.clear();
         report.expired = s.store.expire(now.saturating_sub(s.config.envelope_ttl_days * DAY_MS)).await?;
         if report != SweepReport::default() {
             tracing::info!(
@@ -331,11 +357,18 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     if let Ok(depth) = s.store.queue_depth().await {
         s.metrics.queue_depth.set(depth as i64);
     }
+    let f = s.links.footprint(s.clock.now_ms());
+    s.metrics.rendezvous_entries.set(f.entries() as i64);
+    s.metrics.rendezvous_bytes.set(f.bytes as i64);
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode()).into_response()
 }
 
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
-async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+async fn ws_upgrade(
+    State(s): State<Arc<Shared>>,
+    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
     let Ok(permit) = s.conn_limit.clone().try_acquire_owned() else {
         s.metrics.error(ErrorCode::ServerBusy);
         return (StatusCode::SERVICE_UNAVAILABLE, "server_busy").into_response();
@@ -352,7 +385,7 @@ async fn ws_upgrade(State(s): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Respo
         .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                conn::run(s, socket).await;
+                conn::run(s, socket, links::Source::of(peer.ip())).await;
                 drop(permit);
             })
         })

@@ -27,6 +27,10 @@ pub struct Metrics {
     /// Set at scrape time from the store.
     pub queue_depth: Gauge,
     pub store_batches: Counter,
+    /// Set at scrape time: entries of the rendezvous tables …
+    pub rendezvous_entries: Gauge,
+    /// … and their estimated memory.
+    pub rendezvous_bytes: Gauge,
 }
 
 impl Metrics {
@@ -48,6 +52,8 @@ impl Metrics {
         r.register("errors", "Error responses by code", self.errors.clone());
         r.register("queue_depth", "Stored copies awaiting acknowledgement", self.queue_depth.clone());
         r.register("store_batches", "Group commits of message copies", self.store_batches.clone());
+        r.register("rendezvous_entries", "Link refs, pairing slots and held approvals in memory", self.rendezvous_entries.clone());
+        r.register("rendezvous_bytes", "Estimated memory of the rendezvous tables", self.rendezvous_bytes.clone());
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out

@@ -52,8 +52,19 @@ pub enum Outcome {
 pub struct Done {
     pub request_id: u64,
     pub outcome: Outcome,
-    /// false: the transaction failed, nothing of it was stored.
-    pub ok: bool,
+    pub written: Written,
+}
+
+/// What became of a request's write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// Committed.
+    Ok,
+    /// The transaction failed: nothing of it was stored.
+    Failed,
+    /// Refused before the transaction: a recipient's queue would exceed its
+    /// quota. Nothing of the send was stored.
+    QueueFull,
 }
 
 /// What [`ConnHandle::next`] found in the mailbox, most urgent first.

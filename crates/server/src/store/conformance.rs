@@ -109,6 +109,8 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 2);
     assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 0, "acking twice is harmless");
     assert_eq!(s.queue_depth().await.unwrap(), 5);
+    assert_eq!(s.queue_usage("alice", 0).await.unwrap(), (4, 32), "four copies of 8 bytes");
+    assert_eq!(s.queue_usage("alice", 9).await.unwrap(), (0, 0));
     assert_eq!(s.expire(35).await.unwrap(), 1, "only the copy created before 35 (the 3rd) expires");
     let left: Vec<u8> = s.pending("alice", 0, 0, 100).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
     assert_eq!(left, vec![4, 5, 6]);

@@ -171,6 +171,8 @@ pub trait Store: Send + Sync + 'static {
     async fn expire(&self, before_ms: u64) -> Result<u64, StoreError>;
     /// Stored copies awaiting delivery, over all devices.
     async fn queue_depth(&self) -> Result<u64, StoreError>;
+    /// One device's stored copies: (how many, total ciphertext bytes).
+    async fn queue_usage(&self, handle: &str, device_id: u32) -> Result<(u64, u64), StoreError>;
 
     /// Adds one-time keys; replaces the fallback key when given.
     async fn add_prekeys(&self, handle: &str, device_id: u32, keys: &[Prekey]) -> Result<(), StoreError>;

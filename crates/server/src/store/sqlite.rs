@@ -405,6 +405,17 @@ impl Store for SqliteStore {
         Ok(u(sqlx::query_scalar("SELECT COUNT(*) FROM envelopes").fetch_one(&self.pool).await?))
     }
 
+    async fn queue_usage(&self, handle: &str, device_id: u32) -> Result<(u64, u64), StoreError> {
+        let (n, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(ciphertext)), 0) FROM envelopes WHERE handle = ? AND device_id = ?",
+        )
+        .bind(handle)
+        .bind(device_id as i64)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((u(n), u(bytes)))
+    }
+
     async fn add_prekeys(&self, handle: &str, device_id: u32, keys: &[Prekey]) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         if keys.iter().any(|k| k.fallback) {

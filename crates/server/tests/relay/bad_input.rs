@@ -166,11 +166,32 @@ async fn a_flood_over_the_rate_limit_is_refused_and_then_cut_off() {
         }
     }
     assert!((35..=40).contains(&limited), "about 40 of 60 pings over a burst of 20 are refused, got {limited}");
-    // Keep flooding without pause: after 1000 refused frames in a row, cut off.
+    // Keep flooding without pause: after more than 1000 refused frames in
+    // a row, cut off. Every frame the server read is answered, exactly
+    // once, the last one too; then `Closing` says why, and nothing after
+    // it was read.
+    let mut sent = Vec::new();
     for _ in 0..1100 {
-        flood.send_request(Request::Ping(Ping {})).await;
+        sent.push(flood.send_request(Request::Ping(Ping {})).await);
     }
-    assert_eq!(flood.until_closed().await.1, "rate_limited");
+    let mut answered = Vec::new();
+    let mut closing = None;
+    while let Some(frame) = flood.read_frame().await {
+        match frame {
+            ServerBody::Response(r) => {
+                assert!(closing.is_none(), "a response after Closing");
+                answered.push(r.id);
+            }
+            ServerBody::Event(Event { body: Some(EventBody::Closing(info)) }) => closing = Some(info.code),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(closing.as_deref(), Some("rate_limited"));
+    assert_eq!(flood.closed.as_deref(), Some("rate_limited"));
+    let last = *answered.last().expect("some answers");
+    assert_eq!(answered, (sent[0]..=last).collect::<Vec<_>>(), "answered in order, each once, none skipped");
+    // About 40 refusals in a row came from the first burst already.
+    assert!(answered.len() > 900 && last < *sent.last().unwrap(), "cut off after the 1001st refusal in a row");
     still_serving(&mut a, &mut b, 5).await;
     server.stop().await;
 }

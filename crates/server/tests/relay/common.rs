@@ -90,7 +90,23 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(url: &str, key: StaticKey, pin: Option<Fingerprint>) -> Result<Client, ConnectError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        Self::handshake(ws, key, pin).await
+    }
+
+    /// Connects from the local address `from` (any of 127.0.0.0/8 works on
+    /// Linux): the server sees another source.
+    pub async fn connect_from(
+        url: &str,
+        key: StaticKey,
+        pin: Option<Fingerprint>,
+        from: std::net::IpAddr,
+    ) -> Result<Client, ConnectError> {
+        let ws = ws_from(url, from).await;
+        Self::handshake(ws, key, pin).await
+    }
+
+    async fn handshake(mut ws: Ws, key: StaticKey, pin: Option<Fingerprint>) -> Result<Client, ConnectError> {
         let (expect, m1) = ClientHandshake::start(&key, pin).map_err(ConnectError::Proto)?;
         ws.send(Message::Binary(m1.into())).await.unwrap();
         let m2 = match next_binary(&mut ws).await {
@@ -245,6 +261,17 @@ impl Client {
     pub async fn ping(&mut self) {
         self.ok(Request::Ping(Ping {})).await;
     }
+}
+
+/// A WebSocket to `url` (ws://ip:port/…) from the local address `from`.
+pub async fn ws_from(url: &str, from: std::net::IpAddr) -> Ws {
+    let host = url.trim_start_matches("ws://").split('/').next().unwrap();
+    let addr: std::net::SocketAddr = host.parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
+    let tcp = socket.connect(addr).await.unwrap();
+    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.expect("websocket connects");
+    ws
 }
 
 /// The next binary message, or Err(close reason) when the socket ends.

@@ -253,36 +253,6 @@ async fn a_companion_inactive_for_30_days_is_removed_and_old_copies_expire() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pairing_code_rendezvous_forwards_offer_and_answer() {
-    let server = TestServer::start().await;
-    let (_alice, mut primary) = register(&server, "alice").await;
-    let mut companion = server.guest().await;
-    let lookup = vec![7u8; 16];
-    companion
-        .ok(Request::PairingPublish(PairingPublish {
-            lookup: lookup.clone(),
-            payload: b"wrapped companion key".to_vec(),
-        }))
-        .await;
-    match primary.ok(Request::PairingFetch(PairingFetch { lookup: lookup.clone() })).await {
-        ResponseBody::Pairing(p) => assert_eq!(p.payload, b"wrapped companion key"),
-        other => panic!("{other:?}"),
-    }
-    primary.fails(Request::PairingFetch(PairingFetch { lookup: vec![8; 16] }), ErrorCode::UnknownPairing).await;
-    primary
-        .ok(Request::PairingReply(PairingReply { lookup: lookup.clone(), payload: b"wrapped primary key".to_vec() }))
-        .await;
-    match companion.event().await {
-        EventBody::PairingAnswer(p) => assert_eq!(p.payload, b"wrapped primary key"),
-        other => panic!("{other:?}"),
-    }
-    // Offers expire.
-    server.clock.advance(181_000);
-    primary.fails(Request::PairingFetch(PairingFetch { lookup }), ErrorCode::UnknownPairing).await;
-    server.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prekeys_are_claimed_once_each_then_the_fallback_and_low_stock_is_announced() {
     let server = TestServer::start_with(|c| c.prekeys_low = 5).await;
     let (_alice, mut a) = register(&server, "alice").await;

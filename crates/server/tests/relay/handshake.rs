@@ -89,3 +89,42 @@ async fn token_registration_needs_a_fresh_token() {
     h.fails(with_token(&acc2, &token), ErrorCode::RegistrationClosed).await;
     server.stop().await;
 }
+
+/// Spec fix: a failed handshake ends with a WebSocket close frame (1008,
+/// `handshake_failed`) and a clean TCP close, not a reset, even when the
+/// client sent more than the server read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_handshake_ends_with_a_close_frame_not_a_reset() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let server = TestServer::start().await;
+    for round in 0..5 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(server.url()).await.unwrap();
+        // Not a Noise `e` (32 bytes), and more behind it that the server
+        // never reads as a handshake message.
+        ws.send(Message::Binary(vec![0u8; 10].into())).await.unwrap();
+        ws.send(Message::Binary(vec![1u8; 4000].into())).await.unwrap();
+        ws.send(Message::Binary(vec![2u8; 4000].into())).await.unwrap();
+        // Let the server refuse and (before the fix) drop the socket.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let got = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.expect("an answer");
+        match got {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::Policy, "handshake_failed"), "round {round}");
+            }
+            other => panic!("round {round}: expected a close frame, got {other:?}"),
+        }
+        // The closing handshake completes: our close echo is sent and the
+        // socket ends cleanly.
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.expect("the socket ends") {
+                None => break,
+                Some(Ok(_)) => continue,
+                Some(Err(tokio_tungstenite::tungstenite::Error::ConnectionClosed)) => break,
+                Some(Err(e)) => panic!("round {round}: the connection ended with {e}, not a clean close"),
+            }
+        }
+    }
+    server.stop().await;
+}

@@ -10,4 +10,7 @@ mod delivery;
 mod devices;
 mod handshake;
 mod http;
+mod pairing;
+mod quotas;
+mod rendezvous;
 mod store;
