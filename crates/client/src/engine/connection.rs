@@ -133,6 +133,7 @@ impl Engine {
             return;
         }
         if let Some(h) = self.handle().map(str::to_string) {
+            self.mend_own_entry(now);
             // Refresh the own list (devices may have come or gone), and
             // fetch the lists of contacts added while offline.
             self.need_list(&h, now);

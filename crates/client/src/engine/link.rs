@@ -243,6 +243,8 @@ impl Engine {
                 platform: payload.platform.clone(),
                 name: payload.name.clone(),
                 linked_at_ms: now,
+                // The companion's proof of its keys, once the link flow carries it (device_list::entry_signed_bytes).
+                self_signature: Vec::new(),
             })
         })?;
         let identity = DeviceIdentity {

@@ -7,7 +7,7 @@ use super::Engine;
 use crate::content::{Body, Payload, RECEIPT_READ, SEALED_HISTORY, Sealed};
 use crate::event::Event;
 use crate::model::{ChatMessage, MessageBody, Status};
-use crate::olm::hex;
+use crate::olm::{Peer, hex};
 use crate::requests::Pending;
 use prost::Message;
 use tether_proto::frames::{self as f, Request};
@@ -40,7 +40,8 @@ impl Engine {
             }
             return self.undecryptable(&e, NOT_IN_LIST.into(), now);
         };
-        let plain = self.olm.decrypt(&identity, sealed.kind, &sealed.body, &mut self.fx.ops);
+        let from = Peer::new(&e.sender_handle, e.sender_device, &identity);
+        let plain = self.olm.decrypt(&from, sealed.kind, &sealed.body, &mut self.fx.ops);
         let plain = match plain {
             Ok(p) => p,
             Err(reason) => return self.undecryptable(&e, reason.0, now),
