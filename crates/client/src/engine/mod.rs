@@ -263,20 +263,27 @@ impl Engine {
 
     /// The chat list as a UI shows it: pinned first, then newest first.
     pub fn chat_list(&self) -> Vec<ChatSummary> {
-        self.chats
-            .ordered()
-            .into_iter()
-            .map(|c| ChatSummary {
-                handle: c.handle.clone(),
-                name: self.display_name(&c.handle),
-                unread: c.unread,
-                last_ms: c.last_ms,
-                last_preview: c.last_preview.clone(),
-                muted: c.muted,
-                archived: c.archived,
-                pinned: c.pinned,
-            })
-            .collect()
+        self.chats.ordered().into_iter().map(|c| self.summary(c)).collect()
+    }
+
+    fn summary(&self, c: &Chat) -> ChatSummary {
+        ChatSummary {
+            handle: c.handle.clone(),
+            name: self.display_name(&c.handle),
+            unread: c.unread,
+            last_ms: c.last_ms,
+            last_preview: c.last_preview.clone(),
+            muted: c.muted,
+            archived: c.archived,
+            pinned: c.pinned,
+        }
+    }
+
+    /// The chats this account last sent to, latest send first, up to `n`
+    /// (not archived): what one-click sends offer (the context menu's
+    /// chats; the first is "the last chat"). Receiving never changes it.
+    pub fn recent_chats(&self, n: usize) -> Vec<ChatSummary> {
+        self.chats.recent(n).into_iter().map(|c| self.summary(c)).collect()
     }
 
     /// Contacts sorted by display name (ignoring ASCII case; other letters

@@ -139,8 +139,10 @@ impl Engine {
             }
             Some(Body::Receipt(r)) if !from_me => {
                 let status = if r.kind == RECEIPT_READ { Status::Read } else { Status::Delivered };
+                // Only messages in the sender's own chat: a receipt for an id
+                // of another chat is ignored.
                 for mid in r.message_ids {
-                    self.chats.set_status(&hex(&mid), status, &mut self.fx);
+                    self.chats.set_status_in(&chat, &hex(&mid), status, &mut self.fx);
                 }
             }
             Some(Body::ReadSync(r)) if from_me => self.chats.apply_read(&r.chat, r.up_to_ms, &mut self.fx),
