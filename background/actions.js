@@ -21,7 +21,8 @@ const COMMAND_SEND_PAGE = "send-page-to-last-chat";
 export async function onMenuClick(core, info, tab) {
   const share = shareFromClick(info, tab);
   if (info.menuItemId === MENU_CHOOSE) {
-    await chrome.storage.session.set({ [PENDING_SHARE_KEY]: share });
+    // Time-stamped: it expires (PENDING_SHARE_TTL_MS) unless a chat is explicitly picked for it.
+    await chrome.storage.session.set({ [PENDING_SHARE_KEY]: { ...share, at: Date.now() } });
     return openPopup();
   }
   const chat = chatOfMenuItem(info.menuItemId);

@@ -4,7 +4,7 @@
 // is a core command, run in the core's serial queue.
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
-import { PORT_NAME, isRequest } from "../common/messages.js";
+import { PORT_NAME, freshShare, isRequest } from "../common/messages.js";
 import { PENDING_SHARE_KEY } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
@@ -67,12 +67,16 @@ async function route(core, port, msg) {
       ports.set(port, null);
       return;
     case "sharePending": {
-      /** @type {{ [PENDING_SHARE_KEY]?: import("./menus.js").Share }} */
-      const { [PENDING_SHARE_KEY]: share } = await chrome.storage.session.get(PENDING_SHARE_KEY);
+      // Sent once, only if still fresh; an expired one is dropped unsent.
+      const { [PENDING_SHARE_KEY]: stored } = await chrome.storage.session.get(PENDING_SHARE_KEY);
       await chrome.storage.session.remove(PENDING_SHARE_KEY);
-      if (share) await core.sendLink(msg.chat, share.url, share.title, share.selection);
+      const share = freshShare(stored, Date.now());
+      if (!share) throw new Error(chrome.i18n.getMessage("shareExpired") || "That share expired; share it again");
+      await core.sendLink(msg.chat, share.url, share.title, share.selection);
       return;
     }
+    case "discardShare":
+      return chrome.storage.session.remove(PENDING_SHARE_KEY);
     case "send":
       await core.sendText(msg.chat, msg.text);
       return;

@@ -10,6 +10,30 @@
 /** The name of the Port the popup opens (`chrome.runtime.connect({ name })`). */
 export const PORT_NAME = "popup";
 
+/**
+ * How long a "Choose chat…" share waits for the user to pick a chat. Older
+ * ones are dropped unsent: a share is only ever sent by an explicit "Send
+ * here", never to whatever chat is opened next.
+ */
+export const PENDING_SHARE_TTL_MS = 2 * 60_000;
+
+/**
+ * A pending share as stored by the worker: the shared page and when it was chosen.
+ * @typedef {{ url: string, title: string, selection: string, at: number }} PendingShare
+ */
+
+/**
+ * The share if it is still fresh at `now`, else null (also for one without a time).
+ * @param {unknown} share
+ * @param {number} now
+ * @returns {PendingShare | null}
+ */
+export function freshShare(share, now) {
+  const s = /** @type {Partial<PendingShare> | null | undefined} */ (share);
+  if (!s || typeof s.at !== "number" || typeof s.url !== "string") return null;
+  return now - s.at >= 0 && now - s.at < PENDING_SHARE_TTL_MS ? /** @type {PendingShare} */ (s) : null;
+}
+
 /** Chat flags a popup can turn on or off, one at a time. */
 export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
 
@@ -24,6 +48,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "openChat", chat: string }
  *   | { kind: "closeChat" }
  *   | { kind: "sharePending", chat: string }
+ *   | { kind: "discardShare" }
  *   | { kind: "send", chat: string, text: string }
  *   | { kind: "shareTab", chat: string }
  *   | { kind: "setFlag", chat: string, flag: ChatFlag, on: boolean }
@@ -58,6 +83,7 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "openChat",
   "closeChat",
   "sharePending",
+  "discardShare",
   "send",
   "shareTab",
   "setFlag",

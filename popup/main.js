@@ -19,7 +19,8 @@ import { renderList, wireList } from "./screens/list.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
 import { openSettings, renderFacts, renderSettings, wireSettings } from "./screens/settings.js";
 import { renderSetup, wireSetup } from "./screens/setup.js";
-import { SCREENS, data, onRedraw, ui } from "./state.js";
+import { SCREENS, data, onRedraw, redraw, ui } from "./state.js";
+import { PENDING_SHARE_TTL_MS, freshShare } from "../common/messages.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 /** @typedef {import("./state.js").Snapshot} Snapshot */
@@ -172,11 +173,19 @@ function wire() {
 async function openForPurpose() {
   const stored = await chrome.storage.session.get(["openChat", "pendingShare"]);
   const chat = /** @type {string | undefined} */ (stored.openChat);
-  const pendingShare = /** @type {{ url: string, title: string } | undefined} */ (stored.pendingShare);
   const target = chat || new URLSearchParams(location.hash.slice(1)).get("chat");
+  const pendingShare = freshShare(stored.pendingShare, Date.now());
   if (pendingShare) {
     ui.pendingShare = pendingShare;
     toast(t("choosePendingShare", pendingShare.title || pendingShare.url));
+    // It expires while the popup stays open too.
+    window.setTimeout(() => {
+      if (ui.pendingShare !== pendingShare) return;
+      ui.pendingShare = null;
+      redraw();
+    }, pendingShare.at + PENDING_SHARE_TTL_MS - Date.now());
+  } else if (stored.pendingShare) {
+    post({ kind: "discardShare" }); // stale: dropped unsent
   }
   if (!target) return;
   chrome.storage.session.remove("openChat").catch(() => {});

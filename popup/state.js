@@ -53,7 +53,7 @@ export const ui = {
   link: { key: null, seenMs: 0, lifeMs: 1 },
   /** What the message list showed last, to know when to scroll to the bottom. @type {{ chat: string | null, lastId: string | null, count: number }} */
   shown: { chat: null, lastId: null, count: 0 },
-  /** A page chosen from "Send to… → Choose chat…", waiting for a chat to be picked. @type {{ url: string, title: string } | null} */
+  /** A page chosen from "Send to… → Choose chat…", waiting for an explicit "Send here" (expires). @type {import("../common/messages.js").PendingShare | null} */
   pendingShare: null,
 };
 

@@ -164,17 +164,9 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
     }
 }
 
-/// The `n` most recent chats that are not archived, newest first (ties by
-/// handle). `n` is small (the menu's 5), so the most recent are kept in a
-/// small sorted list rather than sorting every chat.
+/// The chats the user last sent to (not archived), latest send first, up
+/// to `n` (the menu's 5): the engine's rule (`Engine::recent_chats`), so a
+/// message someone else sends never makes their chat a one-click target.
 pub fn recent_chats(e: &Engine, n: usize) -> Vec<RecentChat> {
-    let mut top: Vec<ChatSummary> = Vec::with_capacity(n + 1);
-    for c in e.chat_list().into_iter().filter(|c| !c.archived) {
-        let at = top.partition_point(|t| (t.last_ms, std::cmp::Reverse(&t.handle)) > (c.last_ms, std::cmp::Reverse(&c.handle)));
-        if at < n {
-            top.insert(at, c);
-            top.truncate(n);
-        }
-    }
-    top.into_iter().map(|c| RecentChat { handle: c.handle, name: c.name }).collect()
+    e.recent_chats(n).into_iter().map(|c| RecentChat { handle: c.handle, name: c.name }).collect()
 }

@@ -7,6 +7,7 @@ import { $, $button, $textarea, avatar, h, label, t, toast } from "../dom.js";
 import { dayLabel, fullTime, startOfDay, timeOfDay } from "../format.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
+import { freshShare } from "../../common/messages.js";
 import { data, findContact, nameOf, redraw, ui } from "../state.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
@@ -18,15 +19,11 @@ import { data, findContact, nameOf, redraw, ui } from "../state.js";
 const GROUP_MS = 5 * 60000;
 
 /**
- * Opens a chat (and places a pending "Choose chat…" share in it).
+ * Opens a chat. A pending "Choose chat…" share is offered there ("Send
+ * here" / "Cancel"), never sent just because a chat was opened.
  * @param {string} handle
  */
 export function openChat(handle) {
-  if (ui.pendingShare) {
-    post({ kind: "sharePending", chat: handle }); // the worker sends it and forgets it
-    ui.pendingShare = null;
-    toast(t("sharedTo", nameOf(handle)));
-  }
   if (ui.chat && ui.chat !== handle) post({ kind: "closeChat" });
   ui.chat = handle;
   ui.lastChat = handle;
@@ -53,6 +50,10 @@ export function renderChat() {
   if (!handle) return;
   const warning = findContact(handle)?.warning;
   $("chat-warning").hidden = !warning;
+  const share = ui.pendingShare && freshShare(ui.pendingShare, Date.now());
+  if (!share) ui.pendingShare = null;
+  $("share-bar").hidden = !share;
+  if (share) $("share-bar-text").textContent = t("shareHere", share.title || share.url, nameOf(handle));
   if (warning) $("chat-warning-text").textContent = warning;
 
   const box = $("messages");
@@ -244,4 +245,20 @@ export function wireChat() {
     autosize();
   });
   $("share-tab").addEventListener("click", () => ui.chat && shareTab(ui.chat));
+  $("share-send").addEventListener("click", () => {
+    const chat = ui.chat;
+    if (!chat || !ui.pendingShare || !freshShare(ui.pendingShare, Date.now())) {
+      ui.pendingShare = null;
+      return redraw();
+    }
+    post({ kind: "sharePending", chat }); // the worker sends it (if still fresh) and forgets it
+    ui.pendingShare = null;
+    toast(t("sharedTo", nameOf(chat)));
+    redraw();
+  });
+  $("share-cancel").addEventListener("click", () => {
+    post({ kind: "discardShare" });
+    ui.pendingShare = null;
+    redraw();
+  });
 }

@@ -15,6 +15,9 @@ let server, alice, bob, ext;
 beforeEach(async () => {
   server = await startServer();
   ({ alice, bob } = await aliceAndBob(server));
+  // Alice has written to bob: his chat is her last chat (one-click targets
+  // are the chats the user sent to, never just wrote to by others).
+  await alice.run(["send", "bob", "hello bob"]);
   await bob.run(["send", "alice", "history from before the link"]);
   await alice.run(["read", "bob"]);
   ext = await launch();
@@ -126,6 +129,7 @@ test("4. the context menu sends page, link, selection and image with the right c
   await picker.waitForSelector("#toast:not([hidden])", { timeout: 5000 });
   assert.match(await picker.textContent("#toast"), /Choose a chat/);
   await picker.click('#chat-list [data-chat="bob"] .chat-open');
+  await picker.click("#share-send"); // an explicit choice, never just opening a chat
   const got = await until(async () => {
     const out = (await bob.run(["read", "alice"])).stdout;
     return out.includes("img.png") && out;
@@ -243,4 +247,34 @@ test("11. clicking a notification opens its chat", async () => {
   const snap = await snapshotOf();
   assert.equal(snap.chats.find((c) => c.handle === "bob").unread, 0);
   assert.equal(Object.keys(await notifications()).length, 0);
+});
+
+test("14. a \"Choose chat…\" share is sent only by an explicit \"Send here\", and expires", async () => {
+  const first = await linkByQr();
+  await first.close();
+  const pending = async () => (await ext.worker.evaluate(() => chrome.storage.session.get("pendingShare"))).pendingShare;
+  const bobHas = async (url) => (await bob.run(["read", "alice"])).stdout.includes(url);
+
+  // Chosen three minutes ago: opening a chat shows no offer, and it is dropped unsent.
+  await ext.worker.evaluate(() =>
+    chrome.storage.session.set({ pendingShare: { url: "https://example.org/stale", title: "Stale", selection: "", at: Date.now() - 3 * 60_000 } }),
+  );
+  let popup = await openPopup(ext);
+  await popup.click('#chat-list [data-chat="bob"] .chat-open');
+  await popup.waitForSelector("#composer", { state: "visible" });
+  assert.equal(await popup.isHidden("#share-bar"), true, "no offer for a stale share");
+  await until(async () => (await pending()) === undefined, "the stale share is dropped");
+  await popup.close();
+
+  // A fresh one: opening a chat offers it and sends nothing; "Send here" sends it.
+  const info = { menuItemId: "tether-choose", editable: false, pageUrl: "https://example.org/page", linkUrl: "https://example.org/fresh" };
+  await ext.worker.evaluate((i) => globalThis.tether.menuClick(i, undefined).catch(() => {}), info);
+  popup = await openPopup(ext);
+  await popup.click('#chat-list [data-chat="bob"] .chat-open');
+  await popup.waitForSelector("#share-bar:not([hidden])", { timeout: 5000 });
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(await bobHas("example.org/fresh"), false, "opening a chat sends nothing");
+  await popup.click("#share-send");
+  await until(() => bobHas("example.org/fresh"), "the explicitly chosen chat gets the share");
+  assert.equal(await bobHas("example.org/stale"), false, "the stale share never went anywhere");
 });

@@ -304,6 +304,7 @@ async fn register(url: &str, pin: Fingerprint, handle: String) -> Result<Conn, S
             platform: "bench/linux".into(),
             name: "tether-bench".into(),
             linked_at_ms: now,
+            self_signature: vec![],
         }],
         issued_at_ms: now,
     };

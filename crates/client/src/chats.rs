@@ -34,6 +34,12 @@ fn order(m: &ChatMessage) -> (u64, u64, &str) {
     (m.time_ms, m.seq, &m.id)
 }
 
+/// A message this account sent (readable: an undecryptable one claiming
+/// to be from an own device proves nothing).
+fn sent_by_user(m: &ChatMessage) -> bool {
+    m.from_me && !matches!(m.body, crate::model::MessageBody::Undecryptable { .. })
+}
+
 /// Storage key of a message: chat, time, id.
 fn message_key(m: &ChatMessage) -> String {
     format!("{}/{:016}/{}", m.chat, m.time_ms, m.id)
@@ -52,6 +58,12 @@ impl Chats {
         for list in this.messages.values_mut() {
             list.sort_by(|a, b| order(a).cmp(&order(b)));
         }
+        // Chats stored before `last_sent_ms` existed learn it from their messages.
+        for (handle, list) in &this.messages {
+            if let (Some(c), Some(t)) = (this.chats.get_mut(handle), list.iter().filter(|m| sent_by_user(m)).map(|m| m.time_ms).max()) {
+                c.last_sent_ms = c.last_sent_ms.max(t);
+            }
+        }
         for n in load_all::<Notification>(store, NS_NOTIFY, "notification")? {
             this.owed.insert(n.id.clone(), n);
         }
@@ -60,6 +72,17 @@ impl Chats {
 
     pub(crate) fn clear(&mut self) {
         *self = Self::default();
+    }
+
+    /// The chats this account sent to most recently (not archived), up to
+    /// `n`, latest send first (ties by handle): the targets of one-click
+    /// sends (the context menu, "send page to last chat"). Only the user's
+    /// own sends count, so nobody else can put a chat there.
+    pub fn recent(&self, n: usize) -> Vec<&Chat> {
+        let mut v: Vec<&Chat> = self.chats.values().filter(|c| c.last_sent_ms > 0 && !c.archived).collect();
+        v.sort_by(|a, b| b.last_sent_ms.cmp(&a.last_sent_ms).then(a.handle.cmp(&b.handle)));
+        v.truncate(n);
+        v
     }
 
     /// Chats, pinned first, then newest first.
@@ -115,6 +138,9 @@ impl Chats {
             c.last_ms = m.time_ms;
             c.last_preview = m.preview();
         }
+        if sent_by_user(&m) {
+            c.last_sent_ms = c.last_sent_ms.max(m.time_ms);
+        }
         let unread = count_unread && !m.from_me && m.time_ms > c.read_up_to_ms;
         if unread {
             c.unread += 1;
@@ -148,7 +174,16 @@ impl Chats {
             fx.put(NS_CHATS, &c.handle, &c);
             self.chats.insert(c.handle.clone(), c);
         }
-        messages.into_iter().filter_map(|m| self.insert(m, fx)).count()
+        let mut count = 0;
+        for m in messages {
+            let Some(m) = self.insert(m, fx) else { continue };
+            count += 1;
+            if let Some(c) = self.chats.get_mut(&m.chat).filter(|c| sent_by_user(&m) && m.time_ms > c.last_sent_ms) {
+                c.last_sent_ms = m.time_ms;
+                fx.put(NS_CHATS, &c.handle, &*c);
+            }
+        }
+        count
     }
 
     /// Stores a message (once, by id) in its place under the order rule,
@@ -170,6 +205,17 @@ impl Chats {
     /// An own message got further (statuses only move forward).
     pub(crate) fn set_status(&mut self, id: &str, status: Status, fx: &mut Effects) {
         self.update_own(id, fx, |m| (status > m.status).then_some(status));
+    }
+
+    /// A receipt from the other party of `chat`: only an own message of
+    /// that chat moves forward (a contact's receipt never touches another chat).
+    pub(crate) fn set_status_in(&mut self, chat: &str, id: &str, status: Status, fx: &mut Effects) {
+        let Some(msgs) = self.messages.get_mut(chat) else { return };
+        if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me && status > m.status) {
+            m.status = status;
+            fx.put(NS_MESSAGES, &message_key(m), &*m);
+            fx.emit(Event::MessageStatus { chat: chat.to_string(), id: id.to_string(), status });
+        }
     }
 
     /// An own message that will never be sent (only from pending).

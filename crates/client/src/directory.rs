@@ -186,6 +186,11 @@ impl Directory {
         };
         let Some(signed) = reply.list else { return ListOutcome::Refused("the server sent no device list".into()) };
         let list = match device_list::verify(&key, &signed) {
+            Ok(l) if l.handle == handle && device_list::verify_entries(&l).is_err() => {
+                return ListOutcome::Refused(
+                    "a device in their list does not prove it holds its keys (it may be another account's device): nothing is encrypted to it".into(),
+                );
+            }
             Ok(l) if l.handle == handle => l,
             Ok(_) => return ListOutcome::Refused("the server sent another account's device list".into()),
             Err(_) => {
@@ -261,6 +266,13 @@ impl Directory {
         self.own.next_device.max(1)
     }
 
+    /// Primary: the own list as last signed, checked with the account key
+    /// only (not the entries' self-signatures), to mend it.
+    pub(crate) fn own_list(&self, key: &[u8]) -> Option<DeviceList> {
+        let signed = SignedDeviceList::decode(self.own.list.as_slice()).ok()?;
+        device_list::verify(key, &signed).ok()
+    }
+
     /// Primary: the own list edited by `edit`, one version up, signed.
     pub(crate) fn sign_own(&self, key: &AccountKey, now: u64, edit: impl FnOnce(&mut DeviceList)) -> Result<SignedDeviceList, Error> {
         let signed = SignedDeviceList::decode(self.own.list.as_slice()).map_err(|e| Error::Proto(e.into()))?;
@@ -288,11 +300,11 @@ impl Directory {
     }
 }
 
-/// An encoded signed list, verified with `key`.
+/// An encoded signed list, verified with `key`, every entry proving its keys.
 fn verified(key: &[u8], bytes: &[u8]) -> Option<DeviceList> {
     if bytes.is_empty() {
         return None;
     }
     let signed = SignedDeviceList::decode(bytes).ok()?;
-    device_list::verify(key, &signed).ok()
+    device_list::verify_with_entries(key, &signed).ok()
 }

@@ -129,6 +129,11 @@ pub struct Chat {
     /// Incoming messages up to this time are read (synced between own devices).
     #[serde(default, alias = "read_up_to_ms")]
     pub read_up_to_ms: u64,
+    /// When this account last sent a message here (from any of its
+    /// devices); 0 if never. Orders the "recent chats" that one click sends
+    /// to, so only the user's own sends decide them, never what others send.
+    #[serde(default)]
+    pub last_sent_ms: u64,
 }
 
 /// One of a chat's flags (see `Engine::set_chat_flag`).

@@ -1,5 +1,7 @@
 //! This device's Olm account and its pairwise sessions (vodozemac), with
-//! pickling to the store. Sessions are kept per peer identity key.
+//! pickling to the store. Sessions are kept per peer *device*: its account
+//! handle, device id and identity key together, so a session made with one
+//! device is never used for another that lists the same identity key.
 
 use crate::store::Op;
 use std::collections::HashMap;
@@ -15,8 +17,37 @@ pub struct DecryptFailure(pub String);
 
 pub struct Olm {
     pub account: Account,
-    /// Peer identity key (hex) → sessions, newest last.
+    /// Peer device ([`Peer::key`]) → sessions, newest last.
     sessions: HashMap<String, Vec<Session>>,
+    /// Sessions stored by an older version under the identity key alone
+    /// (hex), until [`Olm::adopt_legacy`] gives each to its one device.
+    legacy: HashMap<String, Vec<Session>>,
+}
+
+/// A peer device as its account's verified list names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub handle: String,
+    pub device_id: u32,
+    /// Its Curve25519 identity key.
+    pub identity: Vec<u8>,
+}
+
+impl Peer {
+    pub fn new(handle: &str, device_id: u32, identity: &[u8]) -> Self {
+        Self { handle: handle.to_string(), device_id, identity: identity.to_vec() }
+    }
+
+    /// The session map's (and store's) key: `handle/device/identity-hex`.
+    pub fn key(&self) -> String {
+        format!("{}/{}/{}", self.handle, self.device_id, hex(&self.identity))
+    }
+}
+
+/// A one-time or fallback key to upload, with this device's signature.
+pub struct SignedPrekey {
+    pub key: [u8; 32],
+    pub signature: Vec<u8>,
 }
 
 pub fn hex(bytes: &[u8]) -> String {
@@ -29,18 +60,44 @@ fn curve(bytes: &[u8]) -> Result<Curve25519PublicKey, DecryptFailure> {
 
 impl Olm {
     pub fn new() -> Self {
-        Self { account: Account::new(), sessions: HashMap::new() }
+        Self { account: Account::new(), sessions: HashMap::new(), legacy: HashMap::new() }
     }
 
     pub fn load(account: &[u8], sessions: Vec<(String, Vec<u8>)>) -> Result<Self, String> {
         let pickle = serde_json::from_slice(account).map_err(|e| format!("olm account: {e}"))?;
-        let mut map = HashMap::new();
+        let (mut map, mut legacy) = (HashMap::new(), HashMap::new());
         for (peer, bytes) in sessions {
             let pickles: Vec<vodozemac::olm::SessionPickle> =
                 serde_json::from_slice(&bytes).map_err(|e| format!("olm session: {e}"))?;
-            map.insert(peer, pickles.into_iter().map(Session::from_pickle).collect());
+            let list = pickles.into_iter().map(Session::from_pickle).collect();
+            if peer.contains('/') { map.insert(peer, list) } else { legacy.insert(peer, list) };
         }
-        Ok(Self { account: Account::from_pickle(pickle), sessions: map })
+        Ok(Self { account: Account::from_pickle(pickle), sessions: map, legacy })
+    }
+
+    /// Sessions from an older version wait for [`Olm::adopt_legacy`].
+    pub fn has_legacy(&self) -> bool {
+        !self.legacy.is_empty()
+    }
+
+    /// Gives each session stored under an identity key alone (an older
+    /// version) to the one device `owner` finds with that key in a verified
+    /// list; a key no device or several devices list is dropped.
+    pub fn adopt_legacy(&mut self, owner: impl Fn(&[u8]) -> Option<Peer>, ops: &mut Vec<Op>) {
+        for (identity_hex, sessions) in std::mem::take(&mut self.legacy) {
+            ops.push(Op::Delete { ns: NS_SESSIONS, key: identity_hex.clone() });
+            let identity: Vec<u8> = (0..identity_hex.len() / 2).filter_map(|i| u8::from_str_radix(identity_hex.get(2 * i..2 * i + 2)?, 16).ok()).collect();
+            if let Some(peer) = owner(&identity) {
+                let key = peer.key();
+                self.sessions.entry(key.clone()).or_default().extend(sessions);
+                ops.push(self.save_sessions(&key));
+            }
+        }
+    }
+
+    /// Signs `msg` with this device's Ed25519 key.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        self.account.sign(msg).to_bytes().to_vec()
     }
 
     pub fn identity_key(&self) -> [u8; 32] {
@@ -60,35 +117,39 @@ impl Olm {
         Op::Put { ns: NS_SESSIONS, key: peer.to_string(), value: serde_json::to_vec(&pickles).expect("pickle encodes") }
     }
 
-    pub fn has_session(&self, peer_identity: &[u8]) -> bool {
-        self.sessions.get(&hex(peer_identity)).is_some_and(|v| !v.is_empty())
+    pub fn has_session(&self, peer: &Peer) -> bool {
+        self.sessions.get(&peer.key()).is_some_and(|v| !v.is_empty())
     }
 
-    /// New one-time keys and a fallback key to publish; marks them published.
-    pub fn new_prekeys(&mut self, count: usize) -> (Vec<[u8; 32]>, Option<[u8; 32]>) {
+    /// New one-time keys and a fallback key to publish, each signed with
+    /// this device's Ed25519 key over `device_list::prekey_signed_bytes`;
+    /// marks them published.
+    pub fn new_prekeys(&mut self, count: usize) -> (Vec<SignedPrekey>, Option<SignedPrekey>) {
         self.account.generate_one_time_keys(count);
         let otks: Vec<[u8; 32]> = self.account.one_time_keys().values().map(|k| k.to_bytes()).collect();
         self.account.generate_fallback_key();
         let fallback = self.account.fallback_key().values().next().map(|k| k.to_bytes());
         self.account.mark_keys_as_published();
-        (otks, fallback)
+        let signed = |key: [u8; 32]| SignedPrekey { key, signature: self.sign(&tether_proto::device_list::prekey_signed_bytes(&key)) };
+        (otks.into_iter().map(signed).collect(), fallback.map(signed))
     }
 
-    /// Starts a session with a peer from a claimed one-time (or fallback) key.
-    pub fn start_session(&mut self, peer_identity: &[u8], one_time_key: &[u8], ops: &mut Vec<Op>) -> Result<(), DecryptFailure> {
+    /// Starts a session with a peer device from a claimed one-time (or
+    /// fallback) key, whose signature the caller has checked.
+    pub fn start_session(&mut self, peer: &Peer, one_time_key: &[u8], ops: &mut Vec<Op>) -> Result<(), DecryptFailure> {
         let session = self
             .account
-            .create_outbound_session(SessionConfig::version_1(), curve(peer_identity)?, curve(one_time_key)?)
+            .create_outbound_session(SessionConfig::version_1(), curve(&peer.identity)?, curve(one_time_key)?)
             .map_err(|e| DecryptFailure(format!("could not start a session: {e}")))?;
-        let peer = hex(peer_identity);
+        let peer = peer.key();
         self.sessions.entry(peer.clone()).or_default().push(session);
         ops.push(self.save_sessions(&peer));
         Ok(())
     }
 
     /// Encrypts with the newest session to the peer: (message type, bytes).
-    pub fn encrypt(&mut self, peer_identity: &[u8], plaintext: &[u8], ops: &mut Vec<Op>) -> Option<(u32, Vec<u8>)> {
-        let peer = hex(peer_identity);
+    pub fn encrypt(&mut self, peer: &Peer, plaintext: &[u8], ops: &mut Vec<Op>) -> Option<(u32, Vec<u8>)> {
+        let peer = peer.key();
         let session = self.sessions.get_mut(&peer)?.last_mut()?;
         let msg = session.encrypt(plaintext).ok()?;
         let (kind, bytes) = msg.to_parts();
@@ -96,11 +157,11 @@ impl Olm {
         Some((kind as u32, bytes))
     }
 
-    /// Decrypts a message from the device whose identity key is
-    /// `peer_identity` (taken from its verified device list).
-    pub fn decrypt(&mut self, peer_identity: &[u8], kind: u32, body: &[u8], ops: &mut Vec<Op>) -> Result<Vec<u8>, DecryptFailure> {
+    /// Decrypts a message from a peer device (its identity key taken from
+    /// its verified device list), only with sessions made with that device.
+    pub fn decrypt(&mut self, from: &Peer, kind: u32, body: &[u8], ops: &mut Vec<Op>) -> Result<Vec<u8>, DecryptFailure> {
         let msg = OlmMessage::from_parts(kind as usize, body).map_err(|_| DecryptFailure("not an Olm message".into()))?;
-        let peer = hex(peer_identity);
+        let peer = from.key();
         if let Some(sessions) = self.sessions.get_mut(&peer) {
             for s in sessions.iter_mut().rev() {
                 if let Ok(plain) = s.decrypt(&msg) {
@@ -113,7 +174,7 @@ impl Olm {
             OlmMessage::PreKey(pre) => {
                 let created = self
                     .account
-                    .create_inbound_session(SessionConfig::version_1(), curve(peer_identity)?, &pre)
+                    .create_inbound_session(SessionConfig::version_1(), curve(&from.identity)?, &pre)
                     .map_err(|e| DecryptFailure(format!("no session could decrypt it ({e})")))?;
                 self.sessions.entry(peer.clone()).or_default().push(created.session);
                 ops.push(self.save_sessions(&peer));

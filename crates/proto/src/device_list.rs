@@ -13,6 +13,18 @@ pub const DEVICE_LIST_CONTEXT: &[u8] = b"tether device list v1\0";
 /// The id of the primary device in every account.
 pub const PRIMARY_DEVICE: u32 = 0;
 
+/// Domain separation for a device's self-signature on its list entry.
+pub const DEVICE_ENTRY_CONTEXT: &[u8] = b"tether device entry v1\0";
+
+/// Domain separation for a device's signature on a one-time or fallback key.
+pub const PREKEY_CONTEXT: &[u8] = b"tether prekey v1\0";
+
+/// Whether a companion's entry must carry a self-signature. The primary's
+/// entry always must; a companion's is checked whenever present, and becomes
+/// mandatory once the link flow carries the companion's signature (it can
+/// only sign after it learns its handle and device id).
+pub const COMPANION_SELF_SIGNATURE_REQUIRED: bool = false;
+
 /// An account's Ed25519 signing key (held by the primary only).
 pub struct AccountKey(SigningKey);
 
@@ -75,6 +87,69 @@ pub fn verify(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceLis
     Ok(list)
 }
 
+/// [`verify`], then every entry's self-signature ([`verify_entries`]): what
+/// a client checks before it encrypts to (or decrypts from) a device. The
+/// server checks only the account's signature.
+pub fn verify_with_entries(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceList, Error> {
+    let list = verify(account_key, signed)?;
+    verify_entries(&list)?;
+    Ok(list)
+}
+
+/// Checks the self-signature of every entry of a list: always on the
+/// primary's, on a companion's when present (or always, once
+/// [`COMPANION_SELF_SIGNATURE_REQUIRED`]).
+pub fn verify_entries(list: &DeviceList) -> Result<(), Error> {
+    for d in &list.devices {
+        let required = d.device_id == PRIMARY_DEVICE || COMPANION_SELF_SIGNATURE_REQUIRED;
+        if required || !d.self_signature.is_empty() {
+            verify_entry(&list.handle, d)?;
+        }
+    }
+    Ok(())
+}
+
+/// The bytes a device signs (with its Ed25519 `signing_key`) to prove its
+/// entry in `handle`'s list: the context, then the handle (length-prefixed,
+/// u32 big-endian), the device id (u32 big-endian) and the three keys. Its
+/// platform, name and link time are not covered.
+pub fn entry_signed_bytes(handle: &str, entry: &DeviceEntry) -> Vec<u8> {
+    let mut out = Vec::with_capacity(DEVICE_ENTRY_CONTEXT.len() + 8 + handle.len() + 96);
+    out.extend_from_slice(DEVICE_ENTRY_CONTEXT);
+    out.extend_from_slice(&(handle.len() as u32).to_be_bytes());
+    out.extend_from_slice(handle.as_bytes());
+    out.extend_from_slice(&entry.device_id.to_be_bytes());
+    out.extend_from_slice(&entry.noise_key);
+    out.extend_from_slice(&entry.identity_key);
+    out.extend_from_slice(&entry.signing_key);
+    out
+}
+
+/// Checks an entry's self-signature: made by its own `signing_key` over
+/// [`entry_signed_bytes`] for `handle`. An account that lists another
+/// device's keys (another account's, or a key it does not hold) fails here.
+pub fn verify_entry(handle: &str, entry: &DeviceEntry) -> Result<(), Error> {
+    verify_with(&entry.signing_key, &entry_signed_bytes(handle, entry), &entry.self_signature, "device entry")
+}
+
+/// The bytes a device signs for each one-time and fallback key it uploads.
+pub fn prekey_signed_bytes(key: &[u8]) -> Vec<u8> {
+    [PREKEY_CONTEXT, key].concat()
+}
+
+/// Checks a claimed one-time (or fallback) key's signature against the
+/// device's `signing_key` from its verified list.
+pub fn verify_prekey(signing_key: &[u8], key: &[u8], signature: &[u8]) -> Result<(), Error> {
+    verify_with(signing_key, &prekey_signed_bytes(key), signature, "one-time key")
+}
+
+fn verify_with(signing_key: &[u8], msg: &[u8], sig: &[u8], what: &'static str) -> Result<(), Error> {
+    let key: [u8; 32] = signing_key.try_into().map_err(|_| Error::InvalidKey("device signing"))?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| Error::InvalidKey("device signing"))?;
+    let sig = Signature::from_slice(sig).map_err(|_| Error::BadSignature(what))?;
+    key.verify_strict(msg, &sig).map_err(|_| Error::BadSignature(what))
+}
+
 /// Verifies an [`AccountKey::sign_bytes`] signature over `context || msg`
 /// with an account's public key. Fails with [`Error::InvalidKey`] if the key
 /// is not a valid Ed25519 public key and [`Error::BadSignature`] otherwise.
@@ -122,16 +197,65 @@ pub fn device(list: &DeviceList, id: u32) -> Option<&DeviceEntry> {
 mod tests {
     use super::*;
 
-    fn entry(id: u32, byte: u8) -> DeviceEntry {
-        DeviceEntry {
+    /// An entry of `handle`'s list, self-signed by a device key made from `byte`.
+    fn signed_entry(handle: &str, id: u32, byte: u8) -> DeviceEntry {
+        let device = SigningKey::from_bytes(&[byte; 32]);
+        let mut e = DeviceEntry {
             device_id: id,
             noise_key: vec![byte; 32],
             identity_key: vec![byte; 32],
-            signing_key: vec![byte; 32],
+            signing_key: device.verifying_key().to_bytes().to_vec(),
             platform: "cli/linux".into(),
             name: "test".into(),
             linked_at_ms: 1,
-        }
+            self_signature: vec![],
+        };
+        e.self_signature = device.sign(&entry_signed_bytes(handle, &e)).to_bytes().to_vec();
+        e
+    }
+
+    fn entry(id: u32, byte: u8) -> DeviceEntry {
+        signed_entry("alice", id, byte)
+    }
+
+    #[test]
+    fn entries_must_prove_their_keys() {
+        let key = AccountKey::from_seed(&[7; 32]);
+        let list = |devices| DeviceList { handle: "alice".into(), version: 1, devices, issued_at_ms: 1 };
+        assert!(verify_with_entries(&key.public(), &key.sign(&list(vec![entry(0, 1), entry(1, 2)]))).is_ok());
+
+        // Another account's device, copied with its self-signature: it
+        // names bob, not alice.
+        let bobs = signed_entry("bob", 1, 2);
+        assert!(matches!(verify_with_entries(&key.public(), &key.sign(&list(vec![entry(0, 1), bobs]))), Err(Error::BadSignature(_))));
+
+        // Moved to another device id: refused.
+        let mut moved = entry(1, 2);
+        moved.device_id = 2;
+        assert!(verify_with_entries(&key.public(), &key.sign(&list(vec![entry(0, 1), moved]))).is_err());
+
+        // The primary's entry must carry one.
+        let mut bare = entry(0, 1);
+        bare.self_signature.clear();
+        assert!(verify_with_entries(&key.public(), &key.sign(&list(vec![bare]))).is_err());
+
+        // A key swapped under a valid signature: refused.
+        let mut swapped = entry(0, 1);
+        swapped.identity_key = vec![9; 32];
+        assert!(verify_with_entries(&key.public(), &key.sign(&list(vec![swapped]))).is_err());
+    }
+
+    #[test]
+    fn prekey_signatures_bind_the_key_to_the_device() {
+        let device = SigningKey::from_bytes(&[5; 32]);
+        let public = device.verifying_key().to_bytes();
+        let otk = [6u8; 32];
+        let sig = device.sign(&prekey_signed_bytes(&otk)).to_bytes();
+        assert!(verify_prekey(&public, &otk, &sig).is_ok());
+        assert!(verify_prekey(&public, &[7u8; 32], &sig).is_err(), "another key under the signature");
+        let other = SigningKey::from_bytes(&[8; 32]).verifying_key().to_bytes();
+        assert!(verify_prekey(&other, &otk, &sig).is_err(), "another device's key");
+        assert!(verify_prekey(&public, &otk, &[]).is_err(), "unsigned");
     }
 
     #[test]

@@ -169,6 +169,12 @@ pub struct DeviceEntry {
     pub name: String,
     #[prost(uint64, tag = "7")]
     pub linked_at_ms: u64,
+    /// The device's own Ed25519 signature (with `signing_key`) over its
+    /// handle, device id and keys (`device_list::entry_signed_bytes`): it
+    /// proves the device holds these keys and agreed to be this entry, so
+    /// an account cannot list another device's keys as its own.
+    #[prost(bytes = "vec", tag = "8")]
+    pub self_signature: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -202,6 +208,12 @@ pub struct OneTimeKey {
     pub key_id: u64,
     #[prost(bytes = "vec", tag = "2")]
     pub key: Vec<u8>,
+    /// The uploading device's Ed25519 signature (its `signing_key` in the
+    /// signed device list) over `device_list::prekey_signed_bytes(key)`.
+    /// The server stores and returns it as it is; a claimer verifies it
+    /// before starting a session, so the server cannot hand out a key of its own.
+    #[prost(bytes = "vec", tag = "3")]
+    pub signature: Vec<u8>,
 }
 
 #[derive(Clone, PartialEq, Message)]

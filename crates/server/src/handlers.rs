@@ -516,13 +516,13 @@ async fn upload_prekeys(c: &mut Conn, r: UploadPrekeys) -> Result<ResponseBody> 
         if k.key.len() != 32 {
             return Err(bad("one-time keys are 32-byte Curve25519 keys"));
         }
-        keys.push(Prekey { key_id: k.key_id, key: k.key.clone(), fallback: false });
+        keys.push(Prekey { key_id: k.key_id, key: k.key.clone(), fallback: false, signature: k.signature.clone() });
     }
     if let Some(f) = r.fallback {
         if f.key.len() != 32 {
             return Err(bad("the fallback key is a 32-byte Curve25519 key"));
         }
-        keys.push(Prekey { key_id: f.key_id, key: f.key, fallback: true });
+        keys.push(Prekey { key_id: f.key_id, key: f.key, fallback: true, signature: f.signature });
     }
     let stored = c.s.store.prekey_count(&handle, id).await?;
     if stored + r.one_time_keys.len() as u32 > MAX_STORED_PREKEYS {
@@ -562,7 +562,7 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     Ok(ResponseBody::Prekey(PrekeyBundle {
         handle,
         device_id: r.device_id,
-        key: Some(OneTimeKey { key_id: key.key_id, key: key.key }),
+        key: Some(OneTimeKey { key_id: key.key_id, key: key.key, signature: key.signature }),
         fallback: key.fallback,
     }))
 }

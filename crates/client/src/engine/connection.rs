@@ -133,6 +133,7 @@ impl Engine {
             return;
         }
         if let Some(h) = self.handle().map(str::to_string) {
+            self.mend_own_entry(now);
             // Refresh the own list (devices may have come or gone), and
             // fetch the lists of contacts added while offline.
             self.need_list(&h, now);
@@ -267,17 +268,20 @@ impl Engine {
                     self.need_list(&u.handle, now);
                 }
             }
-            f::EventBody::Closing(info) => {
-                if ErrorCode::parse(&info.code) == Some(ErrorCode::DeviceRemoved) {
-                    let reason = match &self.me.role {
-                        Role::Companion { .. } => "This device was logged out from your primary device (or logged itself out).",
-                        _ => "This device was removed from its account.",
-                    };
-                    self.wipe(reason.to_string());
-                } else {
-                    self.link.close = Some(info.message);
+            f::EventBody::Closing(info) => match (ErrorCode::parse(&info.code), &self.me.role) {
+                // A primary holds the account key: nothing the server says
+                // wipes it. It keeps everything and says what happened.
+                (Some(ErrorCode::DeviceRemoved), Role::Primary { .. }) => {
+                    let message = "The server says this primary device was removed from its account. It keeps its account key, contacts and chats; if you did not do this, the server is misbehaving.".to_string();
+                    self.fx.emit(Event::Error { code: Some(ErrorCode::DeviceRemoved), message });
+                    self.link.close = Some("the server closed the connection: device removed".into());
                 }
-            }
+                (Some(ErrorCode::DeviceRemoved), Role::Companion { .. }) => {
+                    self.wipe("This device was logged out from your primary device (or logged itself out).".into());
+                }
+                (Some(ErrorCode::DeviceRemoved), Role::Unlinked { .. }) => self.wipe("This device was removed from its account.".into()),
+                _ => self.link.close = Some(info.message),
+            },
             f::EventBody::LinkApproved(a) => self.on_link_approved(a, now),
             f::EventBody::PairingAnswer(answer) => self.on_pairing_answer(answer, now),
         }

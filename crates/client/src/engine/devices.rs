@@ -1,7 +1,8 @@
 //! Accounts and devices: registration, contacts and their device lists,
 //! prekeys, the own list's re-signing and device removal.
 
-use super::{Engine, PREKEY_BATCH};
+use super::{Engine, PREKEY_BATCH, RETRY_MS};
+use crate::olm::Peer;
 use crate::directory::ListOutcome;
 use crate::error::Error;
 use crate::event::Event;
@@ -9,7 +10,7 @@ use crate::linking::Registration;
 use crate::model::Role;
 use crate::requests::Pending;
 use std::collections::BTreeSet;
-use tether_proto::device_list::{AccountKey, PRIMARY_DEVICE};
+use tether_proto::device_list::{self, AccountKey, PRIMARY_DEVICE};
 use tether_proto::frames::{self as f, Request};
 use tether_proto::noise::StaticKey;
 use tether_proto::normalize_handle;
@@ -46,7 +47,7 @@ impl Engine {
 
     pub(super) fn send_register(&mut self, r: &Registration, now: u64) {
         let key = AccountKey::from_seed(&r.seed);
-        let list = f::DeviceList { handle: r.handle.clone(), version: 1, devices: vec![self.own_entry(PRIMARY_DEVICE, now)], issued_at_ms: now };
+        let list = f::DeviceList { handle: r.handle.clone(), version: 1, devices: vec![self.own_entry(&r.handle, PRIMARY_DEVICE, now)], issued_at_ms: now };
         let signed = key.sign(&list);
         let req = Request::Register(f::Register {
             handle: r.handle.clone(),
@@ -67,10 +68,10 @@ impl Engine {
         self.fx.emit(Event::Registered { handle, fingerprint: self.me.pin.clone().unwrap_or_default() });
     }
 
-    /// This device's entry in the account's list.
-    pub(super) fn own_entry(&self, device_id: u32, now: u64) -> f::DeviceEntry {
+    /// This device's entry in `handle`'s list, with its self-signature.
+    pub(super) fn own_entry(&self, handle: &str, device_id: u32, now: u64) -> f::DeviceEntry {
         let noise = StaticKey::from_private(&self.me.noise_private).map(|k| k.public().to_vec()).unwrap_or_default();
-        f::DeviceEntry {
+        let mut entry = f::DeviceEntry {
             device_id,
             noise_key: noise,
             identity_key: self.olm.identity_key().to_vec(),
@@ -79,7 +80,10 @@ impl Engine {
             // Kept on the device (SelfState::device_names), not in the list.
             name: String::new(),
             linked_at_ms: now,
-        }
+            self_signature: vec![],
+        };
+        entry.self_signature = self.olm.sign(&device_list::entry_signed_bytes(handle, &entry));
+        entry
     }
 
     // ------------------------------------------------------------ prekeys
@@ -88,22 +92,36 @@ impl Engine {
         let (otks, fallback) = self.olm.new_prekeys(PREKEY_BATCH);
         let base = now; // key ids only need to be unique per device
         let req = Request::UploadPrekeys(f::UploadPrekeys {
-            one_time_keys: otks.iter().enumerate().map(|(i, k)| f::OneTimeKey { key_id: base + i as u64, key: k.to_vec() }).collect(),
-            fallback: fallback.map(|k| f::OneTimeKey { key_id: base + PREKEY_BATCH as u64, key: k.to_vec() }),
+            one_time_keys: otks
+                .into_iter()
+                .enumerate()
+                .map(|(i, k)| f::OneTimeKey { key_id: base + i as u64, key: k.key.to_vec(), signature: k.signature })
+                .collect(),
+            fallback: fallback.map(|k| f::OneTimeKey { key_id: base + PREKEY_BATCH as u64, key: k.key.to_vec(), signature: k.signature }),
         });
         self.fx.ops.push(self.olm.save_account());
         self.request(req, Pending::Prekeys, now);
     }
 
+    /// A claimed one-time (or fallback) key: a session with the device if
+    /// the device signed the key (checked against its signing key in the
+    /// verified list). A key it did not sign (the server's own, or altered)
+    /// starts nothing: the messages to it wait, and are retried later.
     pub(super) fn prekey_claimed(&mut self, handle: &str, device_id: u32, bundle: f::PrekeyBundle, now: u64) {
         let account = self.account();
-        let identity = self.directory.devices(account.as_ref(), handle).and_then(|d| d.into_iter().find(|d| d.device_id == device_id)).map(|d| d.identity_key);
-        if let (Some(identity), Some(key)) = (identity, bundle.key) {
-            if let Err(e) = self.olm.start_session(&identity, &key.key, &mut self.fx.ops) {
-                self.fx.error(e.0);
-            }
-            self.fx.ops.push(self.olm.save_account());
+        let device = self.directory.devices(account.as_ref(), handle).and_then(|d| d.into_iter().find(|d| d.device_id == device_id));
+        let (Some(device), Some(key)) = (device, bundle.key) else { return self.pump(now) };
+        if device_list::verify_prekey(&device.signing_key, &key.key, &key.signature).is_err() {
+            self.link.retry_at = Some(now + RETRY_MS);
+            let message = format!("{handle} (device {device_id}): the server handed out a one-time key that device did not sign; nothing was encrypted to it");
+            self.fx.emit(Event::Error { code: None, message });
+            return;
         }
+        let peer = Peer::new(handle, device_id, &device.identity_key);
+        if let Err(e) = self.olm.start_session(&peer, &key.key, &mut self.fx.ops) {
+            self.fx.error(e.0);
+        }
+        self.fx.ops.push(self.olm.save_account());
         self.pump(now);
     }
 
@@ -173,6 +191,30 @@ impl Engine {
             return;
         }
         match self.directory.sign_own(&key, now, |l| l.devices.retain(|d| !removed.contains(&d.device_id))) {
+            Ok(signed) => {
+                let req = Request::PublishDeviceList(f::PublishDeviceList { list: Some(signed.clone()) });
+                self.request(req, Pending::PublishList { list: signed }, now);
+            }
+            Err(e) => self.fx.error(e.to_string()),
+        }
+    }
+
+    /// Primary: a list signed before entries carried self-signatures gets
+    /// the primary's own, signed anew (every client refuses a primary entry
+    /// without one).
+    pub(super) fn mend_own_entry(&mut self, now: u64) {
+        let (Some(key), Some(handle)) = (self.me.role.account_key(), self.handle().map(str::to_string)) else { return };
+        let Some(list) = self.directory.own_list(&key.public()) else { return };
+        if device_list::verify_entries(&list).is_ok() {
+            return;
+        }
+        let Some(mine) = list.devices.iter().find(|d| d.device_id == PRIMARY_DEVICE) else { return };
+        if mine.identity_key != self.olm.identity_key() {
+            return self.fx.error("this account's signed list names other keys for this primary device");
+        }
+        let fresh = self.own_entry(&handle, PRIMARY_DEVICE, mine.linked_at_ms);
+        let fresh = f::DeviceEntry { platform: mine.platform.clone(), name: mine.name.clone(), ..fresh };
+        match self.directory.sign_own(&key, now, |l| l.devices.iter_mut().filter(|d| d.device_id == PRIMARY_DEVICE).for_each(|d| *d = fresh.clone())) {
             Ok(signed) => {
                 let req = Request::PublishDeviceList(f::PublishDeviceList { list: Some(signed.clone()) });
                 self.request(req, Pending::PublishList { list: signed }, now);

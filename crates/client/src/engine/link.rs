@@ -374,6 +374,8 @@ impl Engine {
                 // Kept on the primary (SelfState::device_names), not in the list.
                 name: String::new(),
                 linked_at_ms: now,
+                // The companion's proof of its keys, once the link flow carries it (device_list::entry_signed_bytes).
+                self_signature: Vec::new(),
             })
         })?;
         let identity = DeviceIdentity {

@@ -150,7 +150,7 @@ impl Engine {
                 (me, olm)
             }
         };
-        Ok(Self {
+        let mut engine = Self {
             directory: Directory::load(&*store)?,
             chats: Chats::load(&*store)?,
             outbox: Outbox::load(&*store)?,
@@ -163,7 +163,29 @@ impl Engine {
             store,
             rng,
             info,
-        })
+        };
+        engine.adopt_legacy_sessions()?;
+        Ok(engine)
+    }
+
+    /// Sessions an older version kept by identity key alone go to the one
+    /// verified device with that key (dropped if none or several list it).
+    fn adopt_legacy_sessions(&mut self) -> Result<(), Error> {
+        if !self.olm.has_legacy() {
+            return Ok(());
+        }
+        let account = self.account();
+        let mut handles: Vec<String> = self.directory.contacts().map(|c| c.handle.clone()).collect();
+        handles.extend(account.as_ref().map(|a| a.handle.clone()));
+        let mut owners: std::collections::HashMap<Vec<u8>, Vec<olm::Peer>> = std::collections::HashMap::new();
+        for h in handles {
+            for d in self.directory.devices(account.as_ref(), &h).unwrap_or_default() {
+                owners.entry(d.identity_key.clone()).or_default().push(olm::Peer::new(&h, d.device_id, &d.identity_key));
+            }
+        }
+        let mut ops = Vec::new();
+        self.olm.adopt_legacy(|id| owners.get(id).filter(|v| v.len() == 1).map(|v| v[0].clone()), &mut ops);
+        self.store.apply(&ops).map_err(Error::Store)
     }
 
     // ------------------------------------------------------------ parts
@@ -241,20 +263,27 @@ impl Engine {
 
     /// The chat list as a UI shows it: pinned first, then newest first.
     pub fn chat_list(&self) -> Vec<ChatSummary> {
-        self.chats
-            .ordered()
-            .into_iter()
-            .map(|c| ChatSummary {
-                handle: c.handle.clone(),
-                name: self.display_name(&c.handle),
-                unread: c.unread,
-                last_ms: c.last_ms,
-                last_preview: c.last_preview.clone(),
-                muted: c.muted,
-                archived: c.archived,
-                pinned: c.pinned,
-            })
-            .collect()
+        self.chats.ordered().into_iter().map(|c| self.summary(c)).collect()
+    }
+
+    fn summary(&self, c: &Chat) -> ChatSummary {
+        ChatSummary {
+            handle: c.handle.clone(),
+            name: self.display_name(&c.handle),
+            unread: c.unread,
+            last_ms: c.last_ms,
+            last_preview: c.last_preview.clone(),
+            muted: c.muted,
+            archived: c.archived,
+            pinned: c.pinned,
+        }
+    }
+
+    /// The chats this account last sent to, latest send first, up to `n`
+    /// (not archived): what one-click sends offer (the context menu's
+    /// chats; the first is "the last chat"). Receiving never changes it.
+    pub fn recent_chats(&self, n: usize) -> Vec<ChatSummary> {
+        self.chats.recent(n).into_iter().map(|c| self.summary(c)).collect()
     }
 
     /// Contacts sorted by display name (ignoring ASCII case; other letters

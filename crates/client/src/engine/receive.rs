@@ -7,7 +7,7 @@ use super::Engine;
 use crate::content::{Body, Payload, RECEIPT_READ, SEALED_HISTORY, Sealed};
 use crate::event::Event;
 use crate::model::{ChatMessage, MessageBody, Status};
-use crate::olm::hex;
+use crate::olm::{Peer, hex};
 use crate::requests::Pending;
 use prost::Message;
 use tether_proto::frames::{self as f, Request};
@@ -45,7 +45,8 @@ impl Engine {
             }
             return self.undecryptable(&e, NOT_IN_LIST.into(), now);
         };
-        let plain = self.olm.decrypt(&identity, sealed.kind, &sealed.body, &mut self.fx.ops);
+        let from = Peer::new(&e.sender_handle, e.sender_device, &identity);
+        let plain = self.olm.decrypt(&from, sealed.kind, &sealed.body, &mut self.fx.ops);
         let plain = match plain {
             Ok(p) => p,
             Err(reason) => return self.undecryptable(&e, reason.0, now),
@@ -143,8 +144,10 @@ impl Engine {
             }
             Some(Body::Receipt(r)) if !from_me => {
                 let status = if r.kind == RECEIPT_READ { Status::Read } else { Status::Delivered };
+                // Only messages in the sender's own chat: a receipt for an id
+                // of another chat is ignored.
                 for mid in r.message_ids {
-                    self.chats.set_status(&hex(&mid), status, &mut self.fx);
+                    self.chats.set_status_in(&chat, &hex(&mid), status, &mut self.fx);
                 }
             }
             Some(Body::ReadSync(r)) if from_me => self.chats.apply_read(&r.chat, r.up_to_ms, &mut self.fx),

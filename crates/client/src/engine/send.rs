@@ -7,7 +7,7 @@ use crate::content::{Body, ChatFlags, LinkShare, Payload, RECEIPT_DELIVERED, REC
 use crate::error::Error;
 use crate::event::Event;
 use crate::model::{ChatFlag, ChatMessage, MessageBody, OutboxEntry, Status};
-use crate::olm::hex;
+use crate::olm::{Peer, hex};
 use prost::Message;
 use std::collections::BTreeSet;
 use tether_proto::frames::{self as f, Request};
@@ -20,6 +20,13 @@ struct Target {
     identity: Vec<u8>,
     /// One of this account's other devices (gets the copy for own devices).
     own: bool,
+}
+
+impl Target {
+    /// The device as sessions are kept: handle, device id and identity key.
+    fn peer(&self) -> Peer {
+        Peer::new(&self.handle, self.device_id, &self.identity)
+    }
 }
 
 impl Engine {
@@ -194,7 +201,7 @@ impl Engine {
                 }
             }
             for t in &targets {
-                if !self.olm.has_session(&t.identity) {
+                if !self.olm.has_session(&t.peer()) {
                     ready = false;
                     if !self.link.requests.claim_pending(&t.handle, t.device_id) {
                         let req = Request::ClaimPrekey(f::ClaimPrekey { handle: t.handle.clone(), device_id: t.device_id });
@@ -215,7 +222,7 @@ impl Engine {
             let mut copies = Vec::with_capacity(targets.len());
             for t in &targets {
                 let plain = if t.own { &entry.to_me } else { &entry.to_them };
-                let Some((kind, body)) = self.olm.encrypt(&t.identity, plain, &mut self.fx.ops) else { continue };
+                let Some((kind, body)) = self.olm.encrypt(&t.peer(), plain, &mut self.fx.ops) else { continue };
                 let sealed = Sealed { kind, body, signature: vec![] }.encode_to_vec();
                 copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed });
             }

@@ -6,6 +6,7 @@
 mod adversary;
 mod harness;
 
+mod attacks_engine;
 mod attacks_link;
 mod attacks_lists;
 mod chat;

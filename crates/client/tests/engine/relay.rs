@@ -166,6 +166,7 @@ fn each_bad_link_approval_is_refused_and_the_device_leaves() {
             platform: p.platform.clone(),
             name: p.name.clone(),
             linked_at_ms: T0,
+            self_signature: vec![],
         };
         let primary = f::DeviceEntry { device_id: PRIMARY_DEVICE, noise_key: vec![1; 32], identity_key: vec![2; 32], signing_key: vec![3; 32], ..entry(0, &code) };
         let mut list = f::DeviceList { handle: "alice".into(), version: 2, devices: vec![primary, entry(1, &code)], issued_at_ms: T0 };
@@ -220,21 +221,43 @@ fn primary_with_contact() -> (Engine, Relay, AccountKey, f::DeviceListReply) {
     (e, relay, bob, served)
 }
 
+/// Bob's device `id` (its Olm account, the same in every test).
+fn with_bob_device<R>(id: u32, f: impl FnOnce(&mut vodozemac::olm::Account) -> R) -> R {
+    static DEVICES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<u32, vodozemac::olm::Account>>> = std::sync::OnceLock::new();
+    let mut devices = DEVICES.get_or_init(Default::default).lock().unwrap();
+    f(devices.entry(id).or_insert_with(vodozemac::olm::Account::new))
+}
+
+/// A one-time key of bob's device `id`, signed by it (or not).
+fn bob_prekey(id: u32, signed: bool) -> f::OneTimeKey {
+    with_bob_device(id, |olm| {
+        olm.generate_one_time_keys(1);
+        let key = olm.one_time_keys().values().next().unwrap().to_bytes().to_vec();
+        olm.mark_keys_as_published();
+        let signature = if signed { olm.sign(tether_proto::device_list::prekey_signed_bytes(&key)).to_bytes().to_vec() } else { vec![] };
+        f::OneTimeKey { key_id: 1, key, signature }
+    })
+}
+
 fn bob_list(key: &AccountKey, version: u64, devices: &[u32]) -> f::DeviceListReply {
     let devices = devices
         .iter()
         .map(|&id| {
             let k = StaticKey::generate();
-            let olm = vodozemac::olm::Account::new();
-            f::DeviceEntry {
-                device_id: id,
-                noise_key: k.public().to_vec(),
-                identity_key: olm.curve25519_key().to_bytes().to_vec(),
-                signing_key: olm.ed25519_key().as_bytes().to_vec(),
-                platform: "cli/linux".into(),
-                name: "bob".into(),
-                linked_at_ms: T0,
-            }
+            with_bob_device(id, |olm| {
+                let mut e = f::DeviceEntry {
+                    device_id: id,
+                    noise_key: k.public().to_vec(),
+                    identity_key: olm.curve25519_key().to_bytes().to_vec(),
+                    signing_key: olm.ed25519_key().as_bytes().to_vec(),
+                    platform: "cli/linux".into(),
+                    name: "bob".into(),
+                    linked_at_ms: T0,
+                    self_signature: vec![],
+                };
+                e.self_signature = olm.sign(tether_proto::device_list::entry_signed_bytes("bob", &e)).to_bytes().to_vec();
+                e
+            })
         })
         .collect();
     let list = f::DeviceList { handle: "bob".into(), version, devices, issued_at_ms: T0 };
@@ -268,12 +291,8 @@ fn the_same_device_list_served_twice_with_device_list_changed_is_refused() {
     // No session with bob's device yet: a prekey claim comes first.
     let (id, Request::ClaimPrekey(c)) = reqs.iter().find(|(_, r)| matches!(r, Request::ClaimPrekey(_))).cloned().expect("a claim") else { unreachable!() };
     assert_eq!((c.handle.as_str(), c.device_id), ("bob", 0));
-    let mut olm = vodozemac::olm::Account::new();
-    olm.generate_one_time_keys(1);
-    let otk = olm.one_time_keys().values().next().unwrap().to_bytes().to_vec();
-    // The device the claim named is in the list the engine verified; the
-    // identity key differs from `olm`'s, which is fine for encryption here.
-    let reqs = relay.respond(&mut e, id, ResponseBody::Prekey(f::PrekeyBundle { key: Some(f::OneTimeKey { key_id: 1, key: otk }), ..Default::default() }), T0 + 2);
+    // A one-time key of the device the claim named, signed by it.
+    let reqs = relay.respond(&mut e, id, ResponseBody::Prekey(f::PrekeyBundle { key: Some(bob_prekey(0, true)), ..Default::default() }), T0 + 2);
     let (send_id, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("the message is sent");
     // The server claims bob has a device 7 that no signed list holds: first
     // time, the engine refetches from what it was served (still v1 without 7).
@@ -318,10 +337,7 @@ fn a_send_the_server_refuses_leaves_the_outbox_and_shows_as_failed() {
     let id = e.send_text("bob", "hello", T0 + 1).unwrap();
     let reqs = relay.requests(&mut e);
     let (claim, _) = reqs.iter().find(|(_, r)| matches!(r, Request::ClaimPrekey(_))).cloned().expect("a claim");
-    let mut olm = vodozemac::olm::Account::new();
-    olm.generate_one_time_keys(1);
-    let otk = olm.one_time_keys().values().next().unwrap().to_bytes().to_vec();
-    let reqs = relay.respond(&mut e, claim, ResponseBody::Prekey(f::PrekeyBundle { key: Some(f::OneTimeKey { key_id: 1, key: otk }), ..Default::default() }), T0 + 2);
+    let reqs = relay.respond(&mut e, claim, ResponseBody::Prekey(f::PrekeyBundle { key: Some(bob_prekey(0, true)), ..Default::default() }), T0 + 2);
     let (send, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("sent");
     events(&mut e);
     let refused = f::ErrorInfo { code: ErrorCode::BadRequest.as_str().into(), message: "no".into(), device_lists: vec![] };

@@ -72,7 +72,7 @@ async fn device_lists(s: &dyn Store) {
     let a = s.account("carol").await.unwrap().unwrap();
     assert_eq!((a.list_version, a.list_body.as_slice(), a.next_device), (2, &b"v2"[..], 2));
     s.commit_batch(&[envelope("carol", 1, 1, 10)], &[]).await.unwrap();
-    s.add_prekeys("carol", 1, &[Prekey { key_id: 1, key: vec![1], fallback: false }]).await.unwrap();
+    s.add_prekeys("carol", 1, &[Prekey { key_id: 1, key: vec![1], fallback: false, signature: vec![] }]).await.unwrap();
 
     let remove =
         ListUpdate { expected_version: 2, version: 3, body: b"v3".to_vec(), add: None, remove: vec![1], ..add.clone() };
@@ -172,15 +172,16 @@ async fn group_commit(s: &dyn Store) {
 }
 
 async fn prekeys(s: &dyn Store) {
-    let keys: Vec<_> = (1..=3).map(|k| Prekey { key_id: k, key: vec![k as u8; 32], fallback: false }).collect();
+    let keys: Vec<_> = (1..=3).map(|k| Prekey { key_id: k, key: vec![k as u8; 32], fallback: false, signature: vec![k as u8; 64] }).collect();
     s.add_prekeys("alice", 0, &keys).await.unwrap();
-    s.add_prekeys("alice", 0, &[Prekey { key_id: 90, key: vec![90; 32], fallback: true }]).await.unwrap();
-    s.add_prekeys("alice", 0, &[Prekey { key_id: 91, key: vec![91; 32], fallback: true }]).await.unwrap();
+    s.add_prekeys("alice", 0, &[Prekey { key_id: 90, key: vec![90; 32], fallback: true, signature: vec![90; 64] }]).await.unwrap();
+    s.add_prekeys("alice", 0, &[Prekey { key_id: 91, key: vec![91; 32], fallback: true, signature: vec![91; 64] }]).await.unwrap();
     assert_eq!(s.prekey_count("alice", 0).await.unwrap(), 3);
     let mut claimed = Vec::new();
     for _ in 0..3 {
         let k = s.claim_prekey("alice", 0).await.unwrap().unwrap();
         assert!(!k.fallback);
+        assert_eq!(k.signature, vec![k.key_id as u8; 64], "the key's signature comes back with it");
         claimed.push(k.key_id);
     }
     claimed.sort();
@@ -188,6 +189,7 @@ async fn prekeys(s: &dyn Store) {
     for _ in 0..2 {
         let k = s.claim_prekey("alice", 0).await.unwrap().unwrap();
         assert_eq!((k.key_id, k.fallback), (91, true), "then the newest fallback key, kept");
+        assert_eq!(k.signature, vec![91; 64]);
     }
     assert_eq!(s.claim_prekey("nobody", 0).await.unwrap(), None);
 }

@@ -123,6 +123,8 @@ pub struct Prekey {
     pub key_id: u64,
     pub key: Vec<u8>,
     pub fallback: bool,
+    /// The device's signature on the key, stored and returned as uploaded.
+    pub signature: Vec<u8>,
 }
 
 /// The relay's persistent state.

@@ -427,14 +427,15 @@ impl Store for SqliteStore {
         }
         for k in keys {
             sqlx::query(
-                "INSERT INTO prekeys (handle, device_id, key_id, key, fallback) VALUES (?, ?, ?, ?, ?)
-                 ON CONFLICT DO UPDATE SET key = excluded.key",
+                "INSERT INTO prekeys (handle, device_id, key_id, key, fallback, signature) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT DO UPDATE SET key = excluded.key, signature = excluded.signature",
             )
             .bind(handle)
             .bind(device_id as i64)
             .bind(i(k.key_id))
             .bind(&k.key)
             .bind(k.fallback as i64)
+            .bind(&k.signature)
             .execute(&mut *tx)
             .await?;
         }
@@ -449,22 +450,22 @@ impl Store for SqliteStore {
             "DELETE FROM prekeys WHERE rowid = (
                 SELECT rowid FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 0
                 ORDER BY key_id LIMIT 1)
-             RETURNING key_id, key",
+             RETURNING key_id, key, signature",
         )
         .bind(handle)
         .bind(device_id as i64)
         .fetch_optional(&self.pool)
         .await?;
         if let Some(r) = one_time {
-            return Ok(Some(Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: false }));
+            return Ok(Some(Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: false, signature: r.get("signature") }));
         }
         let fallback =
-            sqlx::query("SELECT key_id, key FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1")
+            sqlx::query("SELECT key_id, key, signature FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1")
                 .bind(handle)
                 .bind(device_id as i64)
                 .fetch_optional(&self.pool)
                 .await?;
-        Ok(fallback.map(|r| Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: true }))
+        Ok(fallback.map(|r| Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: true, signature: r.get("signature") }))
     }
 
     async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError> {

@@ -303,6 +303,7 @@ pub fn entry(device_id: u32, key: &StaticKey, platform: &str) -> DeviceEntry {
         platform: platform.into(),
         name: format!("{platform} #{device_id}"),
         linked_at_ms: T0,
+        self_signature: vec![],
     }
 }
 

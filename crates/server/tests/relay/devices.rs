@@ -256,10 +256,10 @@ async fn a_companion_inactive_for_30_days_is_removed_and_old_copies_expire() {
 async fn prekeys_are_claimed_once_each_then_the_fallback_and_low_stock_is_announced() {
     let server = TestServer::start_with(|c| c.prekeys_low = 5).await;
     let (_alice, mut a) = register(&server, "alice").await;
-    let keys: Vec<OneTimeKey> = (0..20).map(|i| OneTimeKey { key_id: i, key: vec![i as u8; 32] }).collect();
+    let keys: Vec<OneTimeKey> = (0..20).map(|i| OneTimeKey { key_id: i, key: vec![i as u8; 32], signature: vec![] }).collect();
     let up = Request::UploadPrekeys(UploadPrekeys {
         one_time_keys: keys,
-        fallback: Some(OneTimeKey { key_id: 99, key: vec![99; 32] }),
+        fallback: Some(OneTimeKey { key_id: 99, key: vec![99; 32], signature: vec![] }),
     });
     assert_eq!(a.ok(up).await, ResponseBody::PrekeyCount(PrekeyCount { one_time_keys: 20 }));
 
