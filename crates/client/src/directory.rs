@@ -137,8 +137,28 @@ impl Directory {
         c.list.clear();
         c.removed.clear();
         c.warning = None;
+        // Whatever key is pinned next was never compared with them.
+        c.verified = false;
         let c = c.clone();
         fx.put(NS_CONTACTS, handle, &c);
+        fx.emit(Event::ContactChanged { contact: c });
+        Ok(())
+    }
+
+    /// Records that the user compared (or un-compared) the safety number of
+    /// the contact's pinned key. Refused while no key is pinned or a key
+    /// change waits for the user.
+    pub(crate) fn set_verified(&mut self, handle: &str, verified: bool, fx: &mut Effects) -> Result<(), Error> {
+        let c = self.contacts.get_mut(handle).ok_or_else(|| Error::UnknownContact(handle.into()))?;
+        if verified && (c.account_key.is_empty() || c.warning.is_some()) {
+            return Err(Error::Invalid(format!("{handle}'s keys are not settled: accept or fetch them first")));
+        }
+        if c.verified != verified {
+            c.verified = verified;
+            let c = c.clone();
+            fx.put(NS_CONTACTS, handle, &c);
+            fx.emit(Event::ContactChanged { contact: c });
+        }
         Ok(())
     }
 
@@ -177,6 +197,11 @@ impl Directory {
             None => {
                 let pinned = self.contacts.get(handle).map(|c| c.account_key.clone()).unwrap_or_default();
                 if !pinned.is_empty() && pinned != reply.account_key {
+                    // What was verified was the old key: the user compares anew.
+                    if let Some(c) = self.contacts.get_mut(handle).filter(|c| c.verified) {
+                        c.verified = false;
+                        fx.put(NS_CONTACTS, handle, &*c);
+                    }
                     return ListOutcome::Refused(
                         "their account key changed: this may be a new phone, or someone impersonating them. Check with them, then accept the new key".into(),
                     );
@@ -210,6 +235,9 @@ impl Directory {
             return ListOutcome::Older;
         }
         let changed = c.list != bytes || c.removed != reply.removed || c.warning.is_some();
+        if c.account_key != key {
+            c.verified = false;
+        }
         c.account_key = key;
         c.list = bytes;
         c.removed = reply.removed;

@@ -38,6 +38,7 @@ pub use model::{
     Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
 };
 pub use outbox::Outbox;
+pub use view::{Comparison, SafetyNumberView};
 
 /// Version of the engine (the workspace version), shown by every client.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -80,6 +80,10 @@ pub struct Contact {
     /// Why we refuse to encrypt to them right now, if we do.
     #[serde(default)]
     pub warning: Option<String>,
+    /// The user compared the safety number of `account_key` with them (by
+    /// reading or scanning). A different account key is never verified.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// One chat (1:1 with a handle).

@@ -38,6 +38,7 @@ mod devices;
 mod link;
 mod receive;
 mod send;
+mod verify;
 
 use crate::chats::Chats;
 use crate::directory::{Account, Directory};

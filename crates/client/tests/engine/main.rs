@@ -11,3 +11,4 @@ mod chat;
 mod linking;
 mod relay;
 mod safety;
+mod verify;
