@@ -9,7 +9,7 @@ use crate::model::Contact;
 use crate::store::{KvStore, decode, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{DeviceEntry, DeviceList, DeviceListReply, SignedDeviceList};
 
@@ -46,6 +46,10 @@ pub struct Directory {
     /// Lists the server sent with `device_list_changed`, to spot a server
     /// that keeps demanding devices no signed list contains.
     served: HashMap<String, Vec<u8>>,
+    /// Contacts whose list is fetched again, on this connection, before
+    /// anything is encrypted to them (see `Engine::on_open`): a key change
+    /// while we were away is caught before a message goes to the old keys.
+    recheck: BTreeSet<String>,
 }
 
 /// What became of a served device list.
@@ -69,7 +73,7 @@ impl Directory {
             Some((_, v)) => decode("own device list", v)?,
             None => OwnList::default(),
         };
-        Ok(Self { contacts, own, served: HashMap::new() })
+        Ok(Self { contacts, own, served: HashMap::new(), recheck: BTreeSet::new() })
     }
 
     pub(crate) fn clear(&mut self) {
@@ -178,6 +182,26 @@ impl Directory {
         fx.put(NS_CONTACTS, handle, &c);
         fx.emit(Event::ContactChanged { contact: c });
         true
+    }
+
+    /// Fetch `handle`'s list again before encrypting to it.
+    pub(crate) fn recheck(&mut self, handle: &str) {
+        self.recheck.insert(handle.to_string());
+    }
+
+    /// Whether `handle`'s list waits to be fetched again.
+    pub(crate) fn needs_recheck(&self, handle: &str) -> bool {
+        self.recheck.contains(handle)
+    }
+
+    /// `handle`'s list was answered (or refused): no longer waiting.
+    pub(crate) fn rechecked(&mut self, handle: &str) {
+        self.recheck.remove(handle);
+    }
+
+    /// The connection closed: what waited is asked again next time.
+    pub(crate) fn disconnected(&mut self) {
+        self.recheck.clear();
     }
 
     /// Contacts whose list is still unknown (and not refused).

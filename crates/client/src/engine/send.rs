@@ -178,6 +178,11 @@ impl Engine {
                     ready = false; // held back until the user acts
                     continue;
                 }
+                if self.directory.needs_recheck(h) {
+                    ready = false; // its list is being fetched again
+                    self.need_list(h, now);
+                    continue;
+                }
                 match self.directory.devices(Some(&account), h) {
                     Some(devs) => targets.extend(devs.into_iter().map(|d| Target { handle: h.clone(), device_id: d.device_id, identity: d.identity_key, own: false })),
                     None => {
