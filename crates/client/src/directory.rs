@@ -6,6 +6,7 @@ use crate::effects::Effects;
 use crate::error::Error;
 use crate::event::Event;
 use crate::model::Contact;
+use crate::names::{self, sanitize_name};
 use crate::store::{KvStore, decode, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
@@ -90,16 +91,25 @@ impl Directory {
         self.contacts.get(handle)
     }
 
-    /// What the user (or their profile) calls them, else the handle.
+    /// What the user calls them; else the name they chose, with their
+    /// handle beside it; else the handle.
     pub fn display_name(&self, handle: &str) -> String {
-        self.contacts.get(handle).map(|c| c.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| handle.to_string())
+        let Some(c) = self.contacts.get(handle) else { return handle.to_string() };
+        if !c.name.is_empty() && c.name != c.handle {
+            c.name.clone()
+        } else if !c.profile_name.is_empty() {
+            names::peer_chosen(&c.profile_name, handle)
+        } else {
+            handle.to_string()
+        }
     }
 
-    /// Adds a contact (or renames it when `name` is not empty).
+    /// Adds a contact (or renames it when `name` is not empty after cleaning).
     pub(crate) fn upsert(&mut self, handle: &str, name: &str, fx: &mut Effects) {
+        let name = sanitize_name(name);
         let c = self.contacts.entry(handle.to_string()).or_insert_with(|| Contact { handle: handle.to_string(), ..Default::default() });
         if !name.is_empty() {
-            c.name = name.to_string();
+            c.name = name;
         }
         let c = c.clone();
         fx.put(NS_CONTACTS, handle, &c);
@@ -116,20 +126,22 @@ impl Directory {
     }
 
     /// A contact from the primary's history, as the primary has it.
-    pub(crate) fn import(&mut self, c: Contact, fx: &mut Effects) {
+    pub(crate) fn import(&mut self, mut c: Contact, fx: &mut Effects) {
+        c.name = sanitize_name(&c.name);
+        c.profile_name = sanitize_name(&c.profile_name);
         fx.put(NS_CONTACTS, &c.handle, &c);
         self.contacts.insert(c.handle.clone(), c);
     }
 
-    /// Their profile name, unless the user named them.
+    /// The name they chose for themselves (cleaned). Kept apart from the
+    /// name the user gave them, which it never replaces.
     pub(crate) fn profile_name(&mut self, handle: &str, name: &str, fx: &mut Effects) {
-        if let Some(c) = self.contacts.get_mut(handle) {
-            if c.name.is_empty() || c.name == c.handle {
-                c.name = name.to_string();
-                let c = c.clone();
-                fx.put(NS_CONTACTS, handle, &c);
-                fx.emit(Event::ContactChanged { contact: c });
-            }
+        let name = sanitize_name(name);
+        if let Some(c) = self.contacts.get_mut(handle).filter(|c| c.profile_name != name) {
+            c.profile_name = name;
+            let c = c.clone();
+            fx.put(NS_CONTACTS, handle, &c);
+            fx.emit(Event::ContactChanged { contact: c });
         }
     }
 

@@ -38,7 +38,7 @@ impl Contacts {
             Some(ContactsCommand::Add { handle, name }) => add(engine, &handle, &name).await,
             Some(ContactsCommand::Trust { handle }) => trust(engine, &handle).await,
             None => {
-                list(engine.contacts());
+                list(&engine);
                 Ok(())
             }
         }
@@ -85,13 +85,16 @@ async fn trust(mut engine: tether_client::Engine, handle: &str) -> Result<(), St
     Ok(())
 }
 
-fn list<'a>(contacts: impl Iterator<Item = &'a Contact>) {
+/// One line per contact: handle, the name shown (a name they chose carries
+/// their handle), verified or not, and any warning.
+fn list(engine: &tether_client::Engine) {
     let mut any = false;
-    for c in contacts {
+    for c in engine.contacts() {
         any = true;
         let warn = c.warning.as_ref().map(|w| format!("  ⚠ {}", clean_line(w))).unwrap_or_default();
         let state = if c.verified { "✓ verified" } else { "unverified" };
-        println!("{:<24} {:<24} {state}{warn}", clean_line(&c.handle), clean_line(&c.name));
+        let name = clean_line(&engine.display_name(&c.handle));
+        println!("{:<24} {:<24} {state}{warn}", clean_line(&c.handle), name);
     }
     if !any {
         println!("No contacts yet: `tether contacts add <handle> --name NAME`.");

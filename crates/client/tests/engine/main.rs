@@ -12,3 +12,4 @@ mod linking;
 mod relay;
 mod safety;
 mod verify;
+mod names;
