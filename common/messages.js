@@ -32,11 +32,15 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "setNotifications", on: boolean }
  *   | { kind: "setDeviceName", name: string }
  *   | { kind: "logout" }
+ *   | { kind: "contactInfo", chat: string }
+ *   | { kind: "markVerified", chat: string }
+ *   | { kind: "acceptKey", chat: string }
  * )} PopupRequest
  */
 
 /** @typedef {import("../wasm/tether_core.js").Snapshot} Snapshot */
 /** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
+/** @typedef {import("../wasm/tether_core.js").ContactInfo} ContactInfo */
 
 /**
  * What the worker tells the popup.
@@ -46,6 +50,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "serverChecked", ok: boolean, fingerprint: string | null, error: string | null }
  *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
  *   | { kind: "error", message: string }
+ *   | { kind: "contactInfo", chat: string, info: ContactInfo | null }
  * )} WorkerMessage
  */
 
@@ -65,6 +70,9 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "setNotifications",
   "setDeviceName",
   "logout",
+  "contactInfo",
+  "markVerified",
+  "acceptKey",
 ]);
 
 /**

@@ -29,6 +29,8 @@ pub struct ContactSummary {
     pub name: String,
     /// Why nothing is encrypted to them right now, if so.
     pub warning: Option<String>,
+    /// Their safety number was compared (see `Engine::safety_number`).
+    pub verified: bool,
 }
 
 /// A contact's safety number (see `Engine::safety_number`), for the
