@@ -19,7 +19,7 @@ pub fn clean(text: &str) -> String {
             '\u{1b}' => match chars.next() {
                 // CSI: parameters and intermediates up to a final byte @..~.
                 Some('[') => {
-                    while let Some(c) = chars.next() {
+                    for c in chars.by_ref() {
                         if ('@'..='~').contains(&c) {
                             break;
                         }
@@ -44,7 +44,7 @@ pub fn clean(text: &str) -> String {
             },
             // C1 CSI and string introducers: drop what they start as well.
             '\u{9b}' => {
-                while let Some(c) = chars.next() {
+                for c in chars.by_ref() {
                     if ('@'..='~').contains(&c) {
                         break;
                     }
