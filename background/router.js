@@ -102,6 +102,14 @@ async function route(core, port, msg) {
       return core.confirmAccount(!!msg.yes);
     case "logout":
       return core.logout();
+    case "contactInfo":
+      return post(port, { kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "markVerified":
+      await core.markVerified(msg.chat);
+      return post(port, { kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "acceptKey":
+      await core.acceptKey(msg.chat);
+      return post(port, { kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
     default: {
       /** @type {never} */
       const unknown = msg;

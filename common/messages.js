@@ -58,11 +58,15 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "setDeviceName", name: string }
  *   | { kind: "confirmAccount", yes: boolean }
  *   | { kind: "logout" }
+ *   | { kind: "contactInfo", chat: string }
+ *   | { kind: "markVerified", chat: string }
+ *   | { kind: "acceptKey", chat: string }
  * )} PopupRequest
  */
 
 /** @typedef {import("../wasm/tether_core.js").Snapshot} Snapshot */
 /** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
+/** @typedef {import("../wasm/tether_core.js").ContactInfo} ContactInfo */
 
 /**
  * What the worker tells the popup.
@@ -72,6 +76,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "serverChecked", ok: boolean, fingerprint: string | null, error: string | null }
  *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
  *   | { kind: "error", message: string }
+ *   | { kind: "contactInfo", chat: string, info: ContactInfo | null }
  * )} WorkerMessage
  */
 
@@ -93,6 +98,9 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "setDeviceName",
   "confirmAccount",
   "logout",
+  "contactInfo",
+  "markVerified",
+  "acceptKey",
 ]);
 
 /**

@@ -3,7 +3,7 @@
 // whichever screen is shown.
 
 import { $, paintAvatar, t } from "./dom.js";
-import { data, findChat, nameOf, ui } from "./state.js";
+import { data, findChat, findContact, nameOf, ui } from "./state.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 
@@ -13,7 +13,7 @@ import { data, findChat, nameOf, ui } from "./state.js";
 export function renderHeader(screen) {
   const snap = data.snap;
   const state = snap?.state ?? "starting";
-  const inner = screen === "chat" || screen === "settings" || screen === "newchat";
+  const inner = screen === "chat" || screen === "settings" || screen === "newchat" || screen === "contact";
   $("back").hidden = !inner;
   $("logo").hidden = inner;
   $("bar-avatar").hidden = screen !== "chat";
@@ -21,6 +21,7 @@ export function renderHeader(screen) {
   $("new-chat").hidden = screen !== "list";
   $("settings").hidden = !(screen === "list" || screen === "unlinked");
   $("bar").dataset.screen = screen;
+  $("title").removeAttribute("title");
 
   let title = t("popupTitle");
   let sub = "";
@@ -31,6 +32,11 @@ export function renderHeader(screen) {
     if (chat?.muted) sub += ` · ${t("mutedShort")}`;
     if (chat?.archived) sub += ` · ${t("archivedShort")}`;
     paintAvatar($("bar-avatar"), title, ui.chat);
+    const contact = findContact(ui.chat);
+    if (contact?.verified) sub += ` · ${t("verifiedShort")}`;
+    $("title").title = t("contactInfoOpen");
+  } else if (screen === "contact") {
+    title = t("contactInfoTitle");
   } else if (screen === "settings") title = t("openSettings");
   else if (screen === "newchat") title = t("newChat");
   else if (screen === "list" && snap?.account) sub = `@${snap.account.handle}`;

@@ -11,6 +11,10 @@ import { data, redraw, ui } from "./state.js";
 /** Esc and the back button: one step up. */
 export function goBack() {
   if (ui.menu) return closeMenu(true);
+  if (ui.screen === "contact") {
+    ui.contactOpen = false;
+    return redraw();
+  }
   if (ui.screen === "chat") return closeChat();
   if (ui.screen === "newchat") {
     ui.newChat = false;

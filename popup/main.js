@@ -14,6 +14,7 @@ import { goBack, onKeydown } from "./keys.js";
 import { closeMenu, toggleMenu, wireMenu } from "./menu.js";
 import { post, start } from "./port.js";
 import { openChat, renderChat, wireChat } from "./screens/chat.js";
+import { onContactInfo, openContact, refreshContact, renderContact, wireContact } from "./screens/contact.js";
 import { renderConfirm, renderUnlinked, wireLink } from "./screens/link.js";
 import { renderList, wireList } from "./screens/list.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
@@ -35,6 +36,7 @@ function currentScreen() {
   if (state === "confirm") return "confirm";
   if (ui.settings) return "settings";
   if (state !== "linked") return "unlinked";
+  if (ui.chat && ui.contactOpen) return "contact";
   if (ui.chat) return "chat";
   if (ui.newChat) return "newchat";
   return "list";
@@ -49,6 +51,7 @@ const RENDER = {
   chat: renderChat,
   newchat: renderNewChat,
   settings: renderSettings,
+  contact: renderContact,
 };
 
 /** Shows the screen the state calls for and paints it. */
@@ -77,7 +80,7 @@ function render() {
  */
 function focusFor(screen, from) {
   /** @type {Partial<Record<Screen, string>>} */
-  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search" };
+  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search", contact: "back" };
   const id = target[screen];
   if (screen === "list" && from === "chat" && ui.lastChat) {
     const row = document.querySelector(`#screen-list [data-chat="${CSS.escape(ui.lastChat)}"] .chat-open`);
@@ -97,11 +100,13 @@ function onSnapshot(next) {
     ui.logoutConfirm = false;
     if (next.state !== "linked") {
       ui.chat = null;
+      ui.contactOpen = false;
       ui.newChat = false;
       data.history = null;
     }
   }
   render();
+  refreshContact();
 }
 
 /** @param {WorkerMessage} msg */
@@ -115,6 +120,9 @@ function onMessage(msg) {
         data.history = { chat: msg.chat, messages: msg.messages };
         if (ui.screen === "chat") renderChat();
       }
+      break;
+    case "contactInfo":
+      onContactInfo(msg.chat, msg.info);
       break;
     case "serverChecked":
       ui.checking = false;
@@ -167,6 +175,9 @@ function wire() {
   wireChat();
   wireNewChat();
   wireSettings();
+  wireContact();
+  // The chat header opens the contact's info.
+  for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
 }
 
 /** Opened for a purpose: a notification's chat (from storage or the URL), or a share to place. */
@@ -214,6 +225,7 @@ start({
   reconnected: () => {
     post({ kind: "snapshot" });
     if (ui.chat) post({ kind: "openChat", chat: ui.chat });
+    refreshContact();
   },
 });
 post({ kind: "snapshot" });

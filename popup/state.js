@@ -10,15 +10,18 @@
 /** @typedef {Snapshot["contacts"][number]} ContactSummary */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "serverChecked" }>} ServerChecked */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "handleChecked" }>} HandleChecked */
-/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "list" | "chat" | "newchat" | "settings"} Screen */
+/** @typedef {import("../common/messages.js").ContactInfo} ContactInfo */
+/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "list" | "chat" | "newchat" | "settings" | "contact"} Screen */
 
-export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings"]);
+export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings", "contact"]);
 
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */
   snap: null,
   /** The open chat's history as the worker last sent it. @type {{ chat: string, messages: ChatMessage[] } | null} */
   history: null,
+  /** The open contact info screen's data, as the worker last sent it. @type {{ chat: string, info: ContactInfo | null } | null} */
+  contact: null,
 };
 
 export const ui = {
@@ -30,6 +33,8 @@ export const ui = {
   lastChat: null,
   settings: false,
   newChat: false,
+  /** The open chat's contact info screen is shown. */
+  contactOpen: false,
   /** The chat list's search box. */
   query: "",
   /** The new-chat screen's box. */

@@ -17,6 +17,7 @@
 #![forbid(unsafe_code)]
 
 mod backoff;
+mod contact;
 mod core;
 mod host;
 mod settings;
@@ -214,6 +215,24 @@ impl Core {
     #[wasm_bindgen(js_name = confirmAccount, unchecked_return_type = "Promise<void>")]
     pub fn confirm_account(&self, yes: bool) -> Promise {
         command(&self.shared, move |_, s, now| s.confirm_account(yes, now).map(|()| JsValue::UNDEFINED))
+    }
+
+    /// The contact info screen's data for `chat` (null if not a contact).
+    #[wasm_bindgen(js_name = contactInfo, unchecked_return_type = "ContactInfo | null")]
+    pub fn contact_info(&self, chat: &str) -> JsValue {
+        to_js(&contact::contact_info(&self.shared.state.borrow().engine, chat))
+    }
+
+    /// The user compared the safety number with the contact.
+    #[wasm_bindgen(js_name = markVerified, unchecked_return_type = "Promise<void>")]
+    pub fn mark_verified(&self, chat: String) -> Promise {
+        command(&self.shared, move |_, s, _| s.engine.mark_verified(&chat).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Accepts a contact's new account key (it starts unverified); held messages go.
+    #[wasm_bindgen(js_name = acceptKey, unchecked_return_type = "Promise<void>")]
+    pub fn accept_key(&self, chat: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.trust_contact(&chat, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]

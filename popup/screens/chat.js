@@ -26,6 +26,7 @@ const GROUP_MS = 5 * 60000;
 export function openChat(handle) {
   if (ui.chat && ui.chat !== handle) post({ kind: "closeChat" });
   ui.chat = handle;
+  ui.contactOpen = false;
   ui.lastChat = handle;
   ui.newChat = false;
   ui.settings = false;
@@ -40,6 +41,7 @@ export function closeChat() {
   if (!ui.chat) return;
   post({ kind: "closeChat" });
   ui.chat = null;
+  ui.contactOpen = false;
   data.history = null;
   ui.shown = { chat: null, lastId: null, count: 0 };
   redraw();

@@ -14,7 +14,7 @@ import { data, ui } from "../state.js";
  * @param {string} svgText
  * @returns {SVGSVGElement | null}
  */
-function qrNode(svgText) {
+export function qrNode(svgText) {
   const doc = new DOMParser().parseFromString(svgText, "image/svg+xml");
   const root = /** @type {Element} */ (doc.documentElement);
   if (root.nodeName !== "svg" || doc.querySelector("parsererror")) return null;

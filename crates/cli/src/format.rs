@@ -3,8 +3,77 @@
 use crate::session::now;
 use tether_client::{MessageBody, Status};
 
-/// A message's body as one or two lines of text.
+/// Peer text made safe for a terminal: escape sequences (CSI, OSC, DCS
+/// and the rest: `ESC` and what it introduces) are removed, and so are
+/// other C0 and C1 control characters and DEL, bidirectional overrides and
+/// isolates (which reorder what follows), except newline and tab. Everything
+/// a peer or the server wrote goes through this (or `clean_line`) before
+/// it is printed.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            // ESC: drop it and the sequence it starts.
+            '\u{1b}' => match chars.next() {
+                // CSI: parameters and intermediates up to a final byte @..~.
+                Some('[') => {
+                    for c in chars.by_ref() {
+                        if ('@'..='~').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                // OSC, DCS, SOS, PM, APC: a string up to BEL or ST (ESC \\).
+                Some(']' | 'P' | 'X' | '^' | '_') => {
+                    while let Some(c) = chars.next() {
+                        if c == '\u{7}' || c == '\u{9c}' {
+                            break;
+                        }
+                        if c == '\u{1b}' {
+                            if chars.peek() == Some(&'\\') {
+                                chars.next();
+                            }
+                            break;
+                        }
+                    }
+                }
+                // Other two-character sequences (ESC c, ESC 7, …).
+                _ => {}
+            },
+            // C1 CSI and string introducers: drop what they start as well.
+            '\u{9b}' => {
+                for c in chars.by_ref() {
+                    if ('@'..='~').contains(&c) {
+                        break;
+                    }
+                }
+            }
+            c if c.is_control() || is_bidi_control(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// [`clean`], on one line: newlines and tabs become spaces (names,
+/// handles, device names, previews, error messages).
+pub fn clean_line(text: &str) -> String {
+    clean(text).replace(['\n', '\t'], " ")
+}
+
+/// Characters that reorder the text around them (LRE…RLO, LRI…PDI, LRM, RLM, ALM).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' | '\u{061c}')
+}
+
+/// A message's body as one or two lines of text, safe for a terminal.
 pub fn body_text(b: &MessageBody) -> String {
+    clean(&body_raw(b))
+}
+
+fn body_raw(b: &MessageBody) -> String {
     match b {
         MessageBody::Text { body } => body.clone(),
         MessageBody::Link { url, title, selection } => {
@@ -68,6 +137,23 @@ mod tests {
         let bare =
             MessageBody::Link { url: "https://example.org".into(), title: String::new(), selection: String::new() };
         assert_eq!(super::body_text(&bare), "https://example.org");
+    }
+
+    #[test]
+    fn terminal_control_sequences_from_peers_are_removed() {
+        use super::{clean, clean_line};
+        assert_eq!(clean("\u{1b}[2Jcleared?"), "cleared?");
+        assert_eq!(clean("a\u{1b}[1;31mred\u{1b}[0m b"), "ared b");
+        assert_eq!(clean("\u{1b}]0;evil title\u{7}x"), "x");
+        assert_eq!(clean("\u{1b}]8;;http://evil\u{1b}\\link\u{1b}]8;;\u{1b}\\"), "link");
+        assert_eq!(clean("bell\u{7}\rback\u{8}\u{7f}"), "bellback");
+        assert_eq!(clean("c1\u{9b}2Jx\u{85}y"), "c1xy");
+        assert_eq!(clean("Mom\u{202e}gnp.exe\u{2066}"), "Momgnp.exe");
+        assert_eq!(clean("two\nlines\tand tab"), "two\nlines\tand tab");
+        assert_eq!(clean_line("two\nlines"), "two lines");
+        assert_eq!(clean("grüße 👋"), "grüße 👋");
+        let m = MessageBody::Text { body: "\u{1b}[2J\u{1b}[Hhi".into() };
+        assert_eq!(super::body_text(&m), "hi");
     }
 
     #[test]

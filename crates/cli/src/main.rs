@@ -36,6 +36,7 @@ const START: &str = "First steps:
   tether register alice --server http://127.0.0.1:7780
   tether contacts add bob --name Bob
   tether send bob \"hello\"
+  tether verify bob
   tether listen";
 
 /// The commands; each one's help is the doc comment of its arguments
@@ -54,6 +55,7 @@ enum Command {
     Listen(cmd::listen::Listen),
     Status(cmd::status::Status),
     Logout(cmd::logout::Logout),
+    Verify(cmd::verify::Verify),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -73,6 +75,7 @@ async fn main() -> ExitCode {
         Command::Listen(c) => c.run(&home).await,
         Command::Status(c) => c.run(&home).await,
         Command::Logout(c) => c.run(&home).await,
+        Command::Verify(c) => c.run(&home).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

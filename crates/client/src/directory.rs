@@ -6,10 +6,11 @@ use crate::effects::Effects;
 use crate::error::Error;
 use crate::event::Event;
 use crate::model::Contact;
+use crate::names::{self, sanitize_name};
 use crate::store::{KvStore, decode, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{DeviceEntry, DeviceList, DeviceListReply, SignedDeviceList};
 
@@ -46,6 +47,10 @@ pub struct Directory {
     /// Lists the server sent with `device_list_changed`, to spot a server
     /// that keeps demanding devices no signed list contains.
     served: HashMap<String, Vec<u8>>,
+    /// Contacts whose list is fetched again, on this connection, before
+    /// anything is encrypted to them (see `Engine::on_open`): a key change
+    /// while we were away is caught before a message goes to the old keys.
+    recheck: BTreeSet<String>,
 }
 
 /// What became of a served device list.
@@ -69,7 +74,7 @@ impl Directory {
             Some((_, v)) => decode("own device list", v)?,
             None => OwnList::default(),
         };
-        Ok(Self { contacts, own, served: HashMap::new() })
+        Ok(Self { contacts, own, served: HashMap::new(), recheck: BTreeSet::new() })
     }
 
     pub(crate) fn clear(&mut self) {
@@ -86,16 +91,25 @@ impl Directory {
         self.contacts.get(handle)
     }
 
-    /// What the user (or their profile) calls them, else the handle.
+    /// What the user calls them; else the name they chose, with their
+    /// handle beside it; else the handle.
     pub fn display_name(&self, handle: &str) -> String {
-        self.contacts.get(handle).map(|c| c.name.clone()).filter(|n| !n.is_empty()).unwrap_or_else(|| handle.to_string())
+        let Some(c) = self.contacts.get(handle) else { return handle.to_string() };
+        if !c.name.is_empty() && c.name != c.handle {
+            c.name.clone()
+        } else if !c.profile_name.is_empty() {
+            names::peer_chosen(&c.profile_name, handle)
+        } else {
+            handle.to_string()
+        }
     }
 
-    /// Adds a contact (or renames it when `name` is not empty).
+    /// Adds a contact (or renames it when `name` is not empty after cleaning).
     pub(crate) fn upsert(&mut self, handle: &str, name: &str, fx: &mut Effects) {
+        let name = sanitize_name(name);
         let c = self.contacts.entry(handle.to_string()).or_insert_with(|| Contact { handle: handle.to_string(), ..Default::default() });
         if !name.is_empty() {
-            c.name = name.to_string();
+            c.name = name;
         }
         let c = c.clone();
         fx.put(NS_CONTACTS, handle, &c);
@@ -112,20 +126,22 @@ impl Directory {
     }
 
     /// A contact from the primary's history, as the primary has it.
-    pub(crate) fn import(&mut self, c: Contact, fx: &mut Effects) {
+    pub(crate) fn import(&mut self, mut c: Contact, fx: &mut Effects) {
+        c.name = sanitize_name(&c.name);
+        c.profile_name = sanitize_name(&c.profile_name);
         fx.put(NS_CONTACTS, &c.handle, &c);
         self.contacts.insert(c.handle.clone(), c);
     }
 
-    /// Their profile name, unless the user named them.
+    /// The name they chose for themselves (cleaned). Kept apart from the
+    /// name the user gave them, which it never replaces.
     pub(crate) fn profile_name(&mut self, handle: &str, name: &str, fx: &mut Effects) {
-        if let Some(c) = self.contacts.get_mut(handle) {
-            if c.name.is_empty() || c.name == c.handle {
-                c.name = name.to_string();
-                let c = c.clone();
-                fx.put(NS_CONTACTS, handle, &c);
-                fx.emit(Event::ContactChanged { contact: c });
-            }
+        let name = sanitize_name(name);
+        if let Some(c) = self.contacts.get_mut(handle).filter(|c| c.profile_name != name) {
+            c.profile_name = name;
+            let c = c.clone();
+            fx.put(NS_CONTACTS, handle, &c);
+            fx.emit(Event::ContactChanged { contact: c });
         }
     }
 
@@ -137,8 +153,28 @@ impl Directory {
         c.list.clear();
         c.removed.clear();
         c.warning = None;
+        // Whatever key is pinned next was never compared with them.
+        c.verified = false;
         let c = c.clone();
         fx.put(NS_CONTACTS, handle, &c);
+        fx.emit(Event::ContactChanged { contact: c });
+        Ok(())
+    }
+
+    /// Records that the user compared (or un-compared) the safety number of
+    /// the contact's pinned key. Refused while no key is pinned or a key
+    /// change waits for the user.
+    pub(crate) fn set_verified(&mut self, handle: &str, verified: bool, fx: &mut Effects) -> Result<(), Error> {
+        let c = self.contacts.get_mut(handle).ok_or_else(|| Error::UnknownContact(handle.into()))?;
+        if verified && (c.account_key.is_empty() || c.warning.is_some()) {
+            return Err(Error::Invalid(format!("{handle}'s keys are not settled: accept or fetch them first")));
+        }
+        if c.verified != verified {
+            c.verified = verified;
+            let c = c.clone();
+            fx.put(NS_CONTACTS, handle, &c);
+            fx.emit(Event::ContactChanged { contact: c });
+        }
         Ok(())
     }
 
@@ -160,6 +196,26 @@ impl Directory {
         true
     }
 
+    /// Fetch `handle`'s list again before encrypting to it.
+    pub(crate) fn recheck(&mut self, handle: &str) {
+        self.recheck.insert(handle.to_string());
+    }
+
+    /// Whether `handle`'s list waits to be fetched again.
+    pub(crate) fn needs_recheck(&self, handle: &str) -> bool {
+        self.recheck.contains(handle)
+    }
+
+    /// `handle`'s list was answered (or refused): no longer waiting.
+    pub(crate) fn rechecked(&mut self, handle: &str) {
+        self.recheck.remove(handle);
+    }
+
+    /// The connection closed: what waited is asked again next time.
+    pub(crate) fn disconnected(&mut self) {
+        self.recheck.clear();
+    }
+
     /// Contacts whose list is still unknown (and not refused).
     pub(crate) fn missing_lists(&self) -> Vec<String> {
         self.contacts.values().filter(|c| c.list.is_empty() && c.warning.is_none()).map(|c| c.handle.clone()).collect()
@@ -177,6 +233,11 @@ impl Directory {
             None => {
                 let pinned = self.contacts.get(handle).map(|c| c.account_key.clone()).unwrap_or_default();
                 if !pinned.is_empty() && pinned != reply.account_key {
+                    // What was verified was the old key: the user compares anew.
+                    if let Some(c) = self.contacts.get_mut(handle).filter(|c| c.verified) {
+                        c.verified = false;
+                        fx.put(NS_CONTACTS, handle, &*c);
+                    }
                     return ListOutcome::Refused(
                         "their account key changed: this may be a new phone, or someone impersonating them. Check with them, then accept the new key".into(),
                     );
@@ -215,6 +276,9 @@ impl Directory {
             return ListOutcome::Older;
         }
         let changed = c.list != bytes || c.removed != reply.removed || c.warning.is_some();
+        if c.account_key != key {
+            c.verified = false;
+        }
         c.account_key = key;
         c.list = bytes;
         c.removed = reply.removed;

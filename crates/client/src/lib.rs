@@ -22,6 +22,7 @@ mod error;
 mod event;
 mod inbox;
 mod linking;
+mod names;
 pub mod model;
 mod olm;
 mod outbox;
@@ -37,7 +38,9 @@ pub use event::Event;
 pub use model::{
     Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
 };
+pub use names::{MAX_NAME_CHARS, sanitize_name};
 pub use outbox::Outbox;
+pub use view::{Comparison, SafetyNumberView};
 
 /// Version of the engine (the workspace version), shown by every client.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

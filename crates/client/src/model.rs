@@ -93,7 +93,7 @@ impl Role {
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct Contact {
     pub handle: String,
-    /// What the user calls them (or their profile name).
+    /// What the user calls them (their handle when the user gave no name).
     pub name: String,
     /// Pinned on first contact (32 bytes); a different key later is a
     /// safety warning, never accepted silently.
@@ -107,6 +107,14 @@ pub struct Contact {
     /// Why we refuse to encrypt to them right now, if we do.
     #[serde(default)]
     pub warning: Option<String>,
+    /// The name they chose for themselves (their profile), cleaned; shown
+    /// only with their handle beside it, and never over `name`.
+    #[serde(default)]
+    pub profile_name: String,
+    /// The user compared the safety number of `account_key` with them (by
+    /// reading or scanning). A different account key is never verified.
+    #[serde(default)]
+    pub verified: bool,
 }
 
 /// One chat (1:1 with a handle).

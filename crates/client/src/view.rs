@@ -29,7 +29,27 @@ pub struct ContactSummary {
     pub name: String,
     /// Why nothing is encrypted to them right now, if so.
     pub warning: Option<String>,
+    /// Their safety number was compared (see `Engine::safety_number`).
+    pub verified: bool,
 }
+
+/// A contact's safety number (see `Engine::safety_number`), for the
+/// contact info screen and `tether verify`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct SafetyNumberView {
+    pub handle: String,
+    /// 60 digits in 12 groups of 5, the same on both sides.
+    pub number: String,
+    /// What the QR code holds (`tether://verify#…`), as this side shows it.
+    pub qr: String,
+    /// The user compared it with them.
+    pub verified: bool,
+}
+
+/// What scanning a contact's safety-number code found (see `Engine::verify_scanned`).
+pub use tether_proto::safety::Comparison;
 
 /// A fingerprint as people compare it (one implementation, in the protocol crate).
 pub use tether_proto::format_fingerprint;

@@ -53,6 +53,9 @@ pub enum Error {
     /// malformed: wrong prefix, bad base64, wrong key length, …
     #[error("invalid link code: {0}")]
     InvalidLink(&'static str),
+    /// A safety-number QR payload (`tether://verify#…`) is malformed.
+    #[error("invalid safety number code: {0}")]
+    InvalidSafetyCode(&'static str),
     /// A link approval was not made with this QR code's link secret: the
     /// primary did not see this QR, or the approval was altered on the way.
     #[error("the link approval does not belong to this QR code")]

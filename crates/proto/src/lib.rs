@@ -13,6 +13,7 @@ pub mod frames;
 pub mod link;
 pub mod noise;
 pub mod pairing;
+pub mod safety;
 pub mod seal;
 
 pub use code::ErrorCode;

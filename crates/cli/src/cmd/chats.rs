@@ -1,7 +1,7 @@
 //! `tether chats`: the chat list with unread counts, after catching up.
 
 use super::{Home, WAIT, report};
-use crate::format::ago;
+use crate::format::{ago, clean_line};
 use crate::session::Session;
 use tether_client::Chat;
 
@@ -45,5 +45,5 @@ fn line(c: &Chat) -> String {
         .collect::<Vec<_>>()
         .join(",");
     let unread = if c.unread > 0 { format!("({} unread)", c.unread) } else { String::new() };
-    format!("{:<20} {:<12} {:<11} {} {}", c.handle, unread, ago(c.last_ms), c.last_preview, flags)
+    format!("{:<20} {:<12} {:<11} {} {}", clean_line(&c.handle), unread, ago(c.last_ms), clean_line(&c.last_preview), flags)
 }

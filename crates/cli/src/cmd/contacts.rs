@@ -1,6 +1,7 @@
 //! `tether contacts`: list contacts, add one, or accept changed keys.
 
 use super::{Home, WAIT, connected, fail, handle, report};
+use crate::format::clean_line;
 use crate::session::now;
 use tether_client::{Contact, Event};
 
@@ -37,7 +38,7 @@ impl Contacts {
             Some(ContactsCommand::Add { handle, name }) => add(engine, &handle, &name).await,
             Some(ContactsCommand::Trust { handle }) => trust(engine, &handle).await,
             None => {
-                list(engine.contacts());
+                list(&engine);
                 Ok(())
             }
         }
@@ -59,15 +60,15 @@ async fn add(mut engine: tether_client::Engine, text: &str, name: &str) -> Resul
     .await?;
     let problem = problems.pop();
     for p in problems {
-        eprintln!("tether: {p}");
+        eprintln!("tether: {}", clean_line(&p));
     }
     let contact = s.engine.contact(&handle(text)?).cloned();
     s.close().await;
     match (contact, problem) {
-        (_, Some(p)) => Err(p),
-        (Some(Contact { warning: Some(w), .. }), None) => Err(w),
+        (_, Some(p)) => Err(clean_line(&p)),
+        (Some(Contact { warning: Some(w), .. }), None) => Err(clean_line(&w)),
         (Some(c), None) => {
-            println!("Added {} ({}).", c.handle, if c.name.is_empty() { &c.handle } else { &c.name });
+            println!("Added {} ({}).", clean_line(&c.handle), clean_line(if c.name.is_empty() { &c.handle } else { &c.name }));
             Ok(())
         }
         (None, None) => Err("the contact was not added".into()),
@@ -80,16 +81,20 @@ async fn trust(mut engine: tether_client::Engine, handle: &str) -> Result<(), St
     let mut s = connected(engine).await?;
     s.settle(WAIT, report).await?;
     s.close().await;
-    println!("Pinned {handle}'s current keys.");
+    println!("Pinned {handle}'s current keys. They are unverified: compare safety numbers with `tether verify {handle}`.");
     Ok(())
 }
 
-fn list<'a>(contacts: impl Iterator<Item = &'a Contact>) {
+/// One line per contact: handle, the name shown (a name they chose carries
+/// their handle), verified or not, and any warning.
+fn list(engine: &tether_client::Engine) {
     let mut any = false;
-    for c in contacts {
+    for c in engine.contacts() {
         any = true;
-        let warn = c.warning.as_ref().map(|w| format!("  ⚠ {w}")).unwrap_or_default();
-        println!("{:<24} {}{warn}", c.handle, c.name);
+        let warn = c.warning.as_ref().map(|w| format!("  ⚠ {}", clean_line(w))).unwrap_or_default();
+        let state = if c.verified { "✓ verified" } else { "unverified" };
+        let name = clean_line(&engine.display_name(&c.handle));
+        println!("{:<24} {:<24} {state}{warn}", clean_line(&c.handle), name);
     }
     if !any {
         println!("No contacts yet: `tether contacts add <handle> --name NAME`.");

@@ -1,7 +1,7 @@
 //! `tether devices`: this account's devices, as the server lists them.
 
 use super::{Home, WAIT, connected, fail, report};
-use crate::format::ago;
+use crate::format::{ago, clean_line};
 use crate::session::now;
 use tether_client::Event;
 
@@ -28,7 +28,7 @@ impl Devices {
         for d in devices {
             let this = if d.current { " (this device)" } else { "" };
             let (linked, active) = (ago(d.linked_at_ms), ago(d.last_active_ms));
-            println!("{:<4} {:<16} {:<28} {:<17} {active}{this}", d.device_id, d.platform, d.name, linked);
+            println!("{:<4} {:<16} {:<28} {:<17} {active}{this}", d.device_id, clean_line(&d.platform), clean_line(&d.name), linked);
         }
         Ok(())
     }

@@ -2,6 +2,7 @@
 //! code, the `tether://link#…` text, or its pairing code.
 
 use super::{Home, WAIT, confirm, connected, fail, report};
+use crate::format::clean_line;
 use crate::qr;
 use crate::session::{Session, now};
 use std::path::Path;
@@ -75,7 +76,7 @@ impl Link {
 /// both screens show (codes only).
 async fn request(s: &mut Session) -> Result<(String, String, Option<String>), String> {
     s.wait(WAIT, |_, e| match e? {
-        Event::LinkRequest { platform, name, confirmation } => Some(Ok((platform, name, confirmation))),
+        Event::LinkRequest { platform, name, confirmation } => Some(Ok((clean_line(&platform), clean_line(&name), confirmation))),
         Event::Error { code, message } => Some(Err(link_error(code, message))),
         _ => None,
     })
@@ -104,6 +105,6 @@ fn link_error(code: Option<ErrorCode>, message: String) -> String {
         Some(ErrorCode::ExpiredRef | ErrorCode::UnknownRef) => {
             "that QR code expired: ask the companion for a fresh one (\"Show a new code\") and scan again".into()
         }
-        _ => message,
+        _ => clean_line(&message),
     }
 }

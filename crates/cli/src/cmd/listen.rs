@@ -2,7 +2,7 @@
 //! when the connection drops, until this device is unlinked.
 
 use super::{Home, registered};
-use crate::format::{body_text, clock};
+use crate::format::{body_text, clean_line, clock};
 use crate::session::Session;
 use std::io::Write;
 use std::time::Duration;
@@ -67,7 +67,7 @@ impl Listen {
         match e {
             Event::Message { message: m } if self.json => println!("{}", message_json(m)),
             Event::Message { message: m } if !m.from_me => {
-                println!("[{}] {}: {}", clock(m.time_ms), m.sender_handle, body_text(&m.body))
+                println!("[{}] {}: {}", clock(m.time_ms), clean_line(&m.sender_handle), body_text(&m.body))
             }
             Event::MessageStatus { chat, id, status } if self.json => {
                 println!("{}", serde_json::json!({"event": "status", "chat": chat, "id": id, "status": status}));
@@ -75,12 +75,12 @@ impl Listen {
             Event::Unlinked { reason } if self.json => {
                 println!("{}", serde_json::json!({"event": "unlinked", "reason": reason}))
             }
-            Event::Unlinked { reason } => eprintln!("tether: {reason}"),
+            Event::Unlinked { reason } => eprintln!("tether: {}", clean_line(reason)),
             Event::Error { message, .. } | Event::SafetyWarning { warning: message, .. } if self.json => {
                 println!("{}", serde_json::json!({"event": "error", "message": message}));
             }
             Event::Error { message, .. } | Event::SafetyWarning { warning: message, .. } => {
-                eprintln!("tether: {message}")
+                eprintln!("tether: {}", clean_line(message))
             }
             _ => {}
         }

@@ -13,7 +13,9 @@ pub mod register;
 pub mod send;
 pub mod status;
 pub mod unlink;
+pub mod verify;
 
+use crate::format::clean_line;
 use crate::session::{self, Session};
 use crate::store::SqliteKv;
 use std::io::Write;
@@ -77,8 +79,8 @@ pub async fn connected(engine: Engine) -> Result<Session, String> {
 /// Prints the problems the engine reports while a command runs.
 pub fn report(e: &Event) {
     match e {
-        Event::Error { message, .. } => eprintln!("tether: {message}"),
-        Event::SafetyWarning { handle, warning } => eprintln!("tether: ⚠ {handle}: {warning}"),
+        Event::Error { message, .. } => eprintln!("tether: {}", clean_line(message)),
+        Event::SafetyWarning { handle, warning } => eprintln!("tether: ⚠ {}: {}", clean_line(handle), clean_line(warning)),
         _ => {}
     }
 }

@@ -1,7 +1,7 @@
 //! `tether read`: a chat's history, then marks it read.
 
 use super::{Home, WAIT, fail, handle, report};
-use crate::format::{body_text, clock, status_tick};
+use crate::format::{body_text, clean_line, clock, status_tick};
 use crate::session::{Session, now};
 use tether_client::Engine;
 
@@ -44,7 +44,7 @@ impl Read {
         let me = engine.handle().unwrap_or_default();
         let msgs = engine.messages(chat);
         for m in msgs.iter().skip(msgs.len().saturating_sub(self.last)) {
-            let who = if m.from_me { me } else { m.sender_handle.as_str() };
+            let who = clean_line(if m.from_me { me } else { m.sender_handle.as_str() });
             let tick = if m.from_me { status_tick(m.status) } else { "" };
             println!("[{}] {who}: {} {tick}", clock(m.time_ms), body_text(&m.body));
         }

@@ -38,6 +38,7 @@ impl Engine {
         self.link.requests.clear();
         self.outbox.disconnected();
         self.inbox.disconnected();
+        self.directory.disconnected();
         self.fx.emit(Event::Disconnected { reason: reason.to_string() });
     }
 
@@ -140,6 +141,17 @@ impl Engine {
             for h in self.directory.missing_lists() {
                 self.need_list(&h, now);
             }
+            // Contacts with messages waiting (written offline): check their
+            // keys before those go, so a key change in between is a
+            // warning, not a message to the old keys.
+            let waiting: std::collections::BTreeSet<String> =
+                self.outbox.entries().flat_map(|e| e.to.iter().cloned()).filter(|t| Some(t.as_str()) != self.handle()).collect();
+            for h in waiting {
+                if self.directory.contact(&h).is_some_and(|c| !c.list.is_empty()) {
+                    self.directory.recheck(&h);
+                    self.need_list(&h, now);
+                }
+            }
             self.pump(now);
         }
     }
@@ -167,6 +179,7 @@ impl Engine {
                 self.fx.emit(Event::Error { code, message: format!("{handle} (device {device_id}) cannot be reached yet: {}", err.message) });
             }
             Pending::List { handle } => {
+                self.directory.rechecked(&handle);
                 if code == Some(ErrorCode::UnknownAccount) {
                     self.directory.warn(&handle, "no account has this handle on the server", &mut self.fx);
                     for id in self.outbox.addressed_to(&handle) {

@@ -167,6 +167,7 @@ impl Engine {
     /// Verifies a served list and keeps it (or warns and refuses it).
     pub(super) fn apply_list_reply(&mut self, handle: &str, reply: f::DeviceListReply, now: u64) {
         let account = self.account();
+        self.directory.rechecked(handle);
         match self.directory.apply_list(account.as_ref(), handle, reply, &mut self.fx) {
             ListOutcome::Contact | ListOutcome::Older => {}
             ListOutcome::Own { list, removed } => self.resign_if_needed(&list, &removed, now),

@@ -38,6 +38,7 @@ mod devices;
 mod link;
 mod receive;
 mod send;
+mod verify;
 
 use crate::chats::Chats;
 use crate::directory::{Account, Directory};
@@ -293,7 +294,7 @@ impl Engine {
         let mut v: Vec<_> = self
             .directory
             .contacts()
-            .map(|c| ContactSummary { handle: c.handle.clone(), name: self.display_name(&c.handle), warning: c.warning.clone() })
+            .map(|c| ContactSummary { handle: c.handle.clone(), name: self.display_name(&c.handle), warning: c.warning.clone(), verified: c.verified })
             .collect();
         v.sort_by(|a, b| a.name.to_ascii_lowercase().cmp(&b.name.to_ascii_lowercase()).then(a.handle.cmp(&b.handle)));
         v

@@ -3,7 +3,7 @@
 //! encryption into one `Send` per entry.
 
 use super::{Engine, RETRY_MS};
-use crate::content::{Body, ChatFlags, LinkShare, Payload, RECEIPT_DELIVERED, RECEIPT_READ, ReadSync, Receipt, Sealed, Text};
+use crate::content::{Body, ChatFlags, LinkShare, Payload, Profile, RECEIPT_DELIVERED, RECEIPT_READ, ReadSync, Receipt, Sealed, Text};
 use crate::error::Error;
 use crate::event::Event;
 use crate::model::{ChatFlag, ChatMessage, MessageBody, OutboxEntry, Status};
@@ -49,6 +49,32 @@ impl Engine {
         let share = LinkShare { url: url.into(), title: title.into(), selection: selection.into() };
         let msg = MessageBody::Link { url: url.into(), title: title.into(), selection: selection.into() };
         self.send_content(chat, Body::Link(share), msg, now)
+    }
+
+    /// Tells a contact the name this account goes by (their devices show
+    /// it beside the handle, and only where they gave no name of their
+    /// own). Receivers clean it with `sanitize_name`; so does this.
+    pub fn send_profile(&mut self, chat: &str, name: &str, now: u64) -> Result<(), Error> {
+        self.handle().ok_or(Error::NotRegistered)?;
+        let chat = normalize_handle(chat)?;
+        let name = crate::names::sanitize_name(name);
+        self.send_raw_profile(&chat, &name, now);
+        Ok(())
+    }
+
+    /// Sends a profile name as given, uncleaned: what a hostile client
+    /// could send. For the attack tests only.
+    #[doc(hidden)]
+    pub fn danger_send_raw_profile(&mut self, chat: &str, name: &str, now: u64) {
+        self.send_raw_profile(chat, name, now);
+    }
+
+    fn send_raw_profile(&mut self, chat: &str, name: &str, now: u64) {
+        let id = self.new_message_id();
+        let body = Body::Profile(Profile { display_name: name.to_string() });
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0 };
+        self.queue(entry, now);
+        self.finish();
     }
 
     /// Marks a chat read: read receipts to the contact, read-sync to this
@@ -183,6 +209,11 @@ impl Engine {
             for h in &entry.to {
                 if self.directory.warning(h).is_some() {
                     ready = false; // held back until the user acts
+                    continue;
+                }
+                if self.directory.needs_recheck(h) {
+                    ready = false; // its list is being fetched again
+                    self.need_list(h, now);
                     continue;
                 }
                 match self.directory.devices(Some(&account), h) {

@@ -13,3 +13,5 @@ mod chat;
 mod linking;
 mod relay;
 mod safety;
+mod verify;
+mod names;
