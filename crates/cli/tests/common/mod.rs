@@ -14,10 +14,13 @@ pub fn server_bin() -> PathBuf {
     // tether-server is built by the same workspace build into the same dir.
     let dir = Path::new(TETHER).parent().unwrap();
     let bin = dir.join("tether-server");
-    if !bin.exists() {
-        let status = Command::new(env!("CARGO")).args(["build", "-p", "tether-server"]).status().unwrap();
+    // Built once per test process, so a stale binary from an older build is
+    // never the one tested (quick when it is up to date).
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    BUILT.call_once(|| {
+        let status = Command::new(env!("CARGO")).args(["build", "-q", "-p", "tether-server"]).status().unwrap();
         assert!(status.success());
-    }
+    });
     bin
 }
 
