@@ -146,10 +146,12 @@ impl Directory {
     }
 
     /// Accepts a contact's new account key after the user checked it: the
-    /// key and list are pinned anew from the next list served.
+    /// key the warning was about is pinned (a list under any other key is
+    /// a new warning), and its list fetched anew. Without such a key (the
+    /// list, not the key, was refused) the next list served is pinned.
     pub(crate) fn trust(&mut self, handle: &str, fx: &mut Effects) -> Result<(), Error> {
         let c = self.contacts.get_mut(handle).ok_or_else(|| Error::UnknownContact(handle.into()))?;
-        c.account_key.clear();
+        c.account_key = std::mem::take(&mut c.offered_key);
         c.list.clear();
         c.removed.clear();
         c.warning = None;
@@ -233,9 +235,11 @@ impl Directory {
             None => {
                 let pinned = self.contacts.get(handle).map(|c| c.account_key.clone()).unwrap_or_default();
                 if !pinned.is_empty() && pinned != reply.account_key {
-                    // What was verified was the old key: the user compares anew.
-                    if let Some(c) = self.contacts.get_mut(handle).filter(|c| c.verified) {
+                    // What was verified was the old key: the user compares
+                    // anew. The key shown is the one accepting would pin.
+                    if let Some(c) = self.contacts.get_mut(handle).filter(|c| c.verified || c.offered_key != reply.account_key) {
                         c.verified = false;
+                        c.offered_key = reply.account_key.clone();
                         fx.put(NS_CONTACTS, handle, &*c);
                     }
                     return ListOutcome::Refused(
@@ -280,6 +284,7 @@ impl Directory {
             c.verified = false;
         }
         c.account_key = key;
+        c.offered_key.clear();
         c.list = bytes;
         c.removed = reply.removed;
         c.warning = None;

@@ -111,6 +111,11 @@ pub struct Contact {
     /// only with their handle beside it, and never over `name`.
     #[serde(default)]
     pub profile_name: String,
+    /// The account key the server presented instead of the pinned one
+    /// (the one a key-change warning is about): accepting pins exactly
+    /// this key, not whatever the server serves next.
+    #[serde(default)]
+    pub offered_key: Vec<u8>,
     /// The user compared the safety number of `account_key` with them (by
     /// reading or scanning). A different account key is never verified.
     #[serde(default)]

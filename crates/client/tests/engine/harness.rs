@@ -100,6 +100,12 @@ impl Device {
         let now = self.now();
         self.engine.handle_connected(now);
         self.flush().await;
+        // Until the handshake is done (`busy()` does not count it, so a
+        // `settle` on a loaded machine could end before it).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !self.engine.is_open() && self.ws.is_some() && tokio::time::Instant::now() < deadline {
+            self.step(Duration::from_millis(50)).await;
+        }
     }
 
     pub fn disconnect(&mut self) {

@@ -149,3 +149,35 @@ async fn a_new_account_key_for_a_verified_contact_unverifies_and_holds_sends_unt
     assert_eq!(alice.engine.verify_scanned("bob", &theirs.qr).unwrap(), Comparison::Mismatch, "bob's real code no longer matches");
     on.store(false, Ordering::SeqCst);
 }
+
+/// The key a warning is about is the key accepting pins: a server that
+/// swaps in yet another key while the user checks (between the warning
+/// and the acceptance) gets a new warning, not a silent pin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepting_a_new_key_pins_the_key_that_was_shown_not_whatever_the_server_sends_next() {
+    let server = TestServer::start().await;
+    let op = Operator::install(&server);
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let on = Arc::new(AtomicBool::new(true));
+    serve_key_for(&op, device("alice", 0), "bob", AccountKey::from_seed(&[8; 32]), on.clone());
+    let now = alice.now();
+    alice.engine.add_contact("bob", "", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let c = alice.engine.contact("bob").unwrap().clone();
+    assert!(c.warning.is_some());
+    assert_eq!(c.offered_key, AccountKey::from_seed(&[8; 32]).public().to_vec(), "the key the warning is about");
+
+    // The user checked key 8 with bob; the server now serves key 9.
+    serve_key_for(&op, device("alice", 0), "bob", AccountKey::from_seed(&[9; 32]), on.clone());
+    let now = alice.now();
+    alice.engine.trust_contact("bob", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let c = alice.engine.contact("bob").unwrap().clone();
+    assert_ne!(c.account_key, AccountKey::from_seed(&[9; 32]).public().to_vec(), "key 9 was never shown to the user: not pinned");
+    assert!(c.warning.as_deref().is_some_and(|w| w.contains("account key changed")), "a new warning: {c:?}");
+    assert_eq!(c.offered_key, AccountKey::from_seed(&[9; 32]).public().to_vec());
+    assert!(alice.engine.safety_number("bob").is_err());
+    on.store(false, Ordering::SeqCst);
+}
