@@ -353,7 +353,8 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let f = s.links.footprint(s.clock.now_ms());
     s.metrics.rendezvous_entries.set(f.entries() as i64);
     s.metrics.rendezvous_bytes.set(f.bytes as i64);
-    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode()).into_response()
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode())
+        .into_response()
 }
 
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.

@@ -59,6 +59,22 @@ impl TestServer {
         Client::connect(&self.url(), StaticKey::generate(), Some(self.pin())).await.unwrap()
     }
 
+    /// The value of a metric without labels from `GET /metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let url = format!("http://{}/metrics", self.addr);
+        let text =
+            tokio::task::spawn_blocking(move || ureq::get(&url).call().unwrap().body_mut().read_to_string().unwrap())
+                .await
+                .unwrap();
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.server.shutdown();
         self.task.await.unwrap().unwrap();
@@ -270,7 +286,13 @@ pub async fn ws_from(url: &str, from: std::net::IpAddr) -> Ws {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
     let tcp = socket.connect(addr).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.expect("websocket connects");
+    // Small buffers, as the server's: many of these are open at once.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config))
+        .await
+        .expect("websocket connects");
     ws
 }
 

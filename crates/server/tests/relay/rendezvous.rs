@@ -65,7 +65,8 @@ async fn a_thousand_guests_cannot_grow_the_rendezvous_tables_past_their_caps() {
             let mut g = g.unwrap();
             refs.count(&g.request(Request::RequestLinkRefs(RequestLinkRefs {})).await);
             let n = (wave * PER_IP + i) as u16;
-            let offer = Request::PairingPublish(PairingPublish { lookup: n.to_be_bytes().to_vec(), payload: vec![7; 33] });
+            let offer =
+                Request::PairingPublish(PairingPublish { lookup: n.to_be_bytes().to_vec(), payload: vec![7; 33] });
             slots.count(&g.request(offer).await);
             guests.push(g);
         }
