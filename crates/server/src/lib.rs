@@ -357,12 +357,24 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// The client's address as the reverse proxy reports it, if the operator
+/// named the header (`client_ip_header`): the last address of the header's
+/// last line (a proxy appends the address it saw; what the client sent
+/// comes before it).
+fn client_ip(config: &Config, headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
+    let name = config.client_ip_header.as_deref()?;
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    value.rsplit(',').next()?.trim().parse().ok()
+}
+
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
 async fn ws_upgrade(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let source = links::Source::of(client_ip(&s.config, &headers).unwrap_or(peer.ip()));
     let Ok(permit) = s.conn_limit.clone().try_acquire_owned() else {
         s.metrics.error(ErrorCode::ServerBusy);
         return (StatusCode::SERVICE_UNAVAILABLE, "server_busy").into_response();
@@ -379,7 +391,7 @@ async fn ws_upgrade(
         .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                conn::run(s, socket, links::Source::of(peer.ip())).await;
+                conn::run(s, socket, source).await;
                 drop(permit);
             })
         })

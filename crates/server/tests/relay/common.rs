@@ -110,6 +110,20 @@ impl Client {
         Self::handshake(ws, key, pin).await
     }
 
+    /// Connects with an `X-Forwarded-For` header, as through a reverse proxy.
+    pub async fn connect_forwarded(
+        url: &str,
+        key: StaticKey,
+        pin: Option<Fingerprint>,
+        forwarded_for: &str,
+    ) -> Result<Client, ConnectError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
+        Self::handshake(ws, key, pin).await
+    }
+
     /// Connects from the local address `from` (any of 127.0.0.0/8 works on
     /// Linux): the server sees another source.
     pub async fn connect_from(

@@ -165,3 +165,35 @@ async fn held_approvals_are_capped_per_source_before_anything_is_stored() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_source_is_the_address_the_proxy_appended() {
+    let server = TestServer::start_with(|c| {
+        c.rendezvous_per_source = 2;
+        c.client_ip_header = Some("x-forwarded-for".into());
+    })
+    .await;
+    let guest = |xff: &'static str| {
+        let url = server.url();
+        let pin = server.pin();
+        async move { Client::connect_forwarded(&url, StaticKey::generate(), Some(pin), xff).await.unwrap() }
+    };
+    let refs = || Request::RequestLinkRefs(RequestLinkRefs {});
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut g = guest("203.0.113.7").await;
+        g.ok(refs()).await;
+        kept.push(g);
+    }
+    // The third from that client is over its share, whatever it claims
+    // before the proxy's entry; another client is not.
+    guest("203.0.113.7").await.fails(refs(), ErrorCode::RateLimited).await;
+    guest("198.51.100.1, 203.0.113.7").await.fails(refs(), ErrorCode::RateLimited).await;
+    guest("203.0.113.7, 198.51.100.1").await.ok(refs()).await;
+    // IPv6 clients count by /64.
+    guest("2001:db8::1").await.ok(refs()).await;
+    guest("2001:db8::2").await.ok(refs()).await;
+    guest("2001:db8::3").await.fails(refs(), ErrorCode::RateLimited).await;
+    guest("2001:db8:0:1::1").await.ok(refs()).await;
+    server.stop().await;
+}
