@@ -6,8 +6,9 @@
 //!             │                              ├ GET /healthz, GET /metrics
 //!             │                              └ sweeper (inactivity rules, expiry)
 //!             ├ store (trait; SQLite)       conn → handlers (one function per request)
-//!             ├ router (device → connection) writer (group commit, then push)
-//!             └ links (refs, pairing offers)
+//!             ├ router (device → connection) writer (queue quotas, group commit, then push)
+//!             ├ links (refs, pairing slots, held approvals: bounded.rs tables)
+//!             └ limits (per-account prekey claims and lookups)
 //! ```
 //!
 //! The server sees public keys, signed lists and ciphertext only. Logs name
