@@ -75,10 +75,10 @@ impl<K: Hash + Eq + Clone, V, S: Hash + Eq + Clone> BoundedMap<K, V, S> {
                 break;
             }
             let (_, _, key) = self.queue.pop_front().expect("front exists");
-            if self.entries.get(&key).is_some_and(|e| e.seq == seq) {
-                if let Some(v) = self.remove(&key) {
-                    gone(key, v);
-                }
+            if self.entries.get(&key).is_some_and(|e| e.seq == seq)
+                && let Some(v) = self.remove(&key)
+            {
+                gone(key, v);
             }
         }
     }

@@ -58,6 +58,11 @@ pub struct Config {
     pub pairing_ttl: Duration,
     /// Tell a device to upload one-time keys when it has fewer than this.
     pub prekeys_low: u32,
+    /// Behind a reverse proxy: the request header in which the proxy puts
+    /// the client's address (`x-forwarded-for`: its last entry, the one the
+    /// proxy appended; or `x-real-ip`). Unset: the TCP peer's address. Set
+    /// it only when every connection comes through a proxy that sets it.
+    pub client_ip_header: Option<String>,
     /// Most entries one source (an IPv4 address or an IPv6 /64) may hold in
     /// each rendezvous table: ref batches, pairing slots, held approvals.
     pub rendezvous_per_source: u32,
@@ -99,6 +104,7 @@ impl Default for Config {
             link_refs: 6,
             pairing_ttl: Duration::from_secs(180),
             prekeys_low: 10,
+            client_ip_header: None,
             rendezvous_per_source: 32,
             max_ref_batches: 10_000,
             max_pairing_slots: 4_096,

@@ -3,8 +3,8 @@
 //! [`Failure`] with a documented code. Nothing here panics on peer input.
 
 use crate::Shared;
-use crate::conn::{Conn, Session};
 use crate::bounded::Refused;
+use crate::conn::{Conn, Session};
 use crate::limits::Limited;
 use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
@@ -112,11 +112,10 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             guest(c)?;
             let cfg = &c.s.config;
             let n = cfg.link_refs.clamp(1, MAX_LINK_REFS);
-            let refs = c
-                .s
-                .links
-                .issue(c.key, c.source, c.s.clock.now_ms(), n, FIRST_REF_MS, NEXT_REF_MS)
-                .map_err(|e| rendezvous_full(e, "link codes"))?;
+            let refs =
+                c.s.links
+                    .issue(c.key, c.source, c.s.clock.now_ms(), n, FIRST_REF_MS, NEXT_REF_MS)
+                    .map_err(|e| rendezvous_full(e, "link codes"))?;
             Ok(ResponseBody::LinkRefs(LinkRefs {
                 refs: refs
                     .into_iter()
@@ -145,9 +144,10 @@ fn unknown_pairing() -> Failure {
 /// `rate_limited` when the caller's source holds its share.
 fn rendezvous_full(e: Refused, what: &str) -> Failure {
     match e {
-        Refused::Full => {
-            Failure::new(ErrorCode::ServerBusy, format!("the server holds too many pending {what}; try again in a minute"))
-        }
+        Refused::Full => Failure::new(
+            ErrorCode::ServerBusy,
+            format!("the server holds too many pending {what}; try again in a minute"),
+        ),
         Refused::SourceFull => Failure::new(
             ErrorCode::RateLimited,
             format!("too many pending {what} from your network; let some expire or finish first"),
@@ -306,8 +306,7 @@ fn pairing_publish(c: &mut Conn, r: PairingPublish) -> Result<ResponseBody> {
 fn pairing_fetch(c: &mut Conn, r: PairingFetch) -> Result<ResponseBody> {
     let (handle, device_id) = device(c)?;
     let slot = slot_arg(&r.lookup)?;
-    let payload =
-        c.s.links.fetch_pairing(slot, (&handle, device_id), c.s.clock.now_ms()).map_err(pairing_failure)?;
+    let payload = c.s.links.fetch_pairing(slot, (&handle, device_id), c.s.clock.now_ms()).map_err(pairing_failure)?;
     Ok(ResponseBody::Pairing(PairingOffer { payload, lookup: r.lookup }))
 }
 
@@ -551,12 +550,12 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     })?;
     if !key.fallback {
         let left = c.s.store.prekey_count(&handle, r.device_id).await?;
-        if left < c.s.config.prekeys_low {
-            if let Some(conn) = c.s.router.device(&handle, r.device_id) {
-                conn.push(Outbound::Event(Box::new(Event {
-                    body: Some(EventBody::PrekeysLow(PrekeyCount { one_time_keys: left })),
-                })));
-            }
+        if left < c.s.config.prekeys_low
+            && let Some(conn) = c.s.router.device(&handle, r.device_id)
+        {
+            conn.push(Outbound::Event(Box::new(Event {
+                body: Some(EventBody::PrekeysLow(PrekeyCount { one_time_keys: left })),
+            })));
         }
     }
     Ok(ResponseBody::Prekey(PrekeyBundle {

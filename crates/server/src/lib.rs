@@ -6,8 +6,9 @@
 //!             │                              ├ GET /healthz, GET /metrics
 //!             │                              └ sweeper (inactivity rules, expiry)
 //!             ├ store (trait; SQLite)       conn → handlers (one function per request)
-//!             ├ router (device → connection) writer (group commit, then push)
-//!             └ links (refs, pairing offers)
+//!             ├ router (device → connection) writer (queue quotas, group commit, then push)
+//!             ├ links (refs, pairing slots, held approvals: bounded.rs tables)
+//!             └ limits (per-account prekey claims and lookups)
 //! ```
 //!
 //! The server sees public keys, signed lists and ciphertext only. Logs name
@@ -360,15 +361,28 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let f = s.links.footprint(s.clock.now_ms());
     s.metrics.rendezvous_entries.set(f.entries() as i64);
     s.metrics.rendezvous_bytes.set(f.bytes as i64);
-    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode()).into_response()
+    ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode())
+        .into_response()
+}
+
+/// The client's address as the reverse proxy reports it, if the operator
+/// named the header (`client_ip_header`): the last address of the header's
+/// last line (a proxy appends the address it saw; what the client sent
+/// comes before it).
+fn client_ip(config: &Config, headers: &axum::http::HeaderMap) -> Option<std::net::IpAddr> {
+    let name = config.client_ip_header.as_deref()?;
+    let value = headers.get_all(name).iter().next_back()?.to_str().ok()?;
+    value.rsplit(',').next()?.trim().parse().ok()
 }
 
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
 async fn ws_upgrade(
     State(s): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let source = links::Source::of(client_ip(&s.config, &headers).unwrap_or(peer.ip()));
     let Ok(permit) = s.conn_limit.clone().try_acquire_owned() else {
         s.metrics.error(ErrorCode::ServerBusy);
         return (StatusCode::SERVICE_UNAVAILABLE, "server_busy").into_response();
@@ -385,7 +399,7 @@ async fn ws_upgrade(
         .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
         .on_upgrade(move |socket| {
             tasks.track_future(async move {
-                conn::run(s, socket, links::Source::of(peer.ip())).await;
+                conn::run(s, socket, source).await;
                 drop(permit);
             })
         })

@@ -95,7 +95,8 @@ impl Limits {
         let mut m = self.lookups.lock().expect("limits lock");
         m.expire(now_ms, |_, _| {});
         // A bucket is forgotten once it would be full again.
-        let refill_ms = if self.lookup_rate > 0.0 { (self.lookup_burst / self.lookup_rate) as u64 } else { u64::MAX / 4 };
+        let refill_ms =
+            if self.lookup_rate > 0.0 { (self.lookup_burst / self.lookup_rate) as u64 } else { u64::MAX / 4 };
         let key = account.to_string();
         let ok = match m.get_mut(&key) {
             Some(b) => {

@@ -242,10 +242,10 @@ impl Links {
     /// Retires every ref of the entry's batch (refs are single-use).
     pub fn retire(&self, entry: &RefEntry, now_ms: u64) {
         let mut t = self.lock(now_ms);
-        if t.batches.get(&entry.noise_key).is_some_and(|(b, _)| b.id == entry.batch) {
-            if let Some(old) = t.batches.remove(&entry.noise_key) {
-                t.forget_refs(&old);
-            }
+        if t.batches.get(&entry.noise_key).is_some_and(|(b, _)| b.id == entry.batch)
+            && let Some(old) = t.batches.remove(&entry.noise_key)
+        {
+            t.forget_refs(&old);
         }
     }
 
@@ -372,10 +372,10 @@ impl Tables {
     }
 
     fn drop_pairing_of(&mut self, conn_id: u64) {
-        if let Some(slot) = self.slot_of.remove(&conn_id) {
-            if self.pairings.get(&slot).is_some_and(|(s, _)| s.owner.id == conn_id) {
-                self.pairings.remove(&slot);
-            }
+        if let Some(slot) = self.slot_of.remove(&conn_id)
+            && self.pairings.get(&slot).is_some_and(|(s, _)| s.owner.id == conn_id)
+        {
+            self.pairings.remove(&slot);
         }
     }
 }

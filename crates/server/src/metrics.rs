@@ -52,7 +52,11 @@ impl Metrics {
         r.register("errors", "Error responses by code", self.errors.clone());
         r.register("queue_depth", "Stored copies awaiting acknowledgement", self.queue_depth.clone());
         r.register("store_batches", "Group commits of message copies", self.store_batches.clone());
-        r.register("rendezvous_entries", "Link refs, pairing slots and held approvals in memory", self.rendezvous_entries.clone());
+        r.register(
+            "rendezvous_entries",
+            "Link refs, pairing slots and held approvals in memory",
+            self.rendezvous_entries.clone(),
+        );
         r.register("rendezvous_bytes", "Estimated memory of the rendezvous tables", self.rendezvous_bytes.clone());
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");

@@ -105,9 +105,17 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(pending[0].envelope, batch[0]);
     assert_eq!(s.pending("alice", 0, ids[2], 2).await.unwrap().len(), 2, "after + limit");
 
-    assert_eq!(s.commit_batch(&[], &[acked("alice", 1, &ids[..2])]).await.unwrap().acked, 0, "a device cannot ack another's copies");
+    assert_eq!(
+        s.commit_batch(&[], &[acked("alice", 1, &ids[..2])]).await.unwrap().acked,
+        0,
+        "a device cannot ack another's copies"
+    );
     assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 2);
-    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 0, "acking twice is harmless");
+    assert_eq!(
+        s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked,
+        0,
+        "acking twice is harmless"
+    );
     assert_eq!(s.queue_depth().await.unwrap(), 5);
     assert_eq!(s.queue_usage("alice", 0).await.unwrap(), (4, 32), "four copies of 8 bytes");
     assert_eq!(s.queue_usage("alice", 9).await.unwrap(), (0, 0));

@@ -170,6 +170,7 @@ async fn a_flood_over_the_rate_limit_is_refused_and_then_cut_off() {
     // a row, cut off. Every frame the server read is answered, exactly
     // once, the last one too; then `Closing` says why, and nothing after
     // it was read.
+    let read_before = server.metric("tether_frames_in_total").await;
     let mut sent = Vec::new();
     for _ in 0..1100 {
         sent.push(flood.send_request(Request::Ping(Ping {})).await);
@@ -187,6 +188,8 @@ async fn a_flood_over_the_rate_limit_is_refused_and_then_cut_off() {
         }
     }
     assert_eq!(closing.as_deref(), Some("rate_limited"));
+    let read = server.metric("tether_frames_in_total").await - read_before;
+    assert_eq!(read as usize, answered.len(), "every frame the server read was answered, the last one too");
     assert_eq!(flood.closed.as_deref(), Some("rate_limited"));
     let last = *answered.last().expect("some answers");
     assert_eq!(answered, (sent[0]..=last).collect::<Vec<_>>(), "answered in order, each once, none skipped");

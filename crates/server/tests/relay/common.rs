@@ -59,6 +59,22 @@ impl TestServer {
         Client::connect(&self.url(), StaticKey::generate(), Some(self.pin())).await.unwrap()
     }
 
+    /// The value of a metric without labels from `GET /metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let url = format!("http://{}/metrics", self.addr);
+        let text =
+            tokio::task::spawn_blocking(move || ureq::get(&url).call().unwrap().body_mut().read_to_string().unwrap())
+                .await
+                .unwrap();
+        let prefix = format!("{name} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.server.shutdown();
         self.task.await.unwrap().unwrap();
@@ -91,6 +107,20 @@ pub struct Client {
 impl Client {
     pub async fn connect(url: &str, key: StaticKey, pin: Option<Fingerprint>) -> Result<Client, ConnectError> {
         let (ws, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        Self::handshake(ws, key, pin).await
+    }
+
+    /// Connects with an `X-Forwarded-For` header, as through a reverse proxy.
+    pub async fn connect_forwarded(
+        url: &str,
+        key: StaticKey,
+        pin: Option<Fingerprint>,
+        forwarded_for: &str,
+    ) -> Result<Client, ConnectError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().unwrap();
+        req.headers_mut().insert("x-forwarded-for", forwarded_for.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("websocket connects");
         Self::handshake(ws, key, pin).await
     }
 
@@ -270,7 +300,13 @@ pub async fn ws_from(url: &str, from: std::net::IpAddr) -> Ws {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.bind(std::net::SocketAddr::new(from, 0)).unwrap();
     let tcp = socket.connect(addr).await.unwrap();
-    let (ws, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(tcp)).await.expect("websocket connects");
+    // Small buffers, as the server's: many of these are open at once.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config))
+        .await
+        .expect("websocket connects");
     ws
 }
 

@@ -111,7 +111,11 @@ async fn a_failed_handshake_ends_with_a_close_frame_not_a_reset() {
         let got = tokio::time::timeout(std::time::Duration::from_secs(5), ws.next()).await.expect("an answer");
         match got {
             Some(Ok(Message::Close(Some(frame)))) => {
-                assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::Policy, "handshake_failed"), "round {round}");
+                assert_eq!(
+                    (frame.code, frame.reason.as_str()),
+                    (CloseCode::Policy, "handshake_failed"),
+                    "round {round}"
+                );
             }
             other => panic!("round {round}: expected a close frame, got {other:?}"),
         }

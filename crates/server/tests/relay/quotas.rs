@@ -24,7 +24,9 @@ async fn a_full_recipient_queue_refuses_the_whole_send_and_stores_none_of_it() {
     // The sixth copy for bob's device is one too many; carol's copy in the
     // same send is not stored either.
     alice.fails(send_req(5, vec![("bob", 0, vec![5; 10])]), ErrorCode::RecipientQueueFull).await;
-    let e = alice.fails(send_req(6, vec![("carol", 0, vec![6; 10]), ("bob", 0, vec![6; 10])]), ErrorCode::RecipientQueueFull).await;
+    let e = alice
+        .fails(send_req(6, vec![("carol", 0, vec![6; 10]), ("bob", 0, vec![6; 10])]), ErrorCode::RecipientQueueFull)
+        .await;
     assert!(!e.message.contains("bob"), "no names in the message: {}", e.message);
     let store = server.server.store();
     assert_eq!(store.queue_usage("bob", 0).await.unwrap(), (5, 50));
@@ -88,7 +90,9 @@ async fn looking_up_other_accounts_is_rate_limited_per_account() {
     // The burst is used: the next lookup, by any means that tells whether
     // a handle exists, is refused.
     mallory.fails(lookup("alice"), ErrorCode::RateLimited).await;
-    mallory.fails(Request::ClaimPrekey(ClaimPrekey { handle: "zed".into(), device_id: 0 }), ErrorCode::RateLimited).await;
+    mallory
+        .fails(Request::ClaimPrekey(ClaimPrekey { handle: "zed".into(), device_id: 0 }), ErrorCode::RateLimited)
+        .await;
     mallory.fails(send_req(1, vec![("zed", 0, b"x".to_vec())]), ErrorCode::RateLimited).await;
     mallory.fails(send_req(2, vec![("alice", 7, b"x".to_vec())]), ErrorCode::RateLimited).await;
     // Its own account: unlimited. Other accounts' lookups: their own budget.

@@ -18,6 +18,20 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Raises this process's soft limit of open files to its hard limit: the
+/// test holds 2 000 sockets (both ends of 1 000 connections), more than a
+/// common default soft limit of 1 024.
+fn raise_open_file_limit() {
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+        let limit = getrlimit(Resource::Nofile);
+        if limit.current.is_some() && limit.current < limit.maximum {
+            let _ = setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum });
+        }
+    }
+}
+
 /// What one guest got for its two requests.
 #[derive(Debug, Default)]
 struct Tally {
@@ -45,12 +59,16 @@ const GLOBAL_CAP: usize = 600;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_guests_cannot_grow_the_rendezvous_tables_past_their_caps() {
+    raise_open_file_limit();
     let server = TestServer::start_with(|c| {
         c.rendezvous_per_source = PER_SOURCE_CAP;
         c.max_ref_batches = GLOBAL_CAP;
         c.max_pairing_slots = GLOBAL_CAP;
-        // The guests sit idle while the others connect.
+        // The guests sit idle while the others connect, and a wave of
+        // handshakes on a loaded machine (debug-built crypto) may be slow:
+        // neither is what this test is about.
         c.idle_timeout = std::time::Duration::from_secs(3600);
+        c.handshake_timeout = std::time::Duration::from_secs(600);
     })
     .await;
     let rss_before = rss_kib();
@@ -60,12 +78,16 @@ async fn a_thousand_guests_cannot_grow_the_rendezvous_tables_past_their_caps() {
     let url = server.url();
     for wave in 0..GUESTS / PER_IP {
         let from = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + wave as u8));
-        let connects = (0..PER_IP).map(|_| Client::connect_from(&url, StaticKey::generate(), Some(server.pin()), from));
+        let connects = (0..PER_IP).map(|_| {
+            let (url, pin) = (url.clone(), server.pin());
+            tokio::spawn(async move { Client::connect_from(&url, StaticKey::generate(), Some(pin), from).await })
+        });
         for (i, g) in futures_util::future::join_all(connects).await.into_iter().enumerate() {
-            let mut g = g.unwrap();
+            let mut g = g.unwrap().unwrap();
             refs.count(&g.request(Request::RequestLinkRefs(RequestLinkRefs {})).await);
             let n = (wave * PER_IP + i) as u16;
-            let offer = Request::PairingPublish(PairingPublish { lookup: n.to_be_bytes().to_vec(), payload: vec![7; 33] });
+            let offer =
+                Request::PairingPublish(PairingPublish { lookup: n.to_be_bytes().to_vec(), payload: vec![7; 33] });
             slots.count(&g.request(offer).await);
             guests.push(g);
         }
@@ -162,5 +184,37 @@ async fn held_approvals_are_capped_per_source_before_anything_is_stored() {
         ResponseBody::Devices(d) => assert_eq!(d.devices.len(), 2, "primary and the first companion only"),
         other => panic!("{other:?}"),
     }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_proxy_the_source_is_the_address_the_proxy_appended() {
+    let server = TestServer::start_with(|c| {
+        c.rendezvous_per_source = 2;
+        c.client_ip_header = Some("x-forwarded-for".into());
+    })
+    .await;
+    let guest = |xff: &'static str| {
+        let url = server.url();
+        let pin = server.pin();
+        async move { Client::connect_forwarded(&url, StaticKey::generate(), Some(pin), xff).await.unwrap() }
+    };
+    let refs = || Request::RequestLinkRefs(RequestLinkRefs {});
+    let mut kept = Vec::new();
+    for _ in 0..2 {
+        let mut g = guest("203.0.113.7").await;
+        g.ok(refs()).await;
+        kept.push(g);
+    }
+    // The third from that client is over its share, whatever it claims
+    // before the proxy's entry; another client is not.
+    guest("203.0.113.7").await.fails(refs(), ErrorCode::RateLimited).await;
+    guest("198.51.100.1, 203.0.113.7").await.fails(refs(), ErrorCode::RateLimited).await;
+    guest("203.0.113.7, 198.51.100.1").await.ok(refs()).await;
+    // IPv6 clients count by /64.
+    guest("2001:db8::1").await.ok(refs()).await;
+    guest("2001:db8::2").await.ok(refs()).await;
+    guest("2001:db8::3").await.fails(refs(), ErrorCode::RateLimited).await;
+    guest("2001:db8:0:1::1").await.ok(refs()).await;
     server.stop().await;
 }
