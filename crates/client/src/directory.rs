@@ -11,6 +11,7 @@ use crate::store::{KvStore, decode, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{DeviceEntry, DeviceList, DeviceListReply, SignedDeviceList};
 
@@ -51,7 +52,14 @@ pub struct Directory {
     /// anything is encrypted to them (see `Engine::on_open`): a key change
     /// while we were away is caught before a message goes to the old keys.
     recheck: BTreeSet<String>,
+    /// Lists already verified (account key, encoded list → the list, or
+    /// None if refused): a list's signatures (the account's and one per
+    /// entry) are checked once, not on every send.
+    checked: Mutex<HashMap<(Vec<u8>, Vec<u8>), Option<DeviceList>>>,
 }
+
+/// Verified lists remembered at most (the cache is emptied beyond).
+const CHECKED_MAX: usize = 1024;
 
 /// What became of a served device list.
 pub(crate) enum ListOutcome {
@@ -74,7 +82,7 @@ impl Directory {
             Some((_, v)) => decode("own device list", v)?,
             None => OwnList::default(),
         };
-        Ok(Self { contacts, own, served: HashMap::new(), recheck: BTreeSet::new() })
+        Ok(Self { contacts, own, ..Self::default() })
     }
 
     pub(crate) fn clear(&mut self) {
@@ -312,8 +320,23 @@ impl Directory {
                 (&c.list, &c.removed, c.account_key.as_slice())
             }
         };
-        let list = verified(key, list)?;
+        let list = self.verified_once(key, list)?;
         Some(list.devices.into_iter().filter(|d| !removed.contains(&d.device_id)).collect())
+    }
+
+    /// [`verified`], remembered.
+    fn verified_once(&self, key: &[u8], bytes: &[u8]) -> Option<DeviceList> {
+        let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
+        let id = (key.to_vec(), bytes.to_vec());
+        if let Some(list) = checked.get(&id) {
+            return list.clone();
+        }
+        let list = verified(key, bytes);
+        if checked.len() >= CHECKED_MAX {
+            checked.clear();
+        }
+        checked.insert(id, list.clone());
+        list
     }
 
     /// The server sent this list with `device_list_changed`; true if it is

@@ -185,3 +185,36 @@ impl Olm {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_belong_to_one_device_and_legacy_ones_go_to_their_one_owner() {
+        let mut alice = Olm::new();
+        let mut bob = Account::new();
+        bob.generate_one_time_keys(1);
+        let otk = bob.one_time_keys().values().next().unwrap().to_bytes();
+        let bob0 = Peer::new("bob", 0, &bob.curve25519_key().to_bytes());
+        let mallory1 = Peer::new("mallory", 1, &bob0.identity);
+        let mut ops = Vec::new();
+        alice.start_session(&bob0, &otk, &mut ops).unwrap();
+        assert!(alice.has_session(&bob0));
+        assert!(!alice.has_session(&mallory1), "the same identity key under another device has no session");
+        assert!(alice.encrypt(&mallory1, b"x", &mut ops).is_none());
+
+        // As an older version stored it: under the identity key alone.
+        let pickles: Vec<_> = alice.sessions[&bob0.key()].iter().map(|s| s.pickle()).collect();
+        let legacy = vec![(hex(&bob0.identity), serde_json::to_vec(&pickles).unwrap())];
+        let account = serde_json::to_vec(&alice.account.pickle()).unwrap();
+        let mut loaded = Olm::load(&account, legacy.clone()).unwrap();
+        assert!(loaded.has_legacy() && !loaded.has_session(&bob0));
+        loaded.adopt_legacy(|id| (id == bob0.identity.as_slice()).then(|| bob0.clone()), &mut ops);
+        assert!(loaded.has_session(&bob0) && !loaded.has_session(&mallory1) && !loaded.has_legacy());
+        // A key no single verified device lists: dropped, not guessed.
+        let mut dropped = Olm::load(&account, legacy).unwrap();
+        dropped.adopt_legacy(|_| None, &mut ops);
+        assert!(!dropped.has_session(&bob0) && !dropped.has_legacy());
+    }
+}

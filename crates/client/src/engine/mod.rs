@@ -328,8 +328,9 @@ impl Engine {
     }
 
     /// Work in flight or able to go on (an adapter that runs one command
-    /// waits for none): a handshake, requests, parked envelopes, and outbox entries not
-    /// held back by a safety warning (those wait for the user, not the server).
+    /// waits for none): a handshake under way, requests, parked envelopes,
+    /// and outbox entries not held back by a safety warning (those wait for
+    /// the user, not the server).
     pub fn busy(&self) -> bool {
         let movable = |o: &crate::model::OutboxEntry| o.to.iter().all(|h| self.directory.warning(h).is_none());
         matches!(self.link.state, Conn::Handshake(_))
