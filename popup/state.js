@@ -11,7 +11,7 @@
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "serverChecked" }>} ServerChecked */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "handleChecked" }>} HandleChecked */
 /** @typedef {import("../common/messages.js").ContactInfo} ContactInfo */
-/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "list" | "chat" | "newchat" | "settings" | "contact"} Screen */
+/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "confirm" | "list" | "chat" | "newchat" | "settings" | "contact"} Screen */
 
 export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings", "contact"]);
 

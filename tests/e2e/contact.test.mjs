@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, copyFile } from "node:fs/promises";
-import { launch, openPopup, screenshot } from "./lib/extension.mjs";
+import { confirmAccount, launch, openPopup, screenshot } from "./lib/extension.mjs";
 import { startServer, aliceAndBob } from "./lib/tether.mjs";
 
 const SHOTS = process.env.TETHER_SHOTS ?? "";
@@ -53,6 +53,7 @@ test("the contact info screen shows the same safety number as the CLI primary, a
   const qr = await screenshot(page, "contact-link-qr");
   const r = await alice.run(["link", qr, "--yes"]);
   assert.match(r.stdout, /Linked Chrome on Linux as device 1/);
+  await confirmAccount(page, "alice");
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
 
   await page.click('#chat-list [data-chat="bob"]');

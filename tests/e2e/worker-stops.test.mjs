@@ -6,7 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
+import { confirmAccount, launch, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 const MESSAGES = 200;
@@ -38,8 +38,7 @@ async function linkByQr() {
   const shot = await screenshot(page, "worker-stops-link-qr");
   const r = await alice.run(["link", shot, "--yes"]);
   assert.match(r.stdout, /Linked Chrome on Linux/);
-  await page.waitForSelector("#confirm-yes", { state: "visible", timeout: 15000 });
-  await page.click("#confirm-yes");
+  await confirmAccount(page, "alice");
   await until(async () => (await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"))).snapshot?.state === "linked", "linked", 15000);
   await page.close();
 }

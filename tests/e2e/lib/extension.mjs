@@ -80,3 +80,17 @@ export async function stopWorkers(ext, page) {
 export function errors(ext) {
   return ext.logs.filter((l) => l.type === "error" || l.type === "pageerror");
 }
+
+/**
+ * Answers "Linked to @handle. Is this you?" with yes, after checking that
+ * the popup asks it (and shows no chats before the answer).
+ * @param {import("playwright-core").Page} page
+ * @param {string} handle
+ */
+export async function confirmAccount(page, handle) {
+  await page.waitForSelector("#confirm-yes", { state: "visible", timeout: 15000 });
+  const title = await page.textContent("#confirm-title");
+  if (title !== `Linked to @${handle}. Is this you?`) throw new Error(`unexpected confirmation: ${title}`);
+  if ((await page.locator("#chat-list [data-chat]").count()) !== 0) throw new Error("chats shown before the answer");
+  await page.click("#confirm-yes");
+}

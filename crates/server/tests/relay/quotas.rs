@@ -53,8 +53,8 @@ async fn a_full_recipient_queue_refuses_the_whole_send_and_stores_none_of_it() {
 async fn a_stranger_cannot_drain_a_devices_one_time_keys() {
     let server = TestServer::start_with(|c| c.claims_per_hour = 3).await;
     let (_b, mut bob) = register(&server, "bob").await;
-    let keys: Vec<OneTimeKey> = (0..20).map(|i| OneTimeKey { key_id: i, key: vec![i as u8; 32] }).collect();
-    let fallback = Some(OneTimeKey { key_id: 999, key: vec![9; 32] });
+    let keys: Vec<OneTimeKey> = (0..20).map(|i| OneTimeKey { key_id: i, key: vec![i as u8; 32], signature: vec![] }).collect();
+    let fallback = Some(OneTimeKey { key_id: 999, key: vec![9; 32], signature: vec![] });
     bob.ok(Request::UploadPrekeys(UploadPrekeys { one_time_keys: keys, fallback })).await;
     let (_m, mut mallory) = register(&server, "mallory").await;
     let (_a, mut alice) = register(&server, "alice").await;
