@@ -99,7 +99,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             let (me, _) = device(c)?;
             let handle = handle_arg(&r.handle)?;
             if handle != me {
-                lookup_token(c, &me)?;
+                lookup_token(c, &me, &handle)?;
             }
             Ok(ResponseBody::DeviceList(list_reply(&c.s, &handle).await?))
         }
@@ -155,9 +155,10 @@ fn rendezvous_full(e: Refused, what: &str) -> Failure {
     }
 }
 
-/// Takes one of the account's tokens for looking up other accounts.
-fn lookup_token(c: &Conn, me: &str) -> Result<()> {
-    c.s.limits.take_lookup(me, c.s.clock.now_ms()).map_err(|e| match e {
+/// A lookup of another account: free for a handle looked up lately, else
+/// one of the account's tokens.
+fn lookup_token(c: &Conn, me: &str, handle: &str) -> Result<()> {
+    c.s.limits.lookup(me, handle, c.s.clock.now_ms()).map_err(|e| match e {
         Limited::Exhausted => {
             Failure::new(ErrorCode::RateLimited, "too many lookups of other accounts; slow down and try again later")
         }
@@ -536,7 +537,7 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     let (me, _) = device(c)?;
     let handle = handle_arg(&r.handle)?;
     if handle != me {
-        lookup_token(c, &me)?;
+        lookup_token(c, &me, &handle)?;
     }
     let active =
         c.s.active_devices(&handle)
@@ -621,7 +622,7 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     for (handle, given) in &targets {
         let Some(active) = c.s.active_devices(handle).await? else {
             // Telling "no such account" is a lookup.
-            lookup_token(c, &me)?;
+            lookup_token(c, &me, handle)?;
             return Err(Failure::new(ErrorCode::UnknownAccount, "no account has that handle"));
         };
         let fits = if *handle == me {
@@ -634,7 +635,7 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         if !fits {
             // Handing out another account's list is a lookup.
             if *handle != me {
-                lookup_token(c, &me)?;
+                lookup_token(c, &me, handle)?;
             }
             stale.push(list_reply(&c.s, handle).await?);
         }

@@ -18,6 +18,13 @@ const CLAIM_TARGETS_PER_ACCOUNT: u32 = 1_000;
 /// Most lookup buckets at once (one per account that looked up another
 /// recently; a bucket that refilled is forgotten).
 const LOOKUP_BUCKETS: usize = 200_000;
+/// A handle an account looked up is free to look up again for this long:
+/// enumeration means many *different* handles; a client that fetches its
+/// contacts' lists again (each CLI run does) is not enumerating.
+const KNOWN_MS: u64 = 24 * 60 * 60 * 1000;
+/// Most (account, handle) pairs remembered, in total and per account.
+const KNOWN_PAIRS: usize = 500_000;
+const KNOWN_PER_ACCOUNT: u32 = 2_000;
 
 /// Why a claim or lookup is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +53,8 @@ pub struct Limits {
     lookup_rate: f64,
     lookup_burst: f64,
     lookups: Mutex<BoundedMap<String, Bucket, ()>>,
+    /// (account, handle) pairs looked up lately: free to look up again.
+    known: Mutex<BoundedMap<(String, String), (), String>>,
 }
 
 impl Limits {
@@ -56,6 +65,7 @@ impl Limits {
             lookup_rate: f64::from(c.lookups_per_minute) / 60_000.0,
             lookup_burst: f64::from(c.lookup_burst.max(1)),
             lookups: Mutex::new(BoundedMap::new(LOOKUP_BUCKETS, u32::MAX)),
+            known: Mutex::new(BoundedMap::new(KNOWN_PAIRS, KNOWN_PER_ACCOUNT)),
         }
     }
 
@@ -90,8 +100,27 @@ impl Limits {
         }
     }
 
+    /// Lets `account` look up `handle`: free if it did lately, else it
+    /// takes one of the account's tokens (and remembers the handle).
+    pub fn lookup(&self, account: &str, handle: &str, now_ms: u64) -> Result<(), Limited> {
+        let pair = (account.to_string(), handle.to_string());
+        {
+            let mut known = self.known.lock().expect("limits lock");
+            known.expire(now_ms, |_, _| {});
+            if known.get(&pair).is_some() {
+                known.extend(&pair, now_ms + KNOWN_MS);
+                return Ok(());
+            }
+        }
+        self.take_lookup(account, now_ms)?;
+        let heap = account.len() * 2 + handle.len();
+        // A full table only means the next lookup of this handle costs a token again.
+        let _ = self.known.lock().expect("limits lock").insert(pair, (), account.to_string(), now_ms + KNOWN_MS, heap);
+        Ok(())
+    }
+
     /// Takes one lookup token of `account`.
-    pub fn take_lookup(&self, account: &str, now_ms: u64) -> Result<(), Limited> {
+    fn take_lookup(&self, account: &str, now_ms: u64) -> Result<(), Limited> {
         let mut m = self.lookups.lock().expect("limits lock");
         m.expire(now_ms, |_, _| {});
         // A bucket is forgotten once it would be full again.
