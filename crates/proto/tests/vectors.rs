@@ -245,6 +245,7 @@ fn signed_device_list(v: &mut Vectors) {
                 platform: "cli/linux".into(),
                 name: "laptop".into(),
                 linked_at_ms: HELLO_TIME_MS,
+                self_signature: vec![],
             },
             f::DeviceEntry {
                 device_id: 1,
@@ -254,6 +255,7 @@ fn signed_device_list(v: &mut Vectors) {
                 platform: "chrome/linux".into(),
                 name: "Chrome on Linux".into(),
                 linked_at_ms: HELLO_TIME_MS + 60_000,
+                self_signature: vec![],
             },
         ],
         issued_at_ms: HELLO_TIME_MS + 60_000,
@@ -267,6 +269,46 @@ fn signed_device_list(v: &mut Vectors) {
     v.hex("device_list.signed", &signed.encode_to_vec());
 }
 
+// ----------------------------------------------------- (f) SPAKE2 pairing
+
+const PAKE_CODE: &str = "ABCD-EFGH";
+const PAKE_URI: &str = "tether://link#example";
+
+fn pake(v: &mut Vectors) {
+    use tether_proto::pairing::{Pake, Side};
+    let (companion_random, primary_random) = ([0x21u8; 64], [0x42u8; 64]);
+    v.text("pake.code", PAKE_CODE);
+    v.hex("pake.slot", &pairing::slot(PAKE_CODE).unwrap());
+    v.hex("pake.companion_random", &companion_random);
+    v.hex("pake.primary_random", &primary_random);
+    let (companion, a) = Pake::start(Side::Companion, PAKE_CODE, companion_random).unwrap();
+    let (primary, b) = Pake::start(Side::Primary, PAKE_CODE, primary_random).unwrap();
+    v.hex("pake.message_a", &a);
+    v.hex("pake.message_b", &b);
+    let (kc, kp) = (companion.finish(&b).unwrap(), primary.finish(&a).unwrap());
+    assert_eq!(kc, kp, "both sides derive the same keys");
+    v.hex("pake.primary_confirmation", &kp.primary_confirmation());
+    let nonce = [0x07u8; 12];
+    v.text("pake.offer_plaintext", PAKE_URI);
+    v.hex("pake.offer_nonce", &nonce);
+    v.hex("pake.sealed_offer", &kc.seal_offer(PAKE_URI, nonce));
+    v.text("pake.confirmation_digits", &kc.sas());
+}
+
+// ------------------------------------------------------ (g) safety number
+
+fn safety_number(v: &mut Vectors) {
+    use tether_proto::safety::{SafetyNumber, fingerprint};
+    let (alice, bob) = ([0x01u8; 32], [0x02u8; 32]);
+    v.hex("safety.alice_account_key", &alice);
+    v.hex("safety.bob_account_key", &bob);
+    v.hex("safety.alice_fingerprint", &fingerprint("alice", &alice));
+    v.hex("safety.bob_fingerprint", &fingerprint("bob", &bob));
+    let n = SafetyNumber::new("alice", &alice, "bob", &bob);
+    v.text("safety.number", &n.display());
+    v.text("safety.alice_qr_payload", &n.qr_payload());
+}
+
 // ------------------------------------------------------------------ checks
 
 fn compute() -> Vectors {
@@ -275,6 +317,8 @@ fn compute() -> Vectors {
     sealed_box(&mut v);
     pairing_code(&mut v);
     signed_device_list(&mut v);
+    pake(&mut v);
+    safety_number(&mut v);
     v
 }
 
