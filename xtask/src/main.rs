@@ -6,10 +6,12 @@
 //! cargo xtask run [--browser]  build, then run tether-server on 127.0.0.1:7780 (data in ./data)
 //! cargo xtask test             every test: native, wasm in Chromium, end-to-end in Chromium
 //! cargo xtask package          dist/tether-chrome.zip and dist/tether-firefox.zip
+//! cargo xtask fuzz [target]    run the cargo-fuzz targets of fuzz/ (60 s each by default)
 //! ```
 
 mod bench;
 mod build;
+mod fuzz;
 mod package;
 mod run;
 mod server;
@@ -32,6 +34,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "package" => package::run(),
         "bench" => bench::run(rest),
+        "fuzz" => fuzz::run(rest),
         "help" | "--help" | "-h" => {
             print!("{}", HELP);
             Ok(())
@@ -62,6 +65,11 @@ usage: cargo xtask <command>
   test             setup, then every test: native cargo tests, wasm tests in headless
                    Chromium, and the end-to-end tests of the built extension
   package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip
+  fuzz [TARGET]    run the fuzz targets of fuzz/ (libFuzzer via cargo-fuzz), every target
+                   or the one named (server_frame, engine_message, link_uri, sealed_box);
+                   prints executions, exec/s and crashes, and fails with the reproducer
+      --seconds N    how long each target runs (default 60)
+      --reproduce F  run the target on the input F only (a crash's reproducer)
   bench server     load-test tether-server (--idle --pairs --rate --seconds --size)
   bench client     engine numbers: Olm throughput, linking with a 1,000-message history
 ";

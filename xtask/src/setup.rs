@@ -81,6 +81,7 @@ pub fn run() -> Result<Tools> {
         return Err(format!("{} is missing after npm ci", wasm_opt.display()));
     }
     let (chromium, chromedriver) = browser()?;
+    cargo_fuzz()?;
     eprintln!(
         "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {})",
         wasm.kind,
@@ -249,6 +250,25 @@ fn wasm_bindgen_cli() -> Result<(PathBuf, PathBuf)> {
         }
     }
     Ok((bindgen, runner))
+}
+
+// ------------------------------------------------------------- cargo-fuzz
+
+/// The cargo-fuzz version `cargo xtask fuzz` drives (its flags and output).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
+/// cargo-fuzz from crates.io (about a minute to build), for `cargo xtask
+/// fuzz` and the fuzz smoke run of `cargo xtask test`. It runs on the stable
+/// toolchain with `RUSTC_BOOTSTRAP=1` (see fuzz.rs): no nightly needed.
+pub fn cargo_fuzz() -> Result<PathBuf> {
+    let bin = cargo_bin("cargo-fuzz");
+    let installed = output(Command::new(&bin).arg("--version"))
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(CARGO_FUZZ_VERSION));
+    if !installed {
+        let _t = Timer::start("installing cargo-fuzz");
+        util::run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION, "--locked", "--force"]))?;
+    }
+    Ok(bin)
 }
 
 // ------------------------------------------------------------------ node
