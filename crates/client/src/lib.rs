@@ -6,7 +6,8 @@
 //! account keys, verified device lists, the own signed list), `chats`
 //! (messages in one order, read state, owed notifications), `outbox`
 //! (unsent messages in send order), `linking` (link and registration
-//! states), `inbox` (dedup, parked envelopes), `requests` (what is in
+//! states), `message_requests` (non-contacts' messages waiting for the user;
+//! blocked senders), `inbox` (dedup, parked envelopes), `requests` (what is in
 //! flight), `olm` (vodozemac sessions). `engine` drives them and speaks the
 //! protocol; `effects` collects each input's writes and events; `store` is
 //! the key-value trait; `content` is what travels end to end; `model` is
@@ -22,6 +23,7 @@ mod error;
 mod event;
 mod inbox;
 mod linking;
+mod message_requests;
 pub mod model;
 mod olm;
 mod outbox;
@@ -31,6 +33,7 @@ pub mod view;
 
 pub use chats::Chats;
 pub use directory::Directory;
+pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
 pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, Random};
 pub use error::Error;
 pub use event::Event;

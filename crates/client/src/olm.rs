@@ -9,9 +9,24 @@ use vodozemac::Curve25519PublicKey;
 pub const NS_OLM: &str = "olm";
 pub const NS_SESSIONS: &str = "sessions";
 
+/// Sessions kept per peer device at most: a pre-key message that would
+/// make one more is dropped (`DecryptFailure::is_over_cap`), so a peer
+/// device cannot make this device create and store sessions without end.
+/// An honest device makes one (two when both sides start at once).
+pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
+
+const OVER_CAP: &str = "this device of theirs has made too many sessions with us; the message was dropped";
+
 /// Why a message could not be decrypted.
 #[derive(Debug)]
 pub struct DecryptFailure(pub String);
+
+impl DecryptFailure {
+    /// The message was refused by the session cap (dropped, not shown).
+    pub fn is_over_cap(&self) -> bool {
+        self.0 == OVER_CAP
+    }
+}
 
 pub struct Olm {
     pub account: Account,
@@ -110,6 +125,9 @@ impl Olm {
             }
         }
         match msg {
+            OlmMessage::PreKey(_) if self.sessions.get(&peer).is_some_and(|v| v.len() >= MAX_SESSIONS_PER_DEVICE) => {
+                Err(DecryptFailure(OVER_CAP.into()))
+            }
             OlmMessage::PreKey(pre) => {
                 let created = self
                     .account
@@ -122,5 +140,37 @@ impl Olm {
             }
             OlmMessage::Normal(_) => Err(DecryptFailure("no session with the sender can decrypt it".into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_device_can_make_at_most_the_cap_of_sessions() {
+        let mut bob = Olm::new();
+        let (otks, _) = bob.new_prekeys(MAX_SESSIONS_PER_DEVICE + 2);
+        let mut alice = Olm::new();
+        let (a_id, b_id) = (alice.identity_key(), bob.identity_key());
+        let mut ops = vec![];
+        let mut results = vec![];
+        for otk in otks.iter().take(MAX_SESSIONS_PER_DEVICE + 1) {
+            // Alice throws her session away each time and starts a new one.
+            alice.sessions.clear();
+            alice.start_session(&b_id, otk, &mut ops).unwrap();
+            let (kind, body) = alice.encrypt(&b_id, b"hi", &mut ops).unwrap();
+            results.push(bob.decrypt(&a_id, kind, &body, &mut ops));
+        }
+        assert!(results[..MAX_SESSIONS_PER_DEVICE].iter().all(|r| r.is_ok()));
+        let last = results.last().unwrap().as_ref().unwrap_err();
+        assert!(last.is_over_cap(), "the session past the cap is refused");
+        assert_eq!(bob.sessions[&hex(&a_id)].len(), MAX_SESSIONS_PER_DEVICE);
+        // The refused message did not use up a one-time key: the next
+        // honest session from another device still works.
+        let mut carol = Olm::new();
+        carol.start_session(&b_id, &otks[MAX_SESSIONS_PER_DEVICE + 1], &mut ops).unwrap();
+        let (kind, body) = carol.encrypt(&b_id, b"hello", &mut ops).unwrap();
+        assert_eq!(bob.decrypt(&carol.identity_key(), kind, &body, &mut ops).unwrap(), b"hello");
     }
 }

@@ -36,6 +36,7 @@
 mod connection;
 mod devices;
 mod link;
+mod message_requests;
 mod receive;
 mod send;
 
@@ -46,6 +47,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::inbox::Inbox;
 use crate::linking::Linking;
+use crate::message_requests::MessageRequests;
 use crate::model::{Chat, ChatMessage, Contact, Notification, Role, SelfState};
 use crate::olm::{self, Olm};
 use crate::outbox::Outbox;
@@ -117,6 +119,8 @@ pub struct Engine {
     olm: Olm,
     directory: Directory,
     chats: Chats,
+    /// Non-contacts' messages waiting for the user; blocked senders.
+    msg_requests: MessageRequests,
     outbox: Outbox,
     inbox: Inbox,
     linking: Linking,
@@ -153,6 +157,7 @@ impl Engine {
         Ok(Self {
             directory: Directory::load(&*store)?,
             chats: Chats::load(&*store)?,
+            msg_requests: MessageRequests::load(&*store)?,
             outbox: Outbox::load(&*store)?,
             inbox: Inbox::load(&*store)?,
             linking: Linking::default(),
@@ -373,6 +378,7 @@ impl Engine {
         self.olm = olm;
         self.directory.clear();
         self.chats.clear();
+        self.msg_requests.clear();
         self.outbox = Outbox::default();
         self.inbox.clear();
         self.linking = Linking::default();

@@ -10,4 +10,5 @@ mod attacks_lists;
 mod chat;
 mod linking;
 mod relay;
+mod requests;
 mod safety;
