@@ -13,7 +13,7 @@ import { data, findChat, nameOf, ui } from "./state.js";
 export function renderHeader(screen) {
   const snap = data.snap;
   const state = snap?.state ?? "starting";
-  const inner = screen === "chat" || screen === "settings" || screen === "newchat";
+  const inner = screen === "chat" || screen === "settings" || screen === "newchat" || screen === "requests";
   $("back").hidden = !inner;
   $("logo").hidden = inner;
   $("bar-avatar").hidden = screen !== "chat";
@@ -33,6 +33,7 @@ export function renderHeader(screen) {
     paintAvatar($("bar-avatar"), title, ui.chat);
   } else if (screen === "settings") title = t("openSettings");
   else if (screen === "newchat") title = t("newChat");
+  else if (screen === "requests") title = t("requestsTitle");
   else if (screen === "list" && snap?.account) sub = `@${snap.account.handle}`;
   $("title").textContent = title;
   $("subtitle").textContent = sub;

@@ -16,6 +16,7 @@ import { post, start } from "./port.js";
 import { openChat, renderChat, wireChat } from "./screens/chat.js";
 import { renderUnlinked, wireLink } from "./screens/link.js";
 import { renderList, wireList } from "./screens/list.js";
+import { renderRequests, wireRequests } from "./screens/requests.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
 import { openSettings, renderFacts, renderSettings, wireSettings } from "./screens/settings.js";
 import { renderSetup, wireSetup } from "./screens/setup.js";
@@ -35,6 +36,7 @@ function currentScreen() {
   if (state !== "linked") return "unlinked";
   if (ui.chat) return "chat";
   if (ui.newChat) return "newchat";
+  if (ui.requests) return "requests";
   return "list";
 }
 
@@ -46,6 +48,7 @@ const RENDER = {
   chat: renderChat,
   newchat: renderNewChat,
   settings: renderSettings,
+  requests: renderRequests,
 };
 
 /** Shows the screen the state calls for and paints it. */
@@ -74,7 +77,7 @@ function render() {
  */
 function focusFor(screen, from) {
   /** @type {Partial<Record<Screen, string>>} */
-  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search" };
+  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search", requests: "back" };
   const id = target[screen];
   if (screen === "list" && from === "chat" && ui.lastChat) {
     const row = document.querySelector(`#screen-list [data-chat="${CSS.escape(ui.lastChat)}"] .chat-open`);
@@ -95,6 +98,7 @@ function onSnapshot(next) {
     if (next.state !== "linked") {
       ui.chat = null;
       ui.newChat = false;
+      ui.requests = false;
       data.history = null;
     }
   }
@@ -164,6 +168,7 @@ function wire() {
   wireChat();
   wireNewChat();
   wireSettings();
+  wireRequests();
 }
 
 /** Opened for a purpose: a notification's chat (from storage or the URL), or a share to place. */

@@ -10,9 +10,9 @@
 /** @typedef {Snapshot["contacts"][number]} ContactSummary */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "serverChecked" }>} ServerChecked */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "handleChecked" }>} HandleChecked */
-/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "list" | "chat" | "newchat" | "settings"} Screen */
+/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "list" | "chat" | "newchat" | "settings" | "requests"} Screen */
 
-export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "list", "chat", "newchat", "settings"]);
+export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "list", "chat", "newchat", "settings", "requests"]);
 
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */
@@ -30,6 +30,8 @@ export const ui = {
   lastChat: null,
   settings: false,
   newChat: false,
+  /** The message-requests screen is open. */
+  requests: false,
   /** The chat list's search box. */
   query: "",
   /** The new-chat screen's box. */
@@ -75,6 +77,8 @@ export function redraw() {
 
 /** The chats, in the core's display order. */
 export const chats = () => data.snap?.chats ?? [];
+/** Open message requests, newest first (not chats: no unread, no badge). */
+export const requests = () => data.snap?.requests ?? [];
 /** The contacts, sorted by the core. */
 export const contacts = () => data.snap?.contacts ?? [];
 /** @param {string} handle */
