@@ -12,7 +12,40 @@ use crate::model::ChatMessage;
 use crate::view::{BlockedSummary, RequestSummary};
 use tether_proto::normalize_handle;
 
+/// Written (in the `self` namespace) once this store keeps standings.
+const STANDINGS_MARKER: &str = "standings_v1";
+
 impl Engine {
+    // ------------------------------------------------------------ upgrade
+
+    /// A store written before message requests existed: every contact it
+    /// has was someone whose messages reached the chat list, so each is
+    /// accepted once (else a contact added but never written to would
+    /// turn into a request). Fresh and wiped stores are marked current.
+    pub(super) fn upgrade_standings(&mut self) -> Result<(), Error> {
+        let rows = self.store.scan(super::NS_SELF).map_err(Error::Store)?;
+        if rows.iter().any(|(k, _)| k == STANDINGS_MARKER) {
+            return Ok(());
+        }
+        if self.handle().is_some() {
+            let contacts: Vec<String> = self.directory.contacts().map(|c| c.handle.clone()).collect();
+            for h in contacts {
+                if self.msg_requests.standing(&h).is_none() {
+                    self.msg_requests.accept(&h, 0, &mut self.fx);
+                }
+            }
+        }
+        self.standings_current();
+        let ops = std::mem::take(&mut self.fx.ops);
+        self.store.apply(&ops).map_err(Error::Store)?;
+        Ok(())
+    }
+
+    /// Marks the store as keeping standings (no upgrade needed).
+    pub(super) fn standings_current(&mut self) {
+        self.fx.put(super::NS_SELF, STANDINGS_MARKER, &true);
+    }
+
     // ------------------------------------------------------------ queries
 
     /// Open message requests, newest first, named by handle only.

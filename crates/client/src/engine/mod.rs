@@ -154,7 +154,7 @@ impl Engine {
                 (me, olm)
             }
         };
-        Ok(Self {
+        let mut engine = Self {
             directory: Directory::load(&*store)?,
             chats: Chats::load(&*store)?,
             msg_requests: MessageRequests::load(&*store)?,
@@ -168,7 +168,9 @@ impl Engine {
             store,
             rng,
             info,
-        })
+        };
+        engine.upgrade_standings()?;
+        Ok(engine)
     }
 
     // ------------------------------------------------------------ parts
@@ -388,6 +390,7 @@ impl Engine {
         self.fx.ops.clear();
         self.fx.ops.push(Op::Clear);
         self.save_me();
+        self.standings_current();
         self.fx.ops.push(self.olm.save_account());
         self.fx.emit(Event::Unlinked { reason });
     }

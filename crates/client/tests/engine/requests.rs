@@ -185,3 +185,22 @@ async fn answers_reach_the_accounts_other_devices() {
     assert!(companion.engine.messages("spammer").is_empty() && bob.engine.messages("spammer").is_empty());
     assert!(companion.engine.message_requests().is_empty() && bob.engine.message_requests().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_before_requests_keeps_its_contacts_as_contacts() {
+    use tether_client::store::{KvStore, Op};
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    // Bob's store as an older version wrote it: a contact, no standings.
+    bob.disconnect();
+    let old = [Op::Delete { ns: "standing", key: "alice".into() }, Op::Delete { ns: "self", key: "standings_v1".into() }];
+    bob.store.apply(&old).unwrap();
+    bob.restart();
+    assert!(matches!(bob.engine.standing("alice"), Some(Standing::Accepted { .. })), "upgraded: alice is accepted");
+    bob.connect().await;
+    send_many(&mut alice, "bob", 1, "still friends", &mut bob).await;
+    assert!(bob.engine.message_requests().is_empty());
+    assert_eq!(texts(&bob, "alice").len(), 1);
+    // A wiped or fresh store is not upgraded: a later stranger is a request.
+    assert!(bob.store.scan("self").unwrap().iter().any(|(k, _)| k == "standings_v1"));
+}
