@@ -40,6 +40,7 @@ pub use event::Event;
 pub use model::{
     Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
 };
+pub use olm::MAX_SESSIONS_PER_DEVICE;
 pub use outbox::Outbox;
 
 /// Version of the engine (the workspace version), shown by every client.

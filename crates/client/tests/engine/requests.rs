@@ -204,3 +204,32 @@ async fn a_store_from_before_requests_keeps_its_contacts_as_contacts() {
     // A wiped or fresh store is not upgraded: a later stranger is a request.
     assert!(bob.store.scan("self").unwrap().iter().any(|(k, _)| k == "standings_v1"));
 }
+
+/// A peer device that keeps starting new Olm sessions (here: mallory's
+/// client forgets its sessions before every message) gets at most
+/// `MAX_SESSIONS_PER_DEVICE` of them made on the victim; past that its
+/// pre-key messages are dropped with an error event, never shown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_device_cannot_make_more_than_the_cap_of_sessions() {
+    use tether_client::store::{KvStore, Op};
+    let server = TestServer::start().await;
+    let (mut bob, mut mallory) = bob_and_a_stranger(&server).await;
+    bob.add_contact("mallory", "").await;
+    settle(&mut [&mut bob, &mut mallory]).await;
+    bob.take_events();
+    let tries = tether_client::MAX_SESSIONS_PER_DEVICE + 2;
+    for i in 0..tries {
+        let forget: Vec<Op> = mallory.store.scan("sessions").unwrap().into_iter().map(|(key, _)| Op::Delete { ns: "sessions", key }).collect();
+        mallory.disconnect();
+        mallory.store.apply(&forget).unwrap();
+        mallory.restart();
+        mallory.connect().await;
+        send_many(&mut mallory, "bob", 1, &format!("session {i}"), &mut bob).await;
+    }
+    let shown = texts(&bob, "mallory");
+    println!("session cap: {tries} new sessions tried, {} messages shown", shown.len());
+    assert_eq!(shown.len(), tether_client::MAX_SESSIONS_PER_DEVICE, "{shown:?}");
+    assert!(shown.iter().all(|(_, t)| t.starts_with("session ")), "nothing undecryptable is shown: {shown:?}");
+    let dropped = bob.events.iter().filter(|e| matches!(e, Event::Error { message, .. } if message.contains("too many sessions"))).count();
+    assert_eq!(dropped, 2, "each one past the cap is an error event");
+}
