@@ -158,7 +158,13 @@ impl MessageRequests {
         }
         let handle = m.sender_handle.clone();
         let entry = self.senders.entry(handle.clone()).or_insert_with(|| {
-            Standing::Requesting(Request { handle: handle.clone(), first_ms: m.time_ms, last_ms: m.time_ms, count: 0, messages: vec![] })
+            Standing::Requesting(Request {
+                handle: handle.clone(),
+                first_ms: m.time_ms,
+                last_ms: m.time_ms,
+                count: 0,
+                messages: vec![],
+            })
         });
         let Standing::Requesting(r) = entry else { return None };
         if r.messages.iter().any(|x| x.id == m.id) {

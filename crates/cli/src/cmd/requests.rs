@@ -70,7 +70,9 @@ impl Requests {
         }
         s.close().await;
         match offline {
-            Some(e) => Err(format!("{e}\n(these are the requests on this computer; newer messages may wait on the server)")),
+            Some(e) => {
+                Err(format!("{e}\n(these are the requests on this computer; newer messages may wait on the server)"))
+            }
             None => Ok(()),
         }
     }
@@ -85,13 +87,24 @@ fn print_requests(engine: &Engine) {
     }
     for r in requests {
         let count = if r.count == 1 { "1 message".to_string() } else { format!("{} messages", r.count) };
-        println!("{:<20} {:<14} {:<11} {}", r.handle, count, ago(r.last_ms), r.first_preview.chars().filter(|c| !c.is_control()).collect::<String>());
+        println!(
+            "{:<20} {:<14} {:<11} {}",
+            r.handle,
+            count,
+            ago(r.last_ms),
+            r.first_preview.chars().filter(|c| !c.is_control()).collect::<String>()
+        );
     }
     println!("Answer with `tether accept|block|report|decline <handle>`.");
 }
 
 /// Applies one answer here, then syncs it to the account's other devices.
-async fn answer(home: &Home, who: &str, done: &str, act: impl FnOnce(&mut Engine, &str, u64) -> Result<(), tether_client::Error>) -> Result<(), String> {
+async fn answer(
+    home: &Home,
+    who: &str,
+    done: &str,
+    act: impl FnOnce(&mut Engine, &str, u64) -> Result<(), tether_client::Error>,
+) -> Result<(), String> {
     let mut engine = home.open_registered()?;
     let who = handle(who)?;
     act(&mut engine, &who, now()).map_err(fail)?;
@@ -102,7 +115,9 @@ async fn answer(home: &Home, who: &str, done: &str, act: impl FnOnce(&mut Engine
         Err(e) => Err(e),
     };
     s.close().await;
-    synced.map_err(|e| format!("{e}\n(done on this computer; your other devices hear of it with the next command that connects)"))
+    synced.map_err(|e| {
+        format!("{e}\n(done on this computer; your other devices hear of it with the next command that connects)")
+    })
 }
 
 impl Accept {

@@ -4,7 +4,9 @@
 //! `StandingSync`, which they apply the same way.
 
 use super::Engine;
-use crate::content::{Body, RECEIPT_DELIVERED, STANDING_ACCEPT, STANDING_BLOCK, STANDING_FORGET, STANDING_REPORT, StandingSync};
+use crate::content::{
+    Body, RECEIPT_DELIVERED, STANDING_ACCEPT, STANDING_BLOCK, STANDING_FORGET, STANDING_REPORT, StandingSync,
+};
 use crate::error::Error;
 use crate::event::Event;
 use crate::message_requests::{Route, Standing};
@@ -215,7 +217,11 @@ impl Engine {
     pub(super) fn accept_by_adding(&mut self, handle: &str, now: u64) {
         if !self.msg_requests.is_accepted(handle) && Some(handle) != self.handle() {
             self.apply_standing(handle, STANDING_ACCEPT, now);
-            self.to_own_devices(handle, Body::Standing(StandingSync { handle: handle.to_string(), action: STANDING_ACCEPT }), now);
+            self.to_own_devices(
+                handle,
+                Body::Standing(StandingSync { handle: handle.to_string(), action: STANDING_ACCEPT }),
+                now,
+            );
         }
     }
 
@@ -223,7 +229,11 @@ impl Engine {
     pub(super) fn accept_by_writing(&mut self, handle: &str, now: u64) {
         if matches!(self.msg_requests.standing(handle), Some(Standing::Requesting(_))) {
             self.apply_standing(handle, STANDING_ACCEPT, now);
-            self.to_own_devices(handle, Body::Standing(StandingSync { handle: handle.to_string(), action: STANDING_ACCEPT }), now);
+            self.to_own_devices(
+                handle,
+                Body::Standing(StandingSync { handle: handle.to_string(), action: STANDING_ACCEPT }),
+                now,
+            );
         }
     }
 }

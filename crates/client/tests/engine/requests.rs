@@ -45,7 +45,12 @@ async fn a_flood_from_a_stranger_is_one_silent_request_and_block_drops_the_rest(
 
     let requests = bob.engine.message_requests();
     let filed = bob.events.iter().filter(|e| matches!(e, Event::Request { .. })).count();
-    println!("flood: {FLOOD} messages sent, {} notifications, {} request entries (count {}), {filed} request events", notifications(&bob), requests.len(), requests[0].count);
+    println!(
+        "flood: {FLOOD} messages sent, {} notifications, {} request entries (count {}), {filed} request events",
+        notifications(&bob),
+        requests.len(),
+        requests[0].count
+    );
     assert_eq!(notifications(&bob), 0, "no notification for a stranger");
     assert!(bob.engine.notifications_owed().is_empty());
     assert_eq!(requests.len(), 1, "one entry per sender");
@@ -74,7 +79,9 @@ async fn a_flood_from_a_stranger_is_one_silent_request_and_block_drops_the_rest(
     assert!(bob.engine.chat_list().is_empty());
     assert_eq!(notifications(&bob), 0);
     assert!(
-        bob.events.iter().all(|e| !matches!(e, Event::Request { .. } | Event::Message { .. } | Event::ChatChanged { .. })),
+        bob.events
+            .iter()
+            .all(|e| !matches!(e, Event::Request { .. } | Event::Message { .. } | Event::ChatChanged { .. })),
         "nothing at all: {:?}",
         bob.events
     );
@@ -102,7 +109,11 @@ async fn accepting_a_request_makes_a_chat_and_later_messages_notify() {
     settle(&mut [&mut bob, &mut mallory]).await;
     let chats = bob.engine.chat_list();
     assert_eq!(chats.len(), 1);
-    assert_eq!((chats[0].handle.as_str(), chats[0].unread), ("mallory", 3), "unread in the chat (read receipts only once read)");
+    assert_eq!(
+        (chats[0].handle.as_str(), chats[0].unread),
+        ("mallory", 3),
+        "unread in the chat (read receipts only once read)"
+    );
     assert_eq!(texts(&bob, "mallory").len(), 3, "the request's messages are in the chat");
     assert!(bob.engine.message_requests().is_empty());
     assert_eq!(notifications(&bob), 0, "accepting notifies nothing");
@@ -193,7 +204,8 @@ async fn a_store_from_before_requests_keeps_its_contacts_as_contacts() {
     let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
     // Bob's store as an older version wrote it: a contact, no standings.
     bob.disconnect();
-    let old = [Op::Delete { ns: "standing", key: "alice".into() }, Op::Delete { ns: "self", key: "standings_v1".into() }];
+    let old =
+        [Op::Delete { ns: "standing", key: "alice".into() }, Op::Delete { ns: "self", key: "standings_v1".into() }];
     bob.store.apply(&old).unwrap();
     bob.restart();
     assert!(matches!(bob.engine.standing("alice"), Some(Standing::Accepted { .. })), "upgraded: alice is accepted");
@@ -219,7 +231,13 @@ async fn a_peer_device_cannot_make_more_than_the_cap_of_sessions() {
     bob.take_events();
     let tries = tether_client::MAX_SESSIONS_PER_DEVICE + 2;
     for i in 0..tries {
-        let forget: Vec<Op> = mallory.store.scan("sessions").unwrap().into_iter().map(|(key, _)| Op::Delete { ns: "sessions", key }).collect();
+        let forget: Vec<Op> = mallory
+            .store
+            .scan("sessions")
+            .unwrap()
+            .into_iter()
+            .map(|(key, _)| Op::Delete { ns: "sessions", key })
+            .collect();
         mallory.disconnect();
         mallory.store.apply(&forget).unwrap();
         mallory.restart();
@@ -230,6 +248,10 @@ async fn a_peer_device_cannot_make_more_than_the_cap_of_sessions() {
     println!("session cap: {tries} new sessions tried, {} messages shown", shown.len());
     assert_eq!(shown.len(), tether_client::MAX_SESSIONS_PER_DEVICE, "{shown:?}");
     assert!(shown.iter().all(|(_, t)| t.starts_with("session ")), "nothing undecryptable is shown: {shown:?}");
-    let dropped = bob.events.iter().filter(|e| matches!(e, Event::Error { message, .. } if message.contains("too many sessions"))).count();
+    let dropped = bob
+        .events
+        .iter()
+        .filter(|e| matches!(e, Event::Error { message, .. } if message.contains("too many sessions")))
+        .count();
     assert_eq!(dropped, 2, "each one past the cap is an error event");
 }
