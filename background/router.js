@@ -94,6 +94,8 @@ async function route(core, port, msg) {
     }
     case "newChat":
       return core.addContact(msg.handle, msg.name || "");
+    case "answerRequest":
+      return core.answerRequest(msg.handle, msg.action);
     case "setNotifications":
       return core.setNotifications(!!msg.on);
     case "setDeviceName":

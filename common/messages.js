@@ -54,6 +54,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "setFlag", chat: string, flag: ChatFlag, on: boolean }
  *   | { kind: "checkHandle", text: string }
  *   | { kind: "newChat", handle: string, name: string }
+ *   | { kind: "answerRequest", handle: string, action: RequestAction }
  *   | { kind: "setNotifications", on: boolean }
  *   | { kind: "setDeviceName", name: string }
  *   | { kind: "confirmAccount", yes: boolean }
@@ -67,6 +68,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
 /** @typedef {import("../wasm/tether_core.js").Snapshot} Snapshot */
 /** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
 /** @typedef {import("../wasm/tether_core.js").ContactInfo} ContactInfo */
+/** Accept, delete, block or report a message request, or unblock. @typedef {import("../wasm/tether_core.js").RequestAction} RequestAction */
 
 /**
  * What the worker tells the popup.
@@ -94,6 +96,7 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "setFlag",
   "checkHandle",
   "newChat",
+  "answerRequest",
   "setNotifications",
   "setDeviceName",
   "confirmAccount",

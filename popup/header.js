@@ -13,7 +13,7 @@ import { data, findChat, findContact, nameOf, ui } from "./state.js";
 export function renderHeader(screen) {
   const snap = data.snap;
   const state = snap?.state ?? "starting";
-  const inner = screen === "chat" || screen === "settings" || screen === "newchat" || screen === "contact";
+  const inner = screen === "chat" || screen === "settings" || screen === "newchat" || screen === "contact" || screen === "requests";
   $("back").hidden = !inner;
   $("logo").hidden = inner;
   $("bar-avatar").hidden = screen !== "chat";
@@ -39,6 +39,7 @@ export function renderHeader(screen) {
     title = t("contactInfoTitle");
   } else if (screen === "settings") title = t("openSettings");
   else if (screen === "newchat") title = t("newChat");
+  else if (screen === "requests") title = t("requestsTitle");
   else if (screen === "list" && snap?.account) sub = `@${snap.account.handle}`;
   $("title").textContent = title;
   $("subtitle").textContent = sub;

@@ -20,6 +20,10 @@ export function goBack() {
     ui.newChat = false;
     return redraw();
   }
+  if (ui.screen === "requests") {
+    ui.requests = false;
+    return redraw();
+  }
   if (ui.screen === "settings") {
     ui.settings = false;
     ui.logoutConfirm = false;
@@ -38,6 +42,7 @@ function focusSearch() {
   if (ui.chat) closeChat();
   ui.newChat = false;
   ui.settings = false;
+  ui.requests = false;
   redraw();
   const search = $input("search");
   search.focus();

@@ -17,6 +17,7 @@ import { openChat, renderChat, wireChat } from "./screens/chat.js";
 import { onContactInfo, openContact, refreshContact, renderContact, wireContact } from "./screens/contact.js";
 import { renderConfirm, renderUnlinked, wireLink } from "./screens/link.js";
 import { renderList, wireList } from "./screens/list.js";
+import { renderRequests, wireRequests } from "./screens/requests.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
 import { openSettings, renderFacts, renderSettings, wireSettings } from "./screens/settings.js";
 import { renderSetup, wireSetup } from "./screens/setup.js";
@@ -39,6 +40,7 @@ function currentScreen() {
   if (ui.chat && ui.contactOpen) return "contact";
   if (ui.chat) return "chat";
   if (ui.newChat) return "newchat";
+  if (ui.requests) return "requests";
   return "list";
 }
 
@@ -52,6 +54,7 @@ const RENDER = {
   newchat: renderNewChat,
   settings: renderSettings,
   contact: renderContact,
+  requests: renderRequests,
 };
 
 /** Shows the screen the state calls for and paints it. */
@@ -80,7 +83,7 @@ function render() {
  */
 function focusFor(screen, from) {
   /** @type {Partial<Record<Screen, string>>} */
-  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search", contact: "back" };
+  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search", contact: "back", requests: "back" };
   const id = target[screen];
   if (screen === "list" && from === "chat" && ui.lastChat) {
     const row = document.querySelector(`#screen-list [data-chat="${CSS.escape(ui.lastChat)}"] .chat-open`);
@@ -102,6 +105,7 @@ function onSnapshot(next) {
       ui.chat = null;
       ui.contactOpen = false;
       ui.newChat = false;
+      ui.requests = false;
       data.history = null;
     }
   }
@@ -178,6 +182,7 @@ function wire() {
   wireContact();
   // The chat header opens the contact's info.
   for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
+  wireRequests();
 }
 
 /** Opened for a purpose: a notification's chat (from storage or the URL), or a share to place. */

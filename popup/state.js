@@ -11,9 +11,9 @@
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "serverChecked" }>} ServerChecked */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "handleChecked" }>} HandleChecked */
 /** @typedef {import("../common/messages.js").ContactInfo} ContactInfo */
-/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "confirm" | "list" | "chat" | "newchat" | "settings" | "contact"} Screen */
+/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "confirm" | "list" | "chat" | "newchat" | "settings" | "contact" | "requests"} Screen */
 
-export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings", "contact"]);
+export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings", "contact", "requests"]);
 
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */
@@ -35,6 +35,8 @@ export const ui = {
   newChat: false,
   /** The open chat's contact info screen is shown. */
   contactOpen: false,
+  /** The message-requests screen is open. */
+  requests: false,
   /** The chat list's search box. */
   query: "",
   /** The new-chat screen's box. */
@@ -80,6 +82,8 @@ export function redraw() {
 
 /** The chats, in the core's display order. */
 export const chats = () => data.snap?.chats ?? [];
+/** Open message requests, newest first (not chats: no unread, no badge). */
+export const requests = () => data.snap?.requests ?? [];
 /** The contacts, sorted by the core. */
 export const contacts = () => data.snap?.contacts ?? [];
 /** @param {string} handle */

@@ -20,7 +20,7 @@
 use crate::backoff::Backoff;
 use crate::host::Host;
 use crate::settings::{DEVICE_NAME_MAX, Settings, clean_server, ws_url};
-use crate::snapshot::{self, Connection, LinkView, Local, Snapshot, Update};
+use crate::snapshot::{self, Connection, LinkView, Local, RequestAction, Snapshot, Update};
 use crate::socket::{Socket, SocketEvent};
 use crate::store::{MirrorStore, Writes};
 use crate::timer::Timer;
@@ -372,7 +372,10 @@ impl State {
             | Event::Devices { .. }
             | Event::HistoryImported { .. }
             | Event::Sent { .. }
-            | Event::ContactChanged { .. } => {}
+            | Event::ContactChanged { .. }
+            // A message request: in the snapshot's `requests`; never a
+            // notification or an unread count.
+            | Event::Request { .. } => {}
         }
     }
 
@@ -582,6 +585,19 @@ impl State {
 
     pub fn confirm_account(&mut self, yes: bool, now: u64) -> Result<(), String> {
         self.engine.confirm_account(yes, now).map_err(|e| e.to_string())
+    }
+
+    /// Answers a message request (or unblocks a sender).
+    pub fn answer_request(&mut self, handle: &str, action: RequestAction, now: u64) -> Result<(), String> {
+        let e = &mut self.engine;
+        let done = match action {
+            RequestAction::Accept => e.accept_request(handle, now),
+            RequestAction::Delete => e.delete_request(handle, now),
+            RequestAction::Block => e.block(handle, now),
+            RequestAction::Unblock => e.unblock(handle, now),
+            RequestAction::Report => e.report_spam(handle, now),
+        };
+        done.map_err(|e| e.to_string())
     }
 
     pub fn logout(&mut self, now: u64) -> Result<(), String> {

@@ -31,6 +31,7 @@ mod wasm_tests;
 use crate::core::{Shared, command};
 use crate::host::{JsHost, to_js};
 use crate::settings::{Settings, StoredSettings};
+use crate::snapshot::RequestAction;
 use crate::store::{MirrorStore, SETTINGS_KEY};
 use js_sys::Promise;
 use serde::de::IntoDeserializer;
@@ -195,6 +196,17 @@ impl Core {
     #[wasm_bindgen(js_name = addContact, unchecked_return_type = "Promise<void>")]
     pub fn add_contact(&self, handle: String, name: String) -> Promise {
         command(&self.shared, move |_, s, now| s.add_contact(&handle, &name, now).map(|()| JsValue::UNDEFINED))
+    }
+
+    /// Answers a message request: accept, delete, block, report (spam), or
+    /// unblock a blocked sender.
+    #[wasm_bindgen(js_name = answerRequest, unchecked_return_type = "Promise<void>")]
+    pub fn answer_request(&self, handle: String, #[wasm_bindgen(unchecked_param_type = "RequestAction")] action: String) -> Promise {
+        let action: Result<RequestAction, serde::de::value::Error> = RequestAction::deserialize(action.as_str().into_deserializer());
+        command(&self.shared, move |_, s, now| {
+            let action = action.map_err(|_| "unknown request action".to_string())?;
+            s.answer_request(&handle, action, now).map(|()| JsValue::UNDEFINED)
+        })
     }
 
     #[wasm_bindgen(js_name = setNotifications, unchecked_return_type = "Promise<void>")]

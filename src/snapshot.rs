@@ -3,7 +3,7 @@
 
 use crate::settings::Settings;
 use serde::Serialize;
-use tether_client::view::{ChatSummary, ContactSummary};
+use tether_client::view::{BlockedSummary, ChatSummary, ContactSummary, RequestSummary};
 use tether_client::{Engine, Role};
 use tsify::Tsify;
 
@@ -88,6 +88,11 @@ pub struct Snapshot {
     pub contacts: Vec<ContactSummary>,
     /// Unread messages in chats that are not muted.
     pub unread: u32,
+    /// Open message requests (non-contacts), newest first: not in `chats`,
+    /// not in `unread`.
+    pub requests: Vec<RequestSummary>,
+    /// Blocked senders (settings offers to unblock them).
+    pub blocked: Vec<BlockedSummary>,
     pub server: String,
     /// The pinned server key as people compare it (`abcd-ef01-…`).
     pub server_fingerprint: Option<String>,
@@ -98,6 +103,17 @@ pub struct Snapshot {
     pub device_name: String,
     /// The last error worth showing (cleared by a successful connection).
     pub error: Option<String>,
+}
+
+/// An answer to a message request (`Core::answerRequest`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub enum RequestAction {
+    Accept,
+    Delete,
+    Block,
+    Unblock,
+    Report,
 }
 
 /// A chat for the context menu and the keyboard command.
@@ -154,6 +170,8 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
         chats: e.chat_list(),
         contacts: e.contact_list(),
         unread: e.unread_unmuted(),
+        requests: e.message_requests(),
+        blocked: e.blocked_list(),
         server,
         server_fingerprint: e.server_fingerprint().map(|f| f.to_string()),
         outbox: e.outbox_len(),

@@ -11,6 +11,7 @@ import { toggleMenu } from "../menu.js";
 import { chats, checkedHandle, contacts, findChat, findContact, matches, ui } from "../state.js";
 import { openChat, shareTab } from "./chat.js";
 import { checkHandle, contactRow, openNewChat, startChat } from "./newchat.js";
+import { renderRequestsEntry } from "./requests.js";
 
 /** @typedef {import("../state.js").ChatSummary} ChatSummary */
 
@@ -25,6 +26,7 @@ export function renderList() {
   const people = searching ? contacts().filter((c) => !findChat(c.handle) && matches(q, c.name, c.handle)).map(contactRow) : [];
   if (people.length) people.unshift(h("li", { class: "list-heading", role: "presentation" }, t("contactsLabel")));
 
+  renderRequestsEntry();
   keepFocus(() => {
     $("chat-list").replaceChildren(...visible.map(chatRow), ...people);
     $("archived-list").replaceChildren(...archived.map(chatRow));

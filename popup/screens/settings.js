@@ -2,7 +2,7 @@
 // Settings: the account, this device's name and notifications, the server
 // and its key fingerprint, versions, and logging out.
 
-import { $, $input, fingerprintLines, paintAvatar, t, toast } from "../dom.js";
+import { $, $input, fingerprintLines, h, paintAvatar, t, toast } from "../dom.js";
 import { post } from "../port.js";
 import { data, redraw, ui } from "../state.js";
 
@@ -32,9 +32,22 @@ export function renderSettings() {
   $("device-name-row").classList.toggle("editable", !linked);
 
   $input("notifications").checked = snap.notifications;
+  renderBlocked(snap.blocked ?? []);
   $("logout-area").hidden = !linked;
   $("logout").hidden = ui.logoutConfirm;
   $("logout-confirm-box").hidden = !ui.logoutConfirm;
+}
+
+/**
+ * Blocked senders, each with Unblock (the core forgets the block).
+ * @param {import("../state.js").Snapshot["blocked"]} blocked
+ */
+function renderBlocked(blocked) {
+  $("blocked-group").hidden = blocked.length === 0;
+  $("blocked-list").replaceChildren(...blocked.map((b) =>
+    h("li", { class: "row", "data-blocked": b.handle },
+      h("span", { class: "row-label grow" }, `@${b.handle}`, b.reported ? h("span", { class: "muted small block" }, t("reportedSpam")) : null),
+      h("button", { class: "btn small", type: "button", onclick: () => post({ kind: "answerRequest", handle: b.handle, action: "unblock" }) }, t("unblock")))));
 }
 
 /** Server, fingerprint and versions: shown in settings (and kept current everywhere). */

@@ -43,14 +43,17 @@ fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(listen.stdout.take().unwrap()).lines();
+    // Bob never added alice: her messages are message requests.
     let mut got = Vec::new();
     while got.len() < 2 {
         let line = lines.next().expect("listen prints messages").unwrap();
         let v: serde_json::Value = serde_json::from_str(&line).expect("one JSON object a line");
-        if v["event"] == "message" {
+        assert_ne!(v["event"], "message", "a stranger's message is not a chat message: {v}");
+        if v["event"] == "request" {
             got.push(v);
         }
     }
+    assert_eq!(got[1]["count"], 2);
     assert_eq!(got[0]["from"], "alice");
     assert_eq!(got[0]["kind"], "text");
     assert_eq!(got[0]["text"], "plaintext-marker-7c1e over the wire");
@@ -61,7 +64,7 @@ fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
     ok(&alice, &["send", "+4915112345678", "live one"]);
     loop {
         let v: serde_json::Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
-        if v["event"] == "message" {
+        if v["event"] == "request" {
             assert_eq!(v["text"], "live one");
             break;
         }
@@ -69,6 +72,16 @@ fn register_add_contact_send_and_listen_json_with_the_real_binaries() {
     listen.kill().unwrap();
     listen.wait().unwrap();
 
+    let chats = ok(&bob, &["chats"]);
+    assert!(!chats.contains("alice"), "requests are not chats: {chats}");
+    let requests = ok(&bob, &["requests"]);
+    assert!(requests.contains("alice") && requests.contains("3 messages"), "{requests}");
+    assert!(requests.contains("plaintext-marker-7c1e"), "the first message's preview: {requests}");
+    let mine = ok(&alice, &["read", "+4915112345678"]);
+    assert!(!mine.contains("✓✓"), "no receipt reaches a requester: {mine}");
+    let out = ok(&bob, &["accept", "alice"]);
+    assert!(out.contains("Accepted alice"), "{out}");
+    assert!(ok(&bob, &["requests"]).contains("No message requests"));
     let chats = ok(&bob, &["chats"]);
     assert!(chats.contains("alice") && chats.contains("(3 unread)"), "{chats}");
     let read = ok(&bob, &["read", "alice"]);
@@ -104,6 +117,7 @@ fn state_survives_restarts_and_the_outbox_is_resent() {
     let server = Server::start(dir.path());
     let (alice, bob) = register_alice_and_bob(dir.path(), &server);
     ok(&alice, &["contacts", "add", "bob"]);
+    ok(&bob, &["contacts", "add", "alice"]);
     ok(&alice, &["send", "bob", "first"]);
     let addr = server.addr().to_string();
     server.kill(); // the server goes away
@@ -128,6 +142,41 @@ fn state_survives_restarts_and_the_outbox_is_resent() {
     assert!(read.contains("got both") && !read.contains("could not be decrypted"), "{read}");
 }
 
+/// A stranger's messages wait as a request; block and report drop
+/// everything after, unblock lets the next one in as a new request.
+#[test]
+fn requests_block_unblock_and_report_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (alice, bob) = register_alice_and_bob(dir.path(), &server);
+    ok(&alice, &["contacts", "add", "bob"]);
+    ok(&alice, &["send", "bob", "hello stranger"]);
+    ok(&alice, &["send", "bob", "still there?"]);
+    let requests = ok(&bob, &["requests"]);
+    assert!(requests.contains("alice") && requests.contains("2 messages") && requests.contains("hello stranger"), "{requests}");
+
+    let out = ok(&bob, &["block", "alice"]);
+    assert!(out.contains("Blocked alice"), "{out}");
+    ok(&alice, &["send", "bob", "let me in"]);
+    assert!(ok(&bob, &["requests"]).contains("No message requests"));
+    assert!(!ok(&bob, &["chats"]).contains("alice"));
+    let blocked = ok(&bob, &["requests", "--blocked"]);
+    assert!(blocked.contains("alice") && blocked.contains("blocked"), "{blocked}");
+
+    ok(&bob, &["unblock", "alice"]);
+    assert!(ok(&bob, &["requests", "--blocked"]).contains("Nobody is blocked"));
+    ok(&alice, &["send", "bob", "second try"]);
+    let requests = ok(&bob, &["requests"]);
+    assert!(requests.contains("1 message ") && requests.contains("second try"), "{requests}");
+
+    let out = ok(&bob, &["report", "alice"]);
+    assert!(out.contains("Reported and blocked alice"), "{out}");
+    assert!(ok(&bob, &["requests", "--blocked"]).contains("reported as spam"));
+    assert!(ok(&bob, &["requests"]).contains("No message requests"));
+    let (success, _, err) = tether(&bob, &["decline", "alice"]);
+    assert!(!success && err.contains("no message request"), "{err}");
+}
+
 struct OsRandom;
 impl Random for OsRandom {
     fn fill(&mut self, buf: &mut [u8]) {
@@ -144,6 +193,7 @@ async fn linking_a_companion_from_a_qr_png() {
     let server = Server::start(dir.path());
     let (alice, bob) = register_alice_and_bob(dir.path(), &server);
     ok(&bob, &["contacts", "add", "alice"]);
+    ok(&alice, &["contacts", "add", "bob"]);
     ok(&bob, &["send", "alice", "history before linking"]);
     ok(&alice, &["read", "bob"]);
 

@@ -132,6 +132,16 @@ impl Chats {
     /// summary. `title` names the sender if the message is owed a
     /// notification. Returns whether it was new.
     pub(crate) fn add(&mut self, m: ChatMessage, count_unread: bool, title: &str, fx: &mut Effects) -> bool {
+        self.add_with(m, count_unread, true, title, fx)
+    }
+
+    /// Adds a message that counts as unread but is owed no notification
+    /// (an accepted message request's messages: the user saw them there).
+    pub(crate) fn add_unnotified(&mut self, m: ChatMessage, fx: &mut Effects) -> bool {
+        self.add_with(m, true, false, "", fx)
+    }
+
+    fn add_with(&mut self, m: ChatMessage, count_unread: bool, notify: bool, title: &str, fx: &mut Effects) -> bool {
         let Some(m) = self.insert(m, fx) else { return false };
         let c = self.chats.entry(m.chat.clone()).or_insert_with(|| Chat { handle: m.chat.clone(), ..Default::default() });
         if m.time_ms >= c.last_ms {
@@ -150,7 +160,7 @@ impl Chats {
         }
         let c = c.clone();
         fx.put(NS_CHATS, &c.handle, &c);
-        let notification = (unread && !c.muted).then(|| Notification {
+        let notification = (notify && unread && !c.muted).then(|| Notification {
             id: m.id.clone(),
             chat: m.chat.clone(),
             title: title.to_string(),

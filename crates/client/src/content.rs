@@ -19,7 +19,7 @@ pub struct Payload {
     /// The sender's clock when it was written.
     #[prost(uint64, tag = "3")]
     pub sent_at_ms: u64,
-    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15")]
+    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 20")]
     pub body: Option<Body>,
 }
 
@@ -37,6 +37,8 @@ pub enum Body {
     Profile(Profile),
     #[prost(message, tag = "15")]
     Flags(ChatFlags),
+    #[prost(message, tag = "20")]
+    Standing(StandingSync),
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -96,6 +98,23 @@ pub struct ChatFlags {
     #[prost(bool, tag = "4")]
     pub pinned: bool,
 }
+
+/// To the sender's own devices: the user accepted, blocked, reported,
+/// unblocked or deleted a sender's message request (see `message_requests`).
+#[derive(Clone, PartialEq, Message)]
+pub struct StandingSync {
+    #[prost(string, tag = "1")]
+    pub handle: String,
+    /// One of the `STANDING_*` actions.
+    #[prost(uint32, tag = "2")]
+    pub action: u32,
+}
+
+pub const STANDING_ACCEPT: u32 = 1;
+pub const STANDING_BLOCK: u32 = 2;
+pub const STANDING_REPORT: u32 = 3;
+/// Unblock, or delete a request: forget the sender.
+pub const STANDING_FORGET: u32 = 4;
 
 /// A sealed history chunk (primary → new companion), after opening.
 #[derive(Clone, PartialEq, Message)]

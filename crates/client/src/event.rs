@@ -55,6 +55,10 @@ pub enum Event {
     Devices { devices: Vec<DeviceSummary> },
     /// Primary: a companion was removed.
     DeviceRemoved { device_id: u32 },
+    /// A message from someone who is not a contact was filed as a message
+    /// request (no notification, no unread count, no receipt); `count` is
+    /// how many the request now holds.
+    Request { handle: String, message: ChatMessage, count: u32 },
     /// A message that should raise a notification (incoming, unread, chat
     /// not muted). It stays owed (see `Engine::notifications_owed`) until the
     /// adapter calls `Engine::notification_shown`.

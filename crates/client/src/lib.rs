@@ -6,7 +6,8 @@
 //! account keys, verified device lists, the own signed list), `chats`
 //! (messages in one order, read state, owed notifications), `outbox`
 //! (unsent messages in send order), `linking` (link and registration
-//! states), `inbox` (dedup, parked envelopes), `requests` (what is in
+//! states), `message_requests` (non-contacts' messages waiting for the user;
+//! blocked senders), `inbox` (dedup, parked envelopes), `requests` (what is in
 //! flight), `olm` (vodozemac sessions). `engine` drives them and speaks the
 //! protocol; `effects` collects each input's writes and events; `store` is
 //! the key-value trait; `content` is what travels end to end; `model` is
@@ -23,6 +24,7 @@ mod event;
 mod inbox;
 mod linking;
 mod names;
+mod message_requests;
 pub mod model;
 mod olm;
 mod outbox;
@@ -32,6 +34,7 @@ pub mod view;
 
 pub use chats::Chats;
 pub use directory::Directory;
+pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
 pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, Random};
 pub use error::Error;
 pub use event::Event;
@@ -39,6 +42,7 @@ pub use model::{
     Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
 };
 pub use names::{MAX_NAME_CHARS, sanitize_name};
+pub use olm::MAX_SESSIONS_PER_DEVICE;
 pub use outbox::Outbox;
 pub use view::{Comparison, SafetyNumberView};
 

@@ -248,6 +248,11 @@ pub struct HistoryPart {
     pub contacts: Vec<Contact>,
     pub chats: Vec<Chat>,
     pub messages: Vec<ChatMessage>,
+    /// The primary's answers to senders (handle, `STANDING_*` action):
+    /// accepted contacts stay contacts and blocked ones stay blocked on
+    /// the new companion.
+    #[serde(default)]
+    pub standings: Vec<(String, u32)>,
 }
 
 /// A linked device as the server lists it.

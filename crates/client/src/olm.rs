@@ -11,9 +11,24 @@ use vodozemac::Curve25519PublicKey;
 pub const NS_OLM: &str = "olm";
 pub const NS_SESSIONS: &str = "sessions";
 
+/// Sessions kept per peer device at most: a pre-key message that would
+/// make one more is dropped (`DecryptFailure::is_over_cap`), so a peer
+/// device cannot make this device create and store sessions without end.
+/// An honest device makes one (two when both sides start at once).
+pub const MAX_SESSIONS_PER_DEVICE: usize = 4;
+
+const OVER_CAP: &str = "this device of theirs has made too many sessions with us; the message was dropped";
+
 /// Why a message could not be decrypted.
 #[derive(Debug)]
 pub struct DecryptFailure(pub String);
+
+impl DecryptFailure {
+    /// The message was refused by the session cap (dropped, not shown).
+    pub fn is_over_cap(&self) -> bool {
+        self.0 == OVER_CAP
+    }
+}
 
 pub struct Olm {
     pub account: Account,
@@ -171,6 +186,9 @@ impl Olm {
             }
         }
         match msg {
+            OlmMessage::PreKey(_) if self.sessions.get(&peer).is_some_and(|v| v.len() >= MAX_SESSIONS_PER_DEVICE) => {
+                Err(DecryptFailure(OVER_CAP.into()))
+            }
             OlmMessage::PreKey(pre) => {
                 let created = self
                     .account
@@ -216,5 +234,34 @@ mod tests {
         let mut dropped = Olm::load(&account, legacy).unwrap();
         dropped.adopt_legacy(|_| None, &mut ops);
         assert!(!dropped.has_session(&bob0) && !dropped.has_legacy());
+    }
+
+    #[test]
+    fn a_peer_device_can_make_at_most_the_cap_of_sessions() {
+        let mut bob = Olm::new();
+        let (otks, _) = bob.new_prekeys(MAX_SESSIONS_PER_DEVICE + 2);
+        let mut alice = Olm::new();
+        let a = Peer::new("alice", 0, &alice.identity_key());
+        let b = Peer::new("bob", 0, &bob.identity_key());
+        let mut ops = vec![];
+        let mut results = vec![];
+        for otk in otks.iter().take(MAX_SESSIONS_PER_DEVICE + 1) {
+            // Alice throws her session away each time and starts a new one.
+            alice.sessions.clear();
+            alice.start_session(&b, &otk.key, &mut ops).unwrap();
+            let (kind, body) = alice.encrypt(&b, b"hi", &mut ops).unwrap();
+            results.push(bob.decrypt(&a, kind, &body, &mut ops));
+        }
+        assert!(results[..MAX_SESSIONS_PER_DEVICE].iter().all(|r| r.is_ok()));
+        let last = results.last().unwrap().as_ref().unwrap_err();
+        assert!(last.is_over_cap(), "the session past the cap is refused");
+        assert_eq!(bob.sessions[&a.key()].len(), MAX_SESSIONS_PER_DEVICE);
+        // The refused message did not use up a one-time key: the next
+        // honest session from another device still works.
+        let mut carol = Olm::new();
+        let c = Peer::new("carol", 0, &carol.identity_key());
+        carol.start_session(&b, &otks[MAX_SESSIONS_PER_DEVICE + 1].key, &mut ops).unwrap();
+        let (kind, body) = carol.encrypt(&b, b"hello", &mut ops).unwrap();
+        assert_eq!(bob.decrypt(&c, kind, &body, &mut ops).unwrap(), b"hello");
     }
 }

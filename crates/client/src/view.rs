@@ -51,6 +51,32 @@ pub struct SafetyNumberView {
 /// What scanning a contact's safety-number code found (see `Engine::verify_scanned`).
 pub use tether_proto::safety::Comparison;
 
+/// An open message request (see `Engine::message_requests`): always named
+/// by the sender's handle, never by a name the sender chose.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct RequestSummary {
+    pub handle: String,
+    /// Messages it sent while requesting (kept or not).
+    pub count: u32,
+    pub first_ms: u64,
+    pub last_ms: u64,
+    /// The first message's preview.
+    pub first_preview: String,
+}
+
+/// A blocked sender (see `Engine::blocked_list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct BlockedSummary {
+    pub handle: String,
+    pub blocked_ms: u64,
+    /// Reported as spam (recorded on this device only).
+    pub reported: bool,
+}
+
 /// A fingerprint as people compare it (one implementation, in the protocol crate).
 pub use tether_proto::format_fingerprint;
 

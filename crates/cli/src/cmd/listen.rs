@@ -14,7 +14,9 @@ const RETRY: Duration = Duration::from_secs(5);
 /// How long to wait before reconnecting after a connection dropped.
 const RECONNECT: Duration = Duration::from_secs(2);
 
-/// Stay connected and print incoming messages (this also sends queued ones).
+/// Stay connected and print incoming messages (this also sends queued
+/// ones). Messages from people who are not contacts are marked as message
+/// requests (`"event": "request"` with --json); see `tether requests`.
 #[derive(Debug, clap::Args)]
 pub struct Listen {
     /// One JSON object a line, for scripts (own messages and status changes too).
@@ -68,6 +70,15 @@ impl Listen {
             Event::Message { message: m } if self.json => println!("{}", message_json(m)),
             Event::Message { message: m } if !m.from_me => {
                 println!("[{}] {}: {}", clock(m.time_ms), clean_line(&m.sender_handle), body_text(&m.body))
+            }
+            Event::Request { message: m, count, .. } if self.json => {
+                let mut v = message_json(m);
+                v["event"] = "request".into();
+                v["count"] = (*count).into();
+                println!("{v}");
+            }
+            Event::Request { message: m, count, .. } => {
+                println!("[{}] {} (message request, {count}): {}", clock(m.time_ms), m.sender_handle, body_text(&m.body))
             }
             Event::MessageStatus { chat, id, status } if self.json => {
                 println!("{}", serde_json::json!({"event": "status", "chat": chat, "id": id, "status": status}));

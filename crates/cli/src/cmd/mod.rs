@@ -10,6 +10,7 @@ pub mod listen;
 pub mod logout;
 pub mod read;
 pub mod register;
+pub mod requests;
 pub mod send;
 pub mod status;
 pub mod unlink;

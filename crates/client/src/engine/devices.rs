@@ -128,11 +128,13 @@ impl Engine {
     // ----------------------------------------------------------- contacts
 
     /// Adds (or renames) a contact; its device list is fetched and its
-    /// account key pinned.
+    /// account key pinned. Adding someone accepts them (their message
+    /// request, if any, becomes the chat).
     pub fn add_contact(&mut self, handle: &str, name: &str, now: u64) -> Result<(), Error> {
         self.handle().ok_or(Error::NotRegistered)?;
         let handle = normalize_handle(handle)?;
         self.directory.upsert(&handle, name, &mut self.fx);
+        self.accept_by_adding(&handle, now);
         self.need_list(&handle, now);
         self.finish();
         Ok(())

@@ -271,7 +271,6 @@ impl Engine {
     /// while this link's history is incomplete, signed for this link, and
     /// each chunk once: a replayed chunk cannot roll contacts back.
     pub(super) fn on_history(&mut self, e: &f::Envelope, sealed: Sealed, now: u64) {
-        let _ = now;
         let Role::Companion { handle, account_key, .. } = self.me.role.clone() else {
             return self.fx.error("history arrived on a device that is not a companion: ignored");
         };
@@ -298,6 +297,9 @@ impl Engine {
         }
         for c in part.contacts.into_iter().filter(|c| c.handle != handle) {
             self.directory.import(c, &mut self.fx);
+        }
+        for (sender, action) in part.standings.iter().filter(|(h, _)| *h != handle) {
+            self.apply_standing(sender, *action, now);
         }
         let messages = self.chats.import(part.chats, part.messages, &mut self.fx);
         let mut window = window;
@@ -410,7 +412,8 @@ impl Engine {
         let chats = self.chats.all().cloned().collect();
         let messages = self.chats.messages_since(days_ago(now, HISTORY_DAYS));
         // Part 0: contacts and chats; then messages in parts under CHUNK_BYTES.
-        let mut parts = vec![HistoryPart { contacts, chats, messages: vec![] }];
+        let standings = self.msg_requests.answers();
+        let mut parts = vec![HistoryPart { contacts, chats, messages: vec![], standings }];
         let mut current = HistoryPart::default();
         let mut size = 0;
         for m in messages {

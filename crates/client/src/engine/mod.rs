@@ -36,6 +36,7 @@
 mod connection;
 mod devices;
 mod link;
+mod message_requests;
 mod receive;
 mod send;
 mod verify;
@@ -47,6 +48,7 @@ use crate::error::Error;
 use crate::event::Event;
 use crate::inbox::Inbox;
 use crate::linking::Linking;
+use crate::message_requests::MessageRequests;
 use crate::model::{Chat, ChatMessage, Contact, Notification, Role, SelfState};
 use crate::olm::{self, Olm};
 use crate::outbox::Outbox;
@@ -118,6 +120,8 @@ pub struct Engine {
     olm: Olm,
     directory: Directory,
     chats: Chats,
+    /// Non-contacts' messages waiting for the user; blocked senders.
+    msg_requests: MessageRequests,
     outbox: Outbox,
     inbox: Inbox,
     linking: Linking,
@@ -154,6 +158,7 @@ impl Engine {
         let mut engine = Self {
             directory: Directory::load(&*store)?,
             chats: Chats::load(&*store)?,
+            msg_requests: MessageRequests::load(&*store)?,
             outbox: Outbox::load(&*store)?,
             inbox: Inbox::load(&*store)?,
             linking: Linking::default(),
@@ -166,6 +171,7 @@ impl Engine {
             info,
         };
         engine.adopt_legacy_sessions()?;
+        engine.upgrade_standings()?;
         Ok(engine)
     }
 
@@ -407,6 +413,7 @@ impl Engine {
         self.olm = olm;
         self.directory.clear();
         self.chats.clear();
+        self.msg_requests.clear();
         self.outbox = Outbox::default();
         self.inbox.clear();
         self.linking = Linking::default();
@@ -416,6 +423,7 @@ impl Engine {
         self.fx.ops.clear();
         self.fx.ops.push(Op::Clear);
         self.save_me();
+        self.standings_current();
         self.fx.ops.push(self.olm.save_account());
         self.fx.emit(Event::Unlinked { reason });
     }

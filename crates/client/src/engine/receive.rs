@@ -24,6 +24,10 @@ impl Engine {
             // that this account is theirs.
             return self.inbox.hold(e);
         }
+        if self.is_blocked(&e.sender_handle) && Some(e.sender_handle.as_str()) != self.handle() {
+            // Blocked: dropped unread (no session, no list fetch, no trace).
+            return self.ack(e.envelope_id, now);
+        }
         let sealed = match Sealed::decode(e.ciphertext.as_slice()) {
             Ok(s) => s,
             Err(_) => return self.undecryptable(&e, "the message is malformed".into(), now),
@@ -49,6 +53,11 @@ impl Engine {
         let plain = self.olm.decrypt(&from, sealed.kind, &sealed.body, &mut self.fx.ops);
         let plain = match plain {
             Ok(p) => p,
+            Err(reason) if reason.is_over_cap() => {
+                self.fx.error(format!("dropped a message from {}: {}", e.sender_handle, reason.0));
+                self.inbox.applied(&e, now, &mut self.fx);
+                return self.ack(e.envelope_id, now);
+            }
             Err(reason) => return self.undecryptable(&e, reason.0, now),
         };
         match Payload::decode(plain.as_slice()) {
@@ -106,11 +115,17 @@ impl Engine {
         self.request(Request::Ack(f::Ack { envelope_ids: vec![envelope_id] }), Pending::Ack, now);
     }
 
-    /// Adds a message to its chat, with a contact for a new sender.
-    fn add_message(&mut self, m: ChatMessage, count_unread: bool) {
+    /// Adds a message to its chat, with a contact for a new sender; a
+    /// non-contact's goes to a message request instead, a blocked sender's
+    /// nowhere. Returns whether it went to a chat.
+    fn add_message(&mut self, m: ChatMessage, count_unread: bool) -> bool {
+        if !m.from_me && !self.screen(&m) {
+            return false;
+        }
         self.directory.ensure(&m.chat, &mut self.fx);
         let title = self.directory.display_name(&m.chat);
         self.chats.add(m, count_unread, &title, &mut self.fx);
+        true
     }
 
     fn apply_payload(&mut self, e: &f::Envelope, p: Payload, now: u64) {
@@ -131,14 +146,14 @@ impl Engine {
         };
         match p.body {
             Some(Body::Text(t)) => {
-                self.add_message(message(MessageBody::Text { body: t.body }), !from_me);
-                if !from_me {
+                let in_chat = self.add_message(message(MessageBody::Text { body: t.body }), !from_me);
+                if !from_me && in_chat {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
             }
             Some(Body::Link(l)) => {
-                self.add_message(message(MessageBody::Link { url: l.url, title: l.title, selection: l.selection }), !from_me);
-                if !from_me {
+                let in_chat = self.add_message(message(MessageBody::Link { url: l.url, title: l.title, selection: l.selection }), !from_me);
+                if !from_me && in_chat {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
             }
@@ -152,13 +167,18 @@ impl Engine {
             }
             Some(Body::ReadSync(r)) if from_me => self.chats.apply_read(&r.chat, r.up_to_ms, &mut self.fx),
             Some(Body::Flags(fl)) if from_me => self.chats.apply_flags(&fl.chat, fl.muted, fl.archived, fl.pinned, &mut self.fx),
+            Some(Body::Standing(st)) if from_me => {
+                self.apply_standing(&st.handle, st.action, now);
+            }
             Some(Body::Profile(pr)) if !from_me => self.directory.profile_name(&chat, &pr.display_name, &mut self.fx),
             // Receipts from own devices, read-sync or flags from others, a
             // profile of our own: not for us to apply.
-            Some(Body::Receipt(_) | Body::ReadSync(_) | Body::Flags(_) | Body::Profile(_)) => {
+            Some(Body::Receipt(_) | Body::ReadSync(_) | Body::Flags(_) | Body::Profile(_) | Body::Standing(_)) => {
                 self.fx.emit(Event::Error { code: None, message: format!("ignored a {} that {} may not send", body_name(&p.body), e.sender_handle) });
             }
-            None => self.add_message(message(MessageBody::Undecryptable { reason: "a newer Tether sent something this version cannot show".into() }), !from_me),
+            None => {
+                self.add_message(message(MessageBody::Undecryptable { reason: "a newer Tether sent something this version cannot show".into() }), !from_me);
+            }
         }
     }
 }
@@ -171,6 +191,7 @@ fn body_name(b: &Option<Body>) -> &'static str {
         Some(Body::ReadSync(_)) => "read-sync",
         Some(Body::Flags(_)) => "flags update",
         Some(Body::Profile(_)) => "profile",
+        Some(Body::Standing(_)) => "message-request answer",
         None => "message",
     }
 }

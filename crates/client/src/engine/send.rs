@@ -127,6 +127,7 @@ impl Engine {
         if self.directory.contact(&chat).is_none() {
             return Err(Error::UnknownContact(chat));
         }
+        self.accept_by_writing(&chat, now);
         let id = self.new_message_id();
         let m = ChatMessage {
             id: id.clone(),
@@ -159,7 +160,7 @@ impl Engine {
     }
 
     /// Something for this account's other devices only (read-sync, flags).
-    fn to_own_devices(&mut self, chat: &str, body: Body, now: u64) {
+    pub(super) fn to_own_devices(&mut self, chat: &str, body: Body, now: u64) {
         let id = self.new_message_id();
         let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), created_ms: now, seq: 0 };
         self.queue(entry, now);

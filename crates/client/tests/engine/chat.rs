@@ -68,6 +68,7 @@ async fn the_outbox_survives_a_restart_and_is_sent_on_reconnect() {
     let mut bob = primary(&server, "bob").await;
     let mut alice = primary(&server, "alice").await;
     alice.add_contact("bob", "").await;
+    bob.add_contact("alice", "").await; // else alice's message is a message request
     settle(&mut [&mut alice]).await;
     let now = alice.now();
     alice.disconnect();

@@ -129,6 +129,7 @@ async fn a_removed_companion_gets_nothing_more_and_ends_unlinked_with_the_reason
     let mut alice = primary(&server, "alice").await;
     let mut bob = primary(&server, "bob").await;
     bob.add_contact("alice", "").await;
+    alice.add_contact("bob", "").await; // else bob's message is a message request
     let mut companion = link_companion(&server, &mut alice, false).await;
     settle(&mut [&mut alice, &mut bob, &mut companion]).await;
     assert_eq!(alice.engine.own_devices().into_iter().collect::<Vec<_>>(), vec![0, 1]);

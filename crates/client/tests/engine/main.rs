@@ -12,6 +12,7 @@ mod attacks_lists;
 mod chat;
 mod linking;
 mod relay;
+mod requests;
 mod safety;
 mod verify;
 mod names;
