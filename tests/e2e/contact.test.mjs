@@ -7,7 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, copyFile } from "node:fs/promises";
-import { confirmAccount, launch, openPopup, screenshot } from "./lib/extension.mjs";
+import { launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
 import { startServer, aliceAndBob } from "./lib/tether.mjs";
 
 const SHOTS = process.env.TETHER_SHOTS ?? "";
@@ -45,15 +45,7 @@ async function shot(page, name) {
 }
 
 test("the contact info screen shows the same safety number as the CLI primary, and marks the contact verified", async () => {
-  const page = await openPopup(ext);
-  await page.waitForSelector("#server-input", { state: "visible" });
-  await page.fill("#server-input", server.url);
-  await page.click("#check-server");
-  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
-  const qr = await screenshot(page, "contact-link-qr");
-  const r = await alice.run(["link", qr, "--yes"]);
-  assert.match(r.stdout, /Linked Chrome on Linux as device 1/);
-  await confirmAccount(page, "alice");
+  const page = await linkByQr(ext, server, alice, "alice", "contact-link-qr");
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
 
   await page.click('#chat-list [data-chat="bob"]');

@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { confirmAccount, launch, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
+import { confirmAccount, launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 let server, alice, bob, ext;
@@ -42,14 +42,9 @@ async function setUp(page) {
   await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
 }
 
-/** Links the extension by a QR read from a screenshot of the popup. */
+/** Links the extension by a QR read from a screenshot of the popup; the synced chat is listed. */
 async function linkByQr() {
-  const page = await openPopup(ext);
-  await setUp(page);
-  const shot = await screenshot(page, "link-qr-popup");
-  const r = await alice.run(["link", shot, "--yes"]);
-  assert.match(r.stdout, /Linked Chrome on Linux as device 1/);
-  await confirmAccount(page, "alice");
+  const page = await linkTo(ext, server, alice, "alice", "link-qr-popup");
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
   return page;
 }

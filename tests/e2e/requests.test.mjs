@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, copyFile } from "node:fs/promises";
 import path from "node:path";
-import { launch, openPopup, screenshot } from "./lib/extension.mjs";
+import { launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
 import { startServer, cliUser, until } from "./lib/tether.mjs";
 
 /** Where the screenshots are copied for review (beside the test artifacts). */
@@ -45,22 +45,9 @@ async function shot(page, name) {
   }
 }
 
-/** Links the extension to alice by a QR read from a screenshot of the popup. */
-async function link() {
-  const page = await openPopup(ext);
-  await page.waitForSelector("#server-input", { state: "visible" });
-  await page.fill("#server-input", server.url);
-  await page.click("#check-server");
-  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
-  const qr = await screenshot(page, "requests-link-qr");
-  const r = await alice.run(["link", qr, "--yes"]);
-  assert.match(r.stdout, /Linked Chrome on Linux/);
-  await page.waitForSelector('#view[data-state="linked"]', { timeout: 15000 });
-  return page;
-}
 
 test("a stranger's messages: no notification, one request entry; accept makes a chat that notifies", async () => {
-  const page = await link();
+  const page = await linkByQr(ext, server, alice, "alice", "requests-link-qr");
   for (const text of ["hi alice, cheap watches", "second pitch", "third pitch"]) {
     await mallory.run(["send", "alice", text]);
   }

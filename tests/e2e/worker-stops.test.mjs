@@ -6,7 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { confirmAccount, launch, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
+import { launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 const MESSAGES = 200;
@@ -30,16 +30,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Links the extension to alice by a QR read from a screenshot of the popup. */
 async function linkByQr() {
-  const page = await openPopup(ext);
-  await page.waitForSelector("#server-input", { state: "visible" });
-  await page.fill("#server-input", server.url);
-  await page.click("#check-server");
-  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
-  const shot = await screenshot(page, "worker-stops-link-qr");
-  const r = await alice.run(["link", shot, "--yes"]);
-  assert.match(r.stdout, /Linked Chrome on Linux/);
-  await confirmAccount(page, "alice");
-  await until(async () => (await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"))).snapshot?.state === "linked", "linked", 15000);
+  const page = await linkTo(ext, server, alice, "alice", "worker-stops-link-qr");
   await page.close();
 }
 

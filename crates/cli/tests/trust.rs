@@ -111,6 +111,7 @@ fn peer_text_cannot_drive_the_terminal() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let (alice, bob) = register_alice_and_bob(dir.path(), &server);
+    ok(&bob, &["contacts", "add", "alice"]); // so alice's message is not a request
     ok(&alice, &["contacts", "add", "bob", "--name", "Bob\u{1b}[2J"]);
     ok(&alice, &["send", "bob", "\u{1b}[2J\u{1b}[Hcleared\u{1b}]0;pwned\u{7} \u{1b}[31mred\u{9b}1m\u{7}"]);
     for out in [ok(&bob, &["read", "alice"]), ok(&bob, &["chats"]), ok(&alice, &["contacts"])] {

@@ -94,3 +94,27 @@ export async function confirmAccount(page, handle) {
   if ((await page.locator("#chat-list [data-chat]").count()) !== 0) throw new Error("chats shown before the answer");
   await page.click("#confirm-yes");
 }
+
+/**
+ * Links the extension to a CLI primary: first run (the server address,
+ * checked), a screenshot of the popup's QR read by `tether link`, then
+ * "Linked to @handle. Is this you?" answered yes. Returns the popup, linked.
+ * @param {{ popupUrl: string, context: any, logs: any[] }} ext
+ * @param {{ url: string }} server
+ * @param {{ run: (args: string[]) => Promise<{ stdout: string }> }} primary
+ * @param {string} handle the primary's account
+ * @param {string} shotName name of the QR screenshot in the test artifacts
+ */
+export async function linkByQr(ext, server, primary, handle, shotName) {
+  const page = await openPopup(ext);
+  await page.waitForSelector("#server-input", { state: "visible" });
+  await page.fill("#server-input", server.url);
+  await page.click("#check-server");
+  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
+  const qr = await screenshot(page, shotName);
+  const r = await primary.run(["link", qr, "--yes"]);
+  if (!/Linked Chrome on Linux as device \d+/.test(r.stdout)) throw new Error(`not linked: ${r.stdout}`);
+  await confirmAccount(page, handle);
+  await page.waitForSelector('#view[data-state="linked"]', { timeout: 15000 });
+  return page;
+}
