@@ -31,8 +31,9 @@ fn entry(id: u32, byte: u8) -> f::DeviceEntry {
         identity_key: vec![byte ^ 1; 32],
         signing_key: vec![byte ^ 2; 32],
         platform: "cli/linux".into(),
-        name: "laptop".into(),
+        name: String::new(),
         linked_at_ms: 1,
+        self_signature: vec![],
     }
 }
 
@@ -118,7 +119,7 @@ fn server_frame() {
             frame(2, Request::PairingFetch(f::PairingFetch { lookup: vec![9; 16] })),
             frame(3, Request::PairingReply(f::PairingReply { lookup: vec![9; 16], payload: vec![2; 64] })),
             frame(4, Request::RemoveDevice(f::RemoveDevice { device_id: 3, new_list: None })),
-            frame(5, Request::UploadPrekeys(f::UploadPrekeys { one_time_keys: vec![f::OneTimeKey { key_id: 500, key: vec![5; 32] }], fallback: None })),
+            frame(5, Request::UploadPrekeys(f::UploadPrekeys { one_time_keys: vec![f::OneTimeKey { key_id: 500, key: vec![5; 32], signature: vec![] }], fallback: None })),
         ]),
     );
 }

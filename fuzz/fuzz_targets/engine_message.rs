@@ -119,20 +119,20 @@ impl Relay {
 
 fn bob_list() -> f::DeviceListReply {
     let bob = AccountKey::from_seed(&[0xb0; 32]);
-    let list = f::DeviceList {
-        handle: "bob".into(),
-        version: 1,
-        devices: vec![f::DeviceEntry {
-            device_id: PRIMARY_DEVICE,
-            noise_key: vec![0xb1; 32],
-            identity_key: tether_proto::seal::public_key(&[0xb2; 32]).to_vec(),
-            signing_key: AccountKey::from_seed(&[0xb3; 32]).public().to_vec(),
-            platform: "cli/linux".into(),
-            name: "Bob's laptop".into(),
-            linked_at_ms: T0,
-        }],
-        issued_at_ms: T0,
+    let device_key = AccountKey::from_seed(&[0xb3; 32]);
+    let mut entry = f::DeviceEntry {
+        device_id: PRIMARY_DEVICE,
+        noise_key: vec![0xb1; 32],
+        identity_key: tether_proto::seal::public_key(&[0xb2; 32]).to_vec(),
+        signing_key: device_key.public().to_vec(),
+        platform: "cli/linux".into(),
+        name: String::new(),
+        linked_at_ms: T0,
+        self_signature: vec![],
     };
+    // The device's own signature over its entry (the primary's is required).
+    entry.self_signature = device_key.sign_bytes(b"", &tether_proto::device_list::entry_signed_bytes("bob", &entry)).to_vec();
+    let list = f::DeviceList { handle: "bob".into(), version: 1, devices: vec![entry], issued_at_ms: T0 };
     f::DeviceListReply { handle: "bob".into(), account_key: bob.public().to_vec(), list: Some(bob.sign(&list)), removed: vec![] }
 }
 

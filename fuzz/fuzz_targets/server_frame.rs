@@ -93,8 +93,9 @@ fn register(handle: &str, key: &StaticKey, seed: u8) -> Vec<u8> {
             identity_key: vec![seed; 32],
             signing_key: vec![seed ^ 1; 32],
             platform: "cli/linux".into(),
-            name: "fuzz".into(),
+            name: String::new(),
             linked_at_ms: 1,
+            self_signature: vec![],
         }],
         issued_at_ms: 1,
     };
@@ -108,8 +109,8 @@ fn register(handle: &str, key: &StaticKey, seed: u8) -> Vec<u8> {
 }
 
 fn prekeys() -> Vec<u8> {
-    let keys = (1..=20).map(|i| f::OneTimeKey { key_id: i, key: vec![i as u8; 32] }).collect();
-    let req = Request::UploadPrekeys(f::UploadPrekeys { one_time_keys: keys, fallback: Some(f::OneTimeKey { key_id: 99, key: vec![99; 32] }) });
+    let keys = (1..=20).map(|i| f::OneTimeKey { key_id: i, key: vec![i as u8; 32], signature: vec![] }).collect();
+    let req = Request::UploadPrekeys(f::UploadPrekeys { one_time_keys: keys, fallback: Some(f::OneTimeKey { key_id: 99, key: vec![99; 32], signature: vec![] }) });
     ClientFrame { id: 2, request: Some(req) }.encode_to_vec()
 }
 
