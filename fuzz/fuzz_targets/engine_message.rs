@@ -73,7 +73,11 @@ impl Relay {
         self.transport = None;
         e.handle_connected(self.now);
         let Some(m1) = e.poll_transmit() else { return };
-        let hello = f::ServerHello { server_version: "fuzz".into(), protocol: tether_proto::PROTOCOL_VERSION.into(), time_ms: self.now };
+        let hello = f::ServerHello {
+            server_version: "fuzz".into(),
+            protocol: tether_proto::PROTOCOL_VERSION.into(),
+            time_ms: self.now,
+        };
         let Ok((expect, m2)) = ServerHandshake::handle(&SERVER_KEY, &m1, &hello) else { return };
         e.handle_message(&m2, self.now);
         let Some(m3) = e.poll_transmit() else { return };
@@ -108,7 +112,8 @@ impl Relay {
     }
 
     fn respond(&mut self, e: &mut Engine, id: u64, body: ResponseBody) {
-        let frame = f::ServerFrame { body: Some(f::ServerBody::Response(f::Response { id, error: None, body: Some(body) })) };
+        let frame =
+            f::ServerFrame { body: Some(f::ServerBody::Response(f::Response { id, error: None, body: Some(body) })) };
         self.send(e, &frame.encode_to_vec());
     }
 
@@ -133,7 +138,12 @@ fn bob_list() -> f::DeviceListReply {
         }],
         issued_at_ms: T0,
     };
-    f::DeviceListReply { handle: "bob".into(), account_key: bob.public().to_vec(), list: Some(bob.sign(&list)), removed: vec![] }
+    f::DeviceListReply {
+        handle: "bob".into(),
+        account_key: bob.public().to_vec(),
+        list: Some(bob.sign(&list)),
+        removed: vec![],
+    }
 }
 
 /// Registers `fuzzer` against the relay, adds `bob` as a contact, answers
@@ -152,9 +162,13 @@ fn registered_snapshot() -> MemoryStore {
             }
             for (id, r) in reqs {
                 let body = match r {
-                    Request::Register(r) => ResponseBody::Registered(f::Registered { handle: r.handle, device_id: PRIMARY_DEVICE }),
+                    Request::Register(r) => {
+                        ResponseBody::Registered(f::Registered { handle: r.handle, device_id: PRIMARY_DEVICE })
+                    }
                     Request::GetDeviceList(r) if r.handle == "bob" => ResponseBody::DeviceList(bob_list()),
-                    Request::UploadPrekeys(u) => ResponseBody::PrekeyCount(f::PrekeyCount { one_time_keys: u.one_time_keys.len() as u32 }),
+                    Request::UploadPrekeys(u) => {
+                        ResponseBody::PrekeyCount(f::PrekeyCount { one_time_keys: u.one_time_keys.len() as u32 })
+                    }
                     Request::Ping(_) => ResponseBody::Pong(f::Pong { time_ms: relay.now }),
                     _ => ResponseBody::Done(f::Done {}),
                 };

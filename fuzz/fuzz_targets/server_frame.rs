@@ -109,7 +109,10 @@ fn register(handle: &str, key: &StaticKey, seed: u8) -> Vec<u8> {
 
 fn prekeys() -> Vec<u8> {
     let keys = (1..=20).map(|i| f::OneTimeKey { key_id: i, key: vec![i as u8; 32] }).collect();
-    let req = Request::UploadPrekeys(f::UploadPrekeys { one_time_keys: keys, fallback: Some(f::OneTimeKey { key_id: 99, key: vec![99; 32] }) });
+    let req = Request::UploadPrekeys(f::UploadPrekeys {
+        one_time_keys: keys,
+        fallback: Some(f::OneTimeKey { key_id: 99, key: vec![99; 32] }),
+    });
     ClientFrame { id: 2, request: Some(req) }.encode_to_vec()
 }
 
