@@ -83,7 +83,10 @@ fn server_frame() {
     write(
         "server_frame",
         "guest-pairing",
-        &guest(vec![frame(1, Request::PairingPublish(f::PairingPublish { lookup: vec![9; 16], payload: vec![1; 64] }))]),
+        &guest(vec![frame(
+            1,
+            Request::PairingPublish(f::PairingPublish { lookup: vec![9; 16], payload: vec![1; 64] }),
+        )]),
     );
     let account = AccountKey::from_seed(&[0x31; 32]);
     let register = f::Register {
@@ -115,7 +118,15 @@ fn server_frame() {
         "server_frame",
         "device-links",
         &device(vec![
-            frame(1, Request::ApproveLink(f::ApproveLink { link_ref: vec![3; 16], device_id: 1, new_list: None, approval: vec![1; 8] })),
+            frame(
+                1,
+                Request::ApproveLink(f::ApproveLink {
+                    link_ref: vec![3; 16],
+                    device_id: 1,
+                    new_list: None,
+                    approval: vec![1; 8],
+                }),
+            ),
             frame(2, Request::PairingFetch(f::PairingFetch { lookup: vec![9; 16] })),
             frame(3, Request::PairingReply(f::PairingReply { lookup: vec![9; 16], payload: vec![2; 64] })),
             frame(4, Request::RemoveDevice(f::RemoveDevice { device_id: 3, new_list: None })),
@@ -132,9 +143,13 @@ fn engine_message() {
     write(
         "engine_message",
         "registering",
-        &input(0, vec![(1, response(f::ResponseBody::Registered(f::Registered { handle: "fuzzer".into(), device_id: 0 })))]),
+        &input(
+            0,
+            vec![(1, response(f::ResponseBody::Registered(f::Registered { handle: "fuzzer".into(), device_id: 0 })))],
+        ),
     );
-    let refs = f::LinkRefs { refs: vec![f::LinkRef { link_ref: vec![1; 16], not_before_ms: 0, expires_ms: u64::MAX / 2 }] };
+    let refs =
+        f::LinkRefs { refs: vec![f::LinkRef { link_ref: vec![1; 16], not_before_ms: 0, expires_ms: u64::MAX / 2 }] };
     write(
         "engine_message",
         "companion",
@@ -142,7 +157,16 @@ fn engine_message() {
             1,
             vec![
                 (1, response(f::ResponseBody::LinkRefs(refs))),
-                (2, event(f::EventBody::LinkApproved(f::LinkApproved { handle: "alice".into(), device_id: 1, account_key: vec![1; 32], list: None, approval: vec![1; 40] }))),
+                (
+                    2,
+                    event(f::EventBody::LinkApproved(f::LinkApproved {
+                        handle: "alice".into(),
+                        device_id: 1,
+                        account_key: vec![1; 32],
+                        list: None,
+                        approval: vec![1; 40],
+                    })),
+                ),
             ],
         ),
     );
@@ -172,7 +196,13 @@ fn engine_message() {
             ],
         ),
     );
-    let raw = f::ServerFrame { body: Some(f::ServerBody::Response(f::Response { id: 1, error: None, body: Some(f::ResponseBody::Done(f::Done {})) })) };
+    let raw = f::ServerFrame {
+        body: Some(f::ServerBody::Response(f::Response {
+            id: 1,
+            error: None,
+            body: Some(f::ResponseBody::Done(f::Done {})),
+        })),
+    };
     write("engine_message", "raw-frame", &input(3, vec![(0, raw.encode_to_vec()), (3, vec![0; 40])]));
 }
 

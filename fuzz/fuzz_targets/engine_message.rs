@@ -73,7 +73,11 @@ impl Relay {
         self.transport = None;
         e.handle_connected(self.now);
         let Some(m1) = e.poll_transmit() else { return };
-        let hello = f::ServerHello { server_version: "fuzz".into(), protocol: tether_proto::PROTOCOL_VERSION.into(), time_ms: self.now };
+        let hello = f::ServerHello {
+            server_version: "fuzz".into(),
+            protocol: tether_proto::PROTOCOL_VERSION.into(),
+            time_ms: self.now,
+        };
         let Ok((expect, m2)) = ServerHandshake::handle(&SERVER_KEY, &m1, &hello) else { return };
         e.handle_message(&m2, self.now);
         let Some(m3) = e.poll_transmit() else { return };
@@ -108,7 +112,8 @@ impl Relay {
     }
 
     fn respond(&mut self, e: &mut Engine, id: u64, body: ResponseBody) {
-        let frame = f::ServerFrame { body: Some(f::ServerBody::Response(f::Response { id, error: None, body: Some(body) })) };
+        let frame =
+            f::ServerFrame { body: Some(f::ServerBody::Response(f::Response { id, error: None, body: Some(body) })) };
         self.send(e, &frame.encode_to_vec());
     }
 
@@ -152,9 +157,13 @@ fn registered_snapshot() -> MemoryStore {
             }
             for (id, r) in reqs {
                 let body = match r {
-                    Request::Register(r) => ResponseBody::Registered(f::Registered { handle: r.handle, device_id: PRIMARY_DEVICE }),
+                    Request::Register(r) => {
+                        ResponseBody::Registered(f::Registered { handle: r.handle, device_id: PRIMARY_DEVICE })
+                    }
                     Request::GetDeviceList(r) if r.handle == "bob" => ResponseBody::DeviceList(bob_list()),
-                    Request::UploadPrekeys(u) => ResponseBody::PrekeyCount(f::PrekeyCount { one_time_keys: u.one_time_keys.len() as u32 }),
+                    Request::UploadPrekeys(u) => {
+                        ResponseBody::PrekeyCount(f::PrekeyCount { one_time_keys: u.one_time_keys.len() as u32 })
+                    }
                     Request::Ping(_) => ResponseBody::Pong(f::Pong { time_ms: relay.now }),
                     _ => ResponseBody::Done(f::Done {}),
                 };

@@ -50,7 +50,10 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(verified, list);
                 }
             }
-            let raw = SignedDeviceList { body: body.to_vec(), signature: account.sign_bytes(device_list::DEVICE_LIST_CONTEXT, body).to_vec() };
+            let raw = SignedDeviceList {
+                body: body.to_vec(),
+                signature: account.sign_bytes(device_list::DEVICE_LIST_CONTEXT, body).to_vec(),
+            };
             let _ = device_list::verify(&account.public(), &raw);
         }
     }

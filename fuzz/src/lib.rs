@@ -49,14 +49,3 @@ impl tether_client::Random for Seeded {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn records_round_trip() {
-        let recs = vec![(1, b"abc".to_vec()), (7, vec![]), (2, vec![9; 300])];
-        let enc = super::encode_records(&recs);
-        let got: Vec<(u8, Vec<u8>)> = super::records(&enc).into_iter().map(|(o, b)| (o, b.to_vec())).collect();
-        assert_eq!(got, recs);
-    }
-}

@@ -15,7 +15,9 @@
 //! with `cargo xtask fuzz <target> --reproduce <path>` (which runs just that
 //! input). The build and the libFuzzer logs go to `target/fuzz/` (or
 //! `$CARGO_TARGET_DIR/fuzz`). `cargo xtask fuzz --write-seeds` rewrites the
-//! seeds from `fuzz/examples/seeds.rs`.
+//! seeds from `fuzz/examples/seeds.rs`. `--dev --seeds-only --seconds 10` is
+//! the smoke run of `cargo xtask test` (unoptimised build, scratch corpus
+//! of the seeds only).
 
 use crate::setup;
 use crate::util::{Result, Timer, root, show};
@@ -52,6 +54,7 @@ pub fn run(args: &[String]) -> Result {
     let mut seconds = DEFAULT_SECONDS;
     let mut reproduce: Option<PathBuf> = None;
     let mut profile = Profile::Release;
+    let mut seeds_only = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -61,6 +64,7 @@ pub fn run(args: &[String]) -> Result {
             }
             "--reproduce" => reproduce = Some(PathBuf::from(it.next().ok_or("--reproduce needs a file")?)),
             "--dev" => profile = Profile::Dev,
+            "--seeds-only" => seeds_only = true,
             "--write-seeds" => return write_seeds(),
             t if TARGETS.contains(&t) => targets.push(t.to_string()),
             other => return Err(format!("unknown fuzz target or option `{other}` (targets: {})", TARGETS.join(", "))),
@@ -81,18 +85,12 @@ pub fn run(args: &[String]) -> Result {
     }
     let mut all = Vec::new();
     for t in &targets {
-        all.push(run_target(&cargo_fuzz, t, seconds, profile)?);
+        all.push(run_target(&cargo_fuzz, t, seconds, profile, seeds_only)?);
     }
     print_table(&all);
-    let crashes: Vec<String> = all
-        .iter()
-        .filter_map(|s| s.crash.as_ref().map(|c| format!("{}: {}", s.target, c.display())))
-        .collect();
-    if crashes.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("crashes (reproducers): {}", crashes.join("; ")))
-    }
+    let crashes: Vec<String> =
+        all.iter().filter_map(|s| s.crash.as_ref().map(|c| format!("{}: {}", s.target, c.display()))).collect();
+    if crashes.is_empty() { Ok(()) } else { Err(format!("crashes (reproducers): {}", crashes.join("; "))) }
 }
 
 fn fuzz_dir() -> PathBuf {
@@ -155,10 +153,24 @@ pub fn build(cargo_fuzz: &Path, profile: Profile) -> Result {
     crate::util::run(&mut fuzz_command(cargo_fuzz, "build", profile))
 }
 
-/// Runs one target for `seconds`, its log in the target dir.
-pub fn run_target(cargo_fuzz: &Path, target: &str, seconds: u64, profile: Profile) -> Result<Stats> {
-    let corpus = fuzz_dir().join("corpus").join(target);
+/// Runs one target for `seconds`, its log in the target dir. With
+/// `seeds_only`, from a scratch corpus holding just the committed seeds
+/// (libFuzzer first runs every corpus entry, however long that takes, so a
+/// grown corpus would make a short run long).
+pub fn run_target(cargo_fuzz: &Path, target: &str, seconds: u64, profile: Profile, seeds_only: bool) -> Result<Stats> {
+    let mut corpus = fuzz_dir().join("corpus").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| format!("create {}: {e}", corpus.display()))?;
+    if seeds_only {
+        let scratch = target_dir().join("smoke-corpus").join(target);
+        let _ = std::fs::remove_dir_all(&scratch);
+        std::fs::create_dir_all(&scratch).map_err(|e| format!("create {}: {e}", scratch.display()))?;
+        for entry in std::fs::read_dir(&corpus).map_err(|e| format!("read {}: {e}", corpus.display()))?.flatten() {
+            if entry.file_name().to_string_lossy().starts_with("seed-") {
+                std::fs::copy(entry.path(), scratch.join(entry.file_name())).map_err(|e| e.to_string())?;
+            }
+        }
+        corpus = scratch;
+    }
     let logs = target_dir().join("logs");
     std::fs::create_dir_all(&logs).map_err(|e| format!("create {}: {e}", logs.display()))?;
     let log = logs.join(format!("{target}.log"));

@@ -199,8 +199,9 @@ pub fn run(args: &[String]) -> Result {
 /// Seconds each fuzz target runs in `cargo xtask test`.
 const FUZZ_SMOKE_SECONDS: u64 = 10;
 
-/// Every fuzz target for a few seconds (unoptimised build: quicker to
-/// compile); each counts as one test, failed by a crash.
+/// Every fuzz target for a few seconds from its committed seeds
+/// (unoptimised build: quicker to compile); each counts as one test, failed
+/// by a crash.
 fn fuzz_smoke(tally: &mut Tally) {
     let _t = Timer::start("fuzz smoke run");
     eprintln!("\n==> fuzz smoke run ({FUZZ_SMOKE_SECONDS} s per target)");
@@ -210,7 +211,7 @@ fn fuzz_smoke(tally: &mut Tally) {
         Err(e) => return tally.check("fuzz build", Err(e)),
     };
     for target in fuzz::TARGETS {
-        let run = fuzz::run_target(&cargo_fuzz, target, FUZZ_SMOKE_SECONDS, fuzz::Profile::Dev);
+        let run = fuzz::run_target(&cargo_fuzz, target, FUZZ_SMOKE_SECONDS, fuzz::Profile::Dev, true);
         let result = run.and_then(|s| match s.crash {
             Some(c) => Err(format!("crashed; reproducer {}", c.display())),
             None if s.executions == 0 => Err("ran no input".into()),

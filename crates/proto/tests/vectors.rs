@@ -62,7 +62,8 @@ fn ping() -> ClientFrame {
 }
 
 fn pong() -> f::ServerFrame {
-    let r = f::Response { id: 1, error: None, body: Some(f::ResponseBody::Pong(f::Pong { time_ms: HELLO_TIME_MS + 1 })) };
+    let r =
+        f::Response { id: 1, error: None, body: Some(f::ResponseBody::Pong(f::Pong { time_ms: HELLO_TIME_MS + 1 })) };
     f::ServerFrame { body: Some(f::ServerBody::Response(r)) }
 }
 
