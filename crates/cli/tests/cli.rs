@@ -150,10 +150,11 @@ fn requests_block_unblock_and_report_from_the_command_line() {
     let server = Server::start(dir.path());
     let (alice, bob) = register_alice_and_bob(dir.path(), &server);
     ok(&alice, &["contacts", "add", "bob"]);
-    ok(&alice, &["send", "bob", "hello stranger"]);
+    ok(&alice, &["send", "bob", "hello \u{1b}[31mstranger\u{1b}[0m"]);
     ok(&alice, &["send", "bob", "still there?"]);
     let requests = ok(&bob, &["requests"]);
     assert!(requests.contains("alice") && requests.contains("2 messages") && requests.contains("hello stranger"), "{requests}");
+    assert!(!requests.contains('\u{1b}') && !requests.contains("[31m"), "escape sequences are stripped whole: {requests:?}");
 
     let out = ok(&bob, &["block", "alice"]);
     assert!(out.contains("Blocked alice"), "{out}");

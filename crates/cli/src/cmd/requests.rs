@@ -89,10 +89,11 @@ fn print_requests(engine: &Engine) {
         let count = if r.count == 1 { "1 message".to_string() } else { format!("{} messages", r.count) };
         println!(
             "{:<20} {:<14} {:<11} {}",
-            r.handle,
+            crate::format::clean_line(&r.handle),
             count,
             ago(r.last_ms),
-            r.first_preview.chars().filter(|c| !c.is_control()).collect::<String>()
+            // A stranger's text: escape sequences stripped whole, as everywhere.
+            crate::format::clean_line(&r.first_preview)
         );
     }
     println!("Answer with `tether accept|block|report|decline <handle>`.");
