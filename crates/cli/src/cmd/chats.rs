@@ -1,8 +1,7 @@
 //! `tether chats`: the chat list with unread counts, after catching up.
 
-use super::{Home, WAIT, report};
+use super::{Home, caught_up};
 use crate::format::{ago, clean_line};
-use crate::session::Session;
 use tether_client::Chat;
 
 /// List chats with unread counts (after fetching what arrived).
@@ -12,13 +11,7 @@ pub struct Chats {}
 impl Chats {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
-        // Catch up first, so the list is current (this also sends the
-        // outbox); without the server, show what this computer has.
-        let mut s = Session::new(engine);
-        let offline = match s.connect().await {
-            Ok(()) => s.settle(WAIT, report).await.err(),
-            Err(e) => Some(e),
-        };
+        let (s, offline) = caught_up(engine).await;
         let chats = s.engine.chats();
         if chats.is_empty() {
             println!("No chats yet: `tether send <contact> <text>`.");

@@ -77,6 +77,18 @@ pub async fn connected(engine: Engine) -> Result<Session, String> {
     Ok(s)
 }
 
+/// Catches up with the server (this also sends the outbox) for a command
+/// that shows what this computer has: the session, and why it is offline
+/// if it is (the command then shows what it has).
+pub async fn caught_up(engine: Engine) -> (Session, Option<String>) {
+    let mut s = Session::new(engine);
+    let offline = match s.connect().await {
+        Ok(()) => s.settle(WAIT, report).await.err(),
+        Err(e) => Some(e),
+    };
+    (s, offline)
+}
+
 /// Prints the problems the engine reports while a command runs.
 pub fn report(e: &Event) {
     match e {

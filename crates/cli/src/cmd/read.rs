@@ -1,8 +1,8 @@
 //! `tether read`: a chat's history, then marks it read.
 
-use super::{Home, WAIT, fail, handle, report};
+use super::{Home, WAIT, caught_up, fail, handle, report};
 use crate::format::{body_text, clean_line, clock, status_tick};
-use crate::session::{Session, now};
+use crate::session::now;
 use tether_client::Engine;
 
 /// Show a chat's history and mark it read.
@@ -19,12 +19,7 @@ impl Read {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
         let chat = handle(&self.contact)?;
-        let mut s = Session::new(engine);
-        // Catch up first; without the server, show what this computer has.
-        let offline = match s.connect().await {
-            Ok(()) => s.settle(WAIT, report).await.err(),
-            Err(e) => Some(e),
-        };
+        let (mut s, offline) = caught_up(engine).await;
         if s.engine.messages(&chat).is_empty() && s.engine.contact(&chat).is_none() {
             s.close().await;
             return Err(format!("unknown contact {chat}: add it first (`tether contacts add {chat}`)"));

@@ -3,7 +3,7 @@
 //! `report` answer them (on this device at once, and on the account's
 //! other devices through the server).
 
-use super::{Home, WAIT, fail, handle, report};
+use super::{Home, WAIT, caught_up, fail, handle, report};
 use crate::format::ago;
 use crate::session::{Session, now};
 use tether_client::Engine;
@@ -51,11 +51,7 @@ pub struct Decline {
 impl Requests {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
-        let mut s = Session::new(engine);
-        let offline = match s.connect().await {
-            Ok(()) => s.settle(WAIT, report).await.err(),
-            Err(e) => Some(e),
-        };
+        let (s, offline) = caught_up(engine).await;
         if self.blocked {
             let blocked = s.engine.blocked_list();
             if blocked.is_empty() {
