@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
             let raw = SignedDeviceList {
                 body: body.to_vec(),
                 signature: account.sign_bytes(device_list::DEVICE_LIST_CONTEXT, body).to_vec(),
+                entry_signatures: vec![],
             };
             let _ = device_list::verify(&account.public(), &raw);
         }

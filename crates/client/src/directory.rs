@@ -259,7 +259,7 @@ impl Directory {
         };
         let Some(signed) = reply.list else { return ListOutcome::Refused("the server sent no device list".into()) };
         let list = match device_list::verify(&key, &signed) {
-            Ok(l) if l.handle == handle && device_list::verify_entries(&l).is_err() => {
+            Ok(l) if l.handle == handle && device_list::verify_with_entries(&key, &signed).is_err() => {
                 return ListOutcome::Refused(
                     "a device in their list does not prove it holds its keys (it may be another account's device): nothing is encrypted to it".into(),
                 );
@@ -372,7 +372,11 @@ impl Directory {
         edit(&mut list);
         list.version += 1;
         list.issued_at_ms = now;
-        Ok(key.sign(&list))
+        // The signatures companions handed in still hold for their entries
+        // (they cover the handle, id and keys, not the version).
+        let mut new = key.sign(&list);
+        new.entry_signatures = signed.entry_signatures.into_iter().filter(|s| device_list::device(&list, s.device_id).is_some()).collect();
+        Ok(new)
     }
 
     /// The own list as the server now holds it (after registration, a

@@ -34,6 +34,10 @@ pub struct SelfState {
     /// messages are applied or sent.
     #[serde(default)]
     pub unconfirmed: bool,
+    /// Companion: the server holds this device's signature over its own
+    /// list entry (see `Engine::publish_entry_signature`).
+    #[serde(default)]
+    pub entry_signed: bool,
     /// Companion: the history this link may still receive (see
     /// [`HistoryWindow`]); `None` once it is complete, or never expected.
     #[serde(default)]

@@ -21,6 +21,7 @@ pub(crate) enum Pending {
     PairingPublish,
     PairingFetch,
     PairingReply,
+    EntrySignature,
     /// `list` is the re-signed list (primary), or None (a companion leaving).
     RemoveDevice { device_id: u32, list: Option<SignedDeviceList> },
     PublishList { list: SignedDeviceList },
@@ -44,6 +45,7 @@ impl Pending {
             Pending::PairingPublish => "pairing offer",
             Pending::PairingFetch => "pairing fetch",
             Pending::PairingReply => "pairing answer",
+            Pending::EntrySignature => "entry signature",
             Pending::RemoveDevice { .. } => "device removal",
             Pending::PublishList { .. } => "device list publish",
         }

@@ -19,11 +19,10 @@ pub const DEVICE_ENTRY_CONTEXT: &[u8] = b"tether device entry v1\0";
 /// Domain separation for a device's signature on a one-time or fallback key.
 pub const PREKEY_CONTEXT: &[u8] = b"tether prekey v1\0";
 
-/// Whether a companion's entry must carry a self-signature. The primary's
-/// entry always must; a companion's is checked whenever present, and becomes
-/// mandatory once the link flow carries the companion's signature (it can
-/// only sign after it learns its handle and device id).
-pub const COMPANION_SELF_SIGNATURE_REQUIRED: bool = false;
+/// How long after its link a companion's entry may lack its own signature:
+/// it can sign only once the approval tells it its handle and device id,
+/// and then hands the signature in (`PublishEntrySignature`).
+pub const COMPANION_SIGNATURE_GRACE_MS: u64 = 10 * 60 * 1000;
 
 /// An account's Ed25519 signing key (held by the primary only).
 pub struct AccountKey(SigningKey);
@@ -52,7 +51,7 @@ impl AccountKey {
             .sign(&[DEVICE_LIST_CONTEXT, &body].concat())
             .to_bytes()
             .to_vec();
-        SignedDeviceList { body, signature }
+        SignedDeviceList { body, signature, entry_signatures: vec![] }
     }
 
     /// Signs `context || msg` (Ed25519). `context` is a domain-separation
@@ -87,23 +86,34 @@ pub fn verify(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceLis
     Ok(list)
 }
 
-/// [`verify`], then every entry's self-signature ([`verify_entries`]): what
-/// a client checks before it encrypts to (or decrypts from) a device. The
-/// server checks only the account's signature.
+/// [`verify`], then every entry's self-signature ([`verify_entries`]), taken
+/// from the body or from `entry_signatures`: what a client checks before it
+/// encrypts to (or decrypts from) a device. The list returned carries the
+/// signatures found in either place. The server checks only the account's
+/// signature (and each signature handed in).
 pub fn verify_with_entries(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceList, Error> {
-    let list = verify(account_key, signed)?;
+    let mut list = verify(account_key, signed)?;
+    for s in &signed.entry_signatures {
+        if let Some(d) = list.devices.iter_mut().find(|d| d.device_id == s.device_id && d.self_signature.is_empty()) {
+            d.self_signature = s.signature.clone();
+        }
+    }
     verify_entries(&list)?;
     Ok(list)
 }
 
-/// Checks the self-signature of every entry of a list: always on the
-/// primary's, on a companion's when present (or always, once
-/// [`COMPANION_SELF_SIGNATURE_REQUIRED`]).
+/// Checks the self-signature of every entry of a list. The primary's is
+/// always required. A companion signs its entry only once it is signed in,
+/// so its entry may lack one in a list issued within
+/// [`COMPANION_SIGNATURE_GRACE_MS`] of its link; later, it must have one.
 pub fn verify_entries(list: &DeviceList) -> Result<(), Error> {
     for d in &list.devices {
-        let required = d.device_id == PRIMARY_DEVICE || COMPANION_SELF_SIGNATURE_REQUIRED;
-        if required || !d.self_signature.is_empty() {
+        if !d.self_signature.is_empty() {
             verify_entry(&list.handle, d)?;
+        } else if d.device_id == PRIMARY_DEVICE {
+            return Err(Error::BadSignature("device entry"));
+        } else if list.issued_at_ms > d.linked_at_ms.saturating_add(COMPANION_SIGNATURE_GRACE_MS) {
+            return Err(Error::InvalidDeviceList("a companion's entry is not signed by the companion"));
         }
     }
     Ok(())
@@ -246,6 +256,28 @@ mod tests {
     }
 
     #[test]
+    fn a_companion_signs_its_entry_after_the_link_and_must_within_the_grace() {
+        let key = AccountKey::from_seed(&[7; 32]);
+        let at = |issued_at_ms, devices| DeviceList { handle: "alice".into(), version: 1, devices, issued_at_ms };
+        let signed_companion = entry(1, 2);
+        let mut bare = signed_companion.clone();
+        bare.self_signature.clear();
+        // Just linked (issued at its link time): an unsigned companion passes.
+        assert!(verify_with_entries(&key.public(), &key.sign(&at(1, vec![entry(0, 1), bare.clone()]))).is_ok());
+        // Issued later than the grace: refused without its signature …
+        let late = 1 + COMPANION_SIGNATURE_GRACE_MS + 1;
+        let mut signed = key.sign(&at(late, vec![entry(0, 1), bare.clone()]));
+        assert!(matches!(verify_with_entries(&key.public(), &signed), Err(Error::InvalidDeviceList(_))));
+        // … and accepted with the one it handed in, outside the body.
+        signed.entry_signatures.push(crate::frames::EntrySignature { device_id: 1, signature: signed_companion.self_signature.clone() });
+        let list = verify_with_entries(&key.public(), &signed).unwrap();
+        assert_eq!(list.devices[1].self_signature, signed_companion.self_signature, "the list returned carries it");
+        // A signature handed in for another device does not fit.
+        signed.entry_signatures[0].device_id = 0;
+        assert!(verify_with_entries(&key.public(), &signed).is_err());
+    }
+
+    #[test]
     fn prekey_signatures_bind_the_key_to_the_device() {
         let device = SigningKey::from_bytes(&[5; 32]);
         let public = device.verifying_key().to_bytes();
@@ -276,6 +308,7 @@ mod tests {
         let tampered = SignedDeviceList {
             body: forged.encode_to_vec(),
             signature: signed.signature.clone(),
+            entry_signatures: vec![],
         };
         assert!(matches!(
             verify(&key.public(), &tampered),

@@ -42,7 +42,7 @@ pub struct ClientFrame {
     pub id: u64,
     #[prost(
         oneof = "Request",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17"
     )]
     pub request: Option<Request>,
 }
@@ -98,6 +98,10 @@ pub enum Request {
     /// (at most 4 per side); forwarded as `PairingAnswer`.
     #[prost(message, tag = "16")]
     PairingReply(PairingReply),
+    /// A device hands in its own signature over its entry in the account's
+    /// list (a companion can make it only once it is signed in).
+    #[prost(message, tag = "17")]
+    PublishEntrySignature(PublishEntrySignature),
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -129,6 +133,29 @@ pub struct SignedDeviceList {
     pub body: Vec<u8>,
     /// Ed25519 signature over `DEVICE_LIST_CONTEXT || body`.
     #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+    /// Devices' own signatures over their entries (see
+    /// `device_list::entry_signed_bytes`) that `body` does not carry: a
+    /// companion can sign its entry only after it was signed in, so the
+    /// server attaches what devices handed in. Not covered by `signature`;
+    /// each is checked against its entry's own signing key.
+    #[prost(message, repeated, tag = "3")]
+    pub entry_signatures: Vec<EntrySignature>,
+}
+
+/// One device's signature over its entry, outside the signed body.
+#[derive(Clone, PartialEq, Message)]
+pub struct EntrySignature {
+    #[prost(uint32, tag = "1")]
+    pub device_id: u32,
+    #[prost(bytes = "vec", tag = "2")]
+    pub signature: Vec<u8>,
+}
+
+/// A device's signature over its own entry (see [`EntrySignature`]).
+#[derive(Clone, PartialEq, Message)]
+pub struct PublishEntrySignature {
+    #[prost(bytes = "vec", tag = "1")]
     pub signature: Vec<u8>,
 }
 

@@ -127,6 +127,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::PairingPublish(r) => pairing_publish(c, r),
         Request::PairingFetch(r) => pairing_fetch(c, r),
         Request::PairingReply(r) => pairing_reply(c, r),
+        Request::PublishEntrySignature(r) => publish_entry_signature(c, r).await,
     }
 }
 
@@ -236,12 +237,46 @@ pub async fn list_reply(s: &Shared, handle: &str) -> Result<DeviceListReply> {
     let a = account(s, handle).await?;
     let removed =
         s.store.devices(handle).await?.into_iter().filter(|d| d.removed_ms.is_some()).map(|d| d.device_id).collect();
+    let signed = SignedDeviceList { body: a.list_body, signature: a.list_sig, entry_signatures: vec![] };
     Ok(DeviceListReply {
         handle: a.handle,
         account_key: a.account_key,
-        list: Some(SignedDeviceList { body: a.list_body, signature: a.list_sig }),
+        list: Some(with_entry_signatures(s, handle, signed).await?),
         removed,
     })
+}
+
+/// A signed list with the entry signatures its devices handed in (a
+/// device's own signature in the body wins; the rest ride beside it).
+async fn with_entry_signatures(s: &Shared, handle: &str, mut signed: SignedDeviceList) -> Result<SignedDeviceList> {
+    signed.entry_signatures = s
+        .store
+        .entry_signatures(handle)
+        .await?
+        .into_iter()
+        .map(|(device_id, signature)| EntrySignature { device_id, signature })
+        .collect();
+    Ok(signed)
+}
+
+/// A device hands in its own signature over its entry in the current list.
+async fn publish_entry_signature(c: &mut Conn, r: PublishEntrySignature) -> Result<ResponseBody> {
+    let (handle, device_id) = device(c)?;
+    let a = account(&c.s, &handle).await?;
+    let list = <DeviceList as prost::Message>::decode(a.list_body.as_slice()).map_err(|_| Failure::new(ErrorCode::Internal, "the stored list is unreadable"))?;
+    let mut entry = device_list::device(&list, device_id)
+        .cloned()
+        .ok_or_else(|| Failure::new(ErrorCode::UnknownDevice, "this device is not in its account's list"))?;
+    entry.self_signature = r.signature;
+    if device_list::verify_entry(&handle, &entry).is_err() {
+        return Err(Failure::new(ErrorCode::BadSignature, "that is not this device's signature over its entry"));
+    }
+    c.s.store.set_entry_signature(&handle, device_id, &entry.self_signature).await?;
+    // The account's other devices fetch the list again, now with it.
+    if let Some(active) = c.s.active_devices(&handle).await? {
+        announce_list(&c.s, &handle, &active, device_id);
+    }
+    Ok(ResponseBody::Done(Done {}))
 }
 
 /// Verifies a new list from the primary against the account: signature,
@@ -717,7 +752,7 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
         handle: handle.clone(),
         device_id: r.device_id,
         account_key: a.account_key.clone(),
-        list: Some(signed.clone()),
+        list: Some(with_entry_signatures(&c.s, &handle, signed.clone()).await?),
         approval: r.approval,
     };
     // An offline companion's approval is held: make sure it fits before

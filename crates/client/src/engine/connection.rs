@@ -135,6 +135,7 @@ impl Engine {
         }
         if let Some(h) = self.handle().map(str::to_string) {
             self.mend_own_entry(now);
+            self.publish_entry_signature(now);
             // Refresh the own list (devices may have come or gone), and
             // fetch the lists of contacts added while offline.
             self.need_list(&h, now);
@@ -205,6 +206,7 @@ impl Engine {
             Pending::Approve { .. }
             | Pending::RemoveDevice { .. }
             | Pending::PublishList { .. }
+            | Pending::EntrySignature
             | Pending::Ack
             | Pending::Ping
             | Pending::Prekeys
@@ -258,6 +260,10 @@ impl Engine {
                 None => self.wipe("Logged out on this device.".into()),
             },
             (Pending::PublishList { list }, ResponseBody::Done(_)) => self.directory.set_own(&list, &mut self.fx),
+            (Pending::EntrySignature, ResponseBody::Done(_)) => {
+                self.me.entry_signed = true;
+                self.save_me();
+            }
             (Pending::Prekeys, ResponseBody::PrekeyCount(_) | ResponseBody::Done(_))
             | (Pending::Ack, ResponseBody::Done(_))
             | (Pending::Ping, ResponseBody::Pong(_))

@@ -208,10 +208,10 @@ impl Engine {
     pub(super) fn mend_own_entry(&mut self, now: u64) {
         let (Some(key), Some(handle)) = (self.me.role.account_key(), self.handle().map(str::to_string)) else { return };
         let Some(list) = self.directory.own_list(&key.public()) else { return };
-        if device_list::verify_entries(&list).is_ok() {
+        let Some(mine) = list.devices.iter().find(|d| d.device_id == PRIMARY_DEVICE) else { return };
+        if device_list::verify_entry(&handle, mine).is_ok() {
             return;
         }
-        let Some(mine) = list.devices.iter().find(|d| d.device_id == PRIMARY_DEVICE) else { return };
         if mine.identity_key != self.olm.identity_key() {
             return self.fx.error("this account's signed list names other keys for this primary device");
         }

@@ -204,6 +204,7 @@ impl Engine {
                 self.me.history = Some(HistoryWindow { binding: history_binding(&secret, a.device_id), total: None, seen: vec![] });
                 self.save_me();
                 self.directory.set_own(&signed, &mut self.fx);
+                self.publish_entry_signature(now);
                 self.fx.emit(Event::ConfirmAccount { handle: a.handle });
             }
             Err(why) => {
@@ -239,6 +240,22 @@ impl Engine {
         }
         self.finish();
         Ok(())
+    }
+
+    /// Companion: hands the server this device's own signature over its
+    /// entry in the account's list (it can only make it once the approval
+    /// told it its handle and id); contacts require it once the list is
+    /// older than `COMPANION_SIGNATURE_GRACE_MS`. Again on every connection
+    /// until the server has it.
+    pub(super) fn publish_entry_signature(&mut self, now: u64) {
+        let Role::Companion { handle, device_id, account_key } = self.me.role.clone() else { return };
+        if self.me.entry_signed || !self.is_open() {
+            return;
+        }
+        let Some(list) = self.directory.own_list(&account_key) else { return };
+        let Some(entry) = device_list::device(&list, device_id) else { return };
+        let signature = self.olm.sign(&device_list::entry_signed_bytes(&handle, entry));
+        self.request(Request::PublishEntrySignature(f::PublishEntrySignature { signature }), Pending::EntrySignature, now);
     }
 
     /// Companion: the account waiting for the person's confirmation.

@@ -435,7 +435,7 @@ fn fresh_device(rng: &mut dyn Random, reason: Option<String>) -> (SelfState, Olm
     rng.fill(&mut noise);
     let mut link = [0u8; 32];
     rng.fill(&mut link);
-    let me = SelfState { role: Role::Unlinked { reason }, server_url: String::new(), pin: None, noise_private: noise.to_vec(), link_secret_key: link.to_vec(), unconfirmed: false, history: None, device_names: Default::default() };
+    let me = SelfState { role: Role::Unlinked { reason }, server_url: String::new(), pin: None, noise_private: noise.to_vec(), link_secret_key: link.to_vec(), unconfirmed: false, entry_signed: false, history: None, device_names: Default::default() };
     (me, Olm::new())
 }
 

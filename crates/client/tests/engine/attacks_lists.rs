@@ -152,3 +152,54 @@ async fn a_server_added_device_is_never_encrypted_to() {
     assert!(!targets(&op, "alice", "bob").contains(&9), "the rogue device got no copy");
     assert!(alice.engine.contact("bob").unwrap().warning.is_some(), "alice is warned about bob's list");
 }
+
+/// Finding 11, companions: a companion signs its own entry once the
+/// approval told it its handle and id, and the server serves that signature
+/// beside the list. A list issued after the grace must carry it: a server
+/// (or an account owner) that serves a companion entry without one, say
+/// another account's keys under an unsigned entry, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_entry_must_carry_its_own_signature_once_the_list_is_older_than_the_grace() {
+    let server = TestServer::start().await;
+    let op = Operator::install(&server);
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let mut first = link_companion(&server, &mut bob, false).await;
+    settle(&mut [&mut alice, &mut bob, &mut first]).await;
+    let handed_in = op.requests_where(|p, r| *p == device("bob", 1) && matches!(r, Request::PublishEntrySignature(_)));
+    assert_eq!(handed_in.len(), 1, "the companion handed in its signature once");
+
+    // Later than the grace, bob links another device: a list whose first
+    // companion's entry is unsigned in the body.
+    server.clock.advance(tether_proto::device_list::COMPANION_SIGNATURE_GRACE_MS + 60_000);
+    let mut second = link_companion(&server, &mut bob, false).await;
+    settle(&mut [&mut alice, &mut bob, &mut first, &mut second]).await;
+
+    // Honest: the signatures ride beside the list; alice reaches all three.
+    let now = alice.now();
+    alice.engine.send_text("bob", "to all of bob", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob, &mut first, &mut second]).await;
+    assert_eq!(targets(&op, "alice", "bob"), vec![0, 1, 2]);
+    assert!(alice.engine.contact("bob").unwrap().warning.is_none());
+    assert_eq!(texts(&first, "alice").last().unwrap().1, "to all of bob");
+
+    // The server drops the signatures it attaches: alice refuses that list.
+    op.on_send(|to, mut frame| {
+        if *to == device("alice", 0) {
+            if let Some(ServerBody::Response(r)) = &mut frame.body {
+                if let Some(ResponseBody::DeviceList(l)) = &mut r.body {
+                    if let Some(signed) = l.list.as_mut() {
+                        signed.entry_signatures.clear();
+                    }
+                }
+            }
+        }
+        Some(frame)
+    });
+    let now = alice.now();
+    alice.engine.add_contact("bob", "Bob", now).unwrap(); // fetches bob's list again
+    alice.flush().await;
+    settle(&mut [&mut alice]).await;
+    let warning = alice.engine.contact("bob").unwrap().warning.clone();
+    assert!(warning.clone().is_some_and(|w| w.contains("does not prove")), "alice is warned: {warning:?}");
+}

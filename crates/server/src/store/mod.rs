@@ -149,6 +149,11 @@ pub trait Store: Send + Sync + 'static {
     async fn devices(&self, handle: &str) -> Result<Vec<Device>, StoreError>;
     /// Records activity of a device.
     async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
+    /// Keeps a device's own signature over its list entry (checked by the
+    /// caller against the current list).
+    async fn set_entry_signature(&self, handle: &str, device_id: u32, signature: &[u8]) -> Result<(), StoreError>;
+    /// The entry signatures the account's active devices handed in, by id.
+    async fn entry_signatures(&self, handle: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError>;
     /// Applies a new signed list atomically. `Conflict` if the stored
     /// version is no longer `expected_version`.
     async fn update_list(&self, update: &ListUpdate, now_ms: u64) -> Result<(), StoreError>;

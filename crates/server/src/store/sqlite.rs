@@ -315,6 +315,27 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn set_entry_signature(&self, handle: &str, device_id: u32, signature: &[u8]) -> Result<(), StoreError> {
+        sqlx::query("UPDATE devices SET entry_signature = ? WHERE handle = ? AND device_id = ? AND removed_ms IS NULL")
+            .bind(signature)
+            .bind(handle)
+            .bind(device_id as i64)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn entry_signatures(&self, handle: &str) -> Result<Vec<(u32, Vec<u8>)>, StoreError> {
+        let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT device_id, entry_signature FROM devices
+             WHERE handle = ? AND removed_ms IS NULL AND length(entry_signature) > 0 ORDER BY device_id",
+        )
+        .bind(handle)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(id, sig)| (id as u32, sig)).collect())
+    }
+
     async fn update_list(&self, up: &ListUpdate, now_ms: u64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         let next = up.add.as_ref().map(|d| d.device_id + 1).unwrap_or(0) as i64;
