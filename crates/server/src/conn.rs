@@ -241,11 +241,7 @@ impl Conn {
             Some(d) if d.removed_ms.is_some() => Err(End::Close(ErrorCode::DeviceRemoved)),
             Some(d) => {
                 let approval = self.s.links.take_approval(&self.key, self.s.clock.now_ms());
-                self.become_device(d.handle, d.device_id).await?;
-                if let Some(a) = approval {
-                    self.send_event(EventBody::LinkApproved(a)).await?;
-                }
-                Ok(())
+                self.become_device(d.handle, d.device_id, approval.map(EventBody::LinkApproved)).await
             }
             None => {
                 self.s.router.add_guest(self.key, self.handle.clone());
@@ -254,8 +250,11 @@ impl Conn {
         }
     }
 
-    /// Registers this connection as the device's, then sends its queue.
-    pub async fn become_device(&mut self, handle: String, device_id: u32) -> Result<(), End> {
+    /// Registers this connection as the device's, then sends `first` (a
+    /// companion's link approval), then its queue. The approval goes first:
+    /// the queue may already hold the history its primary sealed to it, and
+    /// a device that has not seen its approval cannot take it.
+    pub async fn become_device(&mut self, handle: String, device_id: u32, first: Option<EventBody>) -> Result<(), End> {
         if self.session == Session::Guest {
             self.s.router.remove_guest(&self.key, self.handle.id);
             self.s.links.drop_pairing_of(self.handle.id);
@@ -264,6 +263,9 @@ impl Conn {
         tracing::debug!(%handle, device_id, "device connected");
         self.session = Session::Device { handle, device_id };
         self.touch(true).await;
+        if let Some(body) = first {
+            self.send_event(body).await?;
+        }
         self.catch_up().await
     }
 
@@ -413,11 +415,7 @@ impl Conn {
             },
             Outbound::Promote(p) => {
                 let crate::router::Promotion { handle, device_id, event } = *p;
-                self.become_device(handle, device_id).await?;
-                match event.body {
-                    Some(body) => self.send_event(body).await,
-                    None => Ok(()),
-                }
+                self.become_device(handle, device_id, event.body).await
             }
         }
     }

@@ -422,7 +422,7 @@ async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
     }
     c.s.devices_changed(&handle);
     tracing::info!(%handle, "account registered");
-    c.become_device(handle.clone(), PRIMARY_DEVICE)
+    c.become_device(handle.clone(), PRIMARY_DEVICE, None)
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;
     Ok(ResponseBody::Registered(Registered { handle, device_id: PRIMARY_DEVICE }))

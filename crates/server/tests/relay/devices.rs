@@ -141,13 +141,20 @@ async fn an_approval_waits_for_a_companion_that_went_offline() {
             approval: b"a".to_vec(),
         }))
         .await;
+    // The primary seals the history to its new device at once: it is queued
+    // before the companion is back.
+    primary.ok(send_req(7, vec![("alice", 1, b"history".to_vec())])).await;
     let mut back = reconnect(&server, &key).await;
+    // The approval comes before the queue: a device that has not seen it
+    // yet cannot take its history (it would be dropped, and the chats never
+    // show).
     match back.event().await {
         EventBody::LinkApproved(a) => {
             assert_eq!((a.device_id, a.approval.as_slice()), (1, &b"a"[..]))
         }
-        other => panic!("{other:?}"),
+        other => panic!("the approval must come first, got {other:?}"),
     }
+    assert_eq!(back.envelope().await.ciphertext, b"history");
     server.stop().await;
 }
 
