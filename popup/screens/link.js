@@ -97,9 +97,12 @@ export function renderUnlinked() {
   const device = snap.deviceName || t("thisBrowser");
   const code = link?.pairingCode ?? "XXXX-XXXX";
   const question = h("strong", {}, t("linkQuestion", device));
+  // The phone opens the web app this server serves at its root.
+  const web = /^https?:\/\//i.test(snap.server);
+  const app = h(web ? "a" : "span", { href: web ? snap.server : null, target: "_blank", rel: "noopener", id: "web-app-link" }, shortServer(snap.server));
   const steps = codeMode
-    ? [richLine("howToCode1", cmd(`tether link --code ${code}`)), richLine("howToCode2"), richLine("howTo3", question)]
-    : [richLine("howTo1", cmd("tether link <screenshot.png>")), richLine("howTo2", cmd(`tether link --code ${code}`)), richLine("howTo3", question)];
+    ? [richLine("howToCode1", app, h("strong", {}, t("phonePathCode"))), richLine("howToCode2"), richLine("howToCode3", cmd(`tether link --code ${code}`))]
+    : [richLine("howTo1", app, h("strong", {}, t("phonePath"))), richLine("howTo2", question), richLine("howTo3", cmd("tether link <screenshot.png>"))];
   $("how-to").replaceChildren(...steps.map((parts) => h("li", {}, h("span", {}, ...parts))));
 
   // The fingerprint comes formatted; its first two groups are enough to recognise it here.
