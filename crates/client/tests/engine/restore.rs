@@ -153,7 +153,7 @@ async fn malformed_phrases_give_typed_errors() {
     assert!(checksum_failures > 0);
     let err = attempt(&typo.join(" ")).unwrap_err().to_string();
     assert_eq!(err, "word 7 is not a recovery-phrase word: check its spelling");
-    assert!(matches!(alice.engine.recovery_phrase(), Ok(_)));
+    assert!(alice.engine.recovery_phrase().is_ok());
     assert!(matches!(Device::new(&server, "cli/linux", "x").engine.recovery_phrase(), Err(Error::NotRegistered)));
     let mut registered = alice;
     let now = registered.now();
@@ -348,4 +348,49 @@ async fn a_served_list_older_than_the_restore_is_refused() {
 fn version_of(reply: &f::DeviceListReply) -> u64 {
     let l: f::DeviceList = prost::Message::decode(reply.list.as_ref().unwrap().body.as_slice()).unwrap();
     l.version
+}
+
+/// The server claims alice's account was restored elsewhere, without the
+/// proof (no list; her own current list; a newer list signed by another
+/// key): her primary keeps its key, contacts and chats, and says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_restored_close_without_proof_never_wipes_a_primary() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let now = alice.now();
+    alice.engine.send_text("bob", "before", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let role = alice.engine.role().clone();
+    let c = bob.engine.contact("alice").unwrap();
+    let current = f::DeviceListReply {
+        handle: "alice".into(),
+        account_key: c.account_key.clone(),
+        list: Some(prost::Message::decode(c.list.as_slice()).unwrap()),
+        removed: vec![],
+    };
+    let mallory = AccountKey::from_seed(&[7; 32]);
+    let forged = forged_reply(&mallory, version_of(&current) + 1, &current);
+    let mut forged_as_alices = forged.clone();
+    forged_as_alices.account_key = current.account_key.clone();
+
+    for lists in [vec![], vec![current], vec![forged], vec![forged_as_alices]] {
+        if !alice.connected() {
+            alice.connect().await;
+            settle(&mut [&mut alice]).await;
+        }
+        alice.take_events();
+        let closing = f::ErrorInfo { code: "account_restored".into(), message: "restored".into(), device_lists: lists };
+        assert!(server.server.inject("alice", 0, f::EventBody::Closing(closing)));
+        settle(&mut [&mut alice]).await;
+        assert_eq!(alice.engine.role(), &role, "the account key is kept");
+        assert!(unlinked_reason(&alice).is_none(), "{:?}", alice.events);
+        assert!(
+            alice.events.iter().any(|e| matches!(e, Event::Error { code: Some(ErrorCode::AccountRestored), .. })),
+            "the user is told: {:?}",
+            alice.events
+        );
+    }
+    assert_eq!(texts(&alice, "bob"), [(true, "before".to_string())], "chats are kept");
+    assert!(alice.engine.contact("bob").is_some(), "contacts are kept");
 }
