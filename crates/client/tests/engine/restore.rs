@@ -57,7 +57,11 @@ async fn restore_round_trip_keeps_the_account_key_and_logs_the_old_devices_out()
     let phrase = alice.engine.recovery_phrase().unwrap();
     assert_eq!(phrase.split(' ').count(), 24);
     assert!(matches!(companion.engine.recovery_phrase(), Err(Error::NotPrimary)), "only the primary has the phrase");
+    // Bob compared safety numbers with alice: that survives the restore.
+    bob.engine.mark_verified("alice").unwrap();
+    let number = bob.engine.safety_number("alice").unwrap();
     let bob_saw = bob.engine.contact("alice").cloned().unwrap();
+    assert!(bob_saw.verified);
     let old_version = version(&bob_saw.list);
     bob.take_events();
 
@@ -95,9 +99,10 @@ async fn restore_round_trip_keeps_the_account_key_and_logs_the_old_devices_out()
     // no safety-number reset, a higher version.
     let c = bob.engine.contact("alice").unwrap();
     assert_eq!(c.account_key, bob_saw.account_key);
-    assert_eq!((c.warning.as_deref(), c.offered_key.is_empty(), c.verified), (None, true, bob_saw.verified));
+    assert_eq!((c.warning.as_deref(), c.offered_key.is_empty(), c.verified), (None, true, true), "still verified");
     assert_eq!(version(&c.list), old_version + 1);
     assert!(!warned(&bob, "alice"), "{:?}", bob.events);
+    assert_eq!(bob.engine.safety_number("alice").unwrap(), number, "the same safety number");
 }
 
 /// Another account's phrase: the server refuses the lookup, nothing of
