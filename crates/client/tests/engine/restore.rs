@@ -54,6 +54,7 @@ async fn restore_round_trip_keeps_the_account_key_and_logs_the_old_devices_out()
     bob.flush().await;
     settle(&mut [&mut alice, &mut bob, &mut companion]).await;
     assert_eq!(texts(&alice, "bob"), vec![(false, "before".to_string())]);
+    let old_companion = alice.engine.own_devices().into_iter().max().unwrap();
     let phrase = alice.engine.recovery_phrase().unwrap();
     assert_eq!(phrase.split(' ').count(), 24);
     assert!(matches!(companion.engine.recovery_phrase(), Err(Error::NotPrimary)), "only the primary has the phrase");
@@ -103,6 +104,11 @@ async fn restore_round_trip_keeps_the_account_key_and_logs_the_old_devices_out()
     assert_eq!(version(&c.list), old_version + 1);
     assert!(!warned(&bob, "alice"), "{:?}", bob.events);
     assert_eq!(bob.engine.safety_number("alice").unwrap(), number, "the same safety number");
+
+    // The restored primary links a new companion under an id never used.
+    let _laptop = link_companion(&server, &mut new, false).await;
+    let ids: Vec<u32> = new.engine.own_devices().into_iter().collect();
+    assert_eq!(ids, vec![PRIMARY_DEVICE, old_companion + 1]);
 }
 
 /// Another account's phrase: the server refuses the lookup, nothing of
