@@ -405,3 +405,47 @@ async fn an_account_restored_close_without_proof_never_wipes_a_primary() {
     assert_eq!(texts(&alice, "bob"), [(true, "before".to_string())], "chats are kept");
     assert!(alice.engine.contact("bob").is_some(), "contacts are kept");
 }
+
+/// The server answers a genuine restore's lookup with a list the account
+/// key never signed (or under another key): the client signs nothing over
+/// it and sends no `Restore`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restore_never_signs_over_a_list_the_account_key_did_not_sign() {
+    let server = TestServer::start().await;
+    let op = Operator::install(&server);
+    let mut alice = primary(&server, "alice").await;
+    let phrase = alice.engine.recovery_phrase().unwrap();
+    for swap_key in [false, true] {
+        op.on_send(move |to, mut frame| {
+            if matches!(to, Peer::Guest { .. })
+                && let Some(ServerBody::Response(r)) = &mut frame.body
+                && let Some(ResponseBody::DeviceList(l)) = &mut r.body
+            {
+                let key = l.account_key.clone();
+                *l = forged_reply(&AccountKey::from_seed(&[7; 32]), version_of(l) + 100, l);
+                if !swap_key {
+                    l.account_key = key;
+                }
+            }
+            Some(frame)
+        });
+        let d = restore(&server, "alice", &phrase, &mut [&mut alice]).await;
+        let errors: Vec<&str> = d
+            .events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Error { message, .. } => Some(message.as_str()),
+                _ => None,
+            })
+            .collect();
+        let expected = match swap_key {
+            true => "this phrase is not the recovery phrase of @alice",
+            false => "the server's device list of @alice is not signed by this phrase's key: nothing was restored",
+        };
+        assert_eq!(errors, vec![expected], "{:?}", d.events);
+        assert!(matches!(d.engine.role(), Role::Unlinked { .. }));
+    }
+    let sent = op.requests_where(|_, r| matches!(r, Request::Restore(_)));
+    assert!(sent.is_empty(), "no restore was signed: {sent:?}");
+    assert!(matches!(alice.engine.role(), Role::Primary { .. }) && unlinked_reason(&alice).is_none());
+}
