@@ -84,7 +84,7 @@ impl Engine {
             return self.restore_failed(Some(ErrorCode::AccountKeyMismatch), message);
         }
         let current = match reply.list.as_ref().map(|l| device_list::verify(&key.public(), l)) {
-            Some(Ok(l)) if l.handle == r.handle => l,
+            Some(Ok(l)) if l.handle == r.handle && l.version < u64::MAX => l,
             _ => {
                 let message = format!(
                     "the server's device list of @{} is not signed by this phrase's key: nothing was restored",
