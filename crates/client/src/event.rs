@@ -12,7 +12,10 @@ pub enum Event {
     /// The handshake finished; `fingerprint` is the pinned server key (hex).
     Connected { fingerprint: String },
     Disconnected { reason: String },
-    /// This device is now the primary of `handle`.
+    /// This device is now the primary of `handle`: after `register`, and
+    /// after `restore` from the recovery phrase (the same event: either way
+    /// this device holds the account key; a restore has no contacts or
+    /// chats yet, and the account's other devices were logged out).
     Registered { handle: String, fingerprint: String },
     /// Companion: show this QR (`tether://link#…`) until `expires_ms`.
     LinkCode { uri: String, expires_ms: u64, index: usize, total: usize },
@@ -31,7 +34,8 @@ pub enum Event {
     ConfirmAccount { handle: String },
     /// Companion: linked to `handle` as `device_id` (and confirmed).
     Linked { handle: String, device_id: u32 },
-    /// This device is no longer linked (removed, logged out); all local data is gone.
+    /// This device is no longer linked (removed, logged out, or its account
+    /// was restored on another device: `reason` says which); all local data is gone.
     Unlinked { reason: String },
     /// Primary: a companion asks to link; confirm with `confirm_link`.
     /// `confirmation` (linking by code) must match what the companion shows.
