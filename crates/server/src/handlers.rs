@@ -527,7 +527,7 @@ async fn restore(c: &mut Conn, r: Restore) -> Result<ResponseBody> {
         }
     }
     tracing::info!(%handle, "account restored from its recovery phrase");
-    c.become_device(handle.clone(), PRIMARY_DEVICE)
+    c.become_device(handle.clone(), PRIMARY_DEVICE, None)
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;
     Ok(ResponseBody::Registered(Registered { handle, device_id: PRIMARY_DEVICE }))
