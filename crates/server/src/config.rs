@@ -99,6 +99,9 @@ pub struct Config {
     /// Extra CA (PEM) trusted for the ACME directory's own HTTPS, e.g. a
     /// test CA's.
     pub acme_ca: Option<PathBuf>,
+    /// With TLS: a plain-HTTP address whose every request is redirected
+    /// to HTTPS (e.g. `0.0.0.0:80`). Unset: none.
+    pub http_redirect: Option<String>,
 }
 
 impl Default for Config {
@@ -138,6 +141,7 @@ impl Default for Config {
             acme_directory: None,
             acme_cache: None,
             acme_ca: None,
+            http_redirect: None,
         }
     }
 }
@@ -175,6 +179,9 @@ impl Config {
                 return bad(
                     "--acme-email, --acme-directory, --acme-cache and --acme-ca need --acme-domain (acme_domains)",
                 );
+            }
+            if files.is_none() && self.http_redirect.is_some() {
+                return bad("--http-redirect (http_redirect) needs TLS: --tls-cert/--tls-key or --acme-domain");
             }
             return Ok(files);
         }
@@ -262,5 +269,7 @@ mod tests {
         assert!(stray.tls().unwrap_err().to_string().contains("need --acme-domain"));
         let url = Config { acme_domains: vec!["https://a.example".into()], ..Config::default() };
         assert!(url.tls().unwrap_err().to_string().contains("not a host name"));
+        let redirect = Config { http_redirect: Some("0.0.0.0:80".into()), ..Config::default() };
+        assert!(redirect.tls().unwrap_err().to_string().contains("needs TLS"));
     }
 }

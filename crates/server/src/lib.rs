@@ -11,6 +11,7 @@
 //!             └ limits (per-account prekey claims and lookups)
 //! Server::serve_tls(listener, tls, shutdown): the same routes over TLS
 //!             (tls: certificate files reloaded on SIGHUP, or ACME via rustls-acme)
+//! serve_redirect(listener, port): plain HTTP answered with 308 to HTTPS (redirect.rs)
 //! ```
 //!
 //! The server sees public keys, signed lists and ciphertext only. Logs name
@@ -29,6 +30,7 @@ mod keys;
 mod limits;
 mod links;
 mod metrics;
+mod redirect;
 mod router;
 pub mod store;
 mod tls;
@@ -38,6 +40,7 @@ pub use clock::{Clock, DAY_MS, ManualClock, SystemClock};
 pub use config::{Config, Registration};
 pub use error::Error;
 pub use links::Footprint;
+pub use redirect::serve_redirect;
 pub use store::{SqliteStore, Store};
 pub use tls::{AcmeSettings, LETS_ENCRYPT, Tls, TlsSource};
 

@@ -51,6 +51,9 @@ struct Args {
     /// Also trust this CA (PEM) for the ACME directory's HTTPS (a private or test CA).
     #[arg(long, env = "TETHER_ACME_CA", value_name = "FILE")]
     acme_ca: Option<PathBuf>,
+    /// With TLS: also listen for plain HTTP on ADDR (e.g. 0.0.0.0:80) and redirect every request to HTTPS.
+    #[arg(long, env = "TETHER_HTTP_REDIRECT", value_name = "ADDR")]
+    http_redirect: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -130,6 +133,9 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     if let Some(v) = &args.acme_ca {
         c.acme_ca = Some(v.clone());
     }
+    if let Some(v) = &args.http_redirect {
+        c.http_redirect = Some(v.clone());
+    }
     Ok(c)
 }
 
@@ -137,6 +143,7 @@ async fn run(args: Args) -> Result<(), tether_server::Error> {
     let config = config(&args)?;
     let tls_source = config.tls()?;
     let listen = config.listen.clone();
+    let http_redirect = config.http_redirect.clone();
     let policy = config.registration_policy();
     let server = Server::open(config, Arc::new(SystemClock)).await?;
     match args.command {
@@ -159,6 +166,17 @@ async fn run(args: Args) -> Result<(), tether_server::Error> {
         Some(source) => {
             let tls = Tls::start(&source)?;
             reload_on_sighup(tls.clone());
+            if let Some(addr) = http_redirect {
+                let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
+                let plain = TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| tether_server::Error::Listen { addr: addr.clone(), source })?;
+                tokio::spawn(async move {
+                    if let Err(e) = tether_server::serve_redirect(plain, https_port).await {
+                        tracing::error!("HTTP redirect: {e}");
+                    }
+                });
+            }
             server.serve_tls(listener, &tls, shutdown_signal()).await?
         }
     }

@@ -1,7 +1,7 @@
 //! The real `tether-server` binary serving TLS from certificate files:
-//! HTTPS and WSS on the listen port, the certificate reloaded on SIGHUP
-//! (new connections get the new one), a broken file on reload keeping the
-//! old one. (ACME against pebble is in crates/cli/tests/acme.rs, with the
+//! HTTPS and WSS on the listen port, `--http-redirect`, the certificate
+//! reloaded on SIGHUP (new connections get the new one), a broken file on
+//! reload keeping the old one. (ACME against pebble is in crates/cli/tests/acme.rs, with the
 //! CLI.)
 
 use rcgen::{BasicConstraints, Certificate, CertificateParams, IsCa, KeyPair, SanType};
@@ -149,7 +149,10 @@ fn https_and_wss_from_certificate_files_reloaded_on_sighup() {
     let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert, &cert_a).unwrap();
     std::fs::write(&key, &key_a).unwrap();
-    let server = Server::start(dir.path(), &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()]);
+    let server = Server::start(
+        dir.path(),
+        &["--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap(), "--http-redirect", "127.0.0.1:0"],
+    );
     assert!(server.wait_for_log("tether-server listening").contains("scheme=https"));
 
     // HTTPS: /healthz answers over TLS, trusting only the test CA.
@@ -159,6 +162,19 @@ fn https_and_wss_from_certificate_files_reloaded_on_sighup() {
     let body = resp.body_mut().read_to_string().unwrap();
     assert!(body.contains("\"status\":\"ok\"") && body.contains("fingerprint"), "{body}");
     assert_eq!(presented_leaf(&server, &ca.der), der_a);
+
+    // --http-redirect: plain HTTP there is sent to the same path over HTTPS.
+    let line = server.wait_for_log("HTTP redirect to HTTPS listening");
+    let redirect_port =
+        line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().rsplit(':').next().unwrap();
+    let no_follow = ureq::Agent::config_builder().max_redirects(0).http_status_as_error(false).build().new_agent();
+    let resp = no_follow.get(&format!("http://localhost:{redirect_port}/healthz?probe=1")).call().unwrap();
+    assert_eq!(resp.status(), 308);
+    let location = resp.headers().get("location").unwrap().to_str().unwrap();
+    assert_eq!(location, format!("https://localhost:{}/healthz?probe=1", server.port()));
+    let mut followed = https(&ca.der).get(&format!("http://localhost:{redirect_port}/healthz")).call().unwrap();
+    assert_eq!(followed.status(), 200);
+    assert!(followed.body_mut().read_to_string().unwrap().contains("\"status\":\"ok\""));
 
     // Plain HTTP on the TLS port gets no answer.
     let plain = ureq::get(&format!("http://{}/healthz", server.addr)).call();
@@ -227,4 +243,6 @@ fn bad_tls_settings_stop_the_server_at_start_with_a_clear_message() {
     assert!(err.contains("exclude each other"), "{err}");
     let err = run(&["--acme-email", "me@example.org"]);
     assert!(err.contains("need --acme-domain"), "{err}");
+    let err = run(&["--http-redirect", "127.0.0.1:0"]);
+    assert!(err.contains("needs TLS"), "{err}");
 }
