@@ -222,5 +222,23 @@ fn a_certificate_from_pebble_over_tls_alpn_then_https_and_the_cli_over_wss() {
     let out = ok(&bob, &["--ca", ca, "read", "alice"]);
     assert!(out.contains("hello over wss 5d2a"), "{out}");
     assert!(!server.text().contains("certificate obtained"), "{}", server.text());
+
+    // Validation is real: a second server asking for `localhost` on another
+    // port cannot answer pebble's challenge (pebble connects to port
+    // `tls_port`, where the first server has no challenge for it), so its
+    // order fails, and it says so.
+    let mut cmd = Command::new(server_bin());
+    cmd.args(["--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("server2"))
+        .args(["--acme-domain", "localhost"])
+        .args(["--acme-directory", &format!("https://127.0.0.1:{api}/dir"), "--acme-ca"])
+        .arg(dir.path().join("pebble-api-ca.pem"))
+        .env("TETHER_LOG", "info");
+    let mut second = Logged::spawn(cmd);
+    let failed = second.wait_for("ACME: ordering a certificate failed", Duration::from_secs(60));
+    eprintln!("the second server's failed order: {failed}");
+    assert!(failed.contains("the CA could not validate localhost"), "{failed}");
+    assert!(failed.contains("ERROR") && failed.contains("localhost") && !failed.contains("PRIVATE KEY"), "{failed}");
+    assert!(!second.text().contains("certificate obtained"), "{}", second.text());
     drop(pebble);
 }

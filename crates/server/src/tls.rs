@@ -211,10 +211,31 @@ async fn acme_loop(mut state: rustls_acme::AcmeState<std::io::Error>, domains: V
             Ok(EventOk::CertCacheStore) => tracing::debug!("ACME: certificate stored in the cache"),
             Ok(EventOk::AccountCacheStore) => tracing::debug!("ACME: account stored in the cache"),
             Err(rustls_acme::EventError::Order(e)) => {
-                tracing::error!(?domains, "ACME: ordering a certificate failed (will retry): {e}")
+                tracing::error!(?domains, "ACME: ordering a certificate failed (will retry): {}", order_error(&e))
             }
             Err(e) => tracing::error!(?domains, "ACME: {e}"),
         }
+    }
+}
+
+/// A failed order in words: for a failed validation, the name and what the
+/// CA said (rather than the whole authorization object).
+fn order_error(e: &rustls_acme::OrderError) -> String {
+    use rustls_acme::acme::Identifier;
+    match e {
+        rustls_acme::OrderError::BadAuth(auth) => {
+            let Identifier::Dns(name) = &auth.identifier;
+            let problems: Vec<String> = auth
+                .challenges
+                .iter()
+                .filter_map(|c| c.error.as_ref())
+                .map(|p| {
+                    format!("{} ({})", p.detail.as_deref().unwrap_or("no detail"), p.typ.as_deref().unwrap_or("?"))
+                })
+                .collect();
+            format!("the CA could not validate {name} ({:?}): {}", auth.status, problems.join("; "))
+        }
+        e => e.to_string(),
     }
 }
 
