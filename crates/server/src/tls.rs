@@ -104,12 +104,12 @@ impl Tls {
             TlsSource::Acme(acme) => {
                 let client = acme_client_config(acme.ca.as_deref())?;
                 let cache = prepare_cache(&acme.cache)?;
-                let mut config = rustls_acme::AcmeConfig::new_with_client_config(&acme.domains, client)
+                let state = rustls_acme::AcmeConfig::new_with_client_config(&acme.domains, client)
                     .directory(&acme.directory)
                     .contact(acme.email.iter().map(|e| format!("mailto:{e}")))
-                    .cache(rustls_acme::caches::DirCache::new(cache));
-                config = config.challenge_type(rustls_acme::UseChallenge::TlsAlpn01);
-                let state = config.state();
+                    .cache(rustls_acme::caches::DirCache::new(cache))
+                    .challenge_type(rustls_acme::UseChallenge::TlsAlpn01)
+                    .state();
                 let challenge = state.challenge_rustls_config_with_provider(provider());
                 let server = server_config(state.resolver())?;
                 tracing::info!(
