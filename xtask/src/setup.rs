@@ -26,6 +26,10 @@ const DEBIAN_BROWSER_PACKAGES: &[&str] = &[
     "zbar-tools",
 ];
 
+/// Debian package of Let's Encrypt's test ACME server, for the ACME test
+/// (crates/cli/tests/acme.rs starts it; without it that test fails).
+const DEBIAN_ACME_PACKAGES: &[&str] = &["pebble"];
+
 /// How to invoke cargo for the wasm32 target.
 #[derive(Debug, Clone)]
 pub struct WasmCargo {
@@ -81,6 +85,7 @@ pub fn run() -> Result<Tools> {
         return Err(format!("{} is missing after npm ci", wasm_opt.display()));
     }
     let (chromium, chromedriver) = browser()?;
+    pebble()?;
     cargo_fuzz()?;
     eprintln!(
         "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {})",
@@ -327,6 +332,17 @@ fn browser() -> Result<(PathBuf, PathBuf)> {
         }
     }
     Ok((chromium.into(), chromedriver.into()))
+}
+
+/// pebble, the ACME server the TLS test gets a certificate from.
+fn pebble() -> Result {
+    if !have("pebble") {
+        apt_install(DEBIAN_ACME_PACKAGES, "pebble (the test ACME server)")?;
+    }
+    if !have("pebble") {
+        return Err("pebble is still missing after installing it".into());
+    }
+    Ok(())
 }
 
 // ------------------------------------------------------------------- apt

@@ -4,13 +4,14 @@
 //! `main` parses the command line and hands it to the command's module in
 //! `cmd/`; `session` drives the engine over a WebSocket, `store` keeps its
 //! data in SQLite, `format` writes messages and times, `qr` reads link codes
-//! from images.
+//! from images, `tls` sets up `wss://` (the system's roots and `--ca`).
 
 mod cmd;
 mod format;
 mod qr;
 mod session;
 mod store;
+mod tls;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -26,6 +27,9 @@ struct Cli {
     /// Where this device keeps its keys and history [default: ~/.tether].
     #[arg(long, env = "TETHER_HOME", global = true, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Also trust this CA certificate (PEM) for https:// servers, e.g. a private CA's.
+    #[arg(long, env = "TETHER_CA", global = true, value_name = "FILE")]
+    ca: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     command: Command,
@@ -34,6 +38,7 @@ struct Cli {
 /// The first steps, under `tether --help`.
 const START: &str = "First steps:
   tether register alice --server http://127.0.0.1:7780
+  (or --server https://chat.example.org; add --ca FILE for a private CA)
   tether contacts add bob --name Bob
   tether send bob \"hello\"
   tether verify bob
@@ -69,6 +74,7 @@ enum Command {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    tls::set_extra_ca(cli.ca);
     let home = cmd::Home::new(cli.data);
     let result = match cli.command {
         Command::Register(c) => c.run(&home).await,

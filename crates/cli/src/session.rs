@@ -1,5 +1,6 @@
 //! The native adapter: drives the sans-IO engine over a WebSocket
-//! (tokio-tungstenite), with the system clock and OS randomness.
+//! (tokio-tungstenite; `wss://` with rustls, see tls.rs), with the system
+//! clock and OS randomness.
 //!
 //! Every command that talks to the server opens a [`Session`], connects,
 //! and then waits with [`Session::wait`], the one loop that feeds the
@@ -12,7 +13,7 @@ use tether_client::{ClientInfo, Engine, Event, Random};
 use tether_proto::ErrorCode;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -92,9 +93,15 @@ impl Session {
             return Err("no server is set: run `tether register <handle> --server URL` first".into());
         }
         let url = ws_url(&server);
-        let ws = match tokio::time::timeout(CONNECT_LIMIT, tokio_tungstenite::connect_async(&url)).await {
+        let connector =
+            if url.starts_with("wss://") { Connector::Rustls(crate::tls::client_config()?) } else { Connector::Plain };
+        let connecting = tokio_tungstenite::connect_async_tls_with_config(&url, None, false, Some(connector));
+        let ws = match tokio::time::timeout(CONNECT_LIMIT, connecting).await {
             Ok(Ok((ws, _))) => ws,
             Ok(Err(e)) => {
+                if let Some(problem) = crate::tls::explain(&e) {
+                    return Err(format!("cannot connect to the Tether server at {server}: {problem}"));
+                }
                 return Err(format!(
                     "cannot reach the Tether server at {server} ({e}): is it running, and is the address right?"
                 ));

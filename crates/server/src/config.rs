@@ -82,6 +82,26 @@ pub struct Config {
     pub lookups_per_minute: u32,
     /// … and in a burst.
     pub lookup_burst: u32,
+    /// TLS from files: the certificate chain (PEM, leaf first); with
+    /// `tls_key`. Reloaded on SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS from files: the certificate's private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// TLS over ACME: the names to get a certificate for (each must reach
+    /// this server's listen port on 443). Empty: no ACME.
+    pub acme_domains: Vec<String>,
+    /// ACME account contact (the CA's expiry notices).
+    pub acme_email: Option<String>,
+    /// ACME directory URL; unset: Let's Encrypt production.
+    pub acme_directory: Option<String>,
+    /// Where the ACME account and certificate are kept; unset: `<data>/acme`.
+    pub acme_cache: Option<PathBuf>,
+    /// Extra CA (PEM) trusted for the ACME directory's own HTTPS, e.g. a
+    /// test CA's.
+    pub acme_ca: Option<PathBuf>,
+    /// With TLS: a plain-HTTP address whose every request is redirected
+    /// to HTTPS (e.g. `0.0.0.0:80`). Unset: none.
+    pub http_redirect: Option<String>,
 }
 
 impl Default for Config {
@@ -114,6 +134,14 @@ impl Default for Config {
             claims_per_hour: 20,
             lookups_per_minute: 30,
             lookup_burst: 60,
+            tls_cert: None,
+            tls_key: None,
+            acme_domains: Vec::new(),
+            acme_email: None,
+            acme_directory: None,
+            acme_cache: None,
+            acme_ca: None,
+            http_redirect: None,
         }
     }
 }
@@ -124,6 +152,54 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|source| crate::Error::Config(format!("{}: {source}", path.display())))?;
         toml::from_str(&text).map_err(|e| crate::Error::Config(format!("{}: {e}", path.display())))
+    }
+
+    /// Where the TLS certificate comes from; `None`: plain HTTP. Refuses
+    /// contradictory settings (files and ACME, a certificate without its
+    /// key, ACME options without a domain).
+    pub fn tls(&self) -> Result<Option<crate::tls::TlsSource>, crate::Error> {
+        use crate::tls::{AcmeSettings, LETS_ENCRYPT, TlsSource};
+        let bad = |m: &str| Err(crate::Error::Config(m.into()));
+        let acme_extras = self.acme_email.is_some()
+            || self.acme_directory.is_some()
+            || self.acme_cache.is_some()
+            || self.acme_ca.is_some();
+        let files = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
+            (Some(_), None) => {
+                return bad("a TLS certificate (--tls-cert, tls_cert) needs its key (--tls-key, tls_key)");
+            }
+            (None, Some(_)) => {
+                return bad("a TLS key (--tls-key, tls_key) needs its certificate (--tls-cert, tls_cert)");
+            }
+            (None, None) => None,
+        };
+        if self.acme_domains.is_empty() {
+            if acme_extras {
+                return bad(
+                    "--acme-email, --acme-directory, --acme-cache and --acme-ca need --acme-domain (acme_domains)",
+                );
+            }
+            if files.is_none() && self.http_redirect.is_some() {
+                return bad("--http-redirect (http_redirect) needs TLS: --tls-cert/--tls-key or --acme-domain");
+            }
+            return Ok(files);
+        }
+        if files.is_some() {
+            return bad(
+                "certificate files (--tls-cert/--tls-key) and ACME (--acme-domain) exclude each other: choose one",
+            );
+        }
+        if let Some(d) = self.acme_domains.iter().find(|d| d.is_empty() || d.contains(['/', ':', ' '])) {
+            return Err(crate::Error::Config(format!("--acme-domain {d:?} is not a host name")));
+        }
+        Ok(Some(TlsSource::Acme(AcmeSettings {
+            domains: self.acme_domains.clone(),
+            email: self.acme_email.clone(),
+            directory: self.acme_directory.clone().unwrap_or_else(|| LETS_ENCRYPT.into()),
+            cache: self.acme_cache.clone().unwrap_or_else(|| self.data.join("acme")),
+            ca: self.acme_ca.clone(),
+        })))
     }
 
     /// The registration policy in force: open by default only on loopback.
@@ -171,5 +247,29 @@ mod tests {
         assert_eq!(c.registration, Some(Registration::Token));
         assert_eq!(c.primary_inactive_days, 14);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+    }
+
+    #[test]
+    fn tls_settings_are_files_or_acme_never_both() {
+        use crate::tls::{LETS_ENCRYPT, TlsSource};
+        assert_eq!(Config::default().tls().unwrap(), None);
+        let files: Config = toml::from_str("tls_cert = \"c.pem\"\ntls_key = \"k.pem\"").unwrap();
+        assert_eq!(files.tls().unwrap(), Some(TlsSource::Files { cert: "c.pem".into(), key: "k.pem".into() }));
+        let acme: Config = toml::from_str("data = \"/d\"\nacme_domains = [\"chat.example.org\"]").unwrap();
+        let Some(TlsSource::Acme(a)) = acme.tls().unwrap() else { panic!("ACME expected") };
+        assert_eq!(a.domains, ["chat.example.org"]);
+        assert_eq!(a.directory, LETS_ENCRYPT);
+        assert_eq!(a.cache, PathBuf::from("/d/acme"));
+
+        let both = Config { acme_domains: vec!["a.example".into()], ..files.clone() };
+        assert!(both.tls().unwrap_err().to_string().contains("exclude each other"));
+        let half = Config { tls_key: None, ..files };
+        assert!(half.tls().unwrap_err().to_string().contains("needs its key"));
+        let stray = Config { acme_email: Some("me@example.org".into()), ..Config::default() };
+        assert!(stray.tls().unwrap_err().to_string().contains("need --acme-domain"));
+        let url = Config { acme_domains: vec!["https://a.example".into()], ..Config::default() };
+        assert!(url.tls().unwrap_err().to_string().contains("not a host name"));
+        let redirect = Config { http_redirect: Some("0.0.0.0:80".into()), ..Config::default() };
+        assert!(redirect.tls().unwrap_err().to_string().contains("needs TLS"));
     }
 }

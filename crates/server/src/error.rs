@@ -26,6 +26,24 @@ pub enum Error {
     /// A database migration failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
+    /// A TLS certificate file (`tls_cert`, `acme_ca`) is unreadable or
+    /// holds no usable certificate.
+    #[error("TLS certificate {path}: {reason}")]
+    TlsCert {
+        /// The file in question.
+        path: std::path::PathBuf,
+        /// What is wrong with it (never its content).
+        reason: String,
+    },
+    /// The TLS private key file is unreadable, malformed, or not the
+    /// certificate's key.
+    #[error("TLS key {path}: {reason}")]
+    TlsKey {
+        /// The file in question.
+        path: std::path::PathBuf,
+        /// What is wrong with it (never its content).
+        reason: String,
+    },
     /// Binding or serving the listening socket failed.
     #[error("listen on {addr}: {source}")]
     Listen {

@@ -9,6 +9,9 @@
 //!             ├ router (device → connection) writer (queue quotas, group commit, then push)
 //!             ├ links (refs, pairing slots, held approvals: bounded.rs tables)
 //!             └ limits (per-account prekey claims and lookups)
+//! Server::serve_tls(listener, tls, shutdown): the same routes over TLS
+//!             (tls: certificate files reloaded on SIGHUP, or ACME via rustls-acme)
+//! serve_redirect(listener, port): plain HTTP answered with 308 to HTTPS (redirect.rs)
 //! ```
 //!
 //! The server sees public keys, signed lists and ciphertext only. Logs name
@@ -27,16 +30,21 @@ mod keys;
 mod limits;
 mod links;
 mod metrics;
+mod redirect;
 mod router;
 pub mod store;
+mod tls;
 mod writer;
 
 pub use clock::{Clock, DAY_MS, ManualClock, SystemClock};
 pub use config::{Config, Registration};
 pub use error::Error;
 pub use links::Footprint;
+pub use redirect::serve_redirect;
 pub use store::{SqliteStore, Store};
+pub use tls::{AcmeSettings, LETS_ENCRYPT, Tls, TlsSource};
 
+use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -232,8 +240,8 @@ impl Server {
         Ok(token)
     }
 
-    /// Serves on `listener` until `shutdown` resolves; then stops
-    /// accepting, tells every connection "going away", lets in-flight
+    /// Serves plain HTTP on `listener` until `shutdown` resolves; then
+    /// stops accepting, tells every connection "going away", lets in-flight
     /// writes finish and returns.
     pub async fn serve(
         &self,
@@ -241,22 +249,42 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), Error> {
         let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        self.serve_on(NoDelay(listener), addr, "http", shutdown).await
+    }
+
+    /// Serves the same routes as [`Server::serve`] over TLS (HTTPS, WSS).
+    /// `tls` comes from [`Tls::start`].
+    pub async fn serve_tls(
+        &self,
+        listener: TcpListener,
+        tls: &Tls,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error> {
+        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let listener = tls.listener(listener).map_err(|source| Error::Listen { addr: addr.clone(), source })?;
+        self.serve_on(listener, addr, "https", shutdown).await
+    }
+
+    async fn serve_on<L>(
+        &self,
+        listener: L,
+        addr: String,
+        scheme: &'static str,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), Error>
+    where
+        L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+        for<'a> Peer: Connected<axum::serve::IncomingStream<'a, L>>,
+    {
         let app = HttpRouter::new()
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics_text))
             .route("/v1/ws", get(ws_upgrade))
             .with_state(self.shared.clone());
         let sweeper = tokio::spawn(sweep_loop(self.clone()));
-        tracing::info!(%addr, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
+        tracing::info!(%addr, %scheme, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
         let token = self.shared.shutdown.clone();
-        // No Nagle delay: frames are small and already batched per flush
-        // (conn.rs); waiting for the peer's delayed ACK would add up to 40 ms.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!("TCP_NODELAY: {e}");
-            }
-        });
-        let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+        let app = app.into_make_service_with_connect_info::<Peer>();
         let result = axum::serve(listener, app)
             .with_graceful_shutdown(async move {
                 tokio::select! {
@@ -365,6 +393,45 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
         .into_response()
 }
 
+/// A plain TCP listener whose connections have no Nagle delay: frames are
+/// small and already batched per flush (conn.rs); waiting for the peer's
+/// delayed ACK would add up to 40 ms.
+struct NoDelay(TcpListener);
+
+impl axum::serve::Listener for NoDelay {
+    type Io = tokio::net::TcpStream;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // axum's accept, which waits out errors such as too many open files.
+        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY: {e}");
+        }
+        (tcp, addr)
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.0.local_addr()
+    }
+}
+
+/// The TCP peer's address, for plain and TLS listeners alike.
+#[derive(Debug, Clone, Copy)]
+struct Peer(std::net::SocketAddr);
+
+impl Connected<axum::serve::IncomingStream<'_, NoDelay>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, NoDelay>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
+impl Connected<axum::serve::IncomingStream<'_, tls::TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tls::TlsListener>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 /// The client's address as the reverse proxy reports it, if the operator
 /// named the header (`client_ip_header`): the last address of the header's
 /// last line (a proxy appends the address it saw; what the client sent
@@ -378,7 +445,7 @@ fn client_ip(config: &Config, headers: &axum::http::HeaderMap) -> Option<std::ne
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
 async fn ws_upgrade(
     State(s): State<Arc<Shared>>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {

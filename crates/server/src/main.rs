@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use tether_server::{Config, Registration, Server, SystemClock};
+use tether_server::{Config, Registration, Server, SystemClock, Tls};
 use tokio::net::TcpListener;
 
 /// Tether relay server: end-to-end encrypted messages, stored and forwarded.
@@ -29,6 +29,31 @@ struct Args {
     /// Most linked companions per account [default: 4].
     #[arg(long, env = "TETHER_MAX_COMPANIONS")]
     max_companions: Option<u32>,
+    /// Serve TLS with this certificate chain (PEM, leaf first); needs --tls-key. SIGHUP reloads both files.
+    #[arg(long, env = "TETHER_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --tls-cert.
+    #[arg(long, env = "TETHER_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+    /// Serve TLS with a certificate for NAME obtained over ACME (TLS-ALPN-01 on the listen port, which must be
+    /// reachable as NAME:443). Repeatable; the variable takes a comma-separated list.
+    #[arg(long = "acme-domain", env = "TETHER_ACME_DOMAIN", value_name = "NAME", value_delimiter = ',')]
+    acme_domains: Vec<String>,
+    /// Contact address for the ACME account (expiry notices).
+    #[arg(long, env = "TETHER_ACME_EMAIL", value_name = "ADDRESS")]
+    acme_email: Option<String>,
+    /// ACME directory URL [default: Let's Encrypt production].
+    #[arg(long, env = "TETHER_ACME_DIRECTORY", value_name = "URL")]
+    acme_directory: Option<String>,
+    /// Where the ACME account key and certificate are kept [default: <data>/acme].
+    #[arg(long, env = "TETHER_ACME_CACHE", value_name = "DIR")]
+    acme_cache: Option<PathBuf>,
+    /// Also trust this CA (PEM) for the ACME directory's HTTPS (a private or test CA).
+    #[arg(long, env = "TETHER_ACME_CA", value_name = "FILE")]
+    acme_ca: Option<PathBuf>,
+    /// With TLS: also listen for plain HTTP on ADDR (e.g. 0.0.0.0:80) and redirect every request to HTTPS.
+    #[arg(long, env = "TETHER_HTTP_REDIRECT", value_name = "ADDR")]
+    http_redirect: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -87,12 +112,38 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     if let Some(v) = args.max_companions {
         c.max_companions = v;
     }
+    if let Some(v) = &args.tls_cert {
+        c.tls_cert = Some(v.clone());
+    }
+    if let Some(v) = &args.tls_key {
+        c.tls_key = Some(v.clone());
+    }
+    if !args.acme_domains.is_empty() {
+        c.acme_domains = args.acme_domains.clone();
+    }
+    if let Some(v) = &args.acme_email {
+        c.acme_email = Some(v.clone());
+    }
+    if let Some(v) = &args.acme_directory {
+        c.acme_directory = Some(v.clone());
+    }
+    if let Some(v) = &args.acme_cache {
+        c.acme_cache = Some(v.clone());
+    }
+    if let Some(v) = &args.acme_ca {
+        c.acme_ca = Some(v.clone());
+    }
+    if let Some(v) = &args.http_redirect {
+        c.http_redirect = Some(v.clone());
+    }
     Ok(c)
 }
 
 async fn run(args: Args) -> Result<(), tether_server::Error> {
     let config = config(&args)?;
+    let tls_source = config.tls()?;
     let listen = config.listen.clone();
+    let http_redirect = config.http_redirect.clone();
     let policy = config.registration_policy();
     let server = Server::open(config, Arc::new(SystemClock)).await?;
     match args.command {
@@ -110,9 +161,53 @@ async fn run(args: Args) -> Result<(), tether_server::Error> {
         .await
         .map_err(|source| tether_server::Error::Listen { addr: listen.clone(), source })?;
     tracing::info!(registration = ?policy, "registration policy");
-    server.serve(listener, shutdown_signal()).await?;
+    match tls_source {
+        None => server.serve(listener, shutdown_signal()).await?,
+        Some(source) => {
+            let tls = Tls::start(&source)?;
+            reload_on_sighup(tls.clone());
+            if let Some(addr) = http_redirect {
+                let https_port = listener.local_addr().map(|a| a.port()).unwrap_or(443);
+                let plain = TcpListener::bind(&addr)
+                    .await
+                    .map_err(|source| tether_server::Error::Listen { addr: addr.clone(), source })?;
+                tokio::spawn(async move {
+                    if let Err(e) = tether_server::serve_redirect(plain, https_port).await {
+                        tracing::error!("HTTP redirect: {e}");
+                    }
+                });
+            }
+            server.serve_tls(listener, &tls, shutdown_signal()).await?
+        }
+    }
     tracing::info!("tether-server stopped");
     Ok(())
+}
+
+/// On SIGHUP, reads the certificate files again; a file that does not load
+/// leaves the current certificate in place. (With TLS on, SIGHUP no longer
+/// ends the process.)
+fn reload_on_sighup(tls: Tls) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut hup = match signal(SignalKind::hangup()) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("cannot watch SIGHUP, certificate files will not be reloaded: {e}");
+                return;
+            }
+        };
+        while hup.recv().await.is_some() {
+            match tls.reload() {
+                Ok(true) => tracing::info!("SIGHUP: TLS certificate reloaded"),
+                Ok(false) => tracing::info!("SIGHUP: nothing to reload (ACME renews its certificate itself)"),
+                Err(e) => tracing::error!("SIGHUP: TLS certificate not reloaded, keeping the current one: {e}"),
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    drop(tls);
 }
 
 /// Resolves on ctrl-c or SIGTERM.

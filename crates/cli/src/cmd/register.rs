@@ -10,7 +10,7 @@ use tether_proto::ErrorCode;
 pub struct Register {
     /// A phone number in E.164 form (+4915112345678) or a user name.
     handle: String,
-    /// The server, e.g. http://127.0.0.1:7780.
+    /// The server, e.g. http://127.0.0.1:7780 or https://chat.example.org (see --ca for a private CA).
     #[arg(long, env = "TETHER_SERVER", value_name = "URL")]
     server: String,
     /// Registration token (for servers that require one).
