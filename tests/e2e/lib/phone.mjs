@@ -49,12 +49,14 @@ export async function cameraFrom(png, y4m) {
 
 /**
  * Starts the phone: Chromium with `camera` (a .y4m file, or none) as its
- * camera, camera permission granted, a phone-sized touch viewport. Returns
- * the browser, its context, every console error and page error seen, and
+ * camera, camera permission granted, a phone-sized touch viewport. Its
+ * profile is `profile` when given (so a later launch with another camera
+ * finds the web app's storage as it was left), a fresh one otherwise.
+ * Returns the context, every console error and page error seen, and
  * `close()`.
- * @param {{ camera?: string, colorScheme?: "light" | "dark", offlineCapable?: boolean }} [options]
+ * @param {{ camera?: string, colorScheme?: "light" | "dark", profile?: string }} [options]
  */
-export async function launchPhone({ camera, colorScheme = "light" } = {}) {
+export async function launchPhone({ camera, colorScheme = "light", profile } = {}) {
   const args = [
     "--no-sandbox",
     "--disable-gpu",
@@ -66,8 +68,11 @@ export async function launchPhone({ camera, colorScheme = "light" } = {}) {
     "--use-fake-ui-for-media-stream",
   ];
   if (camera) args.push(`--use-file-for-fake-video-capture=${camera}`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args });
-  const context = await browser.newContext({
+  const dir = profile ?? (await mkdtemp(path.join(tmpdir(), "tether-phone-profile-")));
+  const context = await chromium.launchPersistentContext(dir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
     viewport: PHONE,
     deviceScaleFactor: 2,
     isMobile: true,
@@ -79,11 +84,11 @@ export async function launchPhone({ camera, colorScheme = "light" } = {}) {
   context.on("console", (msg) => logs.push({ type: msg.type(), text: msg.text(), url: msg.location()?.url ?? "" }));
   context.on("weberror", (err) => logs.push({ type: "pageerror", text: String(err.error()), url: "" }));
   return {
-    browser,
     context,
     logs,
     async close() {
-      await browser.close();
+      await context.close();
+      if (!profile) await rm(dir, { recursive: true, force: true });
     },
   };
 }
