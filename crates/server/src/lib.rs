@@ -17,6 +17,7 @@
 
 #[cfg(feature = "adversary")]
 pub mod adversary;
+mod app;
 mod bounded;
 mod clock;
 mod config;
@@ -245,7 +246,8 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics_text))
             .route("/v1/ws", get(ws_upgrade))
-            .with_state(self.shared.clone());
+            .with_state(self.shared.clone())
+            .merge(app::router());
         let sweeper = tokio::spawn(sweep_loop(self.clone()));
         tracing::info!(%addr, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
         let token = self.shared.shutdown.clone();
