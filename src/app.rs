@@ -119,10 +119,11 @@ impl Core {
         command(&self.shared, move |_, s, now| s.engine.remove_device(device_id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
-    /// The account key as 24 words, to write down (a primary only).
-    #[wasm_bindgen(js_name = recoveryPhrase, unchecked_return_type = "Promise<string>")]
-    pub fn recovery_phrase(&self) -> Promise {
-        command(&self.shared, move |_, s, _| recovery::phrase(&s.engine).map(JsValue::from))
+    /// The account key as 24 words, to write down (a primary only). A
+    /// query, not a command: nothing changes, nothing is sent.
+    #[wasm_bindgen(js_name = recoveryPhrase)]
+    pub fn recovery_phrase(&self) -> Result<String, JsError> {
+        recovery::phrase(&self.shared.state.borrow().engine).map_err(|e| JsError::new(&e))
     }
 
     /// Rebuilds the account `handle` from its recovery phrase on this
