@@ -44,6 +44,8 @@ const START: &str = "First steps:
 #[derive(Debug, Subcommand)]
 enum Command {
     Register(cmd::register::Register),
+    RecoveryPhrase(cmd::recovery::RecoveryPhrase),
+    Restore(cmd::recovery::Restore),
     Link(cmd::link::Link),
     Devices(cmd::devices::Devices),
     Unlink(cmd::unlink::Unlink),
@@ -70,6 +72,8 @@ async fn main() -> ExitCode {
     let home = cmd::Home::new(cli.data);
     let result = match cli.command {
         Command::Register(c) => c.run(&home).await,
+        Command::RecoveryPhrase(c) => c.run(&home).await,
+        Command::Restore(c) => c.run(&home).await,
         Command::Link(c) => c.run(&home).await,
         Command::Devices(c) => c.run(&home).await,
         Command::Unlink(c) => c.run(&home).await,

@@ -391,6 +391,13 @@ impl Directory {
         self.save_own(fx);
     }
 
+    /// Primary: companion ids below `next` are used up (a restore learns
+    /// them from the list it replaces: ids are never reused).
+    pub(crate) fn reserve_device_ids(&mut self, next: u32, fx: &mut Effects) {
+        self.own.next_device = self.own.next_device.max(next);
+        self.save_own(fx);
+    }
+
     fn save_own(&self, fx: &mut Effects) {
         fx.put(NS_SELF, OWN_LIST_KEY, &self.own);
     }

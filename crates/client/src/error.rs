@@ -42,6 +42,14 @@ pub enum Error {
     /// request is settled as failed.
     #[error("the server answered a {request} request with something else")]
     MismatchedResponse { request: &'static str },
+    /// A recovery phrase is malformed (wrong length, unknown word, bad
+    /// checksum).
+    #[error("{0}")]
+    Phrase(#[from] crate::recovery::PhraseError),
+    /// The recovery phrase is valid but spells another account's key than
+    /// the one the server holds for the handle.
+    #[error("this phrase is not the recovery phrase of @{handle}")]
+    NotRecoveryPhrase { handle: String },
     /// A protocol-level failure (Noise, decoding, signatures).
     #[error(transparent)]
     Proto(#[from] tether_proto::Error),

@@ -10,8 +10,9 @@
 //! blocked senders), `inbox` (dedup, parked envelopes), `requests` (what is in
 //! flight), `olm` (vodozemac sessions). `engine` drives them and speaks the
 //! protocol; `effects` collects each input's writes and events; `store` is
-//! the key-value trait; `content` is what travels end to end; `model` is
-//! what is kept; `view` is what a UI shows; `event` is what the UI hears.
+//! the key-value trait; `recovery` spells the account seed as the recovery
+//! phrase; `content` is what travels end to end; `model` is what is kept;
+//! `view` is what a UI shows; `event` is what the UI hears.
 #![forbid(unsafe_code)]
 
 mod chats;
@@ -28,6 +29,7 @@ mod message_requests;
 pub mod model;
 mod olm;
 mod outbox;
+pub mod recovery;
 mod requests;
 pub mod store;
 pub mod view;
@@ -35,7 +37,7 @@ pub mod view;
 pub use chats::Chats;
 pub use directory::Directory;
 pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
-pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, Random};
+pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, RESTORED_ELSEWHERE, Random};
 pub use error::Error;
 pub use event::Event;
 pub use model::{
@@ -44,6 +46,7 @@ pub use model::{
 pub use names::{MAX_NAME_CHARS, sanitize_name};
 pub use olm::MAX_SESSIONS_PER_DEVICE;
 pub use outbox::Outbox;
+pub use recovery::{PHRASE_WORDS, PhraseError};
 pub use view::{Comparison, SafetyNumberView};
 
 /// Version of the engine (the workspace version), shown by every client.

@@ -120,6 +120,15 @@ pub(crate) struct Registration {
     pub token: Option<String>,
 }
 
+/// A restore from the recovery phrase waiting for the connection (or the
+/// server's answers). The seed lives only here, in memory, until the server
+/// accepted the restore.
+#[derive(Clone)]
+pub(crate) struct Restoration {
+    pub handle: String,
+    pub seed: [u8; 32],
+}
+
 /// Everything about joining an account.
 #[derive(Default)]
 pub struct Linking {
@@ -131,6 +140,8 @@ pub struct Linking {
     pub(crate) code: Option<CodeEntry>,
     /// A registration to send once connected.
     pub(crate) registering: Option<Registration>,
+    /// A restore to start once connected.
+    pub(crate) restoring: Option<Restoration>,
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ pub(crate) enum Pending {
     /// `list` is the re-signed list (primary), or None (a companion leaving).
     RemoveDevice { device_id: u32, list: Option<SignedDeviceList> },
     PublishList { list: SignedDeviceList },
+    /// The account's current list, before a restore.
+    RestoreLookup,
+    /// A restore: the new list, and the lowest companion id the account
+    /// never used (from the list it replaces).
+    Restore { handle: String, seed: [u8; 32], list: SignedDeviceList, next_device: u32 },
 }
 
 impl Pending {
@@ -48,6 +53,8 @@ impl Pending {
             Pending::EntrySignature => "entry signature",
             Pending::RemoveDevice { .. } => "device removal",
             Pending::PublishList { .. } => "device list publish",
+            Pending::RestoreLookup => "restore lookup",
+            Pending::Restore { .. } => "restore",
         }
     }
 }

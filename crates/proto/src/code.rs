@@ -71,6 +71,14 @@ pub enum ErrorCode {
     GoingAway,
     /// The server is at its connection limit.
     ServerBusy,
+    /// A restore named an account key that is not the account's: the
+    /// recovery phrase belongs to another account (or is mistyped into
+    /// another valid phrase).
+    AccountKeyMismatch,
+    /// Closing: the account was restored from its recovery phrase on
+    /// another device; this device no longer belongs to it. The closing
+    /// event carries the new signed list for the device to check.
+    AccountRestored,
     /// Something failed on the server; try again.
     Internal,
 }
@@ -108,6 +116,8 @@ impl ErrorCode {
         Self::GoingAway,
         Self::ServerBusy,
         Self::Internal,
+        Self::AccountKeyMismatch,
+        Self::AccountRestored,
     ];
 
     /// The code as it travels on the wire.
@@ -143,6 +153,8 @@ impl ErrorCode {
             Self::GoingAway => "going_away",
             Self::ServerBusy => "server_busy",
             Self::Internal => "internal",
+            Self::AccountKeyMismatch => "account_key_mismatch",
+            Self::AccountRestored => "account_restored",
         }
     }
 

@@ -42,7 +42,7 @@ pub struct ClientFrame {
     pub id: u64,
     #[prost(
         oneof = "Request",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19"
     )]
     pub request: Option<Request>,
 }
@@ -102,6 +102,16 @@ pub enum Request {
     /// list (a companion can make it only once it is signed in).
     #[prost(message, tag = "17")]
     PublishEntrySignature(PublishEntrySignature),
+    /// A guest about to restore an account from its recovery phrase asks
+    /// for the account's current list, naming the account key it holds;
+    /// answered with `DeviceList` (guests only, limited per source).
+    #[prost(message, tag = "18")]
+    RestoreLookup(RestoreLookup),
+    /// A guest restores an account: a new list signed by the account key,
+    /// holding only this connection as the primary. The account's other
+    /// devices are logged out (`account_restored`); answered `Registered`.
+    #[prost(message, tag = "19")]
+    Restore(Restore),
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -122,6 +132,30 @@ pub struct Register {
     /// Registration token, when the server requires one.
     #[prost(string, tag = "4")]
     pub token: String,
+}
+
+/// See [`Request::RestoreLookup`].
+#[derive(Clone, PartialEq, Message)]
+pub struct RestoreLookup {
+    #[prost(string, tag = "1")]
+    pub handle: String,
+    /// The account's Ed25519 public key, derived from the recovery phrase:
+    /// the server answers only if it is the account's
+    /// (`account_key_mismatch` otherwise).
+    #[prost(bytes = "vec", tag = "2")]
+    pub account_key: Vec<u8>,
+}
+
+/// See [`Request::Restore`].
+#[derive(Clone, PartialEq, Message)]
+pub struct Restore {
+    #[prost(string, tag = "1")]
+    pub handle: String,
+    /// Signed by the account key the server holds, a version above the
+    /// stored one, exactly one device: device 0 with this connection's
+    /// Noise key and its own entry signature.
+    #[prost(message, optional, tag = "2")]
+    pub device_list: Option<SignedDeviceList>,
 }
 
 /// A device list and the account key's signature over it. `body` is an

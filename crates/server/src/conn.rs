@@ -101,6 +101,9 @@ pub struct Conn {
     last_touch_ms: u64,
     /// Close after answering the current request (a device removed itself).
     pub close_after: Option<ErrorCode>,
+    /// The account whose restore logged out this device's key, when it
+    /// connects again after the restore.
+    restored_from: Option<String>,
 }
 
 /// Why the loop ended.
@@ -139,6 +142,7 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket, source: Source) {
                 limited_in_a_row: 0,
                 last_touch_ms: 0,
                 close_after: None,
+                restored_from: None,
             };
             // Boxed: the connection's state lives on the heap only once the
             // handshake is done, and the handshake's only until then.
@@ -219,8 +223,16 @@ impl Conn {
             // Answer the writes still in flight first (the peer is still
             // listening), within a bound.
             let _ = tokio::time::timeout(FINISH_IN_FLIGHT, self.finish_in_flight()).await;
-            let closing =
-                ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists: vec![] };
+            // A device logged out by a restore gets the new signed list, so
+            // it can check with the account key that the restore is real.
+            let device_lists = match (code, self.restored_handle()) {
+                (ErrorCode::AccountRestored, Some(handle)) => {
+                    let s = self.s.clone();
+                    handlers::list_reply(&s, &handle).await.map(|l| vec![l]).unwrap_or_default()
+                }
+                _ => vec![],
+            };
+            let closing = ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists };
             let _ = self.send_event(EventBody::Closing(closing)).await;
             let _ = self.flush().await;
             close_socket(&mut self.ws, code).await;
@@ -234,8 +246,22 @@ impl Conn {
         }
     }
 
-    /// Who is this? A device, a removed device (refused) or a guest.
+    /// The account this device belonged to before a restore logged it out.
+    fn restored_handle(&self) -> Option<String> {
+        match (&self.restored_from, &self.session) {
+            (Some(h), _) | (None, Session::Device { handle: h, .. }) => Some(h.clone()),
+            (None, Session::Guest) => None,
+        }
+    }
+
+    /// Who is this? A device, a removed device or one an account restore
+    /// logged out (refused), or a guest.
     async fn start(&mut self) -> Result<(), End> {
+        let restored = self.s.store.restored_key(&self.key).await.map_err(|_| End::Close(ErrorCode::Internal))?;
+        if let Some(handle) = restored {
+            self.restored_from = Some(handle);
+            return Err(End::Close(ErrorCode::AccountRestored));
+        }
         let device = self.s.store.device_by_key(&self.key).await.map_err(|_| End::Close(ErrorCode::Internal))?;
         match device {
             Some(d) if d.removed_ms.is_some() => Err(End::Close(ErrorCode::DeviceRemoved)),
@@ -580,6 +606,7 @@ impl Conn {
 fn closing_message(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::DeviceRemoved => "this device was removed from its account: link it again",
+        ErrorCode::AccountRestored => "this account was restored on another device",
         ErrorCode::GoingAway => "the server is going away or this device connected elsewhere: reconnect",
         ErrorCode::IdleTimeout => "nothing was sent for too long",
         ErrorCode::FrameTooLarge => "a frame was larger than the server accepts",

@@ -8,7 +8,7 @@ use crate::conn::{Conn, Session};
 use crate::limits::Limited;
 use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
-use crate::store::{Account, AckedCopies, ListUpdate, NewDevice, NewEnvelope, Prekey, StoreError};
+use crate::store::{Account, AckedCopies, ListUpdate, NewDevice, NewEnvelope, Prekey, Restoration, StoreError};
 use crate::writer::Op;
 use std::collections::{BTreeMap, BTreeSet};
 use tether_proto::ErrorCode;
@@ -128,6 +128,8 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::PairingFetch(r) => pairing_fetch(c, r),
         Request::PairingReply(r) => pairing_reply(c, r),
         Request::PublishEntrySignature(r) => publish_entry_signature(c, r).await,
+        Request::RestoreLookup(r) => restore_lookup(c, r).await,
+        Request::Restore(r) => restore(c, r).await,
     }
 }
 
@@ -422,6 +424,109 @@ async fn register(c: &mut Conn, r: Register) -> Result<ResponseBody> {
     }
     c.s.devices_changed(&handle);
     tracing::info!(%handle, "account registered");
+    c.become_device(handle.clone(), PRIMARY_DEVICE)
+        .await
+        .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;
+    Ok(ResponseBody::Registered(Registered { handle, device_id: PRIMARY_DEVICE }))
+}
+
+/// A restore attempt (lookup or restore) takes one of the source's tokens.
+fn restore_token(c: &Conn) -> Result<()> {
+    c.s.limits.restore(c.source, c.s.clock.now_ms()).map_err(|e| match e {
+        Limited::Exhausted => {
+            Failure::new(ErrorCode::RateLimited, "too many account restores from your network; try again in an hour")
+        }
+        Limited::Busy => Failure::new(ErrorCode::ServerBusy, "the server is busy; try again in a minute"),
+    })
+}
+
+/// A guest about to restore an account asks for its current list, naming
+/// the account key its recovery phrase gives.
+async fn restore_lookup(c: &mut Conn, r: RestoreLookup) -> Result<ResponseBody> {
+    guest(c)?;
+    restore_token(c)?;
+    let handle = handle_arg(&r.handle)?;
+    let a = account(&c.s, &handle).await?;
+    if a.account_key != r.account_key {
+        return Err(Failure::new(
+            ErrorCode::AccountKeyMismatch,
+            "that is not this account's key: the recovery phrase belongs to another account",
+        ));
+    }
+    Ok(ResponseBody::DeviceList(list_reply(&c.s, &handle).await?))
+}
+
+/// A guest restores an account from its recovery phrase: a new list signed
+/// by the stored account key, a newer version, exactly this connection as
+/// device 0 with its own entry signature. Every other device of the
+/// account is removed and told `account_restored`.
+async fn restore(c: &mut Conn, r: Restore) -> Result<ResponseBody> {
+    guest(c)?;
+    restore_token(c)?;
+    let handle = handle_arg(&r.handle)?;
+    let a = account(&c.s, &handle).await?;
+    let signed = r.device_list.ok_or_else(|| bad("a signed device list is required"))?;
+    let list = device_list::verify(&a.account_key, &signed).map_err(|e| match e {
+        tether_proto::Error::BadSignature(_) | tether_proto::Error::InvalidKey(_) => Failure::new(
+            ErrorCode::BadSignature,
+            "the list is not signed by this account's key: that is not the account's recovery phrase",
+        ),
+        other => Failure::new(ErrorCode::InvalidDeviceList, other.to_string()),
+    })?;
+    if list.handle != handle {
+        return Err(Failure::new(ErrorCode::InvalidDeviceList, "the list names another account"));
+    }
+    if list.version <= a.list_version {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "the list's version must be newer than the current one",
+        ));
+    }
+    let me = device_list::device(&list, PRIMARY_DEVICE);
+    let Some(me) = me.filter(|d| list.devices.len() == 1 && d.noise_key == c.key) else {
+        return Err(Failure::new(
+            ErrorCode::InvalidDeviceList,
+            "a restored list holds exactly one device: this one, as device 0",
+        ));
+    };
+    if device_list::verify_entry(&handle, me).is_err() {
+        return Err(Failure::new(ErrorCode::BadSignature, "the primary's entry is not signed by its own key"));
+    }
+    let restoration = Restoration {
+        handle: handle.clone(),
+        expected_version: a.list_version,
+        version: list.version,
+        body: signed.body,
+        sig: signed.signature,
+        primary: NewDevice {
+            device_id: PRIMARY_DEVICE,
+            noise_key: c.key.to_vec(),
+            platform: me.platform.clone(),
+            name: me.name.clone(),
+        },
+    };
+    let was = match c.s.store.restore_account(&restoration, c.s.clock.now_ms()).await {
+        Ok(was) => was,
+        Err(StoreError::Conflict) => {
+            return Err(Failure::new(
+                ErrorCode::InvalidDeviceList,
+                "the list changed meanwhile: fetch it and sign again",
+            ));
+        }
+        Err(StoreError::KeyTaken) => {
+            return Err(Failure::new(ErrorCode::AlreadyRegistered, "this device key is already known"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    c.s.devices_changed(&handle);
+    // The old devices hear why they are logged out (with the new list);
+    // out of the router first, so the new primary replaces no one.
+    for id in was {
+        if let Some(conn) = c.s.router.take_device(&handle, id) {
+            conn.close(ErrorCode::AccountRestored);
+        }
+    }
+    tracing::info!(%handle, "account restored from its recovery phrase");
     c.become_device(handle.clone(), PRIMARY_DEVICE)
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;

@@ -1,6 +1,8 @@
 //! Per-account limits on what one account can take from others: one-time
 //! keys claimed from a device, and device-list lookups of other accounts
-//! (handle enumeration). Counted in memory, in bounded maps (bounded.rs): a
+//! (handle enumeration); and per-source limits on account restores (each
+//! `RestoreLookup` and `Restore` takes a token, so nobody tests recovery
+//! phrases or account keys online at any useful rate). Counted in memory, in bounded maps (bounded.rs): a
 //! restart forgets the counts, which costs an attacker a restart of the
 //! server it does not control.
 
@@ -25,6 +27,13 @@ const KNOWN_MS: u64 = 24 * 60 * 60 * 1000;
 /// Most (account, handle) pairs remembered, in total and per account.
 const KNOWN_PAIRS: usize = 500_000;
 const KNOWN_PER_ACCOUNT: u32 = 2_000;
+
+/// Restore attempts (lookups and restores) one source may make at once …
+const RESTORE_BURST: f64 = 6.0;
+/// … and then one per this many ms (10 an hour).
+const RESTORE_EVERY_MS: f64 = 6.0 * 60.0 * 1000.0;
+/// Most sources with restore attempts remembered at once.
+const RESTORE_BUCKETS: usize = 100_000;
 
 /// Why a claim or lookup is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,6 +64,8 @@ pub struct Limits {
     lookups: Mutex<BoundedMap<String, Bucket, ()>>,
     /// (account, handle) pairs looked up lately: free to look up again.
     known: Mutex<BoundedMap<(String, String), (), String>>,
+    /// Restore attempts per source (see [`Limits::restore`]).
+    restores: Mutex<BoundedMap<crate::links::Source, Bucket, ()>>,
 }
 
 impl Limits {
@@ -66,6 +77,7 @@ impl Limits {
             lookup_burst: f64::from(c.lookup_burst.max(1)),
             lookups: Mutex::new(BoundedMap::new(LOOKUP_BUCKETS, u32::MAX)),
             known: Mutex::new(BoundedMap::new(KNOWN_PAIRS, KNOWN_PER_ACCOUNT)),
+            restores: Mutex::new(BoundedMap::new(RESTORE_BUCKETS, u32::MAX)),
         }
     }
 
@@ -117,6 +129,36 @@ impl Limits {
         // A full table only means the next lookup of this handle costs a token again.
         let _ = self.known.lock().expect("limits lock").insert(pair, (), account.to_string(), now_ms + KNOWN_MS, heap);
         Ok(())
+    }
+
+    /// Takes one restore token of `source` (a `RestoreLookup` or a
+    /// `Restore`, whether it succeeds or not): a burst of
+    /// [`RESTORE_BURST`], then one every [`RESTORE_EVERY_MS`].
+    pub fn restore(&self, source: crate::links::Source, now_ms: u64) -> Result<(), Limited> {
+        let mut m = self.restores.lock().expect("limits lock");
+        m.expire(now_ms, |_, _| {});
+        let rate = 1.0 / RESTORE_EVERY_MS;
+        // A bucket is forgotten once it would be full again.
+        let refill_ms = (RESTORE_BURST * RESTORE_EVERY_MS) as u64;
+        let ok = match m.get_mut(&source) {
+            Some(b) => {
+                let elapsed = now_ms.saturating_sub(b.at_ms) as f64;
+                b.tokens = (b.tokens + elapsed * rate).min(RESTORE_BURST);
+                b.at_ms = now_ms;
+                let ok = b.tokens >= 1.0;
+                if ok {
+                    b.tokens -= 1.0;
+                }
+                ok
+            }
+            None => {
+                let b = Bucket { tokens: RESTORE_BURST - 1.0, at_ms: now_ms };
+                m.insert(source, b, (), now_ms + refill_ms, 0).map_err(|_| Limited::Busy)?;
+                true
+            }
+        };
+        m.extend(&source, now_ms + refill_ms);
+        if ok { Ok(()) } else { Err(Limited::Exhausted) }
     }
 
     /// Takes one lookup token of `account`.

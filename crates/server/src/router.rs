@@ -208,6 +208,19 @@ impl Router {
         }
     }
 
+    /// Takes a device's connection out of the router (it is told to close
+    /// by the caller, with its own reason; a new connection for the same
+    /// device id then replaces nothing).
+    pub fn take_device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
+        let mut map = self.devices.lock().expect("router lock");
+        let account = map.get_mut(handle)?;
+        let conn = account.remove(&device_id);
+        if account.is_empty() {
+            map.remove(handle);
+        }
+        conn
+    }
+
     pub fn device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
         self.devices.lock().expect("router lock").get(handle)?.get(&device_id).cloned()
     }

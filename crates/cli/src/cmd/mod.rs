@@ -9,6 +9,7 @@ pub mod link;
 pub mod listen;
 pub mod logout;
 pub mod read;
+pub mod recovery;
 pub mod register;
 pub mod requests;
 pub mod send;
@@ -61,7 +62,9 @@ impl Home {
 pub fn registered(engine: &Engine) -> Result<(), String> {
     match engine.role() {
         Role::Unlinked { reason: Some(r) } => {
-            Err(format!("{r} Register again with `tether register <handle> --server URL`."))
+            Err(format!(
+                "{r} Register again with `tether register <handle> --server URL` (or restore an account from its recovery phrase: `tether restore <handle> --server URL`)."
+            ))
         }
         Role::Unlinked { reason: None } => {
             Err("this device is not registered: run `tether register <handle> --server URL`".into())

@@ -16,6 +16,9 @@ pub struct Register {
     /// Registration token (for servers that require one).
     #[arg(long)]
     token: Option<String>,
+    /// Do not print the recovery phrase (`tether recovery-phrase` shows it).
+    #[arg(long)]
+    no_phrase: bool,
 }
 
 impl Register {
@@ -45,11 +48,15 @@ impl Register {
             })
             .await??;
         s.settle(WAIT, report).await?;
+        let phrase = s.engine.recovery_phrase().map_err(fail)?;
         s.close().await;
         let fp = tether_proto::Fingerprint::parse(&fingerprint).map(|f| f.to_string()).unwrap_or(fingerprint);
         println!("Registered {handle} on {}.", self.server);
         println!("Server key fingerprint: {fp}");
         println!("(This device pinned it: a server with another key will be refused.)");
+        if !self.no_phrase {
+            super::recovery::print_for_new_account(&phrase);
+        }
         println!(
             "\nNext: add a contact (`tether contacts add <handle>`), or link the browser extension (`tether link <qr.png>`)."
         );

@@ -129,6 +129,9 @@ impl Engine {
         if let Some(r) = self.linking.registering.clone() {
             return self.send_register(&r, now);
         }
+        if let Some(r) = self.linking.restoring.clone() {
+            return self.send_restore_lookup(&r, now);
+        }
         if self.linking.flow.wants_refs() {
             self.request(Request::RequestLinkRefs(f::RequestLinkRefs {}), Pending::LinkRefs, now);
             return;
@@ -194,6 +197,7 @@ impl Engine {
                 self.fx.emit(Event::Error { code, message: err.message });
                 self.link.close = Some("registration failed".into());
             }
+            Pending::RestoreLookup | Pending::Restore { .. } => self.restore_failed(code, err.message),
             Pending::PairingPublish if code == Some(ErrorCode::PairingSlotTaken) => self.new_pairing_code(now),
             Pending::LinkRefs | Pending::PairingPublish => {
                 self.fx.emit(Event::Error { code, message: err.message });
@@ -218,6 +222,10 @@ impl Engine {
     fn on_success(&mut self, why: Pending, body: ResponseBody, now: u64) {
         match (why, body) {
             (Pending::Register { handle, seed, list }, ResponseBody::Registered(_)) => self.registered(handle, seed, &list, now),
+            (Pending::RestoreLookup, ResponseBody::DeviceList(reply)) => self.restore_looked_up(reply, now),
+            (Pending::Restore { handle, seed, list, next_device }, ResponseBody::Registered(_)) => {
+                self.restored(handle, seed, &list, next_device, now)
+            }
             (Pending::List { handle }, ResponseBody::DeviceList(reply)) => {
                 self.apply_list_reply(&handle, reply, now);
                 self.unpark(now);
@@ -288,6 +296,7 @@ impl Engine {
                 }
             }
             f::EventBody::Closing(info) => match (ErrorCode::parse(&info.code), &self.me.role) {
+                (Some(ErrorCode::AccountRestored), _) => self.restored_elsewhere(&info),
                 // A primary holds the account key: nothing the server says
                 // wipes it. It keeps everything and says what happened.
                 (Some(ErrorCode::DeviceRemoved), Role::Primary { .. }) => {

@@ -31,13 +31,14 @@
 //! (dedup, parked envelopes), `Requests` (what is in flight) and `Olm`
 //! (sessions). The submodules here hold the protocol between them:
 //! `connection` (handshake, frames, responses), `send`, `receive`,
-//! `link` and `devices`.
+//! `link`, `devices` and `recovery` (the phrase, restore).
 
 mod connection;
 mod devices;
 mod link;
 mod message_requests;
 mod receive;
+mod recovery;
 mod send;
 mod verify;
 
@@ -111,6 +112,8 @@ struct Link {
     retry_at: Option<u64>,
     requests: Requests,
 }
+
+pub use recovery::RESTORED_ELSEWHERE;
 
 pub struct Engine {
     store: Box<dyn KvStore>,

@@ -13,6 +13,7 @@ mod chat;
 mod linking;
 mod relay;
 mod requests;
+mod restore;
 mod safety;
 mod verify;
 mod names;

@@ -34,6 +34,7 @@ fn envelope(handle: &str, device_id: u32, n: u8, created_ms: u64) -> NewEnvelope
 pub async fn run(store: &dyn Store) {
     accounts_and_devices(store).await;
     device_lists(store).await;
+    restore(store).await;
     envelopes(store).await;
     group_commit(store).await;
     prekeys(store).await;
@@ -90,6 +91,68 @@ async fn device_lists(s: &dyn Store) {
 
     s.remove_device("carol", 0, 40).await.unwrap();
     assert!(s.devices("carol").await.unwrap().iter().all(|d| d.removed_ms.is_some()));
+}
+
+async fn restore(s: &dyn Store) {
+    s.create_account(&account("ruth"), &device(0, 70), 0).await.unwrap();
+    let link = ListUpdate {
+        handle: "ruth".into(),
+        expected_version: 1,
+        version: 2,
+        body: b"v2".to_vec(),
+        sig: vec![3; 64],
+        add: Some(device(1, 71)),
+        remove: vec![],
+    };
+    s.update_list(&link, 10).await.unwrap();
+    for id in [0, 1] {
+        s.commit_batch(&[envelope("ruth", id, 1, 10)], &[]).await.unwrap();
+        s.add_prekeys("ruth", id, &[Prekey { key_id: 1, key: vec![1], fallback: false, signature: vec![] }])
+            .await
+            .unwrap();
+    }
+    let r = Restoration {
+        handle: "ruth".into(),
+        expected_version: 2,
+        version: 3,
+        body: b"restored".to_vec(),
+        sig: vec![4; 64],
+        primary: device(0, 72),
+    };
+    let stale = Restoration { expected_version: 1, ..r.clone() };
+    assert!(matches!(s.restore_account(&stale, 20).await, Err(StoreError::Conflict)));
+    let reused = Restoration { primary: device(0, 71), ..r.clone() };
+    assert!(matches!(s.restore_account(&reused, 20).await, Err(StoreError::KeyTaken)), "a known key is no new primary");
+    assert_eq!(s.account("ruth").await.unwrap().unwrap().list_version, 2, "a failed restore changes nothing");
+    assert_eq!(s.restored_key(&[70; 32]).await.unwrap(), None);
+
+    let mut was = s.restore_account(&r, 30).await.unwrap();
+    was.sort_unstable();
+    assert_eq!(was, vec![0, 1]);
+    let a = s.account("ruth").await.unwrap().unwrap();
+    assert_eq!(
+        (a.list_version, a.list_body.as_slice(), a.next_device),
+        (3, &b"restored"[..], 2),
+        "ids are never reused"
+    );
+    let new = s.device_by_key(&[72; 32]).await.unwrap().unwrap();
+    assert_eq!((new.device_id, new.removed_ms), (0, None), "the new primary is device 0");
+    assert_eq!(s.device_by_key(&[71; 32]).await.unwrap().unwrap().removed_ms, Some(30), "the companion is removed");
+    for key in [70, 71] {
+        assert_eq!(
+            s.restored_key(&[key; 32]).await.unwrap().as_deref(),
+            Some("ruth"),
+            "old key {key} is known as restored away"
+        );
+    }
+    assert_eq!(s.restored_key(&[72; 32]).await.unwrap(), None);
+    for id in [0, 1] {
+        assert!(s.pending("ruth", id, 0, 10).await.unwrap().is_empty(), "device {id}'s old queue is deleted");
+        assert_eq!(s.prekey_count("ruth", id).await.unwrap(), 0, "device {id}'s old prekeys are deleted");
+    }
+    let active: Vec<u32> =
+        s.devices("ruth").await.unwrap().into_iter().filter(|d| d.removed_ms.is_none()).map(|d| d.device_id).collect();
+    assert_eq!(active, vec![0]);
 }
 
 async fn envelopes(s: &dyn Store) {

@@ -80,6 +80,20 @@ pub struct ListUpdate {
     pub remove: Vec<u32>,
 }
 
+/// An account restored from its recovery phrase: a new list holding only
+/// a new primary, which replaces every device of the account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Restoration {
+    pub handle: String,
+    /// The version the restore was checked against (optimistic concurrency).
+    pub expected_version: u64,
+    pub version: u64,
+    pub body: Vec<u8>,
+    pub sig: Vec<u8>,
+    /// The new primary (device 0).
+    pub primary: NewDevice,
+}
+
 /// One copy of a message for one device, to be stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewEnvelope {
@@ -157,6 +171,16 @@ pub trait Store: Send + Sync + 'static {
     /// Applies a new signed list atomically. `Conflict` if the stored
     /// version is no longer `expected_version`.
     async fn update_list(&self, update: &ListUpdate, now_ms: u64) -> Result<(), StoreError>;
+    /// Restores an account atomically: the new list; every active device
+    /// (the old primary included) removed as [`Store::remove_device`] does
+    /// (queue and prekeys deleted) and its Noise key recorded as restored
+    /// away ([`Store::restored_key`]); device 0 is then the new primary.
+    /// `Conflict` if the stored version is no longer `expected_version`,
+    /// `KeyTaken` if the new primary's key is already known. Returns the ids
+    /// of the devices that were active.
+    async fn restore_account(&self, r: &Restoration, now_ms: u64) -> Result<Vec<u32>, StoreError>;
+    /// The account whose restore logged out the device with this Noise key.
+    async fn restored_key(&self, noise_key: &[u8]) -> Result<Option<String>, StoreError>;
     /// Removes a device without a new list (a companion logging itself out,
     /// or the inactivity rules): marked removed, queue and prekeys deleted.
     async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;

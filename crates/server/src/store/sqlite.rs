@@ -364,6 +364,61 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn restore_account(&self, r: &Restoration, now_ms: u64) -> Result<Vec<u32>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query(
+            "UPDATE accounts SET list_version = ?, list_body = ?, list_sig = ? WHERE handle = ? AND list_version = ?",
+        )
+        .bind(i(r.version))
+        .bind(&r.body)
+        .bind(&r.sig)
+        .bind(&r.handle)
+        .bind(i(r.expected_version))
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict);
+        }
+        let known: Option<i64> = sqlx::query_scalar("SELECT 1 FROM restored_keys WHERE noise_key = ?")
+            .bind(&r.primary.noise_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if known.is_some() {
+            return Err(StoreError::KeyTaken);
+        }
+        let active: Vec<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT device_id, noise_key FROM devices WHERE handle = ? AND removed_ms IS NULL")
+                .bind(&r.handle)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, key) in &active {
+            sqlx::query("INSERT OR IGNORE INTO restored_keys (noise_key, handle, restored_ms) VALUES (?, ?, ?)")
+                .bind(key)
+                .bind(&r.handle)
+                .bind(i(now_ms))
+                .execute(&mut *tx)
+                .await?;
+            drop_device(&mut tx, &r.handle, *id as u32, now_ms).await?;
+        }
+        // Device 0 is the new primary now; the old one's key stays known
+        // in restored_keys.
+        sqlx::query("DELETE FROM devices WHERE handle = ? AND device_id = ?")
+            .bind(&r.handle)
+            .bind(r.primary.device_id as i64)
+            .execute(&mut *tx)
+            .await?;
+        insert_device(&mut tx, &r.handle, &r.primary, now_ms).await?;
+        tx.commit().await?;
+        Ok(active.into_iter().map(|(id, _)| id as u32).collect())
+    }
+
+    async fn restored_key(&self, noise_key: &[u8]) -> Result<Option<String>, StoreError> {
+        Ok(sqlx::query_scalar("SELECT handle FROM restored_keys WHERE noise_key = ?")
+            .bind(noise_key)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
     async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         drop_device(&mut tx, handle, device_id, now_ms).await?;

@@ -13,4 +13,5 @@ mod http;
 mod pairing;
 mod quotas;
 mod rendezvous;
+mod restore;
 mod store;
