@@ -110,6 +110,13 @@ function onSnapshot(snap) {
     if (app.registering) afterRegistered();
     app.restoring = false;
   }
+  if (had && !snap.account) {
+    // Logged out (the account was restored on another phone): start over.
+    app.start = "welcome";
+    app.phrase = null;
+    app.overlay = null;
+    toList();
+  }
 }
 
 function wireNav() {

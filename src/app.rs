@@ -34,7 +34,12 @@ impl Core {
     /// `server` (the page's origin). Resolves once the request is queued;
     /// the snapshot's `account` appears when the server agreed, `error`
     /// says why not (a handle taken).
-    pub fn register(&self, handle: String, #[wasm_bindgen(js_name = displayName)] display_name: String, server: String) -> Promise {
+    pub fn register(
+        &self,
+        handle: String,
+        #[wasm_bindgen(js_name = displayName)] display_name: String,
+        server: String,
+    ) -> Promise {
         command(&self.shared, move |shared, s, now| {
             let server = clean_server(&server);
             s.engine.register(&handle, &server, now).map_err(|e| e.to_string())?;
@@ -109,14 +114,18 @@ impl Core {
     /// Asks the server for the account's devices (`primary.devices` follows).
     #[wasm_bindgen(js_name = requestDevices, unchecked_return_type = "Promise<void>")]
     pub fn request_devices(&self) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.request_devices(now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        command(&self.shared, move |_, s, now| {
+            s.engine.request_devices(now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string())
+        })
     }
 
     /// Logs a companion out: a new signed list without it; the server
     /// closes its connection and it wipes itself.
     #[wasm_bindgen(js_name = removeDevice, unchecked_return_type = "Promise<void>")]
     pub fn remove_device(&self, #[wasm_bindgen(js_name = deviceId)] device_id: u32) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.remove_device(device_id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        command(&self.shared, move |_, s, now| {
+            s.engine.remove_device(device_id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string())
+        })
     }
 
     /// The account key as 24 words, to write down (a primary only). A
@@ -143,20 +152,15 @@ impl Core {
     }
 }
 
-/// The recovery phrase, from the engine (branch `app-recovery`:
-/// `Engine::recovery_phrase` and `Engine::restore`).
+/// The recovery phrase: the engine's (`tether_client::recovery`, BIP-39).
 mod recovery {
     use tether_client::Engine;
 
-    /// TODO(lead): `engine.recovery_phrase().map_err(|e| e.to_string())`
-    /// once `app-recovery` is merged.
-    pub fn phrase(_engine: &Engine) -> Result<String, String> {
-        Err("this build has no recovery phrase yet (the engine's recovery is not merged)".into())
+    pub fn phrase(engine: &Engine) -> Result<String, String> {
+        engine.recovery_phrase().map_err(|e| e.to_string())
     }
 
-    /// TODO(lead): `engine.restore(handle, server, phrase, now).map_err(|e| e.to_string())`
-    /// once `app-recovery` is merged.
-    pub fn restore(_engine: &mut Engine, _handle: &str, _server: &str, _phrase: &str, _now: u64) -> Result<(), String> {
-        Err("this build cannot restore from a recovery phrase yet (the engine's recovery is not merged)".into())
+    pub fn restore(engine: &mut Engine, handle: &str, server: &str, phrase: &str, now: u64) -> Result<(), String> {
+        engine.restore(handle, server, phrase, now).map_err(|e| e.to_string())
     }
 }

@@ -347,8 +347,12 @@ impl State {
                 // engine closes this socket; the next one asks for codes.
                 self.effects.clear.push(None);
                 self.effects.notify.clear();
-                let server = self.settings.server.clone();
-                self.begin_link(&server, false, now());
+                // The web app (a primary) goes back to its welcome screen instead.
+                #[cfg(not(feature = "app"))]
+                {
+                    let server = self.settings.server.clone();
+                    self.begin_link(&server, false, now());
+                }
             }
             Event::Message { message } => {
                 self.changed.insert(message.chat);

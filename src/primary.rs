@@ -77,7 +77,11 @@ pub struct PrimaryView {
 impl PrimaryView {
     /// A link is under way (a request shown, or confirmed and not done).
     pub fn linking(&self) -> bool {
-        self.request.is_some() || matches!(self.progress, Some(LinkProgress::Pairing | LinkProgress::Approving | LinkProgress::SendingHistory { .. }))
+        self.request.is_some()
+            || matches!(
+                self.progress,
+                Some(LinkProgress::Pairing | LinkProgress::Approving | LinkProgress::SendingHistory { .. })
+            )
     }
 
     /// A failure while linking (the engine's `Event::Error`).

@@ -14,7 +14,10 @@ pub fn decode(pixels: &[u8], width: usize, height: usize) -> Option<String> {
     }
     let luma: Vec<u8> = if pixels.len() == area * 4 {
         // ITU-R BT.601 weights, in integers.
-        pixels.chunks_exact(4).map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8).collect()
+        pixels
+            .chunks_exact(4)
+            .map(|p| ((u32::from(p[0]) * 299 + u32::from(p[1]) * 587 + u32::from(p[2]) * 114) / 1000) as u8)
+            .collect()
     } else if pixels.len() == area {
         pixels.to_vec()
     } else {

@@ -10,6 +10,7 @@ import { app, el, errorText, input, render, showError } from "../state.js";
 const ASKED = 3;
 
 export function renderWelcome() {
+  showError("welcome-reason", app.snap?.unlinkedReason);
   el("welcome-server").textContent = `Accounts are kept on ${location.host}, end-to-end encrypted.`;
 }
 

@@ -35,7 +35,9 @@ fn main() {
         let out = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("app-placeholder");
         std::fs::create_dir_all(&out).expect("OUT_DIR is writable");
         std::fs::write(out.join("index.html"), PLACEHOLDER).expect("OUT_DIR is writable");
-        println!("cargo:warning=dist/app is missing: tether-server embeds a placeholder page (run `cargo xtask build` for the web app)");
+        println!(
+            "cargo:warning=dist/app is missing: tether-server embeds a placeholder page (run `cargo xtask build` for the web app)"
+        );
         out
     };
     let dir = dir.canonicalize().unwrap_or(dir);

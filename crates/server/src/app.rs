@@ -53,7 +53,10 @@ fn serve(path: &str, request: &HeaderMap) -> Response {
         // The worker controls the whole origin from the root.
         headers.insert("service-worker-allowed", HeaderValue::from_static("/"));
     }
-    let fresh = request.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
+    let fresh = request
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag));
     if fresh {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
@@ -90,10 +93,9 @@ fn security_headers(request: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
     // `connect-src 'self'` covers ws:/wss: of this host in current
     // browsers; naming them keeps older ones working.
-    let host = request
-        .get(header::HOST)
-        .and_then(|v| v.to_str().ok())
-        .filter(|host| !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']')));
+    let host = request.get(header::HOST).and_then(|v| v.to_str().ok()).filter(|host| {
+        !host.is_empty() && host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+    });
     let sockets = host.map(|host| format!(" ws://{host} wss://{host}")).unwrap_or_default();
     let csp = format!(
         "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data: blob:; \
@@ -103,7 +105,10 @@ fn security_headers(request: &HeaderMap) -> HeaderMap {
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    h.insert("permissions-policy", HeaderValue::from_static("camera=(self), microphone=(), geolocation=(), payment=()"));
+    h.insert(
+        "permissions-policy",
+        HeaderValue::from_static("camera=(self), microphone=(), geolocation=(), payment=()"),
+    );
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));

@@ -6,7 +6,8 @@
 // prints Chromium's installability errors for the manifest
 // (CDP Page.getInstallabilityErrors): none expected.
 import { chromium } from "playwright-core";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 const base = process.argv[2] || "http://127.0.0.1:7780";
@@ -37,11 +38,6 @@ for (const scheme of ["light", "dark"]) {
   await page.goto(base);
   await waitScreen(page, "welcome");
   await shot("01-welcome");
-  if (scheme === "light") {
-    const cdp = await context.newCDPSession(page);
-    const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
-    console.log("installability errors:", JSON.stringify(installabilityErrors));
-  }
   await page.click("#welcome-restore");
   await waitScreen(page, "restore");
   await shot("02-restore");
@@ -96,3 +92,30 @@ for (const scheme of ["light", "dark"]) {
 }
 await browser.close();
 console.log(`screenshots in ${out}`);
+
+// Installability needs a profile on disk (an incognito context is never installable).
+const profile = mkdtempSync(join(tmpdir(), "tether-app-"));
+const persistent = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  headless: true,
+  viewport: { width: 390, height: 844 },
+  args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+});
+const page = await persistent.newPage();
+await page.goto(base);
+await page.evaluate(() => navigator.serviceWorker.ready);
+await page.reload();
+await waitScreen(page, "welcome");
+const cdp = await persistent.newCDPSession(page);
+const { installabilityErrors } = await cdp.send("Page.getInstallabilityErrors");
+const manifest = await cdp.send("Page.getAppManifest");
+console.log("manifest errors:", JSON.stringify(manifest.errors));
+console.log("installability errors:", JSON.stringify(installabilityErrors));
+const controlled = await page.evaluate(() => !!navigator.serviceWorker.controller);
+console.log("service worker controls the page:", controlled);
+// Offline: the shell still loads from the service worker.
+await persistent.setOffline(true);
+await page.reload();
+await waitScreen(page, "welcome").then(() => console.log("offline reload: the shell loads")).catch(() => console.log("offline reload: FAILED"));
+await persistent.close();
+rmSync(profile, { recursive: true, force: true });

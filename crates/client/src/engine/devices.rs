@@ -45,10 +45,11 @@ impl Engine {
         Ok(())
     }
 
-    /// A registration is waiting for the connection or the server's answer
-    /// (an adapter connects while this is true).
+    /// A registration (or a restore from the recovery phrase) is waiting
+    /// for the connection or the server's answer: an adapter connects
+    /// while this is true.
     pub fn registering(&self) -> bool {
-        self.linking.registering.is_some()
+        self.linking.registering.is_some() || self.linking.restoring.is_some()
     }
 
     pub(super) fn send_register(&mut self, r: &Registration, now: u64) {
