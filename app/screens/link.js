@@ -23,7 +23,7 @@ let scanning = false;
 function explain(e) {
   switch (e.kind) {
     case "expired":
-      return "That code expired. Your browser shows a new one by itself within a few seconds: scan it again.";
+      return "That code expired. Tether's popup in your browser shows a new one by itself within a few seconds: scan the new one.";
     case "wrongServer":
       return `This QR code belongs to another Tether server. Link the browser through ${location.host}: in its settings, choose this server.`;
     case "notTether":

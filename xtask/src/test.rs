@@ -323,9 +323,9 @@ fn e2e(tools: &Tools) -> Result<Command> {
         .env("TETHER_EXTENSION", build::dist().join("chrome"))
         .env(
             "TETHER_SERVER_BIN",
-            root().join("target/debug/tether-server"),
+            crate::util::target_dir().join("debug/tether-server"),
         )
-        .env("TETHER_CLI_BIN", root().join("target/debug/tether"))
+        .env("TETHER_CLI_BIN", crate::util::target_dir().join("debug/tether"))
         .env("TETHER_ARTIFACTS", root().join("test-artifacts"))
         .env("CHROMIUM", &tools.chromium)
         .current_dir(root());
