@@ -610,7 +610,20 @@ impl State {
     }
 
     pub fn add_contact(&mut self, handle: &str, name: &str, now: u64) -> Result<(), String> {
-        self.engine.add_contact(handle, name, now).map_err(|e| e.to_string())
+        self.engine.add_contact(handle, name, now).map_err(|e| e.to_string())?;
+        self.share_profile(handle, now);
+        Ok(())
+    }
+
+    /// Tells a new contact the name the person gave at registration (the
+    /// web app; a companion has none and sends nothing).
+    fn share_profile(&mut self, handle: &str, now: u64) {
+        if self.settings.display_name.is_empty() {
+            return;
+        }
+        if let Err(e) = self.engine.send_profile(handle, &self.settings.display_name, now) {
+            self.error = Some(e.to_string());
+        }
     }
 
     pub fn confirm_account(&mut self, yes: bool, now: u64) -> Result<(), String> {
@@ -621,7 +634,7 @@ impl State {
     pub fn answer_request(&mut self, handle: &str, action: RequestAction, now: u64) -> Result<(), String> {
         let e = &mut self.engine;
         let done = match action {
-            RequestAction::Accept => e.accept_request(handle, now),
+            RequestAction::Accept => e.accept_request(handle, now).inspect(|()| self.share_profile(handle, now)),
             RequestAction::Delete => e.delete_request(handle, now),
             RequestAction::Block => e.block(handle, now),
             RequestAction::Unblock => e.unblock(handle, now),
@@ -639,6 +652,7 @@ impl State {
         let handle = tether_proto::normalize_handle(chat).map_err(|e| e.to_string())?;
         if self.engine.contact(&handle).is_none() {
             self.engine.add_contact(&handle, "", now).map_err(|e| e.to_string())?;
+            self.share_profile(&handle, now);
         }
         Ok(handle)
     }
