@@ -12,12 +12,12 @@
 //       link-confirm, link-progress, devices, or a chat screen of the
 //       popup's (list, chat, newchat, contact, requests, settings)
 //   welcome      #welcome-register, #welcome-restore
-//   register     #register-handle, #register-name, #register-submit, #register-error
+//   register     #register-handle, #register-name, #register-submit, #register-error, #register-back
 //   phrase       #phrase-words (24 <li>, data-index 1…24), #phrase-next, #phrase-error
 //   phrase-confirm  #phrase-confirm (form), #phrase-confirm-1/-2/-3 (labelled
 //       "Word N" by #phrase-confirm-label-1/-2/-3), #phrase-confirm-submit,
 //       #phrase-confirm-error, #phrase-back
-//   restore      #restore-handle, #restore-phrase, #restore-submit, #restore-error
+//   restore      #restore-handle, #restore-phrase, #restore-submit, #restore-error, #restore-back
 //   navigation   #nav-chats, #link-device, #open-devices (bottom bar)
 //   link         #camera (video), #scan-status (data-kind info|problem),
 //       #enter-code, #link-cancel

@@ -139,6 +139,15 @@ async function restore() {
   }
 }
 
+/**
+ * Asks once whether new messages may show as notifications: on the tap
+ * that creates or restores the account (browsers only ask on a gesture).
+ * The settings switch asks again if it was dismissed.
+ */
+function askForNotifications() {
+  if (typeof Notification !== "undefined" && Notification.permission === "default") Notification.requestPermission().catch(() => {});
+}
+
 export function wireAccount() {
   el("welcome-register").addEventListener("click", () => {
     app.start = "register";
@@ -148,12 +157,21 @@ export function wireAccount() {
     app.start = "restore";
     render();
   });
+  for (const id of ["register-back", "restore-back"]) {
+    el(id).addEventListener("click", () => {
+      if (app.registering || app.restoring) return;
+      app.start = "welcome";
+      render();
+    });
+  }
   el("register-form").addEventListener("submit", (e) => {
     e.preventDefault();
+    askForNotifications();
     register();
   });
   el("restore-form").addEventListener("submit", (e) => {
     e.preventDefault();
+    askForNotifications();
     restore();
   });
   el("phrase-next").addEventListener("click", () => {
