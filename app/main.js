@@ -19,8 +19,9 @@
 //       #phrase-confirm-error, #phrase-back
 //   restore      #restore-handle, #restore-phrase, #restore-submit, #restore-error, #restore-back
 //   navigation   #nav-chats, #link-device, #open-devices (bottom bar)
-//   link         #camera (video), #scan-status (data-kind info|problem),
-//       #enter-code, #link-cancel
+//   link         #camera (video; data-kind refused|missing|insecure|other when
+//       it could not start), #scan-status (data-kind info|problem),
+//       #camera-retry, #enter-code, #link-cancel
 //   link-code    #code-input, #code-submit, #code-error, #code-waiting, #code-scan
 //   link-confirm #link-confirm-title ("Link Chrome on Linux?"),
 //       #link-confirm-name, #link-confirm-platform, #link-confirm-server,

@@ -58,6 +58,9 @@ export function openLink() {
 
 /** Entering the camera screen: start it (again after a failure). */
 export function enterCamera() {
+  app.scanProblem = null;
+  delete el("camera").dataset.kind;
+  el("camera-retry").hidden = true;
   const status = el("scan-status");
   status.dataset.kind = "info";
   status.textContent = "Open Tether in your browser's toolbar and point the camera at its QR code.";
@@ -67,6 +70,7 @@ export function enterCamera() {
     .catch((/** @type {unknown} */ err) => {
       app.scanProblem = errorText(err);
       el("camera").dataset.kind = err instanceof scanner.CameraError ? err.kind : "other";
+      el("camera-retry").hidden = false;
       renderLink();
     });
 }
@@ -162,6 +166,7 @@ export function wireLinkScreens() {
     input("code-input").focus();
   });
   el("code-scan").addEventListener("click", openLink);
+  el("camera-retry").addEventListener("click", enterCamera);
   el("link-cancel").addEventListener("click", () => {
     app.overlay = null;
     render();
