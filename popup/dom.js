@@ -2,6 +2,7 @@
 // Small DOM helpers shared by every screen: element lookup and creation,
 // localised strings, accessible labels and avatars.
 
+import { message } from "./i18n.js";
 import { icon, isIcon } from "./icons.js";
 
 /**
@@ -28,7 +29,7 @@ export const $textarea = (id) => /** @type {HTMLTextAreaElement} */ ($(id));
  * @param {...(string | number)} subs
  */
 export function t(key, ...subs) {
-  return chrome.i18n.getMessage(key, subs.map(String)) || key;
+  return message(key, subs.map(String)) || key;
 }
 
 /** @typedef {Node | string | null | undefined | false} Child */
@@ -47,6 +48,9 @@ export function h(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs)) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") el.className = String(v);
+    // Through the CSSOM: a page whose CSP has no 'unsafe-inline' styles
+    // (the web app) refuses style attributes, not style properties.
+    else if (k === "style") el.style.cssText = String(v);
     else if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), /** @type {EventListener} */ (v));
     else el.setAttribute(k, v === true ? "" : String(v));
   }
@@ -130,7 +134,7 @@ export function avatar(name, handle, size = "") {
 export function paintAvatar(el, name, handle) {
   const a = avatar(name, handle);
   el.textContent = a.textContent;
-  el.setAttribute("style", a.getAttribute("style") ?? "");
+  el.style.cssText = a.style.cssText;
 }
 
 let toastTimer = 0;

@@ -2,8 +2,9 @@
 // Times and dates as the popup shows them, in the browser's language.
 
 import { t } from "./dom.js";
+import { uiLanguage } from "./i18n.js";
 
-export const locale = chrome.i18n.getUILanguage?.() || undefined;
+export const locale = uiLanguage();
 const fmtTime = new Intl.DateTimeFormat(locale, { hour: "numeric", minute: "2-digit" });
 const fmtWeekday = new Intl.DateTimeFormat(locale, { weekday: "short" });
 const fmtDate = new Intl.DateTimeFormat(locale, { day: "numeric", month: "short" });

@@ -19,6 +19,7 @@
 
 use crate::backoff::Backoff;
 use crate::host::Host;
+use crate::primary::{LinkAsk, LinkProgress, PrimaryView};
 use crate::settings::{DEVICE_NAME_MAX, Settings, clean_server, ws_url};
 use crate::snapshot::{self, Connection, LinkView, Local, RequestAction, Snapshot, Update};
 use crate::socket::{Socket, SocketEvent};
@@ -73,11 +74,13 @@ pub struct State {
     pub store: MirrorStore,
     pub settings: Settings,
     /// Settings changed and are not persisted yet.
-    settings_dirty: bool,
+    pub(crate) settings_dirty: bool,
     /// The platform id this device reports (`chrome/linux`).
     platform: String,
     /// The link code on show, or asked for (companion linking).
     pub link: Option<LinkView>,
+    /// A primary's link requests, progress and devices (the web app).
+    pub primary: PrimaryView,
     pub connection: Connection,
     pub error: Option<String>,
     socket: Option<Socket>,
@@ -128,6 +131,7 @@ impl Shared {
             settings_dirty: false,
             platform: platform.to_string(),
             link: None,
+            primary: PrimaryView::default(),
             connection: Connection::Offline,
             error: None,
             socket: None,
@@ -343,8 +347,12 @@ impl State {
                 // engine closes this socket; the next one asks for codes.
                 self.effects.clear.push(None);
                 self.effects.notify.clear();
-                let server = self.settings.server.clone();
-                self.begin_link(&server, false, now());
+                // The web app (a primary) goes back to its welcome screen instead.
+                #[cfg(not(feature = "app"))]
+                {
+                    let server = self.settings.server.clone();
+                    self.begin_link(&server, false, now());
+                }
             }
             Event::Message { message } => {
                 self.changed.insert(message.chat);
@@ -362,14 +370,30 @@ impl State {
                 self.effects.notify.insert(notification.id.clone(), notification);
             }
             Event::SafetyWarning { warning, .. } => self.error = Some(warning),
-            Event::Error { message, .. } => self.error = Some(message),
-            // What a primary sees, or bookkeeping the snapshot already reflects.
+            Event::Error { code, message } => {
+                self.primary.failed(code, &message);
+                self.error = Some(message);
+            }
+            // What a primary sees (the web app).
+            Event::LinkRequest { platform, name, confirmation } => {
+                self.primary.request = Some(LinkAsk { platform, name, confirmation });
+                self.primary.progress = None;
+                self.primary.error = None;
+            }
+            Event::LinkApproved { device_id } => self.primary.progress = Some(LinkProgress::SendingHistory { device_id }),
+            Event::HistorySent { device_id, messages, .. } => {
+                self.primary.progress = Some(LinkProgress::Done { device_id, messages });
+                // The list changed: the devices screen asks again.
+                self.primary.devices = None;
+            }
+            Event::DeviceRemoved { device_id } => {
+                if let Some(devices) = &mut self.primary.devices {
+                    devices.retain(|d| d.device_id != device_id);
+                }
+            }
+            Event::Devices { devices } => self.primary.devices = Some(devices),
+            // Bookkeeping the snapshot already reflects.
             Event::Registered { .. }
-            | Event::LinkRequest { .. }
-            | Event::LinkApproved { .. }
-            | Event::HistorySent { .. }
-            | Event::DeviceRemoved { .. }
-            | Event::Devices { .. }
             | Event::HistoryImported { .. }
             | Event::Sent { .. }
             | Event::ContactChanged { .. }
@@ -414,7 +438,7 @@ impl State {
 
     /// Whether the core wants a connection: linked, or linking.
     pub fn wants_connection(&self) -> bool {
-        !matches!(self.engine.role(), Role::Unlinked { .. }) || self.link.as_ref().is_some_and(|l| !l.exhausted)
+        !matches!(self.engine.role(), Role::Unlinked { .. }) || self.link.as_ref().is_some_and(|l| !l.exhausted) || self.engine.registering()
     }
 
     /// Opens the socket now if the core wants one and has none.
@@ -481,7 +505,13 @@ impl State {
     pub fn snapshot(&self) -> Snapshot {
         snapshot::snapshot(
             &self.engine,
-            Local { settings: &self.settings, link: self.link.as_ref(), connection: self.connection, error: self.error.as_deref() },
+            Local {
+                settings: &self.settings,
+                link: self.link.as_ref(),
+                primary: &self.primary,
+                connection: self.connection,
+                error: self.error.as_deref(),
+            },
         )
     }
 
@@ -580,7 +610,20 @@ impl State {
     }
 
     pub fn add_contact(&mut self, handle: &str, name: &str, now: u64) -> Result<(), String> {
-        self.engine.add_contact(handle, name, now).map_err(|e| e.to_string())
+        self.engine.add_contact(handle, name, now).map_err(|e| e.to_string())?;
+        self.share_profile(handle, now);
+        Ok(())
+    }
+
+    /// Tells a new contact the name the person gave at registration (the
+    /// web app; a companion has none and sends nothing).
+    fn share_profile(&mut self, handle: &str, now: u64) {
+        if self.settings.display_name.is_empty() {
+            return;
+        }
+        if let Err(e) = self.engine.send_profile(handle, &self.settings.display_name, now) {
+            self.error = Some(e.to_string());
+        }
     }
 
     pub fn confirm_account(&mut self, yes: bool, now: u64) -> Result<(), String> {
@@ -591,7 +634,7 @@ impl State {
     pub fn answer_request(&mut self, handle: &str, action: RequestAction, now: u64) -> Result<(), String> {
         let e = &mut self.engine;
         let done = match action {
-            RequestAction::Accept => e.accept_request(handle, now),
+            RequestAction::Accept => e.accept_request(handle, now).inspect(|()| self.share_profile(handle, now)),
             RequestAction::Delete => e.delete_request(handle, now),
             RequestAction::Block => e.block(handle, now),
             RequestAction::Unblock => e.unblock(handle, now),
@@ -609,6 +652,7 @@ impl State {
         let handle = tether_proto::normalize_handle(chat).map_err(|e| e.to_string())?;
         if self.engine.contact(&handle).is_none() {
             self.engine.add_contact(&handle, "", now).map_err(|e| e.to_string())?;
+            self.share_profile(&handle, now);
         }
         Ok(handle)
     }

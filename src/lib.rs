@@ -6,7 +6,8 @@
 //! through a [`host::Host`] (storage writes, notifications, badge, menus).
 //!
 //! Modules, top-down: `core` (the serial queue of inputs and the pump),
-//! `snapshot` (what the popup paints), `settings`, `store` (the engine's
+//! `snapshot` (what the popup paints), `primary` (what a primary shows:
+//! link requests, devices), `settings`, `store` (the engine's
 //! store: a mirror of chrome.storage.local), `host` (what the core asks of
 //! the worker), `socket` (WebSocket), `timer` (setTimeout), `backoff`.
 //!
@@ -14,12 +15,22 @@
 //! TypeScript declarations come from the same Rust types (tsify), so
 //! `wasm/tether_core.d.ts` types every call. Not a public API: only
 //! `background/` calls it.
+//!
+//! With the cargo feature `app` the same core is the phone web app's
+//! (`app/`, served by tether-server): `app` adds the primary's exports
+//! (register, link a companion, devices, recovery) and `scan` (QR codes
+//! in camera frames, rqrr). The extension's build leaves them out.
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "app")]
+mod app;
 mod backoff;
 mod contact;
 mod core;
 mod host;
+mod primary;
+#[cfg(feature = "app")]
+pub mod scan;
 mod settings;
 mod snapshot;
 mod socket;

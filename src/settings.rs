@@ -17,6 +17,8 @@ pub struct Settings {
     pub notifications: bool,
     /// What the primary's device list calls this browser.
     pub device_name: String,
+    /// The name the person gave at registration (the web app, a primary).
+    pub display_name: String,
 }
 
 /// Settings as stored; fields missing in an older record take the defaults.
@@ -27,6 +29,7 @@ pub struct StoredSettings {
     configured: Option<bool>,
     notifications: Option<bool>,
     device_name: Option<String>,
+    display_name: Option<String>,
 }
 
 /// Longest device name kept (characters).
@@ -41,6 +44,7 @@ impl Settings {
             configured: stored.configured.unwrap_or(false),
             notifications: stored.notifications.unwrap_or(true),
             device_name: stored.device_name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| default_name.to_string()),
+            display_name: stored.display_name.unwrap_or_default(),
         }
     }
 }
@@ -75,7 +79,7 @@ mod tests {
     fn stored_settings_override_the_defaults() {
         let s = Settings::new("http://d", "Chrome on Linux", StoredSettings::default());
         assert_eq!((s.server.as_str(), s.configured, s.notifications, s.device_name.as_str()), ("http://d", false, true, "Chrome on Linux"));
-        let stored = StoredSettings { server: Some("http://x".into()), configured: Some(true), notifications: Some(false), device_name: Some(" ".into()) };
+        let stored = StoredSettings { server: Some("http://x".into()), configured: Some(true), notifications: Some(false), device_name: Some(" ".into()), display_name: None };
         let s = Settings::new("http://d", "Chrome on Linux", stored);
         assert_eq!((s.server.as_str(), s.configured, s.notifications, s.device_name.as_str()), ("http://x", true, false, "Chrome on Linux"));
     }

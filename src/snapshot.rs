@@ -1,6 +1,7 @@
 //! What the popup paints: one [`Snapshot`] of the core's state, computed
 //! here so the popup holds no rules of its own (order, names, formats).
 
+use crate::primary::PrimaryView;
 use crate::settings::Settings;
 use serde::Serialize;
 use tether_client::view::{BlockedSummary, ChatSummary, ContactSummary, RequestSummary};
@@ -103,6 +104,9 @@ pub struct Snapshot {
     pub device_name: String,
     /// The last error worth showing (cleared by a successful connection).
     pub error: Option<String>,
+    /// A primary's link requests, link progress and devices (the web
+    /// app); null on a companion.
+    pub primary: Option<PrimaryView>,
 }
 
 /// An answer to a message request (`Core::answerRequest`).
@@ -138,6 +142,7 @@ pub struct Update {
 pub struct Local<'a> {
     pub settings: &'a Settings,
     pub link: Option<&'a LinkView>,
+    pub primary: &'a PrimaryView,
     pub connection: Connection,
     pub error: Option<&'a str>,
 }
@@ -179,6 +184,7 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
         notifications: local.settings.notifications,
         device_name: local.settings.device_name.clone(),
         error: local.error.map(str::to_string),
+        primary: matches!(e.role(), Role::Primary { .. }).then(|| local.primary.clone()),
     }
 }
 

@@ -1,8 +1,12 @@
 //! `cargo xtask build`: the extension into `dist/chrome` and `dist/firefox`
-//! (optimised wasm), plus release binaries of `tether-server` and `tether`.
+//! (optimised wasm), the phone web app into `dist/app` (the same core with
+//! the feature `app`; tether-server embeds it), plus release binaries of
+//! `tether-server` and `tether` (built after the web app, so the server
+//! embeds the fresh one). `--extension`: the extension only; `--app`: the
+//! web app only.
 
 use crate::setup::{self, Tools};
-use crate::util::{self, Result, Timer, copy_dir, root};
+use crate::util::{self, Result, Timer, copy_dir, root, target_dir};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::PathBuf;
@@ -20,11 +24,17 @@ const GECKO_ID: &str = "tether@tether.chat";
 
 pub fn run(args: &[String]) -> Result {
     let only_extension = args.iter().any(|a| a == "--extension");
-    let args: Vec<String> = args.iter().filter(|a| *a != "--extension").cloned().collect();
+    let only_app = args.iter().any(|a| a == "--app");
+    let args: Vec<String> = args.iter().filter(|a| *a != "--extension" && *a != "--app").cloned().collect();
     let server = server_arg(&args)?;
     let tools = setup::run()?;
-    extension(&tools, &server)?;
-    if only_extension { Ok(()) } else { native_release() }
+    if !only_app {
+        extension(&tools, &server)?;
+    }
+    if !only_extension {
+        app(&tools)?;
+    }
+    if only_extension || only_app { Ok(()) } else { native_release() }
 }
 
 /// `--server URL` from the arguments, or the default.
@@ -53,7 +63,7 @@ pub fn dist() -> PathBuf {
 /// Builds the optimised wasm core and lays out both browsers' extensions.
 pub fn extension(tools: &Tools, server: &str) -> Result {
     let _t = Timer::start("extension build");
-    let wasm = wasm_core(tools)?;
+    let wasm = wasm_core(tools, Flavour::Extension)?;
     for browser in ["chrome", "firefox"] {
         let out = dist().join(browser);
         if out.exists() {
@@ -95,39 +105,47 @@ pub fn extension(tools: &Tools, server: &str) -> Result {
 /// about 7 KB gzipped. Tests build without them.
 const SIZE_FLAGS: &str = "-Zlocation-detail=none -Zfmt-debug=none";
 
+/// Which build of the core.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    /// The extension's (a companion): `tether_core.js`.
+    Extension,
+    /// The phone web app's (feature `app`): `tether_app.js`.
+    App,
+}
+
+impl Flavour {
+    fn out_name(self) -> &'static str {
+        match self {
+            Flavour::Extension => "tether_core",
+            Flavour::App => "tether_app",
+        }
+    }
+}
+
 /// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
-/// Returns the directory holding `tether_core.js` and `tether_core_bg.wasm`.
-fn wasm_core(tools: &Tools) -> Result<PathBuf> {
-    util::run(
-        tools
-            .wasm
-            .command("build")
-            .args([
-                "--package",
-                "tether-extension",
-                "--lib",
-                "--profile",
-                "wasm-release",
-            ])
-            .env("RUSTC_BOOTSTRAP", "1")
-            .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", SIZE_FLAGS),
-    )?;
-    let raw = root().join("target/wasm/wasm32-unknown-unknown/wasm-release/tether_extension.wasm");
-    let bindgen_out = root().join("target/wasm-bindgen");
+/// Returns the directory holding `<name>.js` and `<name>_bg.wasm`.
+fn wasm_core(tools: &Tools, flavour: Flavour) -> Result<PathBuf> {
+    let mut build = tools.wasm.command("build");
+    build
+        .args(["--package", "tether-extension", "--lib", "--profile", "wasm-release"])
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", SIZE_FLAGS);
+    if flavour == Flavour::App {
+        build.args(["--features", "app"]);
+    }
+    util::run(&mut build)?;
+    let raw = target_dir().join("wasm/wasm32-unknown-unknown/wasm-release/tether_extension.wasm");
+    let name = flavour.out_name();
+    let bindgen_out = target_dir().join("wasm-bindgen").join(name);
     let _ = std::fs::remove_dir_all(&bindgen_out);
     util::run(
         Command::new(&tools.wasm_bindgen)
             .arg(&raw)
-            .args([
-                "--target",
-                "web",
-                "--out-name",
-                "tether_core",
-                "--out-dir",
-            ])
+            .args(["--target", "web", "--out-name", name, "--out-dir"])
             .arg(&bindgen_out),
     )?;
-    let wasm = bindgen_out.join("tether_core_bg.wasm");
+    let wasm = bindgen_out.join(format!("{name}_bg.wasm"));
     util::run(
         Command::new("node")
             .arg(&tools.wasm_opt)
@@ -190,5 +208,77 @@ pub fn native_release() -> Result {
 }
 
 pub fn release_bin(name: &str) -> PathBuf {
-    root().join("target/release").join(name)
+    target_dir().join("release").join(name)
+}
+
+/// What of the source tree the web app reuses from the extension: the
+/// popup's modules and styles (its chat screens), the shared message
+/// schema, the strings and the artwork.
+const APP_SHARED_DIRS: &[&str] = &["popup", "common", "_locales", "icons"];
+/// The web app's files served at the root (the rest stays under `/app/`):
+/// the page, the manifest and the service worker (whose scope is where
+/// it is served from).
+const APP_ROOT_FILES: &[&str] = &["index.html", "manifest.webmanifest", "sw.js"];
+/// The popup's modules that reach for chrome.* get the web app's own
+/// version, with the same exports (the popup's screens import them
+/// unchanged): the Port to the worker becomes the core in the page, and
+/// chrome.i18n the same _locales files read with fetch.
+const APP_OVERRIDES: &[(&str, &str)] = &[("app/popup-port.js", "popup/port.js"), ("app/popup-i18n.js", "popup/i18n.js")];
+
+/// The phone web app into `dist/app` (tether-server embeds it): `app/`,
+/// the reused extension modules, the `app` flavour of the core, and the
+/// service worker's precache list (every file, and a version that changes
+/// with any of them, so an update replaces the cached shell).
+pub fn app(tools: &Tools) -> Result {
+    let _t = Timer::start("web app build");
+    let wasm = wasm_core(tools, Flavour::App)?;
+    let out = dist().join("app");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).map_err(|e| format!("clean {}: {e}", out.display()))?;
+    }
+    copy_dir(&root().join("app"), &out.join("app"))?;
+    for file in APP_ROOT_FILES {
+        std::fs::rename(out.join("app").join(file), out.join(file)).map_err(|e| format!("{file}: {e}"))?;
+    }
+    for dir in APP_SHARED_DIRS {
+        copy_dir(&root().join(dir), &out.join(dir))?;
+    }
+    for (from, to) in APP_OVERRIDES {
+        std::fs::copy(root().join(from), out.join(to)).map_err(|e| format!("{from} -> {to}: {e}"))?;
+    }
+    copy_dir(&wasm, &out.join("wasm"))?;
+    let mut files = Vec::new();
+    list_files(&out, &out, &mut files)?;
+    files.sort();
+    let mut hash = flate2::Crc::new();
+    for f in &files {
+        hash.update(f.as_bytes());
+        hash.update(&std::fs::read(out.join(f)).map_err(|e| e.to_string())?);
+    }
+    let urls: Vec<String> = files.iter().filter(|f| *f != "sw.js").map(|f| if f == "index.html" { "./".to_string() } else { format!("./{f}") }).collect();
+    std::fs::write(
+        out.join("app/precache.js"),
+        format!(
+            "// Written by `cargo xtask build`: the service worker's shell.\nself.PRECACHE = {};\n",
+            json!({ "version": format!("{:08x}", hash.sum()), "files": urls })
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    let bytes = std::fs::read(wasm.join("tether_app_bg.wasm")).map_err(|e| e.to_string())?;
+    eprintln!("xtask: web app core {} KB, {} KB gzipped -> dist/app", bytes.len() / 1024, gzipped_len(&bytes) / 1024);
+    Ok(())
+}
+
+/// Every file under `dir`, as paths relative to `base` with `/`.
+fn list_files(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<String>) -> Result {
+    for entry in std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let path = entry.path();
+        if path.is_dir() {
+            list_files(base, &path, out)?;
+        } else if let Ok(rel) = path.strip_prefix(base) {
+            out.push(rel.to_string_lossy().replace('\\', "/"));
+        }
+    }
+    Ok(())
 }

@@ -15,6 +15,8 @@ pub fn run(args: &[String]) -> Result {
     let browser = args.iter().any(|a| a == "--browser");
     let tools = setup::run()?;
     build::extension(&tools, &server_url)?;
+    // Before the server's release build: it embeds dist/app.
+    build::app(&tools)?;
     build::native_release()?;
 
     let data = root().join("data");
@@ -31,14 +33,15 @@ pub fn run(args: &[String]) -> Result {
         "\n\
          Tether is running.\n\
          \n  server     http://{LISTEN}  (data in {data}, health: http://{LISTEN}/healthz)\n\
+         \x20 web app    http://{LISTEN}/  (the phone primary; a phone's camera needs https)\n\
          \x20 extension  {dist}\n\
          \nNext:\n\
          \x20 1. Open chrome://extensions, turn on Developer mode, click \"Load unpacked\"\n\
          \x20    and pick {dist}.\n\
-         \x20 2. Make this computer an account's primary:\n\
-         \x20      target/release/tether register <handle> --server http://{LISTEN}\n\
-         \x20 3. Click the Tether icon: check the server, and a QR appears. Screenshot it and run\n\
-         \x20      target/release/tether link <screenshot.png>\n\
+         \x20 2. Make an account's primary: open the web app (http://{LISTEN}/) and create an account,\n\
+         \x20    or on this computer: target/release/tether register <handle> --server http://{LISTEN}\n\
+         \x20 3. Click the Tether icon: check the server, and a QR appears. Scan it with the web\n\
+         \x20    app's \"Link a device\", or screenshot it and run target/release/tether link <screenshot.png>\n\
          \x20    (or \"Link with a code instead\" and `tether link --code XXXX-XXXX`).\n\
          \nPress Ctrl-C to stop the server.",
         data = data.display(),

@@ -53,7 +53,7 @@ impl WasmCargo {
             .args(&self.args)
             .args(["--target", WASM_TARGET])
             .arg("--target-dir")
-            .arg(root().join("target/wasm"))
+            .arg(util::target_dir().join("wasm"))
             .current_dir(root());
         for (k, v) in &self.env {
             cmd.env(k, v);

@@ -4,7 +4,8 @@
 //! 2. the core's wasm tests in headless Chromium (wasm-bindgen-test-runner +
 //!    chromedriver), against a real `tether-server` (the debug build, on a free port);
 //! 3. the optimised extension build, `web-ext lint` of its Firefox build,
-//!    and `tsc --noEmit` over the extension's JavaScript;
+//!    the web app's build (`dist/app`), and `tsc --noEmit` over the
+//!    extension's and the web app's JavaScript;
 //! 4. the Playwright end-to-end tests in `tests/e2e/` against `dist/chrome`;
 //! 5. a short run of every fuzz target (`fuzz/`, see fuzz.rs): a crash fails.
 
@@ -130,11 +131,16 @@ pub fn run(args: &[String]) -> Result {
     let mut tally = Tally::default();
 
     tally.stage(
-        "native tests (cargo test --workspace)",
+        "native tests (cargo test --workspace, with the web app's decoder)",
         Command::new("cargo")
-            .args(["test", "--workspace", "--no-fail-fast"])
+            .args(["test", "--workspace", "--no-fail-fast", "--features", "tether-extension/app"])
             .current_dir(root()),
     );
+
+    // The web app first: the server binary built next embeds dist/app.
+    let app = build::app(&tools);
+    let app_built = app.is_ok();
+    tally.check("web app build (dist/app)", app);
 
     // The wasm tests connect to a real server, and the end-to-end tests
     // drive the real server and CLI binaries.
@@ -164,9 +170,12 @@ pub fn run(args: &[String]) -> Result {
     match build::extension(&tools, build::DEFAULT_SERVER) {
         Ok(()) => {
             tally.check("web-ext lint of dist/firefox", web_ext_lint());
-            // The core's declarations (dist/chrome/wasm/tether_core.d.ts)
-            // exist now: type-check the extension's JavaScript against them.
-            tally.check("tsc --noEmit (background/, popup/, common/)", tsc());
+            // The cores' declarations (dist/chrome/wasm/tether_core.d.ts,
+            // dist/app/wasm/tether_app.d.ts) exist now: type-check the
+            // extension's and the web app's JavaScript against them.
+            if app_built {
+                tally.check("tsc --noEmit (background/, popup/, common/, app/)", tsc());
+            }
         }
         Err(e) => tally.check("optimised extension build", Err(e)),
     }
@@ -314,9 +323,9 @@ fn e2e(tools: &Tools) -> Result<Command> {
         .env("TETHER_EXTENSION", build::dist().join("chrome"))
         .env(
             "TETHER_SERVER_BIN",
-            root().join("target/debug/tether-server"),
+            crate::util::target_dir().join("debug/tether-server"),
         )
-        .env("TETHER_CLI_BIN", root().join("target/debug/tether"))
+        .env("TETHER_CLI_BIN", crate::util::target_dir().join("debug/tether"))
         .env("TETHER_ARTIFACTS", root().join("test-artifacts"))
         .env("CHROMIUM", &tools.chromium)
         .current_dir(root());

@@ -14,6 +14,18 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Cargo's target directory: `$CARGO_TARGET_DIR` when set (machines that
+/// share one disk keep it outside the worktree), else `target/`.
+pub fn target_dir() -> PathBuf {
+    match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if !dir.is_empty() => {
+            let dir = PathBuf::from(dir);
+            if dir.is_absolute() { dir } else { root().join(dir) }
+        }
+        _ => root().join("target"),
+    }
+}
+
 /// Runs a command to completion, inheriting stdio; an error if it fails.
 pub fn run(cmd: &mut Command) -> Result {
     let shown = show(cmd);

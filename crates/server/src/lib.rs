@@ -20,6 +20,7 @@
 
 #[cfg(feature = "adversary")]
 pub mod adversary;
+mod app;
 mod bounded;
 mod clock;
 mod config;
@@ -280,7 +281,8 @@ impl Server {
             .route("/healthz", get(healthz))
             .route("/metrics", get(metrics_text))
             .route("/v1/ws", get(ws_upgrade))
-            .with_state(self.shared.clone());
+            .with_state(self.shared.clone())
+            .merge(app::router());
         let sweeper = tokio::spawn(sweep_loop(self.clone()));
         tracing::info!(%addr, %scheme, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
         let token = self.shared.shutdown.clone();

@@ -45,6 +45,13 @@ impl Engine {
         Ok(())
     }
 
+    /// A registration (or a restore from the recovery phrase) is waiting
+    /// for the connection or the server's answer: an adapter connects
+    /// while this is true.
+    pub fn registering(&self) -> bool {
+        self.linking.registering.is_some() || self.linking.restoring.is_some()
+    }
+
     pub(super) fn send_register(&mut self, r: &Registration, now: u64) {
         let key = AccountKey::from_seed(&r.seed);
         let list = f::DeviceList { handle: r.handle.clone(), version: 1, devices: vec![self.own_entry(&r.handle, PRIMARY_DEVICE, now)], issued_at_ms: now };

@@ -1,0 +1,163 @@
+// @ts-check
+// The chat screens of the web app are the popup's own (popup/screens/*):
+// chat list (unread, pins, mute, archive), chat (receipts, link cards),
+// new chat from contacts, contact info with the safety number, message
+// requests and settings. This module does for them what popup/main.js
+// does in the extension — loads their markup (popup/popup.html), keeps
+// popup/state.js's `data` from what the core says, and paints the screen
+// the state calls for — with the core in this page (router.js) instead of
+// the service worker.
+
+import { $, localise, toast } from "../popup/dom.js";
+import { renderBanner, renderHeader } from "../popup/header.js";
+import { goBack, onKeydown } from "../popup/keys.js";
+import { closeMenu, toggleMenu, wireMenu } from "../popup/menu.js";
+import { post, start } from "../popup/port.js";
+import { openChat, renderChat, wireChat } from "../popup/screens/chat.js";
+import { onContactInfo, openContact, refreshContact, renderContact, wireContact } from "../popup/screens/contact.js";
+import { renderList, wireList } from "../popup/screens/list.js";
+import { renderRequests, wireRequests } from "../popup/screens/requests.js";
+import { openNewChat, renderNewChat, wireNewChat } from "../popup/screens/newchat.js";
+import { openSettings, renderFacts, renderSettings, wireSettings } from "../popup/screens/settings.js";
+import { SCREENS, data, onRedraw, ui } from "../popup/state.js";
+
+/** @typedef {import("../popup/state.js").Screen} Screen */
+/** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
+/** @typedef {import("../common/messages.js").Snapshot} Snapshot */
+
+/** The popup screen the view state calls for (the account exists). @returns {Screen} */
+export function chatScreen() {
+  if (!data.snap) return "starting";
+  if (ui.settings) return "settings";
+  if (ui.chat && ui.contactOpen) return "contact";
+  if (ui.chat) return "chat";
+  if (ui.newChat) return "newchat";
+  if (ui.requests) return "requests";
+  return "list";
+}
+
+/** @type {Partial<Record<Screen, () => void>>} */
+const RENDER = {
+  list: renderList,
+  chat: renderChat,
+  newchat: renderNewChat,
+  settings: renderSettings,
+  contact: renderContact,
+  requests: renderRequests,
+};
+
+/** Paints the popup screen the state calls for. */
+export function renderChats() {
+  const screen = chatScreen();
+  const from = ui.screen;
+  ui.screen = screen;
+  const view = $("view");
+  view.dataset.state = data.snap?.state ?? "starting";
+  view.dataset.screen = screen;
+  view.removeAttribute("aria-busy");
+  for (const s of SCREENS) $(`screen-${s}`).hidden = s !== screen;
+  if (screen !== from) closeMenu(false);
+  renderHeader(screen);
+  renderBanner();
+  RENDER[screen]?.();
+  renderFacts();
+}
+
+/** Back to the chat list from any popup screen. */
+export function toList() {
+  if (ui.chat) post({ kind: "closeChat" });
+  ui.chat = null;
+  ui.contactOpen = false;
+  ui.newChat = false;
+  ui.requests = false;
+  ui.settings = false;
+  data.history = null;
+}
+
+/**
+ * Loads the popup's markup into #chat-ui and wires its screens.
+ * `repaint` paints the whole app (main.js) when the popup state changes.
+ * @param {() => void} repaint
+ * @param {(snapshot: Snapshot) => void} onSnapshot what main.js does with each snapshot
+ */
+export async function setUpChats(repaint, onSnapshot) {
+  const html = await fetch(new URL("../popup/popup.html", import.meta.url)).then((r) => r.text());
+  const doc = new DOMParser().parseFromString(html, "text/html");
+  // Its image paths are relative to popup/: make them relative to the app.
+  for (const img of doc.querySelectorAll("img[src^='../']")) img.setAttribute("src", String(img.getAttribute("src")).slice(3));
+  $("chat-ui").replaceChildren(...[...doc.body.children].map((node) => document.importNode(node, true)));
+  localise();
+  onRedraw(repaint);
+  document.addEventListener("keydown", onKeydown);
+  $("back").addEventListener("click", goBack);
+  $("settings").addEventListener("click", openSettings);
+  $("new-chat").addEventListener("click", openNewChat);
+  $("chat-more").addEventListener("click", (e) => {
+    e.stopPropagation();
+    if (ui.chat) toggleMenu(ui.chat, $("chat-more"));
+  });
+  $("banner-close").addEventListener("click", () => {
+    ui.dismissedError = data.snap?.error ?? null;
+    renderBanner();
+  });
+  wireList();
+  wireMenu();
+  wireChat();
+  wireNewChat();
+  wireSettings();
+  wireContact();
+  for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
+  wireRequests();
+  start({ message: (msg) => onMessage(msg, repaint, onSnapshot), reconnected: () => {} });
+  post({ kind: "snapshot" });
+  // Opened from a notification: its chat.
+  const chat = new URLSearchParams(location.hash.slice(1)).get("chat");
+  if (chat) {
+    history.replaceState(null, "", location.pathname);
+    const open = () => (data.snap?.account ? openChat(chat) : window.setTimeout(open, 100));
+    open();
+  }
+}
+
+/**
+ * @param {WorkerMessage} msg
+ * @param {() => void} repaint
+ * @param {(snapshot: Snapshot) => void} onSnapshot
+ */
+function onMessage(msg, repaint, onSnapshot) {
+  switch (msg.kind) {
+    case "snapshot":
+      data.snap = msg.snapshot;
+      onSnapshot(msg.snapshot);
+      repaint();
+      refreshContact();
+      break;
+    case "chat":
+      if (msg.chat === ui.chat) {
+        data.history = { chat: msg.chat, messages: msg.messages };
+        if (ui.screen === "chat") renderChat();
+      }
+      break;
+    case "contactInfo":
+      onContactInfo(msg.chat, msg.info);
+      break;
+    case "handleChecked": {
+      const current = ui.screen === "newchat" ? ui.contactQuery : ui.query;
+      if (msg.text !== current) break;
+      ui.handleCheck = msg;
+      if (ui.screen === "newchat") renderNewChat();
+      else if (ui.screen === "list") renderList();
+      break;
+    }
+    case "serverChecked":
+      break;
+    case "error":
+      toast(msg.message, true);
+      break;
+    default: {
+      /** @type {never} */
+      const unhandled = msg;
+      void unhandled;
+    }
+  }
+}

@@ -1,0 +1,127 @@
+// @ts-check
+// The popup's screens talk to "the worker" with the requests of
+// common/messages.js. In the web app the core runs in this page, so this
+// module answers them directly, as background/router.js does in the
+// extension: one switch on the request's kind, each a core command.
+// Requests that only make sense in a browser extension (the first-run
+// server check, sharing the current tab, context-menu shares, renaming a
+// companion before it links) are answered with an error.
+
+import { checkHandle } from "../wasm/tether_app.js";
+import { isRequest } from "../common/messages.js";
+import { onUpdate, ready } from "./engine.js";
+
+/** @typedef {import("../wasm/tether_app.js").Core} Core */
+/** @typedef {import("../common/messages.js").PopupRequest} PopupRequest */
+/** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
+
+/** The popup view's handler (popup/port.js's `start`), once it started. @type {((msg: WorkerMessage) => void) | null} */
+let view = null;
+/** The chat the view has open: its messages are sent when they change. @type {string | null} */
+let openChat = null;
+
+/**
+ * The view's handler: everything "the worker" says goes there.
+ * @param {(msg: WorkerMessage) => void} handler
+ */
+export function attach(handler) {
+  view = handler;
+}
+
+/** @param {WorkerMessage} msg */
+function tell(msg) {
+  view?.(msg);
+}
+
+onUpdate((update) => {
+  ready.then((core) => {
+    if (openChat !== null && update.changedChats.includes(openChat)) {
+      tell({ kind: "chat", chat: openChat, messages: core.messages(openChat) });
+    }
+    tell({ kind: "snapshot", snapshot: update.snapshot });
+  });
+});
+
+/**
+ * Answers one request of the view.
+ * @param {unknown} msg
+ */
+export function request(msg) {
+  if (!isRequest(msg)) {
+    tell({ kind: "error", message: `unknown request: ${String(/** @type {any} */ (msg)?.kind)}` });
+    return;
+  }
+  ready
+    .then((core) => route(core, msg))
+    .catch((err) => tell({ kind: "error", message: err instanceof Error ? err.message : String(err) }));
+}
+
+/**
+ * @param {string} what
+ * @returns {never}
+ */
+function notHere(what) {
+  throw new Error(`${what} is a browser extension feature`);
+}
+
+/**
+ * @param {Core} core
+ * @param {PopupRequest} msg
+ * @returns {Promise<void>}
+ */
+async function route(core, msg) {
+  switch (msg.kind) {
+    case "snapshot":
+      return tell({ kind: "snapshot", snapshot: core.snapshot() });
+    case "openChat":
+      openChat = msg.chat;
+      tell({ kind: "chat", chat: msg.chat, messages: core.messages(msg.chat) });
+      return core.markRead(msg.chat);
+    case "closeChat":
+      openChat = null;
+      return;
+    case "send":
+      await core.sendText(msg.chat, msg.text);
+      return;
+    case "setFlag":
+      return core.setFlag(msg.chat, msg.flag, msg.on);
+    case "checkHandle": {
+      const { handle, error } = checkHandle(msg.text);
+      return tell({ kind: "handleChecked", text: msg.text, handle, error });
+    }
+    case "newChat":
+      return core.addContact(msg.handle, msg.name || "");
+    case "answerRequest":
+      return core.answerRequest(msg.handle, msg.action);
+    case "setNotifications":
+      if (msg.on && typeof Notification !== "undefined" && Notification.permission === "default") await Notification.requestPermission();
+      return core.setNotifications(!!msg.on);
+    case "contactInfo":
+      return tell({ kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "markVerified":
+      await core.markVerified(msg.chat);
+      return tell({ kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "acceptKey":
+      await core.acceptKey(msg.chat);
+      return tell({ kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "discardShare":
+      return;
+    case "setServer":
+      return notHere("choosing a server");
+    case "startLink":
+    case "confirmAccount":
+      return notHere("linking as a companion");
+    case "sharePending":
+    case "shareTab":
+      return notHere("sharing a tab");
+    case "setDeviceName":
+      return notHere("renaming a companion");
+    case "logout":
+      return notHere("logging out (the phone is the account's primary)");
+    default: {
+      /** @type {never} */
+      const unknown = msg;
+      throw new Error(`unhandled request: ${JSON.stringify(unknown)}`);
+    }
+  }
+}
