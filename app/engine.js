@@ -81,8 +81,26 @@ function createHost(db) {
   };
 }
 
+/**
+ * Holds the app's lock for as long as this page lives: two pages with one
+ * core each would share one device key and one store and undo each other's
+ * writes. Resolves false when another tab or window holds it.
+ * @returns {Promise<boolean>}
+ */
+function holdLock() {
+  if (!navigator.locks) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    navigator.locks.request("tether-core", { ifAvailable: true }, (lock) => {
+      resolve(!!lock);
+      // Kept until the page goes away.
+      return lock ? new Promise(() => {}) : undefined;
+    });
+  });
+}
+
 /** Boots once; every caller awaits the same core. @returns {Promise<Core>} */
 async function boot() {
+  if (!(await holdLock())) throw new Error("Tether is open in another tab or window. Close it, then reload this page.");
   await init();
   const db = await openDb();
   const entries = await loadAll(db);

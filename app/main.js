@@ -32,6 +32,7 @@
 //       #devices-link
 //   chats        the popup's ids (popup/popup.html): #chat-list, #composer, …
 
+import { goBack } from "../popup/keys.js";
 import { ready } from "./engine.js";
 import { chatScreen, renderChats, setUpChats, toList } from "./chats.js";
 import { afterRegistered, renderPhrase, renderPhraseConfirm, renderRegister, renderRestore, renderWelcome, wireAccount } from "./screens/account.js";
@@ -77,6 +78,43 @@ const RENDER = {
 /** @type {AppScreen} */
 let shown = "starting";
 
+// ---- the phone's back button ----------------------------------------------------------
+// One history entry stands for "somewhere below the first screen": going
+// deeper pushes it, the back button pops it and goes one step up (then it
+// is pushed again while still below), and coming back up by a button takes
+// it off, so back on the first screen leaves the app as people expect.
+
+/** @param {string} name the screen shown (a chat screen's popup name) */
+const isTop = (name) => name === "starting" || name === "welcome" || name === "list";
+/** A history.back() of our own is under way: its popstate is not the person's. */
+let unwinding = false;
+
+/** @param {string} name */
+function syncHistory(name) {
+  const deep = !!history.state?.tetherDeep;
+  if (!isTop(name) && !deep) history.pushState({ tetherDeep: true }, "");
+  else if (isTop(name) && deep) {
+    unwinding = true;
+    history.back();
+  }
+}
+
+/** The back button: one step up from wherever the person is. */
+function onBack() {
+  if (unwinding) {
+    unwinding = false;
+    return;
+  }
+  const screen = currentScreen();
+  if (screen === "register" || screen === "restore") {
+    if (!app.registering && !app.restoring) app.start = "welcome";
+  } else if (screen === "phrase-confirm" && app.phrase) app.phrase = { ...app.phrase, confirming: false, error: null };
+  else if (screen === "link-confirm") ready.then((core) => core.clearLink()).catch(() => {});
+  else if (screen === "link" || screen === "link-code" || screen === "devices") app.overlay = null;
+  else if (screen === "chats") goBack();
+  render();
+}
+
 function render() {
   const screen = currentScreen();
   const from = shown;
@@ -91,6 +129,7 @@ function render() {
   RENDER[screen]?.();
   const name = screen === "chats" ? chatScreen() : screen;
   document.body.dataset.screen = name;
+  syncHistory(name);
   const nav = name === "list" || screen === "devices" || screen === "link-code";
   el("app-nav").hidden = !nav;
   el("nav-chats").setAttribute("aria-current", String(name === "list"));
@@ -135,6 +174,7 @@ function wireNav() {
 
 async function main() {
   onRender(render);
+  window.addEventListener("popstate", onBack);
   wireAccount();
   wireLinkScreens();
   wireDevices();

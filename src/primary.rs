@@ -75,24 +75,35 @@ pub struct PrimaryView {
 }
 
 impl PrimaryView {
-    /// A link is under way (a request shown, or confirmed and not done).
-    pub fn linking(&self) -> bool {
-        self.request.is_some()
-            || matches!(
-                self.progress,
-                Some(LinkProgress::Pairing | LinkProgress::Approving | LinkProgress::SendingHistory { .. })
-            )
-    }
-
-    /// A failure while linking (the engine's `Event::Error`).
+    /// An error the engine reported (`Event::Error`): a link failure if it
+    /// is one of the link in flight — only errors of that stage count, so
+    /// an unrelated one (a contact unreachable) never cancels a link.
     pub fn failed(&mut self, code: Option<ErrorCode>, message: &str) {
-        if !self.linking() {
-            return;
-        }
-        let kind = match code {
-            Some(ErrorCode::ExpiredRef | ErrorCode::UnknownRef) => LinkFailure::Expired,
-            _ if message.contains("pairing code") || message.contains("confirmation") => LinkFailure::WrongCode,
-            _ => LinkFailure::Other,
+        use ErrorCode as C;
+        let pairing_words = message.contains("pairing") || message.contains("another server");
+        let kind = match (self.progress, code) {
+            (Some(LinkProgress::Pairing), Some(C::UnknownPairing | C::PairingSlotTaken)) => LinkFailure::WrongCode,
+            (Some(LinkProgress::Pairing), Some(C::ExpiredRef | C::UnknownRef)) => LinkFailure::Expired,
+            (Some(LinkProgress::Pairing), Some(C::RateLimited)) => LinkFailure::Other,
+            (Some(LinkProgress::Pairing), None) if message.contains("another server") => LinkFailure::WrongServer,
+            (Some(LinkProgress::Pairing), None) if pairing_words => LinkFailure::WrongCode,
+            (Some(LinkProgress::Approving), Some(C::ExpiredRef | C::UnknownRef)) => LinkFailure::Expired,
+            (
+                Some(LinkProgress::Approving),
+                Some(
+                    C::TooManyDevices
+                    | C::DeviceListChanged
+                    | C::InvalidDeviceList
+                    | C::BadSignature
+                    | C::NotPrimary
+                    | C::RateLimited,
+                ),
+            ) => LinkFailure::Other,
+            (
+                Some(LinkProgress::SendingHistory { .. }),
+                Some(C::RecipientQueueFull | C::FrameTooLarge | C::UnknownDevice | C::DeviceRemoved),
+            ) => LinkFailure::Other,
+            _ => return,
         };
         self.request = None;
         self.progress = None;
@@ -109,10 +120,26 @@ mod tests {
         let mut p = PrimaryView { progress: Some(LinkProgress::Approving), ..Default::default() };
         p.failed(Some(ErrorCode::ExpiredRef), "that link code expired");
         assert_eq!(p.error.as_ref().map(|e| e.kind), Some(LinkFailure::Expired));
-        assert!(!p.linking());
+        assert_eq!((p.request, p.progress), (None, None));
         // Errors outside a link are not link errors.
         let mut idle = PrimaryView::default();
         idle.failed(Some(ErrorCode::ExpiredRef), "x");
         assert_eq!(idle.error, None);
+    }
+
+    #[test]
+    fn unrelated_errors_never_cancel_a_link() {
+        let ask = LinkAsk { platform: "chrome/linux".into(), name: "Chrome on Linux".into(), confirmation: None };
+        let mut waiting = PrimaryView { request: Some(ask), ..Default::default() };
+        waiting.failed(Some(ErrorCode::ExpiredRef), "bob (device 2) cannot be reached yet");
+        assert!(waiting.request.is_some() && waiting.error.is_none());
+        let mut approving = PrimaryView { progress: Some(LinkProgress::Approving), ..Default::default() };
+        approving.failed(Some(ErrorCode::NoPrekeys), "bob (device 2) cannot be reached yet");
+        approving.failed(None, "a history chunk arrived twice");
+        assert_eq!(approving.progress, Some(LinkProgress::Approving));
+        // A mistyped (or expired) pairing code: its slot is unknown.
+        let mut pairing = PrimaryView { progress: Some(LinkProgress::Pairing), ..Default::default() };
+        pairing.failed(Some(ErrorCode::UnknownPairing), "no such pairing code");
+        assert_eq!(pairing.error.map(|e| e.kind), Some(LinkFailure::WrongCode));
     }
 }

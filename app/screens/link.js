@@ -29,7 +29,7 @@ function explain(e) {
     case "notTether":
       return "That is not a Tether link code. Open Tether in your browser and scan the code its popup shows.";
     case "wrongCode":
-      return "The code did not match. Check it in your browser and type it again.";
+      return "That code was not found or did not match. Check the code your browser shows now (it makes a new one by itself when one expires) and type it again.";
     default:
       return e.message;
   }

@@ -5,9 +5,10 @@
 //! tether-server` alone still works.
 //!
 //! Rebuilds: cargo re-runs this script (and so recompiles the server) when
-//! anything under `dist/` changes. When `dist/` does not exist yet, this
-//! script creates it empty, so that cargo has a directory to watch (a
-//! watched path that is missing would make every build rebuild the server).
+//! anything under `dist/app` changes, or, while there is none, under
+//! `dist/`. When `dist/` does not exist yet, this script creates it empty,
+//! so that cargo has a directory to watch (a watched path that is missing
+//! would make every build rebuild the server).
 
 use std::path::PathBuf;
 
@@ -28,7 +29,10 @@ fn main() {
         let _ = std::fs::create_dir_all(&dist);
     }
     println!("cargo:rerun-if-changed=build.rs");
-    println!("cargo:rerun-if-changed={}", dist.display());
+    // `dist/app` when it exists (a rebuilt extension in `dist/chrome` is no
+    // reason to rebuild the server), else `dist/`, where it will appear.
+    let watched = if app.is_dir() { &app } else { &dist };
+    println!("cargo:rerun-if-changed={}", watched.display());
     let dir = if app.join("index.html").is_file() {
         app
     } else {
