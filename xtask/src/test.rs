@@ -130,17 +130,19 @@ pub fn run(args: &[String]) -> Result {
     let tools = setup::run()?;
     let mut tally = Tally::default();
 
+    // The web app first: every server binary built after it (the native
+    // tests' and the debug one below) embeds dist/app, and the TLS test
+    // checks that the server serves it.
+    let app = build::app(&tools);
+    let app_built = app.is_ok();
+    tally.check("web app build (dist/app)", app);
+
     tally.stage(
         "native tests (cargo test --workspace, with the web app's decoder)",
         Command::new("cargo")
             .args(["test", "--workspace", "--no-fail-fast", "--features", "tether-extension/app"])
             .current_dir(root()),
     );
-
-    // The web app first: the server binary built next embeds dist/app.
-    let app = build::app(&tools);
-    let app_built = app.is_ok();
-    tally.check("web app build (dist/app)", app);
 
     // The wasm tests connect to a real server, and the end-to-end tests
     // drive the real server and CLI binaries.

@@ -184,6 +184,18 @@ fn a_certificate_from_pebble_over_tls_alpn_then_https_and_the_cli_over_wss() {
     assert_eq!(resp.status(), 200);
     let body = resp.body_mut().read_to_string().unwrap();
     assert!(body.contains("\"status\":\"ok\""), "{body}");
+    // The phone web app, from the same binary over the same certificate
+    // (`cargo xtask test` builds dist/app before the server embeds it).
+    let mut resp = https(root.as_bytes()).get(&format!("{base}/")).call().expect("HTTPS GET /");
+    assert_eq!(resp.status(), 200);
+    let page = resp.body_mut().read_to_string().unwrap();
+    assert!(
+        page.contains("manifest.webmanifest"),
+        "the server serves the web app at / (if it says it was not built: `cargo xtask build --app` first): {page}"
+    );
+    let mut resp = https(root.as_bytes()).get(&format!("{base}/manifest.webmanifest")).call().expect("HTTPS GET the manifest");
+    assert_eq!(resp.status(), 200);
+    assert!(resp.body_mut().read_to_string().unwrap().contains("\"start_url\""));
     // … and not trusting pebble's API CA alone (it did not sign this one).
     let api_ca = std::fs::read(dir.path().join("pebble-api-ca.pem")).unwrap();
     assert!(https(&api_ca).get(&format!("{base}/healthz")).call().is_err());
