@@ -64,7 +64,9 @@ try {
   const seedMs = Date.now() - seeded;
   await phone.close();
 
-  await popup.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
+  // A QR with most of its minute ahead (it rotates by itself; one about to
+  // expire would be refused by the server while the phone starts).
+  await popup.waitForFunction(() => /(1:00|0:[3-5]\d)/.test(document.getElementById("countdown-text")?.textContent ?? ""), null, { timeout: 70000 });
   const qr = tmp.file("qr.png");
   await popup.locator("#qr").screenshot({ path: qr });
   phone = await launchPhone({ profile, camera: await cameraFrom(qr, tmp.file("camera.y4m")) });
@@ -74,14 +76,18 @@ try {
 
   const t0 = Date.now();
   await page.click("#link-device");
-  await page.waitForSelector('body[data-screen="link-confirm"]', { timeout: 30000 });
+  await page.waitForSelector('body[data-screen="link-confirm"]', { timeout: 30000 }).catch(async (e) => {
+    await page.screenshot({ path: tmp.file("fail.png") });
+    console.log("scan status:", await page.textContent("#scan-status").catch(() => "?"));
+    throw e;
+  });
   const scannedMs = Date.now() - t0;
   await page.click("#link-confirm-yes");
   await confirmAccount(popup, "alice");
   await popup.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 120000 });
   const listMs = Date.now() - t0;
   await popup.click('#chat-list [data-chat="bob"]');
-  await popup.waitForSelector(`:text("${last}")`, { timeout: 120000 });
+  await popup.waitForSelector(`#messages :text("${last}")`, { timeout: 120000 });
   const lastMs = Date.now() - t0;
 
   const result = { messages: N, seed_ms: seedMs, scan_to_confirm_ms: scannedMs, link_to_chat_list_ms: listMs, link_to_last_message_ms: lastMs };

@@ -15,7 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]
-       cargo xtask bench client   (Olm throughput; linking with a 1,000-message history)";
+       cargo xtask bench client   (Olm throughput; linking with a 1,000-message history)
+       cargo xtask bench link [N] (the phone web app links the extension by camera with N messages
+                                   of history, default 1,000: time to the popup's chat list)";
 
 /// The goals from the issue.
 const GOAL_MSGS_PER_SEC: f64 = 50_000.0;
@@ -76,6 +78,7 @@ pub fn run(args: &[String]) -> Result {
     match args.split_first() {
         Some((what, rest)) if what == "server" => server(rest),
         Some((what, [])) if what == "client" => client(),
+        Some((what, rest)) if what == "link" && rest.len() <= 1 => link(rest.first().map(String::as_str)),
         Some((other, _)) => Err(format!("unknown benchmark `{other}`\n{USAGE}")),
         None => Err(USAGE.into()),
     }
@@ -88,6 +91,31 @@ fn client() -> Result {
         std::process::Command::new("cargo")
             .args(["run", "--release", "--quiet", "--package", "tether-client", "--example", "bench"])
             .current_dir(crate::util::root()),
+    )
+}
+
+/// Linking as a person sees it: tests/e2e/bench-link.mjs drives the phone
+/// web app (its camera fed the popup's QR) and the extension in two
+/// headless Chromiums against release binaries, with `messages` of history.
+/// Writes target/bench/link.json.
+fn link(messages: Option<&str>) -> Result {
+    let n = messages.unwrap_or("1000");
+    if n.parse::<u32>().map_or(true, |n| n == 0) {
+        return Err(format!("bench link takes a number of messages (got `{n}`)\n{USAGE}"));
+    }
+    let tools = crate::setup::run()?;
+    crate::build::extension(&tools, crate::build::DEFAULT_SERVER)?;
+    crate::build::app(&tools)?;
+    crate::build::native_release()?;
+    crate::util::run(
+        Command::new("node")
+            .arg(root().join("tests/e2e/bench-link.mjs"))
+            .env("TETHER_BENCH_MESSAGES", n)
+            .env("TETHER_EXTENSION", crate::build::dist().join("chrome"))
+            .env("TETHER_SERVER_BIN", release_bin("tether-server"))
+            .env("TETHER_CLI_BIN", release_bin("tether"))
+            .env("CHROMIUM", &tools.chromium)
+            .current_dir(root()),
     )
 }
 

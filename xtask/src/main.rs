@@ -72,4 +72,6 @@ usage: cargo xtask <command>
       --reproduce F  run the target on the input F only (a crash's reproducer)
   bench server     load-test tether-server (--idle --pairs --rate --seconds --size)
   bench client     engine numbers: Olm throughput, linking with a 1,000-message history
+  bench link [N]   the phone web app links the extension by camera with N messages of
+                   history (default 1,000): time to the popup's chat list
 ";
