@@ -10,15 +10,15 @@
 
 import { $, localise, toast } from "../popup/dom.js";
 import { renderBanner, renderHeader } from "../popup/header.js";
-import { goBack, onKeydown } from "../popup/keys.js";
-import { closeMenu, toggleMenu, wireMenu } from "../popup/menu.js";
+import { closeMenu } from "../popup/menu.js";
 import { post, start } from "../popup/port.js";
-import { openChat, renderChat, wireChat } from "../popup/screens/chat.js";
-import { onContactInfo, openContact, refreshContact, renderContact, wireContact } from "../popup/screens/contact.js";
-import { renderList, wireList } from "../popup/screens/list.js";
-import { renderRequests, wireRequests } from "../popup/screens/requests.js";
-import { openNewChat, renderNewChat, wireNewChat } from "../popup/screens/newchat.js";
-import { openSettings, renderFacts, renderSettings, wireSettings } from "../popup/screens/settings.js";
+import { applyChatMessage, wireChatViews } from "../popup/views.js";
+import { openChat, renderChat } from "../popup/screens/chat.js";
+import { refreshContact, renderContact } from "../popup/screens/contact.js";
+import { renderList } from "../popup/screens/list.js";
+import { renderRequests } from "../popup/screens/requests.js";
+import { renderNewChat } from "../popup/screens/newchat.js";
+import { renderFacts, renderSettings } from "../popup/screens/settings.js";
 import { SCREENS, data, onRedraw, ui } from "../popup/state.js";
 
 /** @typedef {import("../popup/state.js").Screen} Screen */
@@ -88,26 +88,7 @@ export async function setUpChats(repaint, onSnapshot) {
   $("chat-ui").replaceChildren(...[...doc.body.children].map((node) => document.importNode(node, true)));
   localise();
   onRedraw(repaint);
-  document.addEventListener("keydown", onKeydown);
-  $("back").addEventListener("click", goBack);
-  $("settings").addEventListener("click", openSettings);
-  $("new-chat").addEventListener("click", openNewChat);
-  $("chat-more").addEventListener("click", (e) => {
-    e.stopPropagation();
-    if (ui.chat) toggleMenu(ui.chat, $("chat-more"));
-  });
-  $("banner-close").addEventListener("click", () => {
-    ui.dismissedError = data.snap?.error ?? null;
-    renderBanner();
-  });
-  wireList();
-  wireMenu();
-  wireChat();
-  wireNewChat();
-  wireSettings();
-  wireContact();
-  for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
-  wireRequests();
+  wireChatViews();
   start({ message: (msg) => onMessage(msg, repaint, onSnapshot), reconnected: () => {} });
   post({ kind: "snapshot" });
   // Opened from a notification: its chat.
@@ -125,6 +106,7 @@ export async function setUpChats(repaint, onSnapshot) {
  * @param {(snapshot: Snapshot) => void} onSnapshot
  */
 function onMessage(msg, repaint, onSnapshot) {
+  if (applyChatMessage(msg)) return;
   switch (msg.kind) {
     case "snapshot":
       data.snap = msg.snapshot;
@@ -132,23 +114,6 @@ function onMessage(msg, repaint, onSnapshot) {
       repaint();
       refreshContact();
       break;
-    case "chat":
-      if (msg.chat === ui.chat) {
-        data.history = { chat: msg.chat, messages: msg.messages };
-        if (ui.screen === "chat") renderChat();
-      }
-      break;
-    case "contactInfo":
-      onContactInfo(msg.chat, msg.info);
-      break;
-    case "handleChecked": {
-      const current = ui.screen === "newchat" ? ui.contactQuery : ui.query;
-      if (msg.text !== current) break;
-      ui.handleCheck = msg;
-      if (ui.screen === "newchat") renderNewChat();
-      else if (ui.screen === "list") renderList();
-      break;
-    }
     case "serverChecked":
       break;
     case "error":

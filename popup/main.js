@@ -10,16 +10,16 @@
 
 import { $, localise, t, toast } from "./dom.js";
 import { renderBanner, renderHeader, renderStartError } from "./header.js";
-import { goBack, onKeydown } from "./keys.js";
-import { closeMenu, toggleMenu, wireMenu } from "./menu.js";
+import { closeMenu } from "./menu.js";
 import { post, start } from "./port.js";
-import { openChat, renderChat, wireChat } from "./screens/chat.js";
-import { onContactInfo, openContact, refreshContact, renderContact, wireContact } from "./screens/contact.js";
+import { applyChatMessage, wireChatViews } from "./views.js";
+import { openChat, renderChat } from "./screens/chat.js";
+import { refreshContact, renderContact } from "./screens/contact.js";
 import { renderConfirm, renderUnlinked, wireLink } from "./screens/link.js";
-import { renderList, wireList } from "./screens/list.js";
-import { renderRequests, wireRequests } from "./screens/requests.js";
-import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
-import { openSettings, renderFacts, renderSettings, wireSettings } from "./screens/settings.js";
+import { renderList } from "./screens/list.js";
+import { renderRequests } from "./screens/requests.js";
+import { renderNewChat } from "./screens/newchat.js";
+import { renderFacts, renderSettings } from "./screens/settings.js";
 import { renderSetup, wireSetup } from "./screens/setup.js";
 import { SCREENS, data, onRedraw, redraw, ui } from "./state.js";
 import { PENDING_SHARE_TTL_MS, freshShare } from "../common/messages.js";
@@ -115,33 +115,16 @@ function onSnapshot(next) {
 
 /** @param {WorkerMessage} msg */
 function onMessage(msg) {
+  if (applyChatMessage(msg)) return;
   switch (msg.kind) {
     case "snapshot":
       onSnapshot(msg.snapshot);
-      break;
-    case "chat":
-      if (msg.chat === ui.chat) {
-        data.history = { chat: msg.chat, messages: msg.messages };
-        if (ui.screen === "chat") renderChat();
-      }
-      break;
-    case "contactInfo":
-      onContactInfo(msg.chat, msg.info);
       break;
     case "serverChecked":
       ui.checking = false;
       ui.check = msg;
       render();
       break;
-    case "handleChecked": {
-      // Only the answer for the text still in the box counts.
-      const current = ui.screen === "newchat" ? ui.contactQuery : ui.query;
-      if (msg.text !== current) break;
-      ui.handleCheck = msg;
-      if (ui.screen === "newchat") renderNewChat();
-      else if (ui.screen === "list") renderList();
-      break;
-    }
     case "error":
       if (ui.checking) {
         ui.checking = false;
@@ -160,29 +143,9 @@ function onMessage(msg) {
 }
 
 function wire() {
-  document.addEventListener("keydown", onKeydown);
-  $("back").addEventListener("click", goBack);
-  $("settings").addEventListener("click", openSettings);
-  $("new-chat").addEventListener("click", openNewChat);
-  $("chat-more").addEventListener("click", (e) => {
-    e.stopPropagation();
-    if (ui.chat) toggleMenu(ui.chat, $("chat-more"));
-  });
-  $("banner-close").addEventListener("click", () => {
-    ui.dismissedError = data.snap?.error ?? null;
-    renderBanner();
-  });
+  wireChatViews();
   wireSetup();
   wireLink();
-  wireList();
-  wireMenu();
-  wireChat();
-  wireNewChat();
-  wireSettings();
-  wireContact();
-  // The chat header opens the contact's info.
-  for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
-  wireRequests();
 }
 
 /** Opened for a purpose: a notification's chat (from storage or the URL), or a share to place. */

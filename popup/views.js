@@ -1,0 +1,77 @@
+// @ts-check
+// What the popup and the phone web app (app/chats.js) share of the chat
+// screens: wiring their controls, and applying the replies that only those
+// screens use. Each host handles the rest (snapshots, server checks,
+// errors) its own way.
+
+import { $ } from "./dom.js";
+import { renderBanner } from "./header.js";
+import { goBack, onKeydown } from "./keys.js";
+import { toggleMenu, wireMenu } from "./menu.js";
+import { renderChat, wireChat } from "./screens/chat.js";
+import { onContactInfo, openContact, wireContact } from "./screens/contact.js";
+import { renderList, wireList } from "./screens/list.js";
+import { wireRequests } from "./screens/requests.js";
+import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
+import { openSettings, wireSettings } from "./screens/settings.js";
+import { data, ui } from "./state.js";
+
+/** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
+/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" }>} ChatReply */
+
+/** Wires the header, the banner and every chat screen (list, chat, new chat, settings, contact, requests). */
+export function wireChatViews() {
+  document.addEventListener("keydown", onKeydown);
+  $("back").addEventListener("click", goBack);
+  $("settings").addEventListener("click", openSettings);
+  $("new-chat").addEventListener("click", openNewChat);
+  $("chat-more").addEventListener("click", (e) => {
+    e.stopPropagation();
+    if (ui.chat) toggleMenu(ui.chat, $("chat-more"));
+  });
+  $("banner-close").addEventListener("click", () => {
+    ui.dismissedError = data.snap?.error ?? null;
+    renderBanner();
+  });
+  wireList();
+  wireMenu();
+  wireChat();
+  wireNewChat();
+  wireSettings();
+  wireContact();
+  // The chat header opens the contact's info.
+  for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
+  wireRequests();
+}
+
+/**
+ * Applies a reply meant for the chat screens: a chat's messages, a
+ * contact's info, a handle check. False for the kinds the host handles.
+ * @param {WorkerMessage} msg
+ * @returns {msg is ChatReply}
+ */
+export function applyChatMessage(msg) {
+  switch (msg.kind) {
+    case "chat":
+      if (msg.chat === ui.chat) {
+        data.history = { chat: msg.chat, messages: msg.messages };
+        if (ui.screen === "chat") renderChat();
+      }
+      return true;
+    case "contactInfo":
+      onContactInfo(msg.chat, msg.info);
+      return true;
+    case "handleChecked": {
+      // Only the answer for the text still in the box counts.
+      const current = ui.screen === "newchat" ? ui.contactQuery : ui.query;
+      if (msg.text === current) {
+        ui.handleCheck = msg;
+        if (ui.screen === "newchat") renderNewChat();
+        else if (ui.screen === "list") renderList();
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
