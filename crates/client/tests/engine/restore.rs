@@ -203,7 +203,11 @@ async fn after_a_restore_a_contact_can_write_first() {
     settle(&mut [&mut new, &mut bob]).await;
     assert_eq!(
         texts(&new, "bob"),
-        vec![(false, "are you there?".to_string()), (true, "yes, on a new phone".to_string()), (false, "good".to_string())]
+        vec![
+            (false, "are you there?".to_string()),
+            (true, "yes, on a new phone".to_string()),
+            (false, "good".to_string())
+        ]
     );
     assert_eq!(
         texts(&bob, "alice")[2..],
