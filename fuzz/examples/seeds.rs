@@ -105,7 +105,7 @@ fn server_frame() {
             frame(3, Request::ClaimPrekey(f::ClaimPrekey { handle: "peer".into(), device_id: 0 })),
         ]),
     );
-    let copy = f::Copy { handle: "peer".into(), device_id: 0, ciphertext: vec![0x42; 48] };
+    let copy = f::Copy { handle: "peer".into(), device_id: 0, ciphertext: vec![0x42; 48], list_version: 0 };
     write(
         "server_frame",
         "device-send",

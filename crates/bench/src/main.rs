@@ -181,6 +181,7 @@ fn send_request(to: &str, pair: u32, phase: u8, seq: u64, size: usize, intended:
             handle: to.to_string(),
             device_id: 0,
             ciphertext: payload(size, intended, seq, phase, pair),
+            list_version: 0,
         }],
     })
 }

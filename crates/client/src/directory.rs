@@ -324,6 +324,19 @@ impl Directory {
         Some(list.devices.into_iter().filter(|d| !removed.contains(&d.device_id)).collect())
     }
 
+    /// The version of an account's verified list (0 while unknown or
+    /// refused): what a send states it encrypted for.
+    pub(crate) fn list_version(&self, me: Option<&Account>, handle: &str) -> u64 {
+        let (list, key) = match me.filter(|m| m.handle == handle) {
+            Some(m) => (&self.own.list, m.key.as_slice()),
+            None => match self.contacts.get(handle).filter(|c| c.warning.is_none()) {
+                Some(c) => (&c.list, c.account_key.as_slice()),
+                None => return 0,
+            },
+        };
+        self.verified_once(key, list).map_or(0, |l| l.version)
+    }
+
     /// [`verified`], remembered.
     fn verified_once(&self, key: &[u8], bytes: &[u8]) -> Option<DeviceList> {
         let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());

@@ -15,6 +15,10 @@ pub(crate) struct Inbox {
     seen: HashSet<String>,
     /// Waiting for their sender's device list (this connection only).
     parked: Vec<Envelope>,
+    /// Envelopes (by id) from a listed device whose pre-key message did
+    /// not decrypt and that were parked for a fresh list once already
+    /// (this connection only, like `parked`): the retry cannot loop.
+    refreshed: HashSet<u64>,
     /// Held while a companion's account is unconfirmed (this connection
     /// only: unacknowledged, they come again on the next).
     held: Vec<Envelope>,
@@ -28,7 +32,7 @@ pub(crate) fn seen_key(e: &Envelope) -> String {
 impl Inbox {
     pub fn load(store: &dyn KvStore) -> Result<Self, Error> {
         let seen = store.scan(NS_SEEN).map_err(Error::Store)?.into_iter().map(|(k, _)| k).collect();
-        Ok(Self { seen, parked: Vec::new(), held: Vec::new() })
+        Ok(Self { seen, ..Self::default() })
     }
 
     pub fn clear(&mut self) {
@@ -66,6 +70,12 @@ impl Inbox {
         go
     }
 
+    /// Records that an envelope waits for its sender's list after a failed
+    /// pre-key message; false if it already did.
+    pub fn first_refresh(&mut self, e: &Envelope) -> bool {
+        self.refreshed.insert(e.envelope_id)
+    }
+
     pub fn has_parked(&self) -> bool {
         !self.parked.is_empty()
     }
@@ -85,6 +95,7 @@ impl Inbox {
     /// The connection closed: parked and held envelopes come again on the next one.
     pub fn disconnected(&mut self) {
         self.parked.clear();
+        self.refreshed.clear();
         self.held.clear();
     }
 }

@@ -313,6 +313,13 @@ pub struct Copy {
     pub device_id: u32,
     #[prost(bytes = "vec", tag = "3")]
     pub ciphertext: Vec<u8>,
+    /// The version of `handle`'s signed device list the sender encrypted
+    /// for (0: not stated). The server refuses the send with
+    /// `device_list_changed` when it is older than the account's current
+    /// list: a restored account keeps device 0 under new keys, so the ids
+    /// alone would still match.
+    #[prost(uint64, tag = "4")]
+    pub list_version: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]

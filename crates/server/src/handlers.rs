@@ -741,6 +741,8 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     }
     // Targets per account, each device once.
     let mut targets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
+    // Per account, the oldest list version a copy states it was encrypted for.
+    let mut stated: BTreeMap<String, u64> = BTreeMap::new();
     let mut copies = Vec::with_capacity(m.copies.len());
     for copy in m.copies {
         if copy.ciphertext.is_empty() || copy.ciphertext.len() > MAX_CIPHERTEXT {
@@ -750,6 +752,10 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         if !targets.entry(handle.clone()).or_default().insert(copy.device_id) {
             return Err(bad("two copies for the same device"));
         }
+        if copy.list_version > 0 {
+            let v = stated.entry(handle.clone()).or_insert(copy.list_version);
+            *v = (*v).min(copy.list_version);
+        }
         copies.push((handle, copy));
     }
     if targets.len() > MAX_ACCOUNTS {
@@ -757,7 +763,9 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     }
     // The server's one check: the copies cover exactly the current devices
     // of every account addressed (the sender's own account: its other
-    // devices). Anything else means the sender's view is stale.
+    // devices), encrypted for no older list than the current one where the
+    // copies state it (a restored account keeps device 0 under new keys).
+    // Anything else means the sender's view is stale.
     let mut stale = Vec::new();
     for (handle, given) in &targets {
         let Some(active) = c.s.active_devices(handle).await? else {
@@ -772,6 +780,7 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         } else {
             *given == *active
         };
+        let fits = fits && !older_list(&c.s, handle, stated.get(handle).copied()).await?;
         if !fits {
             // Handing out another account's list is a lookup.
             if *handle != me {
@@ -802,6 +811,13 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         .collect();
     c.submit(id, Op::Store(envelopes), Outcome::Sent { server_time_ms: now }).await?;
     Ok(Answer::Later)
+}
+
+/// Whether a send states an older version of `handle`'s list than the
+/// stored one (never when it states none).
+async fn older_list(s: &Shared, handle: &str, stated: Option<u64>) -> Result<bool> {
+    let Some(stated) = stated else { return Ok(false) };
+    Ok(stated < account(s, handle).await?.list_version)
 }
 
 async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {

@@ -456,7 +456,7 @@ impl Engine {
             let ciphertext = Sealed { kind: SEALED_HISTORY, body, signature }.encode_to_vec();
             let req = Request::Send(f::SendMessage {
                 message_id: self.random::<16>().to_vec(),
-                copies: vec![f::Copy { handle: handle.clone(), device_id, ciphertext }],
+                copies: vec![f::Copy { handle: handle.clone(), device_id, ciphertext, list_version: 0 }],
             });
             self.request(req, Pending::SendHistory, now);
         }

@@ -1,7 +1,9 @@
 //! Receiving: envelope → the sender's verified device → decrypt → apply →
 //! persist → ack. Envelopes from a device not (yet) in its account's list
 //! wait once for a fresh list, then show as undecryptable, never silently
-//! dropped.
+//! dropped. So does a pre-key message from a listed device that does not
+//! decrypt with the listed identity key: the device may have new keys
+//! under the same id (an account restored from its recovery phrase).
 
 use super::Engine;
 use crate::content::{Body, Payload, RECEIPT_READ, SEALED_HISTORY, Sealed};
@@ -13,6 +15,8 @@ use prost::Message;
 use tether_proto::frames::{self as f, Request};
 
 const NOT_IN_LIST: &str = "the sender's device is not in their signed device list";
+/// `Sealed.kind` of an Olm pre-key message (one that starts a session).
+const OLM_PRE_KEY: u32 = 0;
 
 impl Engine {
     pub(super) fn on_envelope(&mut self, e: f::Envelope, now: u64) {
@@ -57,6 +61,13 @@ impl Engine {
                 self.fx.error(format!("dropped a message from {}: {}", e.sender_handle, reason.0));
                 self.inbox.applied(&e, now, &mut self.fx);
                 return self.ack(e.envelope_id, now);
+            }
+            Err(_) if sealed.kind == OLM_PRE_KEY && self.inbox.first_refresh(&e) => {
+                // The listed keys may be old (the account was restored and
+                // its device came back with new keys): fetch the list, then
+                // try again once.
+                self.need_list(&e.sender_handle, now);
+                return self.inbox.park(e);
             }
             Err(reason) => return self.undecryptable(&e, reason.0, now),
         };

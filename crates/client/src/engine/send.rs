@@ -20,6 +20,9 @@ struct Target {
     identity: Vec<u8>,
     /// One of this account's other devices (gets the copy for own devices).
     own: bool,
+    /// The version of the verified list the device is from (stated in the
+    /// copy, so the server refuses it if the account's list is newer).
+    list_version: u64,
 }
 
 impl Target {
@@ -217,8 +220,9 @@ impl Engine {
                     self.need_list(h, now);
                     continue;
                 }
+                let list_version = self.directory.list_version(Some(&account), h);
                 match self.directory.devices(Some(&account), h) {
-                    Some(devs) => targets.extend(devs.into_iter().map(|d| Target { handle: h.clone(), device_id: d.device_id, identity: d.identity_key, own: false })),
+                    Some(devs) => targets.extend(devs.into_iter().map(|d| Target { handle: h.clone(), device_id: d.device_id, identity: d.identity_key, own: false, list_version })),
                     None => {
                         ready = false;
                         self.need_list(h, now);
@@ -226,9 +230,10 @@ impl Engine {
                 }
             }
             if !entry.to_me.is_empty() {
+                let list_version = self.directory.list_version(Some(&account), &me);
                 for d in self.directory.devices(Some(&account), &me).unwrap_or_default() {
                     if d.device_id != my_device {
-                        targets.push(Target { handle: me.clone(), device_id: d.device_id, identity: d.identity_key, own: true });
+                        targets.push(Target { handle: me.clone(), device_id: d.device_id, identity: d.identity_key, own: true, list_version });
                     }
                 }
             }
@@ -256,7 +261,7 @@ impl Engine {
                 let plain = if t.own { &entry.to_me } else { &entry.to_them };
                 let Some((kind, body)) = self.olm.encrypt(&t.peer(), plain, &mut self.fx.ops) else { continue };
                 let sealed = Sealed { kind, body, signature: vec![] }.encode_to_vec();
-                copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed });
+                copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed, list_version: t.list_version });
             }
             let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies });
             if self.request(req, crate::requests::Pending::Send { entry: entry.id.clone() }, now) {

@@ -111,6 +111,111 @@ async fn restore_round_trip_keeps_the_account_key_and_logs_the_old_devices_out()
     assert_eq!(ids, vec![PRIMARY_DEVICE, old_companion + 1]);
 }
 
+/// Alice and bob (no companion: the restored list has the same device ids)
+/// talk both ways, so bob holds sessions with the old primary's keys;
+/// alice restores on a new device, which adds bob again. Returns the
+/// restored primary and bob, and the version of alice's list bob had.
+async fn restored_without_companion(server: &TestServer) -> (Device, Device, u64) {
+    let (mut alice, mut bob) = alice_and_bob(server, "Bob", "Alice").await;
+    let now = bob.now();
+    bob.engine.send_text("alice", "hi", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let now = alice.now();
+    alice.engine.send_text("bob", "hello", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert_eq!(texts(&bob, "alice"), vec![(true, "hi".to_string()), (false, "hello".to_string())]);
+    let old_version = version(&bob.engine.contact("alice").unwrap().list);
+    let phrase = alice.engine.recovery_phrase().unwrap();
+    bob.take_events();
+    let mut new = restore(server, "alice", &phrase, &mut [&mut alice, &mut bob]).await;
+    assert_eq!(unlinked_reason(&alice).as_deref(), Some(RESTORED_ELSEWHERE));
+    new.add_contact("bob", "Bob").await;
+    settle(&mut [&mut new, &mut bob]).await;
+    assert_eq!(new.engine.own_devices().into_iter().collect::<Vec<_>>(), vec![PRIMARY_DEVICE], "the same device id");
+    (new, bob, old_version)
+}
+
+/// Bob's view of alice after the restore: the newer list under the same
+/// key, no warning.
+fn took_the_restored_list(bob: &Device, old_version: u64) {
+    let c = bob.engine.contact("alice").unwrap();
+    assert!(version(&c.list) > old_version, "bob fetched the restored list");
+    assert_eq!(c.warning, None);
+    assert!(!warned(bob, "alice"), "no key-change warning: {:?}", bob.events);
+}
+
+/// The restored primary (device 0 again, under new keys) writes first:
+/// bob's session and listed identity key are the old primary's, so the
+/// pre-key message fails once; bob fetches alice's list again and reads
+/// it with the new key. Replies then go both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restore_the_restored_primary_can_write_first() {
+    let server = TestServer::start().await;
+    let (mut new, mut bob, old_version) = restored_without_companion(&server).await;
+    let now = new.now();
+    new.engine.send_text("bob", "I am back", now).unwrap();
+    new.flush().await;
+    settle(&mut [&mut new, &mut bob]).await;
+    assert_eq!(texts(&bob, "alice").last(), Some(&(false, "I am back".to_string())), "{:?}", texts(&bob, "alice"));
+    assert_eq!(texts(&bob, "alice").len(), 3, "nothing undecryptable: {:?}", texts(&bob, "alice"));
+    took_the_restored_list(&bob, old_version);
+
+    let now = bob.now();
+    bob.engine.send_text("alice", "welcome back", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut new, &mut bob]).await;
+    let now = new.now();
+    new.engine.send_text("bob", "thanks", now).unwrap();
+    new.flush().await;
+    settle(&mut [&mut new, &mut bob]).await;
+    assert_eq!(
+        texts(&new, "bob"),
+        vec![(true, "I am back".to_string()), (false, "welcome back".to_string()), (true, "thanks".to_string())]
+    );
+    assert_eq!(texts(&bob, "alice").last(), Some(&(false, "thanks".to_string())));
+    assert!(texts(&bob, "alice").iter().all(|(_, t)| !t.starts_with("undecryptable")), "{:?}", texts(&bob, "alice"));
+}
+
+/// Bob writes first after the restore: his copy states the version of
+/// alice's list he encrypted for, older than the restored one, so the
+/// server refuses it as `device_list_changed`; bob takes the new list, starts
+/// a session with the new keys and sends again. Replies then go both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restore_a_contact_can_write_first() {
+    let server = TestServer::start().await;
+    let (mut new, mut bob, old_version) = restored_without_companion(&server).await;
+    let now = bob.now();
+    bob.engine.send_text("alice", "are you there?", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut new, &mut bob]).await;
+    assert_eq!(texts(&new, "bob"), vec![(false, "are you there?".to_string())]);
+    took_the_restored_list(&bob, old_version);
+
+    let now = new.now();
+    new.engine.send_text("bob", "yes, on a new phone", now).unwrap();
+    new.flush().await;
+    settle(&mut [&mut new, &mut bob]).await;
+    let now = bob.now();
+    bob.engine.send_text("alice", "good", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut new, &mut bob]).await;
+    assert_eq!(
+        texts(&new, "bob"),
+        vec![
+            (false, "are you there?".to_string()),
+            (true, "yes, on a new phone".to_string()),
+            (false, "good".to_string())
+        ]
+    );
+    assert_eq!(
+        texts(&bob, "alice")[2..],
+        [(true, "are you there?".to_string()), (false, "yes, on a new phone".to_string()), (true, "good".to_string())]
+    );
+    assert!(!warned(&bob, "alice"), "{:?}", bob.events);
+}
+
 /// Another account's phrase: the server refuses the lookup, nothing of
 /// alice's changes, and the error says what happened.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

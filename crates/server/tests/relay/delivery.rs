@@ -115,7 +115,7 @@ async fn a_burst_larger_than_the_push_queue_arrives_complete_and_in_order() {
     for n in 0..1000u32 {
         let req = Request::Send(SendMessage {
             message_id: [n.to_le_bytes().as_slice(), &[0; 12]].concat(),
-            copies: vec![Copy { handle: "bob".into(), device_id: 0, ciphertext: n.to_le_bytes().to_vec() }],
+            copies: vec![Copy { handle: "bob".into(), device_id: 0, ciphertext: n.to_le_bytes().to_vec(), list_version: 0 }],
         });
         ids.push(a.send_request(req).await);
     }

@@ -124,3 +124,50 @@ async fn restore_attempts_are_limited_per_source() {
     g2.ok(lookup(&alice.key)).await;
     server.stop().await;
 }
+
+/// A send whose copies state `version` for every account they address.
+fn send_for(message_id: u8, version: u64, copies: Vec<(&str, u32)>) -> Request {
+    Request::Send(SendMessage {
+        message_id: vec![message_id; 16],
+        copies: copies
+            .into_iter()
+            .map(|(h, d)| Copy { handle: h.into(), device_id: d, ciphertext: b"x".to_vec(), list_version: version })
+            .collect(),
+    })
+}
+
+/// A restore keeps device 0 under new keys: the device ids of a sender's
+/// stale view still match, so copies state the list version they were
+/// encrypted for. An older one is refused with `device_list_changed` and
+/// the current list; the current one, a newer one, or none goes through.
+/// Copies to the sender's own other devices follow the same rule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_encrypted_for_an_older_list_is_refused() {
+    let server = TestServer::start().await;
+    let (alice, _primary) = register(&server, "alice").await;
+    let (mut bob_account, mut bob) = register(&server, "bob").await;
+    bob.ok(send_for(1, 1, vec![("alice", 0)])).await;
+
+    let mut g = server.guest().await;
+    g.ok(restore_req("alice", &alice.key, 2, vec![signed_primary("alice", &g.key)])).await;
+    let e = bob.fails(send_for(2, 1, vec![("alice", 0)]), ErrorCode::DeviceListChanged).await;
+    let served = device_list::verify(&alice.key.public(), e.device_lists[0].list.as_ref().unwrap()).unwrap();
+    assert_eq!((e.device_lists[0].handle.as_str(), served.version), ("alice", 2));
+    for (id, version) in [(3, 2), (4, 0), (5, 3)] {
+        bob.ok(send_for(id, version, vec![("alice", 0)])).await;
+        assert_eq!(g.envelope().await.message_id, vec![id; 16]);
+    }
+
+    // Own copies: bob's companion, after the primary re-signed the same
+    // devices as version 3.
+    let mut c1 = link(&server, &mut bob_account, &mut bob, 1).await;
+    let same = bob_account.without_device(99);
+    bob.ok(Request::PublishDeviceList(PublishDeviceList { list: Some(same) })).await;
+    let e = c1.fails(send_for(6, 2, vec![("bob", 0)]), ErrorCode::DeviceListChanged).await;
+    assert_eq!(e.device_lists[0].handle, "bob");
+    // One account stated stale is enough, whatever the others say.
+    c1.fails(send_for(7, 2, vec![("bob", 0), ("alice", 0)]), ErrorCode::DeviceListChanged).await;
+    c1.ok(send_for(8, 3, vec![("bob", 0)])).await;
+    c1.ok(send_for(9, 0, vec![("bob", 0)])).await;
+    server.stop().await;
+}
