@@ -11,6 +11,7 @@ pub mod device_list;
 mod error;
 pub mod frames;
 pub mod link;
+pub mod media;
 pub mod noise;
 pub mod pairing;
 pub mod safety;
