@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{self as f, ClientFrame, Request};
 use tether_proto::noise::{ClientHandshake, NOISE_PARAMS, ServerHandshake, StaticKey};
-use tether_proto::{Fingerprint, pairing, prologue, seal};
+use tether_proto::{Fingerprint, media, pairing, prologue, seal};
 
 const APPENDIX: &str = "## Appendix: Known-answer vectors";
 
@@ -310,6 +310,41 @@ fn safety_number(v: &mut Vectors) {
     v.text("safety.alice_qr_payload", &n.qr_payload());
 }
 
+// ------------------------------------------------------------ (h) media
+
+const MEDIA_ONE: &str = "tether media vector";
+
+/// `len` bytes of the pattern `i mod 251`.
+fn media_pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+fn media_file(v: &mut Vectors) {
+    let key: [u8; 32] = counting(0xd0);
+    v.hex("media.key", &key);
+    v.text("media.chunk_size", &media::CHUNK_SIZE.to_string());
+
+    let (ct, info) = media::encrypt_all(&key, MEDIA_ONE.as_bytes());
+    assert_eq!(media::decrypt_all(&key, &ct).unwrap(), MEDIA_ONE.as_bytes());
+    v.text("media.one.plaintext", MEDIA_ONE);
+    v.hex("media.one.nonce_0", &media::nonce(0));
+    v.hex("media.one.aad_0", &media::aad(0, true));
+    v.hex("media.one.ciphertext", &ct);
+    v.hex("media.one.digest", &info.digest);
+
+    let plain = media_pattern(media::CHUNK_SIZE + 100);
+    let (ct, info) = media::encrypt_all(&key, &plain);
+    assert_eq!(media::decrypt_all(&key, &ct).unwrap(), plain);
+    v.text("media.two.plaintext_len", &plain.len().to_string());
+    v.hex("media.two.aad_0", &media::aad(0, false));
+    v.hex("media.two.nonce_1", &media::nonce(1));
+    v.hex("media.two.aad_1", &media::aad(1, true));
+    v.text("media.two.ciphertext_len", &ct.len().to_string());
+    v.hex("media.two.ciphertext_first_32", &ct[..32]);
+    v.hex("media.two.ciphertext_last_32", &ct[ct.len() - 32..]);
+    v.hex("media.two.digest", &info.digest);
+}
+
 // ------------------------------------------------------------------ checks
 
 fn compute() -> Vectors {
@@ -320,6 +355,7 @@ fn compute() -> Vectors {
     signed_device_list(&mut v);
     pake(&mut v);
     safety_number(&mut v);
+    media_file(&mut v);
     v
 }
 
