@@ -651,16 +651,6 @@ mod tests {
         assert_eq!(aad(0, false)[23], 0);
     }
 
-    /// 64 MiB streamed through an encryptor and a decryptor one chunk at a
-    /// time: nothing holds more than a chunk. Slow without optimisation, so
-    /// it runs with `--ignored` (or in release); the same path is covered by
-    /// 4 MiB below.
-    #[test]
-    #[ignore]
-    fn streams_64_mib() {
-        stream(DEFAULT_MAX_SIZE as usize + 7);
-    }
-
     #[test]
     fn streams_4_mib() {
         stream(4 * 1024 * 1024 + 7);
