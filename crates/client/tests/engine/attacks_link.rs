@@ -5,7 +5,7 @@ use crate::adversary::{Operator, Peer, device};
 use crate::harness::*;
 use crate::linking::link_companion;
 use tether_client::{Event, Role};
-use tether_proto::frames::{self as f, EventBody, Request, ServerBody};
+use tether_proto::frames::{self as f, EventBody, Request};
 use tether_proto::pairing::{Pake, Side};
 
 /// Starts linking by code on a new companion; returns it and its code.

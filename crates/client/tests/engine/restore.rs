@@ -85,15 +85,9 @@ async fn restore_round_trip_keeps_the_account_key_and_logs_the_old_devices_out()
 
     // Contacts are not in the phrase: the restored primary adds bob again.
     new.add_contact("bob", "Bob").await;
-    let now = bob.now();
-    bob.engine.send_text("alice", "after the restore", now).unwrap();
-    bob.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut bob, &mut new, "alice", "after the restore").await;
     assert_eq!(texts(&new, "bob"), vec![(false, "after the restore".to_string())]);
-    let now = new.now();
-    new.engine.send_text("bob", "back again", now).unwrap();
-    new.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut new, &mut bob, "bob", "back again").await;
     assert_eq!(texts(&bob, "alice").last(), Some(&(false, "back again".to_string())));
 
     // Bob took the new list without a key change: same key, no warning,
@@ -139,6 +133,14 @@ async fn restored_without_companion(server: &TestServer) -> (Device, Device, u64
 
 /// Bob's view of alice after the restore: the newer list under the same
 /// key, no warning.
+/// `from` writes `text` in `chat`; then both devices settle.
+async fn say(from: &mut Device, other: &mut Device, chat: &str, text: &str) {
+    let now = from.now();
+    from.engine.send_text(chat, text, now).unwrap();
+    from.flush().await;
+    settle(&mut [from, other]).await;
+}
+
 fn took_the_restored_list(bob: &Device, old_version: u64) {
     let c = bob.engine.contact("alice").unwrap();
     assert!(version(&c.list) > old_version, "bob fetched the restored list");
@@ -154,22 +156,13 @@ fn took_the_restored_list(bob: &Device, old_version: u64) {
 async fn after_a_restore_the_restored_primary_can_write_first() {
     let server = TestServer::start().await;
     let (mut new, mut bob, old_version) = restored_without_companion(&server).await;
-    let now = new.now();
-    new.engine.send_text("bob", "I am back", now).unwrap();
-    new.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut new, &mut bob, "bob", "I am back").await;
     assert_eq!(texts(&bob, "alice").last(), Some(&(false, "I am back".to_string())), "{:?}", texts(&bob, "alice"));
     assert_eq!(texts(&bob, "alice").len(), 3, "nothing undecryptable: {:?}", texts(&bob, "alice"));
     took_the_restored_list(&bob, old_version);
 
-    let now = bob.now();
-    bob.engine.send_text("alice", "welcome back", now).unwrap();
-    bob.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
-    let now = new.now();
-    new.engine.send_text("bob", "thanks", now).unwrap();
-    new.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut bob, &mut new, "alice", "welcome back").await;
+    say(&mut new, &mut bob, "bob", "thanks").await;
     assert_eq!(
         texts(&new, "bob"),
         vec![(true, "I am back".to_string()), (false, "welcome back".to_string()), (true, "thanks".to_string())]
@@ -186,21 +179,12 @@ async fn after_a_restore_the_restored_primary_can_write_first() {
 async fn after_a_restore_a_contact_can_write_first() {
     let server = TestServer::start().await;
     let (mut new, mut bob, old_version) = restored_without_companion(&server).await;
-    let now = bob.now();
-    bob.engine.send_text("alice", "are you there?", now).unwrap();
-    bob.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut bob, &mut new, "alice", "are you there?").await;
     assert_eq!(texts(&new, "bob"), vec![(false, "are you there?".to_string())]);
     took_the_restored_list(&bob, old_version);
 
-    let now = new.now();
-    new.engine.send_text("bob", "yes, on a new phone", now).unwrap();
-    new.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
-    let now = bob.now();
-    bob.engine.send_text("alice", "good", now).unwrap();
-    bob.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut new, &mut bob, "bob", "yes, on a new phone").await;
+    say(&mut bob, &mut new, "alice", "good").await;
     assert_eq!(
         texts(&new, "bob"),
         vec![
@@ -421,10 +405,7 @@ async fn a_served_list_older_than_the_restore_is_refused() {
     let phrase = alice.engine.recovery_phrase().unwrap();
     let mut new = restore(&server, "alice", &phrase, &mut [&mut alice, &mut bob, &mut companion]).await;
     new.add_contact("bob", "Bob").await;
-    let now = bob.now();
-    bob.engine.send_text("alice", "learn the new list", now).unwrap();
-    bob.flush().await;
-    settle(&mut [&mut new, &mut bob]).await;
+    say(&mut bob, &mut new, "alice", "learn the new list").await;
     let restored_version = version(&bob.engine.contact("alice").unwrap().list);
     assert_eq!(restored_version, version_of(&old) + 1);
 
