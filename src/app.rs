@@ -65,7 +65,6 @@ impl Core {
                     let kind = match &e {
                         Error::WrongServer(_) => LinkFailure::WrongServer,
                         Error::NotPrimary => LinkFailure::Other,
-                        _ if !text.trim_start().starts_with("tether://link") => LinkFailure::NotTether,
                         _ => LinkFailure::NotTether,
                     };
                     ScanOutcome { ok: false, error: Some(LinkError { kind, message: e.to_string() }) }
@@ -132,7 +131,7 @@ impl Core {
     /// query, not a command: nothing changes, nothing is sent.
     #[wasm_bindgen(js_name = recoveryPhrase)]
     pub fn recovery_phrase(&self) -> Result<String, JsError> {
-        recovery::phrase(&self.shared.state.borrow().engine).map_err(|e| JsError::new(&e))
+        self.shared.state.borrow().engine.recovery_phrase().map_err(|e| JsError::new(&e.to_string()))
     }
 
     /// Rebuilds the account `handle` from its recovery phrase on this
@@ -141,7 +140,7 @@ impl Core {
     pub fn restore(&self, handle: String, phrase: String, server: String) -> Promise {
         command(&self.shared, move |shared, s, now| {
             let server = clean_server(&server);
-            recovery::restore(&mut s.engine, &handle, &server, &phrase, now)?;
+            s.engine.restore(&handle, &server, &phrase, now).map_err(|e| e.to_string())?;
             s.settings.server = server;
             s.settings.configured = true;
             s.settings_dirty = true;
@@ -149,18 +148,5 @@ impl Core {
             s.connect(shared);
             Ok(JsValue::UNDEFINED)
         })
-    }
-}
-
-/// The recovery phrase: the engine's (`tether_client::recovery`, BIP-39).
-mod recovery {
-    use tether_client::Engine;
-
-    pub fn phrase(engine: &Engine) -> Result<String, String> {
-        engine.recovery_phrase().map_err(|e| e.to_string())
-    }
-
-    pub fn restore(engine: &mut Engine, handle: &str, server: &str, phrase: &str, now: u64) -> Result<(), String> {
-        engine.restore(handle, server, phrase, now).map_err(|e| e.to_string())
     }
 }
