@@ -12,13 +12,10 @@ import { $, localise, toast } from "../popup/dom.js";
 import { renderBanner, renderHeader } from "../popup/header.js";
 import { closeMenu } from "../popup/menu.js";
 import { post, start } from "../popup/port.js";
-import { applyChatMessage, wireChatViews } from "../popup/views.js";
-import { openChat, renderChat } from "../popup/screens/chat.js";
-import { refreshContact, renderContact } from "../popup/screens/contact.js";
-import { renderList } from "../popup/screens/list.js";
-import { renderRequests } from "../popup/screens/requests.js";
-import { renderNewChat } from "../popup/screens/newchat.js";
-import { renderFacts, renderSettings } from "../popup/screens/settings.js";
+import { CHAT_RENDER, applyChatMessage, chatScreen as linkedScreen, wireChatViews } from "../popup/views.js";
+import { openChat } from "../popup/screens/chat.js";
+import { refreshContact } from "../popup/screens/contact.js";
+import { renderFacts } from "../popup/screens/settings.js";
 import { SCREENS, data, onRedraw, ui } from "../popup/state.js";
 
 /** @typedef {import("../popup/state.js").Screen} Screen */
@@ -27,24 +24,8 @@ import { SCREENS, data, onRedraw, ui } from "../popup/state.js";
 
 /** The popup screen the view state calls for (the account exists). @returns {Screen} */
 export function chatScreen() {
-  if (!data.snap) return "starting";
-  if (ui.settings) return "settings";
-  if (ui.chat && ui.contactOpen) return "contact";
-  if (ui.chat) return "chat";
-  if (ui.newChat) return "newchat";
-  if (ui.requests) return "requests";
-  return "list";
+  return data.snap ? linkedScreen() : "starting";
 }
-
-/** @type {Partial<Record<Screen, () => void>>} */
-const RENDER = {
-  list: renderList,
-  chat: renderChat,
-  newchat: renderNewChat,
-  settings: renderSettings,
-  contact: renderContact,
-  requests: renderRequests,
-};
 
 /** Paints the popup screen the state calls for. */
 export function renderChats() {
@@ -59,7 +40,7 @@ export function renderChats() {
   if (screen !== from) closeMenu(false);
   renderHeader(screen);
   renderBanner();
-  RENDER[screen]?.();
+  CHAT_RENDER[screen]?.();
   renderFacts();
 }
 

@@ -12,14 +12,11 @@ import { $, localise, t, toast } from "./dom.js";
 import { renderBanner, renderHeader, renderStartError } from "./header.js";
 import { closeMenu } from "./menu.js";
 import { post, start } from "./port.js";
-import { applyChatMessage, wireChatViews } from "./views.js";
-import { openChat, renderChat } from "./screens/chat.js";
-import { refreshContact, renderContact } from "./screens/contact.js";
+import { CHAT_RENDER, applyChatMessage, chatScreen, wireChatViews } from "./views.js";
+import { openChat } from "./screens/chat.js";
+import { refreshContact } from "./screens/contact.js";
 import { renderConfirm, renderUnlinked, wireLink } from "./screens/link.js";
-import { renderList } from "./screens/list.js";
-import { renderRequests } from "./screens/requests.js";
-import { renderNewChat } from "./screens/newchat.js";
-import { renderFacts, renderSettings } from "./screens/settings.js";
+import { renderFacts } from "./screens/settings.js";
 import { renderSetup, wireSetup } from "./screens/setup.js";
 import { SCREENS, data, onRedraw, redraw, ui } from "./state.js";
 import { PENDING_SHARE_TTL_MS, freshShare } from "../common/messages.js";
@@ -37,11 +34,7 @@ function currentScreen() {
   if (state === "confirm") return "confirm";
   if (ui.settings) return "settings";
   if (state !== "linked") return "unlinked";
-  if (ui.chat && ui.contactOpen) return "contact";
-  if (ui.chat) return "chat";
-  if (ui.newChat) return "newchat";
-  if (ui.requests) return "requests";
-  return "list";
+  return chatScreen();
 }
 
 /** @type {Partial<Record<Screen, () => void>>} */
@@ -49,12 +42,7 @@ const RENDER = {
   setup: renderSetup,
   unlinked: renderUnlinked,
   confirm: renderConfirm,
-  list: renderList,
-  chat: renderChat,
-  newchat: renderNewChat,
-  settings: renderSettings,
-  contact: renderContact,
-  requests: renderRequests,
+  ...CHAT_RENDER,
 };
 
 /** Shows the screen the state calls for and paints it. */

@@ -9,15 +9,36 @@ import { renderBanner } from "./header.js";
 import { goBack, onKeydown } from "./keys.js";
 import { toggleMenu, wireMenu } from "./menu.js";
 import { renderChat, wireChat } from "./screens/chat.js";
-import { onContactInfo, openContact, wireContact } from "./screens/contact.js";
+import { onContactInfo, openContact, renderContact, wireContact } from "./screens/contact.js";
 import { renderList, wireList } from "./screens/list.js";
-import { wireRequests } from "./screens/requests.js";
+import { renderRequests, wireRequests } from "./screens/requests.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
-import { openSettings, wireSettings } from "./screens/settings.js";
+import { openSettings, renderSettings, wireSettings } from "./screens/settings.js";
 import { data, ui } from "./state.js";
 
+/** @typedef {import("./state.js").Screen} Screen */
 /** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
 /** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" }>} ChatReply */
+
+/** The chat screen the view state calls for, once there is an account. @returns {Screen} */
+export function chatScreen() {
+  if (ui.settings) return "settings";
+  if (ui.chat && ui.contactOpen) return "contact";
+  if (ui.chat) return "chat";
+  if (ui.newChat) return "newchat";
+  if (ui.requests) return "requests";
+  return "list";
+}
+
+/** How each chat screen paints. @type {Partial<Record<Screen, () => void>>} */
+export const CHAT_RENDER = {
+  list: renderList,
+  chat: renderChat,
+  newchat: renderNewChat,
+  settings: renderSettings,
+  contact: renderContact,
+  requests: renderRequests,
+};
 
 /** Wires the header, the banner and every chat screen (list, chat, new chat, settings, contact, requests). */
 export function wireChatViews() {

@@ -10,6 +10,16 @@ export const EXTENSION = path.resolve(process.env.TETHER_EXTENSION ?? "dist/chro
 export const ARTIFACTS = path.resolve(process.env.TETHER_ARTIFACTS ?? "test-artifacts");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
+/** Flags for a headless Chromium on this machine (no sandbox as root; no background network, which the closed network refuses). */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+];
+
 /**
  * Starts Chromium with the extension loaded. Returns the context, the
  * extension id, its service worker, every console message and page error
@@ -24,12 +34,7 @@ export async function launch() {
     args: [
       `--disable-extensions-except=${EXTENSION}`,
       `--load-extension=${EXTENSION}`,
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--no-first-run",
+      ...CHROMIUM_ARGS,
     ],
   });
   const logs = [];
