@@ -142,6 +142,19 @@ fn start_pebble(dir: &Path, tls_port: u16) -> (Logged, u16, u16, Vec<u8>) {
     (pebble, api, management, ca.into_bytes())
 }
 
+/// tether-server on `tls_port` (the port pebble validates), asking pebble's
+/// directory on `api` for `localhost`, its data and cache under `dir`.
+fn acme_server(dir: &Path, tls_port: u16, api: u16) -> Command {
+    let mut cmd = Command::new(server_bin());
+    cmd.args(["--listen", &format!("127.0.0.1:{tls_port}"), "--data"])
+        .arg(dir.join("server"))
+        .args(["--acme-domain", "localhost", "--acme-email", "ops@tether.test"])
+        .args(["--acme-directory", &format!("https://127.0.0.1:{api}/dir"), "--acme-ca"])
+        .arg(dir.join("pebble-api-ca.pem"))
+        .env("TETHER_LOG", "info");
+    cmd
+}
+
 #[test]
 fn a_certificate_from_pebble_over_tls_alpn_then_https_and_the_cli_over_wss() {
     let dir = tempfile::tempdir().unwrap();
@@ -149,14 +162,7 @@ fn a_certificate_from_pebble_over_tls_alpn_then_https_and_the_cli_over_wss() {
     let (pebble, api, management, _api_ca) = start_pebble(dir.path(), tls_port);
 
     // tether-server on the port pebble validates, asking for `localhost`.
-    let mut cmd = Command::new(server_bin());
-    cmd.args(["--listen", &format!("127.0.0.1:{tls_port}"), "--data"])
-        .arg(dir.path().join("server"))
-        .args(["--acme-domain", "localhost", "--acme-email", "ops@tether.test"])
-        .args(["--acme-directory", &format!("https://127.0.0.1:{api}/dir"), "--acme-ca"])
-        .arg(dir.path().join("pebble-api-ca.pem"))
-        .env("TETHER_LOG", "info");
-    let mut server = Logged::spawn(cmd);
+    let mut server = Logged::spawn(acme_server(dir.path(), tls_port, api));
     let listening = server.wait_for("tether-server listening", Duration::from_secs(30));
     assert!(listening.contains("scheme=https"), "{listening}");
     let obtained = server.wait_for("ACME: certificate obtained", Duration::from_secs(90));
@@ -222,14 +228,7 @@ fn a_certificate_from_pebble_over_tls_alpn_then_https_and_the_cli_over_wss() {
 
     // A restart serves the cached certificate without a new order.
     drop(server);
-    let mut cmd = Command::new(server_bin());
-    cmd.args(["--listen", &format!("127.0.0.1:{tls_port}"), "--data"])
-        .arg(dir.path().join("server"))
-        .args(["--acme-domain", "localhost", "--acme-email", "ops@tether.test"])
-        .args(["--acme-directory", &format!("https://127.0.0.1:{api}/dir"), "--acme-ca"])
-        .arg(dir.path().join("pebble-api-ca.pem"))
-        .env("TETHER_LOG", "info");
-    let mut server = Logged::spawn(cmd);
+    let mut server = Logged::spawn(acme_server(dir.path(), tls_port, api));
     server.wait_for("ACME: serving the cached certificate", Duration::from_secs(30));
     let out = ok(&bob, &["--ca", ca, "read", "alice"]);
     assert!(out.contains("hello over wss 5d2a"), "{out}");
