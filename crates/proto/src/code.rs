@@ -79,6 +79,17 @@ pub enum ErrorCode {
     /// another device; this device no longer belongs to it. The closing
     /// event carries the new signed list for the device to check.
     AccountRestored,
+    /// The file is larger than this server accepts (64 MiB by default).
+    BlobTooLarge,
+    /// The account's stored files would exceed its quota; wait until
+    /// recipients fetched earlier ones, or ask the operator.
+    BlobQuota,
+    /// No such blob: never uploaded, unfinished, already fetched by every
+    /// recipient, or expired.
+    BlobNotFound,
+    /// A blob token is unknown, expired, or for another blob or direction
+    /// (HTTP only).
+    BadToken,
     /// Something failed on the server; try again.
     Internal,
 }
@@ -118,6 +129,10 @@ impl ErrorCode {
         Self::Internal,
         Self::AccountKeyMismatch,
         Self::AccountRestored,
+        Self::BlobTooLarge,
+        Self::BlobQuota,
+        Self::BlobNotFound,
+        Self::BadToken,
     ];
 
     /// The code as it travels on the wire.
@@ -155,6 +170,10 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::AccountKeyMismatch => "account_key_mismatch",
             Self::AccountRestored => "account_restored",
+            Self::BlobTooLarge => "blob_too_large",
+            Self::BlobQuota => "blob_quota",
+            Self::BlobNotFound => "blob_not_found",
+            Self::BadToken => "bad_token",
         }
     }
 

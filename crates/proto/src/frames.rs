@@ -42,7 +42,7 @@ pub struct ClientFrame {
     pub id: u64,
     #[prost(
         oneof = "Request",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22"
     )]
     pub request: Option<Request>,
 }
@@ -112,6 +112,70 @@ pub enum Request {
     /// devices are logged out (`account_restored`); answered `Registered`.
     #[prost(message, tag = "19")]
     Restore(Restore),
+    /// Start uploading an encrypted file (a blob), or get a fresh token to
+    /// resume one: answered with `BlobTicket` (devices only).
+    #[prost(message, tag = "20")]
+    BlobUpload(BlobUpload),
+    /// Get a token to download a blob: answered with `BlobTicket`.
+    #[prost(message, tag = "21")]
+    BlobDownload(BlobDownload),
+    /// This device has the whole blob (checked and decrypted): the server
+    /// may delete it once every device it was sent to says so. `Done`.
+    #[prost(message, tag = "22")]
+    BlobFetched(BlobFetched),
+}
+
+/// See [`Request::BlobUpload`].
+#[derive(Clone, PartialEq, Message)]
+pub struct BlobUpload {
+    /// The blob's length in bytes (ciphertext: `media::ciphertext_len` of
+    /// the file's size). Refused with `blob_too_large` above the server's
+    /// limit, `bad_request` when no file size gives this length, and
+    /// `blob_quota` when the account's stored blobs would exceed its quota.
+    #[prost(uint64, tag = "1")]
+    pub length: u64,
+    /// Non-empty: resume this unfinished upload of the same account instead
+    /// (`length` must match); the ticket's `offset` says where.
+    #[prost(bytes = "vec", tag = "2")]
+    pub resume: Vec<u8>,
+}
+
+/// See [`Request::BlobDownload`].
+#[derive(Clone, PartialEq, Message)]
+pub struct BlobDownload {
+    #[prost(bytes = "vec", tag = "1")]
+    pub blob_id: Vec<u8>,
+}
+
+/// See [`Request::BlobFetched`].
+#[derive(Clone, PartialEq, Message)]
+pub struct BlobFetched {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub blob_ids: Vec<Vec<u8>>,
+}
+
+/// The answer to `BlobUpload` and `BlobDownload`: where and with what to
+/// talk HTTP to the server (docs/protocol.md §14.3).
+#[derive(Clone, PartialEq, Message)]
+pub struct BlobTicket {
+    /// 16 random bytes chosen by the server.
+    #[prost(bytes = "vec", tag = "1")]
+    pub blob_id: Vec<u8>,
+    /// The bearer token for `Authorization: Bearer …`; valid for this blob,
+    /// this direction and this device only, until `expires_ms`.
+    #[prost(string, tag = "2")]
+    pub token: String,
+    /// The path on the server's HTTP origin: `/v1/blobs/<hex id>`.
+    #[prost(string, tag = "3")]
+    pub path: String,
+    /// The blob's whole length.
+    #[prost(uint64, tag = "4")]
+    pub length: u64,
+    /// Uploads: how many bytes the server holds already (0 for a new one).
+    #[prost(uint64, tag = "5")]
+    pub offset: u64,
+    #[prost(uint64, tag = "6")]
+    pub expires_ms: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -302,6 +366,13 @@ pub struct SendMessage {
     pub message_id: Vec<u8>,
     #[prost(message, repeated, tag = "2")]
     pub copies: Vec<Copy>,
+    /// The blobs (uploaded files) the message refers to: every recipient
+    /// device of a copy may then download them, and each is deleted once
+    /// all of them fetched it (or when it expires). Each must be a whole
+    /// upload of the sender's account, or a blob the sender may download
+    /// (forwarding); else the send is refused with `blob_not_found`.
+    #[prost(bytes = "vec", repeated, tag = "3")]
+    pub blob_ids: Vec<Vec<u8>>,
 }
 
 /// One ciphertext for one device.
@@ -401,7 +472,7 @@ pub struct Response {
     pub id: u64,
     #[prost(message, optional, tag = "2")]
     pub error: Option<ErrorInfo>,
-    #[prost(oneof = "ResponseBody", tags = "3, 4, 5, 6, 7, 8, 9, 10, 11, 12")]
+    #[prost(oneof = "ResponseBody", tags = "3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")]
     pub body: Option<ResponseBody>,
 }
 
@@ -427,6 +498,8 @@ pub enum ResponseBody {
     Pairing(PairingOffer),
     #[prost(message, tag = "12")]
     PrekeyCount(PrekeyCount),
+    #[prost(message, tag = "13")]
+    BlobTicket(BlobTicket),
 }
 
 /// A failed request: a documented code (see [`crate::ErrorCode`]) and a
