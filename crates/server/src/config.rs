@@ -102,6 +102,13 @@ pub struct Config {
     /// With TLS: a plain-HTTP address whose every request is redirected
     /// to HTTPS (e.g. `0.0.0.0:80`). Unset: none.
     pub http_redirect: Option<String>,
+    /// Largest file (plaintext bytes) a blob may hold: a blob longer than
+    /// `media::ciphertext_len` of it is refused with `blob_too_large`.
+    pub max_file_size: u64,
+    /// Most bytes of blobs, unfinished and whole, one account may hold.
+    pub blob_quota: u64,
+    /// Where blob files are kept; unset: `<data>/blobs`.
+    pub blob_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -142,6 +149,9 @@ impl Default for Config {
             acme_cache: None,
             acme_ca: None,
             http_redirect: None,
+            max_file_size: tether_proto::media::DEFAULT_MAX_SIZE,
+            blob_quota: 1024 * 1024 * 1024,
+            blob_dir: None,
         }
     }
 }
@@ -202,6 +212,11 @@ impl Config {
         })))
     }
 
+    /// The blob directory in force.
+    pub fn blob_dir(&self) -> PathBuf {
+        self.blob_dir.clone().unwrap_or_else(|| self.data.join("blobs"))
+    }
+
     /// The registration policy in force: open by default only on loopback.
     pub fn registration_policy(&self) -> Registration {
         self.registration.unwrap_or_else(|| {
@@ -247,6 +262,12 @@ mod tests {
         assert_eq!(c.registration, Some(Registration::Token));
         assert_eq!(c.primary_inactive_days, 14);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
+        let c: Config = toml::from_str("data = \"/d\"\nmax_file_size = 1000\nblob_quota = 5000").unwrap();
+        assert_eq!((c.max_file_size, c.blob_quota, c.blob_dir()), (1000, 5000, PathBuf::from("/d/blobs")));
+        let c: Config = toml::from_str("blob_dir = \"/srv/blobs\"").unwrap();
+        assert_eq!(c.blob_dir(), PathBuf::from("/srv/blobs"));
+        let d = Config::default();
+        assert_eq!((d.max_file_size, d.blob_quota), (64 * 1024 * 1024, 1 << 30));
     }
 
     #[test]

@@ -389,6 +389,10 @@ impl Conn {
                 ErrorCode::RecipientQueueFull,
                 "a recipient device has too many undelivered messages; nothing was sent, try again later",
             )),
+            (Written::BlobGone, _) => Err(Failure::new(
+                ErrorCode::BlobNotFound,
+                "a file this message names is gone (expired or fetched by all); nothing was sent: upload it again",
+            )),
             (Written::Failed, Outcome::Sent { .. }) => {
                 Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again"))
             }

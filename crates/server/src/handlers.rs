@@ -8,7 +8,12 @@ use crate::conn::{Conn, Session};
 use crate::limits::Limited;
 use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
-use crate::store::{Account, AckedCopies, ListUpdate, NewDevice, NewEnvelope, Prekey, Restoration, StoreError};
+use crate::blobs::token::Direction;
+use crate::blobs::{MAX_BLOBS_PER_SEND, MAX_FETCHED, MAX_UNFINISHED, UNSENT_TTL_MS};
+use crate::store::{
+    Account, AckedCopies, Blob, BlobCreated, BlobId, BlobLimits, BlobSend, ListUpdate, NewDevice, NewEnvelope, Prekey,
+    Restoration, StoreError,
+};
 use crate::writer::Op;
 use std::collections::{BTreeMap, BTreeSet};
 use tether_proto::ErrorCode;
@@ -130,6 +135,9 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::PublishEntrySignature(r) => publish_entry_signature(c, r).await,
         Request::RestoreLookup(r) => restore_lookup(c, r).await,
         Request::Restore(r) => restore(c, r).await,
+        Request::BlobUpload(r) => blob_upload(c, r).await,
+        Request::BlobDownload(r) => blob_download(c, r).await,
+        Request::BlobFetched(r) => blob_fetched(c, r).await,
     }
 }
 
@@ -527,6 +535,7 @@ async fn restore(c: &mut Conn, r: Restore) -> Result<ResponseBody> {
         }
     }
     tracing::info!(%handle, "account restored from its recovery phrase");
+    c.s.drop_unread_blobs().await;
     c.become_device(handle.clone(), PRIMARY_DEVICE, None)
         .await
         .map_err(|_| Failure::new(ErrorCode::Internal, "could not start the session"))?;
@@ -585,6 +594,7 @@ async fn apply_list(
         Err(e) => return Err(e.into()),
     }
     s.devices_changed(&a.handle);
+    let removed = !remove.is_empty();
     for id in remove {
         if let Some(conn) = s.router.device(&a.handle, id) {
             conn.close(ErrorCode::DeviceRemoved);
@@ -592,6 +602,9 @@ async fn apply_list(
         tracing::info!(handle = %a.handle, device_id = id, "device removed by the primary");
     }
     announce_list(s, &a.handle, before, PRIMARY_DEVICE);
+    if removed {
+        s.drop_unread_blobs().await;
+    }
     Ok(())
 }
 
@@ -739,6 +752,9 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     if m.copies.is_empty() || m.copies.len() > MAX_COPIES {
         return Err(bad(format!("a send carries 1 to {MAX_COPIES} copies")));
     }
+    if m.blob_ids.len() > MAX_BLOBS_PER_SEND {
+        return Err(bad(format!("a send names at most {MAX_BLOBS_PER_SEND} blobs")));
+    }
     // Targets per account, each device once.
     let mut targets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
     // Per account, the oldest list version a copy states it was encrypted for.
@@ -796,7 +812,13 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
             lists: stale,
         });
     }
+    let blob_ids = sendable_blobs(&c.s, &me, &m.blob_ids).await?;
     let now = c.s.clock.now_ms();
+    let blobs = (!blob_ids.is_empty()).then(|| BlobSend {
+        blob_ids,
+        readers: copies.iter().map(|(handle, copy)| (handle.clone(), copy.device_id)).collect(),
+        expires_ms: now + c.s.config.envelope_ttl_days * crate::DAY_MS,
+    });
     let envelopes = copies
         .into_iter()
         .map(|(handle, copy)| NewEnvelope {
@@ -809,8 +831,122 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
             created_ms: now,
         })
         .collect();
-    c.submit(id, Op::Store(envelopes), Outcome::Sent { server_time_ms: now }).await?;
+    c.submit(id, Op::Store { envelopes, blobs }, Outcome::Sent { server_time_ms: now }).await?;
     Ok(Answer::Later)
+}
+
+/// The blobs a send names, each once: every one must be whole and either
+/// an upload of the sender's account or one it may download (forwarding).
+/// The writer checks again that they are still there when it commits.
+async fn sendable_blobs(s: &Shared, me: &str, raw: &[Vec<u8>]) -> Result<Vec<BlobId>> {
+    let mut ids: Vec<BlobId> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let id = BlobId::from_slice(r).ok_or_else(blob_not_found)?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    for id in &ids {
+        let blob = s.store.blob(id).await?.filter(|b| b.complete).ok_or_else(blob_not_found)?;
+        if blob.handle != me && !s.store.blob_readable_by(id, me).await? {
+            return Err(blob_not_found());
+        }
+    }
+    Ok(ids)
+}
+
+fn blob_not_found() -> Failure {
+    Failure::new(
+        ErrorCode::BlobNotFound,
+        "no such blob: it is unfinished, expired, fetched by all, or not one this account may use",
+    )
+}
+
+/// Starts an upload, or hands out a new token for an unfinished one.
+async fn blob_upload(c: &mut Conn, r: BlobUpload) -> Result<ResponseBody> {
+    let (me, my_device) = device(c)?;
+    let max_size = c.s.config.max_file_size;
+    let max = tether_proto::media::ciphertext_len(max_size).unwrap_or(u64::MAX);
+    if r.length > max {
+        return Err(Failure::new(
+            ErrorCode::BlobTooLarge,
+            format!("files on this server hold at most {max_size} bytes ({max} bytes encrypted)"),
+        ));
+    }
+    if tether_proto::media::plaintext_len(r.length).is_none() {
+        return Err(bad("no file encrypts to that length (see media::ciphertext_len)"));
+    }
+    let now = c.s.clock.now_ms();
+    if !r.resume.is_empty() {
+        let id = BlobId::from_slice(&r.resume).ok_or_else(blob_not_found)?;
+        let blob = c.s.store.blob(&id).await?.filter(|b| b.handle == me).ok_or_else(blob_not_found)?;
+        if blob.length != r.length {
+            return Err(bad("that upload has another length"));
+        }
+        let offset = c.s.blobs.received(&blob).await;
+        tracing::debug!(blob = %id, offset, "blob upload resumed");
+        return Ok(ResponseBody::BlobTicket(c.s.blobs.ticket(&blob, Direction::Upload, &me, my_device, offset, now)));
+    }
+    let blob = Blob {
+        id: BlobId::random(),
+        handle: me.clone(),
+        length: r.length,
+        created_ms: now,
+        expires_ms: now + UNSENT_TTL_MS,
+        complete: false,
+        sent: false,
+    };
+    let limits = BlobLimits { quota_bytes: c.s.config.blob_quota, max_unfinished: MAX_UNFINISHED };
+    match c.s.store.create_blob(&blob, limits).await? {
+        BlobCreated::Created => {}
+        BlobCreated::OverQuota => {
+            return Err(Failure::new(
+                ErrorCode::BlobQuota,
+                format!(
+                    "this account's files would exceed its {} bytes on this server; wait until sent files are fetched or expire",
+                    c.s.config.blob_quota
+                ),
+            ));
+        }
+        BlobCreated::TooManyUnfinished => {
+            return Err(Failure::new(
+                ErrorCode::BlobQuota,
+                format!("this account has {MAX_UNFINISHED} unfinished uploads; finish them or let them expire (24 h)"),
+            ));
+        }
+    }
+    tracing::info!(blob = %blob.id, length = blob.length, "blob upload started");
+    Ok(ResponseBody::BlobTicket(c.s.blobs.ticket(&blob, Direction::Upload, &me, my_device, 0, now)))
+}
+
+/// A token to download a blob: for a device of the uploading account or
+/// of an account with a reader; anyone else is told it does not exist.
+async fn blob_download(c: &mut Conn, r: BlobDownload) -> Result<ResponseBody> {
+    let (me, my_device) = device(c)?;
+    let id = BlobId::from_slice(&r.blob_id).ok_or_else(blob_not_found)?;
+    let blob = c.s.store.blob(&id).await?.filter(|b| b.complete).ok_or_else(blob_not_found)?;
+    if blob.handle != me && !c.s.store.blob_readable_by(&id, &me).await? {
+        return Err(blob_not_found());
+    }
+    let now = c.s.clock.now_ms();
+    Ok(ResponseBody::BlobTicket(c.s.blobs.ticket(&blob, Direction::Download, &me, my_device, 0, now)))
+}
+
+/// This device has these blobs: it is no longer a reader; a sent blob
+/// with no reader left is deleted. Unknown ids are ignored.
+async fn blob_fetched(c: &mut Conn, r: BlobFetched) -> Result<ResponseBody> {
+    let (me, my_device) = device(c)?;
+    if r.blob_ids.len() > MAX_FETCHED {
+        return Err(bad(format!("at most {MAX_FETCHED} blob ids at once")));
+    }
+    for raw in &r.blob_ids {
+        let Some(id) = BlobId::from_slice(raw) else { continue };
+        if c.s.store.remove_blob_reader(&id, &me, my_device).await? {
+            c.s.blobs.delete_files(&id).await;
+            tracing::info!(blob = %id, "blob fetched by every reader: deleted");
+        }
+    }
+    Ok(ResponseBody::Done(Done {}))
 }
 
 /// Whether a send states an older version of `handle`'s list than the

@@ -4,11 +4,13 @@
 //! main.rs ─ Server::open(config, clock) ─ Server::serve(listener, shutdown)
 //!             │                              ├ GET /v1/ws    → conn::run (one task per connection)
 //!             │                              ├ GET /healthz, GET /metrics
+//!             │                              ├ HEAD/PATCH/GET/OPTIONS /v1/blobs/{id} → blobs::http
 //!             │                              └ sweeper (inactivity rules, expiry)
 //!             ├ store (trait; SQLite)       conn → handlers (one function per request)
 //!             ├ router (device → connection) writer (queue quotas, group commit, then push)
 //!             ├ links (refs, pairing slots, held approvals: bounded.rs tables)
-//!             └ limits (per-account prekey claims and lookups)
+//!             ├ limits (per-account prekey claims and lookups)
+//!             └ blobs (blob files, tokens; records in the store)
 //! Server::serve_tls(listener, tls, shutdown): the same routes over TLS
 //!             (tls: certificate files reloaded on SIGHUP, or ACME via rustls-acme)
 //! serve_redirect(listener, port): plain HTTP answered with 308 to HTTPS (redirect.rs)
@@ -21,6 +23,7 @@
 #[cfg(feature = "adversary")]
 pub mod adversary;
 mod app;
+mod blobs;
 mod bounded;
 mod clock;
 mod config;
@@ -89,6 +92,8 @@ pub(crate) struct Shared {
     pub metrics: metrics::Metrics,
     /// Group-commit queue (see writer.rs).
     pub writer: mpsc::Sender<writer::WriteRequest>,
+    /// The blob directory, the token key, uploads in progress (blobs/).
+    pub blobs: blobs::Blobs,
     /// Caps simultaneous connections.
     pub conn_limit: Arc<Semaphore>,
     /// Cancelled on shutdown: connections say "going away" and close.
@@ -142,7 +147,22 @@ impl Shared {
         }
         handlers::announce_list(self, handle, &before, device_id);
         tracing::info!(handle, device_id, "device removed");
+        self.drop_unread_blobs().await;
         Ok(())
+    }
+
+    /// After devices were removed (and with them their reader rows):
+    /// deletes the sent blobs no device is left to fetch.
+    pub async fn drop_unread_blobs(&self) {
+        match self.store.drop_unread_blobs().await {
+            Ok(ids) => {
+                self.blobs.delete_all(&ids).await;
+                if !ids.is_empty() {
+                    tracing::info!(blobs = ids.len(), "deleted blobs left without readers");
+                }
+            }
+            Err(e) => tracing::error!("deleting blobs without readers failed: {e}"),
+        }
     }
 }
 
@@ -161,6 +181,10 @@ pub struct SweepReport {
     pub companion_inactive: Vec<(String, u32)>,
     /// Message copies deleted because they were older than the TTL.
     pub expired: u64,
+    /// Blobs deleted because they expired (unfinished or never sent: 24 h
+    /// after the upload started; sent: 30 days after the last send), or
+    /// because no reader was left.
+    pub blobs_deleted: u64,
 }
 
 impl Server {
@@ -169,10 +193,18 @@ impl Server {
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
         let store = Arc::new(SqliteStore::open(&config.data).await?);
         let key = keys::load_or_create(&config.data)?;
-        Ok(Self::with_store(config, clock, store, key))
+        let blobs = blobs::Blobs::open(config.blob_dir(), key.private_bytes())?;
+        blobs.tidy(store.as_ref()).await?;
+        Ok(Self::with_store(config, clock, store, key, blobs))
     }
 
-    fn with_store(config: Config, clock: Arc<dyn Clock>, store: Arc<dyn Store>, key: StaticKey) -> Self {
+    fn with_store(
+        config: Config,
+        clock: Arc<dyn Clock>,
+        store: Arc<dyn Store>,
+        key: StaticKey,
+        blobs: blobs::Blobs,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         let links = links::Links::new(links::Caps {
             ref_batches: config.max_ref_batches,
@@ -193,6 +225,7 @@ impl Server {
             usage: writer::Usage::default(),
             metrics: metrics::Metrics::default(),
             writer: tx,
+            blobs,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             active: Mutex::default(),
@@ -282,6 +315,7 @@ impl Server {
             .route("/metrics", get(metrics_text))
             .route("/v1/ws", get(ws_upgrade))
             .with_state(self.shared.clone())
+            .merge(blobs::http::router(self.shared.clone()))
             .merge(app::router());
         let sweeper = tokio::spawn(sweep_loop(self.clone()));
         tracing::info!(%addr, %scheme, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
@@ -339,11 +373,18 @@ impl Server {
         // Expiry deleted copies: the queue sizes are read from the store again.
         s.usage.clear();
         report.expired = s.store.expire(now.saturating_sub(s.config.envelope_ttl_days * DAY_MS)).await?;
+        // Records first, then files: a crash in between leaves files
+        // without records, which the next start deletes.
+        let mut gone = s.store.expire_blobs(now).await?;
+        gone.extend(s.store.drop_unread_blobs().await?);
+        s.blobs.delete_all(&gone).await;
+        report.blobs_deleted = gone.len() as u64;
         if report != SweepReport::default() {
             tracing::info!(
                 primary_inactive = report.primary_inactive.len(),
                 companion_inactive = report.companion_inactive.len(),
                 expired = report.expired,
+                blobs_deleted = report.blobs_deleted,
                 "sweep"
             );
         }
@@ -391,6 +432,10 @@ async fn metrics_text(State(s): State<Arc<Shared>>) -> Response {
     let f = s.links.footprint(s.clock.now_ms());
     s.metrics.rendezvous_entries.set(f.entries() as i64);
     s.metrics.rendezvous_bytes.set(f.bytes as i64);
+    if let Ok((n, bytes)) = s.store.blob_totals().await {
+        s.metrics.blobs_stored.set(n as i64);
+        s.metrics.blob_bytes_stored.set(bytes as i64);
+    }
     ([("content-type", "application/openmetrics-text; version=1.0.0; charset=utf-8")], s.metrics.encode())
         .into_response()
 }

@@ -54,6 +54,15 @@ struct Args {
     /// With TLS: also listen for plain HTTP on ADDR (e.g. 0.0.0.0:80) and redirect every request to HTTPS.
     #[arg(long, env = "TETHER_HTTP_REDIRECT", value_name = "ADDR")]
     http_redirect: Option<String>,
+    /// Largest file a device may upload, in plaintext bytes [default: 67108864, 64 MiB].
+    #[arg(long, env = "TETHER_MAX_FILE_SIZE", value_name = "BYTES")]
+    max_file_size: Option<u64>,
+    /// Most bytes of files (uploaded and unfinished) one account may hold [default: 1073741824, 1 GiB].
+    #[arg(long, env = "TETHER_BLOB_QUOTA", value_name = "BYTES")]
+    blob_quota: Option<u64>,
+    /// Where uploaded files are kept [default: <data>/blobs].
+    #[arg(long, env = "TETHER_BLOB_DIR", value_name = "DIR", global = true)]
+    blob_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -135,6 +144,15 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     }
     if let Some(v) = &args.http_redirect {
         c.http_redirect = Some(v.clone());
+    }
+    if let Some(v) = args.max_file_size {
+        c.max_file_size = v;
+    }
+    if let Some(v) = args.blob_quota {
+        c.blob_quota = v;
+    }
+    if let Some(v) = &args.blob_dir {
+        c.blob_dir = Some(v.clone());
     }
     Ok(c)
 }

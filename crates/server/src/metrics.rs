@@ -31,6 +31,19 @@ pub struct Metrics {
     pub rendezvous_entries: Gauge,
     /// … and their estimated memory.
     pub rendezvous_bytes: Gauge,
+    /// Set at scrape time from the store: blobs held (unfinished and
+    /// whole) …
+    pub blobs_stored: Gauge,
+    /// … and their lengths in bytes.
+    pub blob_bytes_stored: Gauge,
+    /// Blob bytes written to disk by PATCH requests.
+    pub blob_bytes_received: Counter,
+    /// Uploads that became whole.
+    pub blob_uploads: Counter,
+    /// GET requests of blobs answered with bytes (whole or a range) …
+    pub blob_downloads: Counter,
+    /// … and the bytes they answered with.
+    pub blob_bytes_sent: Counter,
 }
 
 impl Metrics {
@@ -58,6 +71,12 @@ impl Metrics {
             self.rendezvous_entries.clone(),
         );
         r.register("rendezvous_bytes", "Estimated memory of the rendezvous tables", self.rendezvous_bytes.clone());
+        r.register("blobs", "Blobs held, unfinished and whole", self.blobs_stored.clone());
+        r.register("blob_bytes", "Bytes of the blobs held (whole lengths)", self.blob_bytes_stored.clone());
+        r.register("blob_bytes_received", "Blob bytes written by uploads", self.blob_bytes_received.clone());
+        r.register("blob_uploads", "Blob uploads that became whole", self.blob_uploads.clone());
+        r.register("blob_downloads", "Blob downloads answered", self.blob_downloads.clone());
+        r.register("blob_bytes_sent", "Blob bytes answered to downloads", self.blob_bytes_sent.clone());
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out

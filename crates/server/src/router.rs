@@ -65,6 +65,9 @@ pub enum Written {
     /// Refused before the transaction: a recipient's queue would exceed its
     /// quota. Nothing of the send was stored.
     QueueFull,
+    /// A blob the send names was gone or unfinished at commit time.
+    /// Nothing of the send was stored.
+    BlobGone,
 }
 
 /// What [`ConnHandle::next`] found in the mailbox, most urgent first.

@@ -1,5 +1,5 @@
 //! Group commit: every durable write of the relay's hot path (a send's
-//! copies, an ack's deletions) goes through one writer task. It takes
+//! copies and blob readers, an ack's deletions) goes through one writer task. It takes
 //! whatever has queued up meanwhile and commits it in one transaction (one
 //! fsync), then pushes the new copies to online devices in id order and
 //! hands each request's outcome back to its connection, which answers it
@@ -8,7 +8,7 @@
 
 use crate::Shared;
 use crate::router::{ConnHandle, Done, Outbound, Outcome, Written};
-use crate::store::{AckedCopies, NewEnvelope, StoreError, StoredEnvelope};
+use crate::store::{AckedCopies, BlobSend, NewEnvelope, StoreError, StoredEnvelope};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::mpsc;
@@ -20,8 +20,9 @@ const MAX_ACKED: usize = 16_384;
 
 /// What to write.
 pub enum Op {
-    /// Store a send's copies.
-    Store(Vec<NewEnvelope>),
+    /// Store a send's copies, and make their target devices readers of
+    /// the blobs it names (in the same transaction).
+    Store { envelopes: Vec<NewEnvelope>, blobs: Option<BlobSend> },
     /// Delete copies a device acknowledged.
     Ack(AckedCopies),
 }
@@ -90,6 +91,14 @@ async fn within_quota(s: &Shared, envelopes: &[NewEnvelope]) -> Result<bool, Sto
     Ok(true)
 }
 
+/// A send accepted into the batch: how many of the batch's copies are its
+/// own (they lie in request order), its blobs, and whom to answer.
+struct Accepted {
+    copies: usize,
+    blobs: Option<BlobSend>,
+    reply: (ConnHandle, u64, Outcome),
+}
+
 /// Runs until every sender is dropped and the queue is drained.
 pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
     let mut batch: Vec<WriteRequest> = Vec::new();
@@ -99,7 +108,7 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
         let (mut copies, mut acked) = (0, 0);
         loop {
             match &batch[batch.len() - 1].op {
-                Op::Store(e) => copies += e.len(),
+                Op::Store { envelopes, .. } => copies += envelopes.len(),
                 Op::Ack(a) => acked += a.ids.len(),
             }
             if copies >= MAX_BATCH || acked >= MAX_ACKED {
@@ -111,11 +120,12 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
             }
         }
         let mut envelopes: Vec<NewEnvelope> = Vec::with_capacity(copies);
+        let mut sends: Vec<Accepted> = Vec::new();
         let mut acks: Vec<AckedCopies> = Vec::new();
-        let mut replies: Vec<(ConnHandle, u64, Outcome)> = Vec::with_capacity(batch.len());
+        let mut ack_replies: Vec<(ConnHandle, u64, Outcome)> = Vec::new();
         for r in batch.drain(..) {
             match r.op {
-                Op::Store(mut e) => {
+                Op::Store { envelopes: mut e, blobs } => {
                     let written = match within_quota(&shared, &e).await {
                         Ok(true) => Written::Ok,
                         Ok(false) => Written::QueueFull,
@@ -129,42 +139,89 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                         conn.done(Done { request_id, outcome, written });
                         continue;
                     }
+                    sends.push(Accepted { copies: e.len(), blobs, reply: r.reply });
                     envelopes.append(&mut e)
                 }
-                Op::Ack(a) => acks.push(a),
+                Op::Ack(a) => {
+                    acks.push(a);
+                    ack_replies.push(r.reply);
+                }
             }
-            replies.push(r.reply);
         }
-        if replies.is_empty() {
-            continue;
+        commit(&shared, envelopes, sends, acks, ack_replies).await;
+    }
+}
+
+/// Commits one batch and answers its requests. A send whose blob vanished
+/// since its handler checked it (expired, or fetched by its last reader)
+/// fails the transaction: that send alone is refused (`BlobGone`) and the
+/// rest is committed again without it.
+async fn commit(
+    shared: &Shared,
+    mut envelopes: Vec<NewEnvelope>,
+    mut sends: Vec<Accepted>,
+    acks: Vec<AckedCopies>,
+    ack_replies: Vec<(ConnHandle, u64, Outcome)>,
+) {
+    let result = loop {
+        if sends.is_empty() && ack_replies.is_empty() {
+            return;
         }
-        match shared.store.commit_batch(&envelopes, &acks).await {
-            Ok(done) => {
-                if !envelopes.is_empty() {
-                    shared.metrics.store_batches.inc();
-                    shared.metrics.envelopes_stored.inc_by(done.ids.len() as u64);
-                }
-                shared.metrics.envelopes_acked.inc_by(done.acked);
-                // Acknowledged copies are gone: read those queues' sizes again.
-                for a in &acks {
-                    shared.usage.forget(&a.handle, a.device_id);
-                }
-                // Pushes first (delivery latency), then the answers.
-                for (id, envelope) in done.ids.into_iter().zip(envelopes) {
-                    if let Some(conn) = shared.router.device(&envelope.handle, envelope.device_id) {
-                        conn.push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope })));
+        let blobs: Vec<BlobSend> = sends.iter().filter_map(|a| a.blobs.clone()).collect();
+        match shared.store.commit_batch(&envelopes, &acks, &blobs).await {
+            Err(StoreError::BlobGone(id)) => {
+                tracing::info!(blob = %id, "a send names a blob that is gone: refused");
+                // Counted before the commit: read the queues again.
+                shared.usage.clear();
+                let before = sends.len();
+                let mut start = 0;
+                let mut kept = Vec::with_capacity(sends.len());
+                for a in sends {
+                    if a.blobs.as_ref().is_some_and(|b| b.blob_ids.contains(&id)) {
+                        envelopes.drain(start..start + a.copies);
+                        let (conn, request_id, outcome) = a.reply;
+                        conn.done(Done { request_id, outcome, written: Written::BlobGone });
+                    } else {
+                        start += a.copies;
+                        kept.push(a);
                     }
                 }
-                for (conn, request_id, outcome) in replies {
-                    conn.done(Done { request_id, outcome, written: Written::Ok });
+                sends = kept;
+                if sends.len() == before {
+                    // No send of this batch names it: a store bug; fail all.
+                    break Err(StoreError::BlobGone(id));
                 }
             }
-            Err(e) => {
-                tracing::error!("a group commit of {} copies and {} acks failed: {e}", envelopes.len(), acks.len());
-                shared.usage.clear();
-                for (conn, request_id, outcome) in replies {
-                    conn.done(Done { request_id, outcome, written: Written::Failed });
+            other => break other,
+        }
+    };
+    let replies = sends.into_iter().map(|a| a.reply).chain(ack_replies);
+    match result {
+        Ok(done) => {
+            if !envelopes.is_empty() {
+                shared.metrics.store_batches.inc();
+                shared.metrics.envelopes_stored.inc_by(done.ids.len() as u64);
+            }
+            shared.metrics.envelopes_acked.inc_by(done.acked);
+            // Acknowledged copies are gone: read those queues' sizes again.
+            for a in &acks {
+                shared.usage.forget(&a.handle, a.device_id);
+            }
+            // Pushes first (delivery latency), then the answers.
+            for (id, envelope) in done.ids.into_iter().zip(envelopes) {
+                if let Some(conn) = shared.router.device(&envelope.handle, envelope.device_id) {
+                    conn.push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope })));
                 }
+            }
+            for (conn, request_id, outcome) in replies {
+                conn.done(Done { request_id, outcome, written: Written::Ok });
+            }
+        }
+        Err(e) => {
+            tracing::error!("a group commit of {} copies and {} acks failed: {e}", envelopes.len(), acks.len());
+            shared.usage.clear();
+            for (conn, request_id, outcome) in replies {
+                conn.done(Done { request_id, outcome, written: Written::Failed });
             }
         }
     }

@@ -40,6 +40,9 @@ pub async fn run(store: &dyn Store) {
     prekeys(store).await;
     tokens(store).await;
     meta(store).await;
+    blobs(store).await;
+    blob_sends(store).await;
+    blob_readers_of_removed_devices(store).await;
 }
 
 async fn accounts_and_devices(s: &dyn Store) {
@@ -72,7 +75,7 @@ async fn device_lists(s: &dyn Store) {
     assert!(matches!(s.update_list(&add, 10).await, Err(StoreError::Conflict)), "a stale version is refused");
     let a = s.account("carol").await.unwrap().unwrap();
     assert_eq!((a.list_version, a.list_body.as_slice(), a.next_device), (2, &b"v2"[..], 2));
-    s.commit_batch(&[envelope("carol", 1, 1, 10)], &[]).await.unwrap();
+    s.commit_batch(&[envelope("carol", 1, 1, 10)], &[], &[]).await.unwrap();
     s.add_prekeys("carol", 1, &[Prekey { key_id: 1, key: vec![1], fallback: false, signature: vec![] }]).await.unwrap();
 
     let remove =
@@ -106,7 +109,7 @@ async fn restore(s: &dyn Store) {
     };
     s.update_list(&link, 10).await.unwrap();
     for id in [0, 1] {
-        s.commit_batch(&[envelope("ruth", id, 1, 10)], &[]).await.unwrap();
+        s.commit_batch(&[envelope("ruth", id, 1, 10)], &[], &[]).await.unwrap();
         s.add_prekeys("ruth", id, &[Prekey { key_id: 1, key: vec![1], fallback: false, signature: vec![] }])
             .await
             .unwrap();
@@ -157,10 +160,10 @@ async fn restore(s: &dyn Store) {
 
 async fn envelopes(s: &dyn Store) {
     let batch: Vec<_> = (1..=5).map(|n| envelope("alice", 0, n, u64::from(n) * 10)).collect();
-    let ids = s.commit_batch(&batch, &[]).await.unwrap().ids;
+    let ids = s.commit_batch(&batch, &[], &[]).await.unwrap().ids;
     assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase in storage order");
-    let more = s.commit_batch(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)], &[]).await.unwrap().ids;
+    let more = s.commit_batch(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)], &[], &[]).await.unwrap().ids;
     assert!(more[0] > ids[4]);
 
     let pending = s.pending("alice", 0, 0, 100).await.unwrap();
@@ -169,13 +172,13 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(s.pending("alice", 0, ids[2], 2).await.unwrap().len(), 2, "after + limit");
 
     assert_eq!(
-        s.commit_batch(&[], &[acked("alice", 1, &ids[..2])]).await.unwrap().acked,
+        s.commit_batch(&[], &[acked("alice", 1, &ids[..2])], &[]).await.unwrap().acked,
         0,
         "a device cannot ack another's copies"
     );
-    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked, 2);
+    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])], &[]).await.unwrap().acked, 2);
     assert_eq!(
-        s.commit_batch(&[], &[acked("alice", 0, &ids[..2])]).await.unwrap().acked,
+        s.commit_batch(&[], &[acked("alice", 0, &ids[..2])], &[]).await.unwrap().acked,
         0,
         "acking twice is harmless"
     );
@@ -185,7 +188,7 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(s.expire(35).await.unwrap(), 1, "only the copy created before 35 (the 3rd) expires");
     let left: Vec<u8> = s.pending("alice", 0, 0, 100).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
     assert_eq!(left, vec![4, 5, 6]);
-    assert_eq!(s.commit_batch(&[], &[]).await.unwrap().ids, Vec::<u64>::new());
+    assert_eq!(s.commit_batch(&[], &[], &[]).await.unwrap().ids, Vec::<u64>::new());
 }
 
 fn acked(handle: &str, device_id: u32, ids: &[u64]) -> AckedCopies {
@@ -195,13 +198,13 @@ fn acked(handle: &str, device_id: u32, ids: &[u64]) -> AckedCopies {
 async fn group_commit(s: &dyn Store) {
     s.create_account(&account("dave"), &device(0, 40), 0).await.unwrap();
     let before = s.queue_depth().await.unwrap();
-    assert_eq!(s.commit_batch(&[], &[]).await.unwrap(), Committed::default(), "an empty batch is harmless");
-    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &[])]).await.unwrap(), Committed::default());
+    assert_eq!(s.commit_batch(&[], &[], &[]).await.unwrap(), Committed::default(), "an empty batch is harmless");
+    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &[])], &[]).await.unwrap(), Committed::default());
 
     // Copies of several sends for several devices, in one commit; sizes
     // that do not fit one statement.
     let first: Vec<_> = (0..300u32).map(|n| envelope("dave", n % 3, n as u8, 1000 + u64::from(n))).collect();
-    let done = s.commit_batch(&first, &[]).await.unwrap();
+    let done = s.commit_batch(&first, &[], &[]).await.unwrap();
     assert_eq!((done.ids.len(), done.acked), (300, 0));
     assert!(done.ids.windows(2).all(|w| w[0] < w[1]), "ids increase in the order given");
     let stored = s.pending("dave", 0, 0, 1000).await.unwrap();
@@ -223,7 +226,7 @@ async fn group_commit(s: &dyn Store) {
         acked("dave", 2, &d0[10..20]), // device 0's copies: not device 2's to delete
         acked("erin", 0, &d0[20..30]),
     ];
-    let done2 = s.commit_batch(&more, &acks).await.unwrap();
+    let done2 = s.commit_batch(&more, &acks, &[]).await.unwrap();
     assert_eq!(done2.acked, 12, "10 of device 0, 2 of device 1");
     assert!(done2.ids[0] > done.ids[299], "new ids above every earlier one");
     assert_eq!(s.pending("dave", 0, 0, 1000).await.unwrap().len(), 90);
@@ -235,7 +238,7 @@ async fn group_commit(s: &dyn Store) {
     let all0: Vec<u64> = s.pending("dave", 0, 0, 1000).await.unwrap().iter().map(|e| e.id).collect();
     let mut many: Vec<u64> = (1_000_000..1_002_000).collect();
     many.extend(&all0);
-    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &many)]).await.unwrap().acked, 90);
+    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &many)], &[]).await.unwrap().acked, 90);
     assert!(s.pending("dave", 0, 0, 1000).await.unwrap().is_empty());
     s.remove_device("dave", 1, 1).await.unwrap();
     s.remove_device("dave", 2, 1).await.unwrap();
@@ -277,4 +280,157 @@ async fn meta(s: &dyn Store) {
     s.set_meta("k", b"v1").await.unwrap();
     s.set_meta("k", b"v2").await.unwrap();
     assert_eq!(s.meta("k").await.unwrap(), Some(b"v2".to_vec()));
+}
+
+fn blob(id: u8, handle: &str, length: u64, now_ms: u64) -> Blob {
+    Blob {
+        id: BlobId([id; 16]),
+        handle: handle.into(),
+        length,
+        created_ms: now_ms,
+        expires_ms: now_ms + 1000,
+        complete: false,
+        sent: false,
+    }
+}
+
+const LIMITS: BlobLimits = BlobLimits { quota_bytes: 1000, max_unfinished: 3 };
+
+async fn blobs(s: &dyn Store) {
+    s.create_account(&account("bea"), &device(0, 80), 0).await.unwrap();
+    assert_eq!(s.blob_usage("bea").await.unwrap(), (0, 0));
+    assert_eq!(s.create_blob(&blob(1, "bea", 400, 10), LIMITS).await.unwrap(), BlobCreated::Created);
+    let b = s.blob(&BlobId([1; 16])).await.unwrap().unwrap();
+    assert_eq!(b, blob(1, "bea", 400, 10), "stored as given");
+    assert_eq!(s.blob(&BlobId([9; 16])).await.unwrap(), None);
+    assert_eq!(s.create_blob(&blob(2, "bea", 500, 10), LIMITS).await.unwrap(), BlobCreated::Created);
+    assert_eq!(s.blob_usage("bea").await.unwrap(), (2, 900), "unfinished blobs count against the quota");
+    assert_eq!(
+        s.create_blob(&blob(3, "bea", 101, 10), LIMITS).await.unwrap(),
+        BlobCreated::OverQuota,
+        "900 + 101 > 1000"
+    );
+    assert_eq!(s.blob(&BlobId([3; 16])).await.unwrap(), None, "a refused blob is not stored");
+    assert_eq!(s.create_blob(&blob(3, "bea", 100, 10), LIMITS).await.unwrap(), BlobCreated::Created, "exactly the quota");
+    assert_eq!(
+        s.create_blob(&blob(4, "other", 1000, 10), LIMITS).await.unwrap(),
+        BlobCreated::Created,
+        "the quota is per account"
+    );
+    assert_eq!(s.create_blob(&blob(5, "bea", 0, 10), LIMITS).await.unwrap(), BlobCreated::TooManyUnfinished);
+
+    // Whole blobs still count against the quota, but not as unfinished.
+    assert!(s.complete_blob(&BlobId([1; 16])).await.unwrap());
+    assert!(s.blob(&BlobId([1; 16])).await.unwrap().unwrap().complete);
+    assert!(!s.complete_blob(&BlobId([9; 16])).await.unwrap(), "an unknown blob cannot be completed");
+    assert_eq!(s.blob_usage("bea").await.unwrap(), (2, 1000));
+    assert_eq!(s.blob_totals().await.unwrap(), (4, 2000));
+
+    // Expiry deletes what expired before now, whole or not.
+    assert_eq!(s.expire_blobs(1010).await.unwrap(), vec![], "expires_ms 1010 is not before 1010");
+    let mut gone = s.expire_blobs(1011).await.unwrap();
+    gone.sort();
+    assert_eq!(gone, vec![BlobId([1; 16]), BlobId([2; 16]), BlobId([3; 16]), BlobId([4; 16])]);
+    assert_eq!(s.blob_usage("bea").await.unwrap(), (0, 0));
+    assert_eq!(s.blob_totals().await.unwrap(), (0, 0));
+
+    assert_eq!(s.create_blob(&blob(6, "bea", 10, 2000), LIMITS).await.unwrap(), BlobCreated::Created);
+    assert!(s.delete_blob(&BlobId([6; 16])).await.unwrap());
+    assert!(!s.delete_blob(&BlobId([6; 16])).await.unwrap(), "deleting twice is harmless");
+}
+
+async fn blob_sends(s: &dyn Store) {
+    s.create_account(&account("cleo"), &device(0, 90), 0).await.unwrap();
+    let (whole, unfinished) = (BlobId([20; 16]), BlobId([21; 16]));
+    s.create_blob(&blob(20, "cleo", 100, 0), LIMITS).await.unwrap();
+    s.create_blob(&blob(21, "cleo", 100, 0), LIMITS).await.unwrap();
+    s.complete_blob(&whole).await.unwrap();
+    let readers = vec![("dana".to_string(), 0), ("dana".to_string(), 1), ("cleo".to_string(), 1)];
+    let depth = s.queue_depth().await.unwrap();
+
+    // A send naming an unfinished blob fails whole: no copy, no reader.
+    let bad = BlobSend { blob_ids: vec![whole, unfinished], readers: readers.clone(), expires_ms: 50_000 };
+    let copies = [envelope("dana", 0, 1, 100), envelope("dana", 1, 1, 100)];
+    match s.commit_batch(&copies, &[], &[bad]).await {
+        Err(StoreError::BlobGone(id)) => assert_eq!(id, unfinished),
+        other => panic!("expected BlobGone, got {other:?}"),
+    }
+    assert_eq!(s.queue_depth().await.unwrap(), depth, "no copy of the failed batch is stored");
+    assert!(!s.blob_readable_by(&whole, "dana").await.unwrap(), "no reader of the failed batch is stored");
+    assert!(!s.blob(&whole).await.unwrap().unwrap().sent);
+    let unknown = BlobSend { blob_ids: vec![BlobId([99; 16])], readers: readers.clone(), expires_ms: 50_000 };
+    assert!(matches!(s.commit_batch(&copies, &[], &[unknown]).await, Err(StoreError::BlobGone(_))));
+
+    // A good send: copies, readers and expiry in one commit.
+    let good = BlobSend { blob_ids: vec![whole], readers: readers.clone(), expires_ms: 50_000 };
+    let done = s.commit_batch(&copies, &[], &[good.clone()]).await.unwrap();
+    assert_eq!(done.ids.len(), 2);
+    let b = s.blob(&whole).await.unwrap().unwrap();
+    assert!(b.sent && b.complete);
+    assert_eq!(b.expires_ms, 50_000, "kept until the send's expiry");
+    assert!(s.blob_readable_by(&whole, "dana").await.unwrap());
+    assert!(s.blob_readable_by(&whole, "cleo").await.unwrap(), "the sender's other device is a reader");
+    assert!(!s.blob_readable_by(&whole, "eve").await.unwrap());
+    // The same send again (a retry) adds nothing twice; an older expiry
+    // never shortens the blob's life.
+    let older = BlobSend { expires_ms: 40_000, ..good };
+    s.commit_batch(&[], &[], &[older]).await.unwrap();
+    assert_eq!(s.blob(&whole).await.unwrap().unwrap().expires_ms, 50_000);
+
+    // Readers drop one by one; the last one deletes the blob.
+    assert!(!s.remove_blob_reader(&whole, "dana", 0).await.unwrap());
+    assert!(!s.remove_blob_reader(&whole, "dana", 0).await.unwrap(), "twice is harmless");
+    assert!(!s.remove_blob_reader(&whole, "eve", 0).await.unwrap(), "a stranger removes nothing");
+    assert!(s.blob_readable_by(&whole, "dana").await.unwrap(), "dana's device 1 still reads it");
+    assert!(!s.remove_blob_reader(&whole, "dana", 1).await.unwrap());
+    assert!(!s.blob_readable_by(&whole, "dana").await.unwrap());
+    assert!(s.remove_blob_reader(&whole, "cleo", 1).await.unwrap(), "the last reader: the blob is deleted");
+    assert_eq!(s.blob(&whole).await.unwrap(), None);
+
+    // An unsent blob has no readers, and is not deleted for it.
+    assert!(!s.remove_blob_reader(&unfinished, "cleo", 0).await.unwrap());
+    assert!(s.blob(&unfinished).await.unwrap().is_some());
+    assert_eq!(s.drop_unread_blobs().await.unwrap(), vec![], "unsent blobs are not unread ones");
+    s.delete_blob(&unfinished).await.unwrap();
+    s.commit_batch(&[], &[acked("dana", 0, &done.ids), acked("dana", 1, &done.ids)], &[]).await.unwrap();
+    assert_eq!(s.queue_depth().await.unwrap(), depth);
+}
+
+async fn blob_readers_of_removed_devices(s: &dyn Store) {
+    s.create_account(&account("fred"), &device(0, 100), 0).await.unwrap();
+    let link = ListUpdate {
+        handle: "fred".into(),
+        expected_version: 1,
+        version: 2,
+        body: b"v2".to_vec(),
+        sig: vec![3; 64],
+        add: Some(device(1, 101)),
+        remove: vec![],
+    };
+    s.update_list(&link, 10).await.unwrap();
+    let (a, b) = (BlobId([30; 16]), BlobId([31; 16]));
+    for id in [a, b] {
+        s.create_blob(&blob(id.0[0], "gina", 10, 0), LIMITS).await.unwrap();
+        s.complete_blob(&id).await.unwrap();
+    }
+    let both = vec![("fred".to_string(), 0), ("fred".to_string(), 1)];
+    s.commit_batch(&[], &[], &[BlobSend { blob_ids: vec![a], readers: both, expires_ms: 9_000 }]).await.unwrap();
+    let one = vec![("fred".to_string(), 1)];
+    s.commit_batch(&[], &[], &[BlobSend { blob_ids: vec![b], readers: one, expires_ms: 9_000 }]).await.unwrap();
+
+    // Removing device 1 (by a new list) drops its reader rows in the same
+    // transaction; blob b is left without readers.
+    let remove = ListUpdate { expected_version: 2, version: 3, add: None, remove: vec![1], ..link };
+    s.update_list(&remove, 20).await.unwrap();
+    assert!(s.blob_readable_by(&a, "fred").await.unwrap(), "device 0 still reads a");
+    assert!(!s.blob_readable_by(&b, "fred").await.unwrap());
+    assert_eq!(s.drop_unread_blobs().await.unwrap(), vec![b]);
+    assert_eq!(s.blob(&b).await.unwrap(), None);
+    assert!(s.blob(&a).await.unwrap().is_some());
+
+    // So does removing a device without a list.
+    s.remove_device("fred", 0, 30).await.unwrap();
+    assert!(!s.blob_readable_by(&a, "fred").await.unwrap());
+    assert_eq!(s.drop_unread_blobs().await.unwrap(), vec![a]);
+    assert_eq!(s.blob_totals().await.unwrap(), (0, 0));
 }

@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The device list changed under us (a concurrent update won).
     #[error("device list version conflict")]
     Conflict,
+    /// A send named a blob that is gone or unfinished at commit time
+    /// ([`Store::commit_batch`]); nothing of the batch was stored.
+    #[error("blob {0} is gone or unfinished")]
+    BlobGone(BlobId),
     /// The backend failed.
     #[error("database: {0}")]
     Backend(#[from] sqlx::Error),
@@ -131,6 +135,96 @@ pub struct Committed {
     pub acked: u64,
 }
 
+/// A blob's id: 16 random bytes chosen by the server; in paths and file
+/// names as 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlobId(pub [u8; 16]);
+
+impl BlobId {
+    /// A fresh random id.
+    pub fn random() -> Self {
+        let mut id = [0u8; 16];
+        getrandom::fill(&mut id).expect("OS randomness");
+        Self(id)
+    }
+
+    /// The id a client names: exactly 16 bytes, else `None`.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+
+    /// 32 lowercase hex digits, else `None`.
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        if hex.len() != 32 || !hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+            return None;
+        }
+        let mut id = [0u8; 16];
+        for (i, b) in id.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok()?;
+        }
+        Some(Self(id))
+    }
+
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+impl std::fmt::Display for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+/// A blob (an uploaded encrypted file) as stored. Its bytes are a file in
+/// the blob directory, not in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    pub id: BlobId,
+    /// The uploading account: it counts against this account's quota.
+    pub handle: String,
+    /// The whole length in bytes (a `media::ciphertext_len`).
+    pub length: u64,
+    pub created_ms: u64,
+    /// When the sweep deletes it: 24 h after creation until a send names
+    /// it, then 30 days after the last send that named it.
+    pub expires_ms: u64,
+    /// The upload is whole (the file is renamed from `.part`).
+    pub complete: bool,
+    /// A send named it: it is deleted once it has no readers left.
+    pub sent: bool,
+}
+
+/// The limits a new blob must stay within ([`Store::create_blob`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlobLimits {
+    /// Most bytes of blobs, unfinished and whole, one account may hold.
+    pub quota_bytes: u64,
+    /// Most unfinished uploads one account may have.
+    pub max_unfinished: u64,
+}
+
+/// What [`Store::create_blob`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobCreated {
+    Created,
+    /// The account's blobs plus this one would exceed the quota.
+    OverQuota,
+    /// The account has the most unfinished uploads allowed.
+    TooManyUnfinished,
+}
+
+/// A send's blobs, stored with its copies in one group commit: every
+/// device a copy goes to becomes a reader of every blob, and the blobs are
+/// marked sent and kept at least until `expires_ms`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobSend {
+    pub blob_ids: Vec<BlobId>,
+    /// (handle, device id) of every copy's target device.
+    pub readers: Vec<(String, u32)>,
+    pub expires_ms: u64,
+}
+
 /// A one-time or fallback key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prekey {
@@ -182,14 +276,25 @@ pub trait Store: Send + Sync + 'static {
     /// The account whose restore logged out the device with this Noise key.
     async fn restored_key(&self, noise_key: &[u8]) -> Result<Option<String>, StoreError>;
     /// Removes a device without a new list (a companion logging itself out,
-    /// or the inactivity rules): marked removed, queue and prekeys deleted.
+    /// or the inactivity rules): marked removed, queue and prekeys deleted,
+    /// and it is no longer a reader of any blob. (Every way a device is
+    /// removed, `update_list` and `restore_account` too, drops its reader
+    /// rows in the same transaction; [`Store::drop_unread_blobs`] then
+    /// finds the sent blobs left without readers.)
     async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
 
-    /// Group commit: deletes acknowledged copies (each device only its own)
-    /// and stores new ones, all in one durable transaction: on success all
-    /// of it is committed, on error none of it. New copies get increasing
-    /// ids in the order given, above every id stored before.
-    async fn commit_batch(&self, envelopes: &[NewEnvelope], acks: &[AckedCopies]) -> Result<Committed, StoreError>;
+    /// Group commit: deletes acknowledged copies (each device only its own),
+    /// stores new ones and records the sends' blob readers, all in one
+    /// durable transaction: on success all of it is committed, on error
+    /// none of it. New copies get increasing ids in the order given, above
+    /// every id stored before. `BlobGone(id)` if a blob of `blobs` is no
+    /// longer stored or not whole.
+    async fn commit_batch(
+        &self,
+        envelopes: &[NewEnvelope],
+        acks: &[AckedCopies],
+        blobs: &[BlobSend],
+    ) -> Result<Committed, StoreError>;
     /// The device's stored copies with id > `after`, oldest first.
     async fn pending(
         &self,
@@ -212,6 +317,37 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_prekey(&self, handle: &str, device_id: u32) -> Result<Option<Prekey>, StoreError>;
     /// One-time keys left for a device.
     async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError>;
+
+    /// Creates an unfinished blob owned by `blob.handle`, unless the
+    /// account's blobs (unfinished and whole) plus this one would exceed
+    /// `limits.quota_bytes` or it has `limits.max_unfinished` unfinished
+    /// uploads already: checked and inserted atomically, so concurrent
+    /// uploads cannot both squeeze past the quota.
+    async fn create_blob(&self, blob: &Blob, limits: BlobLimits) -> Result<BlobCreated, StoreError>;
+    async fn blob(&self, id: &BlobId) -> Result<Option<Blob>, StoreError>;
+    /// Marks an unfinished blob whole; false if it is gone.
+    async fn complete_blob(&self, id: &BlobId) -> Result<bool, StoreError>;
+    /// Whether some device of account `handle` is a reader of the blob.
+    async fn blob_readable_by(&self, id: &BlobId, handle: &str) -> Result<bool, StoreError>;
+    /// Drops one reader (a device that fetched the blob). When the blob was
+    /// sent and has no readers left, its record is deleted too: returns
+    /// true, and the caller deletes the file.
+    async fn remove_blob_reader(&self, id: &BlobId, handle: &str, device_id: u32) -> Result<bool, StoreError>;
+    /// Deletes a blob's record (and its readers); false if it was gone.
+    async fn delete_blob(&self, id: &BlobId) -> Result<bool, StoreError>;
+    /// Deletes every blob that expired before `now_ms` (its record and
+    /// readers) and returns their ids, for the caller to delete the files.
+    /// One statement: a send that extends a blob's expiry meanwhile either
+    /// commits first (and the blob stays) or finds it gone.
+    async fn expire_blobs(&self, now_ms: u64) -> Result<Vec<BlobId>, StoreError>;
+    /// Deletes every sent blob left without readers (after device
+    /// removals) and returns their ids, for the caller to delete the files.
+    async fn drop_unread_blobs(&self) -> Result<Vec<BlobId>, StoreError>;
+    /// One account's blobs: (unfinished uploads, bytes of all its blobs,
+    /// unfinished and whole), for its quota.
+    async fn blob_usage(&self, handle: &str) -> Result<(u64, u64), StoreError>;
+    /// All blobs: (how many, their bytes), for the metrics.
+    async fn blob_totals(&self) -> Result<(u64, u64), StoreError>;
 
     /// Adds a registration token.
     async fn add_token(&self, token: &str, now_ms: u64) -> Result<(), StoreError>;

@@ -150,6 +150,58 @@ async fn drop_device(
         .bind(device_id as i64)
         .execute(&mut **tx)
         .await?;
+    sqlx::query("DELETE FROM blob_readers WHERE handle = ? AND device_id = ?")
+        .bind(handle)
+        .bind(device_id as i64)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Rows per INSERT of blob readers (3 variables each).
+const READER_CHUNK: usize = 256;
+
+fn blob_row(r: &SqliteRow) -> Blob {
+    Blob {
+        id: blob_id(r.get("id")),
+        handle: r.get("handle"),
+        length: u(r.get("length")),
+        created_ms: u(r.get("created_ms")),
+        expires_ms: u(r.get("expires_ms")),
+        complete: r.get::<i64, _>("complete") != 0,
+        sent: r.get::<i64, _>("sent") != 0,
+    }
+}
+
+/// A stored id; the store only ever writes 16-byte ids.
+fn blob_id(bytes: Vec<u8>) -> BlobId {
+    BlobId::from_slice(&bytes).unwrap_or(BlobId([0; 16]))
+}
+
+/// Records a send's blobs: each marked sent, kept until at least its
+/// expiry, and every target device a reader. `BlobGone` if a blob is no
+/// longer stored or not whole (the caller rolls back).
+async fn record_blob_send(conn: &mut SqliteConnection, send: &BlobSend) -> Result<(), StoreError> {
+    for id in &send.blob_ids {
+        let done = sqlx::query(
+            "UPDATE blobs SET sent = 1, expires_ms = MAX(expires_ms, ?) WHERE id = ? AND complete = 1",
+        )
+        .bind(i(send.expires_ms))
+        .bind(id.0.as_slice())
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::BlobGone(*id));
+        }
+        for chunk in send.readers.chunks(READER_CHUNK) {
+            let mut q: QueryBuilder<Sqlite> =
+                QueryBuilder::new("INSERT OR IGNORE INTO blob_readers (blob_id, handle, device_id) ");
+            q.push_values(chunk, |mut b, (handle, device_id)| {
+                b.push_bind(id.0.as_slice()).push_bind(handle).push_bind(*device_id as i64);
+            });
+            q.build().execute(&mut *conn).await?;
+        }
+    }
     Ok(())
 }
 
@@ -426,13 +478,22 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn commit_batch(&self, envelopes: &[NewEnvelope], acks: &[AckedCopies]) -> Result<Committed, StoreError> {
-        if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) {
+    async fn commit_batch(
+        &self,
+        envelopes: &[NewEnvelope],
+        acks: &[AckedCopies],
+        blobs: &[BlobSend],
+    ) -> Result<Committed, StoreError> {
+        if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) && blobs.is_empty() {
             return Ok(Committed::default());
         }
         let mut tx = self.pool.begin().await?;
         let acked = delete_acked(&mut tx, acks).await?;
         let ids = insert_envelopes(&mut tx, envelopes).await?;
+        for send in blobs {
+            // On error the transaction is dropped: rolled back, nothing stored.
+            record_blob_send(&mut tx, send).await?;
+        }
         tx.commit().await?;
         Ok(Committed { ids, acked })
     }
@@ -552,6 +613,113 @@ impl Store for SqliteStore {
                 .fetch_one(&self.pool)
                 .await?;
         Ok(n as u32)
+    }
+
+    async fn create_blob(&self, b: &Blob, limits: BlobLimits) -> Result<BlobCreated, StoreError> {
+        // One statement: the check and the insert are atomic.
+        let done = sqlx::query(
+            "INSERT INTO blobs (id, handle, length, created_ms, expires_ms, complete, sent)
+             SELECT ?, ?, ?, ?, ?, ?, ?
+             WHERE (SELECT COALESCE(SUM(length), 0) FROM blobs WHERE handle = ?) + ? <= ?
+               AND (SELECT COUNT(*) FROM blobs WHERE handle = ? AND complete = 0) < ?",
+        )
+        .bind(b.id.0.as_slice())
+        .bind(&b.handle)
+        .bind(i(b.length))
+        .bind(i(b.created_ms))
+        .bind(i(b.expires_ms))
+        .bind(b.complete as i64)
+        .bind(b.sent as i64)
+        .bind(&b.handle)
+        .bind(i(b.length))
+        .bind(i(limits.quota_bytes))
+        .bind(&b.handle)
+        .bind(i(limits.max_unfinished))
+        .execute(&self.pool)
+        .await?;
+        if done.rows_affected() == 1 {
+            return Ok(BlobCreated::Created);
+        }
+        let (unfinished, _) = self.blob_usage(&b.handle).await?;
+        Ok(if unfinished >= limits.max_unfinished { BlobCreated::TooManyUnfinished } else { BlobCreated::OverQuota })
+    }
+
+    async fn blob(&self, id: &BlobId) -> Result<Option<Blob>, StoreError> {
+        let row = sqlx::query("SELECT * FROM blobs WHERE id = ?").bind(id.0.as_slice()).fetch_optional(&self.pool).await?;
+        Ok(row.as_ref().map(blob_row))
+    }
+
+    async fn complete_blob(&self, id: &BlobId) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE blobs SET complete = 1 WHERE id = ?").bind(id.0.as_slice()).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn blob_readable_by(&self, id: &BlobId, handle: &str) -> Result<bool, StoreError> {
+        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_readers WHERE blob_id = ? AND handle = ? LIMIT 1")
+            .bind(id.0.as_slice())
+            .bind(handle)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(found.is_some())
+    }
+
+    async fn remove_blob_reader(&self, id: &BlobId, handle: &str, device_id: u32) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM blob_readers WHERE blob_id = ? AND handle = ? AND device_id = ?")
+            .bind(id.0.as_slice())
+            .bind(handle)
+            .bind(device_id as i64)
+            .execute(&mut *tx)
+            .await?;
+        let gone = sqlx::query(
+            "DELETE FROM blobs WHERE id = ? AND sent = 1
+             AND NOT EXISTS (SELECT 1 FROM blob_readers WHERE blob_id = blobs.id)",
+        )
+        .bind(id.0.as_slice())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(gone == 1)
+    }
+
+    async fn delete_blob(&self, id: &BlobId) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM blobs WHERE id = ?").bind(id.0.as_slice()).execute(&self.pool).await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn expire_blobs(&self, now_ms: u64) -> Result<Vec<BlobId>, StoreError> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar("DELETE FROM blobs WHERE expires_ms < ? RETURNING id")
+            .bind(i(now_ms))
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(ids.into_iter().map(blob_id).collect())
+    }
+
+    async fn drop_unread_blobs(&self) -> Result<Vec<BlobId>, StoreError> {
+        let ids: Vec<Vec<u8>> = sqlx::query_scalar(
+            "DELETE FROM blobs WHERE sent = 1
+             AND NOT EXISTS (SELECT 1 FROM blob_readers WHERE blob_id = blobs.id) RETURNING id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().map(blob_id).collect())
+    }
+
+    async fn blob_usage(&self, handle: &str) -> Result<(u64, u64), StoreError> {
+        let (unfinished, bytes): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(complete = 0), 0), COALESCE(SUM(length), 0) FROM blobs WHERE handle = ?",
+        )
+        .bind(handle)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((u(unfinished), u(bytes)))
+    }
+
+    async fn blob_totals(&self) -> Result<(u64, u64), StoreError> {
+        let (n, bytes): (i64, i64) =
+            sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(length), 0) FROM blobs").fetch_one(&self.pool).await?;
+        Ok((u(n), u(bytes)))
     }
 
     async fn add_token(&self, token: &str, now_ms: u64) -> Result<(), StoreError> {

@@ -1,0 +1,209 @@
+//! The blob store (docs/protocol.md §14.3): encrypted files that devices
+//! upload and download over HTTP with tokens they get over their socket.
+//!
+//! ```text
+//! socket (handlers.rs)        BlobUpload → ticket (token, path, offset)
+//!                             Send { blob_ids } → readers, in the send's group commit (writer.rs)
+//!                             BlobDownload → ticket; BlobFetched → reader dropped
+//! HTTP (http.rs)              HEAD / PATCH / GET / OPTIONS /v1/blobs/<hex>
+//! files (here)                <blob dir>/<hex>.part while unfinished, <hex> once whole
+//! records (store)             owner, length, whole, sent, expiry; readers
+//! ```
+//!
+//! A blob's record is the truth; its file follows: a record is deleted
+//! first and then its file, so a crash in between leaves only a file
+//! without a record, which [`Blobs::tidy`] deletes at the next start.
+//! The server never sees a key, a file name or a type: only lengths and
+//! who fetches. Logs name blob ids and lengths, never tokens or content.
+
+pub mod http;
+pub mod token;
+
+use crate::store::{Blob, BlobId, Store, StoreError};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tether_proto::frames::BlobTicket;
+use token::{Direction, Grant, TOKEN_TTL_MS, TokenKey};
+
+/// An unfinished or never-sent blob is deleted this long after its upload
+/// started.
+pub const UNSENT_TTL_MS: u64 = crate::DAY_MS;
+/// Most unfinished uploads per account.
+pub const MAX_UNFINISHED: u64 = 16;
+/// Most blobs one send may name.
+pub const MAX_BLOBS_PER_SEND: usize = 32;
+/// Most blob ids in one `BlobFetched`.
+pub const MAX_FETCHED: usize = 256;
+/// How long a request waits for another request's hold on the same upload.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The blob directory, the token key, and who is writing which upload.
+#[derive(Debug)]
+pub struct Blobs {
+    /// Where the files are: `<hex>.part` and `<hex>`.
+    pub dir: PathBuf,
+    /// Makes and checks tokens (derived from the server key).
+    pub key: TokenKey,
+    /// One writer (or offset reader) per upload at a time: a PATCH holds
+    /// its blob's lock while it appends, so a HEAD or a second PATCH sees
+    /// the file's length only once the first one is done with it.
+    locks: Mutex<HashMap<BlobId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// A hold on one upload (see [`Blobs::lock`]); released on drop.
+pub struct UploadLock<'a> {
+    blobs: &'a Blobs,
+    id: BlobId,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl Drop for UploadLock<'_> {
+    fn drop(&mut self) {
+        self.guard.take();
+        self.blobs.release(&self.id);
+    }
+}
+
+impl Blobs {
+    /// Creates the directory if needed; tokens are keyed from the server's
+    /// static private key.
+    pub fn open(dir: PathBuf, server_private: &[u8]) -> Result<Self, crate::Error> {
+        std::fs::create_dir_all(&dir).map_err(|source| crate::Error::DataDir { path: dir.clone(), source })?;
+        Ok(Self { dir, key: TokenKey::derive(server_private), locks: Mutex::default() })
+    }
+
+    /// The file of an unfinished upload.
+    pub fn part_path(&self, id: &BlobId) -> PathBuf {
+        self.dir.join(format!("{id}.part"))
+    }
+
+    /// The file of a whole blob.
+    pub fn path(&self, id: &BlobId) -> PathBuf {
+        self.dir.join(id.to_hex())
+    }
+
+    /// Holds the upload `id` (waiting up to a few seconds for another
+    /// request that holds it); `None` if it stayed held.
+    pub async fn lock(&self, id: BlobId) -> Option<UploadLock<'_>> {
+        let mutex = self.locks.lock().expect("upload locks").entry(id).or_default().clone();
+        match tokio::time::timeout(LOCK_WAIT, mutex.lock_owned()).await {
+            Ok(guard) => Some(UploadLock { blobs: self, id, guard: Some(guard) }),
+            Err(_) => {
+                self.release(&id);
+                None
+            }
+        }
+    }
+
+    /// Forgets an upload's lock once no one holds or waits for it.
+    fn release(&self, id: &BlobId) {
+        let mut map = self.locks.lock().expect("upload locks");
+        if map.get(id).is_some_and(|m| Arc::strong_count(m) == 1) {
+            map.remove(id);
+        }
+    }
+
+    /// How many bytes of the blob the server holds: its length once whole,
+    /// else the length of its `.part` file (0 before the first PATCH).
+    pub async fn received(&self, blob: &Blob) -> u64 {
+        if blob.complete {
+            return blob.length;
+        }
+        match tokio::fs::metadata(self.part_path(&blob.id)).await {
+            Ok(m) => m.len().min(blob.length),
+            Err(_) => 0,
+        }
+    }
+
+    /// A ticket for `grant` (a token valid for an hour from `now_ms`).
+    pub fn ticket(
+        &self,
+        blob: &Blob,
+        direction: Direction,
+        handle: &str,
+        device_id: u32,
+        offset: u64,
+        now_ms: u64,
+    ) -> BlobTicket {
+        let expires_ms = now_ms + TOKEN_TTL_MS;
+        let grant = Grant { blob: blob.id, direction, handle: handle.to_string(), device_id, expires_ms };
+        BlobTicket {
+            blob_id: blob.id.0.to_vec(),
+            token: self.key.issue(&grant),
+            path: format!("/v1/blobs/{}", blob.id),
+            length: blob.length,
+            offset,
+            expires_ms,
+        }
+    }
+
+    /// Deletes a blob's files (its record is already gone).
+    pub async fn delete_files(&self, id: &BlobId) {
+        for path in [self.part_path(id), self.path(id)] {
+            match tokio::fs::remove_file(&path).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(blob = %id, "deleting a blob file failed: {e}"),
+            }
+        }
+    }
+
+    /// Deletes the files of blobs whose records are gone.
+    pub async fn delete_all(&self, ids: &[BlobId]) {
+        for id in ids {
+            self.delete_files(id).await;
+        }
+    }
+
+    /// At startup: deletes every blob file without a record (a crash
+    /// between deleting a record and its file), and every `.part` file of
+    /// a blob that is whole; marks whole a blob whose file was renamed but
+    /// whose record was not updated yet (a crash in between). Other files
+    /// in the directory are left alone. Returns how many files it deleted.
+    pub async fn tidy(&self, store: &dyn Store) -> Result<u64, StoreError> {
+        let names = match std::fs::read_dir(&self.dir) {
+            Ok(dir) => dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::warn!("reading the blob directory {} failed: {e}", self.dir.display());
+                return Ok(0);
+            }
+        };
+        let mut deleted = 0;
+        for name in names {
+            let (hex, part) = match name.strip_suffix(".part") {
+                Some(hex) => (hex, true),
+                None => (name.as_str(), false),
+            };
+            let Some(id) = BlobId::from_hex(hex) else { continue };
+            let path = self.dir.join(&name);
+            let keep = match store.blob(&id).await? {
+                None => false,
+                Some(b) if part => !b.complete,
+                Some(b) => {
+                    if !b.complete && std::fs::metadata(&path).is_ok_and(|m| m.len() == b.length) {
+                        store.complete_blob(&id).await?;
+                    }
+                    true
+                }
+            };
+            if !keep {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => deleted += 1,
+                    Err(e) => tracing::warn!(blob = %id, "deleting a stray blob file failed: {e}"),
+                }
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(files = deleted, "deleted blob files without a record");
+        }
+        Ok(deleted)
+    }
+}
+
+/// Makes a directory entry (a rename) durable.
+pub(crate) async fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all()).await.map_err(std::io::Error::other)?
+}
