@@ -22,6 +22,7 @@ pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
+    pub config: Config,
     task: tokio::task::JoinHandle<Result<(), tether_server::Error>>,
 }
 
@@ -37,13 +38,31 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config { data: dir.path().to_path_buf(), ..Config::default() };
         tune(&mut config);
-        let clock = ManualClock::new(T0);
-        let server = Server::open(config, Arc::new(clock.clone())).await.unwrap();
+        Self::open(dir, config, ManualClock::new(T0)).await
+    }
+
+    async fn open(dir: tempfile::TempDir, config: Config, clock: ManualClock) -> Self {
+        let server = Server::open(config.clone(), Arc::new(clock.clone())).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let s = server.clone();
         let task = tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
-        Self { server, addr, clock, dir, task }
+        Self { server, addr, clock, dir, config, task }
+    }
+
+    /// Stops the server and starts a new one (on another port) with the
+    /// same data directory, settings and clock.
+    pub async fn restart(self) -> Self {
+        let TestServer { server, clock, dir, config, task, .. } = self;
+        server.shutdown();
+        task.await.unwrap().unwrap();
+        drop(server);
+        Self::open(dir, config, clock).await
+    }
+
+    /// `http://127.0.0.1:port` + `path`.
+    pub fn http_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
     }
 
     pub fn url(&self) -> String {

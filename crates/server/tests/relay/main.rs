@@ -5,6 +5,7 @@
 mod common;
 
 mod bad_input;
+mod blobs;
 mod crash;
 mod delivery;
 mod devices;
