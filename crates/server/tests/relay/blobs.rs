@@ -585,7 +585,9 @@ async fn the_sweep_deletes_expired_blobs_and_a_start_deletes_stray_files() {
     let mut left: Vec<String> =
         std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     left.sort();
-    assert_eq!(left, vec![hex(&kept.blob_id), "README".to_string()]);
+    let mut want = vec![hex(&kept.blob_id), "README".to_string()];
+    want.sort();
+    assert_eq!(left, want);
     server.stop().await;
 }
 
@@ -609,11 +611,19 @@ async fn removing_a_device_drops_its_readers_and_a_blob_left_without_one() {
     server.stop().await;
 }
 
-/// The real `tether-server` process with its log in a file.
+/// The real `tether-server` process with its log in a file; killed when
+/// dropped (a failed assertion must not leave it running).
 struct Proc {
     child: std::process::Child,
     addr: String,
     pin: tether_proto::Fingerprint,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn start_process(data: &std::path::Path, blob_dir: &std::path::Path, log: &std::path::Path) -> Proc {
@@ -624,6 +634,7 @@ fn start_process(data: &std::path::Path, blob_dir: &std::path::Path, log: &std::
         .arg("--blob-dir")
         .arg(blob_dir)
         .env("TETHER_LOG", "debug")
+        .stdout(Stdio::null())
         .stderr(Stdio::from(std::fs::File::create(log).unwrap()))
         .spawn()
         .unwrap();
@@ -651,7 +662,7 @@ async fn a_files_plaintext_never_reaches_the_servers_disk_or_log_nor_do_tokens()
     let logs = tempfile::tempdir().unwrap();
     let log = logs.path().join("server.log");
     let (d, bd, l) = (data.path().to_path_buf(), blobs.path().to_path_buf(), log.clone());
-    let mut proc = tokio::task::spawn_blocking(move || start_process(&d, &bd, &l)).await.unwrap();
+    let proc = tokio::task::spawn_blocking(move || start_process(&d, &bd, &l)).await.unwrap();
     let url = format!("ws://{}/v1/ws", proc.addr);
     let connect = |key: tether_proto::noise::StaticKey| Client::connect(&url, key, Some(proc.pin));
     let (ak, bk) = (tether_proto::noise::StaticKey::generate(), tether_proto::noise::StaticKey::generate());
@@ -686,8 +697,7 @@ async fn a_files_plaintext_never_reaches_the_servers_disk_or_log_nor_do_tokens()
     let stored = std::fs::read(blobs.path().join(hex(&t.blob_id))).unwrap();
     assert_eq!(stored, blob);
     assert!(!data.path().join("blobs").exists(), "--blob-dir replaces <data>/blobs");
-    proc.child.kill().unwrap();
-    proc.child.wait().unwrap();
+    drop(proc);
 
     let contains = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     let mut files = vec![log.clone()];
