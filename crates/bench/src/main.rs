@@ -183,6 +183,7 @@ fn send_request(to: &str, pair: u32, phase: u8, seq: u64, size: usize, intended:
             ciphertext: payload(size, intended, seq, phase, pair),
             list_version: 0,
         }],
+        blob_ids: vec![],
     })
 }
 

@@ -457,6 +457,7 @@ impl Engine {
             let req = Request::Send(f::SendMessage {
                 message_id: self.random::<16>().to_vec(),
                 copies: vec![f::Copy { handle: handle.clone(), device_id, ciphertext, list_version: 0 }],
+                blob_ids: Vec::new(),
             });
             self.request(req, Pending::SendHistory, now);
         }

@@ -263,7 +263,7 @@ impl Engine {
                 let sealed = Sealed { kind, body, signature: vec![] }.encode_to_vec();
                 copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed, list_version: t.list_version });
             }
-            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies });
+            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies, blob_ids: Vec::new() });
             if self.request(req, crate::requests::Pending::Send { entry: entry.id.clone() }, now) {
                 self.outbox.mark_in_flight(&entry.id);
             }

@@ -146,10 +146,6 @@ async fn stored_blob(s: &Shared, id: &BlobId, owner: Option<&str>) -> Result<Blo
     }
 }
 
-fn path_id(s: &Shared, hex: &str) -> Result<BlobId, Response> {
-    BlobId::from_hex(hex).ok_or_else(|| not_found(s))
-}
-
 /// `OPTIONS` without CORS preflight headers (a preflight is answered by
 /// the CORS layer): what the route allows.
 async fn options() -> Response {
@@ -163,10 +159,7 @@ async fn options() -> Response {
 
 /// `HEAD`: how many bytes of the upload the server holds.
 async fn head(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: HeaderMap) -> Response {
-    let id = match path_id(&s, &hex) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let Some(id) = BlobId::from_hex(&hex) else { return not_found(&s) };
     let grant = match authorise(&s, &headers, &id, Direction::Upload).await {
         Ok(g) => g,
         Err(r) => return r,
@@ -197,10 +190,7 @@ enum Stop {
 
 /// `PATCH`: appends the body at the server's offset.
 async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: HeaderMap, body: Body) -> Response {
-    let id = match path_id(&s, &hex) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let Some(id) = BlobId::from_hex(&hex) else { return not_found(&s) };
     let grant = match authorise(&s, &headers, &id, Direction::Upload).await {
         Ok(g) => g,
         Err(r) => return r,
@@ -294,10 +284,10 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
     s.metrics.blob_bytes_received.inc_by(kept);
     let now = offset + kept;
     tracing::debug!(blob = %id, offset, bytes = kept, "blob bytes received");
-    if now == blob.length {
-        if let Err(r) = complete(&s, &blob).await {
-            return r;
-        }
+    if now == blob.length
+        && let Err(r) = complete(&s, &blob).await
+    {
+        return r;
     }
     drop(lock);
     let r = match stop {
@@ -423,10 +413,7 @@ fn parse_range(value: Option<&HeaderValue>, length: u64) -> Range {
 
 /// `GET`: the whole blob, or one range of it, streamed from its file.
 async fn download(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: HeaderMap) -> Response {
-    let id = match path_id(&s, &hex) {
-        Ok(id) => id,
-        Err(r) => return r,
-    };
+    let Some(id) = BlobId::from_hex(&hex) else { return not_found(&s) };
     if let Err(r) = authorise(&s, &headers, &id, Direction::Download).await {
         return r;
     }
@@ -463,7 +450,11 @@ async fn download(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers
     }
     let n = last - first + 1;
     let reader = tokio::io::AsyncReadExt::take(file, n);
-    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK));
+    // A shutdown cuts a download short (the client resumes by range)
+    // rather than waiting for a slow reader.
+    let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)
+        .take_until(s.shutdown.clone().cancelled_owned());
+    let body = Body::from_stream(stream);
     s.metrics.blob_downloads.inc();
     s.metrics.blob_bytes_sent.inc_by(n);
     tracing::debug!(blob = %id, first, bytes = n, "blob download");

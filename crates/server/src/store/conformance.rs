@@ -363,7 +363,7 @@ async fn blob_sends(s: &dyn Store) {
 
     // A good send: copies, readers and expiry in one commit.
     let good = BlobSend { blob_ids: vec![whole], readers: readers.clone(), expires_ms: 50_000 };
-    let done = s.commit_batch(&copies, &[], &[good.clone()]).await.unwrap();
+    let done = s.commit_batch(&copies, &[], std::slice::from_ref(&good)).await.unwrap();
     assert_eq!(done.ids.len(), 2);
     let b = s.blob(&whole).await.unwrap().unwrap();
     assert!(b.sent && b.complete);
