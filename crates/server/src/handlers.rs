@@ -3,13 +3,13 @@
 //! [`Failure`] with a documented code. Nothing here panics on peer input.
 
 use crate::Shared;
+use crate::blobs::token::Direction;
+use crate::blobs::{MAX_BLOBS_PER_SEND, MAX_FETCHED, MAX_UNFINISHED, UNSENT_TTL_MS};
 use crate::bounded::Refused;
 use crate::conn::{Conn, Session};
 use crate::limits::Limited;
 use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
-use crate::blobs::token::Direction;
-use crate::blobs::{MAX_BLOBS_PER_SEND, MAX_FETCHED, MAX_UNFINISHED, UNSENT_TTL_MS};
 use crate::store::{
     Account, AckedCopies, Blob, BlobCreated, BlobId, BlobLimits, BlobSend, ListUpdate, NewDevice, NewEnvelope, Prekey,
     Restoration, StoreError,

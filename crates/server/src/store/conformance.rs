@@ -311,7 +311,11 @@ async fn blobs(s: &dyn Store) {
         "900 + 101 > 1000"
     );
     assert_eq!(s.blob(&BlobId([3; 16])).await.unwrap(), None, "a refused blob is not stored");
-    assert_eq!(s.create_blob(&blob(3, "bea", 100, 10), LIMITS).await.unwrap(), BlobCreated::Created, "exactly the quota");
+    assert_eq!(
+        s.create_blob(&blob(3, "bea", 100, 10), LIMITS).await.unwrap(),
+        BlobCreated::Created,
+        "exactly the quota"
+    );
     assert_eq!(
         s.create_blob(&blob(4, "other", 1000, 10), LIMITS).await.unwrap(),
         BlobCreated::Created,

@@ -183,13 +183,12 @@ fn blob_id(bytes: Vec<u8>) -> BlobId {
 /// longer stored or not whole (the caller rolls back).
 async fn record_blob_send(conn: &mut SqliteConnection, send: &BlobSend) -> Result<(), StoreError> {
     for id in &send.blob_ids {
-        let done = sqlx::query(
-            "UPDATE blobs SET sent = 1, expires_ms = MAX(expires_ms, ?) WHERE id = ? AND complete = 1",
-        )
-        .bind(i(send.expires_ms))
-        .bind(id.0.as_slice())
-        .execute(&mut *conn)
-        .await?;
+        let done =
+            sqlx::query("UPDATE blobs SET sent = 1, expires_ms = MAX(expires_ms, ?) WHERE id = ? AND complete = 1")
+                .bind(i(send.expires_ms))
+                .bind(id.0.as_slice())
+                .execute(&mut *conn)
+                .await?;
         if done.rows_affected() != 1 {
             return Err(StoreError::BlobGone(*id));
         }
@@ -645,21 +644,24 @@ impl Store for SqliteStore {
     }
 
     async fn blob(&self, id: &BlobId) -> Result<Option<Blob>, StoreError> {
-        let row = sqlx::query("SELECT * FROM blobs WHERE id = ?").bind(id.0.as_slice()).fetch_optional(&self.pool).await?;
+        let row =
+            sqlx::query("SELECT * FROM blobs WHERE id = ?").bind(id.0.as_slice()).fetch_optional(&self.pool).await?;
         Ok(row.as_ref().map(blob_row))
     }
 
     async fn complete_blob(&self, id: &BlobId) -> Result<bool, StoreError> {
-        let done = sqlx::query("UPDATE blobs SET complete = 1 WHERE id = ?").bind(id.0.as_slice()).execute(&self.pool).await?;
+        let done =
+            sqlx::query("UPDATE blobs SET complete = 1 WHERE id = ?").bind(id.0.as_slice()).execute(&self.pool).await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn blob_readable_by(&self, id: &BlobId, handle: &str) -> Result<bool, StoreError> {
-        let found: Option<i64> = sqlx::query_scalar("SELECT 1 FROM blob_readers WHERE blob_id = ? AND handle = ? LIMIT 1")
-            .bind(id.0.as_slice())
-            .bind(handle)
-            .fetch_optional(&self.pool)
-            .await?;
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM blob_readers WHERE blob_id = ? AND handle = ? LIMIT 1")
+                .bind(id.0.as_slice())
+                .bind(handle)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(found.is_some())
     }
 
