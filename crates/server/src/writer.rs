@@ -226,3 +226,76 @@ async fn commit(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::router::Next;
+    use crate::store::{Blob, BlobId, BlobLimits};
+    use crate::{Config, ManualClock, Server};
+
+    fn copy(handle: &str, n: u8) -> NewEnvelope {
+        NewEnvelope {
+            handle: handle.into(),
+            device_id: 0,
+            message_id: vec![n; 16],
+            sender_handle: "alice".into(),
+            sender_device: 0,
+            ciphertext: vec![n; 8],
+            created_ms: 1,
+        }
+    }
+
+    fn answer(conn: &ConnHandle) -> Written {
+        match conn.next() {
+            Next::Done(d) => d.written,
+            other => panic!("expected an answer, got {other:?}"),
+        }
+    }
+
+    /// A send whose blob vanished between its handler's check and the
+    /// commit is refused alone; the rest of the batch is stored.
+    #[tokio::test]
+    async fn a_blob_gone_at_commit_refuses_only_the_sends_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        let server = Server::open(config, Arc::new(ManualClock::new(1))).await.unwrap();
+        let s = &server.shared;
+        let kept = BlobId([1; 16]);
+        let blob = Blob {
+            id: kept,
+            handle: "alice".into(),
+            length: 16,
+            created_ms: 1,
+            expires_ms: 10,
+            complete: false,
+            sent: false,
+        };
+        let limits = BlobLimits { quota_bytes: 1000, max_unfinished: 10 };
+        s.store.create_blob(&blob, limits).await.unwrap();
+        s.store.complete_blob(&kept).await.unwrap();
+        let gone = BlobId([2; 16]);
+
+        let (a, b, c, d) = (ConnHandle::new(), ConnHandle::new(), ConnHandle::new(), ConnHandle::new());
+        let send = |blobs: Vec<BlobId>| BlobSend { blob_ids: blobs, readers: vec![("bob".into(), 0)], expires_ms: 100 };
+        let sent = Outcome::Sent { server_time_ms: 1 };
+        let sends = vec![
+            Accepted { copies: 2, blobs: Some(send(vec![kept])), reply: (a.clone(), 1, sent) },
+            Accepted { copies: 1, blobs: Some(send(vec![kept, gone])), reply: (b.clone(), 2, sent) },
+            Accepted { copies: 1, blobs: None, reply: (c.clone(), 3, sent) },
+        ];
+        let envelopes = vec![copy("bob", 1), copy("carol", 1), copy("bob", 2), copy("bob", 3)];
+        let acks = vec![AckedCopies { handle: "bob".into(), device_id: 0, ids: vec![999] }];
+        commit(s, envelopes, sends, acks, vec![(d.clone(), 4, Outcome::Acked)]).await;
+
+        assert_eq!(answer(&b), Written::BlobGone);
+        for conn in [&a, &c, &d] {
+            assert_eq!(answer(conn), Written::Ok);
+        }
+        let stored: Vec<u8> =
+            s.store.pending("bob", 0, 0, 10).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
+        assert_eq!(stored, vec![1, 3], "the refused send's copy is not stored, the others are");
+        assert_eq!(s.store.pending("carol", 0, 0, 10).await.unwrap().len(), 1);
+        assert!(s.store.blob_readable_by(&kept, "bob").await.unwrap(), "the first send's readers are stored");
+    }
+}
