@@ -83,7 +83,24 @@ fn body_raw(b: &MessageBody) -> String {
             }
             s
         }
+        MessageBody::File { file, caption } => {
+            let mut s = format!("{} ({})", file.preview(""), size(file.size));
+            if !caption.is_empty() {
+                s.push_str(&format!("\n    {caption}"));
+            }
+            s
+        }
         MessageBody::Undecryptable { reason } => format!("⚠ could not be decrypted: {reason}"),
+    }
+}
+
+/// A size for people: `812 B`, `1.4 MB` (powers of 1000, as file managers show).
+pub fn size(bytes: u64) -> String {
+    match bytes {
+        b if b < 1000 => format!("{b} B"),
+        b if b < 1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
+        b if b < 1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b => format!("{:.2} GB", b as f64 / 1e9),
     }
 }
 

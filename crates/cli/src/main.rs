@@ -12,6 +12,7 @@ mod qr;
 mod session;
 mod store;
 mod tls;
+mod transfer;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -58,6 +59,9 @@ enum Command {
     Chats(cmd::chats::Chats),
     Send(cmd::send::Send),
     Share(cmd::send::Share),
+    SendFile(cmd::files::SendFile),
+    Download(cmd::files::Download),
+    Uploads(cmd::files::Uploads),
     Read(cmd::read::Read),
     Requests(cmd::requests::Requests),
     Accept(cmd::requests::Accept),
@@ -87,6 +91,9 @@ async fn main() -> ExitCode {
         Command::Chats(c) => c.run(&home).await,
         Command::Send(c) => c.run(&home).await,
         Command::Share(c) => c.run(&home).await,
+        Command::SendFile(c) => c.run(&home).await,
+        Command::Download(c) => c.run(&home).await,
+        Command::Uploads(c) => c.run(&home).await,
         Command::Read(c) => c.run(&home).await,
         Command::Requests(c) => c.run(&home).await,
         Command::Accept(c) => c.run(&home).await,

@@ -26,22 +26,31 @@ pub fn extra_ca() -> Option<&'static Path> {
     EXTRA_CA.get().and_then(|p| p.as_deref())
 }
 
-/// The client configuration for `wss://`: the system's roots and `--ca`.
-pub fn client_config() -> Result<Arc<ClientConfig>, String> {
+/// The certificates `wss://` and `https://` trust: the system's roots and `--ca`.
+pub fn root_certificates() -> Result<Vec<CertificateDer<'static>>, String> {
     let mut roots = RootCertStore::empty();
     let native = rustls_native_certs::load_native_certs();
-    let (system, _) = roots.add_parsable_certificates(native.certs);
+    let mut certs = native.certs;
+    let (system, _) = roots.add_parsable_certificates(certs.clone());
     if let Some(path) = extra_ca() {
-        let certs = read_ca(path)?;
-        let (added, _) = roots.add_parsable_certificates(certs);
+        let extra = read_ca(path)?;
+        let (added, _) = roots.add_parsable_certificates(extra.clone());
         if added == 0 {
             return Err(format!("--ca {}: no usable CA certificate in the file", path.display()));
         }
+        certs.extend(extra);
     } else if system == 0 {
         return Err("no trusted root certificates found on this system (install ca-certificates), \
              or name the server's CA with --ca FILE"
             .into());
     }
+    Ok(certs)
+}
+
+/// The client configuration for `wss://`: the system's roots and `--ca`.
+pub fn client_config() -> Result<Arc<ClientConfig>, String> {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(root_certificates()?);
     let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS: {e}"))?

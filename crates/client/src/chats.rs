@@ -228,6 +228,41 @@ impl Chats {
         }
     }
 
+    /// A message by id, in any chat.
+    pub fn find(&self, id: &str) -> Option<&ChatMessage> {
+        self.messages.values().flat_map(|v| v.iter()).find(|m| m.id == id)
+    }
+
+    /// Replaces what an own message says (a file's blob id and digest once
+    /// its upload finished); the chat's preview follows.
+    pub(crate) fn set_body(&mut self, id: &str, body: crate::model::MessageBody, fx: &mut Effects) {
+        for (chat, msgs) in self.messages.iter_mut() {
+            if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me) {
+                m.body = body;
+                fx.put(NS_MESSAGES, &message_key(m), &*m);
+                let m = m.clone();
+                if let Some(c) = self.chats.get_mut(chat).filter(|c| c.last_ms == m.time_ms) {
+                    c.last_preview = m.preview();
+                    fx.put(NS_CHATS, &c.handle, &*c);
+                }
+                fx.emit(Event::Message { message: m });
+                return;
+            }
+        }
+    }
+
+    /// A failed own message goes again (a retried upload): pending.
+    pub(crate) fn reopen(&mut self, id: &str, fx: &mut Effects) {
+        for (chat, msgs) in self.messages.iter_mut() {
+            if let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me && m.status == Status::Failed) {
+                m.status = Status::Pending;
+                fx.put(NS_MESSAGES, &message_key(m), &*m);
+                fx.emit(Event::MessageStatus { chat: chat.clone(), id: id.to_string(), status: Status::Pending });
+                return;
+            }
+        }
+    }
+
     /// An own message that will never be sent (only from pending).
     pub(crate) fn mark_failed(&mut self, id: &str, fx: &mut Effects) {
         self.update_own(id, fx, |m| (m.status == Status::Pending).then_some(Status::Failed));

@@ -19,7 +19,7 @@ pub struct Payload {
     /// The sender's clock when it was written.
     #[prost(uint64, tag = "3")]
     pub sent_at_ms: u64,
-    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 20")]
+    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 16, 20")]
     pub body: Option<Body>,
 }
 
@@ -37,6 +37,10 @@ pub enum Body {
     Profile(Profile),
     #[prost(message, tag = "15")]
     Flags(ChatFlags),
+    /// A file (photo, document, voice note): the blob's descriptor, with
+    /// an optional caption (docs/protocol.md §14).
+    #[prost(message, tag = "16")]
+    File(FileShare),
     #[prost(message, tag = "20")]
     Standing(StandingSync),
 }
@@ -45,6 +49,15 @@ pub enum Body {
 pub struct Text {
     #[prost(string, tag = "1")]
     pub body: String,
+}
+
+/// A file the sender uploaded as an encrypted blob.
+#[derive(Clone, PartialEq, Message)]
+pub struct FileShare {
+    #[prost(message, optional, tag = "1")]
+    pub attachment: Option<tether_proto::media::Attachment>,
+    #[prost(string, tag = "2")]
+    pub caption: String,
 }
 
 /// A shared page or link, with the selected text if any.

@@ -1,6 +1,7 @@
 //! What the engine tells the UI.
 
-use crate::model::{Chat, ChatMessage, Contact, DeviceSummary, Notification, Status};
+use crate::engine::Ticket;
+use crate::model::{Chat, ChatMessage, Contact, DeviceSummary, FileRef, Notification, Status};
 
 /// What the engine tells the UI. Serialized for JavaScript as
 /// `{ "kind": "message", "message": {…} }` (camelCase names). Deliberately
@@ -52,6 +53,18 @@ pub enum Event {
     MessageStatus { chat: String, id: String, status: Status },
     /// An outbox entry was accepted by the server.
     Sent { id: String },
+    /// Upload the file of message `id` (to `chat`): encrypt it with `key`
+    /// (hex) and PATCH its blob from `ticket.offset`, then call
+    /// `upload_finished` with the blob's SHA-256 (or `upload_interrupted`).
+    UploadTicket { id: String, chat: String, key: String, ticket: Ticket },
+    /// The upload of message `id` stopped (refused, or cancelled): `reason`
+    /// in words; the message shows as not sent, `retry_upload` goes on.
+    UploadStopped { id: String, reason: String },
+    /// Download the blob of message `id` with `ticket`, check and decrypt
+    /// it with `file` (key, size, digest), then call `download_finished`.
+    DownloadTicket { id: String, chat: String, file: FileRef, ticket: Ticket },
+    /// The file of message `id` cannot be fetched: `reason` in words.
+    DownloadFailed { id: String, code: Option<tether_proto::ErrorCode>, reason: String },
     ChatChanged { chat: Chat },
     ContactChanged { contact: Contact },
     /// Something about a contact's keys is wrong; nothing is encrypted to them until resolved.

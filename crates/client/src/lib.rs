@@ -31,17 +31,19 @@ mod olm;
 mod outbox;
 pub mod recovery;
 mod requests;
+pub mod uploads;
 pub mod store;
 pub mod view;
 
 pub use chats::Chats;
 pub use directory::Directory;
 pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
-pub use engine::{ClientInfo, Engine, HISTORY_DAYS, KEEPALIVE_MS, RESTORED_ELSEWHERE, Random};
+pub use engine::{ClientInfo, Engine, FileInfo, HISTORY_DAYS, KEEPALIVE_MS, RESTORED_ELSEWHERE, Random, Ticket};
+pub use uploads::{Upload, UploadState};
 pub use error::Error;
 pub use event::Event;
 pub use model::{
-    Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
+    Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, FileKind, FileRef, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
 };
 pub use names::{MAX_NAME_CHARS, sanitize_name};
 pub use olm::MAX_SESSIONS_PER_DEVICE;

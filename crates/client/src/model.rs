@@ -188,8 +188,83 @@ pub enum Status {
 pub enum MessageBody {
     Text { body: String },
     Link { url: String, title: String, selection: String },
+    /// A file: a photo, a document, a voice note (docs/protocol.md §14).
+    File { file: FileRef, caption: String },
     /// Could not be decrypted or read; never dropped silently.
     Undecryptable { reason: String },
+}
+
+/// A file in a message: the end-to-end `Attachment`, in a form JSON keeps
+/// small. `blob_id` and `digest` are empty while the sender's upload is
+/// unfinished. `key` is the file's secret: never logged or printed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct FileRef {
+    /// Hex.
+    pub blob_id: String,
+    /// Hex, 32 bytes.
+    pub key: String,
+    /// Hex SHA-256 of the blob.
+    pub digest: String,
+    /// Plaintext bytes.
+    pub size: u64,
+    pub mime_type: String,
+    pub file_name: String,
+    pub width: u32,
+    pub height: u32,
+    /// Base64 of a small JPEG or PNG (images, video); empty if none.
+    pub thumbnail: String,
+    pub duration_ms: u32,
+    /// Voice notes: up to 256 samples 0–255.
+    pub waveform: Vec<u8>,
+}
+
+impl FileRef {
+    /// What kind of file it is, for previews and icons.
+    pub fn kind(&self) -> FileKind {
+        let m = self.mime_type.as_str();
+        if m.starts_with("image/") {
+            FileKind::Photo
+        } else if m.starts_with("video/") {
+            FileKind::Video
+        } else if m.starts_with("audio/") && !self.waveform.is_empty() {
+            FileKind::Voice
+        } else if m.starts_with("audio/") {
+            FileKind::Audio
+        } else {
+            FileKind::Document
+        }
+    }
+
+    /// "📷 Photo", "🎤 Voice message 0:12", "📄 invoice.pdf".
+    pub fn preview(&self, caption: &str) -> String {
+        let what = match self.kind() {
+            FileKind::Photo => "📷 Photo".to_string(),
+            FileKind::Video => "🎬 Video".to_string(),
+            FileKind::Voice => format!("🎤 Voice message {}", duration(self.duration_ms)),
+            FileKind::Audio => format!("🎵 {}", if self.file_name.is_empty() { "Audio" } else { &self.file_name }),
+            FileKind::Document => format!("📄 {}", if self.file_name.is_empty() { "File" } else { &self.file_name }),
+        };
+        let caption = caption.lines().next().unwrap_or("").trim();
+        if caption.is_empty() { what } else { format!("{what}: {}", caption.chars().take(60).collect::<String>()) }
+    }
+}
+
+/// `m:ss` for a length in milliseconds.
+pub fn duration(ms: u32) -> String {
+    let s = ms.div_ceil(1000);
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// What a file is, as far as showing it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Photo,
+    Video,
+    Voice,
+    Audio,
+    Document,
 }
 
 /// One message in a chat.
@@ -224,6 +299,7 @@ impl ChatMessage {
         match &self.body {
             MessageBody::Text { body } => body.lines().next().unwrap_or("").chars().take(80).collect(),
             MessageBody::Link { url, title, .. } => if title.is_empty() { url.clone() } else { format!("{title} ({url})") },
+            MessageBody::File { file, caption } => file.preview(caption),
             MessageBody::Undecryptable { .. } => "⚠ message could not be decrypted".into(),
         }
     }
@@ -244,6 +320,9 @@ pub struct OutboxEntry {
     /// Position in send order (assigned when queued; resends keep it).
     #[serde(default)]
     pub seq: u64,
+    /// Hex ids of the blobs the message names (`SendMessage.blob_ids`).
+    #[serde(default)]
+    pub blob_ids: Vec<String>,
 }
 
 /// A part of the history a primary sends to a new companion.

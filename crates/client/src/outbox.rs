@@ -93,7 +93,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, created_ms: u64) -> OutboxEntry {
-        OutboxEntry { id: id.into(), to: vec!["bob".into()], to_them: vec![], to_me: vec![], created_ms, seq: 0 }
+        OutboxEntry { id: id.into(), to: vec!["bob".into()], to_them: vec![], to_me: vec![], created_ms, seq: 0, blob_ids: vec![] }
     }
 
     #[test]

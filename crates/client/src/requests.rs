@@ -30,6 +30,11 @@ pub(crate) enum Pending {
     /// A restore: the new list, and the lowest companion id the account
     /// never used (from the list it replaces).
     Restore { handle: String, seed: [u8; 32], list: SignedDeviceList, next_device: u32 },
+    /// A ticket to upload (or resume) the file of message `id`.
+    BlobUpload { id: String },
+    /// A ticket to download the file of message `id`.
+    BlobDownload { id: String },
+    BlobFetched,
 }
 
 impl Pending {
@@ -55,6 +60,9 @@ impl Pending {
             Pending::PublishList { .. } => "device list publish",
             Pending::RestoreLookup => "restore lookup",
             Pending::Restore { .. } => "restore",
+            Pending::BlobUpload { .. } => "file upload",
+            Pending::BlobDownload { .. } => "file download",
+            Pending::BlobFetched => "file fetched",
         }
     }
 }

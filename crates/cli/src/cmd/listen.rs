@@ -104,11 +104,20 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
     let (kind, text, url, title, selection) = match &m.body {
         MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
         MessageBody::Link { url, title, selection } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
+        MessageBody::File { caption, .. } => ("file", caption.as_str(), "", "", ""),
         MessageBody::Undecryptable { reason } => ("undecryptable", reason.as_str(), "", "", ""),
     };
-    serde_json::json!({
+    let mut v = serde_json::json!({
         "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,
         "from_me": m.from_me, "time_ms": m.time_ms, "kind": kind, "text": text, "url": url, "title": title,
         "selection": selection,
-    })
+    });
+    if let MessageBody::File { file, .. } = &m.body {
+        // What a script needs to show and fetch it (`tether download <id>`); never the key.
+        v["file"] = serde_json::json!({
+            "name": file.file_name, "mime_type": file.mime_type, "size": file.size, "width": file.width,
+            "height": file.height, "duration_ms": file.duration_ms, "uploaded": !file.blob_id.is_empty(),
+        });
+    }
+    v
 }

@@ -5,6 +5,7 @@
 pub mod chats;
 pub mod contacts;
 pub mod devices;
+pub mod files;
 pub mod link;
 pub mod listen;
 pub mod logout;

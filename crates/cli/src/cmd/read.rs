@@ -42,6 +42,9 @@ impl Read {
             let who = clean_line(if m.from_me { me } else { m.sender_handle.as_str() });
             let tick = if m.from_me { status_tick(m.status) } else { "" };
             println!("[{}] {who}: {} {tick}", clock(m.time_ms), body_text(&m.body));
+            if matches!(m.body, tether_client::MessageBody::File { .. }) && !m.from_me {
+                println!("    id {} (`tether download {}`)", m.id, &m.id[..8]);
+            }
         }
     }
 }

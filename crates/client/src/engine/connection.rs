@@ -37,6 +37,7 @@ impl Engine {
         self.link.state = Conn::Closed;
         self.link.requests.clear();
         self.outbox.disconnected();
+        self.uploads.disconnected();
         self.inbox.disconnected();
         self.directory.disconnected();
         self.fx.emit(Event::Disconnected { reason: reason.to_string() });
@@ -178,6 +179,9 @@ impl Engine {
     fn on_failure(&mut self, why: Pending, code: Option<ErrorCode>, err: f::ErrorInfo, now: u64) {
         match why {
             Pending::Send { entry } => self.send_failed(&entry, code, err, now),
+            Pending::BlobUpload { id } => self.upload_refused(id, code, err, now),
+            Pending::BlobDownload { id } => self.download_refused(id, code, err),
+            Pending::BlobFetched => {}
             Pending::Claim { handle, device_id } => {
                 self.link.retry_at = Some(now + super::RETRY_MS);
                 self.fx.emit(Event::Error { code, message: format!("{handle} (device {device_id}) cannot be reached yet: {}", err.message) });
@@ -258,6 +262,9 @@ impl Engine {
                 self.fx.emit(Event::Devices { devices });
             }
             (Pending::LinkRefs, ResponseBody::LinkRefs(refs)) => self.refs_arrived(refs, now),
+            (Pending::BlobUpload { id }, ResponseBody::BlobTicket(t)) => self.upload_ticket(id, t),
+            (Pending::BlobDownload { id }, ResponseBody::BlobTicket(t)) => self.download_ticket(id, t),
+            (Pending::BlobFetched, ResponseBody::Done(_)) => {}
             (Pending::Approve { device_id, list, link_key, binding }, ResponseBody::Done(_)) => self.link_approved(device_id, &list, link_key, binding, now),
             (Pending::PairingFetch, ResponseBody::Pairing(offer)) => self.pairing_fetched(offer, now),
             (Pending::RemoveDevice { device_id, list }, ResponseBody::Done(_)) => match list {

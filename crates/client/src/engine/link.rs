@@ -457,7 +457,9 @@ impl Engine {
             let req = Request::Send(f::SendMessage {
                 message_id: self.random::<16>().to_vec(),
                 copies: vec![f::Copy { handle: handle.clone(), device_id, ciphertext, list_version: 0 }],
-                blob_ids: Vec::new(),
+                // Files named in the history stay readable by the account's
+                // devices while they live; the history names no blob itself.
+                blob_ids: vec![],
             });
             self.request(req, Pending::SendHistory, now);
         }

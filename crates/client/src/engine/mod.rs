@@ -31,11 +31,13 @@
 //! (dedup, parked envelopes), `Requests` (what is in flight) and `Olm`
 //! (sessions). The submodules here hold the protocol between them:
 //! `connection` (handshake, frames, responses), `send`, `receive`,
-//! `link`, `devices` and `recovery` (the phrase, restore).
+//! `link`, `devices`, `recovery` (the phrase, restore) and `media` (files:
+//! upload records in `Uploads`, tickets, the `File` message).
 
 mod connection;
 mod devices;
 mod link;
+mod media;
 mod message_requests;
 mod receive;
 mod recovery;
@@ -53,6 +55,7 @@ use crate::message_requests::MessageRequests;
 use crate::model::{Chat, ChatMessage, Contact, Notification, Role, SelfState};
 use crate::olm::{self, Olm};
 use crate::outbox::Outbox;
+use crate::uploads::Uploads;
 use crate::requests::Requests;
 use crate::store::{KvStore, Op, decode};
 use crate::view::{ChatSummary, ContactSummary};
@@ -113,6 +116,7 @@ struct Link {
     requests: Requests,
 }
 
+pub use media::{FileInfo, Ticket};
 pub use recovery::RESTORED_ELSEWHERE;
 
 pub struct Engine {
@@ -126,6 +130,8 @@ pub struct Engine {
     /// Non-contacts' messages waiting for the user; blocked senders.
     msg_requests: MessageRequests,
     outbox: Outbox,
+    /// Files being sent: blobs not wholly on the server yet.
+    uploads: Uploads,
     inbox: Inbox,
     linking: Linking,
     link: Link,
@@ -163,6 +169,7 @@ impl Engine {
             chats: Chats::load(&*store)?,
             msg_requests: MessageRequests::load(&*store)?,
             outbox: Outbox::load(&*store)?,
+            uploads: Uploads::load(&*store)?,
             inbox: Inbox::load(&*store)?,
             linking: Linking::default(),
             link: Link { state: Conn::Closed, transmit: VecDeque::new(), close: None, last_io_ms: 0, retry_at: None, requests: Requests::default() },
@@ -418,6 +425,7 @@ impl Engine {
         self.chats.clear();
         self.msg_requests.clear();
         self.outbox = Outbox::default();
+        self.uploads.clear();
         self.inbox.clear();
         self.linking = Linking::default();
         self.link.requests.clear();

@@ -168,6 +168,12 @@ impl Engine {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
             }
+            Some(Body::File(share)) => {
+                let in_chat = self.add_message(message(super::media::received(share)), !from_me);
+                if !from_me && in_chat {
+                    self.delivered(&chat, e.message_id.clone(), now);
+                }
+            }
             Some(Body::Receipt(r)) if !from_me => {
                 let status = if r.kind == RECEIPT_READ { Status::Read } else { Status::Delivered };
                 // Only messages in the sender's own chat: a receipt for an id
@@ -198,6 +204,7 @@ fn body_name(b: &Option<Body>) -> &'static str {
     match b {
         Some(Body::Text(_)) => "text",
         Some(Body::Link(_)) => "link",
+        Some(Body::File(_)) => "file",
         Some(Body::Receipt(_)) => "receipt",
         Some(Body::ReadSync(_)) => "read-sync",
         Some(Body::Flags(_)) => "flags update",

@@ -75,7 +75,7 @@ impl Engine {
     fn send_raw_profile(&mut self, chat: &str, name: &str, now: u64) {
         let id = self.new_message_id();
         let body = Body::Profile(Profile { display_name: name.to_string() });
-        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0 };
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![] };
         self.queue(entry, now);
         self.finish();
     }
@@ -144,28 +144,35 @@ impl Engine {
             seq: 0,
         };
         self.chats.add(m, false, "", &mut self.fx);
-        if let Some(warning) = self.directory.warning(&chat) {
-            // Queued, but held until the user acts: say so now.
-            let warning = warning.to_string();
-            self.fx.emit(Event::SafetyWarning { handle: chat.clone(), warning });
-        }
-        let entry = OutboxEntry {
-            id: id.clone(),
-            to: vec![chat.clone()],
-            to_them: Payload::new("", now, body.clone()).bytes(),
-            to_me: Payload::new(&chat, now, body).bytes(),
-            created_ms: now,
-            seq: 0,
-        };
-        self.queue(entry, now);
+        self.queue_with_blobs(&id, &chat, body, vec![], now);
         self.finish();
         Ok(id)
+    }
+
+    /// Queues a message already shown in `chat` (id `id`) for the contact
+    /// and this account's other devices, naming the blobs it refers to.
+    pub(super) fn queue_with_blobs(&mut self, id: &str, chat: &str, body: Body, blob_ids: Vec<String>, now: u64) {
+        if let Some(warning) = self.directory.warning(chat) {
+            // Queued, but held until the user acts: say so now.
+            let warning = warning.to_string();
+            self.fx.emit(Event::SafetyWarning { handle: chat.to_string(), warning });
+        }
+        let entry = OutboxEntry {
+            id: id.to_string(),
+            to: vec![chat.to_string()],
+            to_them: Payload::new("", now, body.clone()).bytes(),
+            to_me: Payload::new(chat, now, body).bytes(),
+            created_ms: now,
+            seq: 0,
+            blob_ids,
+        };
+        self.queue(entry, now);
     }
 
     /// Something for this account's other devices only (read-sync, flags).
     pub(super) fn to_own_devices(&mut self, chat: &str, body: Body, now: u64) {
         let id = self.new_message_id();
-        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), created_ms: now, seq: 0 };
+        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), created_ms: now, seq: 0, blob_ids: vec![] };
         self.queue(entry, now);
     }
 
@@ -173,7 +180,7 @@ impl Engine {
     pub(super) fn receipt(&mut self, chat: &str, kind: u32, ids: Vec<Vec<u8>>, now: u64) {
         let id = self.new_message_id();
         let body = Body::Receipt(Receipt { kind, message_ids: ids });
-        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0 };
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![] };
         self.queue(entry, now);
     }
 
@@ -197,6 +204,7 @@ impl Engine {
             return;
         }
         let (Some(account), Some(my_device)) = (self.account(), self.device_id()) else { return };
+        self.ask_tickets(now);
         let me = account.handle.clone();
         let mut held: BTreeSet<String> = BTreeSet::new();
         for entry in self.outbox.in_send_order() {
@@ -263,7 +271,8 @@ impl Engine {
                 let sealed = Sealed { kind, body, signature: vec![] }.encode_to_vec();
                 copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed, list_version: t.list_version });
             }
-            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies, blob_ids: Vec::new() });
+            let blob_ids = entry.blob_ids.iter().map(|b| hex_to_bytes(b)).collect();
+            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies, blob_ids });
             if self.request(req, crate::requests::Pending::Send { entry: entry.id.clone() }, now) {
                 self.outbox.mark_in_flight(&entry.id);
             }
