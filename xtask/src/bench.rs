@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]
        cargo xtask bench client   (Olm throughput; linking with a 1,000-message history)
        cargo xtask bench link [N] (the phone web app links the extension by camera with N messages
-                                   of history, default 1,000: time to the popup's chat list)";
+                                   of history, default 1,000: time to the popup's chat list)
+       cargo xtask bench media    (file encryption natively; 64 MB CLI to CLI through a release
+                                   server on loopback)";
 
 /// The goals from the issue.
 const GOAL_MSGS_PER_SEC: f64 = 50_000.0;
@@ -79,6 +81,7 @@ pub fn run(args: &[String]) -> Result {
         Some((what, rest)) if what == "server" => server(rest),
         Some((what, [])) if what == "client" => client(),
         Some((what, rest)) if what == "link" && rest.len() <= 1 => link(rest.first().map(String::as_str)),
+        Some((what, [])) if what == "media" => media(),
         Some((other, _)) => Err(format!("unknown benchmark `{other}`\n{USAGE}")),
         None => Err(USAGE.into()),
     }
@@ -667,4 +670,108 @@ mod tests {
         assert!(t.contains("5.50 KiB"));
         assert!(t.contains("n/a"));
     }
+}
+
+/// Files: the format's native throughput (crates/proto/examples/media_bench.rs)
+/// and 64 MiB of random bytes from one CLI account to another through a
+/// release tether-server on loopback (send-file, the recipient catching
+/// up, download with the digest checked), each step timed. Writes
+/// target/bench/media.json.
+fn media() -> Result {
+    let native = {
+        let _t = Timer::start("native file encryption (release)");
+        let out = Command::new("cargo")
+            .args(["run", "--release", "--quiet", "--package", "tether-proto", "--example", "media_bench"])
+            .current_dir(root())
+            .stderr(Stdio::inherit())
+            .output()
+            .map_err(|e| format!("cargo run: {e}"))?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        serde_json::from_str::<Value>(text.lines().last().unwrap_or("")).map_err(|e| format!("media_bench printed `{text}`: {e}"))?
+    };
+    crate::build::native_release()?;
+    let run_dir = root().join(format!("target/bench/media-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let data = run_dir.join("server");
+    std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
+    let config = run_dir.join("server.toml");
+    std::fs::write(&config, "").map_err(|e| e.to_string())?;
+    let server = start_server(None, &data, &config)?;
+    let url = format!("http://{}", server.addr);
+    let tether = |home: &str, args: &[&str]| -> Result<String> {
+        let out = Command::new(release_bin("tether"))
+            .arg("--data")
+            .arg(run_dir.join(home))
+            .args(args)
+            .output()
+            .map_err(|e| format!("tether: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("tether {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    tether("alice", &["register", "alice", "--server", &url, "--no-phrase"])?;
+    tether("bob", &["register", "bob", "--server", &url, "--no-phrase"])?;
+    tether("alice", &["contacts", "add", "bob"])?;
+    tether("bob", &["contacts", "add", "alice"])?;
+    // 64 MiB that do not compress (xorshift).
+    let size = 64 * 1024 * 1024usize;
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut bytes = Vec::with_capacity(size);
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    let file = run_dir.join("random.bin");
+    std::fs::write(&file, &bytes).map_err(|e| e.to_string())?;
+    drop(bytes);
+    let t = Instant::now();
+    tether("alice", &["send-file", "bob", file.to_str().unwrap_or_default()])?;
+    let upload = t.elapsed();
+    let t = Instant::now();
+    let read = tether("bob", &["read", "alice"])?;
+    let arrive = t.elapsed();
+    let id = read
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("id ").and_then(|r| r.split_whitespace().next()))
+        .ok_or_else(|| format!("bob's chat shows no file id:\n{read}"))?
+        .to_string();
+    let out = run_dir.join("received.bin");
+    let t = Instant::now();
+    tether("bob", &["download", &id, "--out", out.to_str().unwrap_or_default()])?;
+    let download = t.elapsed();
+    let sums = util::output(Command::new("sha256sum").arg(&file).arg(&out)).unwrap_or_default();
+    let digests: Vec<&str> = sums.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    let same = digests.len() == 2 && digests[0] == digests[1];
+    drop(server);
+    let total = upload + arrive + download;
+    let result = json!({
+        "native": native,
+        "end_to_end_64mib": {
+            "send_file_ms": upload.as_millis() as u64,
+            "recipient_catch_up_ms": arrive.as_millis() as u64,
+            "download_ms": download.as_millis() as u64,
+            "total_ms": total.as_millis() as u64,
+            "sha256_equal": same,
+            "note": "each step is a separate `tether` process: connect, Noise handshake and engine open included",
+        },
+    });
+    println!("\nfiles (64 MiB, 256 KiB chunks, AES-256-GCM + SHA-256)");
+    println!("  native encrypt            {:>8} MB/s", native["encrypt_mb_s"]);
+    println!("  native decrypt            {:>8} MB/s", native["decrypt_mb_s"]);
+    println!("  CLI send-file (upload)    {:>8} ms", upload.as_millis());
+    println!("  recipient catches up      {:>8} ms", arrive.as_millis());
+    println!("  CLI download (+ check)    {:>8} ms", download.as_millis());
+    println!("  end to end                {:>8} ms   (goal: under 3,000 ms)", total.as_millis());
+    println!("  SHA-256 equal             {:>8}", same);
+    let out_file = root().join("target/bench/media.json");
+    std::fs::write(&out_file, serde_json::to_string_pretty(&result).unwrap_or_default()).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&run_dir);
+    println!("written to {}", out_file.display());
+    if !same {
+        return Err("the downloaded file differs from the one sent".into());
+    }
+    Ok(())
 }

@@ -31,7 +31,8 @@
 //! (dedup, parked envelopes), `Requests` (what is in flight) and `Olm`
 //! (sessions). The submodules here hold the protocol between them:
 //! `connection` (handshake, frames, responses), `send`, `receive`,
-//! `link`, `devices` and `recovery` (the phrase, restore).
+//! `link`, `devices`, `recovery` (the phrase, restore) and `media` (files:
+//! upload records in `Uploads`, tickets, the `File` message).
 
 mod connection;
 mod devices;

@@ -45,8 +45,14 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// A server whose config `edit` changes first.
+    pub async fn start_with(edit: impl FnOnce(&mut Config)) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        let mut config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        edit(&mut config);
         let clock = ManualClock::new(T0);
         let server = Server::open(config, Arc::new(clock.clone())).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -241,6 +247,7 @@ pub fn texts(d: &Device, chat: &str) -> Vec<(bool, String)> {
         .map(|m| match &m.body {
             tether_client::MessageBody::Text { body } => (m.from_me, body.clone()),
             tether_client::MessageBody::Link { url, .. } => (m.from_me, url.clone()),
+            tether_client::MessageBody::File { file, .. } => (m.from_me, format!("file: {}", file.file_name)),
             tether_client::MessageBody::Undecryptable { reason } => (m.from_me, format!("undecryptable: {reason}")),
         })
         .collect()
