@@ -35,14 +35,18 @@ const saveWhenDone = new Set();
 /** The file chosen and not sent yet. @type {{ file: File, info: FileInfo | null, preview: string | null, error: string | null } | null} */
 let draft = null;
 
-/** A size as people read it (1.2 MB). @param {number} n */
+/**
+ * A size as people read it (1.2 MB), in units of 1024 as the limit is
+ * stated (64 MB = 64 MiB, the protocol's default).
+ * @param {number} n
+ */
 export function fileSize(n) {
-  if (n < 1000) return t("bytes", String(n));
+  if (n < 1024) return t("bytes", String(n));
   const units = ["KB", "MB", "GB"];
-  let v = n / 1000;
+  let v = n / 1024;
   let u = 0;
-  while (v >= 1000 && u < units.length - 1) {
-    v /= 1000;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
     u++;
   }
   return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
