@@ -161,13 +161,13 @@ test("a 64 MB file from the extension survives a worker stop and a server restar
   await page.waitForSelector("#messages .msg.me .file-progress", { timeout: 10000 });
   const progressed = async (pct) =>
     until(async () => {
-      const v = await ext.worker.evaluate(() => 0).catch(() => 0); // keeps the worker handle warm
-      void v;
       const now = await page.locator("#messages .msg.me .progress").last().getAttribute("aria-valuenow").catch(() => null);
       return now !== null && Number(now) >= pct;
     }, `upload past ${pct}%`, 60000).catch(() => false);
   // 1. The worker stops mid-upload (as Chrome stops an idle worker).
+  const at = async () => page.locator("#messages .msg.me .progress").last().getAttribute("aria-valuenow").catch(() => null);
   await progressed(5);
+  const stopAt = await at();
   await stopWorkers(ext, page);
   // Reopening the popup wakes the worker: the engine asks for a new ticket
   // and the upload goes on from the server's offset.
@@ -176,7 +176,10 @@ test("a 64 MB file from the extension survives a worker stop and a server restar
   if (await page.locator('#chat-list [data-chat="bob"]').isVisible()) await page.click('#chat-list [data-chat="bob"]');
   // 2. The server restarts mid-upload.
   await progressed(30);
+  const restartAt = await at();
   await server.restart();
+  console.log(`# worker stopped at ${stopAt}%, server restarted at ${restartAt}% of the upload`);
+  assert.ok(stopAt !== null && restartAt !== null, "both interruptions happened mid-upload");
   // 3. It completes: sent, and the CLI has it.
   await until(async () => (await lastMessage(page).getAttribute("data-status")) !== "pending" || null, "the file sent", 180000);
   assert.notEqual(await lastMessage(page).getAttribute("data-status"), "failed");
