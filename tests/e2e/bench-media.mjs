@@ -56,7 +56,8 @@ try {
   await page.waitForSelector("#file-draft .file-name");
   const t = Date.now();
   await page.click("#send");
-  const last = page.locator("#messages .msg.me").last();
+  const last = page.locator("#messages .msg.me.kind-file").last();
+  await last.waitFor();
   await until(async () => ["sent", "delivered", "read"].includes(await last.getAttribute("data-status")), "the file sent", 300000);
   const sendMs = Date.now() - t;
 
