@@ -78,6 +78,8 @@ function createHost(db) {
       showUnread(update.snapshot.unread);
       for (const fn of listeners) fn(update);
     },
+    // Files are the extension's and the CLI's for now: the web app moves no bytes.
+    transfer() {},
   };
 }
 

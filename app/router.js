@@ -111,6 +111,12 @@ async function route(core, msg) {
     case "startLink":
     case "confirmAccount":
       return notHere("linking as a companion");
+    case "sendFile":
+    case "cancelUpload":
+    case "retryUpload":
+    case "discardUpload":
+    case "downloadFile":
+      return notHere("files (the extension and the CLI have them)");
     case "sharePending":
     case "shareTab":
       return notHere("sharing a tab");

@@ -7,6 +7,7 @@ import { DEFAULT_SERVER } from "./config.js";
 import { createHost } from "./host.js";
 import { platform } from "./platform.js";
 import { report } from "./log.js";
+import { sweepOutgoing } from "./transfer.js";
 
 /** The alarm that wakes a stopped worker to reconnect. */
 export const ALARM = "tether-tick";
@@ -21,6 +22,7 @@ async function boot() {
   core = Core.open(createHost(() => core), p.id, p.name, DEFAULT_SERVER, entries);
   if (!(await chrome.alarms.get(ALARM))) await chrome.alarms.create(ALARM, { periodInMinutes: 0.5 });
   await core.wake();
+  sweepOutgoing(core).catch(report);
   return core;
 }
 

@@ -9,6 +9,7 @@ import { clearNotifications, showNotification } from "./notifications.js";
 import { ports, post } from "./ports.js";
 import { cacheSnapshot, persist } from "./storage.js";
 import { report } from "./log.js";
+import { onTransfer } from "./transfer.js";
 
 /** @typedef {import("../wasm/tether_core.js").Host} Host */
 /** @typedef {import("../wasm/tether_core.js").Core} Core */
@@ -34,6 +35,9 @@ export function createHost(core) {
         }
         post(port, { kind: "snapshot", snapshot });
       }
+    },
+    transfer(order) {
+      onTransfer(core, order);
     },
   };
 }

@@ -50,6 +50,11 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "sharePending", chat: string }
  *   | { kind: "discardShare" }
  *   | { kind: "send", chat: string, text: string }
+ *   | { kind: "sendFile", chat: string, key: string, info: FileInfo, caption: string }
+ *   | { kind: "cancelUpload", id: string }
+ *   | { kind: "retryUpload", id: string }
+ *   | { kind: "discardUpload", id: string }
+ *   | { kind: "downloadFile", id: string }
  *   | { kind: "shareTab", chat: string }
  *   | { kind: "setFlag", chat: string, flag: ChatFlag, on: boolean }
  *   | { kind: "checkHandle", text: string }
@@ -66,6 +71,13 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  */
 
 /** @typedef {import("../wasm/tether_core.js").Snapshot} Snapshot */
+/** What the popup knows of a file it sends (the worker fills in the size). @typedef {import("../wasm/tether_core.js").FileInfo} FileInfo */
+
+/**
+ * A file moving (the worker's broadcast): bytes of the blob done of
+ * `total`; `failed` with the reason in words.
+ * @typedef {{ id: string, direction: "up" | "down", done: number, total: number, state: "waiting" | "sending" | "done" | "failed", reason: string | null }} Progress
+ */
 /** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
 /** @typedef {import("../wasm/tether_core.js").ContactInfo} ContactInfo */
 /** Accept, delete, block or report a message request, or unblock. @typedef {import("../wasm/tether_core.js").RequestAction} RequestAction */
@@ -79,6 +91,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
  *   | { kind: "error", message: string }
  *   | { kind: "contactInfo", chat: string, info: ContactInfo | null }
+ *   | { kind: "progress", progress: Progress }
  * )} WorkerMessage
  */
 
@@ -92,6 +105,11 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "sharePending",
   "discardShare",
   "send",
+  "sendFile",
+  "cancelUpload",
+  "retryUpload",
+  "discardUpload",
+  "downloadFile",
   "shareTab",
   "setFlag",
   "checkHandle",

@@ -9,6 +9,7 @@ import { renderBanner } from "./header.js";
 import { goBack, onKeydown } from "./keys.js";
 import { toggleMenu, wireMenu } from "./menu.js";
 import { renderChat, wireChat } from "./screens/chat.js";
+import { onProgress } from "./screens/files.js";
 import { onContactInfo, openContact, renderContact, wireContact } from "./screens/contact.js";
 import { renderList, wireList } from "./screens/list.js";
 import { renderRequests, wireRequests } from "./screens/requests.js";
@@ -18,7 +19,7 @@ import { data, ui } from "./state.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 /** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
-/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" }>} ChatReply */
+/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" | "progress" }>} ChatReply */
 
 /** The chat screen the view state calls for, once there is an account. @returns {Screen} */
 export function chatScreen() {
@@ -81,6 +82,9 @@ export function applyChatMessage(msg) {
       return true;
     case "contactInfo":
       onContactInfo(msg.chat, msg.info);
+      return true;
+    case "progress":
+      onProgress(msg.progress);
       return true;
     case "handleChecked": {
       // Only the answer for the text still in the box counts.

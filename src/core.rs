@@ -19,6 +19,7 @@
 
 use crate::backoff::Backoff;
 use crate::host::Host;
+use crate::media::{self, Transfer};
 use crate::primary::{LinkAsk, LinkProgress, PrimaryView};
 use crate::settings::{DEVICE_NAME_MAX, Settings, clean_server, ws_url};
 use crate::snapshot::{self, Connection, LinkView, Local, RequestAction, Snapshot, Update};
@@ -60,11 +61,13 @@ struct Effects {
     clear: Vec<Option<String>>,
     /// Owed notifications to show, by id (so one shows once per pump).
     notify: BTreeMap<String, Notification>,
+    /// File transfers for the worker to start or stop, in order.
+    transfers: Vec<Transfer>,
 }
 
 impl Effects {
     fn is_empty(&self) -> bool {
-        self.clear.is_empty() && self.notify.is_empty()
+        self.clear.is_empty() && self.notify.is_empty() && self.transfers.is_empty()
     }
 }
 
@@ -225,6 +228,11 @@ async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
         if !had_events && effects.is_empty() {
             break;
         }
+        // The writes that led to these (an upload record's ticket) are
+        // persisted above; the worker starts or stops moving bytes.
+        for t in &effects.transfers {
+            shared.host.transfer(t);
+        }
         for chat in &effects.clear {
             // A notification that stays is a nuisance, not a loss: go on.
             let _ = JsFuture::from(shared.host.clear_notifications(chat.as_deref())).await;
@@ -355,8 +363,30 @@ impl State {
                 }
             }
             Event::Message { message } => {
+                // Small images are fetched as they arrive (shown inline).
+                if let tether_client::MessageBody::File { file, .. } = &message.body {
+                    if media::auto_download(file) && self.engine.download_file(&message.id, now()).is_err() {
+                        crate::log("could not ask for a file (offline)");
+                    }
+                }
                 self.changed.insert(message.chat);
             }
+            Event::UploadTicket { id, chat, key, ticket } => {
+                let size = self.engine.file(&id).map_or(0, |f| f.size);
+                self.effects.transfers.push(Transfer::upload(&self.server(), id, key, ticket, size));
+                self.changed.insert(chat);
+            }
+            Event::UploadStopped { id, reason } => {
+                if let Some(m) = self.engine.uploads().into_iter().find(|u| u.id == id) {
+                    self.changed.insert(m.chat);
+                }
+                self.effects.transfers.push(Transfer::UploadStopped { id, reason });
+            }
+            Event::DownloadTicket { id, chat, file, ticket } => {
+                self.effects.transfers.push(Transfer::download(&self.server(), id, file, ticket));
+                self.changed.insert(chat);
+            }
+            Event::DownloadFailed { id, reason, .. } => self.effects.transfers.push(Transfer::DownloadFailed { id, reason }),
             Event::MessageStatus { chat, .. } => {
                 self.changed.insert(chat);
             }
@@ -449,7 +479,7 @@ impl State {
         self.reconnect = None;
         self.generation += 1;
         let generation = self.generation;
-        let server = if self.engine.server_url().is_empty() { self.settings.server.clone() } else { self.engine.server_url().to_string() };
+        let server = self.server();
         let weak = Rc::downgrade(shared);
         match Socket::open(&ws_url(&server), move |ev| queue_weak(&weak, Input::Socket(generation, ev))) {
             Ok(socket) => {
@@ -462,6 +492,11 @@ impl State {
             }
         }
         self.dirty = true;
+    }
+
+    /// The server this device talks to (the engine's once linked).
+    fn server(&self) -> String {
+        if self.engine.server_url().is_empty() { self.settings.server.clone() } else { self.engine.server_url().to_string() }
     }
 
     fn schedule_reconnect(&mut self, shared: &Rc<Shared>) {
@@ -599,6 +634,13 @@ impl State {
     pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: u64) -> Result<String, String> {
         let chat = self.ensure_contact(chat, now)?;
         self.engine.send_link(&chat, url, title, selection, now).map_err(|e| e.to_string())
+    }
+
+    /// Sends a file the worker keeps (IndexedDB): the message shows at
+    /// once, pending; the engine asks for a ticket. Returns (id, key hex).
+    pub fn send_file(&mut self, chat: &str, info: tether_client::FileInfo, caption: &str, now: u64) -> Result<(String, String), String> {
+        let chat = self.ensure_contact(chat, now)?;
+        self.engine.send_file(&chat, info, caption, now).map_err(|e| e.to_string())
     }
 
     pub fn mark_read(&mut self, chat: &str, now: u64) -> Result<(), String> {

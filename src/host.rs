@@ -3,6 +3,7 @@
 //! decides; the host applies (chrome.storage.local, chrome.notifications,
 //! the badge, menus and open popups).
 
+use crate::media::Transfer;
 use crate::snapshot::Update;
 use crate::store::Writes;
 use js_sys::Promise;
@@ -20,6 +21,8 @@ pub trait Host {
     fn clear_notifications(&self, chat: Option<&str>) -> Promise;
     /// The state changed: repaint badge, menus and popups.
     fn publish(&self, update: &Update);
+    /// Start or stop moving a file's bytes (background/transfer.js).
+    fn transfer(&self, order: &Transfer);
 }
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -34,6 +37,8 @@ export interface Host {
   clearNotifications(chat: string | null): Promise<void>;
   /** The state changed: repaint the badge, menus and open popups. */
   publish(update: Update): void;
+  /** Start or stop moving a file's bytes (an upload or download order). */
+  transfer(order: Transfer): void;
 }
 "#;
 
@@ -51,6 +56,8 @@ extern "C" {
     fn clear_notifications(this: &JsHost, chat: Option<String>) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch)]
     fn publish(this: &JsHost, update: JsValue) -> Result<(), JsValue>;
+    #[wasm_bindgen(method, catch)]
+    fn transfer(this: &JsHost, order: JsValue) -> Result<(), JsValue>;
 }
 
 /// A Rust value as a plain JS value: objects (not Maps) and `null` for
@@ -81,6 +88,12 @@ impl Host for JsHost {
     fn publish(&self, update: &Update) {
         if JsHost::publish(self, to_js(update)).is_err() {
             crate::log("the worker failed to apply an update");
+        }
+    }
+
+    fn transfer(&self, order: &Transfer) {
+        if JsHost::transfer(self, to_js(order)).is_err() {
+            crate::log("the worker failed to start a transfer");
         }
     }
 }

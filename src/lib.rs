@@ -9,7 +9,8 @@
 //! `snapshot` (what the popup paints), `primary` (what a primary shows:
 //! link requests, devices), `settings`, `store` (the engine's
 //! store: a mirror of chrome.storage.local), `host` (what the core asks of
-//! the worker), `socket` (WebSocket), `timer` (setTimeout), `backoff`.
+//! the worker), `media` (file transfer orders, the format's per-chunk values,
+//! the blob digest), `socket` (WebSocket), `timer` (setTimeout), `backoff`.
 //!
 //! Values cross the boundary as serde types through serde-wasm-bindgen; the
 //! TypeScript declarations come from the same Rust types (tsify), so
@@ -28,6 +29,7 @@ mod backoff;
 mod contact;
 mod core;
 mod host;
+pub mod media;
 mod primary;
 #[cfg(feature = "app")]
 pub mod scan;
@@ -188,6 +190,79 @@ impl Core {
         command(&self.shared, move |_, s, now| s.send_link(&chat, &url, &title, &selection, now).map(JsValue::from))
     }
 
+    /// Sends a file whose bytes the worker keeps (IndexedDB); resolves to
+    /// `{ id, key }` (the message id and the file's key, hex). The worker
+    /// gets `transfer` orders once the server gave a ticket.
+    #[wasm_bindgen(js_name = sendFile, unchecked_return_type = "Promise<SentFile>")]
+    pub fn send_file(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "FileInfo")] info: JsValue, caption: String) -> Promise {
+        let info: Result<tether_client::FileInfo, _> = serde_wasm_bindgen::from_value(info);
+        command(&self.shared, move |_, s, now| {
+            let info = info.map_err(|e| format!("bad file info: {e}"))?;
+            let (id, key) = s.send_file(&chat, info, &caption, now)?;
+            Ok(to_js(&SentFile { id, key }))
+        })
+    }
+
+    /// The worker uploaded the whole blob of `id` (`digest`: its SHA-256, hex).
+    #[wasm_bindgen(js_name = uploadFinished, unchecked_return_type = "Promise<void>")]
+    pub fn upload_finished(&self, id: String, digest: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.upload_finished(&id, &digest, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// The upload of `id` broke off (network, token, restart): a new ticket
+    /// says where to go on.
+    #[wasm_bindgen(js_name = uploadInterrupted, unchecked_return_type = "Promise<void>")]
+    pub fn upload_interrupted(&self, id: String) -> Promise {
+        command(&self.shared, move |_, s, now| {
+            s.engine.upload_interrupted(&id, now);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// The user cancels a file being sent (it shows as not sent, with retry).
+    #[wasm_bindgen(js_name = cancelUpload, unchecked_return_type = "Promise<void>")]
+    pub fn cancel_upload(&self, id: String) -> Promise {
+        command(&self.shared, move |_, s, _| {
+            s.engine.cancel_upload(&id);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    #[wasm_bindgen(js_name = retryUpload, unchecked_return_type = "Promise<void>")]
+    pub fn retry_upload(&self, id: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.retry_upload(&id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Gives up on a file for good (its bytes are gone from this browser).
+    #[wasm_bindgen(js_name = discardUpload, unchecked_return_type = "Promise<void>")]
+    pub fn discard_upload(&self, id: String) -> Promise {
+        command(&self.shared, move |_, s, _| {
+            s.engine.discard_upload(&id);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Asks for the file of message `id` (a `download` order follows).
+    #[wasm_bindgen(js_name = downloadFile, unchecked_return_type = "Promise<void>")]
+    pub fn download_file(&self, id: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.download_file(&id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// The worker has the file of `id`, checked and decrypted.
+    #[wasm_bindgen(js_name = downloadFinished, unchecked_return_type = "Promise<void>")]
+    pub fn download_finished(&self, id: String) -> Promise {
+        command(&self.shared, move |_, s, now| {
+            s.engine.download_finished(&id, now);
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+
+    /// Unfinished uploads (their ids: the files the worker must keep).
+    #[wasm_bindgen(unchecked_return_type = "Upload[]")]
+    pub fn uploads(&self) -> JsValue {
+        to_js(&self.shared.state.borrow().engine.uploads())
+    }
+
     #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]
     pub fn mark_read(&self, chat: String) -> Promise {
         command(&self.shared, move |_, s, now| s.mark_read(&chat, now).map(|()| JsValue::UNDEFINED))
@@ -262,6 +337,14 @@ impl Core {
     pub fn logout(&self) -> Promise {
         command(&self.shared, move |_, s, now| s.logout(now).map(|()| JsValue::UNDEFINED))
     }
+}
+
+/// A file message just made: its id and the file's key (hex).
+#[derive(Debug, Serialize, Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct SentFile {
+    pub id: String,
+    pub key: String,
 }
 
 /// A handle as typed, checked by the protocol's own rule.

@@ -107,6 +107,8 @@ pub struct Snapshot {
     /// A primary's link requests, link progress and devices (the web
     /// app); null on a companion.
     pub primary: Option<PrimaryView>,
+    /// Files being sent (their state, and why one stopped).
+    pub uploads: Vec<tether_client::Upload>,
 }
 
 /// An answer to a message request (`Core::answerRequest`).
@@ -185,6 +187,7 @@ pub fn snapshot(e: &Engine, local: Local<'_>) -> Snapshot {
         device_name: local.settings.device_name.clone(),
         error: local.error.map(str::to_string),
         primary: matches!(e.role(), Role::Primary { .. }).then(|| local.primary.clone()),
+        uploads: e.uploads(),
     }
 }
 

@@ -117,6 +117,8 @@ impl Host for TestHost {
     fn publish(&self, _update: &Update) {
         self.0.updates.set(self.0.updates.get() + 1);
     }
+
+    fn transfer(&self, _order: &crate::media::Transfer) {}
 }
 
 /// The server `cargo xtask test` started for this run.

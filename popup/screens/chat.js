@@ -9,6 +9,7 @@ import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { freshShare } from "../../common/messages.js";
 import { data, findContact, nameOf, redraw, ui } from "../state.js";
+import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, wireFiles } from "./files.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
 /** @typedef {ChatMessage["body"]} MessageBody */
@@ -39,6 +40,7 @@ export function openChat(handle) {
 
 export function closeChat() {
   if (!ui.chat) return;
+  clearDraft();
   post({ kind: "closeChat" });
   ui.chat = null;
   ui.contactOpen = false;
@@ -95,7 +97,8 @@ export function renderChat() {
   const fresh = ui.shown.chat !== handle || ui.shown.lastId !== last || ui.shown.count !== count;
   box.scrollTop = fresh || atBottom ? box.scrollHeight : prevTop;
   ui.shown = { chat: handle, lastId: last, count };
-  $button("send").disabled = !$textarea("composer").value.trim();
+  $button("send").disabled = !$textarea("composer").value.trim() && !hasDraft();
+  renderDraft();
 }
 
 /**
@@ -111,6 +114,7 @@ function messageView(m, chat, grouped) {
     bubble.append(h("span", { class: "sender" }, nameOf(m.senderHandle)));
   }
   if (body.kind === "link") bubble.append(...linkCard(body));
+  else if (body.kind === "file") bubble.append(...fileView(m, body));
   else if (body.kind === "undecryptable") {
     bubble.append(h("p", { class: "undecryptable-text" }, icon("alert"), h("span", {},
       h("strong", {}, t("undecryptableTitle")), " ", h("span", { class: "reason" }, body.reason || t("undecryptableBody")))));
@@ -207,7 +211,7 @@ function autosize() {
   c.style.height = "auto";
   c.style.height = `${Math.min(c.scrollHeight, 120)}px`;
   if (atBottom) box.scrollTop = box.scrollHeight;
-  $button("send").disabled = !c.value.trim();
+  $button("send").disabled = !c.value.trim() && !hasDraft();
 }
 
 /** @param {Event} [event] */
@@ -215,6 +219,15 @@ function sendComposer(event) {
   event?.preventDefault();
   const c = $textarea("composer");
   const text = c.value.replace(/^\s*\n|\s+$/g, "");
+  if (hasDraft() && ui.chat) {
+    // The text is the file's caption.
+    sendDraft(text.trim());
+    c.value = "";
+    ui.drafts.delete(ui.chat);
+    autosize();
+    c.focus();
+    return;
+  }
   if (!text.trim() || !ui.chat) return;
   post({ kind: "send", chat: ui.chat, text });
   c.value = "";
@@ -233,6 +246,7 @@ export function shareTab(handle) {
 }
 
 export function wireChat() {
+  wireFiles();
   const composer = $textarea("composer");
   $("composer-form").addEventListener("submit", sendComposer);
   composer.addEventListener("keydown", (e) => {

@@ -18,8 +18,9 @@ const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--r
        cargo xtask bench client   (Olm throughput; linking with a 1,000-message history)
        cargo xtask bench link [N] (the phone web app links the extension by camera with N messages
                                    of history, default 1,000: time to the popup's chat list)
-       cargo xtask bench media    (file encryption natively; 64 MB CLI to CLI through a release
-                                   server on loopback)";
+       cargo xtask bench media    (file encryption natively and with WebCrypto in the extension's
+                                   worker; 64 MB CLI to CLI and extension to server through a
+                                   release server on loopback)";
 
 /// The goals from the issue.
 const GOAL_MSGS_PER_SEC: f64 = 50_000.0;
@@ -773,5 +774,23 @@ fn media() -> Result {
     if !same {
         return Err("the downloaded file differs from the one sent".into());
     }
-    Ok(())
+    media_extension()
+}
+
+/// Files in the extension (tests/e2e/bench-media.mjs): WebCrypto AES-GCM
+/// throughput in the service worker, and 64 MiB from the popup to a
+/// release server on loopback. Writes target/bench/media-extension.json.
+fn media_extension() -> Result {
+    let tools = crate::setup::run()?;
+    crate::build::extension(&tools, crate::build::DEFAULT_SERVER)?;
+    crate::util::run(
+        Command::new("node")
+            .arg(root().join("tests/e2e/bench-media.mjs"))
+            .env("TETHER_EXTENSION", crate::build::dist().join("chrome"))
+            .env("TETHER_SERVER_BIN", release_bin("tether-server"))
+            .env("TETHER_CLI_BIN", release_bin("tether"))
+            .env("TETHER_ARTIFACTS", root().join("target/bench/artifacts"))
+            .env("CHROMIUM", &tools.chromium)
+            .current_dir(root()),
+    )
 }

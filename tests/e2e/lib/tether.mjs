@@ -10,14 +10,37 @@ import readline from "node:readline";
 const SERVER_BIN = path.resolve(process.env.TETHER_SERVER_BIN ?? "target/debug/tether-server");
 const CLI_BIN = path.resolve(process.env.TETHER_CLI_BIN ?? "target/debug/tether");
 
-/** Starts tether-server with a fresh data dir; resolves when it listens. */
-export async function startServer() {
+/**
+ * Starts tether-server with a fresh data dir (and `args`, e.g. a blob
+ * quota); resolves when it listens. `restart()` stops it and starts it
+ * again on the same address and data.
+ */
+export async function startServer({ args = [] } = {}) {
   const dir = await mkdtemp(path.join(tmpdir(), "tether-server-"));
-  const child = spawn(SERVER_BIN, ["--listen", "127.0.0.1:0", "--data", path.join(dir, "data")], {
+  const log = [];
+  let { child, addr } = await spawnServer(dir, "127.0.0.1:0", args, log);
+  return {
+    url: `http://${addr}`,
+    log,
+    dir,
+    async restart() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      ({ child } = await spawnServer(dir, addr, args, log));
+    },
+    async stop() {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function spawnServer(dir, listen, args, log) {
+  const child = spawn(SERVER_BIN, ["--listen", listen, "--data", path.join(dir, "data"), ...args], {
     env: { ...process.env, TETHER_LOG: "info" },
     stdio: ["ignore", "ignore", "pipe"],
   });
-  const log = [];
   const addr = await new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stderr });
     rl.on("line", (line) => {
@@ -28,16 +51,7 @@ export async function startServer() {
     child.on("exit", (code) => reject(new Error(`tether-server exited (${code}): ${log.join("\n")}`)));
     setTimeout(() => reject(new Error("tether-server did not start")), 15000);
   });
-  return {
-    url: `http://${addr}`,
-    log,
-    dir,
-    async stop() {
-      child.kill("SIGTERM");
-      await new Promise((r) => child.once("exit", r));
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
+  return { child, addr };
 }
 
 /** A `tether` CLI user with its own home. */

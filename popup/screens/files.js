@@ -1,0 +1,372 @@
+// @ts-check
+// Files in a chat: choosing one (picker, drop, paste), its preview before
+// sending, file bubbles (inline images, documents with name and size),
+// progress with cancel and retry, opening and saving. The bytes live in
+// IndexedDB (common/files.js): the popup writes a file there before asking
+// the worker to send it, and reads received files there once the worker
+// decrypted them. What a transfer does is the worker's and the core's.
+
+import { $, h, label, t, toast } from "../dom.js";
+import { icon } from "../icons.js";
+import { post } from "../port.js";
+import { FILES, MAX_FILE_SIZE, OUTGOING, getBlob, putBlob } from "../../common/files.js";
+import { data, redraw, ui } from "../state.js";
+
+/** @typedef {import("../state.js").ChatMessage} ChatMessage */
+/** @typedef {Extract<ChatMessage["body"], { kind: "file" }>} FileBody */
+/** @typedef {import("../../common/messages.js").Progress} Progress */
+/** @typedef {import("../../common/messages.js").FileInfo} FileInfo */
+
+/** Longest side of a thumbnail, in pixels, and its largest size (the protocol's). */
+const THUMB_SIDE = 320;
+const MAX_THUMBNAIL = 32 * 1024;
+/** Images up to this size download without a click (as the core does on arrival). */
+const AUTO_DOWNLOAD_MAX = 8 * 1024 * 1024;
+
+/** Transfers as the worker last reported them, by message id. @type {Map<string, Progress>} */
+export const transfers = new Map();
+/** blob: URLs of files kept in IndexedDB, by message id (null: not there). @type {Map<string, string | null>} */
+const urls = new Map();
+/** Downloads this popup asked for (once each). @type {Set<string>} */
+const asked = new Set();
+/** A document to save once its download finished. @type {Set<string>} */
+const saveWhenDone = new Set();
+
+/** The file chosen and not sent yet. @type {{ file: File, info: FileInfo | null, preview: string | null, error: string | null } | null} */
+let draft = null;
+
+/**
+ * A size as people read it (1.2 MB), in units of 1024 as the limit is
+ * stated (64 MB = 64 MiB, the protocol's default).
+ * @param {number} n
+ */
+export function fileSize(n) {
+  if (n < 1024) return t("bytes", String(n));
+  const units = ["KB", "MB", "GB"];
+  let v = n / 1024;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[u]}`;
+}
+
+// ------------------------------------------------------------- bubbles
+
+/**
+ * A file message's content.
+ * @param {ChatMessage} m
+ * @param {FileBody} body
+ * @returns {HTMLElement[]}
+ */
+export function fileView(m, body) {
+  const f = body.file;
+  const url = cachedUrl(m.id);
+  const p = transfers.get(m.id);
+  const image = f.mimeType.startsWith("image/") && (!!f.thumbnail || !!url);
+  if (image && !url && !m.fromMe && f.size <= AUTO_DOWNLOAD_MAX && !p) ask(m.id);
+  /** @type {HTMLElement[]} */
+  const out = [];
+  if (image) {
+    const src = url || thumbSrc(f.thumbnail);
+    const ratio = f.width && f.height ? `aspect-ratio: ${f.width} / ${f.height}` : null;
+    const img = h("img", { class: "file-image", src, alt: f.fileName || t("photo"), style: ratio, draggable: "false" });
+    const btn = h("button", { class: "file-image-btn", type: "button", "data-file": m.id }, img);
+    label(btn, url ? t("openImage") : t("downloadImage", fileSize(f.size)));
+    btn.addEventListener("click", () => (url ? openImage(url, f.fileName) : ask(m.id, true)));
+    out.push(btn);
+  } else {
+    const card = h("button", { class: "file-card", type: "button", "data-file": m.id },
+      h("span", { class: "file-icon" }, icon("file")),
+      h("span", { class: "file-text" },
+        h("span", { class: "file-name" }, f.fileName || t("document")),
+        h("span", { class: "file-size" }, fileSize(f.size), url || m.fromMe ? "" : ` · ${t("clickToDownload")}`)));
+    label(card, url ? t("saveFile", f.fileName || t("document")) : t("downloadFile", f.fileName || t("document")));
+    card.addEventListener("click", () => (url ? save(url, f.fileName) : (saveWhenDone.add(m.id), ask(m.id, true))));
+    out.push(card);
+  }
+  const state = transferLine(m, p);
+  if (state) out.push(state);
+  if (body.caption) out.push(h("p", { class: "msg-text file-caption" }, body.caption));
+  return out;
+}
+
+/**
+ * Progress, cancel, or why it was not sent with "Retry".
+ * @param {ChatMessage} m
+ * @param {Progress | undefined} p
+ */
+function transferLine(m, p) {
+  const upload = data.snap?.uploads?.find((u) => u.id === m.id);
+  if (m.fromMe && m.status === "failed") {
+    const reason = (p?.state === "failed" && p.reason) || (upload?.reason && upload.reason !== "cancelled" ? upload.reason : "") || "";
+    const line = h("div", { class: "file-failed", role: "alert" },
+      h("span", { class: "file-failed-text" }, icon("alert"), t("notSent"), reason ? ` · ${reason}` : ""));
+    if (upload) {
+      line.append(h("button", { class: "btn link file-retry", type: "button", onclick: () => post({ kind: "retryUpload", id: m.id }) }, t("retry")));
+    }
+    return line;
+  }
+  if (p && p.state === "failed") return h("div", { class: "file-failed", role: "alert" }, icon("alert"), p.reason || t("downloadFailed"));
+  const sending = m.fromMe && m.status === "pending" && upload;
+  if (!sending && !(p && p.state !== "done")) return null;
+  const frac = p && p.total ? Math.min(1, p.done / p.total) : 0;
+  const bar = h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": String(Math.round(frac * 100)) },
+    h("div", { class: "progress-fill", style: `width: ${(frac * 100).toFixed(1)}%` }));
+  const line = h("div", { class: "file-progress", "data-progress": m.id }, bar);
+  if (sending) {
+    const cancel = h("button", { class: "icon-btn small file-cancel", type: "button", onclick: () => post({ kind: "cancelUpload", id: m.id }) }, icon("close"));
+    label(cancel, t("cancel"));
+    line.append(cancel);
+  }
+  return line;
+}
+
+/** @param {string} b64 */
+function thumbSrc(b64) {
+  if (!b64) return null;
+  return `data:${b64.startsWith("iVBOR") ? "image/png" : "image/jpeg"};base64,${b64}`;
+}
+
+/**
+ * The blob: URL of a kept file, or null while it loads or is not there.
+ * @param {string} id
+ */
+function cachedUrl(id) {
+  if (urls.has(id)) return urls.get(id) ?? null;
+  urls.set(id, null);
+  getBlob(FILES, id)
+    .then((blob) => {
+      if (!blob) {
+        urls.delete(id); // not there yet: look again on the next paint
+        return;
+      }
+      urls.set(id, URL.createObjectURL(blob));
+      redraw();
+    })
+    .catch(() => urls.delete(id));
+  return null;
+}
+
+/**
+ * Asks the worker for a file (once per popup unless `again`).
+ * @param {string} id
+ * @param {boolean} [again]
+ */
+function ask(id, again = false) {
+  if (asked.has(id) && !again) return;
+  asked.add(id);
+  post({ kind: "downloadFile", id });
+}
+
+/**
+ * The worker reports a transfer.
+ * @param {Progress} p
+ */
+export function onProgress(p) {
+  const before = transfers.get(p.id);
+  transfers.set(p.id, p);
+  if (p.state === "done") {
+    transfers.delete(p.id);
+    urls.delete(p.id);
+    if (saveWhenDone.delete(p.id)) {
+      getBlob(FILES, p.id).then((blob) => {
+        const m = data.history?.messages.find((x) => x.id === p.id);
+        if (blob && m?.body.kind === "file") save(URL.createObjectURL(blob), m.body.file.fileName);
+      });
+    }
+  }
+  // Only the bar moves while bytes flow; a new state repaints the chat.
+  const fill = /** @type {HTMLElement | null} */ (document.querySelector(`[data-progress="${p.id}"] .progress-fill`));
+  if (fill && before?.state === p.state && p.state === "sending" && p.total) {
+    fill.style.width = `${Math.min(100, (100 * p.done) / p.total).toFixed(1)}%`;
+    fill.parentElement?.setAttribute("aria-valuenow", String(Math.round((100 * p.done) / p.total)));
+    return;
+  }
+  if (ui.screen === "chat") redraw();
+}
+
+/** A full-size image over the chat; a click or Escape closes it. @param {string} url @param {string} name */
+function openImage(url, name) {
+  const overlay = h("div", { class: "image-overlay", role: "dialog", "aria-modal": "true", tabindex: "-1" },
+    h("img", { src: url, alt: name || t("photo") }),
+    h("a", { class: "btn image-save", href: url, download: name || "image" }, t("save")));
+  label(overlay, name || t("photo"));
+  const close = () => overlay.remove();
+  overlay.addEventListener("click", (e) => e.target === overlay || e.target instanceof HTMLImageElement ? close() : undefined);
+  overlay.addEventListener("keydown", (e) => e.key === "Escape" && (e.stopPropagation(), close()));
+  document.body.append(overlay);
+  overlay.focus();
+}
+
+/**
+ * Saves a file through an anchor download: the browser's own save flow,
+ * with no "downloads" permission to ask for.
+ * @param {string} url
+ * @param {string} name
+ */
+function save(url, name) {
+  const a = h("a", { href: url, download: name || "file", hidden: true });
+  document.body.append(a);
+  a.click();
+  a.remove();
+}
+
+// ------------------------------------------------------- choosing a file
+
+/** The chosen file, for the composer (Send is enabled with one). */
+export function hasDraft() {
+  return !!draft && !draft.error && !!draft.info;
+}
+
+/**
+ * A file was chosen (picker, drop, paste): check it, describe it, preview it.
+ * @param {File | null | undefined} file
+ */
+export async function chooseFile(file) {
+  if (!file || !ui.chat) return;
+  if (file.size > MAX_FILE_SIZE) {
+    draft = { file, info: null, preview: null, error: t("fileTooLarge", file.name || t("document"), fileSize(file.size), fileSize(MAX_FILE_SIZE)) };
+    renderDraft();
+    return;
+  }
+  draft = { file, info: null, preview: null, error: null };
+  renderDraft();
+  const info = await describe(file);
+  if (draft?.file !== file) return;
+  draft.info = info;
+  draft.preview = thumbSrc(info.thumbnail || "");
+  renderDraft();
+}
+
+/**
+ * Name, type, size and for images dimensions and a thumbnail.
+ * @param {File} file
+ * @returns {Promise<FileInfo>}
+ */
+async function describe(file) {
+  /** @type {FileInfo} */
+  const info = { fileName: file.name || "file", mimeType: file.type || "", size: file.size, width: 0, height: 0, thumbnail: "", durationMs: 0, waveform: [] };
+  if (!/^image\/(jpeg|png|gif|webp|bmp)$/.test(file.type)) return info;
+  try {
+    const bmp = await createImageBitmap(file);
+    info.width = bmp.width;
+    info.height = bmp.height;
+    for (let side = THUMB_SIDE; side >= 40; side = Math.floor(side / 2)) {
+      const scale = Math.min(1, side / Math.max(bmp.width, bmp.height));
+      const w = Math.max(1, Math.round(bmp.width * scale));
+      const hgt = Math.max(1, Math.round(bmp.height * scale));
+      const canvas = new OffscreenCanvas(w, hgt);
+      const ctx = canvas.getContext("2d");
+      if (!ctx) break;
+      ctx.fillStyle = "#fff"; // JPEG has no transparency
+      ctx.fillRect(0, 0, w, hgt);
+      ctx.drawImage(bmp, 0, 0, w, hgt);
+      const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.7 });
+      if (jpeg.size <= MAX_THUMBNAIL) {
+        info.thumbnail = await base64(jpeg);
+        break;
+      }
+    }
+    bmp.close();
+  } catch {
+    // not an image the browser decodes: sent as a document
+  }
+  return info;
+}
+
+/** @param {Blob} blob */
+async function base64(blob) {
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...Array.from(bytes.subarray(i, i + 0x8000)));
+  return btoa(s);
+}
+
+/** Drops the chosen file. */
+export function clearDraft() {
+  draft = null;
+  renderDraft();
+}
+
+/** The preview above the composer. */
+export function renderDraft() {
+  const bar = document.getElementById("file-draft");
+  if (!bar) return;
+  bar.hidden = !draft;
+  const send = /** @type {HTMLButtonElement | null} */ (document.getElementById("send"));
+  if (!draft) {
+    bar.replaceChildren();
+    if (send) send.disabled = !(/** @type {HTMLTextAreaElement} */ ($("composer")).value.trim());
+    return;
+  }
+  const f = draft.file;
+  const close = h("button", { class: "icon-btn small", type: "button", onclick: clearDraft }, icon("close"));
+  label(close, t("cancel"));
+  const thumb = draft.preview
+    ? h("img", { class: "draft-thumb", src: draft.preview, alt: "" })
+    : h("span", { class: "file-icon" }, icon(f.type.startsWith("image/") ? "image" : "file"));
+  bar.classList.toggle("error", !!draft.error);
+  bar.replaceChildren(thumb,
+    h("span", { class: "file-text" },
+      h("span", { class: "file-name" }, f.name || t("document")),
+      draft.error ? h("span", { class: "file-error", role: "alert" }, draft.error) : h("span", { class: "file-size" }, fileSize(f.size), " · ", t("captionHint"))),
+    close);
+  if (send) send.disabled = !hasDraft();
+}
+
+/**
+ * Sends the chosen file with the composer's text as its caption: the file
+ * goes to IndexedDB first, then the worker makes the message.
+ * @param {string} caption
+ */
+export async function sendDraft(caption) {
+  if (!draft || !draft.info || draft.error || !ui.chat) return false;
+  const { file, info } = draft;
+  const chat = ui.chat;
+  draft = null;
+  renderDraft();
+  const key = `pending-${crypto.randomUUID()}`;
+  try {
+    await putBlob(OUTGOING, key, file);
+  } catch (err) {
+    toast(t("fileNotKept", String(err instanceof Error ? err.message : err)), true);
+    return false;
+  }
+  post({ kind: "sendFile", chat, key, info, caption });
+  return true;
+}
+
+/** Picker, drop and paste (where the page has them: the web app has none yet). */
+export function wireFiles() {
+  const input = /** @type {HTMLInputElement | null} */ (document.getElementById("file-input"));
+  const attach = document.getElementById("attach");
+  if (!input || !attach) return;
+  attach.addEventListener("click", () => input.click());
+  input.addEventListener("change", () => {
+    chooseFile(input.files?.[0]);
+    input.value = "";
+  });
+  document.addEventListener("dragover", (e) => {
+    if (ui.screen !== "chat" || !e.dataTransfer?.types.includes("Files")) return;
+    e.preventDefault();
+    document.body.classList.add("dropping");
+  });
+  document.addEventListener("dragleave", (e) => {
+    if (!e.relatedTarget) document.body.classList.remove("dropping");
+  });
+  document.addEventListener("drop", (e) => {
+    document.body.classList.remove("dropping");
+    if (ui.screen !== "chat" || !e.dataTransfer?.files.length) return;
+    e.preventDefault();
+    chooseFile(e.dataTransfer.files[0]);
+  });
+  document.addEventListener("paste", (e) => {
+    if (ui.screen !== "chat") return;
+    const file = [...(e.clipboardData?.files || [])][0];
+    if (!file) return; // text pastes as text
+    e.preventDefault();
+    chooseFile(file);
+  });
+}
