@@ -94,13 +94,15 @@ fn body_raw(b: &MessageBody) -> String {
     }
 }
 
-/// A size for people: `812 B`, `1.4 MB` (powers of 1000, as file managers show).
+/// A size for people: `812 B`, `1.4 MB`, in the units of 1,024 that mail
+/// and chat apps use (so the 64 MB limit reads "64 MB").
 pub fn size(bytes: u64) -> String {
+    const K: f64 = 1024.0;
     match bytes {
-        b if b < 1000 => format!("{b} B"),
-        b if b < 1_000_000 => format!("{:.1} kB", b as f64 / 1e3),
-        b if b < 1_000_000_000 => format!("{:.1} MB", b as f64 / 1e6),
-        b => format!("{:.2} GB", b as f64 / 1e9),
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1024 * 1024 => format!("{:.1} KB", b as f64 / K),
+        b if b < 1024 * 1024 * 1024 => format!("{:.1} MB", b as f64 / (K * K)).replace(".0 MB", " MB"),
+        b => format!("{:.2} GB", b as f64 / (K * K * K)),
     }
 }
 

@@ -40,12 +40,22 @@ impl Server {
         Self::start_at(dir, "127.0.0.1:0")
     }
 
+    /// A server on a free port with extra options.
+    pub fn start_with(dir: &Path, args: &[&str]) -> Server {
+        Self::launch(dir, "127.0.0.1:0", args)
+    }
+
     /// A server listening on `addr`, keeping its data in `dir/server`.
     pub fn start_at(dir: &Path, addr: &str) -> Server {
+        Self::launch(dir, addr, &[])
+    }
+
+    fn launch(dir: &Path, addr: &str, args: &[&str]) -> Server {
         let log = dir.join("server.log");
         let mut child = Command::new(server_bin())
             .args(["--listen", addr, "--data"])
             .arg(dir.join("server"))
+            .args(args)
             .env("TETHER_LOG", "debug")
             .stderr(Stdio::piped())
             .spawn()

@@ -131,6 +131,10 @@ impl Engine {
             duration_ms: info.duration_ms,
             waveform: info.waveform.clone(),
         };
+        if info.size > media::DEFAULT_MAX_SIZE {
+            let mib = |b: u64| b.div_ceil(1024 * 1024);
+            return Err(Error::Invalid(format!("this file is {} MiB: files can be at most {} MiB", mib(info.size), mib(media::DEFAULT_MAX_SIZE))));
+        }
         probe.check().map_err(|e| Error::Invalid(e.to_string()))?;
         let length = media::ciphertext_len(info.size).ok_or_else(|| Error::Invalid("the file is too large".into()))?;
         self.accept_by_writing(&chat, now);
