@@ -233,6 +233,9 @@ test("a chat with a photo and a document, light and dark", { timeout: 120000 }, 
   await until(async () => ["sent", "delivered", "read"].includes(await lastMessage(page).getAttribute("data-status")), "the document sent", 30000);
   await screenshot(page, "files-chat-light");
   // Click on the photo: full size over the chat.
+  // The real popup is as tall as its body (560 px); the overlay covers the
+  // viewport, so the picture of it needs the viewport the popup has.
+  await page.setViewportSize({ width: 380, height: 560 });
   await page.click("#messages .msg.them .file-image-btn");
   await page.waitForSelector(".image-overlay img", { timeout: 5000 });
   await screenshot(page, "files-photo-open");
