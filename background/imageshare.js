@@ -5,7 +5,8 @@
 // one chosen in the popup (transfer.js). Reading another site's image
 // needs a host permission: the manifest lists `<all_urls>` under
 // `optional_host_permissions` and asks only for the image's origin
-// (`https://host/*`), the first time an image from it is sent.
+// (`https://host/*`), the first time an image from it is sent, unless the
+// site serves its images to any origin (CORS), which needs no permission.
 //
 // How it asks: `chrome.permissions.request` needs a user gesture, which a
 // menu click hands to the worker only until its first `await` (the core
@@ -55,6 +56,10 @@ export async function sendImage(core, share) {
   const origin = originPattern(share.url);
   if (!origin) return sendLink(core, share, msg("imageNotReadable"), true);
   if (await chrome.permissions.contains({ origins: [origin] })) return sendBytesOrLink(core, share);
+  // A site that shares its images with every origin (CORS, as many CDNs
+  // do) needs no permission: try that first, without cookies.
+  const open = await fetchImage(share.url, false).catch(() => null);
+  if (open) return sendBlob(core, share, open);
   const id = crypto.randomUUID();
   await chrome.storage.session.set({ [ASK_PREFIX + id]: { ...share, at: Date.now() } });
   const url = chrome.runtime.getURL(`popup/grant.html?id=${id}&origin=${encodeURIComponent(origin)}`);
@@ -87,10 +92,25 @@ export async function imageAnswer(core, id, granted) {
 async function sendBytesOrLink(core, share) {
   /** @type {Blob} */
   let image;
+  try {
+    image = await fetchImage(share.url, true);
+  } catch (err) {
+    return sendLink(core, share, err instanceof Error ? err.message : String(err), true);
+  }
+  return sendBlob(core, share, image);
+}
+
+/**
+ * Sends fetched image bytes as a photo (the link if they do not decode).
+ * @param {Core} core
+ * @param {ImageShare} share
+ * @param {Blob} image
+ * @returns {Promise<ImageOutcome>}
+ */
+async function sendBlob(core, share, image) {
   /** @type {import("../wasm/tether_core.js").FileInfo} */
   let info;
   try {
-    image = await fetchImage(share.url);
     info = await describe(image, fileName(share.url, image.type));
     if (!info.width) throw new Error(msg("imageNotDecoded"));
   } catch (err) {
@@ -128,11 +148,12 @@ async function sendLink(core, share, reason, notify) {
 /**
  * The image's bytes, refused if not an image or over the file limit.
  * @param {string} url
+ * @param {boolean} allowed the extension holds the site's permission: cookies
+ *   as the page sent them (an image behind a login is the one the user saw)
  * @returns {Promise<Blob>}
  */
-async function fetchImage(url) {
-  // Cookies as the page sent them: an image behind a login is the one the user saw.
-  const resp = await fetch(url, { credentials: "include" });
+async function fetchImage(url, allowed) {
+  const resp = await fetch(url, { credentials: allowed ? "include" : "omit" });
   if (!resp.ok) throw new Error(msg("imageFetchFailed", `HTTP ${resp.status}`));
   const length = Number(resp.headers.get("Content-Length") || 0);
   if (length > MAX_FILE_SIZE) throw new Error(msg("imageTooLarge"));
