@@ -96,6 +96,7 @@ export function renderChat() {
   const count = messages?.length ?? 0;
   const fresh = ui.shown.chat !== handle || ui.shown.lastId !== last || ui.shown.count !== count;
   box.scrollTop = fresh || atBottom ? box.scrollHeight : prevTop;
+  keepPinned(box, fresh || atBottom);
   ui.shown = { chat: handle, lastId: last, count };
   $button("send").disabled = !$textarea("composer").value.trim() && !hasDraft();
   renderDraft();
@@ -201,6 +202,29 @@ function linkify(text) {
   }
   if (at < text.length) out.push(text.slice(at));
   return out;
+}
+
+/**
+ * A chat shown at its bottom stays there while its photos and voice notes
+ * load (they grow the bubbles after the render); a chat the user scrolled
+ * up in stays where it is. The element remembers which (`data-pinned`),
+ * set by each render and by the user's scrolling.
+ * @param {HTMLElement} box
+ * @param {boolean} pinned
+ */
+function keepPinned(box, pinned) {
+  box.dataset.pinned = String(pinned);
+  if (box.dataset.pinning) return;
+  box.dataset.pinning = "1";
+  box.addEventListener("scroll", () => {
+    box.dataset.pinned = String(box.scrollHeight - box.scrollTop - box.clientHeight < 40);
+  }, { passive: true });
+  // Media load events do not bubble: catch them on the way down.
+  const settle = () => {
+    if (box.dataset.pinned === "true") box.scrollTop = box.scrollHeight;
+  };
+  box.addEventListener("load", settle, true);
+  box.addEventListener("loadedmetadata", settle, true);
 }
 
 /** Grows the composer with its text (up to a limit) and enables Send when there is text. */

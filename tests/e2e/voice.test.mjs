@@ -14,7 +14,7 @@ import { createServer } from "node:http";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { deflateSync } from "node:zlib";
+import { png } from "./lib/png.mjs";
 import { launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
 import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 
@@ -142,43 +142,6 @@ test("audio sent from the CLI (no waveform) plays in the popup, with its name an
   await until(async () => (await audio.locator(".voice-play").getAttribute("data-playing")) === "false", "it ends", 10000);
 });
 
-/** A small PNG (a colour gradient) without an image library. */
-function png(width, height) {
-  const crcTable = Array.from({ length: 256 }, (_, n) => {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    return c >>> 0;
-  });
-  const crc = (buf) => {
-    let c = 0xffffffff;
-    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  };
-  const chunk = (type, data) => {
-    const len = Buffer.alloc(4);
-    len.writeUInt32BE(data.length);
-    const td = Buffer.concat([Buffer.from(type), data]);
-    const c = Buffer.alloc(4);
-    c.writeUInt32BE(crc(td));
-    return Buffer.concat([len, td, c]);
-  };
-  const raw = Buffer.alloc((width * 3 + 1) * height);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const o = y * (width * 3 + 1) + 1 + x * 3;
-      raw[o] = Math.round((255 * x) / width);
-      raw[o + 1] = Math.round(120 + (100 * y) / height);
-      raw[o + 2] = Math.round(255 - (200 * x) / width);
-    }
-  }
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr[8] = 8;
-  ihdr[9] = 2;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
-}
-
 /** A web page with an image, on 127.0.0.1 (its origin is reachable as `localhost` too: a second site). */
 async function imageSite(image) {
   web = createServer((req, res) => {
@@ -239,4 +202,33 @@ test("right-click an image: the image itself (same SHA-256 at the CLI); a site t
   }, "bob gets the link");
   assert.match(got, new RegExp(`Gallery <${other.replace(/[.?]/g, "\\$&")}>`));
 
+});
+
+test("a chat with a voice note, a photo and a document, light and dark", { timeout: 150000 }, async () => {
+  const page = await setUp();
+  const photo = path.join(scratch, "harbour.png");
+  await writeFile(photo, png(640, 420));
+  await bob.run(["send-file", "alice", photo, "--caption", "Harbour at 7"]);
+  await until(async () => (await page.locator("#messages .msg.them .file-image").last().getAttribute("src").catch(() => null))?.startsWith("blob:"), "the photo shown", 30000);
+  await recordNote(page, 1800);
+  await page.locator("#messages .msg.me .voice").last().waitFor({ timeout: 15000 });
+  const doc = path.join(scratch, "Boarding pass.pdf");
+  await writeFile(doc, Buffer.concat([Buffer.from("%PDF-1.4\n"), Buffer.alloc(96 * 1024, 7)]));
+  await page.setInputFiles("#file-input", doc);
+  await page.waitForSelector("#file-draft .file-name", { timeout: 10000 });
+  await page.click("#send");
+  const docMsg = page.locator("#messages .msg.me", { has: page.locator(".file-card") }).last();
+  await until(async () => ["sent", "delivered", "read"].includes(await docMsg.getAttribute("data-status")) && (await page.locator("#messages .file-progress").count()) === 0, "the document sent, no progress bar left", 30000);
+  await page.setViewportSize({ width: 380, height: 560 });
+  await screenshot(page, "media-chat-light");
+  const dark = await openPopup(ext, { colorScheme: "dark" });
+  await dark.setViewportSize({ width: 380, height: 560 });
+  await dark.click('#chat-list [data-chat="bob"]');
+  await dark.waitForSelector("#messages .msg.me .voice", { timeout: 10000 });
+  await until(async () => (await dark.locator("#messages .msg.them .file-image").last().getAttribute("src"))?.startsWith("blob:"), "the photo shown", 10000);
+  await screenshot(dark, "media-chat-dark");
+  // The three kinds side by side: a photo with its caption, a voice note with bars, a document card.
+  assert.equal(await dark.locator("#messages .msg .voice").count(), 1);
+  assert.match(await dark.textContent("#messages"), /Harbour at 7/);
+  assert.match(await dark.textContent("#messages"), /Boarding pass\.pdf/);
 });
