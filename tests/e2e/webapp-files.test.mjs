@@ -138,7 +138,7 @@ test("the phone sends and saves photos and documents; refusals in words; light a
   await phoneShot(page, "app-files-preview-light");
   await page.click("#send");
   await until(async () => ["sent", "delivered", "read"].includes(await lastMessage(page).getAttribute("data-status")), "the photo sent", 30000);
-  assert.ok((await lastMessage(page).locator(".file-image").getAttribute("src"))?.startsWith("blob:"), "the sent photo shows from this phone");
+  await until(async () => (await lastMessage(page).locator(".file-image").getAttribute("src"))?.startsWith("blob:"), "the sent photo shown from this phone", 10000);
   const notes = tmp.file("Meeting notes.pdf");
   await writeFile(notes, pdf(300 * 1024));
   await sendFromPhone(page, notes, "notes from Tuesday");
