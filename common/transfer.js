@@ -143,6 +143,8 @@ export function onTransfer(core, order) {
       show({ ...blank(order.id, "up"), state: "failed", reason: order.reason });
       return;
     case "downloadFailed":
+      // A file this device is sending has nothing to fetch: its upload goes on.
+      if (progress.get(order.id)?.direction === "up") return;
       abort(order.id);
       show({ ...blank(order.id, "down"), state: "failed", reason: order.reason });
       return;

@@ -363,9 +363,12 @@ impl State {
                 }
             }
             Event::Message { message } => {
-                // Small images are fetched as they arrive (shown inline).
+                // Small images are fetched as they arrive (shown inline),
+                // except one this device is sending: it has the file, and
+                // the blob is not whole yet (a download would be refused).
                 if let tether_client::MessageBody::File { file, .. } = &message.body {
-                    if media::auto_download(file) && self.engine.download_file(&message.id, now()).is_err() {
+                    let sending = self.engine.uploads().iter().any(|u| u.id == message.id);
+                    if !sending && media::auto_download(file) && self.engine.download_file(&message.id, now()).is_err() {
                         crate::log("could not ask for a file (offline)");
                     }
                 }

@@ -92,8 +92,26 @@ async function aliceOnPhone(page) {
   await until(async () => (await bob.run(["read", "alice"])).stdout.includes("photos coming"), "bob gets the phone's message", 20000);
 }
 
+async function dump(page) {
+    console.log("DBG", await lastMessage(page).evaluate((el) => el.outerHTML.slice(0, 600)));
+    console.log("DBG", await page.evaluate(async () => { const m = await import("/common/files.js"); return JSON.stringify({ f: await m.keys("files"), o: await m.keys("outgoing") }); }));
+    console.log("DBG", await page.evaluate(async () => { const t = await import("/common/transfer.js"); const e = await import("/app/engine.js"); const core = await e.ready; return JSON.stringify({ p: [...t.progress.values()], u: core.uploads(), err: core.snapshot().error, conn: core.snapshot().connection }); }));
+    console.log("DBG", server.log.filter((l) => !/registered|listening|server key|policy/.test(l)).join("\n"));
+}
+
 /** The phone's bubble of the newest message. */
 const lastMessage = (page) => page.locator("#messages .msg").last();
+/** The phone's bubble of the newest file it sent. */
+const lastSentFile = (page) => page.locator("#messages .msg.me.kind-file").last();
+
+/** Waits until the newest file the phone sent is on the server (sent, delivered or read). */
+async function fileSent(page, what) {
+  await page.waitForSelector("#messages .msg.me.kind-file", { timeout: 10000 });
+  await until(async () => ["sent", "delivered", "read"].includes(await lastSentFile(page).getAttribute("data-status")), what, 30000).catch(async (e) => {
+    if (process.env.TETHER_E2E_DEBUG) await dump(page);
+    throw e;
+  });
+}
 
 /** Sends `file` from the phone's composer with `caption`; waits until the server has it. */
 async function sendFromPhone(page, file, caption) {
@@ -102,7 +120,7 @@ async function sendFromPhone(page, file, caption) {
   await page.waitForSelector("#send:not([disabled])", { timeout: 10000 });
   await page.fill("#composer", caption);
   await page.click("#send");
-  await until(async () => ["sent", "delivered", "read"].includes(await lastMessage(page).getAttribute("data-status")), `${path.basename(file)} sent`, 30000);
+  await fileSent(page, `${path.basename(file)} sent`);
 }
 
 /** bob's file messages from alice, by file name: their ids. */
@@ -127,6 +145,11 @@ test("the phone sends and saves photos and documents; refusals in words; light a
   tmp = await scratch();
   phone = await launchPhone();
   const page = await phone.context.newPage();
+  if (process.env.TETHER_E2E_DEBUG) {
+    page.on("response", async (r) => r.url().includes("/v1/blobs") && console.log("HTTP", r.request().method(), r.status(), r.url(), await r.text().catch(() => "")));
+    page.on("console", (m) => console.log("CONSOLE", m.type(), m.text()));
+    page.on("requestfailed", (r) => console.log("HTTP failed", r.method(), r.url(), r.failure()?.errorText));
+  }
   await aliceOnPhone(page);
 
   // 1. The phone sends a photo (the picker is the composer's) and a document.
@@ -137,8 +160,8 @@ test("the phone sends and saves photos and documents; refusals in words; light a
   await page.fill("#composer", "The beach this morning");
   await phoneShot(page, "app-files-preview-light");
   await page.click("#send");
-  await until(async () => ["sent", "delivered", "read"].includes(await lastMessage(page).getAttribute("data-status")), "the photo sent", 30000);
-  await until(async () => (await lastMessage(page).locator(".file-image").getAttribute("src"))?.startsWith("blob:"), "the sent photo shown from this phone", 10000);
+  await fileSent(page, "the photo sent");
+  await until(async () => (await lastSentFile(page).locator(".file-image").getAttribute("src"))?.startsWith("blob:"), "the sent photo shown from this phone", 10000);
   const notes = tmp.file("Meeting notes.pdf");
   await writeFile(notes, pdf(300 * 1024));
   await sendFromPhone(page, notes, "notes from Tuesday");
