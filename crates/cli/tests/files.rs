@@ -86,6 +86,26 @@ fn a_file_goes_byte_for_byte_the_server_never_holds_its_plaintext_and_deletes_it
     assert!(blob_files(dir.path()).is_empty(), "{:?}", blob_files(dir.path()));
     let (success, _, err) = tether(&bob, &["download", &id, "--out", dir.path().join("again").to_str().unwrap()]);
     assert!(!success && err.contains("no longer on the server"), "{err}");
+
+    // Scripts see it too, with its id and what it is, never its key.
+    let mut listen = KillOnDrop(
+        std::process::Command::new(TETHER)
+            .arg("--data")
+            .arg(&bob)
+            .args(["listen", "--json"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(listen.0.stdout.take().unwrap()));
+    ok(&alice, &["send-file", "bob", src.to_str().unwrap()]);
+    let line = lines.find(|l| l.as_ref().is_ok_and(|l| l.contains("\"kind\":\"file\""))).expect("listen printed the file").unwrap();
+    drop(listen);
+    let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!((v["from"].as_str(), v["file"]["name"].as_str(), v["file"]["size"].as_u64()), (Some("alice"), Some("März report.pdf"), Some(bytes.len() as u64)), "{line}");
+    assert_eq!(v["id"].as_str().map(str::len), Some(32));
+    assert!(!line.contains("\"key\"") && !line.contains("\"digest\""), "never the key: {line}");
 }
 
 #[test]
