@@ -4,6 +4,7 @@
 
 import { MENU_CHOOSE, chatOfMenuItem, shareFromClick } from "./menus.js";
 import { chatOf } from "./notifications.js";
+import { sendImage } from "./imageshare.js";
 
 /** @typedef {import("../wasm/tether_core.js").Core} Core */
 
@@ -17,16 +18,20 @@ const COMMAND_SEND_PAGE = "send-page-to-last-chat";
  * @param {Core} core
  * @param {chrome.contextMenus.OnClickData} info
  * @param {chrome.tabs.Tab | undefined} tab
+ * @returns {Promise<import("./imageshare.js").ImageOutcome | undefined>} for an image, what was sent
  */
 export async function onMenuClick(core, info, tab) {
   const share = shareFromClick(info, tab);
   if (info.menuItemId === MENU_CHOOSE) {
     // Time-stamped: it expires (PENDING_SHARE_TTL_MS) unless a chat is explicitly picked for it.
     await chrome.storage.session.set({ [PENDING_SHARE_KEY]: { ...share, at: Date.now() } });
-    return openPopup();
+    await openPopup();
+    return;
   }
   const chat = chatOfMenuItem(info.menuItemId);
+  if (chat && share.image) return sendImage(core, { chat, url: share.url, title: share.title });
   if (chat) await core.sendLink(chat, share.url, share.title, share.selection);
+  return undefined;
 }
 
 /**

@@ -11,7 +11,7 @@ const CHAT_PREFIX = "chat:";
 /** @type {[`${chrome.contextMenus.ContextType}`, ...`${chrome.contextMenus.ContextType}`[]]} */
 const CONTEXTS = ["page", "link", "selection", "image"];
 
-/** What a click shares. @typedef {{ url: string, title: string, selection: string }} Share */
+/** What a click shares (`image`: the URL is an image's, sent as the image itself). @typedef {{ url: string, title: string, selection: string, image?: boolean }} Share */
 
 let shownKey = "";
 
@@ -43,14 +43,14 @@ export function chatOfMenuItem(menuItemId) {
 }
 
 /**
- * What a right-click shares: image → its URL; link → the link;
+ * What a right-click shares: image → its URL, marked as an image; link → the link;
  * selection → the quoted text with the page; page → URL + title.
  * @param {chrome.contextMenus.OnClickData} info
  * @param {chrome.tabs.Tab | undefined} tab
  * @returns {Share}
  */
 export function shareFromClick(info, tab) {
-  if (info.mediaType === "image" && info.srcUrl) return { url: info.srcUrl, title: tab?.title || "", selection: "" };
+  if (info.mediaType === "image" && info.srcUrl) return { url: info.srcUrl, title: tab?.title || "", selection: "", image: true };
   if (info.linkUrl) return { url: info.linkUrl, title: info.selectionText || "", selection: "" };
   const page = info.pageUrl || tab?.url || "";
   if (info.selectionText) return { url: page, title: tab?.title || "", selection: info.selectionText };

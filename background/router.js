@@ -10,6 +10,7 @@ import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
 import { ports, post } from "./ports.js";
 import { cancelUpload, replayProgress, retryUpload, sendFile } from "./transfer.js";
+import { sendImage } from "./imageshare.js";
 import { OUTGOING, deleteBlob } from "../common/files.js";
 
 /** @typedef {import("../wasm/tether_core.js").Core} Core */
@@ -75,6 +76,7 @@ async function route(core, port, msg) {
       await chrome.storage.session.remove(PENDING_SHARE_KEY);
       const share = freshShare(stored, Date.now());
       if (!share) throw new Error(chrome.i18n.getMessage("shareExpired") || "That share expired; share it again");
+      if (share.image) return void (await sendImage(core, { chat: msg.chat, url: share.url, title: share.title }));
       await core.sendLink(msg.chat, share.url, share.title, share.selection);
       return;
     }

@@ -6,15 +6,18 @@
 // socket and decides; host.js applies what it asks for.
 //
 // Modules: core.js (boot), host.js (what the core asks of chrome.*),
-// router.js (the popup's Port), actions.js (menu, command and notification
+// router.js (the popup's Port), pages.js (the recorder's and the
+// image permission window's requests), imageshare.js, actions.js (menu, command and notification
 // clicks), badge.js, menus.js, notifications.js, storage.js, ports.js,
 // platform.js, log.js, config.js.
 
 import { onCommand, onMenuClick, onNotificationClick } from "./actions.js";
 import { ALARM, whenReady } from "./core.js";
 import { onConnect } from "./router.js";
+import { onPageMessage } from "./pages.js";
 
 chrome.runtime.onConnect.addListener(onConnect);
+chrome.runtime.onMessage.addListener(onPageMessage);
 chrome.runtime.onInstalled.addListener(() => whenReady((core) => core.wake()));
 chrome.runtime.onStartup.addListener(() => whenReady((core) => core.wake()));
 chrome.alarms.onAlarm.addListener((alarm) => alarm.name === ALARM && whenReady((core) => core.wake()));

@@ -18,8 +18,9 @@ export const PORT_NAME = "popup";
 export const PENDING_SHARE_TTL_MS = 2 * 60_000;
 
 /**
- * A pending share as stored by the worker: the shared page and when it was chosen.
- * @typedef {{ url: string, title: string, selection: string, at: number }} PendingShare
+ * A pending share as stored by the worker: the shared page and when it was
+ * chosen (`image`: an image's URL, sent as the image itself).
+ * @typedef {{ url: string, title: string, selection: string, at: number, image?: boolean }} PendingShare
  */
 
 /**

@@ -363,12 +363,12 @@ impl State {
                 }
             }
             Event::Message { message } => {
-                // Small images are fetched as they arrive (shown inline),
-                // except one this device is sending: it has the file, and
-                // the blob is not whole yet (a download would be refused).
+                // Small images are fetched as they arrive (shown inline).
+                // Not one this device sent: it has the file already (and the
+                // engine tells the blob id while the upload is still going).
+                let sent_here = message.from_me && Some(message.sender_device) == self.engine.device_id();
                 if let tether_client::MessageBody::File { file, .. } = &message.body {
-                    let sending = self.engine.uploads().iter().any(|u| u.id == message.id);
-                    if !sending && media::auto_download(file) && self.engine.download_file(&message.id, now()).is_err() {
+                    if !sent_here && media::auto_download(file) && self.engine.download_file(&message.id, now()).is_err() {
                         crate::log("could not ask for a file (offline)");
                     }
                 }

@@ -10,16 +10,15 @@ import { $, h, label, t, toast } from "../dom.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { FILES, MAX_FILE_SIZE, OUTGOING, getBlob, putBlob } from "../../common/files.js";
-import { data, redraw, ui } from "../state.js";
+import { describe } from "../../common/thumbnail.js";
+import { audioView, isAudio, openRecorder } from "./voice.js";
+import { data, nameOf, redraw, ui } from "../state.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
 /** @typedef {Extract<ChatMessage["body"], { kind: "file" }>} FileBody */
 /** @typedef {import("../../common/messages.js").Progress} Progress */
 /** @typedef {import("../../common/messages.js").FileInfo} FileInfo */
 
-/** Longest side of a thumbnail, in pixels, and its largest size (the protocol's). */
-const THUMB_SIDE = 320;
-const MAX_THUMBNAIL = 32 * 1024;
 /** Images up to this size download without a click (as the core does on arrival). */
 const AUTO_DOWNLOAD_MAX = 8 * 1024 * 1024;
 
@@ -65,10 +64,17 @@ export function fileView(m, body) {
   const url = cachedUrl(m.id);
   const p = transfers.get(m.id);
   const image = f.mimeType.startsWith("image/") && (!!f.thumbnail || !!url);
-  if (image && !url && !m.fromMe && f.size <= AUTO_DOWNLOAD_MAX && !p) ask(m.id);
+  const audio = isAudio(f);
+  if ((image || audio) && !url && !m.fromMe && f.size <= AUTO_DOWNLOAD_MAX && !p) ask(m.id);
   /** @type {HTMLElement[]} */
   const out = [];
-  if (image) {
+  if (audio) {
+    // Audio chosen as a file (no waveform) shows its name and size, a click on which saves it.
+    const header = f.waveform.length ? null : h("button", { class: "audio-name", type: "button", onclick: () => (url ? save(url, f.fileName) : (saveWhenDone.add(m.id), ask(m.id, true))) },
+      h("span", { class: "file-name" }, f.fileName || t("audioFile")), h("span", { class: "file-size" }, fileSize(f.size)));
+    if (header) label(header, url ? t("saveFile", f.fileName || t("audioFile")) : t("downloadFile", f.fileName || t("audioFile")));
+    out.push(audioView(m.id, f, url, () => ask(m.id, true), header));
+  } else if (image) {
     const src = url || thumbSrc(f.thumbnail);
     const ratio = f.width && f.height ? `aspect-ratio: ${f.width} / ${f.height}` : null;
     const img = h("img", { class: "file-image", src, alt: f.fileName || t("photo"), style: ratio, draggable: "false" });
@@ -270,55 +276,11 @@ export async function chooseFile(file) {
   }
   draft = { file, info: null, preview: null, error: null };
   renderDraft();
-  const info = await describe(file);
+  const info = await describe(file, file.name);
   if (draft?.file !== file) return;
   draft.info = info;
   draft.preview = thumbSrc(info.thumbnail || "");
   renderDraft();
-}
-
-/**
- * Name, type, size and for images dimensions and a thumbnail.
- * @param {File} file
- * @returns {Promise<FileInfo>}
- */
-async function describe(file) {
-  /** @type {FileInfo} */
-  const info = { fileName: file.name || "file", mimeType: file.type || "", size: file.size, width: 0, height: 0, thumbnail: "", durationMs: 0, waveform: [] };
-  if (!/^image\/(jpeg|png|gif|webp|bmp)$/.test(file.type)) return info;
-  try {
-    const bmp = await createImageBitmap(file);
-    info.width = bmp.width;
-    info.height = bmp.height;
-    for (let side = THUMB_SIDE; side >= 40; side = Math.floor(side / 2)) {
-      const scale = Math.min(1, side / Math.max(bmp.width, bmp.height));
-      const w = Math.max(1, Math.round(bmp.width * scale));
-      const hgt = Math.max(1, Math.round(bmp.height * scale));
-      const canvas = new OffscreenCanvas(w, hgt);
-      const ctx = canvas.getContext("2d");
-      if (!ctx) break;
-      ctx.fillStyle = "#fff"; // JPEG has no transparency
-      ctx.fillRect(0, 0, w, hgt);
-      ctx.drawImage(bmp, 0, 0, w, hgt);
-      const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.7 });
-      if (jpeg.size <= MAX_THUMBNAIL) {
-        info.thumbnail = await base64(jpeg);
-        break;
-      }
-    }
-    bmp.close();
-  } catch {
-    // not an image the browser decodes: sent as a document
-  }
-  return info;
-}
-
-/** @param {Blob} blob */
-async function base64(blob) {
-  const bytes = new Uint8Array(await blob.arrayBuffer());
-  let s = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...Array.from(bytes.subarray(i, i + 0x8000)));
-  return btoa(s);
 }
 
 /** Drops the chosen file. */
@@ -379,6 +341,11 @@ export async function sendDraft(caption) {
 export function wireFiles() {
   const input = /** @type {HTMLInputElement | null} */ (document.getElementById("file-input"));
   const attach = document.getElementById("attach");
+  const record = document.getElementById("record");
+  // The recorder is a window of the extension's (screens/voice.js): none in the web app.
+  const windows = /** @type {any} */ (globalThis).chrome?.windows;
+  if (record) record.hidden = !windows;
+  record?.addEventListener("click", () => ui.chat && openRecorder(ui.chat, nameOf(ui.chat)));
   if (!input || !attach) return;
   attach.addEventListener("click", () => input.click());
   input.addEventListener("change", () => {
