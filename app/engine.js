@@ -12,6 +12,7 @@
 
 import init, { Core } from "../wasm/tether_app.js";
 import { loadAll, openDb, persist } from "./idb.js";
+import { onTransfer, sweepOutgoing } from "./transfer.js";
 
 /** @typedef {import("../wasm/tether_app.js").Update} Update */
 /** @typedef {import("../wasm/tether_app.js").Snapshot} Snapshot */
@@ -52,6 +53,9 @@ async function registration() {
   return (await navigator.serviceWorker.getRegistration()) ?? null;
 }
 
+/** The core, once open (file orders may come before `boot` returns). @type {Core | undefined} */
+let opened;
+
 /**
  * @param {IDBDatabase} db
  * @returns {Host}
@@ -78,8 +82,10 @@ function createHost(db) {
       showUnread(update.snapshot.unread);
       for (const fn of listeners) fn(update);
     },
-    // Files are the extension's and the CLI's for now: the web app moves no bytes.
-    transfer() {},
+    // A file to move: the same code as the extension's worker (common/transfer.js).
+    transfer(order) {
+      onTransfer(() => opened, order);
+    },
   };
 }
 
@@ -110,7 +116,10 @@ async function boot() {
   navigator.storage?.persist?.().catch(() => false);
   const p = platform();
   const core = Core.open(createHost(db), p.id, p.name, location.origin, entries);
+  opened = core;
   await core.wake();
+  // Files a closed page left half-handed to the core.
+  sweepOutgoing(core).catch(() => {});
   // A phone puts the page to sleep: reconnect when it is shown again.
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "visible") core.wake().catch(() => {});

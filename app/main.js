@@ -105,6 +105,13 @@ function onBack() {
     unwinding = false;
     return;
   }
+  // A photo open full size (popup/screens/files.js) closes first; the chat stays.
+  const photo = document.querySelector(".image-overlay");
+  if (photo) {
+    photo.remove();
+    history.pushState({ tetherDeep: true }, "");
+    return;
+  }
   const screen = currentScreen();
   if (screen === "register" || screen === "restore") {
     if (!app.registering && !app.restoring) app.start = "welcome";

@@ -3,6 +3,7 @@
 // common/messages.js. In the web app the core runs in this page, so this
 // module answers them directly, as background/router.js does in the
 // extension: one switch on the request's kind, each a core command.
+// Files go through common/transfer.js, as in the worker (transfer.js).
 // Requests that only make sense in a browser extension (the first-run
 // server check, sharing the current tab, context-menu shares, renaming a
 // companion before it links) are answered with an error.
@@ -10,6 +11,8 @@
 import { checkHandle } from "../wasm/tether_app.js";
 import { isRequest } from "../common/messages.js";
 import { onUpdate, ready } from "./engine.js";
+import { cancelUpload, onProgress, retryUpload, sendFile } from "./transfer.js";
+import { OUTGOING, deleteBlob } from "../common/files.js";
 
 /** @typedef {import("../wasm/tether_app.js").Core} Core */
 /** @typedef {import("../common/messages.js").PopupRequest} PopupRequest */
@@ -41,6 +44,8 @@ onUpdate((update) => {
     tell({ kind: "snapshot", snapshot: update.snapshot });
   });
 });
+
+onProgress((progress) => tell({ kind: "progress", progress }));
 
 /**
  * Answers one request of the view.
@@ -104,6 +109,18 @@ async function route(core, msg) {
     case "acceptKey":
       await core.acceptKey(msg.chat);
       return tell({ kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "sendFile":
+      await sendFile(core, msg.chat, msg.key, msg.info, msg.caption);
+      return;
+    case "cancelUpload":
+      return cancelUpload(core, msg.id);
+    case "retryUpload":
+      return retryUpload(core, msg.id);
+    case "discardUpload":
+      await core.discardUpload(msg.id);
+      return deleteBlob(OUTGOING, msg.id);
+    case "downloadFile":
+      return core.downloadFile(msg.id);
     case "discardShare":
       return;
     case "setServer":
@@ -111,12 +128,6 @@ async function route(core, msg) {
     case "startLink":
     case "confirmAccount":
       return notHere("linking as a companion");
-    case "sendFile":
-    case "cancelUpload":
-    case "retryUpload":
-    case "discardUpload":
-    case "downloadFile":
-      return notHere("files (the extension and the CLI have them)");
     case "sharePending":
     case "shareTab":
       return notHere("sharing a tab");

@@ -80,7 +80,7 @@ export function fileView(m, body) {
     const img = h("img", { class: "file-image", src, alt: f.fileName || t("photo"), style: ratio, draggable: "false" });
     const btn = h("button", { class: "file-image-btn", type: "button", "data-file": m.id }, img);
     label(btn, url ? t("openImage") : t("downloadImage", fileSize(f.size)));
-    btn.addEventListener("click", () => (url ? openImage(url, f.fileName) : ask(m.id, true)));
+    btn.addEventListener("click", () => (url ? openImage(url, f.fileName, m.id) : ask(m.id, true)));
     out.push(btn);
   } else {
     const card = h("button", { class: "file-card", type: "button", "data-file": m.id },
@@ -90,7 +90,7 @@ export function fileView(m, body) {
         h("span", { class: "file-size" }, fileSize(f.size), url || m.fromMe ? "" : ` · ${t("clickToDownload")}`)));
     label(card, url ? t("saveFile", f.fileName || t("document")) : t("downloadFile", f.fileName || t("document")));
     card.addEventListener("click", () => (url ? save(url, f.fileName) : (saveWhenDone.add(m.id), ask(m.id, true))));
-    out.push(card);
+    out.push(url && canShareFiles() ? h("div", { class: "file-row" }, card, shareButton(m.id, f.fileName, f.mimeType)) : card);
   }
   const state = transferLine(m, p);
   if (state) out.push(state);
@@ -193,11 +193,18 @@ export function onProgress(p) {
   if (ui.screen === "chat") redraw();
 }
 
-/** A full-size image over the chat; a click or Escape closes it. @param {string} url @param {string} name */
-function openImage(url, name) {
+/**
+ * A full-size image over the chat; a click or Escape closes it.
+ * @param {string} url
+ * @param {string} name
+ * @param {string} [id] its message (to share the file)
+ */
+function openImage(url, name, id) {
   const overlay = h("div", { class: "image-overlay", role: "dialog", "aria-modal": "true", tabindex: "-1" },
     h("img", { src: url, alt: name || t("photo") }),
-    h("a", { class: "btn image-save", href: url, download: name || "image" }, t("save")));
+    h("div", { class: "image-actions" },
+      h("a", { class: "btn image-save", href: url, download: name || "image" }, t("save")),
+      id && canShareFiles() ? shareButton(id, name || "image", "", "btn image-share") : null));
   label(overlay, name || t("photo"));
   const close = () => overlay.remove();
   overlay.addEventListener("click", (e) => e.target === overlay || e.target instanceof HTMLImageElement ? close() : undefined);
@@ -217,6 +224,36 @@ function save(url, name) {
   document.body.append(a);
   a.click();
   a.remove();
+}
+
+/** Whether this browser shares files with other apps (phones: the share sheet). */
+function canShareFiles() {
+  try {
+    return typeof navigator.canShare === "function" && navigator.canShare({ files: [new File([""], "x.txt", { type: "text/plain" })] });
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A button that hands a kept file to the system's share sheet (on a phone:
+ * save to Files, send with another app).
+ * @param {string} id the file's message
+ * @param {string} name
+ * @param {string} type
+ * @param {string} [cls]
+ */
+function shareButton(id, name, type, cls = "icon-btn small file-share") {
+  const btn = h("button", { class: cls, type: "button" }, cls.includes("icon-btn") ? icon("share") : t("shareFile"));
+  label(btn, t("shareFile"));
+  btn.addEventListener("click", async (e) => {
+    e.stopPropagation();
+    const blob = await getBlob(FILES, id);
+    if (!blob) return;
+    const file = new File([blob], name || "file", { type: type || blob.type });
+    await navigator.share({ files: [file] }).catch(() => {}); // dismissed: nothing to say
+  });
+  return btn;
 }
 
 // ------------------------------------------------------- choosing a file
