@@ -62,7 +62,9 @@ export function renderChat() {
 
   const box = $("messages");
   const messages = data.history?.chat === handle ? data.history.messages : null;
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  // At the bottom as the user left it: bubbles may have grown since the
+  // last render (a photo decoded) before anything scrolled.
+  const atBottom = box.dataset.pinned ? box.dataset.pinned === "true" : box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const prevTop = box.scrollTop;
 
   /** @type {HTMLElement[]} */
@@ -204,27 +206,29 @@ function linkify(text) {
   return out;
 }
 
+/** Watches the bubbles of the chat on show for size changes. */
+const resized = new ResizeObserver(() => {
+  const box = $("messages");
+  if (box.dataset.pinned === "true") box.scrollTop = box.scrollHeight;
+});
+
 /**
- * A chat shown at its bottom stays there while its photos and voice notes
- * load (they grow the bubbles after the render); a chat the user scrolled
- * up in stays where it is. The element remembers which (`data-pinned`),
- * set by each render and by the user's scrolling.
+ * A chat shown at its bottom stays there while its photos, voice notes and
+ * file cards fill in (they grow their bubbles after the render); a chat the
+ * user scrolled up in stays where it is. The element remembers which
+ * (`data-pinned`), set by each render and by the user's scrolling.
  * @param {HTMLElement} box
  * @param {boolean} pinned
  */
 function keepPinned(box, pinned) {
   box.dataset.pinned = String(pinned);
+  resized.disconnect();
+  for (const bubble of box.children) resized.observe(bubble);
   if (box.dataset.pinning) return;
   box.dataset.pinning = "1";
   box.addEventListener("scroll", () => {
     box.dataset.pinned = String(box.scrollHeight - box.scrollTop - box.clientHeight < 40);
   }, { passive: true });
-  // Media load events do not bubble: catch them on the way down.
-  const settle = () => {
-    if (box.dataset.pinned === "true") box.scrollTop = box.scrollHeight;
-  };
-  box.addEventListener("load", settle, true);
-  box.addEventListener("loadedmetadata", settle, true);
 }
 
 /** Grows the composer with its text (up to a limit) and enables Send when there is text. */

@@ -220,6 +220,9 @@ test("a chat with a voice note, a photo and a document, light and dark", { timeo
   const docMsg = page.locator("#messages .msg.me", { has: page.locator(".file-card") }).last();
   await until(async () => ["sent", "delivered", "read"].includes(await docMsg.getAttribute("data-status")) && (await page.locator("#messages .file-progress").count()) === 0, "the document sent, no progress bar left", 30000);
   await page.setViewportSize({ width: 380, height: 560 });
+  // Opened at its end, the chat stays there while the bubbles fill in.
+  const at = await page.evaluate(() => { const b = document.getElementById("messages"); return [b.scrollTop, b.scrollHeight, b.clientHeight, b.dataset.pinned]; });
+  assert.ok(at[1] - at[0] - at[2] < 2, `the chat shows its last message (scrollTop, scrollHeight, clientHeight, pinned: ${at})`);
   await screenshot(page, "media-chat-light");
   const dark = await openPopup(ext, { colorScheme: "dark" });
   await dark.setViewportSize({ width: 380, height: 560 });
