@@ -11,8 +11,7 @@
 import { checkHandle } from "../wasm/tether_app.js";
 import { isRequest } from "../common/messages.js";
 import { onUpdate, ready } from "./engine.js";
-import { cancelUpload, onProgress, retryUpload, sendFile } from "./transfer.js";
-import { OUTGOING, deleteBlob } from "../common/files.js";
+import { fileRequest, onProgress } from "./transfer.js";
 
 /** @typedef {import("../wasm/tether_app.js").Core} Core */
 /** @typedef {import("../common/messages.js").PopupRequest} PopupRequest */
@@ -110,17 +109,11 @@ async function route(core, msg) {
       await core.acceptKey(msg.chat);
       return tell({ kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
     case "sendFile":
-      await sendFile(core, msg.chat, msg.key, msg.info, msg.caption);
-      return;
     case "cancelUpload":
-      return cancelUpload(core, msg.id);
     case "retryUpload":
-      return retryUpload(core, msg.id);
     case "discardUpload":
-      await core.discardUpload(msg.id);
-      return deleteBlob(OUTGOING, msg.id);
     case "downloadFile":
-      return core.downloadFile(msg.id);
+      return fileRequest(core, msg);
     case "discardShare":
       return;
     case "setServer":

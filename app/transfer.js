@@ -7,7 +7,7 @@
 import { BlobHasher, mediaAad, mediaChunkSize, mediaNonce } from "../wasm/tether_app.js";
 import { setTransferHost } from "../common/transfer.js";
 
-export { cancelUpload, onTransfer, retryUpload, sendFile, sweepOutgoing } from "../common/transfer.js";
+export { cancelUpload, fileRequest, onTransfer, retryUpload, sendFile, sweepOutgoing } from "../common/transfer.js";
 
 /** @typedef {import("../common/messages.js").Progress} Progress */
 

@@ -9,9 +9,8 @@ import { PENDING_SHARE_KEY } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
 import { ports, post } from "./ports.js";
-import { cancelUpload, replayProgress, retryUpload, sendFile } from "./transfer.js";
+import { fileRequest, replayProgress } from "./transfer.js";
 import { sendImage } from "./imageshare.js";
-import { OUTGOING, deleteBlob } from "../common/files.js";
 
 /** @typedef {import("../wasm/tether_core.js").Core} Core */
 /** @typedef {import("../common/messages.js").PopupRequest} PopupRequest */
@@ -86,17 +85,11 @@ async function route(core, port, msg) {
       await core.sendText(msg.chat, msg.text);
       return;
     case "sendFile":
-      await sendFile(core, msg.chat, msg.key, msg.info, msg.caption);
-      return;
     case "cancelUpload":
-      return cancelUpload(core, msg.id);
     case "retryUpload":
-      return retryUpload(core, msg.id);
     case "discardUpload":
-      await core.discardUpload(msg.id);
-      return deleteBlob(OUTGOING, msg.id);
     case "downloadFile":
-      return core.downloadFile(msg.id);
+      return fileRequest(core, msg);
     case "shareTab": {
       const [tab] = await chrome.tabs.query({ active: true, lastFocusedWindow: true });
       if (!tab?.url) throw new Error(chrome.i18n.getMessage("noTabToShare") || "No page to share");

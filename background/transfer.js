@@ -9,7 +9,7 @@ import { progress, setTransferHost } from "../common/transfer.js";
 import { ports, post } from "./ports.js";
 import { report } from "./log.js";
 
-export { cancelUpload, onTransfer, retryUpload, sendFile, sweepOutgoing } from "../common/transfer.js";
+export { cancelUpload, fileRequest, onTransfer, retryUpload, sendFile, sweepOutgoing } from "../common/transfer.js";
 
 setTransferHost({
   media: { BlobHasher, mediaAad, mediaChunkSize, mediaNonce },

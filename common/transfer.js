@@ -22,7 +22,7 @@ import { FILES, OUTGOING, deleteBlob, getBlob, keys, putBlob, renameBlob } from 
 /** @typedef {import("../wasm/tether_core.js").Transfer} Transfer */
 /**
  * What of the core a transfer uses (the extension's and the app's `Core` both have it).
- * @typedef {Pick<import("../wasm/tether_core.js").Core, "sendFile" | "uploadFinished" | "uploadInterrupted" | "cancelUpload" | "retryUpload" | "discardUpload" | "downloadFinished" | "uploads">} Core
+ * @typedef {Pick<import("../wasm/tether_core.js").Core, "sendFile" | "uploadFinished" | "uploadInterrupted" | "cancelUpload" | "retryUpload" | "discardUpload" | "downloadFile" | "downloadFinished" | "uploads">} Core
  */
 /**
  * The core's media format helpers, from the host's build of the core.
@@ -170,6 +170,29 @@ export async function retryUpload(core, id) {
   tries.delete(id);
   show({ ...blank(id, "up"), state: "waiting" });
   await core.retryUpload(id);
+}
+
+/**
+ * The popup's file requests, answered the same way by both hosts (the
+ * extension's worker and the web app's page).
+ * @param {Core} core
+ * @param {Extract<import("./messages.js").PopupRequest, { kind: "sendFile" | "cancelUpload" | "retryUpload" | "discardUpload" | "downloadFile" }>} msg
+ */
+export async function fileRequest(core, msg) {
+  switch (msg.kind) {
+    case "sendFile":
+      await sendFile(core, msg.chat, msg.key, msg.info, msg.caption);
+      return;
+    case "cancelUpload":
+      return cancelUpload(core, msg.id);
+    case "retryUpload":
+      return retryUpload(core, msg.id);
+    case "discardUpload":
+      await core.discardUpload(msg.id);
+      return deleteBlob(OUTGOING, msg.id);
+    case "downloadFile":
+      return core.downloadFile(msg.id);
+  }
 }
 
 /**

@@ -13,6 +13,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { png } from "./lib/png.mjs";
+import { assertRefusals, lastFile } from "./lib/files.mjs";
 import { launch, linkByQr, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
 import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 
@@ -58,15 +59,6 @@ async function sha256(file) {
   const h = createHash("sha256");
   for await (const chunk of createReadStream(file)) h.update(chunk);
   return h.digest("hex");
-}
-
-/** The id of the newest file message from `from` in `user`'s `tether read`. */
-async function fileId(user, from) {
-  return until(async () => {
-    const r = await user.run(["read", from]);
-    const ids = [...r.stdout.matchAll(/id ([0-9a-f]{32})/g)].map((m) => m[1]);
-    return ids.at(-1);
-  }, `a file from ${from}`, 30000);
 }
 
 /** The popup's bubble of the newest message. */
@@ -140,7 +132,7 @@ test("a 64 MB file from the extension survives a worker stop and a server restar
   // 3. It completes: sent, and the CLI has it.
   await until(async () => (await lastMessage(page).getAttribute("data-status")) !== "pending" || null, "the file sent", 180000);
   assert.notEqual(await lastMessage(page).getAttribute("data-status"), "failed");
-  const id = await fileId(bob, "alice");
+  const id = (await lastFile(bob, "alice")).id;
   const out = path.join(scratch, "bob-got.bin");
   await bob.run(["download", id, "--out", out], { timeout: 180000 });
   assert.equal(await sha256(out), want);
@@ -149,10 +141,8 @@ test("a 64 MB file from the extension survives a worker stop and a server restar
 
 test("refusals: a 65 MB file before upload, and an account over its quota", { timeout: 120000 }, async () => {
   const page = await setUp(["--blob-quota", String(1 * MB)]);
-  const big = await randomFile("huge.bin", 65 * MB);
-  await page.setInputFiles("#file-input", big);
-  const error = page.locator("#file-draft .file-error");
-  await error.waitFor({ timeout: 10000 });
+  await assertRefusals(page, await randomFile("huge.bin", 65 * MB), await randomFile("two.bin", 2 * MB));
+});
   assert.match(await error.textContent(), /huge\.bin is 65 MB: files can be at most 64 MB\./);
   assert.equal(await page.isDisabled("#send"), true);
   await page.click("#file-draft button");
@@ -206,7 +196,7 @@ test("a chat with a photo and a document, light and dark", { timeout: 120000 }, 
   await dark.click("#back");
   assert.match(await dark.textContent('#chat-list [data-chat="bob"]'), /📄 Invoice-2026-11\.pdf/);
   // The CLI gets the document intact.
-  const id = await fileId(bob, "alice");
+  const id = (await lastFile(bob, "alice")).id;
   const out = path.join(scratch, "doc.pdf");
   await bob.run(["download", id, "--out", out]);
   assert.equal(await sha256(out), await sha256(doc));

@@ -15,6 +15,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { png } from "./lib/png.mjs";
+import { lastFile } from "./lib/files.mjs";
 import { launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
 import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 
@@ -43,19 +44,6 @@ async function setUp() {
   await page.click('#chat-list [data-chat="bob"]');
   await page.waitForSelector("#composer", { state: "visible" });
   return page;
-}
-
-/** The newest file message `user` got from `from`: its line in `tether read` and its id. */
-async function lastFile(user, from, pattern) {
-  return until(async () => {
-    const lines = (await user.run(["read", from])).stdout.split("\n");
-    for (let i = lines.length - 1; i > 0; i--) {
-      const m = lines[i].match(/^\s+id ([0-9a-f]{32})/);
-      if (m && pattern.test(lines[i - 1])) return { id: m[1], line: lines[i - 1] };
-    }
-    if (process.env.TETHER_E2E_DEBUG) console.log(lines.join("\n"));
-    return null;
-  }, `a file from ${from} matching ${pattern}`, 30000);
 }
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");

@@ -13,6 +13,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { PNG } from "pngjs";
+import { assertRefusals } from "./lib/files.mjs";
 import { ARTIFACTS } from "./lib/extension.mjs";
 import { cliUser, startServer, until } from "./lib/tether.mjs";
 import { launchPhone, scratch } from "./lib/phone.mjs";
@@ -207,21 +208,9 @@ test("the phone sends and saves photos and documents; refusals in words; light a
   // quota from the server, with Retry.
   const huge = tmp.file("huge.bin");
   await writeFile(huge, Buffer.alloc(65 * MB, 7));
-  await page.setInputFiles("#file-input", huge);
-  const error = page.locator("#file-draft .file-error");
-  await error.waitFor({ timeout: 10000 });
-  assert.match(await error.textContent(), /huge\.bin is 65 MB: files can be at most 64 MB\./);
-  assert.equal(await page.isDisabled("#send"), true);
-  await page.click("#file-draft button");
   const big = tmp.file("video.bin");
   await writeFile(big, randomBytes(6 * MB));
-  await page.setInputFiles("#file-input", big);
-  await page.waitForSelector("#file-draft .file-name", { timeout: 10000 });
-  await page.click("#send");
-  const failed = page.locator("#messages .msg.me .file-failed").last();
-  await failed.waitFor({ timeout: 30000 });
-  assert.match(await failed.textContent(), /Not sent · Your account's storage on the server is full/);
-  assert.equal(await failed.locator(".file-retry").count(), 1);
+  await assertRefusals(page, huge, big);
   await phoneShot(page, "app-files-refused-light");
 
   const errors = phone.logs.filter((l) => l.type === "error" || l.type === "pageerror");
