@@ -1,6 +1,7 @@
 // @ts-check
 // Files in a chat: choosing one (picker, drop, paste), its preview before
-// sending, file bubbles (inline images, documents with name and size),
+// sending, file bubbles (inline images, videos with a poster and their
+// length, documents with name and size),
 // progress with cancel and retry, opening and saving. The bytes live in
 // IndexedDB (common/files.js): the popup writes a file there before asking
 // the worker to send it, and reads received files there once the worker
@@ -10,8 +11,8 @@ import { $, h, label, t, toast } from "../dom.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { FILES, MAX_FILE_SIZE, OUTGOING, getBlob, putBlob } from "../../common/files.js";
-import { describe } from "../../common/thumbnail.js";
-import { audioView, isAudio, openRecorder } from "./voice.js";
+import { canPlayVideo, describe } from "../../common/thumbnail.js";
+import { audioView, clock, isAudio, openRecorder } from "./voice.js";
 import { data, nameOf, redraw, ui } from "../state.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
@@ -30,6 +31,16 @@ const urls = new Map();
 const asked = new Set();
 /** A document to save once its download finished. @type {Set<string>} */
 const saveWhenDone = new Set();
+/** A video to play once its download finished. @type {Set<string>} */
+const playWhenDone = new Set();
+
+/**
+ * What this popup found in downloaded videos whose sender did not describe
+ * them (the CLI makes no video thumbnails): a poster, the shape and the
+ * length, by message id (null while looking, or when nothing was found).
+ * @type {Map<string, { width: number, height: number, thumbnail: string, durationMs: number } | null>}
+ */
+const seenVideos = new Map();
 
 /** The file chosen and not sent yet. @type {{ file: File, info: FileInfo | null, preview: string | null, error: string | null } | null} */
 let draft = null;
@@ -65,6 +76,7 @@ export function fileView(m, body) {
   const p = transfers.get(m.id);
   const image = f.mimeType.startsWith("image/") && (!!f.thumbnail || !!url);
   const audio = isAudio(f);
+  const video = isVideo(f);
   if ((image || audio) && !url && !m.fromMe && f.size <= AUTO_DOWNLOAD_MAX && !p) ask(m.id);
   /** @type {HTMLElement[]} */
   const out = [];
@@ -80,8 +92,10 @@ export function fileView(m, body) {
     const img = h("img", { class: "file-image", src, alt: f.fileName || t("photo"), style: ratio, draggable: "false" });
     const btn = h("button", { class: "file-image-btn", type: "button", "data-file": m.id }, img);
     label(btn, url ? t("openImage") : t("downloadImage", fileSize(f.size)));
-    btn.addEventListener("click", () => (url ? openImage(url, f.fileName, m.id) : ask(m.id, true)));
+    btn.addEventListener("click", () => (url ? openMedia(url, f.fileName, m.id, "image") : ask(m.id, true)));
     out.push(btn);
+  } else if (video) {
+    out.push(videoView(m, f, url, p));
   } else {
     const card = h("button", { class: "file-card", type: "button", "data-file": m.id },
       h("span", { class: "file-icon" }, icon("file")),
@@ -96,6 +110,71 @@ export function fileView(m, body) {
   if (state) out.push(state);
   if (body.caption) out.push(h("p", { class: "msg-text file-caption" }, body.caption));
   return out;
+}
+
+/**
+ * Whether a file shows as a video: one its sender could describe (it has a
+ * thumbnail), or one this browser plays. Others (a video from the CLI in a
+ * format the browser does not play) are documents to save.
+ * @param {FileBody["file"]} f
+ */
+function isVideo(f) {
+  return f.mimeType.startsWith("video/") && (!!f.thumbnail || canPlayVideo(f.mimeType));
+}
+
+/** The largest a video's poster is in a bubble, in CSS pixels. */
+const POSTER_BOX = { width: 240, height: 260 };
+
+/**
+ * A video's bubble: its thumbnail (or a dark frame of its shape when the
+ * sender made none, as the CLI does), a play badge, its length. A click
+ * plays it full size, downloading it first (never on its own: videos are
+ * large) with the progress under it.
+ * @param {ChatMessage} m
+ * @param {FileBody["file"]} f
+ * @param {string | null} url
+ * @param {Progress | undefined} p
+ */
+function videoView(m, f, url, p) {
+  const seen = url && !f.thumbnail ? seenVideo(m.id, f) : null;
+  if (seen) f = { ...f, width: seen.width, height: seen.height, thumbnail: seen.thumbnail, durationMs: f.durationMs || seen.durationMs };
+  const ratio = f.width && f.height ? f.width / f.height : 16 / 9;
+  const poster = f.thumbnail
+    ? h("img", { class: "file-image video-poster", src: thumbSrc(f.thumbnail), alt: "", style: `aspect-ratio: ${ratio}`, draggable: "false" })
+    : h("span", { class: "video-placeholder", style: `width: ${Math.round(Math.min(POSTER_BOX.width, POSTER_BOX.height * ratio))}px; aspect-ratio: ${ratio}` });
+  const loading = !url && !!p && p.direction === "down" && (p.state === "waiting" || p.state === "sending");
+  const corner = [f.durationMs ? clock(f.durationMs) : "", url || m.fromMe ? "" : fileSize(f.size)].filter(Boolean).join(" · ");
+  const btn = h("button", { class: "file-image-btn video-btn", type: "button", "data-file": m.id, "data-state": url ? "ready" : loading ? "loading" : "remote" },
+    poster,
+    h("span", { class: "video-play", "aria-hidden": "true" }, icon("playFill")),
+    corner ? h("span", { class: "video-corner" }, corner) : null);
+  label(btn, url ? t("playVideo") : t("downloadVideo", fileSize(f.size)));
+  btn.addEventListener("click", () => {
+    if (url) return openMedia(url, f.fileName, m.id, "video");
+    playWhenDone.add(m.id);
+    ask(m.id, true);
+  });
+  return btn;
+}
+
+/**
+ * A downloaded video's own poster, shape and length, when its sender sent
+ * none: described here once (as a chosen file is), then kept for this popup.
+ * @param {string} id
+ * @param {FileBody["file"]} f
+ */
+function seenVideo(id, f) {
+  if (seenVideos.has(id)) return seenVideos.get(id) ?? null;
+  seenVideos.set(id, null);
+  getBlob(FILES, id)
+    .then((blob) => blob && describe(new Blob([blob], { type: f.mimeType }), f.fileName))
+    .then((info) => {
+      if (!info?.thumbnail) return;
+      seenVideos.set(id, { width: info.width ?? 0, height: info.height ?? 0, thumbnail: info.thumbnail, durationMs: info.durationMs ?? 0 });
+      redraw();
+    })
+    .catch(() => {}); // not a video this browser decodes: the dark frame stays
+  return null;
 }
 
 /**
@@ -182,6 +261,16 @@ export function onProgress(p) {
         if (blob && m?.body.kind === "file") save(URL.createObjectURL(blob), m.body.file.fileName);
       });
     }
+    if (playWhenDone.delete(p.id)) {
+      getBlob(FILES, p.id).then((blob) => {
+        const m = data.history?.messages.find((x) => x.id === p.id);
+        if (!blob || m?.body.kind !== "file" || ui.screen !== "chat") return;
+        const url = URL.createObjectURL(blob);
+        urls.set(p.id, url);
+        redraw();
+        openMedia(url, m.body.file.fileName, p.id, "video");
+      });
+    }
   }
   // Only the bar moves while bytes flow; a new state repaints the chat.
   const fill = /** @type {HTMLElement | null} */ (document.querySelector(`[data-progress="${p.id}"] .progress-fill`));
@@ -194,19 +283,37 @@ export function onProgress(p) {
 }
 
 /**
- * A full-size image over the chat; a click or Escape closes it.
+ * A photo full size over the chat, or a video playing there with its
+ * controls; Save (and Share where the system has it) below. A click beside
+ * it (or on the photo) or Escape closes it.
  * @param {string} url
  * @param {string} name
- * @param {string} [id] its message (to share the file)
+ * @param {string | undefined} id its message (to share the file)
+ * @param {"image" | "video"} kind
  */
-function openImage(url, name, id) {
-  const overlay = h("div", { class: "image-overlay", role: "dialog", "aria-modal": "true", tabindex: "-1" },
-    h("img", { src: url, alt: name || t("photo") }),
+function openMedia(url, name, id, kind) {
+  document.querySelector(".image-overlay")?.remove();
+  const title = name || t(kind === "video" ? "video" : "photo");
+  /** @type {HTMLElement} */
+  let media;
+  if (kind === "video") {
+    const video = h("video", { src: url, controls: true, autoplay: true, playsinline: true, class: "overlay-video" });
+    video.addEventListener("error", () => video.replaceWith(h("p", { class: "overlay-note", role: "alert" }, t("videoNotPlayable"))), { once: true });
+    media = video;
+  } else {
+    media = h("img", { src: url, alt: title });
+  }
+  const fallback = kind === "video" ? "video" : "image";
+  const overlay = h("div", { class: "image-overlay", role: "dialog", "aria-modal": "true", tabindex: "-1", "data-kind": kind },
+    media,
     h("div", { class: "image-actions" },
-      h("a", { class: "btn image-save", href: url, download: name || "image" }, t("save")),
-      id && canShareFiles() ? shareButton(id, name || "image", "", "btn image-share") : null));
-  label(overlay, name || t("photo"));
-  const close = () => overlay.remove();
+      h("a", { class: "btn image-save", href: url, download: name || fallback }, t("save")),
+      id && canShareFiles() ? shareButton(id, name || fallback, "", "btn image-share") : null));
+  label(overlay, title);
+  const close = () => {
+    overlay.querySelector("video")?.pause();
+    overlay.remove();
+  };
   overlay.addEventListener("click", (e) => e.target === overlay || e.target instanceof HTMLImageElement ? close() : undefined);
   overlay.addEventListener("keydown", (e) => e.key === "Escape" && (e.stopPropagation(), close()));
   document.body.append(overlay);
@@ -305,7 +412,7 @@ export function renderDraft() {
   label(close, t("cancel"));
   const thumb = draft.preview
     ? h("img", { class: "draft-thumb", src: draft.preview, alt: "" })
-    : h("span", { class: "file-icon" }, icon(f.type.startsWith("image/") ? "image" : "file"));
+    : h("span", { class: "file-icon" }, icon(f.type.startsWith("image/") ? "image" : f.type.startsWith("video/") ? "video" : "file"));
   bar.classList.toggle("error", !!draft.error);
   bar.replaceChildren(thumb,
     h("span", { class: "file-text" },

@@ -35,8 +35,8 @@ export function isAudio(f) {
   return f.mimeType.startsWith("audio/");
 }
 
-/** m:ss @param {number} ms */
-function clock(ms) {
+/** m:ss, to the nearest second, as players show a length (video bubbles too). @param {number} ms */
+export function clock(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
