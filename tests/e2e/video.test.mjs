@@ -6,33 +6,36 @@
 // with its dimensions and length, and downloads the same bytes. Sent back
 // from the CLI (which makes no video thumbnails), the popup shows a dark
 // frame with a play badge, downloads it on a click and plays it full size.
-// Screenshots of the chat with both bubbles, light and dark.
+// Screenshots of the chat with both bubbles, light and dark. The same in
+// the phone web app (which runs the same chat screens) at a phone's size.
 
 import { test, afterEach } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { lastFile } from "./lib/files.mjs";
-import { errors, launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
-import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
+import { ARTIFACTS, errors, launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
+import { aliceOnPhone, launchPhone } from "./lib/phone.mjs";
+import { aliceAndBob, cliUser, startServer, until } from "./lib/tether.mjs";
 
 const CLI_BIN = path.resolve(process.env.TETHER_CLI_BIN ?? "target/debug/tether");
 
-let server, alice, bob, ext, scratch, listener;
+let server, alice, bob, ext, scratch, listener, phone;
 
 afterEach(async () => {
   if (process.env.TETHER_E2E_DEBUG && ext) console.log(ext.logs.map((l) => `${l.type}: ${l.text}`).join("\n"));
   listener?.kill("SIGTERM");
   await ext?.close();
+  await phone?.close();
   await server?.stop();
   await alice?.cleanup();
   await bob?.cleanup();
   if (scratch) await rm(scratch, { recursive: true, force: true });
-  ext = server = alice = bob = scratch = listener = undefined;
+  ext = server = alice = bob = scratch = listener = phone = undefined;
 });
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
@@ -198,4 +201,69 @@ test("a video recorded in the browser goes from the popup to the CLI with its th
   await dark.click("#back");
   assert.match(await dark.textContent('#chat-list [data-chat="bob"]'), /🎬 Video: and back/);
   assert.deepEqual(errors(ext).filter((l) => !/Failed to load resource/.test(l.text)), [], "no errors in the extension");
+});
+
+test("the phone web app sends a video with its thumbnail and length, and plays one from the CLI", { timeout: 180000 }, async () => {
+  server = await startServer();
+  bob = await cliUser();
+  await bob.run(["register", "bob", "--server", server.url]);
+  scratch = await mkdtemp(path.join(tmpdir(), "tether-video-"));
+  phone = await launchPhone();
+  const page = await phone.context.newPage();
+  await aliceOnPhone(page, server, bob, "videos coming");
+  const clip = await recordVideo(page, { width: 240, height: 320 }); // upright, as a phone films
+  const file = path.join(scratch, "upright.webm");
+  await writeFile(file, clip);
+  const shot = async (name) => {
+    await mkdir(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`) });
+  };
+
+  // 1. bob sends it (no thumbnail, no shape): a dark 16:9 frame with the play badge and the size.
+  await bob.run(["send-file", "alice", file, "--caption", "from the terminal"]);
+  const theirs = page.locator("#messages .msg.them .video-btn").last();
+  await theirs.waitFor({ timeout: 30000 });
+  assert.equal(await theirs.locator(".video-placeholder").count(), 1);
+  const box = await theirs.locator(".video-placeholder").boundingBox();
+  assert.ok(box && Math.abs(box.width / box.height - 16 / 9) < 0.05, `the placeholder is 16:9 (${box?.width}×${box?.height})`);
+  assert.equal(await theirs.getAttribute("data-state"), "remote");
+
+  // 2. The phone sends it: a thumbnail and its length; bob gets the same bytes, 240×320.
+  await page.setInputFiles("#file-input", file);
+  await page.waitForSelector("#file-draft:not([hidden]) img.draft-thumb", { timeout: 15000 });
+  await page.fill("#composer", "from the phone");
+  await page.click("#send");
+  const mine = page.locator("#messages .msg.me .video-btn").last();
+  await mine.waitFor({ timeout: 10000 });
+  assert.match(await mine.locator("img.video-poster").getAttribute("src"), /^(data:image\/jpeg;base64,|blob:)/);
+  assert.match(await mine.locator(".video-corner").textContent(), /^0:0[2-3]$/);
+  await until(async () => ["sent", "delivered", "read"].includes(await page.locator("#messages .msg.me.kind-file").last().getAttribute("data-status")), "the phone's video sent", 30000);
+  const { id } = await lastFile(bob, "alice", /from the phone/);
+  const got = path.join(scratch, "bob-got.webm");
+  await bob.run(["download", id, "--out", got]);
+  assert.equal(sha256(await readFile(got)), sha256(clip), "bob's copy is the phone's");
+  await page.locator("#messages .msg").last().scrollIntoViewIfNeeded();
+  await shot("app-video-chat-light");
+  await page.emulateMedia({ colorScheme: "dark" });
+  await shot("app-video-chat-dark");
+  await page.emulateMedia({ colorScheme: "light" });
+
+  // 3. A tap on bob's video downloads it and plays it full size.
+  await theirs.scrollIntoViewIfNeeded();
+  await theirs.tap();
+  const video = page.locator(".image-overlay video");
+  await video.waitFor({ timeout: 30000 });
+  assert.match(await video.getAttribute("src"), /^blob:/);
+  await until(async () => video.evaluate((v) => v.readyState >= 2 || v.currentTime > 0), "the video plays", 10000);
+  assert.equal(await video.evaluate((v) => v.videoHeight), 320);
+  await shot("app-video-open");
+  await page.keyboard.press("Escape");
+  await page.waitForSelector(".image-overlay", { state: "detached", timeout: 5000 });
+  // Downloaded, bob's video gets its own poster, upright.
+  await theirs.locator("img.video-poster").waitFor({ timeout: 10000 });
+  const poster = await theirs.locator("img.video-poster").boundingBox();
+  assert.ok(poster && poster.height > poster.width, `the poster is upright (${poster?.width}×${poster?.height})`);
+  await shot("app-video-chat-played");
+  const errs = phone.logs.filter((l) => l.type === "error" || l.type === "pageerror");
+  assert.deepEqual(errs.filter((l) => !/Failed to load resource/.test(l.text)), [], "no errors in the page");
 });

@@ -16,7 +16,7 @@ import { PNG } from "pngjs";
 import { assertRefusals } from "./lib/files.mjs";
 import { ARTIFACTS } from "./lib/extension.mjs";
 import { cliUser, startServer, until } from "./lib/tether.mjs";
-import { launchPhone, scratch } from "./lib/phone.mjs";
+import { aliceOnPhone, launchPhone, scratch } from "./lib/phone.mjs";
 
 const MB = 1024 * 1024;
 const MARKER = "TETHER-PLAINTEXT-MARKER-app-5c1e";
@@ -33,7 +33,6 @@ afterEach(async () => {
 });
 
 const sha256 = async (file) => createHash("sha256").update(await readFile(file)).digest("hex");
-const onScreen = (page, name, timeout = 15000) => page.waitForSelector(`body[data-screen="${name}"]`, { timeout });
 
 /** A PNG photo: a colour gradient with a sun, `width` × `height`. */
 function photo(width, height) {
@@ -60,37 +59,6 @@ async function phoneShot(page, name) {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file });
   return file;
-}
-
-/** Registers alice on the phone (the recovery phrase confirmed) and opens a chat with bob. */
-async function aliceOnPhone(page) {
-  await page.goto(server.url);
-  await onScreen(page, "welcome");
-  await page.click("#welcome-register");
-  await onScreen(page, "register");
-  await page.fill("#register-handle", "alice");
-  await page.fill("#register-name", "Alice");
-  await page.click("#register-submit");
-  await onScreen(page, "phrase");
-  const words = await page.$$eval("#phrase-words li", (lis) =>
-    lis.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index)).map((li) => (li.querySelector(".word")?.textContent ?? li.textContent ?? "").replace(/^\s*\d+\.?\s*/, "").trim()),
-  );
-  await page.click("#phrase-next");
-  await onScreen(page, "phrase-confirm");
-  for (const k of [1, 2, 3]) {
-    const n = Number((await page.textContent(`#phrase-confirm-label-${k}`))?.match(/\d+/)?.[0]);
-    await page.fill(`#phrase-confirm-${k}`, words[n - 1]);
-  }
-  await page.click("#phrase-confirm-submit");
-  await onScreen(page, "list");
-  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
-  await page.click("#new-chat");
-  await page.fill("#new-chat-input", "bob");
-  await page.click('#contact-list [data-handle="bob"] .chat-open');
-  await page.waitForSelector("#composer", { state: "visible" });
-  await page.fill("#composer", "photos coming");
-  await page.press("#composer", "Enter");
-  await until(async () => (await bob.run(["read", "alice"])).stdout.includes("photos coming"), "bob gets the phone's message", 20000);
 }
 
 async function dump(page) {
@@ -145,7 +113,7 @@ test("the phone sends and saves photos and documents; refusals in words; light a
     page.on("console", (m) => console.log("CONSOLE", m.type(), m.text()));
     page.on("requestfailed", (r) => console.log("HTTP failed", r.method(), r.url(), r.failure()?.errorText));
   }
-  await aliceOnPhone(page);
+  await aliceOnPhone(page, server, bob);
 
   // 1. The phone sends a photo (the picker is the composer's) and a document.
   const beach = tmp.file("beach.png");

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { PNG } from "pngjs";
 import { CHROMIUM_ARGS } from "./extension.mjs";
+import { until } from "./tether.mjs";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 
@@ -93,4 +94,42 @@ export async function launchPhone({ camera, colorScheme = "light", profile } = {
 export async function scratch() {
   const dir = await mkdtemp(path.join(tmpdir(), "tether-phone-"));
   return { dir, file: (/** @type {string} */ name) => path.join(dir, name), cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Waits until the web app shows the screen `name`. */
+export const onScreen = (page, name, timeout = 15000) => page.waitForSelector(`body[data-screen="${name}"]`, { timeout });
+
+/**
+ * Registers alice on the phone (the recovery phrase confirmed) and opens a
+ * chat with bob (a CLI user of `server`), where it writes `hello`, which
+ * bob gets.
+ */
+export async function aliceOnPhone(page, server, bob, hello = "photos coming") {
+  await page.goto(server.url);
+  await onScreen(page, "welcome");
+  await page.click("#welcome-register");
+  await onScreen(page, "register");
+  await page.fill("#register-handle", "alice");
+  await page.fill("#register-name", "Alice");
+  await page.click("#register-submit");
+  await onScreen(page, "phrase");
+  const words = await page.$$eval("#phrase-words li", (lis) =>
+    lis.sort((a, b) => Number(a.dataset.index) - Number(b.dataset.index)).map((li) => (li.querySelector(".word")?.textContent ?? li.textContent ?? "").replace(/^\s*\d+\.?\s*/, "").trim()),
+  );
+  await page.click("#phrase-next");
+  await onScreen(page, "phrase-confirm");
+  for (const k of [1, 2, 3]) {
+    const n = Number((await page.textContent(`#phrase-confirm-label-${k}`))?.match(/\d+/)?.[0]);
+    await page.fill(`#phrase-confirm-${k}`, words[n - 1]);
+  }
+  await page.click("#phrase-confirm-submit");
+  await onScreen(page, "list");
+  await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
+  await page.click("#new-chat");
+  await page.fill("#new-chat-input", "bob");
+  await page.click('#contact-list [data-handle="bob"] .chat-open');
+  await page.waitForSelector("#composer", { state: "visible" });
+  await page.fill("#composer", hello);
+  await page.press("#composer", "Enter");
+  await until(async () => (await bob.run(["read", "alice"])).stdout.includes(hello), "bob gets the phone's message", 20000);
 }
