@@ -117,7 +117,7 @@ fn an_upload_cut_by_a_server_kill_goes_on_where_it_stopped_and_arrives_whole() {
     contacts(&alice, &bob);
     let src = dir.path().join("big.bin");
     let bytes = random_file(&src, 40 * 1024 * 1024);
-    let mut send = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
+    let send = std::process::Command::new(env!("CARGO_BIN_EXE_tether"))
         .arg("--data")
         .arg(&alice)
         .args(["send-file", "bob", src.to_str().unwrap()])
