@@ -232,3 +232,46 @@ async fn a_file_over_the_servers_limit_stops_with_a_reason_and_can_be_retried_as
     assert!(alice.engine.uploads().is_empty());
     assert_eq!(alice.engine.messages("bob").last().unwrap().status, Status::Failed);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused_and_a_new_ticket_goes_on_from_the_servers_offset() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let plain = vec![5u8; media::CHUNK_SIZE + 10];
+    let now = alice.now();
+    let (id, key) = alice.engine.send_file("bob", info("slow.bin", "", plain.len()), "", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let (_, t) = upload_ticket(&alice, &id).unwrap();
+    let (blob, enc) = media::encrypt_all(&key_bytes(&key), &plain);
+    assert_eq!(patch(&server, &t, &blob[..1000]), 1000);
+    // A slow link: the hour the token was good for passes.
+    server.clock.advance(61 * 60 * 1000);
+    let resp = http()
+        .patch(&format!("{}{}", server.url(), t.path))
+        .header("Authorization", &format!("Bearer {}", t.token))
+        .header("Upload-Offset", "1000")
+        .content_type("application/offset+octet-stream")
+        // A few bytes: the server answers before reading a body, and a big
+        // one would meet a closed socket (the hosts treat that as a break
+        // too, and ask for a new ticket all the same).
+        .send(&blob[1000..1010])
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 401);
+    assert!(resp.into_body().read_to_string().unwrap().contains("bad_token"));
+    // The host says so; the engine asks again and the new ticket knows the offset.
+    alice.events.clear();
+    let now = alice.now();
+    alice.engine.upload_interrupted(&id, now);
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let (_, t2) = upload_ticket(&alice, &id).expect("a new ticket");
+    assert_eq!((t2.blob_id.as_str(), t2.offset), (t.blob_id.as_str(), 1000));
+    assert_ne!(t2.token, t.token);
+    assert_eq!(patch(&server, &t2, &blob[1000..]), blob.len() as u64);
+    let now = alice.now();
+    alice.engine.upload_finished(&id, &hex(&enc.digest), now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert!(matches!(bob.engine.messages("alice").last().map(|m| &m.body), Some(MessageBody::File { .. })));
+}
