@@ -9,7 +9,7 @@ use super::Engine;
 use crate::content::{Body, FileShare};
 use crate::error::Error;
 use crate::event::Event;
-use crate::model::{FileRef, MessageBody, Status};
+use crate::model::{FileRef, MessageBody};
 use crate::olm::hex;
 use crate::requests::Pending;
 use crate::uploads::{Upload, UploadState};
@@ -108,7 +108,7 @@ impl Engine {
         caption: &str,
         now: u64,
     ) -> Result<(String, String), Error> {
-        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
+        self.handle().ok_or(Error::NotRegistered)?;
         let chat = normalize_handle(chat)?;
         if self.directory.contact(&chat).is_none() {
             return Err(Error::UnknownContact(chat));
@@ -152,18 +152,7 @@ impl Engine {
             duration_ms: info.duration_ms,
             waveform: info.waveform,
         };
-        let m = crate::model::ChatMessage {
-            id: id.clone(),
-            chat: chat.clone(),
-            from_me: true,
-            sender_handle: me,
-            sender_device: self.device_id().expect("registered"),
-            time_ms: now,
-            body: MessageBody::File { file, caption: caption.to_string() },
-            status: Status::Pending,
-            seq: 0,
-        };
-        self.chats.add(m, false, "", &mut self.fx);
+        self.show_own(&id, &chat, MessageBody::File { file, caption: caption.to_string() }, now);
         let upload = Upload {
             id: id.clone(),
             chat,

@@ -125,28 +125,33 @@ impl Engine {
     }
 
     fn send_content(&mut self, chat: &str, body: Body, shown: MessageBody, now: u64) -> Result<String, Error> {
-        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
+        self.handle().ok_or(Error::NotRegistered)?;
         let chat = normalize_handle(chat)?;
         if self.directory.contact(&chat).is_none() {
             return Err(Error::UnknownContact(chat));
         }
         self.accept_by_writing(&chat, now);
         let id = self.new_message_id();
+        self.show_own(&id, &chat, shown, now);
+        self.queue_with_blobs(&id, &chat, body, vec![], now);
+        self.finish();
+        Ok(id)
+    }
+
+    /// Shows a message this device writes in its chat, pending.
+    pub(super) fn show_own(&mut self, id: &str, chat: &str, body: MessageBody, now: u64) {
         let m = ChatMessage {
-            id: id.clone(),
-            chat: chat.clone(),
+            id: id.to_string(),
+            chat: chat.to_string(),
             from_me: true,
-            sender_handle: me,
+            sender_handle: self.handle().unwrap_or_default().to_string(),
             sender_device: self.device_id().expect("registered"),
             time_ms: now,
-            body: shown,
+            body,
             status: Status::Pending,
             seq: 0,
         };
         self.chats.add(m, false, "", &mut self.fx);
-        self.queue_with_blobs(&id, &chat, body, vec![], now);
-        self.finish();
-        Ok(id)
     }
 
     /// Queues a message already shown in `chat` (id `id`) for the contact

@@ -73,6 +73,12 @@ fn refuse(s: &Shared, status: StatusCode, code: ErrorCode, message: &str) -> Res
     r
 }
 
+/// The store failed: logged, answered `500 internal`.
+fn store_failed(s: &Shared, e: impl std::fmt::Display) -> Response {
+    tracing::error!("store: {e}");
+    refuse(s, StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server's store failed; try again")
+}
+
 fn not_found(s: &Shared) -> Response {
     refuse(
         s,
@@ -118,10 +124,7 @@ async fn authorise(s: &Shared, headers: &HeaderMap, id: &BlobId, direction: Dire
             },
         )
     })?;
-    let active = s.active_devices(&grant.handle).await.map_err(|e| {
-        tracing::error!("store: {e}");
-        refuse(s, StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server's store failed; try again")
-    })?;
+    let active = s.active_devices(&grant.handle).await.map_err(|e| store_failed(s, e))?;
     if !active.is_some_and(|a| a.contains(&grant.device_id)) {
         return Err(bad_token(s, "the token's device was removed"));
     }
@@ -134,15 +137,7 @@ async fn stored_blob(s: &Shared, id: &BlobId, owner: Option<&str>) -> Result<Blo
     match s.store.blob(id).await {
         Ok(Some(b)) if owner.is_none_or(|h| b.handle == h) => Ok(b),
         Ok(_) => Err(not_found(s)),
-        Err(e) => {
-            tracing::error!("store: {e}");
-            Err(refuse(
-                s,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "the server's store failed; try again",
-            ))
-        }
+        Err(e) => Err(store_failed(s, e)),
     }
 }
 
@@ -357,15 +352,7 @@ async fn complete(s: &Shared, blob: &Blob) -> Result<(), Response> {
             s.blobs.delete_files(&blob.id).await;
             Err(not_found(s))
         }
-        Err(e) => {
-            tracing::error!("store: {e}");
-            Err(refuse(
-                s,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "the server's store failed; try again",
-            ))
-        }
+        Err(e) => Err(store_failed(s, e)),
     }
 }
 
