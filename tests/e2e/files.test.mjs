@@ -13,7 +13,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { png } from "./lib/png.mjs";
-import { assertRefusals, lastFile } from "./lib/files.mjs";
+import { assertRefusals, extensionInBobsChat, lastFile } from "./lib/files.mjs";
 import { launch, linkByQr, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
 import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 
@@ -34,15 +34,8 @@ afterEach(async (t) => {
 
 /** A server, alice (primary) and bob, and the extension linked to alice with bob's chat open. */
 async function setUp(serverArgs = []) {
-  server = await startServer({ args: serverArgs });
-  ({ alice, bob } = await aliceAndBob(server));
-  await alice.run(["send", "bob", "hello bob"]);
-  ext = await launch();
-  scratch = await mkdtemp(path.join(tmpdir(), "tether-files-"));
-  const page = await linkByQr(ext, server, alice, "alice", "files-link-qr");
-  await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
-  await page.click('#chat-list [data-chat="bob"]');
-  await page.waitForSelector("#composer", { state: "visible" });
+  let page;
+  ({ server, alice, bob, ext, scratch, page } = await extensionInBobsChat("files", serverArgs));
   return page;
 }
 

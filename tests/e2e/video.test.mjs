@@ -17,7 +17,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
-import { lastFile } from "./lib/files.mjs";
+import { extensionInBobsChat, lastFile } from "./lib/files.mjs";
 import { ARTIFACTS, errors, launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
 import { aliceOnPhone, launchPhone } from "./lib/phone.mjs";
 import { aliceAndBob, cliUser, startServer, until } from "./lib/tether.mjs";
@@ -42,15 +42,8 @@ const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
 
 /** A server, alice and bob, the extension linked to alice with bob's chat open. */
 async function setUp() {
-  server = await startServer();
-  ({ alice, bob } = await aliceAndBob(server));
-  await alice.run(["send", "bob", "hello bob"]);
-  ext = await launch();
-  scratch = await mkdtemp(path.join(tmpdir(), "tether-video-"));
-  const page = await linkByQr(ext, server, alice, "alice", "video-link-qr");
-  await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
-  await page.click('#chat-list [data-chat="bob"]');
-  await page.waitForSelector("#composer", { state: "visible" });
+  let page;
+  ({ server, alice, bob, ext, scratch, page } = await extensionInBobsChat("video"));
   return page;
 }
 

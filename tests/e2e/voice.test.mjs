@@ -15,7 +15,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { png } from "./lib/png.mjs";
-import { lastFile } from "./lib/files.mjs";
+import { extensionInBobsChat, lastFile } from "./lib/files.mjs";
 import { launch, linkByQr, openPopup, screenshot } from "./lib/extension.mjs";
 import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 
@@ -34,15 +34,8 @@ afterEach(async () => {
 
 /** A server, alice and bob, the extension linked to alice with bob's chat open. */
 async function setUp() {
-  server = await startServer();
-  ({ alice, bob } = await aliceAndBob(server));
-  await alice.run(["send", "bob", "hello bob"]);
-  ext = await launch();
-  scratch = await mkdtemp(path.join(tmpdir(), "tether-voice-"));
-  const page = await linkByQr(ext, server, alice, "alice", "voice-link-qr");
-  await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
-  await page.click('#chat-list [data-chat="bob"]');
-  await page.waitForSelector("#composer", { state: "visible" });
+  let page;
+  ({ server, alice, bob, ext, scratch, page } = await extensionInBobsChat("voice"));
   return page;
 }
 

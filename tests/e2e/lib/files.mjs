@@ -3,7 +3,11 @@
 // as the CLI's `tether read` prints it.
 
 import assert from "node:assert/strict";
-import { until } from "./tether.mjs";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { launch, linkByQr } from "./extension.mjs";
+import { aliceAndBob, startServer, until } from "./tether.mjs";
 
 /**
  * A file over 64 MB is refused in the draft before any upload; one over
@@ -40,4 +44,22 @@ export async function lastFile(user, from, pattern = /./) {
     }
     return null;
   }, `a file from ${from} matching ${pattern}`, 30000);
+}
+
+/**
+ * A server (with `serverArgs`), alice and bob on the CLI, and the extension
+ * linked to alice with bob's chat open; `tag` names the scratch directory
+ * and the QR screenshot. The caller stops and removes what it returns.
+ */
+export async function extensionInBobsChat(tag, serverArgs = []) {
+  const server = await startServer({ args: serverArgs });
+  const { alice, bob } = await aliceAndBob(server);
+  await alice.run(["send", "bob", "hello bob"]);
+  const ext = await launch();
+  const scratch = await mkdtemp(path.join(tmpdir(), `tether-${tag}-`));
+  const page = await linkByQr(ext, server, alice, "alice", `${tag}-link-qr`);
+  await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
+  await page.click('#chat-list [data-chat="bob"]');
+  await page.waitForSelector("#composer", { state: "visible" });
+  return { server, alice, bob, ext, scratch, page };
 }
