@@ -184,6 +184,7 @@ fn send_request(to: &str, pair: u32, phase: u8, seq: u64, size: usize, intended:
             list_version: 0,
         }],
         blob_ids: vec![],
+        ..Default::default()
     })
 }
 

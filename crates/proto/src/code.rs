@@ -90,6 +90,9 @@ pub enum ErrorCode {
     /// A blob token is unknown, expired, or for another blob or direction
     /// (HTTP only).
     BadToken,
+    /// A group change names an epoch that is not the next one for its
+    /// group: another change came first (docs/protocol.md §15.3).
+    GroupEpochTaken,
     /// Something failed on the server; try again.
     Internal,
 }
@@ -133,6 +136,7 @@ impl ErrorCode {
         Self::BlobQuota,
         Self::BlobNotFound,
         Self::BadToken,
+        Self::GroupEpochTaken,
     ];
 
     /// The code as it travels on the wire.
@@ -174,6 +178,7 @@ impl ErrorCode {
             Self::BlobQuota => "blob_quota",
             Self::BlobNotFound => "blob_not_found",
             Self::BadToken => "bad_token",
+            Self::GroupEpochTaken => "group_epoch_taken",
         }
     }
 

@@ -373,6 +373,39 @@ pub struct SendMessage {
     /// (forwarding); else the send is refused with `blob_not_found`.
     #[prost(bytes = "vec", repeated, tag = "3")]
     pub blob_ids: Vec<Vec<u8>>,
+    /// Devices that each get `shared` as their envelope's ciphertext: a
+    /// group message encrypted once (docs/protocol.md §15.5).
+    #[prost(message, repeated, tag = "4")]
+    pub fanout: Vec<Recipients>,
+    /// The one ciphertext for every device of `fanout`.
+    #[prost(bytes = "vec", tag = "5")]
+    pub shared: Vec<u8>,
+    /// A group change: stored only if `epoch` is the group's next one
+    /// (else `group_epoch_taken`), committed with the copies (§15.3).
+    #[prost(message, optional, tag = "6")]
+    pub group_epoch: Option<GroupEpoch>,
+}
+
+/// Devices of one account in a fan-out.
+#[derive(Clone, PartialEq, Message)]
+pub struct Recipients {
+    #[prost(string, tag = "1")]
+    pub handle: String,
+    #[prost(uint32, repeated, tag = "2")]
+    pub device_ids: Vec<u32>,
+    /// As [`Copy::list_version`].
+    #[prost(uint64, tag = "3")]
+    pub list_version: u64,
+}
+
+/// See [`SendMessage::group_epoch`].
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupEpoch {
+    /// 16 bytes.
+    #[prost(bytes = "vec", tag = "1")]
+    pub group_id: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub epoch: u64,
 }
 
 /// One ciphertext for one device.

@@ -460,6 +460,7 @@ impl Engine {
                 // Files named in the history stay readable by the account's
                 // devices while they live; the history names no blob itself.
                 blob_ids: vec![],
+                ..Default::default()
             });
             self.request(req, Pending::SendHistory, now);
         }

@@ -277,7 +277,7 @@ impl Engine {
                 copies.push(f::Copy { handle: t.handle.clone(), device_id: t.device_id, ciphertext: sealed, list_version: t.list_version });
             }
             let blob_ids = entry.blob_ids.iter().map(|b| hex_to_bytes(b)).collect();
-            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies, blob_ids });
+            let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies, blob_ids, ..Default::default() });
             if self.request(req, crate::requests::Pending::Send { entry: entry.id.clone() }, now) {
                 self.outbox.mark_in_flight(&entry.id);
             }

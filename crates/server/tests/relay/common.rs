@@ -452,5 +452,6 @@ pub fn send_req(message_id: u8, copies: Vec<(&str, u32, Vec<u8>)>) -> Request {
         message_id: vec![message_id; 16],
         copies: copies.into_iter().map(|(h, d, c)| Copy { handle: h.into(), device_id: d, ciphertext: c, list_version: 0 }).collect(),
         blob_ids: vec![],
+        ..Default::default()
     })
 }

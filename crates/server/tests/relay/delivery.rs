@@ -80,7 +80,7 @@ async fn fan_out_covers_the_recipients_and_the_senders_other_devices() {
         .await;
     a1.fails(send_req(12, vec![("nobody", 0, b"x".to_vec())]), ErrorCode::UnknownAccount).await;
     a1.fails(send_req(13, vec![("bob", 0, b"x".to_vec()), ("bob", 0, b"y".to_vec())]), ErrorCode::BadRequest).await;
-    a1.fails(Request::Send(SendMessage { message_id: vec![1; 3], copies: vec![], blob_ids: vec![] }), ErrorCode::BadRequest).await;
+    a1.fails(Request::Send(SendMessage { message_id: vec![1; 3], copies: vec![], ..Default::default() }), ErrorCode::BadRequest).await;
     server.stop().await;
 }
 
@@ -117,6 +117,7 @@ async fn a_burst_larger_than_the_push_queue_arrives_complete_and_in_order() {
             message_id: [n.to_le_bytes().as_slice(), &[0; 12]].concat(),
             copies: vec![Copy { handle: "bob".into(), device_id: 0, ciphertext: n.to_le_bytes().to_vec(), list_version: 0 }],
             blob_ids: vec![],
+            ..Default::default()
         });
         ids.push(a.send_request(req).await);
     }

@@ -134,6 +134,7 @@ fn send_for(message_id: u8, version: u64, copies: Vec<(&str, u32)>) -> Request {
             .map(|(h, d)| Copy { handle: h.into(), device_id: d, ciphertext: b"x".to_vec(), list_version: version })
             .collect(),
         blob_ids: vec![],
+        ..Default::default()
     })
 }
 
