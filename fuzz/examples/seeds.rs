@@ -178,7 +178,7 @@ fn engine_message() {
         ciphertext: vec![0x42; 120],
         server_time_ms: 1_793_491_200_000,
     };
-    let error = f::ErrorInfo { code: "rate_limited".into(), message: "slow down".into(), device_lists: vec![] };
+    let error = f::ErrorInfo { code: "rate_limited".into(), message: "slow down".into(), device_lists: vec![], ..Default::default() };
     write(
         "engine_message",
         "registered",

@@ -91,6 +91,7 @@ fn body_raw(b: &MessageBody) -> String {
             s
         }
         MessageBody::Undecryptable { reason } => format!("⚠ could not be decrypted: {reason}"),
+        MessageBody::GroupEvent { text } => format!("— {text} —"),
     }
 }
 

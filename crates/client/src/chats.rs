@@ -228,6 +228,28 @@ impl Chats {
         }
     }
 
+    /// A group member's receipt for an own message of the group's chat:
+    /// kept per member; the message is delivered (read) once every one of
+    /// `others` (the other members now) has it (read it).
+    pub(crate) fn set_member_receipt(&mut self, chat: &str, id: &str, who: &str, status: Status, others: &[String], fx: &mut Effects) {
+        let Some(msgs) = self.messages.get_mut(chat) else { return };
+        let Some(m) = msgs.iter_mut().find(|m| m.id == id && m.from_me) else { return };
+        let was = m.receipts.get(who).copied();
+        if was.is_some_and(|w| w >= status) {
+            return;
+        }
+        m.receipts.insert(who.to_string(), status);
+        let least = others.iter().map(|h| m.receipts.get(h).copied().unwrap_or(Status::Sent)).min().unwrap_or(status);
+        let before = m.status;
+        if least > m.status {
+            m.status = least;
+        }
+        fx.put(NS_MESSAGES, &message_key(m), &*m);
+        if m.status != before {
+            fx.emit(Event::MessageStatus { chat: chat.to_string(), id: id.to_string(), status: m.status });
+        }
+    }
+
     /// A message by id, in any chat.
     pub fn find(&self, id: &str) -> Option<&ChatMessage> {
         self.messages.values().flat_map(|v| v.iter()).find(|m| m.id == id)
@@ -345,6 +367,7 @@ mod tests {
             body: MessageBody::Text { body: id.into() },
             status: Status::Delivered,
             seq: 0,
+            receipts: Default::default(),
         }
     }
 

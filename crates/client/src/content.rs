@@ -19,7 +19,7 @@ pub struct Payload {
     /// The sender's clock when it was written.
     #[prost(uint64, tag = "3")]
     pub sent_at_ms: u64,
-    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 16, 20")]
+    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 20")]
     pub body: Option<Body>,
 }
 
@@ -41,6 +41,13 @@ pub enum Body {
     /// an optional caption (docs/protocol.md §14).
     #[prost(message, tag = "16")]
     File(FileShare),
+    /// Pairwise (Olm) only: the sender's Megolm session key for a group
+    /// (docs/protocol.md §15.4).
+    #[prost(message, tag = "17")]
+    GroupKey(GroupKey),
+    /// In a group's Megolm session only: a change of the group's state (§15.2).
+    #[prost(message, tag = "18")]
+    GroupChange(GroupChange),
     #[prost(message, tag = "20")]
     Standing(StandingSync),
 }
@@ -79,6 +86,61 @@ pub struct Receipt {
     pub kind: u32,
     #[prost(bytes = "vec", repeated, tag = "2")]
     pub message_ids: Vec<Vec<u8>>,
+    /// For messages of a group (16 bytes); empty for a 1:1 chat.
+    #[prost(bytes = "vec", tag = "3")]
+    pub group_id: Vec<u8>,
+}
+
+/// A sender's Megolm session key for a group.
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupKey {
+    #[prost(bytes = "vec", tag = "1")]
+    pub group_id: Vec<u8>,
+    /// `vodozemac::megolm::SessionKey::to_bytes`.
+    #[prost(bytes = "vec", tag = "2")]
+    pub session_key: Vec<u8>,
+}
+
+/// A group's whole state after a change, with its place in the chain.
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupChange {
+    #[prost(bytes = "vec", tag = "1")]
+    pub group_id: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    pub epoch: u64,
+    /// The parent state's hash (32 zero bytes at epoch 1).
+    #[prost(bytes = "vec", tag = "3")]
+    pub parent: Vec<u8>,
+    #[prost(message, optional, tag = "4")]
+    pub state: Option<GroupState>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupState {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(message, repeated, tag = "2")]
+    pub members: Vec<GroupMember>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupMember {
+    #[prost(string, tag = "1")]
+    pub handle: String,
+    #[prost(bool, tag = "2")]
+    pub admin: bool,
+}
+
+/// `Sealed.body` of a group message (`kind` = [`SEALED_GROUP`]).
+#[derive(Clone, PartialEq, Message)]
+pub struct GroupSealed {
+    #[prost(bytes = "vec", tag = "1")]
+    pub group_id: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub session_id: String,
+    /// The Megolm message.
+    #[prost(bytes = "vec", tag = "3")]
+    pub ciphertext: Vec<u8>,
 }
 
 pub const RECEIPT_DELIVERED: u32 = 1;
@@ -144,7 +206,8 @@ pub struct HistoryChunk {
 /// The envelope ciphertext: which kind of sealing, and the bytes.
 #[derive(Clone, PartialEq, Message)]
 pub struct Sealed {
-    /// 0 = Olm pre-key message, 1 = Olm normal message, 16 = sealed history chunk.
+    /// 0 = Olm pre-key message, 1 = Olm normal message, 2 = group
+    /// (Megolm) message, 16 = sealed history chunk.
     #[prost(uint32, tag = "1")]
     pub kind: u32,
     #[prost(bytes = "vec", tag = "2")]
@@ -155,6 +218,8 @@ pub struct Sealed {
 }
 
 pub const SEALED_HISTORY: u32 = 16;
+/// A group message: `body` is a [`GroupSealed`].
+pub const SEALED_GROUP: u32 = 2;
 
 impl Payload {
     pub fn new(chat: &str, sent_at_ms: u64, body: Body) -> Self {

@@ -245,6 +245,7 @@ mod tests {
             body: MessageBody::Text { body: format!("spam {id}") },
             status: Status::Delivered,
             seq: 0,
+            receipts: Default::default(),
         }
     }
 

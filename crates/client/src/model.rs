@@ -192,6 +192,8 @@ pub enum MessageBody {
     File { file: FileRef, caption: String },
     /// Could not be decrypted or read; never dropped silently.
     Undecryptable { reason: String },
+    /// A change of a group, as a line in its chat ("alice added bob").
+    GroupEvent { text: String },
 }
 
 /// A file in a message: the end-to-end `Attachment`, in a form JSON keeps
@@ -291,6 +293,10 @@ pub struct ChatMessage {
     /// millisecond (see `chats`), assigned when the message is added.
     #[serde(default)]
     pub seq: u64,
+    /// Own messages in a group: how far it got with each member (handle →
+    /// delivered or read); `status` sums them up.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub receipts: std::collections::BTreeMap<String, Status>,
 }
 
 impl ChatMessage {
@@ -301,12 +307,13 @@ impl ChatMessage {
             MessageBody::Link { url, title, .. } => if title.is_empty() { url.clone() } else { format!("{title} ({url})") },
             MessageBody::File { file, caption } => file.preview(caption),
             MessageBody::Undecryptable { .. } => "⚠ message could not be decrypted".into(),
+            MessageBody::GroupEvent { text } => text.clone(),
         }
     }
 }
 
 /// A message waiting for the server to accept it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
     /// 32 hex digits.
     pub id: String,
@@ -323,6 +330,21 @@ pub struct OutboxEntry {
     /// Hex ids of the blobs the message names (`SendMessage.blob_ids`).
     #[serde(default)]
     pub blob_ids: Vec<String>,
+    /// A group message (hex group id): `to_them` goes once, in this
+    /// device's Megolm session, to every device of the group's members
+    /// (`to` and `to_me` are unused).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub group: String,
+    /// A change of the group, made on the group's state when it is sent
+    /// (then written to `to_them`); `epoch` is the epoch it was made for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_op: Option<crate::groups::GroupOp>,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub epoch: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// A part of the history a primary sends to a new companion.
@@ -336,6 +358,9 @@ pub struct HistoryPart {
     /// the new companion.
     #[serde(default)]
     pub standings: Vec<(String, u32)>,
+    /// The groups the account is in, as the primary holds them.
+    #[serde(default)]
+    pub groups: Vec<crate::groups::Group>,
 }
 
 /// A linked device as the server lists it.

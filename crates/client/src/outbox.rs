@@ -44,6 +44,18 @@ impl Outbox {
         self.entries.insert(entry.id.clone(), entry);
     }
 
+    /// Rewrites a queued entry in place (its order kept).
+    pub(crate) fn replace(&mut self, entry: OutboxEntry, fx: &mut Effects) {
+        if self.entries.contains_key(&entry.id) {
+            fx.put(NS_OUTBOX, &entry.id, &entry);
+            self.entries.insert(entry.id.clone(), entry);
+        }
+    }
+
+    pub(crate) fn get(&self, id: &str) -> Option<&OutboxEntry> {
+        self.entries.get(id)
+    }
+
     /// Every entry, in no particular order.
     pub(crate) fn entries(&self) -> impl Iterator<Item = &OutboxEntry> {
         self.entries.values()
@@ -93,7 +105,7 @@ mod tests {
     use super::*;
 
     fn entry(id: &str, created_ms: u64) -> OutboxEntry {
-        OutboxEntry { id: id.into(), to: vec!["bob".into()], to_them: vec![], to_me: vec![], created_ms, seq: 0, blob_ids: vec![] }
+        OutboxEntry { id: id.into(), to: vec!["bob".into()], to_them: vec![], to_me: vec![], created_ms, seq: 0, blob_ids: vec![], ..Default::default() }
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub(crate) enum Pending {
     /// A ticket to download the file of message `id`.
     BlobDownload { id: String },
     BlobFetched,
+    /// Key shares of `group`'s outbound session `session_id` to `peers`
+    /// (peer keys), before its next message goes.
+    GroupKeys { group: String, session_id: String, peers: Vec<String> },
 }
 
 impl Pending {
@@ -63,6 +66,7 @@ impl Pending {
             Pending::BlobUpload { .. } => "file upload",
             Pending::BlobDownload { .. } => "file download",
             Pending::BlobFetched => "file fetched",
+            Pending::GroupKeys { .. } => "group key share",
         }
     }
 }
@@ -75,6 +79,8 @@ pub(crate) struct Requests {
     lists: HashSet<String>,
     /// (handle, device) whose prekey is being claimed.
     claims: HashSet<(String, u32)>,
+    /// Groups (hex) with key shares in flight, and how many sends.
+    group_keys: HashMap<String, usize>,
 }
 
 impl Requests {
@@ -88,6 +94,7 @@ impl Requests {
             Pending::Claim { handle, device_id } => {
                 self.claims.insert((handle.clone(), *device_id));
             }
+            Pending::GroupKeys { group, .. } => *self.group_keys.entry(group.clone()).or_default() += 1,
             _ => {}
         }
         self.pending.insert(self.next_id, why);
@@ -104,6 +111,14 @@ impl Requests {
             Pending::Claim { handle, device_id } => {
                 self.claims.remove(&(handle.clone(), *device_id));
             }
+            Pending::GroupKeys { group, .. } => {
+                if let Some(n) = self.group_keys.get_mut(group) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.group_keys.remove(group);
+                    }
+                }
+            }
             _ => {}
         }
         Some(why)
@@ -117,6 +132,10 @@ impl Requests {
         self.claims.contains(&(handle.to_string(), device_id))
     }
 
+    pub fn group_keys_pending(&self, group: &str) -> bool {
+        self.group_keys.contains_key(group)
+    }
+
     pub fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
@@ -126,5 +145,6 @@ impl Requests {
         self.pending.clear();
         self.lists.clear();
         self.claims.clear();
+        self.group_keys.clear();
     }
 }

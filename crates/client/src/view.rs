@@ -18,6 +18,8 @@ pub struct ChatSummary {
     pub muted: bool,
     pub archived: bool,
     pub pinned: bool,
+    /// A group chat (`handle` is `g:` and the group's id).
+    pub group: bool,
 }
 
 /// One contact, sorted by display name (see `Engine::contact_list`).

@@ -380,8 +380,9 @@ pub struct SendMessage {
     /// The one ciphertext for every device of `fanout`.
     #[prost(bytes = "vec", tag = "5")]
     pub shared: Vec<u8>,
-    /// A group change: stored only if `epoch` is the group's next one
-    /// (else `group_epoch_taken`), committed with the copies (§15.3).
+    /// A group change: stored only if `epoch` is above the last one the
+    /// server stored for the group (else `group_epoch_taken`), committed
+    /// with the copies (§15.3).
     #[prost(message, optional, tag = "6")]
     pub group_epoch: Option<GroupEpoch>,
 }
@@ -547,6 +548,10 @@ pub struct ErrorInfo {
     /// devices the request got wrong, so the sender can re-encrypt.
     #[prost(message, repeated, tag = "3")]
     pub device_lists: Vec<DeviceListReply>,
+    /// With `group_epoch_taken`: the last epoch the server stored for the
+    /// group (docs/protocol.md §15.3).
+    #[prost(uint64, tag = "4")]
+    pub group_epoch: u64,
 }
 
 #[derive(Clone, PartialEq, Message)]

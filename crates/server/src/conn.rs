@@ -232,7 +232,7 @@ impl Conn {
                 }
                 _ => vec![],
             };
-            let closing = ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists };
+            let closing = ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists, group_epoch: 0 };
             let _ = self.send_event(EventBody::Closing(closing)).await;
             let _ = self.flush().await;
             close_socket(&mut self.ws, code).await;
@@ -512,7 +512,7 @@ impl Conn {
                 self.s.metrics.error(f.code);
                 Response {
                     id,
-                    error: Some(ErrorInfo { code: f.code.as_str().into(), message: f.message, device_lists: f.lists }),
+                    error: Some(ErrorInfo { code: f.code.as_str().into(), message: f.message, device_lists: f.lists, group_epoch: 0 }),
                     body: None,
                 }
             }

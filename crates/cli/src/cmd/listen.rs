@@ -106,6 +106,7 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
         MessageBody::Link { url, title, selection } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
         MessageBody::File { caption, .. } => ("file", caption.as_str(), "", "", ""),
         MessageBody::Undecryptable { reason } => ("undecryptable", reason.as_str(), "", "", ""),
+        MessageBody::GroupEvent { text } => ("group_event", text.as_str(), "", "", ""),
     };
     let mut v = serde_json::json!({
         "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,

@@ -171,7 +171,7 @@ impl Engine {
             (None, Some(body)) => self.on_success(why, body, now),
             (None, None) => {
                 let message = Error::MismatchedResponse { request: why.name() }.to_string();
-                self.on_failure(why, None, f::ErrorInfo { code: String::new(), message, device_lists: vec![] }, now)
+                self.on_failure(why, None, f::ErrorInfo { code: String::new(), message, ..Default::default() }, now)
             }
         }
     }
@@ -182,6 +182,21 @@ impl Engine {
             Pending::BlobUpload { id } => self.upload_refused(id, code, err, now),
             Pending::BlobDownload { id } => self.download_refused(id, code, err),
             Pending::BlobFetched => {}
+            Pending::GroupKeys { .. } => {
+                // Shared again with the next pump: new lists if the devices
+                // changed, else after a pause.
+                if code == Some(ErrorCode::DeviceListChanged) {
+                    for reply in err.device_lists {
+                        let handle = reply.handle.clone();
+                        if !self.directory.served_again(&reply) {
+                            self.apply_list_reply(&handle, reply, now);
+                        }
+                    }
+                    self.pump(now);
+                } else {
+                    self.link.retry_at = Some(now + super::RETRY_MS);
+                }
+            }
             Pending::Claim { handle, device_id } => {
                 self.link.retry_at = Some(now + super::RETRY_MS);
                 self.fx.emit(Event::Error { code, message: format!("{handle} (device {device_id}) cannot be reached yet: {}", err.message) });
@@ -242,8 +257,16 @@ impl Engine {
                 self.directory.settled();
                 if let Some(o) = self.outbox.remove(&entry, &mut self.fx) {
                     self.chats.set_status(&o.id, Status::Sent, &mut self.fx);
+                    if !o.group.is_empty() {
+                        self.sent_group_entry(&o);
+                        self.pump(now);
+                    }
                     self.fx.emit(Event::Sent { id: o.id });
                 }
+            }
+            (Pending::GroupKeys { group, session_id, peers }, ResponseBody::Sent(_)) => {
+                self.directory.settled();
+                self.group_keys_sent(&group, &session_id, peers, now);
             }
             (Pending::Devices, ResponseBody::Devices(list)) => {
                 let devices = list
@@ -288,7 +311,7 @@ impl Engine {
                 // An answer of the wrong kind: a broken or hostile server.
                 // Settle the request as failed so nothing waits on it.
                 let message = Error::MismatchedResponse { request: why.name() }.to_string();
-                self.on_failure(why, None, f::ErrorInfo { code: String::new(), message, device_lists: vec![] }, now);
+                self.on_failure(why, None, f::ErrorInfo { code: String::new(), message, ..Default::default() }, now);
             }
         }
     }

@@ -315,6 +315,9 @@ impl Engine {
         for c in part.contacts.into_iter().filter(|c| c.handle != handle) {
             self.directory.import(c, &mut self.fx);
         }
+        for g in part.groups {
+            self.groups.import(g, &mut self.fx);
+        }
         for (sender, action) in part.standings.iter().filter(|(h, _)| *h != handle) {
             self.apply_standing(sender, *action, now);
         }
@@ -430,7 +433,8 @@ impl Engine {
         let messages = self.chats.messages_since(days_ago(now, HISTORY_DAYS));
         // Part 0: contacts and chats; then messages in parts under CHUNK_BYTES.
         let standings = self.msg_requests.answers();
-        let mut parts = vec![HistoryPart { contacts, chats, messages: vec![], standings }];
+        let groups = self.groups.all().cloned().collect();
+        let mut parts = vec![HistoryPart { contacts, chats, messages: vec![], standings, groups }];
         let mut current = HistoryPart::default();
         let mut size = 0;
         for m in messages {

@@ -36,6 +36,7 @@
 
 mod connection;
 mod devices;
+mod groups;
 mod link;
 mod media;
 mod message_requests;
@@ -49,7 +50,9 @@ use crate::directory::{Account, Directory};
 use crate::effects::Effects;
 use crate::error::Error;
 use crate::event::Event;
+use crate::groups::Groups;
 use crate::inbox::Inbox;
+use crate::megolm::Megolm;
 use crate::linking::Linking;
 use crate::message_requests::MessageRequests;
 use crate::model::{Chat, ChatMessage, Contact, Notification, Role, SelfState};
@@ -116,7 +119,9 @@ struct Link {
     requests: Requests,
 }
 
+pub use groups::GroupInfo;
 pub use media::{FileInfo, Ticket};
+pub(crate) use send::hex_to_bytes;
 pub use recovery::RESTORED_ELSEWHERE;
 
 pub struct Engine {
@@ -132,6 +137,12 @@ pub struct Engine {
     outbox: Outbox,
     /// Files being sent: blobs not wholly on the server yet.
     uploads: Uploads,
+    /// Group states and this device's Megolm sessions.
+    groups: Groups,
+    megolm: Megolm,
+    /// Group changes refused as `group_epoch_taken`: group → (the epoch
+    /// this device held, the server's epoch, when to try again anyway).
+    group_blocked: std::collections::HashMap<String, (u64, u64, u64)>,
     inbox: Inbox,
     linking: Linking,
     link: Link,
@@ -170,6 +181,9 @@ impl Engine {
             msg_requests: MessageRequests::load(&*store)?,
             outbox: Outbox::load(&*store)?,
             uploads: Uploads::load(&*store)?,
+            groups: Groups::load(&*store)?,
+            megolm: Megolm::load(&*store)?,
+            group_blocked: Default::default(),
             inbox: Inbox::load(&*store)?,
             linking: Linking::default(),
             link: Link { state: Conn::Closed, transmit: VecDeque::new(), close: None, last_io_ms: 0, retry_at: None, requests: Requests::default() },
@@ -261,7 +275,7 @@ impl Engine {
 
     /// What the user (or their profile) calls a contact, else the handle.
     pub fn display_name(&self, handle: &str) -> String {
-        self.directory.display_name(handle)
+        self.group_name(handle).unwrap_or_else(|| self.directory.display_name(handle))
     }
 
     /// Chats, pinned first, then newest first.
@@ -293,6 +307,7 @@ impl Engine {
             muted: c.muted,
             archived: c.archived,
             pinned: c.pinned,
+            group: crate::groups::group_of(&c.handle).is_some(),
         }
     }
 
@@ -426,6 +441,9 @@ impl Engine {
         self.msg_requests.clear();
         self.outbox = Outbox::default();
         self.uploads.clear();
+        self.groups.clear();
+        self.megolm.clear();
+        self.group_blocked.clear();
         self.inbox.clear();
         self.linking = Linking::default();
         self.link.requests.clear();

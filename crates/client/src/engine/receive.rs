@@ -6,7 +6,7 @@
 //! under the same id (an account restored from its recovery phrase).
 
 use super::Engine;
-use crate::content::{Body, Payload, RECEIPT_READ, SEALED_HISTORY, Sealed};
+use crate::content::{Body, Payload, RECEIPT_READ, SEALED_GROUP, SEALED_HISTORY, Sealed};
 use crate::event::Event;
 use crate::model::{ChatMessage, MessageBody, Status};
 use crate::olm::{Peer, hex};
@@ -54,6 +54,9 @@ impl Engine {
             return self.undecryptable(&e, NOT_IN_LIST.into(), now);
         };
         let from = Peer::new(&e.sender_handle, e.sender_device, &identity);
+        if sealed.kind == SEALED_GROUP {
+            return self.on_group_envelope(&e, &from, &sealed.body, now);
+        }
         let plain = self.olm.decrypt(&from, sealed.kind, &sealed.body, &mut self.fx.ops);
         let plain = match plain {
             Ok(p) => p,
@@ -72,7 +75,7 @@ impl Engine {
             Err(reason) => return self.undecryptable(&e, reason.0, now),
         };
         match Payload::decode(plain.as_slice()) {
-            Ok(payload) => self.apply_payload(&e, payload, now),
+            Ok(payload) => self.apply_payload(&e, &from, payload, now),
             Err(_) => return self.undecryptable(&e, "the decrypted content is unreadable".into(), now),
         }
         self.inbox.applied(&e, now, &mut self.fx);
@@ -105,10 +108,16 @@ impl Engine {
     }
 
     fn undecryptable(&mut self, e: &f::Envelope, reason: String, now: u64) {
+        self.undecryptable_in(e, &e.sender_handle.clone(), reason, now);
+    }
+
+    /// Shows an envelope that could not be read in `chat` (the sender's, or
+    /// a group's), then acknowledges it.
+    pub(super) fn undecryptable_in(&mut self, e: &f::Envelope, chat: &str, reason: String, now: u64) {
         let from_me = Some(e.sender_handle.as_str()) == self.handle();
         let m = ChatMessage {
             id: hex(&e.message_id),
-            chat: e.sender_handle.clone(),
+            chat: chat.to_string(),
             from_me,
             sender_handle: e.sender_handle.clone(),
             sender_device: e.sender_device,
@@ -116,8 +125,17 @@ impl Engine {
             body: MessageBody::Undecryptable { reason },
             status: Status::Sent,
             seq: 0,
+            receipts: Default::default(),
         };
-        self.add_message(m, !from_me);
+        if crate::groups::group_of(chat).is_some() {
+            self.chats.add(m, !from_me, chat, &mut self.fx);
+        } else {
+            self.add_message(m, !from_me);
+        }
+        self.applied_and_ack(e, now);
+    }
+
+    pub(super) fn applied_and_ack(&mut self, e: &f::Envelope, now: u64) {
         self.inbox.applied(e, now, &mut self.fx);
         self.ack(e.envelope_id, now);
     }
@@ -139,7 +157,7 @@ impl Engine {
         true
     }
 
-    fn apply_payload(&mut self, e: &f::Envelope, p: Payload, now: u64) {
+    fn apply_payload(&mut self, e: &f::Envelope, from: &Peer, p: Payload, now: u64) {
         let from_me = Some(e.sender_handle.as_str()) == self.handle();
         let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
         // The sender's clock, but never later than the server received it.
@@ -154,6 +172,7 @@ impl Engine {
             body,
             status: if from_me { Status::Sent } else { Status::Delivered },
             seq: 0,
+            receipts: Default::default(),
         };
         match p.body {
             Some(Body::Text(t)) => {
@@ -174,6 +193,8 @@ impl Engine {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
             }
+            Some(Body::GroupKey(k)) => self.on_group_key(from, k),
+            Some(Body::Receipt(r)) if !from_me && !r.group_id.is_empty() => self.on_group_receipt(&e.sender_handle, r),
             Some(Body::Receipt(r)) if !from_me => {
                 let status = if r.kind == RECEIPT_READ { Status::Read } else { Status::Delivered };
                 // Only messages in the sender's own chat: a receipt for an id
@@ -190,7 +211,7 @@ impl Engine {
             Some(Body::Profile(pr)) if !from_me => self.directory.profile_name(&chat, &pr.display_name, &mut self.fx),
             // Receipts from own devices, read-sync or flags from others, a
             // profile of our own: not for us to apply.
-            Some(Body::Receipt(_) | Body::ReadSync(_) | Body::Flags(_) | Body::Profile(_) | Body::Standing(_)) => {
+            Some(Body::Receipt(_) | Body::ReadSync(_) | Body::Flags(_) | Body::Profile(_) | Body::Standing(_) | Body::GroupChange(_)) => {
                 self.fx.emit(Event::Error { code: None, message: format!("ignored a {} that {} may not send", body_name(&p.body), e.sender_handle) });
             }
             None => {
@@ -210,6 +231,8 @@ fn body_name(b: &Option<Body>) -> &'static str {
         Some(Body::Flags(_)) => "flags update",
         Some(Body::Profile(_)) => "profile",
         Some(Body::Standing(_)) => "message-request answer",
+        Some(Body::GroupKey(_)) => "group key",
+        Some(Body::GroupChange(_)) => "group change outside its group",
         None => "message",
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
     fn send_raw_profile(&mut self, chat: &str, name: &str, now: u64) {
         let id = self.new_message_id();
         let body = Body::Profile(Profile { display_name: name.to_string() });
-        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![] };
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![], ..Default::default() };
         self.queue(entry, now);
         self.finish();
     }
@@ -87,8 +87,14 @@ impl Engine {
         let Some(c) = self.chats.get(chat).cloned() else { return Ok(()) };
         let unread: Vec<Vec<u8>> = self.chats.unread_ids(chat).iter().map(|id| hex_to_bytes(id)).collect();
         let up_to = self.chats.messages(chat).last().map(|m| m.time_ms).unwrap_or(now).max(c.read_up_to_ms);
-        self.chats.apply_read(chat, up_to, &mut self.fx);
-        if !unread.is_empty() {
+        if let Some(group) = crate::groups::group_of(chat) {
+            let group = group.to_string();
+            self.group_read(chat, &group, now);
+            self.chats.apply_read(chat, up_to, &mut self.fx);
+        } else {
+            self.chats.apply_read(chat, up_to, &mut self.fx);
+        }
+        if !unread.is_empty() && crate::groups::group_of(chat).is_none() {
             self.receipt(chat, RECEIPT_READ, unread, now);
         }
         self.to_own_devices(chat, Body::ReadSync(ReadSync { chat: chat.to_string(), up_to_ms: up_to }), now);
@@ -125,7 +131,19 @@ impl Engine {
     }
 
     fn send_content(&mut self, chat: &str, body: Body, shown: MessageBody, now: u64) -> Result<String, Error> {
-        self.handle().ok_or(Error::NotRegistered)?;
+        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
+        if let Some(group) = crate::groups::group_of(chat) {
+            let group = group.to_string();
+            let g = self.groups.get(&group).ok_or_else(|| Error::Invalid("no such group".into()))?;
+            if !g.is_member(&me) {
+                return Err(Error::Invalid(format!("you are no longer in “{}”", g.name)));
+            }
+            let id = self.new_message_id();
+            self.show_own(&id, chat, shown, now);
+            self.queue_group_message(&id, &group, body, vec![], now);
+            self.finish();
+            return Ok(id);
+        }
         let chat = normalize_handle(chat)?;
         if self.directory.contact(&chat).is_none() {
             return Err(Error::UnknownContact(chat));
@@ -150,6 +168,7 @@ impl Engine {
             body,
             status: Status::Pending,
             seq: 0,
+            receipts: Default::default(),
         };
         self.chats.add(m, false, "", &mut self.fx);
     }
@@ -157,6 +176,9 @@ impl Engine {
     /// Queues a message already shown in `chat` (id `id`) for the contact
     /// and this account's other devices, naming the blobs it refers to.
     pub(super) fn queue_with_blobs(&mut self, id: &str, chat: &str, body: Body, blob_ids: Vec<String>, now: u64) {
+        if let Some(group) = crate::groups::group_of(chat) {
+            return self.queue_group_message(id, &group.to_string(), body, blob_ids, now);
+        }
         if let Some(warning) = self.directory.warning(chat) {
             // Queued, but held until the user acts: say so now.
             let warning = warning.to_string();
@@ -170,6 +192,7 @@ impl Engine {
             created_ms: now,
             seq: 0,
             blob_ids,
+            ..Default::default()
         };
         self.queue(entry, now);
     }
@@ -177,15 +200,15 @@ impl Engine {
     /// Something for this account's other devices only (read-sync, flags).
     pub(super) fn to_own_devices(&mut self, chat: &str, body: Body, now: u64) {
         let id = self.new_message_id();
-        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), created_ms: now, seq: 0, blob_ids: vec![] };
+        let entry = OutboxEntry { id, to: vec![], to_them: vec![], to_me: Payload::new(chat, now, body).bytes(), created_ms: now, seq: 0, blob_ids: vec![], ..Default::default() };
         self.queue(entry, now);
     }
 
     /// Delivered / read receipts to a contact.
     pub(super) fn receipt(&mut self, chat: &str, kind: u32, ids: Vec<Vec<u8>>, now: u64) {
         let id = self.new_message_id();
-        let body = Body::Receipt(Receipt { kind, message_ids: ids });
-        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![] };
+        let body = Body::Receipt(Receipt { kind, message_ids: ids, group_id: vec![] });
+        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![], ..Default::default() };
         self.queue(entry, now);
     }
 
@@ -213,6 +236,25 @@ impl Engine {
         let me = account.handle.clone();
         let mut held: BTreeSet<String> = BTreeSet::new();
         for entry in self.outbox.in_send_order() {
+            if !entry.group.is_empty() {
+                // A group's entries go in order; a change in flight holds
+                // back what follows it (it may change who gets it).
+                let key = crate::groups::chat_key(&entry.group);
+                if held.contains(&key) {
+                    continue;
+                }
+                let change = entry.epoch > 0 || entry.group_op.is_some();
+                if self.outbox.is_in_flight(&entry.id) {
+                    if change {
+                        held.insert(key);
+                    }
+                    continue;
+                }
+                if let super::groups::Step::Held = self.pump_group(entry, &account, my_device, now) {
+                    held.insert(key);
+                }
+                continue;
+            }
             let accounts = &entry.to;
             if self.outbox.is_in_flight(&entry.id) {
                 continue; // sent on this connection; later ones may follow it
@@ -312,6 +354,17 @@ impl Engine {
                 }
                 self.pump(now);
             }
+            Some(ErrorCode::GroupEpochTaken) => {
+                // Another change of the group came first: this one is made
+                // again on top of it once it arrives.
+                if let Some(o) = self.outbox.get(entry)
+                    && let Some(g) = self.groups.get(&o.group)
+                {
+                    let again = now + super::groups::EPOCH_RETRY_MS;
+                    self.group_blocked.insert(g.id.clone(), (g.epoch, err.group_epoch, again));
+                    self.link.retry_at = Some(self.link.retry_at.map_or(again, |r| r.min(again)));
+                }
+            }
             Some(ErrorCode::Internal | ErrorCode::GoingAway | ErrorCode::RateLimited | ErrorCode::ServerBusy) | None => {
                 // Not the message's fault: it stays in the outbox and goes again.
                 self.link.retry_at = Some(now + RETRY_MS);
@@ -324,6 +377,6 @@ impl Engine {
     }
 }
 
-pub(super) fn hex_to_bytes(s: &str) -> Vec<u8> {
+pub(crate) fn hex_to_bytes(s: &str) -> Vec<u8> {
     (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }

@@ -99,7 +99,7 @@ async fn a_device_removed_close_never_wipes_a_primary() {
     settle(&mut [&mut alice, &mut bob]).await;
     let role = alice.engine.role().clone();
 
-    let closing = f::ErrorInfo { code: "device_removed".into(), message: "removed".into(), device_lists: vec![] };
+    let closing = f::ErrorInfo { code: "device_removed".into(), message: "removed".into(), device_lists: vec![], ..Default::default() };
     assert!(server.server.inject("alice", 0, EventBody::Closing(closing)));
     run(&mut [&mut alice], 20).await;
 

@@ -81,7 +81,7 @@ async fn a_rolled_back_contact_list_is_refused_and_the_removed_device_gets_nothi
                 if matches!(r.body, Some(ResponseBody::Sent(_))) {
                     tampered = true;
                     r.body = None;
-                    r.error = Some(f::ErrorInfo { code: "device_list_changed".into(), message: "re-encrypt".into(), device_lists: vec![old.clone()] });
+                    r.error = Some(f::ErrorInfo { code: "device_list_changed".into(), message: "re-encrypt".into(), device_lists: vec![old.clone()], ..Default::default() });
                 }
             }
         }
@@ -135,7 +135,7 @@ async fn a_server_added_device_is_never_encrypted_to() {
                 let mut l = honest.clone();
                 tamper(&mut l);
                 r.body = None;
-                r.error = Some(f::ErrorInfo { code: "device_list_changed".into(), message: "re-encrypt".into(), device_lists: vec![l] });
+                r.error = Some(f::ErrorInfo { code: "device_list_changed".into(), message: "re-encrypt".into(), device_lists: vec![l], ..Default::default() });
             }
         }
         Some(frame)

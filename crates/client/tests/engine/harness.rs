@@ -249,6 +249,7 @@ pub fn texts(d: &Device, chat: &str) -> Vec<(bool, String)> {
             tether_client::MessageBody::Link { url, .. } => (m.from_me, url.clone()),
             tether_client::MessageBody::File { file, .. } => (m.from_me, format!("file: {}", file.file_name)),
             tether_client::MessageBody::Undecryptable { reason } => (m.from_me, format!("undecryptable: {reason}")),
+            tether_client::MessageBody::GroupEvent { text } => (m.from_me, format!("event: {text}")),
         })
         .collect()
 }

@@ -296,7 +296,7 @@ fn the_same_device_list_served_twice_with_device_list_changed_is_refused() {
     let (send_id, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("the message is sent");
     // The server claims bob has a device 7 that no signed list holds: first
     // time, the engine refetches from what it was served (still v1 without 7).
-    let changed = |lists: Vec<f::DeviceListReply>| f::ErrorInfo { code: ErrorCode::DeviceListChanged.as_str().into(), message: "devices changed".into(), device_lists: lists };
+    let changed = |lists: Vec<f::DeviceListReply>| f::ErrorInfo { code: ErrorCode::DeviceListChanged.as_str().into(), message: "devices changed".into(), device_lists: lists, ..Default::default() };
     let reqs = relay.fail(&mut e, send_id, changed(vec![served.clone()]), T0 + 3);
     let ev = events(&mut e);
     assert!(!ev.iter().any(|x| matches!(x, Event::SafetyWarning { .. })), "first time is not yet a warning: {ev:?}");
@@ -340,7 +340,7 @@ fn a_send_the_server_refuses_leaves_the_outbox_and_shows_as_failed() {
     let reqs = relay.respond(&mut e, claim, ResponseBody::Prekey(f::PrekeyBundle { key: Some(bob_prekey(0, true)), ..Default::default() }), T0 + 2);
     let (send, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("sent");
     events(&mut e);
-    let refused = f::ErrorInfo { code: ErrorCode::BadRequest.as_str().into(), message: "no".into(), device_lists: vec![] };
+    let refused = f::ErrorInfo { code: ErrorCode::BadRequest.as_str().into(), message: "no".into(), device_lists: vec![], ..Default::default() };
     relay.fail(&mut e, send, refused, T0 + 3);
     let ev = events(&mut e);
     assert!(ev.iter().any(|x| matches!(x, Event::Error { code: Some(ErrorCode::BadRequest), .. })), "the code is typed: {ev:?}");
@@ -351,7 +351,7 @@ fn a_send_the_server_refuses_leaves_the_outbox_and_shows_as_failed() {
     let id2 = e.send_text("bob", "again", T0 + 4).unwrap();
     let reqs = relay.requests(&mut e);
     let (send, _) = reqs.iter().find(|(_, r)| matches!(r, Request::Send(_))).cloned().expect("sent");
-    let busy = f::ErrorInfo { code: ErrorCode::ServerBusy.as_str().into(), message: "busy".into(), device_lists: vec![] };
+    let busy = f::ErrorInfo { code: ErrorCode::ServerBusy.as_str().into(), message: "busy".into(), device_lists: vec![], ..Default::default() };
     relay.fail(&mut e, send, busy, T0 + 5);
     assert!(e.outbox().contains(&id2));
     // Virtual time runs timer to timer (keepalives, then the retry).
@@ -374,7 +374,7 @@ fn a_message_held_for_a_contact_holds_nothing_else_and_leaves_the_engine_idle() 
     e.add_contact("zed", "", T0).unwrap();
     let reqs = relay.requests(&mut e);
     let (id, _) = reqs.iter().find(|(_, r)| matches!(r, Request::GetDeviceList(g) if g.handle == "zed")).unwrap();
-    let unknown = f::ErrorInfo { code: ErrorCode::UnknownAccount.as_str().into(), message: "no account has that handle".into(), device_lists: vec![] };
+    let unknown = f::ErrorInfo { code: ErrorCode::UnknownAccount.as_str().into(), message: "no account has that handle".into(), device_lists: vec![], ..Default::default() };
     relay.fail(&mut e, *id, unknown, T0);
     events(&mut e);
     e.send_text("zed", "anyone?", T0 + 1).unwrap();

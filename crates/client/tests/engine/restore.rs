@@ -477,7 +477,7 @@ async fn an_account_restored_close_without_proof_never_wipes_a_primary() {
             settle(&mut [&mut alice]).await;
         }
         alice.take_events();
-        let closing = f::ErrorInfo { code: "account_restored".into(), message: "restored".into(), device_lists: lists };
+        let closing = f::ErrorInfo { code: "account_restored".into(), message: "restored".into(), device_lists: lists, ..Default::default() };
         assert!(server.server.inject("alice", 0, f::EventBody::Closing(closing)));
         settle(&mut [&mut alice]).await;
         assert_eq!(alice.engine.role(), &role, "the account key is kept");
