@@ -143,6 +143,29 @@ impl Engine {
         Ok(())
     }
 
+    /// Sends a change of a group's members as given, unchecked, on the
+    /// state this device holds: what a hacked member's client could send.
+    /// For the attack tests only.
+    #[doc(hidden)]
+    pub fn danger_send_group_members(&mut self, chat: &str, members: &[(&str, bool)], now: u64) {
+        let Some(g) = group_of(chat).and_then(|id| self.groups.get(id)).cloned() else { return };
+        let state = crate::content::GroupState {
+            name: g.name.clone(),
+            members: members.iter().map(|(h, admin)| crate::content::GroupMember { handle: h.to_string(), admin: *admin }).collect(),
+        };
+        let change = GroupChange { group_id: hex_to_bytes(&g.id), epoch: g.epoch + 1, parent: hex_to_bytes(&g.hash), state: Some(state) };
+        let entry = OutboxEntry {
+            id: hex(&self.random::<16>()),
+            to_them: Payload::new("", now, Body::GroupChange(change)).bytes(),
+            created_ms: now,
+            group: g.id.clone(),
+            epoch: g.epoch + 1,
+            ..Default::default()
+        };
+        self.queue_group(entry, now);
+        self.finish();
+    }
+
     /// A group's state as the UI shows it.
     pub fn group_info(&self, chat: &str) -> Option<GroupInfo> {
         let g = self.groups.get(group_of(chat)?)?;

@@ -11,6 +11,7 @@ mod attacks_link;
 mod attacks_lists;
 mod chat;
 mod files;
+mod groups;
 mod linking;
 mod relay;
 mod requests;
