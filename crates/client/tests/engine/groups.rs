@@ -215,3 +215,35 @@ async fn two_admins_changing_a_group_at_once_both_land_and_every_device_converge
     settle(&mut [&mut alice, &mut bob, &mut carol, &mut dave]).await;
     assert_eq!(texts_only(&dave, &chat), vec!["carol: welcome dave"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_linked_later_gets_the_groups_from_history_and_reads_what_follows() {
+    let server = TestServer::start().await;
+    let mut alice = primary(&server, "alice").await;
+    let mut bob = primary(&server, "bob").await;
+    alice.add_contact("bob", "Bob").await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let now = alice.now();
+    let chat = alice.engine.create_group("Book club", &["bob".into()], now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    say(&mut bob, &chat, "before the link").await;
+    settle(&mut [&mut alice, &mut bob]).await;
+
+    let mut alice2 = link_companion(&server, &mut alice, false).await;
+    settle(&mut [&mut alice, &mut alice2, &mut bob]).await;
+    let g = alice2.engine.group_info(&chat).expect("the group came with the history");
+    assert_eq!((g.name.as_str(), g.am_admin), ("Book club", true));
+    assert_eq!(texts_only(&alice2, &chat), vec!["bob: before the link"], "its recent messages too");
+    // Bob's next message reaches the new device (his device shares its key
+    // with it first), and so does one from alice's primary.
+    say(&mut bob, &chat, "after the link").await;
+    settle(&mut [&mut alice, &mut alice2, &mut bob]).await;
+    say(&mut alice, &chat, "from the primary").await;
+    settle(&mut [&mut alice, &mut alice2, &mut bob]).await;
+    assert_eq!(texts_only(&alice2, &chat), vec!["bob: before the link", "bob: after the link", "alice: from the primary"]);
+    // And the companion writes to the group.
+    say(&mut alice2, &chat, "from the browser").await;
+    settle(&mut [&mut alice, &mut alice2, &mut bob]).await;
+    assert_eq!(texts_only(&bob, &chat).last().map(String::as_str), Some("alice: from the browser"));
+}
