@@ -32,6 +32,7 @@ export function openGroupInfo() {
 function change(op, done) {
   if (!ui.chat) return;
   post({ kind: "changeGroup", chat: ui.chat, op });
+  ui.group.member = null;
   toast(done);
 }
 

@@ -106,7 +106,8 @@ function submit() {
   }
   if (!ui.chat) return;
   post({ kind: "changeGroup", chat: ui.chat, op: { op: "add", handles: p.picked } });
-  toast(t("addingMembers", p.picked.length));
+  const names = new Map(contacts().map((c) => [c.handle, c.name]));
+  toast(t("addingMembers", p.picked.map((h) => names.get(h) ?? h).join(", ")));
   ui.picker = null;
   redraw();
 }
