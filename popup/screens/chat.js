@@ -3,18 +3,19 @@
 // composer. Opening a chat tells the worker, which marks it read and keeps
 // sending its history while it is open.
 
-import { $, $button, $textarea, avatar, h, hueOf, label, t, toast } from "../dom.js";
+import { $, $button, $textarea, avatar, h, t, toast } from "../dom.js";
 import { dayLabel, fullTime, startOfDay, timeOfDay } from "../format.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { freshShare } from "../../common/messages.js";
 import { data, findContact, isGroup, nameOf, openGroup, redraw, ui } from "../state.js";
 import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, wireFiles } from "./files.js";
+import { eventLine, ownGroupMeta, senderLabel } from "./groupchat.js";
+import { ticks } from "./ticks.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
 /** @typedef {ChatMessage["body"]} MessageBody */
 /** @typedef {Extract<MessageBody, { kind: "link" }>} LinkBody */
-/** @typedef {ChatMessage["status"]} Status */
 /** @typedef {import("../state.js").GroupInfo} GroupInfo */
 
 /** Messages from one sender closer together than this share a bubble group. */
@@ -120,15 +121,6 @@ export function renderChat() {
 }
 
 /**
- * A change of a group, as a line across the chat ("Alice added Bob").
- * @param {string} text
- * @param {ChatMessage} m
- */
-function eventLine(text, m) {
-  return h("div", { class: "event-line", role: "note", "data-id": m.id }, h("span", { title: fullTime(m.timeMs) }, text));
-}
-
-/**
  * One message bubble. In a group, another member's first bubble of a run
  * carries their name in their colour; an own message's ticks open who
  * has it ("read by").
@@ -140,10 +132,7 @@ function eventLine(text, m) {
 function messageView(m, chat, grouped, group) {
   const body = m.body;
   const bubble = h("div", { class: "bubble" });
-  if (!m.fromMe && m.senderHandle && m.senderHandle !== chat && !grouped) {
-    const name = group?.members.find((p) => p.handle === m.senderHandle)?.name ?? nameOf(m.senderHandle);
-    bubble.append(h("span", { class: "sender", style: `--hue:${hueOf(m.senderHandle)}`, "data-handle": m.senderHandle }, name));
-  }
+  if (!m.fromMe && m.senderHandle && m.senderHandle !== chat && !grouped) bubble.append(senderLabel(m.senderHandle, group));
   if (body.kind === "link") bubble.append(...linkCard(body));
   else if (body.kind === "file") bubble.append(...fileView(m, body));
   else if (body.kind === "undecryptable") {
@@ -153,73 +142,13 @@ function messageView(m, chat, grouped, group) {
 
   const when = new Date(m.timeMs);
   const time = h("time", { datetime: when.toISOString(), title: fullTime(m.timeMs) }, timeOfDay(m.timeMs));
-  const inGroup = !!group && m.fromMe && m.status !== "pending" && m.status !== "failed";
-  const open = inGroup && ui.receiptsFor === m.id;
-  const meta = inGroup
-    ? h("button", { class: "msg-meta meta-btn", type: "button", "aria-expanded": String(open), title: t("messageInfo"), onclick: () => toggleReceipts(m.id) }, time)
-    : h("span", { class: "msg-meta" }, time);
-  if (m.fromMe) meta.append(ticks(m.status));
-  bubble.append(meta);
-  if (open) bubble.append(readBy(m.id));
+  if (group && m.fromMe) bubble.append(...ownGroupMeta(m, time));
+  else bubble.append(h("span", { class: "msg-meta" }, time, m.fromMe ? ticks(m.status) : null));
   return h("div", {
     class: ["msg", m.fromMe ? "me" : "them", grouped && "grouped", `kind-${body.kind}`].filter(Boolean).join(" "),
     "data-id": m.id,
     "data-status": m.fromMe ? m.status : null,
   }, bubble);
-}
-
-/**
- * Opens (asking the worker) or closes an own group message's "read by".
- * @param {string} id
- */
-function toggleReceipts(id) {
-  ui.receiptsFor = ui.receiptsFor === id ? null : id;
-  if (ui.receiptsFor && ui.chat) post({ kind: "messageReceipts", chat: ui.chat, id });
-  renderChat();
-}
-
-/**
- * Who has an own group message: read, delivered, not yet — each member
- * with the ticks they gave it.
- * @param {string} id
- */
-function readBy(id) {
-  const got = data.receipts?.id === id ? data.receipts.receipts : null;
-  const panel = h("div", { class: "read-by", role: "group", "aria-label": t("messageInfo") });
-  if (!got) {
-    panel.append(h("p", { class: "muted small" }, t("loadingMessages")));
-    return panel;
-  }
-  /** @type {[Status, string][]} */
-  const sections = [["read", "readBy"], ["delivered", "deliveredTo"], ["sent", "notDeliveredYet"]];
-  for (const [status, key] of sections) {
-    const who = got.filter((r) => r.status === status);
-    if (!who.length) continue;
-    panel.append(h("p", { class: "read-by-title", "data-status": status }, ticks(status), t(key)),
-      h("ul", { class: "read-by-list", "data-status": status }, ...who.map((r) => h("li", { "data-handle": r.handle }, r.name))));
-  }
-  return panel;
-}
-
-/** @type {Record<Status, { icon: "alert" | "clock" | "check" | "checks", key: string }>} */
-const TICKS = {
-  failed: { icon: "alert", key: "statusFailed" },
-  pending: { icon: "clock", key: "statusPending" },
-  sent: { icon: "check", key: "statusSent" },
-  delivered: { icon: "checks", key: "statusDelivered" },
-  read: { icon: "checks", key: "statusRead" },
-};
-
-/**
- * ✓ sent, ✓✓ delivered, blue ✓✓ read; a clock while pending; a warning
- * sign when it will not be sent.
- * @param {Status} status
- */
-function ticks(status) {
-  const tick = TICKS[status] ?? TICKS.pending;
-  const el = h("span", { class: `ticks ${status}`, "data-status": status, role: "img" }, icon(tick.icon));
-  label(el, t(tick.key));
-  return el;
 }
 
 /**
