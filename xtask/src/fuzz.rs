@@ -69,7 +69,11 @@ pub fn run(args: &[String]) -> Result {
                 let n = it.next().ok_or("--seconds needs a number")?;
                 seconds = n.parse().map_err(|_| format!("--seconds: not a number: {n}"))?;
             }
-            "--reproduce" => reproduce = Some(PathBuf::from(it.next().ok_or("--reproduce needs a file")?)),
+            "--reproduce" => {
+                let file = it.next().ok_or("--reproduce needs a file")?;
+                // cargo fuzz runs in fuzz/: a path relative to here must not reach it as it is.
+                reproduce = Some(std::path::absolute(file).map_err(|e| format!("--reproduce {file}: {e}"))?);
+            }
             "--dev" => profile = Profile::Dev,
             "--seeds-only" => seeds_only = true,
             "--write-seeds" => return write_seeds(),
