@@ -6,7 +6,10 @@
 //! targets' flags (so it reuses their build); rerun it when the wire format
 //! changes.
 
-// The coverage instrumentation of that build needs libFuzzer's callbacks.
+// The coverage instrumentation of that build needs libFuzzer's callbacks
+// (feature `libfuzzer`, which `--write-seeds` turns on); a plain build, as
+// `cargo test --workspace` makes to check that it compiles, does not.
+#[cfg(feature = "libfuzzer")]
 extern crate libfuzzer_sys;
 
 use prost::Message;
