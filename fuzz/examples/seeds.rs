@@ -113,7 +113,7 @@ fn server_frame() {
         "server_frame",
         "device-send",
         &device(vec![
-            frame(1, Request::Send(f::SendMessage { message_id: vec![1; 16], copies: vec![copy], blob_ids: vec![] })),
+            frame(1, Request::Send(f::SendMessage { message_id: vec![1; 16], copies: vec![copy], blob_ids: vec![], ..Default::default() })),
             frame(2, Request::Ack(f::Ack { envelope_ids: vec![1, 2] })),
         ]),
     );
