@@ -60,16 +60,25 @@ fn three_accounts_talk_in_a_group_a_removed_member_reads_nothing_after_and_only_
     // Everyone reads all three, in order, with the senders' names.
     let read = ok(&alice, &["read", "Ski trip"]);
     assert!(read.starts_with("“Ski trip” (3 members: you, Bob, Carol)"), "{read}");
-    assert!(read.contains("— alice created the group “Ski trip” —"), "{read}");
+    assert!(read.contains("— You created the group “Ski trip” —"), "{read}");
     assert_eq!(said(&read), ["alice: one from alice", "Bob: two from bob", "Carol: three from carol"], "{read}");
+    // bob and carol have alice's message, unread: her tick says who has it.
+    let first = read.lines().find(|l| l.contains("one from alice")).unwrap();
+    assert!(first.ends_with("✓✓ (delivered to Bob, Carol)"), "{read}");
     let read = ok(&bob, &["read", "Ski trip"]);
+    assert!(read.contains("— alice created the group “Ski trip” —"), "{read}");
+    let second = read.lines().find(|l| l.contains("two from bob")).unwrap();
+    assert!(second.ends_with("two from bob ✓✓ (read by alice; delivered to carol)"), "{read}");
     assert_eq!(said(&read), ["alice: one from alice", "bob: two from bob", "carol: three from carol"], "{read}");
     let read = ok(&carol, &["read", &format!("g:{id}")]);
     assert_eq!(said(&read), ["alice: one from alice", "bob: two from bob", "carol: three from carol"], "{read}");
-    // Both others read alice's message: her ticks say so.
+    // Both have read it now; bob's message was read by alice, not yet by carol.
     let read = ok(&alice, &["read", "Ski trip"]);
     let first = read.lines().find(|l| l.contains("one from alice")).unwrap();
-    assert!(first.contains("✓✓ read") && first.contains("read by Bob, Carol"), "{read}");
+    assert!(first.ends_with("one from alice ✓✓ read"), "{read}");
+    let read = ok(&bob, &["read", "Ski trip"]);
+    let second = read.lines().find(|l| l.contains("two from bob")).unwrap();
+    assert!(second.ends_with("two from bob ✓✓ read"), "{read}");
 
     let chats = ok(&bob, &["chats"]);
     assert!(chats.lines().any(|l| l.starts_with("Ski trip [group]")), "{chats}");
@@ -98,6 +107,19 @@ fn three_accounts_talk_in_a_group_a_removed_member_reads_nothing_after_and_only_
     assert_eq!(v["group"]["id"], id.as_str());
     assert_eq!(v["group"]["name"], "Ski trip");
     drop(listen);
+
+    // A file to the group: bob saves it byte for byte.
+    let file = dir.path().join("map.bin");
+    let bytes: Vec<u8> = (0..70_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    std::fs::write(&file, &bytes).unwrap();
+    let out = ok(&alice, &["send-file", "Ski trip", file.to_str().unwrap(), "--caption", "the map"]);
+    assert!(out.contains("Sent map.bin to “Ski trip”."), "{out}");
+    let read = ok(&bob, &["read", "Ski trip"]);
+    assert!(read.contains("alice: 📄 map.bin (68.4 KB)") && read.contains("the map"), "{read}");
+    let file_id = read.lines().find_map(|l| l.trim().strip_prefix("id ")).unwrap().split_whitespace().next().unwrap();
+    let saved = dir.path().join("bob-map.bin");
+    ok(&bob, &["download", file_id, "--out", saved.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&saved).unwrap(), bytes);
 
     // Only an admin changes the group.
     let (success, _, err) = tether(&bob, &["group", "remove", "Ski trip", "carol"]);
@@ -149,6 +171,7 @@ fn a_name_two_groups_share_is_refused_with_their_ids_and_a_contact_handle_wins_o
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
     let (alice, bob, _carol) = three(dir.path(), &server);
+    ok(&bob, &["contacts", "add", "alice"]);
 
     let first = created_id(&ok(&alice, &["group", "create", "Book club", "-m", "bob"]));
     let out = ok(&alice, &["group", "create", "Book club", "--members", "bob,carol"]);
@@ -158,7 +181,7 @@ fn a_name_two_groups_share_is_refused_with_their_ids_and_a_contact_handle_wins_o
     for args in [&["send", "Book club", "hi"][..], &["read", "book club"], &["group", "info", "Book club"]] {
         let (success, _, err) = tether(&alice, args);
         assert!(!success, "{args:?} picked one of two groups");
-        assert!(err.contains("“Book club” names 2 groups; name one by its id"), "{err}");
+        assert!(err.to_lowercase().contains("“book club” names 2 groups; name one by its id"), "{err}");
         assert!(err.contains(&first) && err.contains(&second), "{err}");
     }
     // By id (whole, 8 digits, g:…) each is found.

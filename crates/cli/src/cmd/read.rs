@@ -77,7 +77,7 @@ impl Read {
             }
             let who = clean_line(&if m.from_me { me.to_string() } else { engine.display_name(&m.sender_handle) });
             let tick = if m.from_me { own_tick(engine, m, others) } else { String::new() };
-            println!("[{}] {who}: {} {tick}", clock(m.time_ms), body_text(&m.body));
+            println!("{}", format!("[{}] {who}: {} {tick}", clock(m.time_ms), body_text(&m.body)).trim_end());
             file_hint(m);
         }
         if !g.am_member {
@@ -97,7 +97,8 @@ fn file_hint(m: &ChatMessage) {
 /// counts in a large one.
 fn own_tick(engine: &Engine, m: &ChatMessage, others: usize) -> String {
     let tick = status_tick(m.status);
-    if m.receipts.is_empty() || matches!(m.status, Status::Pending | Status::Failed) {
+    // Read by everyone (or not sent yet): the tick says it all.
+    if m.receipts.is_empty() || matches!(m.status, Status::Pending | Status::Failed | Status::Read) {
         return tick.to_string();
     }
     let receipts = engine.message_receipts(&m.id);
