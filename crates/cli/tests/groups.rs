@@ -141,8 +141,9 @@ fn three_accounts_talk_in_a_group_a_removed_member_reads_nothing_after_and_only_
     let (success, _, err) = tether(&carol, &["send", "Ski trip", "let me back"]);
     assert!(!success && err.contains("not in “Ski trip” any more"), "{err}");
 
-    // info: members, admins, who is who.
-    let info = ok(&alice, &["group", "info", "Ski trip"]);
+    // info: members, admins, who is who (and carol's reading sent alice nothing).
+    let (success, info, err) = tether(&alice, &["group", "info", "Ski trip"]);
+    assert!(success && !err.contains("receipt"), "{info}{err}");
     assert!(info.contains(&format!("id       {id}")), "{info}");
     assert!(info.contains("members  2 (you are an admin)"), "{info}");
     assert!(info.lines().any(|l| l.contains("alice (you)") && l.trim_end().ends_with("admin")), "{info}");

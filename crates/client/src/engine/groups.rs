@@ -555,6 +555,11 @@ impl Engine {
 
     /// Read receipts for a group chat's unread messages, one per sender.
     pub(super) fn group_read(&mut self, chat: &str, group: &str, now: u64) {
+        // Once out of the group, its members ignore this account's receipts.
+        let me = self.handle().unwrap_or_default();
+        if !self.groups.get(group).is_some_and(|g| g.is_member(me)) {
+            return;
+        }
         let unread: BTreeSet<String> = self.chats.unread_ids(chat).into_iter().collect();
         let mut by_sender: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
         for m in self.chats.messages(chat).iter().filter(|m| unread.contains(&m.id) && !m.from_me) {
