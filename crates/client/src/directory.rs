@@ -58,8 +58,10 @@ pub struct Directory {
     checked: Mutex<HashMap<(Vec<u8>, Vec<u8>), Option<DeviceList>>>,
 }
 
-/// Verified lists remembered at most (the cache is emptied beyond).
-const CHECKED_MAX: usize = 1024;
+/// Verified lists remembered at most (the cache is emptied beyond): more
+/// than the accounts of the largest group, so a group send does not verify
+/// every member's list again.
+const CHECKED_MAX: usize = 4096;
 
 /// What became of a served device list.
 pub(crate) enum ListOutcome {

@@ -28,6 +28,9 @@ pub struct Config {
     pub registration: Option<Registration>,
     /// Most companions (linked devices besides the primary) per account.
     pub max_companions: u32,
+    /// Most accounts one send's fan-out may address: the largest group
+    /// (docs/protocol.md §15). A fan-out also has at most 4 096 devices.
+    pub max_group_size: u32,
     /// Companions are logged out when the primary is inactive this long.
     pub primary_inactive_days: u64,
     /// A companion inactive this long is removed.
@@ -118,6 +121,7 @@ impl Default for Config {
             data: "./data".into(),
             registration: None,
             max_companions: 4,
+            max_group_size: 1024,
             primary_inactive_days: 14,
             companion_inactive_days: 30,
             envelope_ttl_days: 30,
@@ -261,6 +265,9 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
         assert_eq!(c.registration, Some(Registration::Token));
         assert_eq!(c.primary_inactive_days, 14);
+        assert_eq!(c.max_group_size, 1024);
+        let c: Config = toml::from_str("max_group_size = 3").unwrap();
+        assert_eq!(c.max_group_size, 3);
         assert!(toml::from_str::<Config>("no_such_key = 1").is_err());
         let c: Config = toml::from_str("data = \"/d\"\nmax_file_size = 1000\nblob_quota = 5000").unwrap();
         assert_eq!((c.max_file_size, c.blob_quota, c.blob_dir()), (1000, 5000, PathBuf::from("/d/blobs")));

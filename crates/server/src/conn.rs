@@ -393,6 +393,10 @@ impl Conn {
                 ErrorCode::BlobNotFound,
                 "a file this message names is gone (expired or fetched by all); nothing was sent: upload it again",
             )),
+            (Written::EpochTaken, _) => Err(Failure::new(
+                ErrorCode::GroupEpochTaken,
+                "another change of this group came first; nothing was sent: apply it, then send your change again",
+            )),
             (Written::Failed, Outcome::Sent { .. }) => {
                 Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again"))
             }
@@ -531,7 +535,7 @@ impl Conn {
             message_id: e.envelope.message_id.clone(),
             sender_handle: e.envelope.sender_handle.clone(),
             sender_device: e.envelope.sender_device,
-            ciphertext: e.envelope.ciphertext.clone(),
+            ciphertext: e.envelope.ciphertext.to_vec(),
             server_time_ms: e.envelope.created_ms,
         };
         self.send_event(EventBody::Envelope(env)).await

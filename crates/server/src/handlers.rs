@@ -11,19 +11,23 @@ use crate::limits::Limited;
 use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
 use crate::store::{
-    Account, AckedCopies, Blob, BlobCreated, BlobId, BlobLimits, BlobSend, ListUpdate, NewDevice, NewEnvelope, Prekey,
-    Restoration, StoreError,
+    Account, AckedCopies, Blob, BlobCreated, BlobId, BlobLimits, BlobSend, GroupEpochStep, GroupId, ListUpdate,
+    NewDevice, NewEnvelope, Prekey, Restoration, StoreError,
 };
-use crate::writer::Op;
+use crate::writer::{Op, SendWrite};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tether_proto::ErrorCode;
 use tether_proto::device_list::{self, PRIMARY_DEVICE};
 use tether_proto::frames::*;
 
 /// Most copies in one send.
 const MAX_COPIES: usize = 1000;
-/// Most accounts one send may address.
+/// Most accounts one send's copies may address.
 const MAX_ACCOUNTS: usize = 64;
+/// Most devices one send's fan-out may go to (its accounts are limited by
+/// the config's `max_group_size`).
+const MAX_FANOUT_DEVICES: usize = 4096;
 /// Largest ciphertext of one copy: its envelope (with the sender's handle
 /// and ids) must still fit one Noise frame on the way out.
 pub const MAX_CIPHERTEXT: usize = tether_proto::noise::MAX_FRAME - 1024;
@@ -742,23 +746,40 @@ async fn claim_limited(s: &Shared, me: &str, handle: &str, device_id: u32) -> Re
     Ok(key?)
 }
 
-/// Checks a send and hands its copies to the writer: answered `Sent` once
-/// they are committed.
+/// Checks a send and hands its copies and its fan-out's to the writer:
+/// answered `Sent` once they are committed (docs/protocol.md §4.9, §15.5).
 async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     let (me, my_device) = device(c)?;
     if m.message_id.len() != 16 {
         return Err(bad("message_id must be 16 bytes"));
     }
-    if m.copies.is_empty() || m.copies.len() > MAX_COPIES {
-        return Err(bad(format!("a send carries 1 to {MAX_COPIES} copies")));
+    if m.copies.len() > MAX_COPIES {
+        return Err(bad(format!("a send carries at most {MAX_COPIES} copies")));
+    }
+    if m.copies.is_empty() && m.fanout.is_empty() {
+        return Err(bad("a send needs at least one copy or a fan-out"));
+    }
+    if m.fanout.is_empty() != m.shared.is_empty() {
+        return Err(bad("a fan-out needs its shared ciphertext, and a shared ciphertext a fan-out"));
+    }
+    if m.shared.len() > MAX_CIPHERTEXT {
+        return Err(bad(format!("the shared ciphertext must be 1 to {MAX_CIPHERTEXT} bytes")));
     }
     if m.blob_ids.len() > MAX_BLOBS_PER_SEND {
         return Err(bad(format!("a send names at most {MAX_BLOBS_PER_SEND} blobs")));
     }
-    // Targets per account, each device once.
+    let group = m.group_epoch.map(group_epoch_arg).transpose()?;
+    // Targets per account, each device once over the copies and the fan-out.
     let mut targets: BTreeMap<String, BTreeSet<u32>> = BTreeMap::new();
-    // Per account, the oldest list version a copy states it was encrypted for.
+    // Per account, the oldest list version a copy or fan-out entry states
+    // it was encrypted for.
     let mut stated: BTreeMap<String, u64> = BTreeMap::new();
+    let mut state = |handle: &str, version: u64| {
+        if version > 0 {
+            let v = stated.entry(handle.to_string()).or_insert(version);
+            *v = (*v).min(version);
+        }
+    };
     let mut copies = Vec::with_capacity(m.copies.len());
     for copy in m.copies {
         if copy.ciphertext.is_empty() || copy.ciphertext.len() > MAX_CIPHERTEXT {
@@ -768,20 +789,42 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         if !targets.entry(handle.clone()).or_default().insert(copy.device_id) {
             return Err(bad("two copies for the same device"));
         }
-        if copy.list_version > 0 {
-            let v = stated.entry(handle.clone()).or_insert(copy.list_version);
-            *v = (*v).min(copy.list_version);
-        }
+        state(&handle, copy.list_version);
         copies.push((handle, copy));
     }
     if targets.len() > MAX_ACCOUNTS {
-        return Err(bad(format!("a send addresses at most {MAX_ACCOUNTS} accounts")));
+        return Err(bad(format!("a send's copies address at most {MAX_ACCOUNTS} accounts")));
     }
-    // The server's one check: the copies cover exactly the current devices
-    // of every account addressed (the sender's own account: its other
-    // devices), encrypted for no older list than the current one where the
-    // copies state it (a restored account keeps device 0 under new keys).
-    // Anything else means the sender's view is stale.
+    // The fan-out: (handle, device) of every device that gets `shared`.
+    let mut fanout: Vec<(String, u32)> = Vec::new();
+    let mut fanout_accounts: BTreeSet<String> = BTreeSet::new();
+    let max_group = c.s.config.max_group_size as usize;
+    for r in m.fanout {
+        let handle = handle_arg(&r.handle)?;
+        if r.device_ids.is_empty() {
+            return Err(bad("each fan-out entry names at least one device"));
+        }
+        if fanout.len() + r.device_ids.len() > MAX_FANOUT_DEVICES {
+            return Err(bad(format!("a fan-out goes to at most {MAX_FANOUT_DEVICES} devices")));
+        }
+        let given = targets.entry(handle.clone()).or_default();
+        for device_id in r.device_ids {
+            if !given.insert(device_id) {
+                return Err(bad("a device is named twice in the copies and the fan-out"));
+            }
+            fanout.push((handle.clone(), device_id));
+        }
+        state(&handle, r.list_version);
+        fanout_accounts.insert(handle);
+        if fanout_accounts.len() > max_group {
+            return Err(bad(format!("a fan-out addresses at most {max_group} accounts on this server")));
+        }
+    }
+    // The server's one check: the copies and the fan-out together cover
+    // exactly the current devices of every account addressed (the sender's
+    // own account: its other devices), encrypted for no older list than
+    // the current one where they state it (a restored account keeps device
+    // 0 under new keys). Anything else means the sender's view is stale.
     let mut stale = Vec::new();
     for (handle, given) in &targets {
         let Some(active) = c.s.active_devices(handle).await? else {
@@ -816,23 +859,43 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
     let now = c.s.clock.now_ms();
     let blobs = (!blob_ids.is_empty()).then(|| BlobSend {
         blob_ids,
-        readers: copies.iter().map(|(handle, copy)| (handle.clone(), copy.device_id)).collect(),
+        readers: copies
+            .iter()
+            .map(|(handle, copy)| (handle.clone(), copy.device_id))
+            .chain(fanout.iter().cloned())
+            .collect(),
         expires_ms: now + c.s.config.envelope_ttl_days * crate::DAY_MS,
     });
-    let envelopes = copies
+    let envelope = |handle: String, device_id: u32, ciphertext: Arc<[u8]>| NewEnvelope {
+        handle,
+        device_id,
+        message_id: m.message_id.clone(),
+        sender_handle: me.clone(),
+        sender_device: my_device,
+        ciphertext,
+        created_ms: now,
+    };
+    let shared: Arc<[u8]> = m.shared.into();
+    let fanout_devices = fanout.len();
+    let envelopes: Vec<NewEnvelope> = copies
         .into_iter()
-        .map(|(handle, copy)| NewEnvelope {
-            handle,
-            device_id: copy.device_id,
-            message_id: m.message_id.clone(),
-            sender_handle: me.clone(),
-            sender_device: my_device,
-            ciphertext: copy.ciphertext,
-            created_ms: now,
-        })
+        .map(|(handle, copy)| envelope(handle, copy.device_id, copy.ciphertext.into()))
+        .chain(fanout.into_iter().map(|(handle, device_id)| envelope(handle, device_id, shared.clone())))
         .collect();
-    c.submit(id, Op::Store { envelopes, blobs }, Outcome::Sent { server_time_ms: now }).await?;
+    let epoch = group.map(|(group_id, epoch)| GroupEpochStep { group_id, from: epoch - 1, to: epoch, updated_ms: now });
+    let write = SendWrite { envelopes, blobs, epoch, fanout: fanout_devices };
+    c.submit(id, Op::Store(Box::new(write)), Outcome::Sent { server_time_ms: now }).await?;
     Ok(Answer::Later)
+}
+
+/// A group change's epoch (docs/protocol.md §15.3): a 16-byte group id and
+/// an epoch from 1 (creation) to 2^63 − 1.
+fn group_epoch_arg(g: GroupEpoch) -> Result<(GroupId, u64)> {
+    let group_id = GroupId::from_slice(&g.group_id).ok_or_else(|| bad("a group id is 16 bytes"))?;
+    if g.epoch == 0 || g.epoch > i64::MAX as u64 {
+        return Err(bad("a group epoch is 1 (the creation) or more"));
+    }
+    Ok((group_id, g.epoch))
 }
 
 /// The blobs a send names, each once: every one must be whole and either

@@ -29,6 +29,9 @@ struct Args {
     /// Most linked companions per account [default: 4].
     #[arg(long, env = "TETHER_MAX_COMPANIONS")]
     max_companions: Option<u32>,
+    /// Most accounts one group message may go to (the largest group) [default: 1024].
+    #[arg(long, env = "TETHER_MAX_GROUP_SIZE", value_name = "ACCOUNTS")]
+    max_group_size: Option<u32>,
     /// Serve TLS with this certificate chain (PEM, leaf first); needs --tls-key. SIGHUP reloads both files.
     #[arg(long, env = "TETHER_TLS_CERT", value_name = "FILE")]
     tls_cert: Option<PathBuf>,
@@ -120,6 +123,9 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     }
     if let Some(v) = args.max_companions {
         c.max_companions = v;
+    }
+    if let Some(v) = args.max_group_size {
+        c.max_group_size = v;
     }
     if let Some(v) = &args.tls_cert {
         c.tls_cert = Some(v.clone());

@@ -44,6 +44,13 @@ pub struct Metrics {
     pub blob_downloads: Counter,
     /// … and the bytes they answered with.
     pub blob_bytes_sent: Counter,
+    /// Sends stored with a fan-out (one ciphertext for many devices) …
+    pub fanout_sends: Counter,
+    /// … and the fan-out devices they were stored for.
+    pub fanout_devices: Counter,
+    /// Group changes refused because their epoch was not the group's next
+    /// one (`group_epoch_taken`).
+    pub group_epoch_refusals: Counter,
 }
 
 impl Metrics {
@@ -77,6 +84,13 @@ impl Metrics {
         r.register("blob_uploads", "Blob uploads that became whole", self.blob_uploads.clone());
         r.register("blob_downloads", "Blob downloads answered", self.blob_downloads.clone());
         r.register("blob_bytes_sent", "Blob bytes answered to downloads", self.blob_bytes_sent.clone());
+        r.register("fanout_sends", "Sends stored with a fan-out of one ciphertext", self.fanout_sends.clone());
+        r.register("fanout_devices", "Devices the fan-outs of stored sends went to", self.fanout_devices.clone());
+        r.register(
+            "group_epoch_refusals",
+            "Group changes refused: their epoch was not the next one",
+            self.group_epoch_refusals.clone(),
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &r).expect("writing to a String");
         out

@@ -68,6 +68,9 @@ pub enum Written {
     /// A blob the send names was gone or unfinished at commit time.
     /// Nothing of the send was stored.
     BlobGone,
+    /// The send's group epoch is not the group's next one (another change
+    /// came first). Nothing of the send was stored.
+    EpochTaken,
 }
 
 /// What [`ConnHandle::next`] found in the mailbox, most urgent first.

@@ -1,15 +1,16 @@
 //! Group commit: every durable write of the relay's hot path (a send's
-//! copies and blob readers, an ack's deletions) goes through one writer task. It takes
-//! whatever has queued up meanwhile and commits it in one transaction (one
-//! fsync), then pushes the new copies to online devices in id order and
-//! hands each request's outcome back to its connection, which answers it
-//! (`Sent`, `Done`). Connections do not wait for the commit: they go on
-//! reading frames (up to a bound of requests in flight, see conn.rs).
+//! copies, blob readers and group epoch, an ack's deletions) goes through
+//! one writer task. It takes whatever has queued up meanwhile and commits
+//! it in one transaction (one fsync), then pushes the new copies to online
+//! devices in id order and hands each request's outcome back to its
+//! connection, which answers it (`Sent`, `Done`). Connections do not wait
+//! for the commit: they go on reading frames (up to a bound of requests in
+//! flight, see conn.rs).
 
 use crate::Shared;
 use crate::router::{ConnHandle, Done, Outbound, Outcome, Written};
-use crate::store::{AckedCopies, BlobSend, NewEnvelope, StoreError, StoredEnvelope};
-use std::collections::HashMap;
+use crate::store::{AckedCopies, BlobSend, GroupEpochStep, GroupId, NewEnvelope, StoreError, StoredEnvelope};
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::mpsc;
 
@@ -20,11 +21,24 @@ const MAX_ACKED: usize = 16_384;
 
 /// What to write.
 pub enum Op {
-    /// Store a send's copies, and make their target devices readers of
-    /// the blobs it names (in the same transaction).
-    Store { envelopes: Vec<NewEnvelope>, blobs: Option<BlobSend> },
+    /// Store a send's copies, make their target devices readers of the
+    /// blobs it names, and move its group's epoch on (all in the same
+    /// transaction).
+    Store(Box<SendWrite>),
     /// Delete copies a device acknowledged.
     Ack(AckedCopies),
+}
+
+/// A checked send, for the writer to store.
+pub struct SendWrite {
+    /// One per target device: the copies', then the fan-out's.
+    pub envelopes: Vec<NewEnvelope>,
+    pub blobs: Option<BlobSend>,
+    /// A group change: stored only if `from` is then the group's epoch
+    /// (docs/protocol.md §15.3).
+    pub epoch: Option<GroupEpochStep>,
+    /// How many of `envelopes` are the fan-out's (for the metrics).
+    pub fanout: usize,
 }
 
 /// One request's write, and whom to tell once it is durable.
@@ -91,11 +105,37 @@ async fn within_quota(s: &Shared, envelopes: &[NewEnvelope]) -> Result<bool, Sto
     Ok(true)
 }
 
+/// Whether a group change's epoch is the group's next one, after the
+/// epochs stored and those that the sends before it in this batch move on
+/// (`batch`). The writer is the only one that stores epochs, so nothing
+/// can change them between this check and the commit.
+async fn epoch_is_next(s: &Shared, batch: &HashMap<GroupId, u64>, step: &GroupEpochStep) -> Result<bool, StoreError> {
+    let now = match batch.get(&step.group_id) {
+        Some(&epoch) => epoch,
+        None => s.store.group_epoch(&step.group_id).await?,
+    };
+    Ok(now == step.from)
+}
+
+/// Checks 9 and 10 of a send (docs/protocol.md §4.9): its group epoch is
+/// the next one, and its copies fit the recipients' queues.
+async fn admit(s: &Shared, batch: &HashMap<GroupId, u64>, send: &SendWrite) -> Result<Written, StoreError> {
+    if let Some(step) = &send.epoch
+        && !epoch_is_next(s, batch, step).await?
+    {
+        return Ok(Written::EpochTaken);
+    }
+    Ok(if within_quota(s, &send.envelopes).await? { Written::Ok } else { Written::QueueFull })
+}
+
 /// A send accepted into the batch: how many of the batch's copies are its
-/// own (they lie in request order), its blobs, and whom to answer.
+/// own (they lie in request order), its blobs and group epoch, how many of
+/// its copies are the fan-out's, and whom to answer.
 struct Accepted {
     copies: usize,
     blobs: Option<BlobSend>,
+    epoch: Option<GroupEpochStep>,
+    fanout: usize,
     reply: (ConnHandle, u64, Outcome),
 }
 
@@ -108,7 +148,7 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
         let (mut copies, mut acked) = (0, 0);
         loop {
             match &batch[batch.len() - 1].op {
-                Op::Store { envelopes, .. } => copies += envelopes.len(),
+                Op::Store(send) => copies += send.envelopes.len(),
                 Op::Ack(a) => acked += a.ids.len(),
             }
             if copies >= MAX_BATCH || acked >= MAX_ACKED {
@@ -123,23 +163,28 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
         let mut sends: Vec<Accepted> = Vec::new();
         let mut acks: Vec<AckedCopies> = Vec::new();
         let mut ack_replies: Vec<(ConnHandle, u64, Outcome)> = Vec::new();
+        // The group epochs this batch moves on so far.
+        let mut epochs: HashMap<GroupId, u64> = HashMap::new();
         for r in batch.drain(..) {
             match r.op {
-                Op::Store { envelopes: mut e, blobs } => {
-                    let written = match within_quota(&shared, &e).await {
-                        Ok(true) => Written::Ok,
-                        Ok(false) => Written::QueueFull,
-                        Err(err) => {
-                            tracing::error!("reading a queue's size failed: {err}");
-                            Written::Failed
-                        }
-                    };
+                Op::Store(send) => {
+                    let written = admit(&shared, &epochs, &send).await.unwrap_or_else(|err| {
+                        tracing::error!("reading a queue's size or a group's epoch failed: {err}");
+                        Written::Failed
+                    });
                     if written != Written::Ok {
+                        if written == Written::EpochTaken {
+                            refused_epoch(&shared, send.epoch);
+                        }
                         let (conn, request_id, outcome) = r.reply;
                         conn.done(Done { request_id, outcome, written });
                         continue;
                     }
-                    sends.push(Accepted { copies: e.len(), blobs, reply: r.reply });
+                    let SendWrite { envelopes: mut e, blobs, epoch, fanout } = *send;
+                    if let Some(step) = epoch {
+                        epochs.insert(step.group_id, step.to);
+                    }
+                    sends.push(Accepted { copies: e.len(), blobs, epoch, fanout, reply: r.reply });
                     envelopes.append(&mut e)
                 }
                 Op::Ack(a) => {
@@ -152,10 +197,63 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
     }
 }
 
+fn refused_epoch(s: &Shared, step: Option<GroupEpochStep>) {
+    s.metrics.group_epoch_refusals.inc();
+    if let Some(step) = step {
+        tracing::debug!(group = %step.group_id, epoch = step.to, "a group change refused: not the next epoch");
+    }
+}
+
+/// Takes the sends that `refused` picks out of the batch (with their
+/// copies) and answers them `written`. A later send whose group epoch
+/// builds on a refused send's is refused too (`EpochTaken`): its epoch is
+/// no longer the next one. Returns whether any send was refused.
+fn refuse(
+    s: &Shared,
+    envelopes: &mut Vec<NewEnvelope>,
+    sends: &mut Vec<Accepted>,
+    refused: impl Fn(&Accepted) -> bool,
+    written: Written,
+) -> bool {
+    // Counted before the commit: read the queues again.
+    s.usage.clear();
+    let before = sends.len();
+    let mut start = 0;
+    let mut broken: HashSet<GroupId> = HashSet::new();
+    let mut kept = Vec::with_capacity(sends.len());
+    for a in sends.drain(..) {
+        let why = if refused(&a) {
+            Some(written)
+        } else if a.epoch.is_some_and(|e| broken.contains(&e.group_id)) {
+            Some(Written::EpochTaken)
+        } else {
+            None
+        };
+        let Some(why) = why else {
+            start += a.copies;
+            kept.push(a);
+            continue;
+        };
+        if let Some(step) = a.epoch {
+            broken.insert(step.group_id);
+        }
+        if why == Written::EpochTaken {
+            refused_epoch(s, a.epoch);
+        }
+        envelopes.drain(start..start + a.copies);
+        let (conn, request_id, outcome) = a.reply;
+        conn.done(Done { request_id, outcome, written: why });
+    }
+    *sends = kept;
+    sends.len() != before
+}
+
 /// Commits one batch and answers its requests. A send whose blob vanished
 /// since its handler checked it (expired, or fetched by its last reader)
 /// fails the transaction: that send alone is refused (`BlobGone`) and the
-/// rest is committed again without it.
+/// rest is committed again without it. So is a send whose group's epoch
+/// the store no longer holds (`EpochTaken`; only another writer of the
+/// same store could have moved it).
 async fn commit(
     shared: &Shared,
     mut envelopes: Vec<NewEnvelope>,
@@ -168,33 +266,27 @@ async fn commit(
             return;
         }
         let blobs: Vec<BlobSend> = sends.iter().filter_map(|a| a.blobs.clone()).collect();
-        match shared.store.commit_batch(&envelopes, &acks, &blobs).await {
+        let epochs: Vec<GroupEpochStep> = sends.iter().filter_map(|a| a.epoch).collect();
+        match shared.store.commit_batch(&envelopes, &acks, &blobs, &epochs).await {
             Err(StoreError::BlobGone(id)) => {
                 tracing::info!(blob = %id, "a send names a blob that is gone: refused");
-                // Counted before the commit: read the queues again.
-                shared.usage.clear();
-                let before = sends.len();
-                let mut start = 0;
-                let mut kept = Vec::with_capacity(sends.len());
-                for a in sends {
-                    if a.blobs.as_ref().is_some_and(|b| b.blob_ids.contains(&id)) {
-                        envelopes.drain(start..start + a.copies);
-                        let (conn, request_id, outcome) = a.reply;
-                        conn.done(Done { request_id, outcome, written: Written::BlobGone });
-                    } else {
-                        start += a.copies;
-                        kept.push(a);
-                    }
-                }
-                sends = kept;
-                if sends.len() == before {
+                let names = |a: &Accepted| a.blobs.as_ref().is_some_and(|b| b.blob_ids.contains(&id));
+                if !refuse(shared, &mut envelopes, &mut sends, names, Written::BlobGone) {
                     // No send of this batch names it: a store bug; fail all.
                     break Err(StoreError::BlobGone(id));
+                }
+            }
+            Err(StoreError::EpochTaken(id)) => {
+                tracing::warn!(group = %id, "a group's epoch changed under the writer: its changes are refused");
+                let moves = |a: &Accepted| a.epoch.is_some_and(|e| e.group_id == id);
+                if !refuse(shared, &mut envelopes, &mut sends, moves, Written::EpochTaken) {
+                    break Err(StoreError::EpochTaken(id));
                 }
             }
             other => break other,
         }
     };
+    let fanout: Vec<usize> = sends.iter().map(|a| a.fanout).filter(|&n| n > 0).collect();
     let replies = sends.into_iter().map(|a| a.reply).chain(ack_replies);
     match result {
         Ok(done) => {
@@ -203,6 +295,8 @@ async fn commit(
                 shared.metrics.envelopes_stored.inc_by(done.ids.len() as u64);
             }
             shared.metrics.envelopes_acked.inc_by(done.acked);
+            shared.metrics.fanout_sends.inc_by(fanout.len() as u64);
+            shared.metrics.fanout_devices.inc_by(fanout.iter().sum::<usize>() as u64);
             // Acknowledged copies are gone: read those queues' sizes again.
             for a in &acks {
                 shared.usage.forget(&a.handle, a.device_id);
@@ -241,9 +335,17 @@ mod tests {
             message_id: vec![n; 16],
             sender_handle: "alice".into(),
             sender_device: 0,
-            ciphertext: vec![n; 8],
+            ciphertext: vec![n; 8].into(),
             created_ms: 1,
         }
+    }
+
+    fn accepted(copies: usize, blobs: Option<BlobSend>, epoch: Option<GroupEpochStep>, conn: &ConnHandle) -> Accepted {
+        Accepted { copies, blobs, epoch, fanout: 0, reply: (conn.clone(), 1, Outcome::Sent { server_time_ms: 1 }) }
+    }
+
+    fn step(group: u8, from: u64) -> GroupEpochStep {
+        GroupEpochStep { group_id: GroupId([group; 16]), from, to: from + 1, updated_ms: 1 }
     }
 
     fn answer(conn: &ConnHandle) -> Written {
@@ -278,11 +380,10 @@ mod tests {
 
         let (a, b, c, d) = (ConnHandle::new(), ConnHandle::new(), ConnHandle::new(), ConnHandle::new());
         let send = |blobs: Vec<BlobId>| BlobSend { blob_ids: blobs, readers: vec![("bob".into(), 0)], expires_ms: 100 };
-        let sent = Outcome::Sent { server_time_ms: 1 };
         let sends = vec![
-            Accepted { copies: 2, blobs: Some(send(vec![kept])), reply: (a.clone(), 1, sent) },
-            Accepted { copies: 1, blobs: Some(send(vec![kept, gone])), reply: (b.clone(), 2, sent) },
-            Accepted { copies: 1, blobs: None, reply: (c.clone(), 3, sent) },
+            accepted(2, Some(send(vec![kept])), None, &a),
+            accepted(1, Some(send(vec![kept, gone])), None, &b),
+            accepted(1, None, None, &c),
         ];
         let envelopes = vec![copy("bob", 1), copy("carol", 1), copy("bob", 2), copy("bob", 3)];
         let acks = vec![AckedCopies { handle: "bob".into(), device_id: 0, ids: vec![999] }];
@@ -297,5 +398,86 @@ mod tests {
         assert_eq!(stored, vec![1, 3], "the refused send's copy is not stored, the others are");
         assert_eq!(s.store.pending("carol", 0, 0, 10).await.unwrap().len(), 1);
         assert!(s.store.blob_readable_by(&kept, "bob").await.unwrap(), "the first send's readers are stored");
+    }
+
+    /// A group change refused at commit (here: its blob is gone) takes
+    /// with it the later changes of the same group in the batch, which
+    /// build on its epoch; the other group's change and the rest are
+    /// stored, epochs included. A store whose epoch moved under the writer
+    /// refuses that group's changes alone.
+    #[tokio::test]
+    async fn a_refused_group_change_refuses_the_changes_built_on_it_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        let server = Server::open(config, Arc::new(ManualClock::new(1))).await.unwrap();
+        let s = &server.shared;
+        let gone = BlobId([2; 16]);
+        let send = BlobSend { blob_ids: vec![gone], readers: vec![("bob".into(), 0)], expires_ms: 100 };
+        let (a, b, c, d, e) =
+            (ConnHandle::new(), ConnHandle::new(), ConnHandle::new(), ConnHandle::new(), ConnHandle::new());
+        let sends = vec![
+            accepted(1, None, Some(step(1, 0)), &a),
+            accepted(1, Some(send), Some(step(1, 1)), &b),
+            accepted(1, None, Some(step(1, 2)), &c),
+            accepted(1, None, Some(step(2, 0)), &d),
+            accepted(1, None, None, &e),
+        ];
+        let envelopes = (1..=5).map(|n| copy("bob", n)).collect();
+        commit(s, envelopes, sends, vec![], vec![]).await;
+        assert_eq!(answer(&b), Written::BlobGone);
+        assert_eq!(answer(&c), Written::EpochTaken, "built on the refused change");
+        for conn in [&a, &d, &e] {
+            assert_eq!(answer(conn), Written::Ok);
+        }
+        let stored: Vec<u8> =
+            s.store.pending("bob", 0, 0, 10).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
+        assert_eq!(stored, vec![1, 4, 5]);
+        assert_eq!(s.store.group_epoch(&GroupId([1; 16])).await.unwrap(), 1);
+        assert_eq!(s.store.group_epoch(&GroupId([2; 16])).await.unwrap(), 1);
+        assert_eq!(s.metrics.group_epoch_refusals.get(), 1);
+
+        // Group 1 is at 1 in the store; a batch that thinks it is at 0.
+        let (f, g) = (ConnHandle::new(), ConnHandle::new());
+        let sends = vec![accepted(1, None, Some(step(1, 0)), &f), accepted(1, None, Some(step(2, 1)), &g)];
+        commit(s, vec![copy("bob", 6), copy("bob", 7)], sends, vec![], vec![]).await;
+        assert_eq!(answer(&f), Written::EpochTaken);
+        assert_eq!(answer(&g), Written::Ok);
+        assert_eq!(s.store.group_epoch(&GroupId([1; 16])).await.unwrap(), 1);
+        assert_eq!(s.store.group_epoch(&GroupId([2; 16])).await.unwrap(), 2);
+        let stored: Vec<u8> =
+            s.store.pending("bob", 0, 0, 10).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
+        assert_eq!(stored, vec![1, 4, 5, 7]);
+    }
+
+    /// Sends queued together share one group commit: of two changes naming
+    /// the same epoch of a group only the first is stored; a change that
+    /// builds on it and the sends around them are stored too.
+    #[tokio::test]
+    async fn in_one_group_commit_only_the_first_change_of_an_epoch_is_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        let server = Server::open(config, Arc::new(ManualClock::new(1))).await.unwrap();
+        let s = &server.shared;
+        let epochs = [Some(step(1, 0)), None, Some(step(1, 0)), Some(step(1, 1)), Some(step(2, 0))];
+        let (tx, rx) = mpsc::channel(16);
+        let mut conns = Vec::new();
+        for (n, epoch) in epochs.into_iter().enumerate() {
+            let conn = ConnHandle::new();
+            let write = SendWrite { envelopes: vec![copy("bob", n as u8)], blobs: None, epoch, fanout: 0 };
+            let reply = (conn.clone(), 1, Outcome::Sent { server_time_ms: 1 });
+            tx.send(WriteRequest { op: Op::Store(Box::new(write)), reply }).await.unwrap();
+            conns.push(conn);
+        }
+        drop(tx);
+        run(Arc::downgrade(&server.shared), rx).await;
+        let answers: Vec<Written> = conns.iter().map(answer).collect();
+        assert_eq!(answers, [Written::Ok, Written::Ok, Written::EpochTaken, Written::Ok, Written::Ok]);
+        assert_eq!(s.metrics.store_batches.get(), 1, "one group commit");
+        let stored: Vec<u8> =
+            s.store.pending("bob", 0, 0, 10).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
+        assert_eq!(stored, vec![0, 1, 3, 4]);
+        assert_eq!(s.store.group_epoch(&GroupId([1; 16])).await.unwrap(), 2);
+        assert_eq!(s.store.group_epoch(&GroupId([2; 16])).await.unwrap(), 1);
+        assert_eq!(s.metrics.group_epoch_refusals.get(), 1);
     }
 }

@@ -25,7 +25,7 @@ fn envelope(handle: &str, device_id: u32, n: u8, created_ms: u64) -> NewEnvelope
         message_id: vec![n; 16],
         sender_handle: "sender".into(),
         sender_device: 0,
-        ciphertext: vec![n; 8],
+        ciphertext: vec![n; 8].into(),
         created_ms,
     }
 }
@@ -43,6 +43,7 @@ pub async fn run(store: &dyn Store) {
     blobs(store).await;
     blob_sends(store).await;
     blob_readers_of_removed_devices(store).await;
+    group_epochs(store).await;
 }
 
 async fn accounts_and_devices(s: &dyn Store) {
@@ -75,7 +76,7 @@ async fn device_lists(s: &dyn Store) {
     assert!(matches!(s.update_list(&add, 10).await, Err(StoreError::Conflict)), "a stale version is refused");
     let a = s.account("carol").await.unwrap().unwrap();
     assert_eq!((a.list_version, a.list_body.as_slice(), a.next_device), (2, &b"v2"[..], 2));
-    s.commit_batch(&[envelope("carol", 1, 1, 10)], &[], &[]).await.unwrap();
+    s.commit_batch(&[envelope("carol", 1, 1, 10)], &[], &[], &[]).await.unwrap();
     s.add_prekeys("carol", 1, &[Prekey { key_id: 1, key: vec![1], fallback: false, signature: vec![] }]).await.unwrap();
 
     let remove =
@@ -109,7 +110,7 @@ async fn restore(s: &dyn Store) {
     };
     s.update_list(&link, 10).await.unwrap();
     for id in [0, 1] {
-        s.commit_batch(&[envelope("ruth", id, 1, 10)], &[], &[]).await.unwrap();
+        s.commit_batch(&[envelope("ruth", id, 1, 10)], &[], &[], &[]).await.unwrap();
         s.add_prekeys("ruth", id, &[Prekey { key_id: 1, key: vec![1], fallback: false, signature: vec![] }])
             .await
             .unwrap();
@@ -160,10 +161,11 @@ async fn restore(s: &dyn Store) {
 
 async fn envelopes(s: &dyn Store) {
     let batch: Vec<_> = (1..=5).map(|n| envelope("alice", 0, n, u64::from(n) * 10)).collect();
-    let ids = s.commit_batch(&batch, &[], &[]).await.unwrap().ids;
+    let ids = s.commit_batch(&batch, &[], &[], &[]).await.unwrap().ids;
     assert_eq!(ids.len(), 5);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids increase in storage order");
-    let more = s.commit_batch(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)], &[], &[]).await.unwrap().ids;
+    let more =
+        s.commit_batch(&[envelope("alice", 0, 6, 60), envelope("alice", 1, 7, 60)], &[], &[], &[]).await.unwrap().ids;
     assert!(more[0] > ids[4]);
 
     let pending = s.pending("alice", 0, 0, 100).await.unwrap();
@@ -172,13 +174,13 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(s.pending("alice", 0, ids[2], 2).await.unwrap().len(), 2, "after + limit");
 
     assert_eq!(
-        s.commit_batch(&[], &[acked("alice", 1, &ids[..2])], &[]).await.unwrap().acked,
+        s.commit_batch(&[], &[acked("alice", 1, &ids[..2])], &[], &[]).await.unwrap().acked,
         0,
         "a device cannot ack another's copies"
     );
-    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])], &[]).await.unwrap().acked, 2);
+    assert_eq!(s.commit_batch(&[], &[acked("alice", 0, &ids[..2])], &[], &[]).await.unwrap().acked, 2);
     assert_eq!(
-        s.commit_batch(&[], &[acked("alice", 0, &ids[..2])], &[]).await.unwrap().acked,
+        s.commit_batch(&[], &[acked("alice", 0, &ids[..2])], &[], &[]).await.unwrap().acked,
         0,
         "acking twice is harmless"
     );
@@ -188,7 +190,7 @@ async fn envelopes(s: &dyn Store) {
     assert_eq!(s.expire(35).await.unwrap(), 1, "only the copy created before 35 (the 3rd) expires");
     let left: Vec<u8> = s.pending("alice", 0, 0, 100).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
     assert_eq!(left, vec![4, 5, 6]);
-    assert_eq!(s.commit_batch(&[], &[], &[]).await.unwrap().ids, Vec::<u64>::new());
+    assert_eq!(s.commit_batch(&[], &[], &[], &[]).await.unwrap().ids, Vec::<u64>::new());
 }
 
 fn acked(handle: &str, device_id: u32, ids: &[u64]) -> AckedCopies {
@@ -198,13 +200,13 @@ fn acked(handle: &str, device_id: u32, ids: &[u64]) -> AckedCopies {
 async fn group_commit(s: &dyn Store) {
     s.create_account(&account("dave"), &device(0, 40), 0).await.unwrap();
     let before = s.queue_depth().await.unwrap();
-    assert_eq!(s.commit_batch(&[], &[], &[]).await.unwrap(), Committed::default(), "an empty batch is harmless");
-    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &[])], &[]).await.unwrap(), Committed::default());
+    assert_eq!(s.commit_batch(&[], &[], &[], &[]).await.unwrap(), Committed::default(), "an empty batch is harmless");
+    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &[])], &[], &[]).await.unwrap(), Committed::default());
 
     // Copies of several sends for several devices, in one commit; sizes
     // that do not fit one statement.
     let first: Vec<_> = (0..300u32).map(|n| envelope("dave", n % 3, n as u8, 1000 + u64::from(n))).collect();
-    let done = s.commit_batch(&first, &[], &[]).await.unwrap();
+    let done = s.commit_batch(&first, &[], &[], &[]).await.unwrap();
     assert_eq!((done.ids.len(), done.acked), (300, 0));
     assert!(done.ids.windows(2).all(|w| w[0] < w[1]), "ids increase in the order given");
     let stored = s.pending("dave", 0, 0, 1000).await.unwrap();
@@ -226,7 +228,7 @@ async fn group_commit(s: &dyn Store) {
         acked("dave", 2, &d0[10..20]), // device 0's copies: not device 2's to delete
         acked("erin", 0, &d0[20..30]),
     ];
-    let done2 = s.commit_batch(&more, &acks, &[]).await.unwrap();
+    let done2 = s.commit_batch(&more, &acks, &[], &[]).await.unwrap();
     assert_eq!(done2.acked, 12, "10 of device 0, 2 of device 1");
     assert!(done2.ids[0] > done.ids[299], "new ids above every earlier one");
     assert_eq!(s.pending("dave", 0, 0, 1000).await.unwrap().len(), 90);
@@ -238,7 +240,7 @@ async fn group_commit(s: &dyn Store) {
     let all0: Vec<u64> = s.pending("dave", 0, 0, 1000).await.unwrap().iter().map(|e| e.id).collect();
     let mut many: Vec<u64> = (1_000_000..1_002_000).collect();
     many.extend(&all0);
-    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &many)], &[]).await.unwrap().acked, 90);
+    assert_eq!(s.commit_batch(&[], &[acked("dave", 0, &many)], &[], &[]).await.unwrap().acked, 90);
     assert!(s.pending("dave", 0, 0, 1000).await.unwrap().is_empty());
     s.remove_device("dave", 1, 1).await.unwrap();
     s.remove_device("dave", 2, 1).await.unwrap();
@@ -355,7 +357,7 @@ async fn blob_sends(s: &dyn Store) {
     // A send naming an unfinished blob fails whole: no copy, no reader.
     let bad = BlobSend { blob_ids: vec![whole, unfinished], readers: readers.clone(), expires_ms: 50_000 };
     let copies = [envelope("dana", 0, 1, 100), envelope("dana", 1, 1, 100)];
-    match s.commit_batch(&copies, &[], &[bad]).await {
+    match s.commit_batch(&copies, &[], &[bad], &[]).await {
         Err(StoreError::BlobGone(id)) => assert_eq!(id, unfinished),
         other => panic!("expected BlobGone, got {other:?}"),
     }
@@ -363,11 +365,11 @@ async fn blob_sends(s: &dyn Store) {
     assert!(!s.blob_readable_by(&whole, "dana").await.unwrap(), "no reader of the failed batch is stored");
     assert!(!s.blob(&whole).await.unwrap().unwrap().sent);
     let unknown = BlobSend { blob_ids: vec![BlobId([99; 16])], readers: readers.clone(), expires_ms: 50_000 };
-    assert!(matches!(s.commit_batch(&copies, &[], &[unknown]).await, Err(StoreError::BlobGone(_))));
+    assert!(matches!(s.commit_batch(&copies, &[], &[unknown], &[]).await, Err(StoreError::BlobGone(_))));
 
     // A good send: copies, readers and expiry in one commit.
     let good = BlobSend { blob_ids: vec![whole], readers: readers.clone(), expires_ms: 50_000 };
-    let done = s.commit_batch(&copies, &[], std::slice::from_ref(&good)).await.unwrap();
+    let done = s.commit_batch(&copies, &[], std::slice::from_ref(&good), &[]).await.unwrap();
     assert_eq!(done.ids.len(), 2);
     let b = s.blob(&whole).await.unwrap().unwrap();
     assert!(b.sent && b.complete);
@@ -378,7 +380,7 @@ async fn blob_sends(s: &dyn Store) {
     // The same send again (a retry) adds nothing twice; an older expiry
     // never shortens the blob's life.
     let older = BlobSend { expires_ms: 40_000, ..good };
-    s.commit_batch(&[], &[], &[older]).await.unwrap();
+    s.commit_batch(&[], &[], &[older], &[]).await.unwrap();
     assert_eq!(s.blob(&whole).await.unwrap().unwrap().expires_ms, 50_000);
 
     // Readers drop one by one; the last one deletes the blob.
@@ -396,7 +398,7 @@ async fn blob_sends(s: &dyn Store) {
     assert!(s.blob(&unfinished).await.unwrap().is_some());
     assert_eq!(s.drop_unread_blobs().await.unwrap(), vec![], "unsent blobs are not unread ones");
     s.delete_blob(&unfinished).await.unwrap();
-    s.commit_batch(&[], &[acked("dana", 0, &done.ids), acked("dana", 1, &done.ids)], &[]).await.unwrap();
+    s.commit_batch(&[], &[acked("dana", 0, &done.ids), acked("dana", 1, &done.ids)], &[], &[]).await.unwrap();
     assert_eq!(s.queue_depth().await.unwrap(), depth);
 }
 
@@ -418,9 +420,9 @@ async fn blob_readers_of_removed_devices(s: &dyn Store) {
         s.complete_blob(&id).await.unwrap();
     }
     let both = vec![("fred".to_string(), 0), ("fred".to_string(), 1)];
-    s.commit_batch(&[], &[], &[BlobSend { blob_ids: vec![a], readers: both, expires_ms: 9_000 }]).await.unwrap();
+    s.commit_batch(&[], &[], &[BlobSend { blob_ids: vec![a], readers: both, expires_ms: 9_000 }], &[]).await.unwrap();
     let one = vec![("fred".to_string(), 1)];
-    s.commit_batch(&[], &[], &[BlobSend { blob_ids: vec![b], readers: one, expires_ms: 9_000 }]).await.unwrap();
+    s.commit_batch(&[], &[], &[BlobSend { blob_ids: vec![b], readers: one, expires_ms: 9_000 }], &[]).await.unwrap();
 
     // Removing device 1 (by a new list) drops its reader rows in the same
     // transaction; blob b is left without readers.
@@ -437,4 +439,54 @@ async fn blob_readers_of_removed_devices(s: &dyn Store) {
     assert!(!s.blob_readable_by(&a, "fred").await.unwrap());
     assert_eq!(s.drop_unread_blobs().await.unwrap(), vec![a]);
     assert_eq!(s.blob_totals().await.unwrap(), (0, 0));
+}
+
+fn step(group: u8, from: u64, to: u64) -> GroupEpochStep {
+    GroupEpochStep { group_id: GroupId([group; 16]), from, to, updated_ms: 500 + to }
+}
+
+async fn group_epochs(s: &dyn Store) {
+    s.create_account(&account("gus"), &device(0, 110), 0).await.unwrap();
+    let (g1, g2) = (GroupId([1; 16]), GroupId([2; 16]));
+    assert_eq!(s.group_epoch(&g1).await.unwrap(), 0, "an unknown group is at 0");
+    let depth = s.queue_depth().await.unwrap();
+
+    // A new group, with the copies of its creation, in one commit.
+    let done = s.commit_batch(&[envelope("gus", 0, 1, 10)], &[], &[], &[step(1, 0, 1)]).await.unwrap();
+    assert_eq!(done.ids.len(), 1);
+    assert_eq!(s.group_epoch(&g1).await.unwrap(), 1);
+    assert_eq!(s.group_epoch(&g2).await.unwrap(), 0, "groups are apart");
+
+    // A step from an epoch the group is not at fails the whole batch:
+    // nothing stored, no epoch moved, no ack applied.
+    for wrong in [step(1, 0, 1), step(1, 2, 3), step(1, 5, 6)] {
+        let batch = [envelope("gus", 0, 2, 10)];
+        let steps = [step(2, 0, 1), wrong];
+        match s.commit_batch(&batch, &[acked("gus", 0, &done.ids)], &[], &steps).await {
+            Err(StoreError::EpochTaken(id)) => assert_eq!(id, g1),
+            other => panic!("expected EpochTaken, got {other:?}"),
+        }
+        assert_eq!(s.queue_depth().await.unwrap(), depth + 1, "nothing of the failed batch is stored or acked");
+        assert_eq!((s.group_epoch(&g1).await.unwrap(), s.group_epoch(&g2).await.unwrap()), (1, 0));
+    }
+
+    // Steps apply in order: one batch may move a group on twice; a step
+    // needs no copy of its own.
+    s.commit_batch(&[], &[], &[], &[step(1, 1, 2), step(2, 0, 1), step(1, 2, 3)]).await.unwrap();
+    assert_eq!((s.group_epoch(&g1).await.unwrap(), s.group_epoch(&g2).await.unwrap()), (3, 1));
+    assert!(matches!(
+        s.commit_batch(&[], &[], &[], &[step(2, 2, 3)]).await,
+        Err(StoreError::EpochTaken(id)) if id == g2
+    ));
+    // Large epochs are kept as they are.
+    let big = (1u64 << 63) - 1;
+    s.commit_batch(&[], &[], &[], &[step(3, 0, big - 1)]).await.unwrap();
+    s.commit_batch(&[], &[], &[], &[step(3, big - 1, big)]).await.unwrap();
+    assert_eq!(s.group_epoch(&GroupId([3; 16])).await.unwrap(), big);
+
+    // Epochs are never expired, whatever else is.
+    s.expire(u64::MAX).await.unwrap();
+    s.expire_blobs(u64::MAX).await.unwrap();
+    s.remove_device("gus", 0, 20).await.unwrap();
+    assert_eq!((s.group_epoch(&g1).await.unwrap(), s.group_epoch(&g2).await.unwrap()), (3, 1));
 }

@@ -12,6 +12,7 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+use std::sync::Arc;
 
 /// What a store can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,10 @@ pub enum StoreError {
     /// ([`Store::commit_batch`]); nothing of the batch was stored.
     #[error("blob {0} is gone or unfinished")]
     BlobGone(BlobId),
+    /// A group's stored epoch was not the one a [`GroupEpochStep`] moves
+    /// on from ([`Store::commit_batch`]); nothing of the batch was stored.
+    #[error("group {0}: the stored epoch changed")]
+    EpochTaken(GroupId),
     /// The backend failed.
     #[error("database: {0}")]
     Backend(#[from] sqlx::Error),
@@ -106,7 +111,9 @@ pub struct NewEnvelope {
     pub message_id: Vec<u8>,
     pub sender_handle: String,
     pub sender_device: u32,
-    pub ciphertext: Vec<u8>,
+    /// Shared, not copied, between the envelopes of a fan-out (one
+    /// ciphertext for up to 4 096 devices) until it is stored.
+    pub ciphertext: Arc<[u8]>,
     pub created_ms: u64,
 }
 
@@ -174,6 +181,35 @@ impl std::fmt::Display for BlobId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.to_hex())
     }
+}
+
+/// A group's id: 16 random bytes chosen by its creator
+/// (docs/protocol.md §15.1); in logs as 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub [u8; 16]);
+
+impl GroupId {
+    /// The id a client names: exactly 16 bytes, else `None`.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
+    }
+}
+
+impl std::fmt::Display for GroupId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
+    }
+}
+
+/// A group change's epoch, stored with its send's copies in one group
+/// commit (docs/protocol.md §15.3): the group's stored epoch moves from
+/// `from` (0: no epoch stored for the group yet) to `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupEpochStep {
+    pub group_id: GroupId,
+    pub from: u64,
+    pub to: u64,
+    pub updated_ms: u64,
 }
 
 /// A blob (an uploaded encrypted file) as stored. Its bytes are a file in
@@ -284,16 +320,20 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_device(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
 
     /// Group commit: deletes acknowledged copies (each device only its own),
-    /// stores new ones and records the sends' blob readers, all in one
-    /// durable transaction: on success all of it is committed, on error
-    /// none of it. New copies get increasing ids in the order given, above
-    /// every id stored before. `BlobGone(id)` if a blob of `blobs` is no
-    /// longer stored or not whole.
+    /// stores new ones, records the sends' blob readers and moves group
+    /// epochs on, all in one durable transaction: on success all of it is
+    /// committed, on error none of it. New copies get increasing ids in the
+    /// order given, above every id stored before. `BlobGone(id)` if a blob
+    /// of `blobs` is no longer stored or not whole. `EpochTaken(id)` if a
+    /// step's `from` is not the group's stored epoch (0: none stored) when
+    /// it is applied; the steps are applied in the order given, so one
+    /// batch may move a group on twice (1 → 2, then 2 → 3).
     async fn commit_batch(
         &self,
         envelopes: &[NewEnvelope],
         acks: &[AckedCopies],
         blobs: &[BlobSend],
+        epochs: &[GroupEpochStep],
     ) -> Result<Committed, StoreError>;
     /// The device's stored copies with id > `after`, oldest first.
     async fn pending(
@@ -309,6 +349,10 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_depth(&self) -> Result<u64, StoreError>;
     /// One device's stored copies: (how many, total ciphertext bytes).
     async fn queue_usage(&self, handle: &str, device_id: u32) -> Result<(u64, u64), StoreError>;
+
+    /// The last epoch stored for a group (by [`Store::commit_batch`]); 0 if
+    /// none. Group epochs are kept for good: no sweep deletes them.
+    async fn group_epoch(&self, group_id: &GroupId) -> Result<u64, StoreError>;
 
     /// Adds one-time keys; replaces the fallback key when given.
     async fn add_prekeys(&self, handle: &str, device_id: u32, keys: &[Prekey]) -> Result<(), StoreError>;

@@ -238,7 +238,7 @@ async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope]
                 .push_bind(&e.message_id)
                 .push_bind(&e.sender_handle)
                 .push_bind(e.sender_device as i64)
-                .push_bind(&e.ciphertext)
+                .push_bind(&*e.ciphertext)
                 .push_bind(i(e.created_ms));
         });
         let done = q.build().execute(&mut *conn).await?;
@@ -255,6 +255,37 @@ async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope]
         ids.extend(last + 1 - n as u64..=last);
     }
     Ok(ids)
+}
+
+/// Moves each group's epoch on, in the order given: from no row to a new
+/// one (`from` 0), else only if the row holds `from`. `EpochTaken` if not
+/// (the caller rolls back).
+async fn step_epochs(conn: &mut SqliteConnection, steps: &[GroupEpochStep]) -> Result<(), StoreError> {
+    for step in steps {
+        let id = step.group_id.0.as_slice();
+        let done = if step.from == 0 {
+            sqlx::query(
+                "INSERT INTO group_epochs (group_id, epoch, updated_ms) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(id)
+            .bind(i(step.to))
+            .bind(i(step.updated_ms))
+            .execute(&mut *conn)
+            .await?
+        } else {
+            sqlx::query("UPDATE group_epochs SET epoch = ?, updated_ms = ? WHERE group_id = ? AND epoch = ?")
+                .bind(i(step.to))
+                .bind(i(step.updated_ms))
+                .bind(id)
+                .bind(i(step.from))
+                .execute(&mut *conn)
+                .await?
+        };
+        if done.rows_affected() != 1 {
+            return Err(StoreError::EpochTaken(step.group_id));
+        }
+    }
+    Ok(())
 }
 
 /// Deletes acknowledged copies, each only if it is the acknowledging
@@ -482,15 +513,17 @@ impl Store for SqliteStore {
         envelopes: &[NewEnvelope],
         acks: &[AckedCopies],
         blobs: &[BlobSend],
+        epochs: &[GroupEpochStep],
     ) -> Result<Committed, StoreError> {
-        if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) && blobs.is_empty() {
+        if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) && blobs.is_empty() && epochs.is_empty() {
             return Ok(Committed::default());
         }
         let mut tx = self.pool.begin().await?;
+        // On any error the transaction is dropped: rolled back, nothing stored.
+        step_epochs(&mut tx, epochs).await?;
         let acked = delete_acked(&mut tx, acks).await?;
         let ids = insert_envelopes(&mut tx, envelopes).await?;
         for send in blobs {
-            // On error the transaction is dropped: rolled back, nothing stored.
             record_blob_send(&mut tx, send).await?;
         }
         tx.commit().await?;
@@ -522,7 +555,7 @@ impl Store for SqliteStore {
                     message_id: r.get("message_id"),
                     sender_handle: r.get("sender_handle"),
                     sender_device: r.get::<i64, _>("sender_device") as u32,
-                    ciphertext: r.get("ciphertext"),
+                    ciphertext: r.get::<Vec<u8>, _>("ciphertext").into(),
                     created_ms: u(r.get("created_ms")),
                 },
             })
@@ -550,6 +583,14 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         Ok((u(n), u(bytes)))
+    }
+
+    async fn group_epoch(&self, group_id: &GroupId) -> Result<u64, StoreError> {
+        let epoch: Option<i64> = sqlx::query_scalar("SELECT epoch FROM group_epochs WHERE group_id = ?")
+            .bind(group_id.0.as_slice())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(epoch.map(u).unwrap_or(0))
     }
 
     async fn add_prekeys(&self, handle: &str, device_id: u32, keys: &[Prekey]) -> Result<(), StoreError> {

@@ -105,7 +105,7 @@ async fn get(server: &TestServer, t: &BlobTicket, range: Option<&str>) -> Reply 
 
 /// A file of `size` bytes holding `marker`, encrypted under a fresh key:
 /// (key, plaintext, blob).
-fn file(size: usize, marker: &[u8]) -> ([u8; 32], Vec<u8>, Vec<u8>) {
+pub(crate) fn file(size: usize, marker: &[u8]) -> ([u8; 32], Vec<u8>, Vec<u8>) {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).unwrap();
     let mut plain: Vec<u8> = (0..size).map(|i| b"abcdefghijklmnopqrstuvwxyz"[i % 26]).collect();
@@ -132,12 +132,12 @@ async fn resume_ticket(c: &mut Client, t: &BlobTicket) -> BlobTicket {
     ticket(c.ok(Request::BlobUpload(BlobUpload { length: t.length, resume: t.blob_id.clone() })).await)
 }
 
-async fn download_ticket(c: &mut Client, blob_id: &[u8]) -> BlobTicket {
+pub(crate) async fn download_ticket(c: &mut Client, blob_id: &[u8]) -> BlobTicket {
     ticket(c.ok(Request::BlobDownload(BlobDownload { blob_id: blob_id.to_vec() })).await)
 }
 
 /// Uploads `blob` whole in one PATCH; returns its ticket.
-async fn upload(server: &TestServer, c: &mut Client, blob: &[u8]) -> BlobTicket {
+pub(crate) async fn upload(server: &TestServer, c: &mut Client, blob: &[u8]) -> BlobTicket {
     let t = upload_ticket(c, blob.len() as u64).await;
     let r = patch(server, &t, 0, blob).await;
     assert_eq!((r.status, r.offset()), (204, blob.len() as u64));

@@ -9,6 +9,7 @@ mod blobs;
 mod crash;
 mod delivery;
 mod devices;
+mod groups;
 mod handshake;
 mod http;
 mod pairing;
