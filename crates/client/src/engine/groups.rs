@@ -578,7 +578,9 @@ impl Engine {
         let group = hex(&r.group_id);
         let Some(g) = self.groups.get(&group) else { return };
         if !g.is_member(from) {
-            return self.fx.error(format!("ignored a receipt from {from}, who is not in the group"));
+            // Nothing to show: receipts a removed member sent for what it
+            // got while still in (in flight during the removal) land here.
+            return;
         }
         let me = self.handle().unwrap_or_default().to_string();
         let others: Vec<String> = g.handles().filter(|h| *h != me).map(str::to_string).collect();
