@@ -249,8 +249,10 @@ impl Groups {
 
     /// Applies a change by `author` if the rules allow it (§15.2), then any
     /// waiting changes it was the parent of.
-    pub(crate) fn receive(&mut self, author: &str, change: &GroupChange, fx: &mut Effects) -> Result<Applied, &'static str> {
-        let first = self.apply_one(author, change, fx)?;
+    /// `me` is this account (a change that adds it to a group it does not
+    /// know yet is how it joins).
+    pub(crate) fn receive(&mut self, me: Option<&str>, author: &str, change: &GroupChange, fx: &mut Effects) -> Result<Applied, &'static str> {
+        let first = self.apply_one(me, author, change, fx)?;
         let Applied::Changed(mut done) = first else { return Ok(first) };
         // Waiting children, in any order they came.
         let id = hex(&change.group_id);
@@ -265,14 +267,14 @@ impl Groups {
             };
             let (who, bytes) = g.waiting.remove(pos);
             let next = GroupChange::decode(bytes.as_slice()).expect("checked above");
-            if let Ok(Applied::Changed(more)) = self.apply_one(&who, &next, fx) {
+            if let Ok(Applied::Changed(more)) = self.apply_one(me, &who, &next, fx) {
                 done.extend(more);
             }
         }
         Ok(Applied::Changed(done))
     }
 
-    fn apply_one(&mut self, author: &str, change: &GroupChange, fx: &mut Effects) -> Result<Applied, &'static str> {
+    fn apply_one(&mut self, me: Option<&str>, author: &str, change: &GroupChange, fx: &mut Effects) -> Result<Applied, &'static str> {
         if change.group_id.len() != 16 {
             return Err("the group id is not 16 bytes");
         }
@@ -283,14 +285,16 @@ impl Groups {
         let members: Vec<Member> = state.members.iter().map(|m| Member { handle: m.handle.clone(), admin: m.admin }).collect();
         let next = |waiting| Group { id: id.clone(), name: state.name.clone(), epoch: change.epoch, hash: hash.clone(), members: members.clone(), waiting };
         let Some(parent) = self.by_id.get(&id).cloned() else {
-            if change.epoch != 1 {
-                return Err("a change of a group this device does not know");
-            }
-            if change.parent != [0; 32] {
+            // A creation, or (later epochs) the change that added this
+            // account: its state is the group as this device first knows it.
+            if change.epoch == 1 && change.parent != [0; 32] {
                 return Err("a creation names a parent");
             }
             if !state.members.iter().any(|m| m.handle == author && m.admin) || state.members.len() < 2 {
-                return Err("a creation must make its author an admin and have another member");
+                return Err("a group this device joins must make its author an admin and have another member");
+            }
+            if change.epoch > 1 && !state.members.iter().any(|m| Some(m.handle.as_str()) == me) {
+                return Err("a change of a group this device does not know");
             }
             let g = next(vec![]);
             self.put(g.clone(), fx);
@@ -329,7 +333,7 @@ mod tests {
 
     fn created(groups: &mut Groups, fx: &mut Effects) -> GroupChange {
         let c = Groups::creation(&[7; 16], "Trip", "alice", &["bob".into(), "carol".into()]).unwrap();
-        assert!(matches!(groups.receive("alice", &c, fx), Ok(Applied::Changed(_))));
+        assert!(matches!(groups.receive(None, "alice", &c, fx), Ok(Applied::Changed(_))));
         c
     }
 
@@ -346,21 +350,21 @@ mod tests {
             s.members.push(GroupMember { handle: "mallory".into(), admin: false });
             GroupChange { group_id: vec![7; 16], epoch: 2, parent: crate::engine::hex_to_bytes(&g.hash), state: Some(s) }
         };
-        assert!(groups.receive("bob", &forged, &mut fx).is_err());
-        assert!(groups.receive("mallory", &forged, &mut fx).is_err(), "a non-member neither");
+        assert!(groups.receive(None, "bob", &forged, &mut fx).is_err());
+        assert!(groups.receive(None, "mallory", &forged, &mut fx).is_err(), "a non-member neither");
         assert!(!groups.get(&id).unwrap().is_member("mallory"));
         // Bob may leave.
         assert!(groups.change_for(&id, "bob", &GroupOp::Add { handles: vec!["dave".into()] }, 0).is_err());
         let leave = groups.change_for(&id, "bob", &GroupOp::Leave, 0).unwrap();
-        assert!(matches!(groups.receive("bob", &leave, &mut fx), Ok(Applied::Changed(_))));
+        assert!(matches!(groups.receive(None, "bob", &leave, &mut fx), Ok(Applied::Changed(_))));
         assert!(!groups.get(&id).unwrap().is_member("bob"));
         // The same change again is known; a sibling of the same epoch is refused.
-        assert_eq!(groups.receive("bob", &leave, &mut fx), Ok(Applied::Known));
+        assert_eq!(groups.receive(None, "bob", &leave, &mut fx), Ok(Applied::Known));
         // Alice adds dave, then leaves: carol (first remaining) becomes admin.
         let add = groups.change_for(&id, "alice", &GroupOp::Add { handles: vec!["dave".into()] }, 0).unwrap();
-        groups.receive("alice", &add, &mut fx).unwrap();
+        groups.receive(None, "alice", &add, &mut fx).unwrap();
         let leave = groups.change_for(&id, "alice", &GroupOp::Leave, 0).unwrap();
-        groups.receive("alice", &leave, &mut fx).unwrap();
+        groups.receive(None, "alice", &leave, &mut fx).unwrap();
         let g = groups.get(&id).unwrap();
         assert_eq!(g.handles().collect::<Vec<_>>(), vec!["carol", "dave"]);
         assert!(g.is_admin("carol") && !g.is_admin("dave"));
@@ -373,19 +377,19 @@ mod tests {
         let c1 = created(&mut ahead, &mut fx);
         let id = hex(&[7; 16]);
         let c2 = ahead.change_for(&id, "alice", &GroupOp::Rename { name: "Trip 2".into() }, 0).unwrap();
-        ahead.receive("alice", &c2, &mut fx).unwrap();
+        ahead.receive(None, "alice", &c2, &mut fx).unwrap();
         let c3 = ahead.change_for(&id, "alice", &GroupOp::Remove { handles: vec!["bob".into()] }, 5).unwrap();
-        ahead.receive("alice", &c3, &mut fx).unwrap();
+        ahead.receive(None, "alice", &c3, &mut fx).unwrap();
 
         let mut behind = Groups::default();
-        behind.receive("alice", &c1, &mut fx).unwrap();
-        assert_eq!(behind.receive("alice", &c3, &mut fx), Ok(Applied::Waiting));
-        let Ok(Applied::Changed(done)) = behind.receive("alice", &c2, &mut fx) else { panic!() };
+        behind.receive(None, "alice", &c1, &mut fx).unwrap();
+        assert_eq!(behind.receive(None, "alice", &c3, &mut fx), Ok(Applied::Waiting));
+        let Ok(Applied::Changed(done)) = behind.receive(None, "alice", &c2, &mut fx) else { panic!() };
         assert_eq!(done.len(), 2, "the waiting change followed its parent");
         assert_eq!(behind.get(&id), ahead.get(&id), "both devices hold the same state");
         // A sibling of epoch 3 (bob, admin-less, re-adding himself) is refused.
         let mut fork = c3.clone();
         fork.state.as_mut().unwrap().name = "Other".into();
-        assert!(behind.receive("alice", &fork, &mut fx).is_err());
+        assert!(behind.receive(None, "alice", &fork, &mut fx).is_err());
     }
 }

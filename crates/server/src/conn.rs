@@ -393,10 +393,13 @@ impl Conn {
                 ErrorCode::BlobNotFound,
                 "a file this message names is gone (expired or fetched by all); nothing was sent: upload it again",
             )),
-            (Written::EpochTaken, _) => Err(Failure::new(
-                ErrorCode::GroupEpochTaken,
-                "another change of this group came first; nothing was sent: apply it, then send your change again",
-            )),
+            (Written::EpochTaken, _) => Err(Failure {
+                group_epoch: done.group_epoch,
+                ..Failure::new(
+                    ErrorCode::GroupEpochTaken,
+                    "another change of this group came first; nothing was sent: apply it, then send your change again",
+                )
+            }),
             (Written::Failed, Outcome::Sent { .. }) => {
                 Err(Failure::new(ErrorCode::Internal, "the message could not be stored; send it again"))
             }
@@ -516,7 +519,7 @@ impl Conn {
                 self.s.metrics.error(f.code);
                 Response {
                     id,
-                    error: Some(ErrorInfo { code: f.code.as_str().into(), message: f.message, device_lists: f.lists, group_epoch: 0 }),
+                    error: Some(ErrorInfo { code: f.code.as_str().into(), message: f.message, device_lists: f.lists, group_epoch: f.group_epoch }),
                     body: None,
                 }
             }

@@ -55,11 +55,13 @@ pub struct Failure {
     pub code: ErrorCode,
     pub message: String,
     pub lists: Vec<DeviceListReply>,
+    /// With `group_epoch_taken`: the group's stored epoch.
+    pub group_epoch: u64,
 }
 
 impl Failure {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), lists: vec![] }
+        Self { code, message: message.into(), lists: vec![], group_epoch: 0 }
     }
 }
 
@@ -853,6 +855,7 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
             code: ErrorCode::DeviceListChanged,
             message: "the recipients' devices changed: verify the new lists, encrypt again and resend".into(),
             lists: stale,
+            group_epoch: 0,
         });
     }
     let blob_ids = sendable_blobs(&c.s, &me, &m.blob_ids).await?;
@@ -882,7 +885,7 @@ async fn send(c: &mut Conn, id: u64, m: SendMessage) -> Result<Answer> {
         .map(|(handle, copy)| envelope(handle, copy.device_id, copy.ciphertext.into()))
         .chain(fanout.into_iter().map(|(handle, device_id)| envelope(handle, device_id, shared.clone())))
         .collect();
-    let epoch = group.map(|(group_id, epoch)| GroupEpochStep { group_id, from: epoch - 1, to: epoch, updated_ms: now });
+    let epoch = group.map(|(group_id, epoch)| GroupEpochStep { group_id, from: 0, to: epoch, updated_ms: now });
     let write = SendWrite { envelopes, blobs, epoch, fanout: fanout_devices };
     c.submit(id, Op::Store(Box::new(write)), Outcome::Sent { server_time_ms: now }).await?;
     Ok(Answer::Later)

@@ -53,6 +53,8 @@ pub struct Done {
     pub request_id: u64,
     pub outcome: Outcome,
     pub written: Written,
+    /// With `EpochTaken`: the group's epoch the writer holds (0 if unknown).
+    pub group_epoch: u64,
 }
 
 /// What became of a request's write.
@@ -68,8 +70,8 @@ pub enum Written {
     /// A blob the send names was gone or unfinished at commit time.
     /// Nothing of the send was stored.
     BlobGone,
-    /// The send's group epoch is not the group's next one (another change
-    /// came first). Nothing of the send was stored.
+    /// The send's group epoch is not above the group's stored one (another
+    /// change came first). Nothing of the send was stored.
     EpochTaken,
 }
 

@@ -105,27 +105,30 @@ async fn within_quota(s: &Shared, envelopes: &[NewEnvelope]) -> Result<bool, Sto
     Ok(true)
 }
 
-/// Whether a group change's epoch is the group's next one, after the
-/// epochs stored and those that the sends before it in this batch move on
-/// (`batch`). The writer is the only one that stores epochs, so nothing
-/// can change them between this check and the commit.
-async fn epoch_is_next(s: &Shared, batch: &HashMap<GroupId, u64>, step: &GroupEpochStep) -> Result<bool, StoreError> {
-    let now = match batch.get(&step.group_id) {
-        Some(&epoch) => epoch,
-        None => s.store.group_epoch(&step.group_id).await?,
-    };
-    Ok(now == step.from)
+/// The group's epoch now, after the epochs stored and those that the
+/// sends before it in this batch move on (`batch`). The writer is the only
+/// one that stores epochs, so nothing can change them between this check
+/// and the commit.
+async fn epoch_now(s: &Shared, batch: &HashMap<GroupId, u64>, group_id: &GroupId) -> Result<u64, StoreError> {
+    match batch.get(group_id) {
+        Some(&epoch) => Ok(epoch),
+        None => s.store.group_epoch(group_id).await,
+    }
 }
 
 /// Checks 9 and 10 of a send (docs/protocol.md §4.9): its group epoch is
-/// the next one, and its copies fit the recipients' queues.
-async fn admit(s: &Shared, batch: &HashMap<GroupId, u64>, send: &SendWrite) -> Result<Written, StoreError> {
-    if let Some(step) = &send.epoch
-        && !epoch_is_next(s, batch, step).await?
-    {
-        return Ok(Written::EpochTaken);
+/// above the group's (then the step moves on from the group's epoch), and
+/// its copies fit the recipients' queues. With `EpochTaken`, the group's
+/// epoch.
+async fn admit(s: &Shared, batch: &HashMap<GroupId, u64>, send: &mut SendWrite) -> Result<(Written, u64), StoreError> {
+    if let Some(step) = &mut send.epoch {
+        let now = epoch_now(s, batch, &step.group_id).await?;
+        if step.to <= now {
+            return Ok((Written::EpochTaken, now));
+        }
+        step.from = now;
     }
-    Ok(if within_quota(s, &send.envelopes).await? { Written::Ok } else { Written::QueueFull })
+    Ok((if within_quota(s, &send.envelopes).await? { Written::Ok } else { Written::QueueFull }, 0))
 }
 
 /// A send accepted into the batch: how many of the batch's copies are its
@@ -167,17 +170,17 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
         let mut epochs: HashMap<GroupId, u64> = HashMap::new();
         for r in batch.drain(..) {
             match r.op {
-                Op::Store(send) => {
-                    let written = admit(&shared, &epochs, &send).await.unwrap_or_else(|err| {
+                Op::Store(mut send) => {
+                    let (written, group_epoch) = admit(&shared, &epochs, &mut send).await.unwrap_or_else(|err| {
                         tracing::error!("reading a queue's size or a group's epoch failed: {err}");
-                        Written::Failed
+                        (Written::Failed, 0)
                     });
                     if written != Written::Ok {
                         if written == Written::EpochTaken {
                             refused_epoch(&shared, send.epoch);
                         }
                         let (conn, request_id, outcome) = r.reply;
-                        conn.done(Done { request_id, outcome, written });
+                        conn.done(Done { request_id, outcome, written, group_epoch });
                         continue;
                     }
                     let SendWrite { envelopes: mut e, blobs, epoch, fanout } = *send;
@@ -205,9 +208,9 @@ fn refused_epoch(s: &Shared, step: Option<GroupEpochStep>) {
 }
 
 /// Takes the sends that `refused` picks out of the batch (with their
-/// copies) and answers them `written`. A later send whose group epoch
-/// builds on a refused send's is refused too (`EpochTaken`): its epoch is
-/// no longer the next one. Returns whether any send was refused.
+/// copies) and answers them `written`. A later send of the same group as a
+/// refused change is refused too (`EpochTaken`): the step it was admitted
+/// with moves on from the refused one's epoch. Returns whether any send was refused.
 fn refuse(
     s: &Shared,
     envelopes: &mut Vec<NewEnvelope>,
@@ -242,7 +245,7 @@ fn refuse(
         }
         envelopes.drain(start..start + a.copies);
         let (conn, request_id, outcome) = a.reply;
-        conn.done(Done { request_id, outcome, written: why });
+        conn.done(Done { request_id, outcome, written: why, group_epoch: 0 });
     }
     *sends = kept;
     sends.len() != before
@@ -308,14 +311,14 @@ async fn commit(
                 }
             }
             for (conn, request_id, outcome) in replies {
-                conn.done(Done { request_id, outcome, written: Written::Ok });
+                conn.done(Done { request_id, outcome, written: Written::Ok, group_epoch: 0 });
             }
         }
         Err(e) => {
             tracing::error!("a group commit of {} copies and {} acks failed: {e}", envelopes.len(), acks.len());
             shared.usage.clear();
             for (conn, request_id, outcome) in replies {
-                conn.done(Done { request_id, outcome, written: Written::Failed });
+                conn.done(Done { request_id, outcome, written: Written::Failed, group_epoch: 0 });
             }
         }
     }

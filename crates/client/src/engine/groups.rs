@@ -288,11 +288,12 @@ impl Engine {
         if !ready {
             return Step::Held;
         }
-        // The session: a new one if a device that had the key is no longer
-        // a device of a current member.
-        let current: BTreeSet<String> = dests.iter().filter(|d| g.is_member(&d.handle)).map(|d| d.peer().key()).collect();
-        let session_id = self.megolm.outbound(&g.id, &current, now, &mut self.fx);
-        let keys: Vec<String> = dests.iter().map(|d| d.peer().key()).collect();
+        // The session: a new one if a device that had the key is not among
+        // this entry's devices (a member left or was removed, a device
+        // went). A change's devices are the old and the new members': the
+        // removed learn of it in the old session; the next message rotates.
+        let keys: BTreeSet<String> = dests.iter().map(|d| d.peer().key()).collect();
+        let session_id = self.megolm.outbound(&g.id, &keys, now, &mut self.fx);
         let missing = self.megolm.missing(&g.id, keys.iter());
         if !missing.is_empty() {
             if !self.link.requests.group_keys_pending(&g.id) {
@@ -471,7 +472,8 @@ impl Engine {
     /// Applies a change by `author` (or shows why not) and writes what
     /// changed into the group's chat.
     pub(super) fn on_group_change(&mut self, author: &str, change: &GroupChange, time: u64) {
-        match self.groups.receive(author, change, &mut self.fx) {
+        let me = self.handle().map(str::to_string);
+        match self.groups.receive(me.as_deref(), author, change, &mut self.fx) {
             Ok(Applied::Changed(steps)) => {
                 for (before, after) in steps {
                     self.group_changed(author, before.as_ref(), &after, time);

@@ -363,7 +363,10 @@ impl Engine {
     /// and outbox entries not held back by a safety warning (those wait for
     /// the user, not the server).
     pub fn busy(&self) -> bool {
-        let movable = |o: &crate::model::OutboxEntry| o.to.iter().all(|h| self.directory.warning(h).is_none());
+        let movable = |o: &crate::model::OutboxEntry| {
+            let mut to = o.to.iter().map(String::as_str).chain(self.groups.get(&o.group).into_iter().flat_map(|g| g.handles()));
+            to.all(|h| self.directory.warning(h).is_none())
+        };
         matches!(self.link.state, Conn::Handshake(_))
             || !self.link.requests.is_empty()
             || self.inbox.has_parked()

@@ -211,6 +211,40 @@ pub async fn settle(devices: &mut [&mut Device]) {
     panic!("devices did not settle within 30 s (handle, busy, outbox, last events): {busy:?}");
 }
 
+/// As [`settle`], but when every device is quiet and some still have work
+/// waiting for a timer (a retry), the shared clock jumps to the earliest
+/// one (10 s ahead at most, 20 times at most) and the devices' timeouts run.
+pub async fn settle_in_time(devices: &mut [&mut Device]) {
+    for _ in 0..20 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut quiet_rounds = 0;
+        while tokio::time::Instant::now() < deadline && quiet_rounds < 3 {
+            let mut any = false;
+            for d in devices.iter_mut() {
+                while d.step(Duration::from_millis(20)).await {
+                    any = true;
+                }
+            }
+            quiet_rounds = if any { 0 } else { quiet_rounds + 1 };
+        }
+        if !devices.iter().any(|d| d.connected() && d.engine.busy()) {
+            return;
+        }
+        let now = devices[0].now();
+        let Some(next) = devices.iter().filter(|d| d.engine.busy()).filter_map(|d| d.engine.poll_timeout()).min() else { break };
+        if next > now + 10_000 {
+            break;
+        }
+        devices[0].clock.advance(next.saturating_sub(now).max(1));
+        for d in devices.iter_mut() {
+            let now = d.now();
+            d.engine.handle_timeout(now);
+            d.flush().await;
+        }
+    }
+    settle(devices).await;
+}
+
 /// Registers a new primary and leaves it connected.
 pub async fn primary(server: &TestServer, handle: &str) -> Device {
     let mut d = Device::new(server, "cli/linux", "tether CLI on Linux");
