@@ -20,7 +20,10 @@ const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--r
                                    of history, default 1,000: time to the popup's chat list)
        cargo xtask bench media    (file encryption natively and with WebCrypto in the extension's
                                    worker; 64 MB CLI to CLI and extension to server through a
-                                   release server on loopback)";
+                                   release server on loopback)
+       cargo xtask bench groups [N] (one group of N accounts, default 1,024, on a release server
+                                   on loopback: the sender's CPU time, bytes uploaded and the
+                                   time until every member has it, for the creation and two sends)";
 
 /// The goals from the issue.
 const GOAL_MSGS_PER_SEC: f64 = 50_000.0;
@@ -83,6 +86,7 @@ pub fn run(args: &[String]) -> Result {
         Some((what, [])) if what == "client" => client(),
         Some((what, rest)) if what == "link" && rest.len() <= 1 => link(rest.first().map(String::as_str)),
         Some((what, [])) if what == "media" => media(),
+        Some((what, rest)) if what == "groups" && rest.len() <= 1 => groups(rest.first().map(String::as_str)),
         Some((other, _)) => Err(format!("unknown benchmark `{other}`\n{USAGE}")),
         None => Err(USAGE.into()),
     }
@@ -793,4 +797,58 @@ fn media_extension() -> Result {
             .env("CHROMIUM", &tools.chromium)
             .current_dir(root()),
     )
+}
+
+/// One group of `accounts` accounts (default 1,024, the most a group has)
+/// on loopback: a release tether-server with its rate and lookup limits
+/// raised, and crates/client/examples/group_bench.rs (release), which
+/// drives the sender and the members' engines and prints the numbers.
+/// Writes target/bench/groups.json.
+fn groups(accounts: Option<&str>) -> Result {
+    let n = accounts.unwrap_or("1024");
+    if n.parse::<u32>().map_or(true, |n| !(2..=1024).contains(&n)) {
+        return Err(format!("bench groups takes a number of accounts from 2 to 1,024 (got `{n}`)\n{USAGE}"));
+    }
+    {
+        let _t = Timer::start("release build of tether-server and the group bench");
+        util::run(Command::new("cargo").args(["build", "--release", "-p", "tether-server"]).current_dir(root()))?;
+        util::run(
+            Command::new("cargo")
+                .args(["build", "--release", "-p", "tether-client", "--example", "group_bench"])
+                .current_dir(root()),
+        )?;
+    }
+    let run_dir = root().join(format!("target/bench/groups-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&run_dir);
+    let data = run_dir.join("server");
+    std::fs::create_dir_all(&data).map_err(|e| format!("create {}: {e}", data.display()))?;
+    let config = run_dir.join("server.toml");
+    // Every member's device list is looked up by the sender, and each
+    // member looks up the sender's: limits out of the way; handshakes may
+    // wait while a thread registers others.
+    std::fs::write(
+        &config,
+        "# Written by `cargo xtask bench groups`.\n\
+         rate_per_sec = 1000000\n\
+         rate_burst = 1000000\n\
+         lookups_per_minute = 1000000\n\
+         lookup_burst = 1000000\n\
+         claims_per_hour = 1000000\n\
+         handshake_timeout = 120\n\
+         idle_timeout = 600\n",
+    )
+    .map_err(|e| e.to_string())?;
+    let server = start_server(None, &data, &config)?;
+    let url = format!("http://{}", server.addr);
+    let bench = crate::build::release_bin("examples").join("group_bench");
+    let mut cmd = launch(None, &bench);
+    cmd.args(["--server", &url, "--accounts", n]);
+    let result = util::run(&mut cmd);
+    let problems = server.problems.lock().map(|p| p.clone()).unwrap_or_default();
+    drop(server);
+    let _ = std::fs::remove_dir_all(&run_dir);
+    if !problems.is_empty() {
+        eprintln!("the server logged {} warning(s) or error(s); the first:\n{}", problems.len(), problems[..problems.len().min(5)].join("\n"));
+    }
+    result
 }

@@ -42,6 +42,8 @@ const START: &str = "First steps:
   (or --server https://chat.example.org; add --ca FILE for a private CA)
   tether contacts add bob --name Bob
   tether send bob \"hello\"
+  tether group create Friends --members bob,carol
+  tether send Friends \"hello all\"
   tether verify bob
   tether listen";
 
@@ -57,6 +59,7 @@ enum Command {
     Unlink(cmd::unlink::Unlink),
     Contacts(cmd::contacts::Contacts),
     Chats(cmd::chats::Chats),
+    Group(cmd::groups::Group),
     Send(cmd::send::Send),
     Share(cmd::send::Share),
     SendFile(cmd::files::SendFile),
@@ -89,6 +92,7 @@ async fn main() -> ExitCode {
         Command::Unlink(c) => c.run(&home).await,
         Command::Contacts(c) => c.run(&home).await,
         Command::Chats(c) => c.run(&home).await,
+        Command::Group(c) => c.run(&home).await,
         Command::Send(c) => c.run(&home).await,
         Command::Share(c) => c.run(&home).await,
         Command::SendFile(c) => c.run(&home).await,

@@ -41,7 +41,7 @@ pub use chats::Chats;
 pub use directory::Directory;
 pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
 pub use groups::{GroupOp, Member as GroupMember, MAX_GROUP_MEMBERS};
-pub use engine::{ClientInfo, Engine, FileInfo, GroupInfo, HISTORY_DAYS, KEEPALIVE_MS, RESTORED_ELSEWHERE, Random, Ticket};
+pub use engine::{ClientInfo, Engine, FileInfo, GroupInfo, GroupMemberView, HISTORY_DAYS, KEEPALIVE_MS, RESTORED_ELSEWHERE, Random, Ticket};
 pub use uploads::{Upload, UploadState};
 pub use error::Error;
 pub use event::Event;

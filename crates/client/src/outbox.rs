@@ -37,6 +37,14 @@ impl Outbox {
         self.entries.contains_key(id)
     }
 
+    /// The ids of a group's entries (messages and changes) still waiting,
+    /// in the order they go: what a host waits on after a group command.
+    pub fn group_ids(&self, group: &str) -> Vec<String> {
+        let mut v: Vec<&OutboxEntry> = self.entries.values().filter(|o| o.group == group).collect();
+        v.sort_by_key(|o| o.seq);
+        v.into_iter().map(|o| o.id.clone()).collect()
+    }
+
     /// Queues an entry behind every entry already queued.
     pub(crate) fn push(&mut self, mut entry: OutboxEntry, fx: &mut Effects) {
         entry.seq = self.entries.values().map(|o| o.seq).max().unwrap_or(0) + 1;

@@ -1,8 +1,9 @@
-//! `tether chats`: the chat list with unread counts, after catching up.
+//! `tether chats`: the chat list with unread counts, after catching up;
+//! groups by name, marked `[group]`.
 
 use super::{Home, caught_up};
 use crate::format::{ago, clean_line};
-use tether_client::Chat;
+use tether_client::view::ChatSummary;
 
 /// List chats with unread counts (after fetching what arrived).
 #[derive(Debug, clap::Args)]
@@ -12,11 +13,11 @@ impl Chats {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let engine = home.open_registered()?;
         let (s, offline) = caught_up(engine).await;
-        let chats = s.engine.chats();
+        let chats = s.engine.chat_list();
         if chats.is_empty() {
             println!("No chats yet: `tether send <contact> <text>`.");
         }
-        for c in chats {
+        for c in &chats {
             println!("{}", line(c));
         }
         s.close().await;
@@ -29,8 +30,9 @@ impl Chats {
     }
 }
 
-/// One chat: handle, unread count, last activity, preview, flags.
-fn line(c: &Chat) -> String {
+/// One chat: handle (a group: its name, marked), unread count, last
+/// activity, preview, flags.
+fn line(c: &ChatSummary) -> String {
     let flags = [(c.pinned, "pinned"), (c.muted, "muted"), (c.archived, "archived")]
         .iter()
         .filter(|(on, _)| *on)
@@ -38,5 +40,6 @@ fn line(c: &Chat) -> String {
         .collect::<Vec<_>>()
         .join(",");
     let unread = if c.unread > 0 { format!("({} unread)", c.unread) } else { String::new() };
-    format!("{:<20} {:<12} {:<11} {} {}", clean_line(&c.handle), unread, ago(c.last_ms), clean_line(&c.last_preview), flags)
+    let who = if c.group { format!("{} [group]", clean_line(&c.name)) } else { clean_line(&c.handle) };
+    format!("{who:<20} {:<12} {:<11} {} {}", unread, ago(c.last_ms), clean_line(&c.last_preview), flags)
 }

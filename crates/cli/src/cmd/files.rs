@@ -4,7 +4,8 @@
 //! while the socket stays up, with a progress bar, and resumes where the
 //! server (or the `.tether-part` file) left off.
 
-use super::{Home, WAIT, fail, handle, report};
+use super::groups;
+use super::{Home, WAIT, fail, report};
 use crate::format::{clean_line, size};
 use crate::session::{Session, now};
 use crate::transfer::{self, Failure, Progress};
@@ -21,10 +22,10 @@ const TRIES: usize = 5;
 /// Longest side of a photo's thumbnail, in pixels.
 const THUMB_SIDE: u32 = 320;
 
-/// Send a file (photo, document, audio) to a contact, end to end encrypted.
+/// Send a file (photo, document, audio) to a contact or a group, end to end encrypted.
 #[derive(Debug, clap::Args)]
 pub struct SendFile {
-    /// The contact's handle (see `tether contacts`).
+    /// The contact's handle, or a group's name or id (see `tether group --help`).
     contact: String,
     /// The file to send (up to 64 MB, or the server's limit).
     path: PathBuf,
@@ -46,20 +47,25 @@ pub struct Download {
 
 impl SendFile {
     pub async fn run(self, home: &Home) -> Result<(), String> {
-        let mut engine = home.open_registered()?;
-        let chat = handle(&self.contact)?;
-        if engine.contact(&chat).is_none() {
-            return Err(format!("unknown contact {chat}: add it first (`tether contacts add {chat}`)"));
-        }
+        let engine = home.open_registered()?;
         let info = describe(&self.path)?;
+        let (mut s, target) = groups::find(engine, &self.contact, false).await?;
+        let (chat, label) = (target.chat(), target.label());
         let name = info.file_name.clone();
         let total = info.size;
-        let (id, key) = engine.send_file(&chat, info, &self.caption, now()).map_err(fail)?;
+        let (id, key) = match s.engine.send_file(&chat, info, &self.caption, now()) {
+            Ok(sent) => sent,
+            Err(e) => {
+                s.close().await;
+                return Err(fail(e));
+            }
+        };
         // From here the message and its upload record are on disk.
         remember_source(home, &id, &self.path)?;
-        eprintln!("Sending {} ({}) to {chat}…", clean_line(&name), size(total));
-        let mut s = Session::new(engine);
-        if let Err(e) = s.connect().await {
+        eprintln!("Sending {} ({}) to {label}…", clean_line(&name), size(total));
+        if !s.engine.is_open()
+            && let Err(e) = s.connect().await
+        {
             return Err(format!(
                 "{e}\ntether: the file waits on this computer: `tether uploads --resume` sends it once the server can be reached. Do not send it again."
             ));
@@ -69,7 +75,7 @@ impl SendFile {
             Ok(()) => {
                 s.settle(Duration::from_secs(5), report).await.ok();
                 s.close().await;
-                println!("Sent {} to {chat}.", clean_line(&name));
+                println!("Sent {} to {label}.", clean_line(&name));
                 Ok(())
             }
             Err(e) => {

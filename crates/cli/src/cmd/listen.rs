@@ -6,7 +6,7 @@ use crate::format::{body_text, clean_line, clock};
 use crate::session::Session;
 use std::io::Write;
 use std::time::Duration;
-use tether_client::{ChatMessage, Event, MessageBody};
+use tether_client::{ChatMessage, Engine, Event, MessageBody};
 
 /// How long to wait before connecting again after the server could not be reached.
 const RETRY: Duration = Duration::from_secs(5);
@@ -17,6 +17,8 @@ const RECONNECT: Duration = Duration::from_secs(2);
 /// Stay connected and print incoming messages (this also sends queued
 /// ones). Messages from people who are not contacts are marked as message
 /// requests (`"event": "request"` with --json); see `tether requests`.
+/// Group messages name the group (`"group": {"id", "name"}` with --json,
+/// null for a contact's chat).
 #[derive(Debug, clap::Args)]
 pub struct Listen {
     /// One JSON object a line, for scripts (own messages and status changes too).
@@ -48,9 +50,9 @@ impl Listen {
                 eprintln!("Listening as {} (Ctrl-C to stop)…", s.engine.handle().unwrap_or_default());
             }
             let ended = s
-                .wait(Duration::MAX / 4, |_, e| {
+                .wait(Duration::MAX / 4, |engine, e| {
                     let e = e?;
-                    self.print(&e);
+                    self.print(engine, &e);
                     matches!(e, Event::Unlinked { .. }).then_some(())
                 })
                 .await;
@@ -65,14 +67,24 @@ impl Listen {
 
     /// Prints one event: messages on stdout, problems on stderr (or all
     /// as JSON lines on stdout).
-    fn print(&self, e: &Event) {
+    fn print(&self, engine: &Engine, e: &Event) {
         match e {
-            Event::Message { message: m } if self.json => println!("{}", message_json(m)),
-            Event::Message { message: m } if !m.from_me => {
-                println!("[{}] {}: {}", clock(m.time_ms), clean_line(&m.sender_handle), body_text(&m.body))
-            }
+            Event::Message { message: m } if self.json => println!("{}", message_json(engine, m)),
+            Event::Message { message: m } if !m.from_me => match engine.group_info(&m.chat) {
+                Some(g) if matches!(m.body, MessageBody::GroupEvent { .. }) => {
+                    println!("[{}] {}: {}", clock(m.time_ms), clean_line(&g.name), body_text(&m.body))
+                }
+                Some(g) => println!(
+                    "[{}] {} in {}: {}",
+                    clock(m.time_ms),
+                    clean_line(&engine.display_name(&m.sender_handle)),
+                    clean_line(&g.name),
+                    body_text(&m.body)
+                ),
+                None => println!("[{}] {}: {}", clock(m.time_ms), clean_line(&m.sender_handle), body_text(&m.body)),
+            },
             Event::Request { message: m, count, .. } if self.json => {
-                let mut v = message_json(m);
+                let mut v = message_json(engine, m);
                 v["event"] = "request".into();
                 v["count"] = (*count).into();
                 println!("{v}");
@@ -99,8 +111,9 @@ impl Listen {
     }
 }
 
-/// A message as one JSON object (the `--json` format scripts read).
-fn message_json(m: &ChatMessage) -> serde_json::Value {
+/// A message as one JSON object (the `--json` format scripts read); a
+/// group's message names the group (`"group": {"id", "name"}`, else null).
+fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
     let (kind, text, url, title, selection) = match &m.body {
         MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
         MessageBody::Link { url, title, selection } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
@@ -111,8 +124,11 @@ fn message_json(m: &ChatMessage) -> serde_json::Value {
     let mut v = serde_json::json!({
         "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,
         "from_me": m.from_me, "time_ms": m.time_ms, "kind": kind, "text": text, "url": url, "title": title,
-        "selection": selection,
+        "selection": selection, "group": null,
     });
+    if let Some(g) = engine.group_info(&m.chat) {
+        v["group"] = serde_json::json!({ "id": g.id, "name": g.name });
+    }
     if let MessageBody::File { file, .. } = &m.body {
         // What a script needs to show and fetch it (`tether download <id>`); never the key.
         v["file"] = serde_json::json!({

@@ -6,6 +6,7 @@ pub mod chats;
 pub mod contacts;
 pub mod devices;
 pub mod files;
+pub mod groups;
 pub mod link;
 pub mod listen;
 pub mod logout;

@@ -7,19 +7,16 @@
 //! queued and fails, and the next command that connects sends it, in
 //! the order it was written. Sending it again would make a duplicate.
 
-use super::{Home, WAIT, fail, handle, report};
-use crate::session::Session;
+use super::groups::{self, Outcome, Target};
+use super::{Home, WAIT, fail};
+use crate::format::clean_line;
 use crate::session::now;
-use std::time::Duration;
-use tether_client::{Engine, Event};
+use tether_client::Engine;
 
-/// How long, after this message went, the rest of the outbox may take.
-const DRAIN: Duration = Duration::from_secs(10);
-
-/// Send a text message.
+/// Send a text message to a contact or a group.
 #[derive(Debug, clap::Args)]
 pub struct Send {
-    /// The contact's handle (see `tether contacts`).
+    /// The contact's handle, or a group's name or id (see `tether group --help`).
     contact: String,
     /// The message (quote it).
     text: String,
@@ -28,7 +25,7 @@ pub struct Send {
 /// Share a link (with a title and selected text).
 #[derive(Debug, clap::Args)]
 pub struct Share {
-    /// The contact's handle (see `tether contacts`).
+    /// The contact's handle, or a group's name or id.
     contact: String,
     /// The page's address.
     url: String,
@@ -52,51 +49,55 @@ impl Share {
     }
 }
 
-/// How a message's send ended, when the server answered.
-enum Outcome {
-    /// The server stored it for the recipient.
-    Sent,
-    /// It waits in the outbox until the user resolves a warning about the contact.
-    Held(String),
-    /// The server refused it; it left the outbox.
-    Refused(String),
-}
-
 /// Queues a message with `write`, connects, and waits for the server.
 async fn deliver(
     home: &Home,
     contact: &str,
     write: impl FnOnce(&mut Engine, &str) -> Result<String, tether_client::Error>,
 ) -> Result<(), String> {
-    let mut engine = home.open_registered()?;
-    let chat = handle(contact)?;
-    if engine.contact(&chat).is_none() {
-        return Err(format!("unknown contact {chat}: add it first (`tether contacts add {chat}`)"));
+    let engine = home.open_registered()?;
+    let (mut s, target) = groups::find(engine, contact, false).await?;
+    if let Target::Group(g) = &target
+        && !g.am_member
+    {
+        s.close().await;
+        return Err(format!("you are not in “{}” any more (you left or were removed)", clean_line(&g.name)));
     }
-    let id = write(&mut engine, &chat).map_err(fail)?;
-    // From here on the message is in the outbox, on disk.
-    let held = engine.contact(&chat).and_then(|c| c.warning.clone());
-    let mut s = Session::new(engine);
-    let outcome = match held {
-        // Nothing goes to them until the user acts: no need to ask the server.
-        Some(warning) => Ok(Outcome::Held(warning)),
-        None => match s.connect().await {
-            Ok(()) => s.wait(WAIT, |engine, e| step(engine, e, &id, &chat)).await,
-            Err(e) => Err(e),
-        },
+    let chat = target.chat();
+    let watched = target.watched();
+    let id = match write(&mut s.engine, &chat) {
+        Ok(id) => id,
+        Err(e) => {
+            s.close().await;
+            return Err(fail(e));
+        }
     };
+    // From here on the message is in the outbox, on disk.
+    let outcome = match groups::held(&s.engine, &watched) {
+        // Nothing goes to them until the user acts: no need to ask the server.
+        Some((h, warning)) => Ok(Outcome::Held(h, warning)),
+        None => {
+            let connected = if s.engine.is_open() { Ok(()) } else { s.connect().await };
+            match connected {
+                Ok(()) => s.wait(WAIT, |engine, e| groups::step(engine, e, &id, &watched)).await,
+                Err(e) => Err(e),
+            }
+        }
+    };
+    let label = target.label();
     match outcome {
         Ok(Outcome::Sent) => {
-            drain(&mut s).await;
+            groups::drain(&mut s).await;
             s.close().await;
-            println!("Sent to {chat}.");
+            println!("Sent to {label}.");
             Ok(())
         }
-        Ok(Outcome::Held(warning)) => {
+        Ok(Outcome::Held(h, warning)) => {
             s.close().await;
             Err(format!(
-                "not sent yet: {warning}\nThe message waits in the outbox on this computer: once you have checked with them, \
-                 `tether contacts trust {chat}` fetches their keys again and sends it. Do not send it again."
+                "not sent yet: {}\nThe message waits in the outbox on this computer: once you have checked with them, \
+                 `tether contacts trust {h}` fetches their keys again and sends it. Do not send it again.",
+                clean_line(&warning)
             ))
         }
         Ok(Outcome::Refused(message)) => {
@@ -104,40 +105,6 @@ async fn deliver(
             Err(format!("not sent: {message}"))
         }
         Err(e) => Err(queued(&e, s.engine.outbox_len())),
-    }
-}
-
-/// Follows the engine until it is clear what became of message `id`.
-fn step(engine: &Engine, e: Option<Event>, id: &str, chat: &str) -> Option<Outcome> {
-    match e {
-        Some(Event::Sent { id: done }) if done == id => Some(Outcome::Sent),
-        Some(Event::SafetyWarning { handle, warning }) if handle == chat => Some(Outcome::Held(warning)),
-        Some(Event::Error { message, .. }) if !engine.outbox().contains(id) => Some(Outcome::Refused(message)),
-        Some(other) => {
-            report(&other);
-            None
-        }
-        // It left the outbox without being sent: it was refused (the
-        // reason was reported as it came).
-        None if !engine.outbox().contains(id) => Some(Outcome::Refused("the server did not take it".into())),
-        None => None,
-    }
-}
-
-/// Gives the rest of the outbox (messages queued earlier to other
-/// contacts, receipts) a moment to go; what does not stays queued.
-async fn drain(s: &mut Session) {
-    let _ = s
-        .wait(DRAIN, |engine, e| {
-            if let Some(e) = &e {
-                report(e);
-            }
-            (e.is_none() && !engine.busy()).then_some(())
-        })
-        .await;
-    let left = s.engine.outbox_len();
-    if left > 0 {
-        eprintln!("tether: {left} earlier message(s) still queued; they go with the next connection.");
     }
 }
 

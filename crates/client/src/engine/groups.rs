@@ -558,6 +558,11 @@ impl Engine {
 
     /// Read receipts for a group chat's unread messages, one per sender.
     pub(super) fn group_read(&mut self, chat: &str, group: &str, now: u64) {
+        // Once out of the group, its members ignore this account's receipts.
+        let me = self.handle().unwrap_or_default();
+        if !self.groups.get(group).is_some_and(|g| g.is_member(me)) {
+            return;
+        }
         let unread: BTreeSet<String> = self.chats.unread_ids(chat).into_iter().collect();
         let mut by_sender: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
         for m in self.chats.messages(chat).iter().filter(|m| unread.contains(&m.id) && !m.from_me) {
@@ -576,7 +581,9 @@ impl Engine {
         let group = hex(&r.group_id);
         let Some(g) = self.groups.get(&group) else { return };
         if !g.is_member(from) {
-            return self.fx.error(format!("ignored a receipt from {from}, who is not in the group"));
+            // Nothing to show: receipts a removed member sent for what it
+            // got while still in (in flight during the removal) land here.
+            return;
         }
         let me = self.handle().unwrap_or_default().to_string();
         let others: Vec<String> = g.handles().filter(|h| *h != me).map(str::to_string).collect();

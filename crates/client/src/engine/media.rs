@@ -96,7 +96,7 @@ fn transient(code: Option<ErrorCode>) -> bool {
 impl Engine {
     // ----------------------------------------------------------- commands
 
-    /// Sends a file to a chat: the message shows at once (pending), and
+    /// Sends a file to a chat (a contact or a group): the message shows at once (pending), and
     /// the engine asks the server for an upload ticket (now, or when the
     /// socket is next open). Returns the message id and the file's key (32
     /// bytes, hex), which the host encrypts with; `Event::UploadTicket`
@@ -108,11 +108,24 @@ impl Engine {
         caption: &str,
         now: u64,
     ) -> Result<(String, String), Error> {
-        self.handle().ok_or(Error::NotRegistered)?;
-        let chat = normalize_handle(chat)?;
-        if self.directory.contact(&chat).is_none() {
-            return Err(Error::UnknownContact(chat));
-        }
+        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
+        let chat = match crate::groups::group_of(chat) {
+            // A group's chat: this account must still be in it.
+            Some(group) => {
+                let g = self.groups.get(group).ok_or_else(|| Error::Invalid("no such group".into()))?;
+                if !g.is_member(&me) {
+                    return Err(Error::Invalid(format!("you are no longer in “{}”", g.name)));
+                }
+                chat.to_string()
+            }
+            None => {
+                let chat = normalize_handle(chat)?;
+                if self.directory.contact(&chat).is_none() {
+                    return Err(Error::UnknownContact(chat));
+                }
+                chat
+            }
+        };
         let thumbnail =
             B64.decode(info.thumbnail.as_bytes()).map_err(|_| Error::Invalid("the thumbnail is not base64".into()))?;
         let key = self.random::<32>();
@@ -137,7 +150,9 @@ impl Engine {
         }
         probe.check().map_err(|e| Error::Invalid(e.to_string()))?;
         let length = media::ciphertext_len(info.size).ok_or_else(|| Error::Invalid("the file is too large".into()))?;
-        self.accept_by_writing(&chat, now);
+        if crate::groups::group_of(&chat).is_none() {
+            self.accept_by_writing(&chat, now);
+        }
         let id = hex(&self.random::<16>());
         let file = FileRef {
             blob_id: String::new(),

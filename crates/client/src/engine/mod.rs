@@ -119,7 +119,7 @@ struct Link {
     requests: Requests,
 }
 
-pub use groups::GroupInfo;
+pub use groups::{GroupInfo, GroupMemberView};
 pub use media::{FileInfo, Ticket};
 pub(crate) use send::hex_to_bytes;
 pub use recovery::RESTORED_ELSEWHERE;
