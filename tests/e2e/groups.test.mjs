@@ -156,9 +156,16 @@ test("a group in the popup: made, messages both ways with sender names, read by,
   assert.ok(senders[0].hue, "the sender's colour comes from the handle");
   assert.notEqual(senders[0].color, await pageA.$eval("#messages .msg.them .msg-text", (e) => getComputedStyle(e).color), "the name is in colour");
 
+  // ---- Carol writes from the CLI (the group by its name): her name in another colour.
+  await carol.run(["chats"]);
+  await carol.run(["send", "Climbing", "count me in"]);
+  await pageA.waitForSelector('#messages .msg.them:has-text("count me in")', { timeout: 30000 });
+  const carolLabel = pageA.locator('#messages .msg.them:has-text("count me in") .sender');
+  assert.equal(await carolLabel.textContent(), "Carol");
+  assert.notEqual(await carolLabel.evaluate((e) => getComputedStyle(e).color), senders[0].color, "each sender has a colour of their own");
+
   // ---- Ticks: bob reads it (opening the chat reads it), carol's CLI got it: delivered, not all read.
   await reopen(pageB, chat);
-  await carol.run(["chats"]);
   const mine = pageA.locator('#messages .msg.me:has-text("hello climbers")');
   await until(async () => (await mine.getAttribute("data-status")) === "delivered", "delivered to everyone, read by some", 30000);
   assert.equal(await mine.locator(".ticks.read").count(), 0, "not blue until everyone read it");
