@@ -50,6 +50,7 @@ export function toList() {
   ui.chat = null;
   ui.contactOpen = false;
   ui.newChat = false;
+  ui.picker = null;
   ui.requests = false;
   ui.settings = false;
   data.history = null;

@@ -9,7 +9,7 @@
 // companion before it links) are answered with an error.
 
 import { checkHandle } from "../wasm/tether_app.js";
-import { isRequest } from "../common/messages.js";
+import { chatReply, isRequest } from "../common/messages.js";
 import { onUpdate, ready } from "./engine.js";
 import { fileRequest, onProgress } from "./transfer.js";
 
@@ -38,7 +38,7 @@ function tell(msg) {
 onUpdate((update) => {
   ready.then((core) => {
     if (openChat !== null && update.changedChats.includes(openChat)) {
-      tell({ kind: "chat", chat: openChat, messages: core.messages(openChat) });
+      tell(chatReply(core, openChat));
     }
     tell({ kind: "snapshot", snapshot: update.snapshot });
   });
@@ -79,7 +79,7 @@ async function route(core, msg) {
       return tell({ kind: "snapshot", snapshot: core.snapshot() });
     case "openChat":
       openChat = msg.chat;
-      tell({ kind: "chat", chat: msg.chat, messages: core.messages(msg.chat) });
+      tell(chatReply(core, msg.chat));
       return core.markRead(msg.chat);
     case "closeChat":
       openChat = null;
@@ -108,6 +108,14 @@ async function route(core, msg) {
     case "acceptKey":
       await core.acceptKey(msg.chat);
       return tell({ kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "createGroup": {
+      const chat = await core.createGroup(msg.name, msg.members);
+      return tell({ kind: "groupCreated", chat });
+    }
+    case "changeGroup":
+      return core.changeGroup(msg.chat, msg.op);
+    case "messageReceipts":
+      return tell({ kind: "receipts", chat: msg.chat, id: msg.id, receipts: core.messageReceipts(msg.chat, msg.id) });
     case "sendFile":
     case "cancelUpload":
     case "retryUpload":

@@ -7,6 +7,7 @@ import { updateBadge } from "./badge.js";
 import { rebuildMenus } from "./menus.js";
 import { clearNotifications, showNotification } from "./notifications.js";
 import { ports, post } from "./ports.js";
+import { chatReply } from "../common/messages.js";
 import { cacheSnapshot, persist } from "./storage.js";
 import { report } from "./log.js";
 import { onTransfer } from "./transfer.js";
@@ -31,7 +32,7 @@ export function createHost(core) {
       const c = core();
       for (const [port, open] of ports) {
         if (c && open !== null && update.changedChats.includes(open)) {
-          post(port, { kind: "chat", chat: open, messages: c.messages(open) });
+          post(port, chatReply(c, open));
         }
         post(port, { kind: "snapshot", snapshot });
       }

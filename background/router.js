@@ -4,7 +4,7 @@
 // is a core command, run in the core's serial queue.
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
-import { PORT_NAME, freshShare, isRequest } from "../common/messages.js";
+import { PORT_NAME, chatReply, freshShare, isRequest } from "../common/messages.js";
 import { PENDING_SHARE_KEY } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
@@ -64,7 +64,7 @@ async function route(core, port, msg) {
       return core.startLink(!!msg.withCode);
     case "openChat":
       ports.set(port, msg.chat);
-      post(port, { kind: "chat", chat: msg.chat, messages: core.messages(msg.chat) });
+      post(port, chatReply(core, msg.chat));
       return core.markRead(msg.chat);
     case "closeChat":
       ports.set(port, null);
@@ -122,6 +122,14 @@ async function route(core, port, msg) {
     case "acceptKey":
       await core.acceptKey(msg.chat);
       return post(port, { kind: "contactInfo", chat: msg.chat, info: core.contactInfo(msg.chat) });
+    case "createGroup": {
+      const chat = await core.createGroup(msg.name, msg.members);
+      return post(port, { kind: "groupCreated", chat });
+    }
+    case "changeGroup":
+      return core.changeGroup(msg.chat, msg.op);
+    case "messageReceipts":
+      return post(port, { kind: "receipts", chat: msg.chat, id: msg.id, receipts: core.messageReceipts(msg.chat, msg.id) });
     default: {
       /** @type {never} */
       const unknown = msg;

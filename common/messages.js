@@ -68,6 +68,9 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "contactInfo", chat: string }
  *   | { kind: "markVerified", chat: string }
  *   | { kind: "acceptKey", chat: string }
+ *   | { kind: "createGroup", name: string, members: string[] }
+ *   | { kind: "changeGroup", chat: string, op: GroupOp }
+ *   | { kind: "messageReceipts", chat: string, id: string }
  * )} PopupRequest
  */
 
@@ -81,18 +84,23 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  */
 /** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
 /** @typedef {import("../wasm/tether_core.js").ContactInfo} ContactInfo */
+/** A group's name, members and admins, and what this account may do there. @typedef {import("../wasm/tether_core.js").GroupInfo} GroupInfo */
+/** A change of a group (add, remove, leave, rename, admins). @typedef {import("../wasm/tether_core.js").GroupOp} GroupOp */
+/** How far an own group message got with one member. @typedef {import("../wasm/tether_core.js").MemberReceipt} MemberReceipt */
 /** Accept, delete, block or report a message request, or unblock. @typedef {import("../wasm/tether_core.js").RequestAction} RequestAction */
 
 /**
  * What the worker tells the popup.
  * @typedef {(
  *   | { kind: "snapshot", snapshot: Snapshot }
- *   | { kind: "chat", chat: string, messages: ChatMessage[] }
+ *   | { kind: "chat", chat: string, messages: ChatMessage[], group: GroupInfo | null }
  *   | { kind: "serverChecked", ok: boolean, fingerprint: string | null, error: string | null }
  *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
  *   | { kind: "error", message: string }
  *   | { kind: "contactInfo", chat: string, info: ContactInfo | null }
  *   | { kind: "progress", progress: Progress }
+ *   | { kind: "groupCreated", chat: string }
+ *   | { kind: "receipts", chat: string, id: string, receipts: MemberReceipt[] }
  * )} WorkerMessage
  */
 
@@ -123,7 +131,22 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "contactInfo",
   "markVerified",
   "acceptKey",
+  "createGroup",
+  "changeGroup",
+  "messageReceipts",
 ]);
+
+/**
+ * A chat's messages and, for a group's chat, the group as it stands: what
+ * the worker (and the web app's page) sends whenever an open chat changes
+ * (a group's changes always write a line into its chat).
+ * @param {{ messages(chat: string): ChatMessage[], groupInfo(chat: string): GroupInfo | null }} core
+ * @param {string} chat
+ * @returns {Extract<WorkerMessage, { kind: "chat" }>}
+ */
+export function chatReply(core, chat) {
+  return { kind: "chat", chat, messages: core.messages(chat), group: core.groupInfo(chat) };
+}
 
 /**
  * Checks that a value from the Port is a request this version knows (the

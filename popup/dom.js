@@ -113,16 +113,27 @@ export function richLine(key, ...parts) {
 const HUES = [168, 205, 232, 262, 292, 330, 14, 38];
 
 /**
- * A round avatar with the name's first letter, its colour picked from the handle.
+ * The colour of a handle (or a group's chat): the same hue every time, for
+ * its avatar and, in a group, the sender's name above its messages.
+ * @param {string} handle
+ */
+export function hueOf(handle) {
+  let hash = 0;
+  for (const ch of handle) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
+  return HUES[hash % HUES.length];
+}
+
+/**
+ * A round avatar with the name's first letter, its colour picked from the
+ * handle; a group's (`group`) shows a group sign instead of a letter.
  * @param {string} name
  * @param {string} handle
  * @param {"" | "sm" | "lg"} [size]
+ * @param {boolean} [group]
  */
-export function avatar(name, handle, size = "") {
-  let hash = 0;
-  for (const ch of handle) hash = (hash * 31 + (ch.codePointAt(0) ?? 0)) >>> 0;
+export function avatar(name, handle, size = "", group = false) {
   const initial = ([...name.trim()][0] ?? "?").toUpperCase();
-  return h("span", { class: `avatar ${size}`.trim(), style: `--hue:${HUES[hash % HUES.length]}`, "aria-hidden": "true" }, initial);
+  return h("span", { class: `avatar ${size}${group ? " is-group" : ""}`.trim(), style: `--hue:${hueOf(handle)}`, "aria-hidden": "true" }, group ? icon("users") : initial);
 }
 
 /**
@@ -130,10 +141,12 @@ export function avatar(name, handle, size = "") {
  * @param {HTMLElement} el
  * @param {string} name
  * @param {string} handle
+ * @param {boolean} [group]
  */
-export function paintAvatar(el, name, handle) {
-  const a = avatar(name, handle);
-  el.textContent = a.textContent;
+export function paintAvatar(el, name, handle, group = false) {
+  const a = avatar(name, handle, "", group);
+  el.replaceChildren(...a.childNodes);
+  el.classList.toggle("is-group", group);
   el.style.cssText = a.style.cssText;
 }
 

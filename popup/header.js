@@ -3,7 +3,7 @@
 // whichever screen is shown.
 
 import { $, paintAvatar, t } from "./dom.js";
-import { data, findChat, findContact, nameOf, ui } from "./state.js";
+import { data, findChat, findContact, isGroup, nameOf, openGroup, ui } from "./state.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 
@@ -13,7 +13,7 @@ import { data, findChat, findContact, nameOf, ui } from "./state.js";
 export function renderHeader(screen) {
   const snap = data.snap;
   const state = snap?.state ?? "starting";
-  const inner = screen === "chat" || screen === "settings" || screen === "newchat" || screen === "contact" || screen === "requests";
+  const inner = screen !== "list" && screen !== "starting" && screen !== "setup" && screen !== "unlinked" && screen !== "linking" && screen !== "confirm";
   $("back").hidden = !inner;
   $("logo").hidden = inner;
   $("bar-avatar").hidden = screen !== "chat";
@@ -25,7 +25,16 @@ export function renderHeader(screen) {
 
   let title = t("popupTitle");
   let sub = "";
-  if (screen === "chat" && ui.chat) {
+  if (screen === "chat" && ui.chat && isGroup(ui.chat)) {
+    // A group: its name, and who is in it ("You, Bob, Carol").
+    const group = openGroup();
+    title = group?.name ?? nameOf(ui.chat);
+    sub = group ? group.members.map((m) => (m.me ? t("you") : m.name)).join(", ") : "";
+    const chat = findChat(ui.chat);
+    if (chat?.muted) sub = `${t("mutedShort")} · ${sub}`;
+    paintAvatar($("bar-avatar"), title, ui.chat, true);
+    $("title").title = t("groupInfoOpen");
+  } else if (screen === "chat" && ui.chat) {
     title = nameOf(ui.chat);
     sub = `@${ui.chat}`;
     const chat = findChat(ui.chat);
@@ -37,7 +46,9 @@ export function renderHeader(screen) {
     $("title").title = t("contactInfoOpen");
   } else if (screen === "contact") {
     title = t("contactInfoTitle");
-  } else if (screen === "settings") title = t("openSettings");
+  } else if (screen === "group") title = t("groupInfoTitle");
+  else if (screen === "newgroup") title = t(ui.picker?.mode === "add" ? "addMembers" : "newGroup");
+  else if (screen === "settings") title = t("openSettings");
   else if (screen === "newchat") title = t("newChat");
   else if (screen === "requests") title = t("requestsTitle");
   else if (screen === "list" && snap?.account) sub = `@${snap.account.handle}`;

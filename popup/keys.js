@@ -11,7 +11,13 @@ import { data, redraw, ui } from "./state.js";
 /** Esc and the back button: one step up. */
 export function goBack() {
   if (ui.menu) return closeMenu(true);
-  if (ui.screen === "contact") {
+  if (ui.screen === "newgroup") {
+    // Back to the new-chat screen, or to the group's info.
+    if (ui.picker?.mode === "create") ui.newChat = true;
+    ui.picker = null;
+    return redraw();
+  }
+  if (ui.screen === "contact" || ui.screen === "group") {
     ui.contactOpen = false;
     return redraw();
   }
@@ -41,6 +47,7 @@ function focusSearch() {
   if (data.snap?.state !== "linked") return;
   if (ui.chat) closeChat();
   ui.newChat = false;
+  ui.picker = null;
   ui.settings = false;
   ui.requests = false;
   redraw();

@@ -71,8 +71,8 @@ function render() {
  */
 function focusFor(screen, from) {
   /** @type {Partial<Record<Screen, string>>} */
-  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", settings: "back", list: "search", contact: "back", requests: "back" };
-  const id = target[screen];
+  const target = { setup: "server-input", chat: "composer", newchat: "new-chat-input", newgroup: "group-name-input", settings: "back", list: "search", contact: "back", group: "back", requests: "back" };
+  const id = screen === "newgroup" && ui.picker?.mode === "add" ? "group-search" : target[screen];
   if (screen === "list" && from === "chat" && ui.lastChat) {
     const row = document.querySelector(`#screen-list [data-chat="${CSS.escape(ui.lastChat)}"] .chat-open`);
     if (row instanceof HTMLElement) return row.focus();
@@ -93,6 +93,7 @@ function onSnapshot(next) {
       ui.chat = null;
       ui.contactOpen = false;
       ui.newChat = false;
+      ui.picker = null;
       ui.requests = false;
       data.history = null;
     }

@@ -11,15 +11,19 @@
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "serverChecked" }>} ServerChecked */
 /** @typedef {Extract<import("../common/messages.js").WorkerMessage, { kind: "handleChecked" }>} HandleChecked */
 /** @typedef {import("../common/messages.js").ContactInfo} ContactInfo */
-/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "confirm" | "list" | "chat" | "newchat" | "settings" | "contact" | "requests"} Screen */
+/** @typedef {import("../common/messages.js").GroupInfo} GroupInfo */
+/** @typedef {import("../common/messages.js").MemberReceipt} MemberReceipt */
+/** @typedef {"starting" | "setup" | "unlinked" | "linking" | "confirm" | "list" | "chat" | "newchat" | "newgroup" | "settings" | "contact" | "group" | "requests"} Screen */
 
-export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "settings", "contact", "requests"]);
+export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "newgroup", "settings", "contact", "group", "requests"]);
 
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */
   snap: null,
-  /** The open chat's history as the worker last sent it. @type {{ chat: string, messages: ChatMessage[] } | null} */
+  /** The open chat's history as the worker last sent it (and its group, for a group's chat). @type {{ chat: string, messages: ChatMessage[], group: GroupInfo | null } | null} */
   history: null,
+  /** Who has an own group message, as the worker last said ("read by"). @type {{ chat: string, id: string, receipts: MemberReceipt[] } | null} */
+  receipts: null,
   /** The open contact info screen's data, as the worker last sent it. @type {{ chat: string, info: ContactInfo | null } | null} */
   contact: null,
 };
@@ -33,8 +37,14 @@ export const ui = {
   lastChat: null,
   settings: false,
   newChat: false,
-  /** The open chat's contact info screen is shown. */
+  /** The open chat's info screen is shown (the contact's, or the group's). */
   contactOpen: false,
+  /** Picking contacts for a new group (`create`) or to add to the open group (`add`): what is typed and ticked. @type {{ mode: "create" | "add", name: string, query: string, picked: string[] } | null} */
+  picker: null,
+  /** The own group message whose "read by" list is open. @type {string | null} */
+  receiptsFor: null,
+  /** The group info screen: the member whose actions are open, renaming, asking before leaving. @type {{ member: string | null, renaming: boolean, leaving: boolean }} */
+  group: { member: null, renaming: false, leaving: false },
   /** The message-requests screen is open. */
   requests: false,
   /** The chat list's search box. */
@@ -88,6 +98,19 @@ export const requests = () => data.snap?.requests ?? [];
 export const contacts = () => data.snap?.contacts ?? [];
 /** @param {string} handle */
 export const findChat = (handle) => chats().find((c) => c.handle === handle) ?? null;
+/**
+ * Whether a chat is a group's (the core's summary says so; a chat just
+ * created may be known only from its history).
+ * @param {string | null} handle
+ */
+export function isGroup(handle) {
+  if (!handle) return false;
+  return findChat(handle)?.group ?? (data.history?.chat === handle && !!data.history.group);
+}
+/** The open chat's group, as its history last came. @returns {GroupInfo | null} */
+export function openGroup() {
+  return data.history && data.history.chat === ui.chat ? data.history.group : null;
+}
 /** @param {string} handle */
 export const findContact = (handle) => contacts().find((c) => c.handle === handle) ?? null;
 

@@ -5,26 +5,30 @@
 // errors) its own way.
 
 import { $ } from "./dom.js";
-import { renderBanner } from "./header.js";
+import { renderBanner, renderHeader } from "./header.js";
 import { goBack, onKeydown } from "./keys.js";
 import { toggleMenu, wireMenu } from "./menu.js";
-import { renderChat, wireChat } from "./screens/chat.js";
+import { openChat, renderChat, wireChat } from "./screens/chat.js";
 import { onProgress } from "./screens/files.js";
 import { onContactInfo, openContact, renderContact, wireContact } from "./screens/contact.js";
+import { openGroupInfo, renderGroup, wireGroup } from "./screens/group.js";
+import { openPicker, renderNewGroup, wireNewGroup } from "./screens/newgroup.js";
 import { renderList, wireList } from "./screens/list.js";
 import { renderRequests, wireRequests } from "./screens/requests.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
 import { openSettings, renderSettings, wireSettings } from "./screens/settings.js";
-import { data, ui } from "./state.js";
+import { data, isGroup, ui } from "./state.js";
+import { post } from "./port.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 /** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
-/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" | "progress" }>} ChatReply */
+/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" | "progress" | "groupCreated" | "receipts" }>} ChatReply */
 
 /** The chat screen the view state calls for, once there is an account. @returns {Screen} */
 export function chatScreen() {
   if (ui.settings) return "settings";
-  if (ui.chat && ui.contactOpen) return "contact";
+  if (ui.picker) return "newgroup";
+  if (ui.chat && ui.contactOpen) return isGroup(ui.chat) ? "group" : "contact";
   if (ui.chat) return "chat";
   if (ui.newChat) return "newchat";
   if (ui.requests) return "requests";
@@ -38,6 +42,8 @@ export const CHAT_RENDER = {
   newchat: renderNewChat,
   settings: renderSettings,
   contact: renderContact,
+  group: renderGroup,
+  newgroup: renderNewGroup,
   requests: renderRequests,
 };
 
@@ -61,8 +67,17 @@ export function wireChatViews() {
   wireNewChat();
   wireSettings();
   wireContact();
-  // The chat header opens the contact's info.
-  for (const id of ["bar-avatar", "title"]) $(id).addEventListener("click", () => ui.screen === "chat" && openContact());
+  wireGroup();
+  wireNewGroup();
+  $("new-group").addEventListener("click", () => openPicker("create"));
+  // The chat header opens the contact's or the group's info.
+  for (const id of ["bar-avatar", "title"]) {
+    $(id).addEventListener("click", () => {
+      if (ui.screen !== "chat") return;
+      if (isGroup(ui.chat)) openGroupInfo();
+      else openContact();
+    });
+  }
   wireRequests();
 }
 
@@ -76,9 +91,24 @@ export function applyChatMessage(msg) {
   switch (msg.kind) {
     case "chat":
       if (msg.chat === ui.chat) {
-        data.history = { chat: msg.chat, messages: msg.messages };
+        data.history = { chat: msg.chat, messages: msg.messages, group: msg.group };
+        // A receipt may have come: "read by" asks again.
+        if (ui.receiptsFor) post({ kind: "messageReceipts", chat: msg.chat, id: ui.receiptsFor });
+        if (ui.screen === "chat") renderChat();
+        else if (ui.screen === "group") renderGroup();
+        else if (ui.screen === "newgroup") renderNewGroup();
+        renderHeader(ui.screen); // a group's name and members
+      }
+      return true;
+    case "receipts":
+      if (msg.chat === ui.chat && msg.id === ui.receiptsFor) {
+        data.receipts = { chat: msg.chat, id: msg.id, receipts: msg.receipts };
         if (ui.screen === "chat") renderChat();
       }
+      return true;
+    case "groupCreated":
+      ui.picker = null;
+      openChat(msg.chat);
       return true;
     case "contactInfo":
       onContactInfo(msg.chat, msg.info);

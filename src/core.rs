@@ -692,8 +692,12 @@ impl State {
         self.engine.logout(now).map_err(|e| e.to_string())
     }
 
-    /// Sending to a handle that is not a contact yet adds it first.
+    /// Sending to a handle that is not a contact yet adds it first; a
+    /// group's chat (`g:…`) is taken as it is.
     fn ensure_contact(&mut self, chat: &str, now: u64) -> Result<String, String> {
+        if tether_client::groups::group_of(chat).is_some() {
+            return Ok(chat.to_string());
+        }
         let handle = tether_proto::normalize_handle(chat).map_err(|e| e.to_string())?;
         if self.engine.contact(&handle).is_none() {
             self.engine.add_contact(&handle, "", now).map_err(|e| e.to_string())?;

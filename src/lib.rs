@@ -7,7 +7,8 @@
 //!
 //! Modules, top-down: `core` (the serial queue of inputs and the pump),
 //! `snapshot` (what the popup paints), `primary` (what a primary shows:
-//! link requests, devices), `settings`, `store` (the engine's
+//! link requests, devices), `contact` and `group` (the info screens),
+//! `settings`, `store` (the engine's
 //! store: a mirror of chrome.storage.local), `host` (what the core asks of
 //! the worker), `media` (file transfer orders, the format's per-chunk values,
 //! the blob digest), `socket` (WebSocket), `timer` (setTimeout), `backoff`.
@@ -28,6 +29,7 @@ mod app;
 mod backoff;
 mod contact;
 mod core;
+mod group;
 mod host;
 pub mod media;
 mod primary;
@@ -50,7 +52,7 @@ use js_sys::Promise;
 use serde::de::IntoDeserializer;
 use serde::{Deserialize, Serialize};
 use std::rc::Rc;
-use tether_client::ChatFlag;
+use tether_client::{ChatFlag, GroupOp};
 use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
@@ -331,6 +333,51 @@ impl Core {
     #[wasm_bindgen(js_name = acceptKey, unchecked_return_type = "Promise<void>")]
     pub fn accept_key(&self, chat: String) -> Promise {
         command(&self.shared, move |_, s, now| s.engine.trust_contact(&chat, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// A group chat's name, members and admins, and what this account may
+    /// do there (null if `chat` is not a group this device knows).
+    #[wasm_bindgen(js_name = groupInfo, unchecked_return_type = "GroupInfo | null")]
+    pub fn group_info(&self, chat: &str) -> JsValue {
+        to_js(&self.shared.state.borrow().engine.group_info(chat))
+    }
+
+    /// Every group this device knows, by name.
+    #[wasm_bindgen(js_name = groupList, unchecked_return_type = "GroupInfo[]")]
+    pub fn group_list(&self) -> JsValue {
+        to_js(&self.shared.state.borrow().engine.group_list())
+    }
+
+    /// Who has own message `id` of group chat `chat` ("read by").
+    #[wasm_bindgen(js_name = messageReceipts, unchecked_return_type = "MemberReceipt[]")]
+    pub fn message_receipts(&self, chat: &str, id: &str) -> JsValue {
+        to_js(&group::message_receipts(&self.shared.state.borrow().engine, chat, id))
+    }
+
+    /// Creates a group of this account and `members` (contacts' handles);
+    /// resolves to its chat (`g:` and the id).
+    #[wasm_bindgen(js_name = createGroup, unchecked_return_type = "Promise<string>")]
+    pub fn create_group(&self, name: String, members: Vec<String>) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.create_group(&name, &members, now).map(JsValue::from).map_err(|e| e.to_string()))
+    }
+
+    /// Changes a group: add or remove members, leave, rename, make or
+    /// unmake an admin (the engine checks who may).
+    #[wasm_bindgen(js_name = changeGroup, unchecked_return_type = "Promise<void>")]
+    pub fn change_group(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "GroupOp")] op: JsValue) -> Promise {
+        // Read through JSON: the engine's store already reads a `GroupOp`
+        // with serde_json's `from_slice` (its outbox keeps them), while
+        // serde-wasm-bindgen would add a second copy of serde's tagged-enum
+        // machinery to the core.
+        let op: Result<GroupOp, String> = js_sys::JSON::stringify(&op)
+            .ok()
+            .and_then(|s| s.as_string())
+            .ok_or_else(|| "a group change must be an object".to_string())
+            .and_then(|s| serde_json::from_slice(s.as_bytes()).map_err(|e| e.to_string()));
+        command(&self.shared, move |_, s, now| {
+            let op = op.map_err(|e| format!("bad group change: {e}"))?;
+            s.engine.change_group(&chat, op, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string())
+        })
     }
 
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]

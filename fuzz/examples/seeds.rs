@@ -6,7 +6,10 @@
 //! targets' flags (so it reuses their build); rerun it when the wire format
 //! changes.
 
-// The coverage instrumentation of that build needs libFuzzer's callbacks.
+// The coverage instrumentation of that build needs libFuzzer's callbacks
+// (feature `libfuzzer`, which `--write-seeds` turns on); a plain build, as
+// `cargo test --workspace` makes to check that it compiles, does not.
+#[cfg(feature = "libfuzzer")]
 extern crate libfuzzer_sys;
 
 use prost::Message;
@@ -110,7 +113,7 @@ fn server_frame() {
         "server_frame",
         "device-send",
         &device(vec![
-            frame(1, Request::Send(f::SendMessage { message_id: vec![1; 16], copies: vec![copy], blob_ids: vec![] })),
+            frame(1, Request::Send(f::SendMessage { message_id: vec![1; 16], copies: vec![copy], blob_ids: vec![], ..Default::default() })),
             frame(2, Request::Ack(f::Ack { envelope_ids: vec![1, 2] })),
         ]),
     );

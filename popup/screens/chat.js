@@ -3,18 +3,19 @@
 // composer. Opening a chat tells the worker, which marks it read and keeps
 // sending its history while it is open.
 
-import { $, $button, $textarea, avatar, h, label, t, toast } from "../dom.js";
+import { $, $button, $textarea, avatar, h, hueOf, label, t, toast } from "../dom.js";
 import { dayLabel, fullTime, startOfDay, timeOfDay } from "../format.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { freshShare } from "../../common/messages.js";
-import { data, findContact, nameOf, redraw, ui } from "../state.js";
+import { data, findContact, isGroup, nameOf, openGroup, redraw, ui } from "../state.js";
 import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, wireFiles } from "./files.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
 /** @typedef {ChatMessage["body"]} MessageBody */
 /** @typedef {Extract<MessageBody, { kind: "link" }>} LinkBody */
 /** @typedef {ChatMessage["status"]} Status */
+/** @typedef {import("../state.js").GroupInfo} GroupInfo */
 
 /** Messages from one sender closer together than this share a bubble group. */
 const GROUP_MS = 5 * 60000;
@@ -30,7 +31,9 @@ export function openChat(handle) {
   ui.contactOpen = false;
   ui.lastChat = handle;
   ui.newChat = false;
+  ui.picker = null;
   ui.settings = false;
+  ui.receiptsFor = null;
   if (data.history?.chat !== handle) data.history = null;
   $textarea("composer").value = ui.drafts.get(handle) ?? "";
   post({ kind: "openChat", chat: handle });
@@ -44,6 +47,7 @@ export function closeChat() {
   post({ kind: "closeChat" });
   ui.chat = null;
   ui.contactOpen = false;
+  ui.receiptsFor = null;
   data.history = null;
   ui.shown = { chat: null, lastId: null, count: 0 };
   redraw();
@@ -62,6 +66,12 @@ export function renderChat() {
 
   const box = $("messages");
   const messages = data.history?.chat === handle ? data.history.messages : null;
+  const group = openGroup();
+  // Left or removed: the chat stays, to read.
+  const readOnly = !!group && !group.amMember;
+  $("composer-form").hidden = readOnly;
+  $("chat-readonly").hidden = !readOnly;
+  if (readOnly) $("file-draft").hidden = true;
   // At the bottom as the user left it: bubbles may have grown since the
   // last render (a photo decoded) before anything scrolled.
   const atBottom = box.dataset.pinned ? box.dataset.pinned === "true" : box.scrollHeight - box.scrollTop - box.clientHeight < 40;
@@ -73,7 +83,7 @@ export function renderChat() {
     items.push(h("div", { class: "center-screen inline" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("p", { class: "muted small" }, t("loadingMessages"))));
   } else if (!messages.length) {
     const name = nameOf(handle);
-    items.push(h("div", { class: "chat-empty" }, avatar(name, handle, "lg"), h("p", { class: "strong" }, name), h("p", { class: "muted small" }, t("chatEmpty", name))));
+    items.push(h("div", { class: "chat-empty" }, avatar(name, handle, "lg", isGroup(handle)), h("p", { class: "strong" }, name), h("p", { class: "muted small" }, t("chatEmpty", name))));
   } else {
     let day = 0;
     /** @type {ChatMessage | null} */
@@ -85,8 +95,13 @@ export function renderChat() {
         day = d;
         prev = null;
       }
+      if (m.body.kind === "group_event") {
+        items.push(eventLine(m.body.text, m));
+        prev = null;
+        continue;
+      }
       const grouped = !!prev && prev.fromMe === m.fromMe && prev.senderHandle === m.senderHandle && m.timeMs - prev.timeMs < GROUP_MS;
-      items.push(messageView(m, handle, grouped));
+      items.push(messageView(m, handle, grouped, group));
       prev = m;
     }
   }
@@ -105,33 +120,85 @@ export function renderChat() {
 }
 
 /**
- * One message bubble.
+ * A change of a group, as a line across the chat ("Alice added Bob").
+ * @param {string} text
+ * @param {ChatMessage} m
+ */
+function eventLine(text, m) {
+  return h("div", { class: "event-line", role: "note", "data-id": m.id }, h("span", { title: fullTime(m.timeMs) }, text));
+}
+
+/**
+ * One message bubble. In a group, another member's first bubble of a run
+ * carries their name in their colour; an own message's ticks open who
+ * has it ("read by").
  * @param {ChatMessage} m
  * @param {string} chat
  * @param {boolean} grouped
+ * @param {GroupInfo | null} group the chat's group, if it is one
  */
-function messageView(m, chat, grouped) {
+function messageView(m, chat, grouped, group) {
   const body = m.body;
   const bubble = h("div", { class: "bubble" });
   if (!m.fromMe && m.senderHandle && m.senderHandle !== chat && !grouped) {
-    bubble.append(h("span", { class: "sender" }, nameOf(m.senderHandle)));
+    const name = group?.members.find((p) => p.handle === m.senderHandle)?.name ?? nameOf(m.senderHandle);
+    bubble.append(h("span", { class: "sender", style: `--hue:${hueOf(m.senderHandle)}`, "data-handle": m.senderHandle }, name));
   }
   if (body.kind === "link") bubble.append(...linkCard(body));
   else if (body.kind === "file") bubble.append(...fileView(m, body));
   else if (body.kind === "undecryptable") {
     bubble.append(h("p", { class: "undecryptable-text" }, icon("alert"), h("span", {},
       h("strong", {}, t("undecryptableTitle")), " ", h("span", { class: "reason" }, body.reason || t("undecryptableBody")))));
-  } else bubble.append(h("p", { class: "msg-text" }, ...linkify(body.body)));
+  } else if (body.kind === "text") bubble.append(h("p", { class: "msg-text" }, ...linkify(body.body)));
 
   const when = new Date(m.timeMs);
-  const meta = h("span", { class: "msg-meta" }, h("time", { datetime: when.toISOString(), title: fullTime(m.timeMs) }, timeOfDay(m.timeMs)));
+  const time = h("time", { datetime: when.toISOString(), title: fullTime(m.timeMs) }, timeOfDay(m.timeMs));
+  const inGroup = !!group && m.fromMe && m.status !== "pending" && m.status !== "failed";
+  const open = inGroup && ui.receiptsFor === m.id;
+  const meta = inGroup
+    ? h("button", { class: "msg-meta meta-btn", type: "button", "aria-expanded": String(open), title: t("messageInfo"), onclick: () => toggleReceipts(m.id) }, time)
+    : h("span", { class: "msg-meta" }, time);
   if (m.fromMe) meta.append(ticks(m.status));
   bubble.append(meta);
+  if (open) bubble.append(readBy(m.id));
   return h("div", {
     class: ["msg", m.fromMe ? "me" : "them", grouped && "grouped", `kind-${body.kind}`].filter(Boolean).join(" "),
     "data-id": m.id,
     "data-status": m.fromMe ? m.status : null,
   }, bubble);
+}
+
+/**
+ * Opens (asking the worker) or closes an own group message's "read by".
+ * @param {string} id
+ */
+function toggleReceipts(id) {
+  ui.receiptsFor = ui.receiptsFor === id ? null : id;
+  if (ui.receiptsFor && ui.chat) post({ kind: "messageReceipts", chat: ui.chat, id });
+  renderChat();
+}
+
+/**
+ * Who has an own group message: read, delivered, not yet — each member
+ * with the ticks they gave it.
+ * @param {string} id
+ */
+function readBy(id) {
+  const got = data.receipts?.id === id ? data.receipts.receipts : null;
+  const panel = h("div", { class: "read-by", role: "group", "aria-label": t("messageInfo") });
+  if (!got) {
+    panel.append(h("p", { class: "muted small" }, t("loadingMessages")));
+    return panel;
+  }
+  /** @type {[Status, string][]} */
+  const sections = [["read", "readBy"], ["delivered", "deliveredTo"], ["sent", "notDeliveredYet"]];
+  for (const [status, key] of sections) {
+    const who = got.filter((r) => r.status === status);
+    if (!who.length) continue;
+    panel.append(h("p", { class: "read-by-title", "data-status": status }, ticks(status), t(key)),
+      h("ul", { class: "read-by-list", "data-status": status }, ...who.map((r) => h("li", { "data-handle": r.handle }, r.name))));
+  }
+  return panel;
 }
 
 /** @type {Record<Status, { icon: "alert" | "clock" | "check" | "checks", key: string }>} */

@@ -102,7 +102,7 @@ function chatRow(chat) {
   ].filter(Boolean).join(", ");
 
   const open = h("button", { class: "chat-open", type: "button", "aria-label": described, onclick: () => openChat(chat.handle) },
-    avatar(name, chat.handle),
+    avatar(name, chat.handle, "", chat.group),
     h("span", { class: "chat-main" },
       h("span", { class: "chat-top" },
         h("span", { class: "chat-name" }, name),
@@ -120,7 +120,7 @@ function chatRow(chat) {
     toggleMenu(chat.handle, more);
   });
   return h("li", {
-    class: ["chat-row", unread && "has-unread", chat.pinned && "is-pinned", chat.muted && "is-muted", chat.archived && "is-archived"].filter(Boolean).join(" "),
+    class: ["chat-row", unread && "has-unread", chat.pinned && "is-pinned", chat.muted && "is-muted", chat.archived && "is-archived", chat.group && "is-group"].filter(Boolean).join(" "),
     "data-chat": chat.handle,
   }, open, h("span", { class: "row-actions" }, share, more));
 }

@@ -1,6 +1,13 @@
 //! `cargo xtask fuzz [target] [--seconds N]`: runs the cargo-fuzz targets
 //! of `fuzz/` (libFuzzer) and prints, per target, executions, executions per
-//! second and crashes.
+//! second and crashes. This is the real fuzzing; `cargo xtask test` only
+//! runs the native smoke test of the same targets (`fuzz/tests/smoke.rs`:
+//! the seeds and a fixed set of their mutations, in `cargo test
+//! --workspace`), which needs no instrumented build.
+//!
+//! The targets' bodies live in the `tether-fuzz` library (a workspace
+//! member); the libFuzzer binaries in `fuzz/fuzz_targets/` need its feature
+//! `libfuzzer`, which every cargo-fuzz command here passes.
 //!
 //! Toolchain: the project's stable Rust with `RUSTC_BOOTSTRAP=1` (cargo-fuzz
 //! passes a few `-Z` flags), no sanitizer (`-s none`: the code under test is
@@ -15,9 +22,9 @@
 //! with `cargo xtask fuzz <target> --reproduce <path>` (which runs just that
 //! input). The build and the libFuzzer logs go to `target/fuzz/` (or
 //! `$CARGO_TARGET_DIR/fuzz`). `cargo xtask fuzz --write-seeds` rewrites the
-//! seeds from `fuzz/examples/seeds.rs`. `--dev --seeds-only --seconds 10` is
-//! the smoke run of `cargo xtask test` (unoptimised build, scratch corpus
-//! of the seeds only).
+//! seeds from `fuzz/examples/seeds.rs`. `--dev` builds unoptimised (quicker
+//! to compile), `--seeds-only` starts from a scratch corpus of the committed
+//! seeds only.
 
 use crate::setup;
 use crate::util::{Result, Timer, root, show};
@@ -41,10 +48,10 @@ pub struct Stats {
     pub crash: Option<PathBuf>,
 }
 
-/// How to build: optimised for real runs, unoptimised (faster to build)
-/// for the smoke run of `cargo xtask test`.
+/// How to build: optimised for real runs, unoptimised (`--dev`, faster to
+/// build).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Profile {
+enum Profile {
     Release,
     Dev,
 }
@@ -62,7 +69,11 @@ pub fn run(args: &[String]) -> Result {
                 let n = it.next().ok_or("--seconds needs a number")?;
                 seconds = n.parse().map_err(|_| format!("--seconds: not a number: {n}"))?;
             }
-            "--reproduce" => reproduce = Some(PathBuf::from(it.next().ok_or("--reproduce needs a file")?)),
+            "--reproduce" => {
+                let file = it.next().ok_or("--reproduce needs a file")?;
+                // cargo fuzz runs in fuzz/: a path relative to here must not reach it as it is.
+                reproduce = Some(std::path::absolute(file).map_err(|e| format!("--reproduce {file}: {e}"))?);
+            }
             "--dev" => profile = Profile::Dev,
             "--seeds-only" => seeds_only = true,
             "--write-seeds" => return write_seeds(),
@@ -106,10 +117,14 @@ fn target_dir() -> PathBuf {
     }
 }
 
-/// `cargo fuzz <sub> -s none …` on the stable toolchain.
+/// The feature of `tether-fuzz` that its libFuzzer binaries need.
+const FEATURE: &str = "libfuzzer";
+
+/// `cargo fuzz <sub> -s none --features libfuzzer …` on the stable
+/// toolchain.
 fn fuzz_command(cargo_fuzz: &Path, sub: &str, profile: Profile) -> Command {
     let mut cmd = Command::new(cargo_fuzz);
-    cmd.args(["fuzz", sub, "--sanitizer", "none", "--target-dir"])
+    cmd.args(["fuzz", sub, "--sanitizer", "none", "--features", FEATURE, "--target-dir"])
         .arg(target_dir())
         .current_dir(fuzz_dir())
         // cargo-fuzz passes -Z flags; the stable compiler accepts them with this.
@@ -136,7 +151,7 @@ fn write_seeds() -> Result {
     let flags: Vec<&str> = FUZZ_RUSTFLAGS.split_whitespace().collect();
     crate::util::run(
         Command::new("cargo")
-            .args(["build", "--example", "seeds", "--release", "--target", host])
+            .args(["build", "--example", "seeds", "--release", "--features", FEATURE, "--target", host])
             .args(["--config", "profile.release.debug=\"line-tables-only\"", "--target-dir"])
             .arg(target_dir())
             .env("RUSTFLAGS", flags.join(" "))
@@ -148,7 +163,7 @@ fn write_seeds() -> Result {
 }
 
 /// Builds every target (one cargo invocation, so shared crates build once).
-pub fn build(cargo_fuzz: &Path, profile: Profile) -> Result {
+fn build(cargo_fuzz: &Path, profile: Profile) -> Result {
     let _t = Timer::start("fuzz build");
     crate::util::run(&mut fuzz_command(cargo_fuzz, "build", profile))
 }
@@ -157,7 +172,7 @@ pub fn build(cargo_fuzz: &Path, profile: Profile) -> Result {
 /// `seeds_only`, from a scratch corpus holding just the committed seeds
 /// (libFuzzer first runs every corpus entry, however long that takes, so a
 /// grown corpus would make a short run long).
-pub fn run_target(cargo_fuzz: &Path, target: &str, seconds: u64, profile: Profile, seeds_only: bool) -> Result<Stats> {
+fn run_target(cargo_fuzz: &Path, target: &str, seconds: u64, profile: Profile, seeds_only: bool) -> Result<Stats> {
     let mut corpus = fuzz_dir().join("corpus").join(target);
     std::fs::create_dir_all(&corpus).map_err(|e| format!("create {}: {e}", corpus.display()))?;
     if seeds_only {

@@ -28,7 +28,8 @@ fn main() -> ExitCode {
         None => ("help", &[][..]),
     };
     let result = match cmd {
-        "setup" => setup::run().map(|_| ()),
+        // The other commands' setup, plus cargo-fuzz (only `fuzz` needs it).
+        "setup" => setup::run().and_then(|_| setup::cargo_fuzz()).map(|_| ()),
         "build" => build::run(rest),
         "run" => run::run(rest),
         "test" => test::run(rest),

@@ -86,7 +86,6 @@ pub fn run() -> Result<Tools> {
     }
     let (chromium, chromedriver) = browser()?;
     pebble()?;
-    cargo_fuzz()?;
     eprintln!(
         "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {})",
         wasm.kind,
@@ -263,8 +262,10 @@ fn wasm_bindgen_cli() -> Result<(PathBuf, PathBuf)> {
 const CARGO_FUZZ_VERSION: &str = "0.13.2";
 
 /// cargo-fuzz from crates.io (about a minute to build), for `cargo xtask
-/// fuzz` and the fuzz smoke run of `cargo xtask test`. It runs on the stable
-/// toolchain with `RUSTC_BOOTSTRAP=1` (see fuzz.rs): no nightly needed.
+/// fuzz` only, which installs it when missing (so does `cargo xtask
+/// setup`; the other commands, `cargo xtask test` among them, do not need
+/// it). It runs on the stable toolchain with `RUSTC_BOOTSTRAP=1` (see
+/// fuzz.rs): no nightly needed.
 pub fn cargo_fuzz() -> Result<PathBuf> {
     let bin = cargo_bin("cargo-fuzz");
     let installed = output(Command::new(&bin).arg("--version"))

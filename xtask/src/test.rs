@@ -1,16 +1,19 @@
 //! `cargo xtask test`: every test of the project, then one summary line.
 //!
-//! 1. native `cargo test` of the workspace (engine, protocol, server, CLI);
+//! 1. native `cargo test` of the workspace (engine, protocol, server, CLI,
+//!    and the fuzz targets' smoke test `fuzz/tests/smoke.rs`: every
+//!    committed seed and a fixed set of mutations of them, a panic fails);
 //! 2. the core's wasm tests in headless Chromium (wasm-bindgen-test-runner +
 //!    chromedriver), against a real `tether-server` (the debug build, on a free port);
 //! 3. the optimised extension build, `web-ext lint` of its Firefox build,
 //!    the web app's build (`dist/app`), and `tsc --noEmit` over the
 //!    extension's and the web app's JavaScript;
-//! 4. the Playwright end-to-end tests in `tests/e2e/` against `dist/chrome`;
-//! 5. a short run of every fuzz target (`fuzz/`, see fuzz.rs): a crash fails.
+//! 4. the Playwright end-to-end tests in `tests/e2e/` against `dist/chrome`.
+//!
+//! Real fuzzing (libFuzzer, an instrumented build of its own) is not part
+//! of it: that is `cargo xtask fuzz` (fuzz.rs).
 
 use crate::build;
-use crate::fuzz;
 use crate::server::TestServer;
 use crate::setup::{self, Tools};
 use crate::util::{Result, Timer, root, show};
@@ -187,8 +190,6 @@ pub fn run(args: &[String]) -> Result {
         &mut e2e(&tools)?,
     );
 
-    fuzz_smoke(&mut tally);
-
     let skipped = if tally.ignored > 0 {
         format!(", {} skipped", tally.ignored)
     } else {
@@ -205,31 +206,6 @@ pub fn run(args: &[String]) -> Result {
         return Err("some tests failed (or were skipped)".into());
     }
     Ok(())
-}
-
-/// Seconds each fuzz target runs in `cargo xtask test`.
-const FUZZ_SMOKE_SECONDS: u64 = 10;
-
-/// Every fuzz target for a few seconds from its committed seeds
-/// (unoptimised build: quicker to compile); each counts as one test, failed
-/// by a crash.
-fn fuzz_smoke(tally: &mut Tally) {
-    let _t = Timer::start("fuzz smoke run");
-    eprintln!("\n==> fuzz smoke run ({FUZZ_SMOKE_SECONDS} s per target)");
-    let built = setup::cargo_fuzz().and_then(|cf| fuzz::build(&cf, fuzz::Profile::Dev).map(|()| cf));
-    let cargo_fuzz = match built {
-        Ok(cf) => cf,
-        Err(e) => return tally.check("fuzz build", Err(e)),
-    };
-    for target in fuzz::TARGETS {
-        let run = fuzz::run_target(&cargo_fuzz, target, FUZZ_SMOKE_SECONDS, fuzz::Profile::Dev, true);
-        let result = run.and_then(|s| match s.crash {
-            Some(c) => Err(format!("crashed; reproducer {}", c.display())),
-            None if s.executions == 0 => Err("ran no input".into()),
-            None => Ok(()),
-        });
-        tally.check(&format!("fuzz {target} ({FUZZ_SMOKE_SECONDS} s)"), result);
-    }
 }
 
 /// The core's wasm tests; `server` is the URL of a running tether-server,

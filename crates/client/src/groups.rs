@@ -81,6 +81,7 @@ impl Group {
 /// change came first, docs/protocol.md §15.3).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub enum GroupOp {
     Add { handles: Vec<String> },
     Remove { handles: Vec<String> },

@@ -296,6 +296,7 @@ pub struct ChatMessage {
     /// Own messages in a group: how far it got with each member (handle →
     /// delivered or read); `status` sums them up.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(feature = "wasm", tsify(type = "Record<string, Status>"))]
     pub receipts: std::collections::BTreeMap<String, Status>,
 }
 

@@ -100,17 +100,16 @@ export async function scratch() {
 export const onScreen = (page, name, timeout = 15000) => page.waitForSelector(`body[data-screen="${name}"]`, { timeout });
 
 /**
- * Registers alice on the phone (the recovery phrase confirmed) and opens a
- * chat with bob (a CLI user of `server`), where it writes `hello`, which
- * bob gets.
+ * Registers `handle` (called `name`) on the phone, the recovery phrase
+ * written down and three of its words confirmed; ends on the chat list.
  */
-export async function aliceOnPhone(page, server, bob, hello = "photos coming") {
+export async function registerPhone(page, server, handle, name) {
   await page.goto(server.url);
   await onScreen(page, "welcome");
   await page.click("#welcome-register");
   await onScreen(page, "register");
-  await page.fill("#register-handle", "alice");
-  await page.fill("#register-name", "Alice");
+  await page.fill("#register-handle", handle);
+  await page.fill("#register-name", name);
   await page.click("#register-submit");
   await onScreen(page, "phrase");
   const words = await page.$$eval("#phrase-words li", (lis) =>
@@ -124,6 +123,15 @@ export async function aliceOnPhone(page, server, bob, hello = "photos coming") {
   }
   await page.click("#phrase-confirm-submit");
   await onScreen(page, "list");
+}
+
+/**
+ * Registers alice on the phone (the recovery phrase confirmed) and opens a
+ * chat with bob (a CLI user of `server`), where it writes `hello`, which
+ * bob gets.
+ */
+export async function aliceOnPhone(page, server, bob, hello = "photos coming") {
+  await registerPhone(page, server, "alice", "Alice");
   await bob.run(["contacts", "add", "alice", "--name", "Alice"]);
   await page.click("#new-chat");
   await page.fill("#new-chat-input", "bob");

@@ -178,10 +178,11 @@ impl Engine {
         Some(GroupInfo { id: g.id.clone(), chat: chat_key(&g.id), name: g.name.clone(), members, am_member: g.is_member(me), am_admin: g.is_admin(me) })
     }
 
-    /// Every group this device knows, by name.
+    /// Every group this device knows, by name (ignoring ASCII case, as
+    /// `contact_list`: Unicode case tables cost the wasm core ~8 KB).
     pub fn group_list(&self) -> Vec<GroupInfo> {
         let mut v: Vec<GroupInfo> = self.groups.all().filter_map(|g| self.group_info(&chat_key(&g.id))).collect();
-        v.sort_by(|a, b| (a.name.to_lowercase(), &a.id).cmp(&(b.name.to_lowercase(), &b.id)));
+        v.sort_by(|a, b| (a.name.to_ascii_lowercase(), &a.id).cmp(&(b.name.to_ascii_lowercase(), &b.id)));
         v
     }
 
