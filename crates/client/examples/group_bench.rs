@@ -18,12 +18,6 @@
 //! 3. a 1:1 message to one member, for the size of one pairwise copy.
 //!
 //! Prints a table and writes `target/bench/groups.json`.
-//!
-//! The server lets one account claim one-time keys of at most 1,000
-//! devices an hour (`CLAIM_TARGETS_PER_ACCOUNT` in crates/server/src/limits.rs,
-//! not a setting): until that is raised, a creation with more than 1,000
-//! member devices stalls on "cannot be reached yet" and this times out
-//! (`cargo xtask bench groups 1001` is the largest run that goes through).
 
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::{AtomicUsize, Ordering};
