@@ -122,6 +122,8 @@ fn three_accounts_talk_in_a_group_a_removed_member_reads_nothing_after_and_only_
     assert_eq!(std::fs::read(&saved).unwrap(), bytes);
 
     // Only an admin changes the group.
+    let (success, _, err) = tether(&bob, &["group", "add", "Ski trip", "dave"]);
+    assert!(!success && err.contains("you are not an admin of “Ski trip”: only an admin may add members"), "{err}");
     let (success, _, err) = tether(&bob, &["group", "remove", "Ski trip", "carol"]);
     assert!(!success && err.contains("you are not an admin of “Ski trip”") && err.contains("admins: alice"), "{err}");
     let (success, _, err) = tether(&bob, &["group", "rename", "Ski trip", "Mine"]);
