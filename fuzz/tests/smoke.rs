@@ -170,7 +170,7 @@ fn mutate_records(rng: &mut Rng, data: &mut Vec<u8>, other: &[u8], prefix: usize
     } else {
         let i = rng.below(recs.len());
         match rng.below(7) {
-            0 | 1 | 2 => {
+            0..=2 => {
                 let o = theirs.get(rng.below(theirs.len().max(1))).map(|r| r.1.clone()).unwrap_or_default();
                 let what = mutate_bytes(rng, &mut recs[i].1, &o);
                 recs[i].1.truncate(usize::from(u16::MAX));
@@ -307,7 +307,7 @@ fn every_target_is_tested() {
         .skip(1)
         .filter_map(|section| {
             let line = section.lines().find(|l| l.trim_start().starts_with("name"))?;
-            Some(line.split('"').nth(1)?)
+            line.split('"').nth(1)
         })
         .collect();
     bins.sort();

@@ -236,7 +236,7 @@ test("a group in the popup: made, messages both ways with sender names, read by,
   await pageA.press("#group-rename-input", "Enter");
   await until(async () => (await pageA.textContent("#group-name")) === "Climbing crew", "renamed", 30000);
   await backToChat(pageA);
-  for (const line of ["You added Dave", "Bob is now admin", "You removed Carol", "You renamed the group to “Climbing crew”"]) {
+  for (const line of ["You added Dave", "Bob is now an admin", "You removed Carol", "You renamed the group to “Climbing crew”"]) {
     await pageA.waitForSelector(`#messages .event-line:has-text("${line}")`, { timeout: 10000 });
   }
   // Bob's browser follows: the new name, the lines, and he may change the group now.

@@ -148,7 +148,9 @@ pub fn run(args: &[String]) -> Result {
     );
 
     // The wasm tests connect to a real server, and the end-to-end tests
-    // drive the real server and CLI binaries.
+    // drive the real server and CLI binaries. Usually up to date already:
+    // the CLI's tests build the same two packages (server_bin in
+    // crates/cli/tests/common/mod.rs); keep the two package lists the same.
     let bins = crate::util::run(
         Command::new("cargo")
             .args([

@@ -122,6 +122,8 @@ fn three_accounts_talk_in_a_group_a_removed_member_reads_nothing_after_and_only_
     assert_eq!(std::fs::read(&saved).unwrap(), bytes);
 
     // Only an admin changes the group.
+    let (success, _, err) = tether(&bob, &["group", "add", "Ski trip", "dave"]);
+    assert!(!success && err.contains("you are not an admin of “Ski trip”: only an admin may add members"), "{err}");
     let (success, _, err) = tether(&bob, &["group", "remove", "Ski trip", "carol"]);
     assert!(!success && err.contains("you are not an admin of “Ski trip”") && err.contains("admins: alice"), "{err}");
     let (success, _, err) = tether(&bob, &["group", "rename", "Ski trip", "Mine"]);
@@ -135,7 +137,7 @@ fn three_accounts_talk_in_a_group_a_removed_member_reads_nothing_after_and_only_
     assert!(read.contains("alice: five, after carol left"), "{read}");
     assert!(read.contains("— alice removed carol —"), "{read}");
     let read = ok(&carol, &["read", "Ski trip"]);
-    assert!(read.contains("— alice removed You —"), "{read}");
+    assert!(read.contains("— alice removed you —"), "{read}");
     assert!(read.contains("four, live") && !read.contains("five"), "{read}");
     assert!(read.contains("(you are not in this group any more)"), "{read}");
     let (success, _, err) = tether(&carol, &["send", "Ski trip", "let me back"]);

@@ -34,7 +34,7 @@ const MEMBER_THREADS: usize = 2;
 /// Registrations in flight at once per member thread.
 const REGISTERING: usize = 16;
 /// How long any phase may take.
-const LIMIT: Duration = Duration::from_secs(600);
+const LIMIT: Duration = Duration::from_secs(180);
 
 struct OsRandom;
 impl Random for OsRandom {
@@ -321,7 +321,7 @@ fn main() {
         "phase", "sender CPU", "uploaded", "frames", "to accepted", "to every member", "receipts CPU"
     );
     for (name, c, rcpu, nr) in &costs {
-        let receipts = if *nr > 0 { format!("{:.0} ms ({nr})", ms(*rcpu)) } else { "-".into() };
+        let receipts = if *nr > 0 { format!("{:.1} ms ({nr})", ms(*rcpu)) } else { "-".into() };
         println!(
             "{name:<8} {:>9.1} ms {:>9.1} KiB {:>8} {:>11.0} ms {:>13.0} ms {receipts:>14}",
             ms(c.cpu),

@@ -132,6 +132,11 @@ impl Requests {
         self.claims.contains(&(handle.to_string(), device_id))
     }
 
+    /// Any device list or prekey claim in flight.
+    pub fn lookups_pending(&self) -> bool {
+        !self.lists.is_empty() || !self.claims.is_empty()
+    }
+
     pub fn group_keys_pending(&self, group: &str) -> bool {
         self.group_keys.contains_key(group)
     }

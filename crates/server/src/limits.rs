@@ -15,8 +15,9 @@ const CLAIM_WINDOW_MS: u64 = 60 * 60 * 1000;
 /// Most (claimer, device) windows at once, in total …
 const CLAIM_WINDOWS: usize = 200_000;
 /// … and per claiming account: the devices one account may claim from
-/// per hour.
-const CLAIM_TARGETS_PER_ACCOUNT: u32 = 1_000;
+/// per hour: as many as the largest group fan-out (a new group's creator
+/// starts a session with every member device).
+const CLAIM_TARGETS_PER_ACCOUNT: u32 = 4_096;
 /// Most lookup buckets at once (one per account that looked up another
 /// recently; a bucket that refilled is forgotten).
 const LOOKUP_BUCKETS: usize = 200_000;

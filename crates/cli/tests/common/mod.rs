@@ -15,10 +15,35 @@ pub fn server_bin() -> PathBuf {
     let dir = Path::new(TETHER).parent().unwrap();
     let bin = dir.join("tether-server");
     // Built once per test process, so a stale binary from an older build is
-    // never the one tested (quick when it is up to date).
+    // never the one tested (quick when it is up to date, which takes two
+    // things). The same packages as `cargo xtask test` builds after the
+    // native tests (xtask/src/test.rs): cargo unifies features over the
+    // packages named, and `-p tether-server` alone was a third feature set.
+    // And without the variables cargo sets for this test process
+    // (CARGO_MANIFEST_DIR, CARGO_PKG_NAME, ...): ring's build script reruns
+    // when they change, so inheriting them rebuilt ring and everything
+    // above it (rustls, tether-server, tether-cli, ...) here, and again in
+    // the next build without them.
     static BUILT: std::sync::Once = std::sync::Once::new();
     BUILT.call_once(|| {
-        let status = Command::new(env!("CARGO")).args(["build", "-q", "-p", "tether-server"]).status().unwrap();
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo.args(["build", "-q", "-p", "tether-server", "-p", "tether-cli"]);
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_package = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_BIN_",
+                "CARGO_CRATE_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
+            if per_package.iter().any(|p| name.starts_with(p)) {
+                cargo.env_remove(name.as_ref());
+            }
+        }
+        let status = cargo.status().unwrap();
         assert!(status.success());
     });
     bin

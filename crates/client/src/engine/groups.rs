@@ -222,6 +222,12 @@ impl Engine {
             self.give_up(&entry.id);
             return Step::Went;
         };
+        if self.link.requests.lookups_pending() {
+            // Lists or prekeys are on their way (a new group's creator
+            // asks for one per member device): go over the group once
+            // they are all here, not once per answer.
+            return Step::Held;
+        }
         // A change is made on the state current now.
         let mut change_epoch = None;
         let mut accounts: BTreeSet<String> = g.handles().map(str::to_string).collect();
@@ -518,7 +524,9 @@ impl Engine {
     /// Lines for a group's chat saying what a change did.
     fn describe_change(&self, author: &str, before: Option<&Group>, after: &Group) -> Vec<String> {
         let who = self.member_name(author);
-        let names = |hs: Vec<&str>| hs.into_iter().map(|h| self.member_name(h)).collect::<Vec<_>>().join(", ");
+        // "You" opens a line; inside one it is "you".
+        let inner = |h: &str| if Some(h) == self.handle() { "you".to_string() } else { self.member_name(h) };
+        let names = |hs: Vec<&str>| hs.into_iter().map(inner).collect::<Vec<_>>().join(", ");
         let Some(before) = before else { return vec![format!("{who} created the group “{}”", after.name)] };
         let mut lines = Vec::new();
         let added: Vec<&str> = after.handles().filter(|h| !before.is_member(h)).collect();
@@ -536,11 +544,17 @@ impl Engine {
         }
         let promoted: Vec<&str> = after.members.iter().filter(|m| m.admin && before.is_member(&m.handle) && !before.is_admin(&m.handle)).map(|m: &Member| m.handle.as_str()).collect();
         let demoted: Vec<&str> = after.members.iter().filter(|m| !m.admin && before.is_admin(&m.handle)).map(|m| m.handle.as_str()).collect();
+        // "You are now an admin", "Bob is now an admin", "Bob, Carol are …".
+        let state = |hs: Vec<&str>, what: &str| {
+            let verb = if hs.len() == 1 && Some(hs[0]) != self.handle() { "is" } else { "are" };
+            let list = hs.iter().map(|h| self.member_name(h)).collect::<Vec<_>>().join(", ");
+            format!("{list} {verb} {what}")
+        };
         if !promoted.is_empty() {
-            lines.push(format!("{} now admin", if promoted.len() == 1 { format!("{} is", names(promoted)) } else { format!("{} are", names(promoted)) }));
+            lines.push(state(promoted, "now an admin"));
         }
         if !demoted.is_empty() {
-            lines.push(format!("{} no longer admin", if demoted.len() == 1 { format!("{} is", names(demoted)) } else { format!("{} are", names(demoted)) }));
+            lines.push(state(demoted, "no longer an admin"));
         }
         lines
     }

@@ -113,7 +113,7 @@ async fn three_accounts_and_a_companion_get_every_group_message_in_order_and_a_r
     }
     let carols = carol.engine.group_info(&chat).unwrap();
     assert!(!carols.am_member, "carol knows she was removed");
-    assert!(lines(&carol, &chat).contains(&"— alice removed You".to_string()), "{:?}", lines(&carol, &chat));
+    assert!(lines(&carol, &chat).contains(&"— alice removed you".to_string()), "{:?}", lines(&carol, &chat));
     copy_fanout_to(&op, "carol");
     say(&mut alice, &chat, "after").await;
     settle(&mut [&mut alice, &mut alice2, &mut bob, &mut carol]).await;
