@@ -441,18 +441,7 @@ impl Engine {
             Body::File(share) => super::media::received(share),
             _ => return,
         };
-        let m = ChatMessage {
-            id: hex(&e.message_id),
-            chat: chat_key(group),
-            from_me,
-            sender_handle: e.sender_handle.clone(),
-            sender_device: e.sender_device,
-            time_ms: time,
-            body,
-            status: if from_me { Status::Sent } else { Status::Delivered },
-            seq: 0,
-            receipts: Default::default(),
-        };
+        let m = self.received(e, &chat_key(group), time, body);
         let new = self.chats.add(m, !from_me, &title, &mut self.fx);
         if new && !from_me {
             self.group_receipt(&e.sender_handle, group, RECEIPT_DELIVERED, vec![e.message_id.clone()], now);

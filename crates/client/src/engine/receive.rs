@@ -157,14 +157,12 @@ impl Engine {
         true
     }
 
-    fn apply_payload(&mut self, e: &f::Envelope, from: &Peer, p: Payload, now: u64) {
+    /// A message as received in `chat` from the envelope's sender.
+    pub(super) fn received(&self, e: &f::Envelope, chat: &str, time: u64, body: MessageBody) -> ChatMessage {
         let from_me = Some(e.sender_handle.as_str()) == self.handle();
-        let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
-        // The sender's clock, but never later than the server received it.
-        let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
-        let message = |body: MessageBody| ChatMessage {
+        ChatMessage {
             id: hex(&e.message_id),
-            chat: chat.clone(),
+            chat: chat.to_string(),
             from_me,
             sender_handle: e.sender_handle.clone(),
             sender_device: e.sender_device,
@@ -173,22 +171,29 @@ impl Engine {
             status: if from_me { Status::Sent } else { Status::Delivered },
             seq: 0,
             receipts: Default::default(),
-        };
+        }
+    }
+
+    fn apply_payload(&mut self, e: &f::Envelope, from: &Peer, p: Payload, now: u64) {
+        let from_me = Some(e.sender_handle.as_str()) == self.handle();
+        let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
+        // The sender's clock, but never later than the server received it.
+        let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
         match p.body {
             Some(Body::Text(t)) => {
-                let in_chat = self.add_message(message(MessageBody::Text { body: t.body }), !from_me);
+                let in_chat = self.add_message(self.received(e, &chat, time, MessageBody::Text { body: t.body }), !from_me);
                 if !from_me && in_chat {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
             }
             Some(Body::Link(l)) => {
-                let in_chat = self.add_message(message(MessageBody::Link { url: l.url, title: l.title, selection: l.selection }), !from_me);
+                let in_chat = self.add_message(self.received(e, &chat, time, MessageBody::Link { url: l.url, title: l.title, selection: l.selection }), !from_me);
                 if !from_me && in_chat {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
             }
             Some(Body::File(share)) => {
-                let in_chat = self.add_message(message(super::media::received(share)), !from_me);
+                let in_chat = self.add_message(self.received(e, &chat, time, super::media::received(share)), !from_me);
                 if !from_me && in_chat {
                     self.delivered(&chat, e.message_id.clone(), now);
                 }
@@ -215,7 +220,7 @@ impl Engine {
                 self.fx.emit(Event::Error { code: None, message: format!("ignored a {} that {} may not send", body_name(&p.body), e.sender_handle) });
             }
             None => {
-                self.add_message(message(MessageBody::Undecryptable { reason: "a newer Tether sent something this version cannot show".into() }), !from_me);
+                self.add_message(self.received(e, &chat, time, MessageBody::Undecryptable { reason: "a newer Tether sent something this version cannot show".into() }), !from_me);
             }
         }
     }
