@@ -44,15 +44,25 @@ export function startChat(handle, name) {
  * @param {ContactSummary} c
  */
 export function contactRow(c) {
-  const b = h("button", { class: "chat-open", type: "button", onclick: () => startChat(c.handle, c.name) },
+  const b = h("button", { class: "chat-open", type: "button", onclick: () => startChat(c.handle, c.name) }, ...contactFace(c));
+  return h("li", { class: "chat-row contact-row", "data-handle": c.handle }, b);
+}
+
+/**
+ * A contact's avatar, name and handle (or its safety warning), as the
+ * contact list and the group member picker show it.
+ * @param {ContactSummary} c
+ */
+export function contactFace(c) {
+  return [
     avatar(c.name, c.handle),
     h("span", { class: "chat-main" },
       h("span", { class: "chat-top" }, h("span", { class: "chat-name" }, c.name)),
       h("span", { class: "chat-bottom" },
         c.warning
           ? h("span", { class: "chat-preview warn-text" }, icon("alert"), h("span", { class: "ellipsis" }, c.warning))
-          : h("span", { class: "chat-preview" }, `@${c.handle}`))));
-  return h("li", { class: "chat-row contact-row", "data-handle": c.handle }, b);
+          : h("span", { class: "chat-preview" }, `@${c.handle}`))),
+  ];
 }
 
 /**

@@ -4,10 +4,11 @@
 // their names are the core's; the view keeps only what is typed and
 // ticked. The core says whether a group may be made of them.
 
-import { $, $button, $input, avatar, h, t, toast } from "../dom.js";
+import { $, $button, $input, h, t, toast } from "../dom.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { contacts, matches, openGroup, redraw, ui } from "../state.js";
+import { contactFace } from "./newchat.js";
 
 /** @typedef {import("../state.js").ContactSummary} ContactSummary */
 
@@ -63,15 +64,7 @@ function pickRow(c, picked) {
   const box = h("input", { type: "checkbox", class: "pick-box", checked: picked, "aria-label": c.name });
   box.addEventListener("change", () => toggle(c.handle));
   return h("li", { class: `chat-row pick-row${picked ? " is-picked" : ""}`, "data-handle": c.handle },
-    h("label", { class: "chat-open" },
-      box,
-      avatar(c.name, c.handle),
-      h("span", { class: "chat-main" },
-        h("span", { class: "chat-top" }, h("span", { class: "chat-name" }, c.name)),
-        h("span", { class: "chat-bottom" },
-          c.warning
-            ? h("span", { class: "chat-preview warn-text" }, icon("alert"), h("span", { class: "ellipsis" }, c.warning))
-            : h("span", { class: "chat-preview" }, `@${c.handle}`)))));
+    h("label", { class: "chat-open" }, box, ...contactFace(c)));
 }
 
 /**
