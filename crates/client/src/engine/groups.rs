@@ -104,7 +104,7 @@ impl Engine {
             epoch: 1,
             ..Default::default()
         };
-        self.queue_group(entry, now);
+        self.queue(entry, now);
         self.finish();
         Ok(chat_key(&group))
     }
@@ -138,7 +138,7 @@ impl Engine {
             epoch: change.epoch,
             ..Default::default()
         };
-        self.queue_group(entry, now);
+        self.queue(entry, now);
         self.finish();
         Ok(())
     }
@@ -162,7 +162,7 @@ impl Engine {
             epoch: g.epoch + 1,
             ..Default::default()
         };
-        self.queue_group(entry, now);
+        self.queue(entry, now);
         self.finish();
     }
 
@@ -207,12 +207,7 @@ impl Engine {
             group: group.to_string(),
             ..Default::default()
         };
-        self.queue_group(entry, now);
-    }
-
-    fn queue_group(&mut self, entry: OutboxEntry, now: u64) {
-        self.outbox.push(entry, &mut self.fx);
-        self.pump(now);
+        self.queue(entry, now);
     }
 
     /// Moves one group entry as far as it can go (see `pump`).
@@ -552,11 +547,7 @@ impl Engine {
 
     /// Delivered / read receipts for group messages, to their sender.
     pub(super) fn group_receipt(&mut self, to: &str, group: &str, kind: u32, ids: Vec<Vec<u8>>, now: u64) {
-        let id = hex(&self.random::<16>());
-        let body = Body::Receipt(Receipt { kind, message_ids: ids, group_id: hex_to_bytes(group) });
-        let entry = OutboxEntry { id, to: vec![to.to_string()], to_them: Payload::new("", now, body).bytes(), created_ms: now, ..Default::default() };
-        self.outbox.push(entry, &mut self.fx);
-        self.pump(now);
+        self.receipt_for(to, kind, ids, hex_to_bytes(group), now);
     }
 
     /// Read receipts for a group chat's unread messages, one per sender.

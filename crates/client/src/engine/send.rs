@@ -206,9 +206,15 @@ impl Engine {
 
     /// Delivered / read receipts to a contact.
     pub(super) fn receipt(&mut self, chat: &str, kind: u32, ids: Vec<Vec<u8>>, now: u64) {
+        self.receipt_for(chat, kind, ids, vec![], now);
+    }
+
+    /// Receipts to the account `to`, for messages of a group (`group_id`,
+    /// 16 bytes) or of the 1:1 chat with it (empty).
+    pub(super) fn receipt_for(&mut self, to: &str, kind: u32, ids: Vec<Vec<u8>>, group_id: Vec<u8>, now: u64) {
         let id = self.new_message_id();
-        let body = Body::Receipt(Receipt { kind, message_ids: ids, group_id: vec![] });
-        let entry = OutboxEntry { id, to: vec![chat.to_string()], to_them: Payload::new("", now, body).bytes(), to_me: vec![], created_ms: now, seq: 0, blob_ids: vec![], ..Default::default() };
+        let body = Body::Receipt(Receipt { kind, message_ids: ids, group_id });
+        let entry = OutboxEntry { id, to: vec![to.to_string()], to_them: Payload::new("", now, body).bytes(), created_ms: now, ..Default::default() };
         self.queue(entry, now);
     }
 
@@ -216,7 +222,7 @@ impl Engine {
         self.receipt(chat, RECEIPT_DELIVERED, vec![message_id], now);
     }
 
-    fn queue(&mut self, entry: OutboxEntry, now: u64) {
+    pub(super) fn queue(&mut self, entry: OutboxEntry, now: u64) {
         self.outbox.push(entry, &mut self.fx);
         self.pump(now);
     }
