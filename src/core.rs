@@ -390,8 +390,11 @@ impl State {
                 self.changed.insert(chat);
             }
             Event::DownloadFailed { id, reason, .. } => self.effects.transfers.push(Transfer::DownloadFailed { id, reason }),
-            Event::MessageStatus { chat, .. } => {
+            Event::MessageStatus { chat, .. } | Event::MessageRemoved { chat, .. } => {
                 self.changed.insert(chat);
+            }
+            Event::MessageChanged { message, .. } => {
+                self.changed.insert(message.chat);
             }
             Event::ChatChanged { chat } => {
                 if chat.unread == 0 {
@@ -636,7 +639,7 @@ impl State {
 
     pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: u64) -> Result<String, String> {
         let chat = self.ensure_contact(chat, now)?;
-        self.engine.send_link(&chat, url, title, selection, now).map_err(|e| e.to_string())
+        self.engine.send_link(&chat, url, title, selection, None, now).map_err(|e| e.to_string())
     }
 
     /// Sends a file the worker keeps (IndexedDB): the message shows at

@@ -76,7 +76,7 @@ pub fn body_text(b: &MessageBody) -> String {
 fn body_raw(b: &MessageBody) -> String {
     match b {
         MessageBody::Text { body } => body.clone(),
-        MessageBody::Link { url, title, selection } => {
+        MessageBody::Link { url, title, selection, .. } => {
             let mut s = if title.is_empty() { url.clone() } else { format!("{title} <{url}>") };
             if !selection.is_empty() {
                 s.push_str(&format!("\n    “{selection}”"));
@@ -92,6 +92,7 @@ fn body_raw(b: &MessageBody) -> String {
         }
         MessageBody::Undecryptable { reason } => format!("⚠ could not be decrypted: {reason}"),
         MessageBody::GroupEvent { text } => format!("— {text} —"),
+        MessageBody::Deleted => "🚫 This message was deleted".to_string(),
     }
 }
 
@@ -152,10 +153,10 @@ mod tests {
     #[test]
     fn links_show_title_url_and_selection() {
         let link =
-            MessageBody::Link { url: "https://example.org".into(), title: "Page".into(), selection: "words".into() };
+            MessageBody::Link { url: "https://example.org".into(), title: "Page".into(), selection: "words".into(), preview: None };
         assert_eq!(super::body_text(&link), "Page <https://example.org>\n    “words”");
         let bare =
-            MessageBody::Link { url: "https://example.org".into(), title: String::new(), selection: String::new() };
+            MessageBody::Link { url: "https://example.org".into(), title: String::new(), selection: String::new(), preview: None };
         assert_eq!(super::body_text(&bare), "https://example.org");
     }
 

@@ -8,14 +8,34 @@
 
 use crate::effects::Effects;
 use crate::error::Error;
-use crate::event::Event;
-use crate::model::{Chat, ChatMessage, Notification, Status};
+use crate::event::{Change, Event};
+use crate::model::{Chat, ChatMessage, EditRecord, MessageBody, Notification, Status};
 use crate::store::{KvStore, load_all};
 use std::collections::BTreeMap;
 
 const NS_CHATS: &str = "chats";
 const NS_MESSAGES: &str = "messages";
 const NS_NOTIFY: &str = "notify";
+
+/// How long after sending its sender may edit a message.
+pub const EDIT_WINDOW_MS: u64 = 24 * 3600 * 1000;
+/// How long after sending its sender may delete a message for everyone.
+pub const DELETE_WINDOW_MS: u64 = 48 * 3600 * 1000;
+/// Clocks differ: an edit or a delete this much past its window still counts.
+const CLOCK_SLACK_MS: u64 = 60_000;
+/// The disappearing-messages timers a chat may have (seconds): off, 24
+/// hours, 7 days, 90 days.
+pub const DISAPPEAR_TIMERS: [u32; 4] = [0, 86_400, 604_800, 7_776_000];
+/// Most characters of a reaction.
+const REACTION_MAX_BYTES: usize = 32;
+
+/// Why a change of a message was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+fn refused<T>(why: impl Into<String>) -> Result<T, Refused> {
+    Err(Refused(why.into()))
+}
 
 #[derive(Default)]
 pub struct Chats {
@@ -27,6 +47,8 @@ pub struct Chats {
     owed: BTreeMap<String, Notification>,
     /// The next local sequence number.
     next_seq: u64,
+    /// Messages that disappear: (when, chat, id).
+    expiring: std::collections::BTreeSet<(u64, String, String)>,
 }
 
 /// The ordering key of a message.
@@ -53,6 +75,9 @@ impl Chats {
         }
         for m in load_all::<ChatMessage>(store, NS_MESSAGES, "message")? {
             this.next_seq = this.next_seq.max(m.seq + 1);
+            if m.expires_ms > 0 {
+                this.expiring.insert((m.expires_ms, m.chat.clone(), m.id.clone()));
+            }
             this.messages.entry(m.chat.clone()).or_default().push(m);
         }
         for list in this.messages.values_mut() {
@@ -105,14 +130,16 @@ impl Chats {
         self.messages.get(chat).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// Every message since `since_ms`, chat by chat, in order.
-    pub(crate) fn messages_since(&self, since_ms: u64) -> Vec<ChatMessage> {
-        self.messages.values().flatten().filter(|m| m.time_ms >= since_ms).cloned().collect()
+    /// Every message since `since_ms` that has not disappeared by `now`,
+    /// chat by chat, in order.
+    pub(crate) fn messages_since(&self, since_ms: u64, now: u64) -> Vec<ChatMessage> {
+        self.messages.values().flatten().filter(|m| m.time_ms >= since_ms && (m.expires_ms == 0 || m.expires_ms > now)).cloned().collect()
     }
 
-    /// Unread messages over all chats that are not muted.
+    /// Unread messages over all chats that are not muted (a chat marked
+    /// as unread counts one).
     pub fn unread_unmuted(&self) -> u32 {
-        self.chats.values().filter(|c| !c.muted).map(|c| c.unread).sum()
+        self.chats.values().filter(|c| !c.muted).map(|c| if c.unread == 0 && c.marked_unread { 1 } else { c.unread }).sum()
     }
 
     /// Notifications not yet reported shown, oldest first.
@@ -150,6 +177,11 @@ impl Chats {
         }
         if sent_by_user(&m) {
             c.last_sent_ms = c.last_sent_ms.max(m.time_ms);
+            if c.draft_ms <= m.time_ms && !c.draft.is_empty() {
+                // Sent from here or another own device: the draft went with it.
+                c.draft.clear();
+                c.draft_ms = m.time_ms;
+            }
         }
         let unread = count_unread && !m.from_me && m.time_ms > c.read_up_to_ms;
         if unread {
@@ -206,6 +238,9 @@ impl Chats {
         }
         m.seq = self.next_seq;
         self.next_seq += 1;
+        if m.expires_ms > 0 {
+            self.expiring.insert((m.expires_ms, m.chat.clone(), m.id.clone()));
+        }
         let pos = list.partition_point(|x| order(x) <= order(&m));
         list.insert(pos, m.clone());
         fx.put(NS_MESSAGES, &message_key(&m), &m);
@@ -314,9 +349,10 @@ impl Chats {
     pub(crate) fn apply_read(&mut self, chat: &str, up_to: u64, fx: &mut Effects) {
         let unread = self.messages(chat).iter().filter(|m| !m.from_me && m.time_ms > up_to).count() as u32;
         let Some(c) = self.chats.get_mut(chat) else { return };
-        if up_to <= c.read_up_to_ms && c.unread == unread {
+        if up_to <= c.read_up_to_ms && c.unread == unread && !c.marked_unread {
             return;
         }
+        c.marked_unread = false;
         c.read_up_to_ms = c.read_up_to_ms.max(up_to);
         c.unread = unread;
         let c = c.clone();
@@ -326,16 +362,226 @@ impl Chats {
     }
 
     /// Sets a chat's flags (here or from another own device).
-    pub(crate) fn apply_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, fx: &mut Effects) {
+    pub(crate) fn apply_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, marked_unread: bool, fx: &mut Effects) {
         let c = self.chats.entry(chat.to_string()).or_insert_with(|| Chat { handle: chat.to_string(), ..Default::default() });
         c.muted = muted;
         c.archived = archived;
         c.pinned = pinned;
+        c.marked_unread = marked_unread;
         let c = c.clone();
         fx.put(NS_CHATS, chat, &c);
         fx.emit(Event::ChatChanged { chat: c });
         if muted {
             self.drop_owed(chat, None, fx);
+        }
+    }
+
+    /// A message of `chat`, by id.
+    pub fn find_in(&self, chat: &str, id: &str) -> Option<&ChatMessage> {
+        self.messages.get(chat)?.iter().find(|m| m.id == id)
+    }
+
+    /// Changes message `id` of `chat` with `f` (which may refuse), then
+    /// persists it, refreshes the chat's preview and tells the UI.
+    fn change(&mut self, chat: &str, id: &str, change: Change, fx: &mut Effects, f: impl FnOnce(&mut ChatMessage) -> Result<(), Refused>) -> Result<ChatMessage, Refused> {
+        let Some(m) = self.messages.get_mut(chat).and_then(|l| l.iter_mut().find(|m| m.id == id)) else {
+            return refused("there is no such message in this chat");
+        };
+        f(m)?;
+        fx.put(NS_MESSAGES, &message_key(m), &*m);
+        let m = m.clone();
+        self.refresh_preview(chat, fx);
+        fx.emit(Event::MessageChanged { message: m.clone(), change });
+        Ok(m)
+    }
+
+    /// The chat's preview follows its last message (after an edit, a
+    /// delete or a removal).
+    fn refresh_preview(&mut self, chat: &str, fx: &mut Effects) {
+        let preview = self.messages(chat).last().map(ChatMessage::preview).unwrap_or_default();
+        if let Some(c) = self.chats.get_mut(chat).filter(|c| c.last_preview != preview) {
+            c.last_preview = preview;
+            let c = c.clone();
+            fx.put(NS_CHATS, chat, &c);
+            fx.emit(Event::ChatChanged { chat: c });
+        }
+    }
+
+    /// `who` reacts to a message of `chat` with `emoji` (empty: takes its
+    /// reaction back). One reaction per person.
+    pub(crate) fn react(&mut self, chat: &str, id: &str, who: &str, emoji: &str, fx: &mut Effects) -> Result<ChatMessage, Refused> {
+        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return refused("a reaction is one emoji");
+        }
+        let change = Change::Reaction { handle: who.to_string(), emoji: emoji.to_string() };
+        self.change(chat, id, change, fx, |m| {
+            if !reactable(m) {
+                return refused("this message cannot take a reaction");
+            }
+            if emoji.is_empty() {
+                m.reactions.remove(who);
+            } else {
+                m.reactions.insert(who.to_string(), emoji.to_string());
+            }
+            Ok(())
+        })
+    }
+
+    /// Its sender `who` edits a message of `chat` (a text, or a file's
+    /// caption) at `at`, within [`EDIT_WINDOW_MS`]; the earlier text is kept.
+    pub(crate) fn edit(&mut self, chat: &str, id: &str, who: &str, text: &str, at: u64, fx: &mut Effects) -> Result<ChatMessage, Refused> {
+        if text.trim().is_empty() {
+            return refused("the new text is empty");
+        }
+        self.change(chat, id, Change::Edited, fx, |m| {
+            own_and_recent(m, who, at, EDIT_WINDOW_MS, "edited")?;
+            if at <= m.edited_ms {
+                return refused("a later edit is already applied");
+            }
+            let old = match &mut m.body {
+                MessageBody::Text { body } => std::mem::replace(body, text.to_string()),
+                MessageBody::File { caption, .. } => std::mem::replace(caption, text.to_string()),
+                _ => return refused("only a text or a caption can be edited"),
+            };
+            m.edits.push(EditRecord { text: old, replaced_ms: at });
+            m.edited_ms = at;
+            Ok(())
+        })
+    }
+
+    /// Its sender `who` deletes a message of `chat` for everyone at `at`,
+    /// within [`DELETE_WINDOW_MS`]. Returns the message as it was.
+    pub(crate) fn delete_for_everyone(&mut self, chat: &str, id: &str, who: &str, at: u64, fx: &mut Effects) -> Result<ChatMessage, Refused> {
+        let mut before = None;
+        self.change(chat, id, Change::Deleted, fx, |m| {
+            if m.body == MessageBody::Deleted {
+                return refused("the message is already deleted");
+            }
+            own_and_recent(m, who, at, DELETE_WINDOW_MS, "deleted for everyone")?;
+            before = Some(m.clone());
+            m.body = MessageBody::Deleted;
+            m.reply_to = None;
+            m.reactions.clear();
+            m.edits.clear();
+            Ok(())
+        })?;
+        self.drop_owed_ids(&[id.to_string()], fx);
+        Ok(before.expect("changed"))
+    }
+
+    /// Removes messages from this device (deleted for me, or expired).
+    /// Returns the ones that were here.
+    pub(crate) fn remove(&mut self, chat: &str, ids: &[String], expired: bool, fx: &mut Effects) -> Vec<ChatMessage> {
+        let Some(list) = self.messages.get_mut(chat) else { return vec![] };
+        let mut gone = Vec::new();
+        list.retain(|m| {
+            let keep = !ids.contains(&m.id);
+            if !keep {
+                gone.push(m.clone());
+            }
+            keep
+        });
+        for m in &gone {
+            fx.delete(NS_MESSAGES, &message_key(m));
+            self.expiring.remove(&(m.expires_ms, m.chat.clone(), m.id.clone()));
+            fx.emit(Event::MessageRemoved { chat: chat.to_string(), id: m.id.clone(), expired });
+        }
+        if !gone.is_empty() {
+            let read = self.chats.get(chat).map_or(0, |c| c.read_up_to_ms);
+            let unread = self.messages(chat).iter().filter(|m| !m.from_me && m.time_ms > read).count() as u32;
+            if let Some(c) = self.chats.get_mut(chat).filter(|c| c.unread > unread) {
+                c.unread = unread;
+                let c = c.clone();
+                fx.put(NS_CHATS, chat, &c);
+                fx.emit(Event::ChatChanged { chat: c });
+            }
+            self.refresh_preview(chat, fx);
+            let ids: Vec<String> = gone.iter().map(|m| m.id.clone()).collect();
+            self.drop_owed_ids(&ids, fx);
+        }
+        gone
+    }
+
+    /// Removes every message whose disappearing timer ran out by `now`.
+    pub(crate) fn expire(&mut self, now: u64, fx: &mut Effects) -> Vec<ChatMessage> {
+        let due: Vec<(String, String)> = self.expiring.iter().take_while(|(t, _, _)| *t <= now).map(|(_, c, id)| (c.clone(), id.clone())).collect();
+        let mut by_chat: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (c, id) in due {
+            by_chat.entry(c).or_default().push(id);
+        }
+        let mut gone = Vec::new();
+        for (chat, ids) in by_chat {
+            gone.extend(self.remove(&chat, &ids, true, fx));
+        }
+        // Entries whose message is gone already.
+        self.expiring.retain(|(t, _, _)| *t > now);
+        gone
+    }
+
+    /// When the next message disappears.
+    pub(crate) fn next_expiry(&self) -> Option<u64> {
+        self.expiring.first().map(|(t, _, _)| *t)
+    }
+
+    /// The composer's text of a chat, typed at `at` (here or on another
+    /// own device): the newest wins. Returns whether it changed.
+    pub(crate) fn set_draft(&mut self, chat: &str, text: &str, at: u64, fx: &mut Effects) -> bool {
+        let c = self.chats.entry(chat.to_string()).or_insert_with(|| Chat { handle: chat.to_string(), ..Default::default() });
+        if at < c.draft_ms || (at == c.draft_ms && c.draft == text) {
+            return false;
+        }
+        c.draft = text.to_string();
+        c.draft_ms = at;
+        let c = c.clone();
+        fx.put(NS_CHATS, chat, &c);
+        fx.emit(Event::ChatChanged { chat: c });
+        true
+    }
+
+    /// A chat's disappearing-messages timer, set at `at` (the later setting
+    /// wins). Returns whether it changed.
+    pub(crate) fn set_disappear(&mut self, chat: &str, secs: u32, at: u64, fx: &mut Effects) -> bool {
+        let c = self.chats.entry(chat.to_string()).or_insert_with(|| Chat { handle: chat.to_string(), ..Default::default() });
+        if at < c.disappear_set_ms {
+            return false;
+        }
+        c.disappear_set_ms = at;
+        c.disappear_secs = secs;
+        let c = c.clone();
+        fx.put(NS_CHATS, chat, &c);
+        fx.emit(Event::ChatChanged { chat: c });
+        true
+    }
+
+    /// Messages whose words include every word of `query` (ignoring
+    /// case), in one chat or all, newest first, at most `limit`.
+    pub fn search(&self, query: &str, chat: Option<&str>, limit: usize) -> Vec<&ChatMessage> {
+        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+        if words.is_empty() || limit == 0 {
+            return vec![];
+        }
+        let lists: Vec<&Vec<ChatMessage>> = match chat {
+            Some(c) => self.messages.get(c).into_iter().collect(),
+            None => self.messages.values().collect(),
+        };
+        let mut hits: Vec<&ChatMessage> = lists
+            .into_iter()
+            .flat_map(|l| l.iter())
+            .filter(|m| searchable(m).is_some_and(|text| {
+                let text = text.to_lowercase();
+                words.iter().all(|w| text.contains(w.as_str()))
+            }))
+            .collect();
+        hits.sort_by(|a, b| order(b).cmp(&order(a)));
+        hits.truncate(limit);
+        hits
+    }
+
+    fn drop_owed_ids(&mut self, ids: &[String], fx: &mut Effects) {
+        for id in ids {
+            if self.owed.remove(id).is_some() {
+                fx.delete(NS_NOTIFY, id);
+            }
         }
     }
 
@@ -347,6 +593,35 @@ impl Chats {
             self.owed.remove(&id);
             fx.delete(NS_NOTIFY, &id);
         }
+    }
+}
+
+/// Whether a message can take reactions (not a line, not deleted or unreadable).
+fn reactable(m: &ChatMessage) -> bool {
+    matches!(m.body, MessageBody::Text { .. } | MessageBody::Link { .. } | MessageBody::File { .. })
+}
+
+/// `who` sent `m`, and `at` is within `window` of when it was sent.
+fn own_and_recent(m: &ChatMessage, who: &str, at: u64, window: u64, what: &str) -> Result<(), Refused> {
+    if m.sender_handle != who || matches!(m.body, MessageBody::Undecryptable { .. } | MessageBody::GroupEvent { .. }) {
+        return refused(format!("only its sender's own message can be {what}"));
+    }
+    if at > m.time_ms + window + CLOCK_SLACK_MS {
+        return refused(format!("the message is too old to be {what}"));
+    }
+    Ok(())
+}
+
+/// The words of a message that search looks at (None: not searchable).
+fn searchable(m: &ChatMessage) -> Option<String> {
+    match &m.body {
+        MessageBody::Text { body } => Some(body.clone()),
+        MessageBody::Link { url, title, selection, preview } => {
+            let p = preview.as_ref().map(|p| format!("{} {}", p.description, p.site_name)).unwrap_or_default();
+            Some(format!("{title} {url} {selection} {p}"))
+        }
+        MessageBody::File { file, caption } => Some(format!("{caption} {}", file.file_name)),
+        _ => None,
     }
 }
 
@@ -368,6 +643,7 @@ mod tests {
             status: Status::Delivered,
             seq: 0,
             receipts: Default::default(),
+            ..Default::default()
         }
     }
 
@@ -394,6 +670,53 @@ mod tests {
     }
 
     #[test]
+    fn only_the_sender_edits_or_deletes_and_only_within_the_window() {
+        let mut chats = Chats::default();
+        let mut fx = Effects::default();
+        chats.add(msg("a", 1_000), true, "Bob", &mut fx);
+        // Someone else in the chat (an own device, a group member) cannot.
+        assert!(chats.edit("bob", "a", "alice", "forged", 2_000, &mut fx).is_err());
+        assert!(chats.delete_for_everyone("bob", "a", "alice", 2_000, &mut fx).is_err());
+        // The sender can, until the window closes (with a minute's slack).
+        assert!(chats.edit("bob", "a", "bob", "late", 1_000 + EDIT_WINDOW_MS + 120_000, &mut fx).is_err());
+        chats.edit("bob", "a", "bob", "second", 5_000, &mut fx).unwrap();
+        assert!(chats.edit("bob", "a", "bob", "older edit", 4_000, &mut fx).is_err(), "an older edit arriving late changes nothing");
+        let m = chats.find_in("bob", "a").unwrap();
+        assert_eq!((m.body.clone(), m.edits.len()), (MessageBody::Text { body: "second".into() }, 1));
+        // Reactions are one emoji, not text.
+        assert!(chats.react("bob", "a", "alice", "two words", &mut fx).is_err());
+        chats.react("bob", "a", "alice", "👍", &mut fx).unwrap();
+        chats.delete_for_everyone("bob", "a", "bob", 1_000 + DELETE_WINDOW_MS, &mut fx).unwrap();
+        let m = chats.find_in("bob", "a").unwrap();
+        assert!(m.body == MessageBody::Deleted && m.reactions.is_empty() && m.edits.is_empty(), "nothing of it is left");
+        assert!(chats.react("bob", "a", "alice", "👍", &mut fx).is_err(), "a deleted message takes no reaction");
+        assert!(chats.owed().is_empty(), "its notification went with it");
+    }
+
+    #[test]
+    fn removing_and_expiring_keep_unread_counts_and_previews_true() {
+        let mut chats = Chats::default();
+        let mut fx = Effects::default();
+        chats.add(msg("a", 10), true, "Bob", &mut fx);
+        let mut b = msg("b", 20);
+        b.expires_ms = 100;
+        chats.add(b, true, "Bob", &mut fx);
+        assert_eq!((chats.get("bob").unwrap().unread, chats.next_expiry()), (2, Some(100)));
+        assert!(chats.expire(99, &mut fx).is_empty());
+        assert_eq!(chats.expire(100, &mut fx).len(), 1);
+        let c = chats.get("bob").unwrap();
+        assert_eq!((c.unread, c.last_preview.as_str(), chats.next_expiry()), (1, "a", None));
+        assert_eq!(chats.search("A", None, 10).len(), 1);
+        chats.remove("bob", &["a".to_string()], false, &mut fx);
+        assert_eq!((chats.get("bob").unwrap().unread, chats.get("bob").unwrap().last_preview.as_str()), (0, ""));
+        assert!(chats.search("a", None, 10).is_empty());
+        // Gone from the store too.
+        let mut store = MemoryStore::default();
+        store.apply(&fx.ops).unwrap();
+        assert!(Chats::load(&store).unwrap().messages("bob").is_empty());
+    }
+
+    #[test]
     fn reading_or_muting_drops_owed_notifications() {
         let mut chats = Chats::default();
         let mut fx = Effects::default();
@@ -401,7 +724,7 @@ mod tests {
         chats.add(msg("b", 20), true, "Bob", &mut fx);
         chats.apply_read("bob", 10, &mut fx);
         assert_eq!(chats.owed().iter().map(|n| n.id.as_str()).collect::<Vec<_>>(), ["b"]);
-        chats.apply_flags("bob", true, false, false, &mut fx);
+        chats.apply_flags("bob", true, false, false, false, &mut fx);
         assert!(chats.owed().is_empty());
         chats.add(msg("c", 30), true, "Bob", &mut fx);
         assert!(chats.owed().is_empty(), "a muted chat owes no notification");

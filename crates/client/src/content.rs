@@ -19,8 +19,85 @@ pub struct Payload {
     /// The sender's clock when it was written.
     #[prost(uint64, tag = "3")]
     pub sent_at_ms: u64,
-    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 20")]
+    /// A message this one answers (text, link or file), quoted as the
+    /// sender saw it (docs/protocol.md §12.6).
+    #[prost(message, optional, tag = "4")]
+    pub reply: Option<Quote>,
+    /// Disappearing messages: every device removes this message this many
+    /// seconds after `sent_at_ms` (0: kept).
+    #[prost(uint32, tag = "5")]
+    pub expires_secs: u32,
+    #[prost(oneof = "Body", tags = "10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 22, 23, 24, 25, 26")]
     pub body: Option<Body>,
+}
+
+/// The message a reply answers: its id, its sender and the start of what
+/// it said (shown even where the original is not, e.g. expired).
+#[derive(Clone, PartialEq, Message)]
+pub struct Quote {
+    #[prost(bytes = "vec", tag = "1")]
+    pub message_id: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub author: String,
+    #[prost(string, tag = "3")]
+    pub text: String,
+}
+
+/// A reaction to a message of the chat: one per person per message; a
+/// new one replaces it, an empty `emoji` removes it.
+#[derive(Clone, PartialEq, Message)]
+pub struct Reaction {
+    #[prost(bytes = "vec", tag = "1")]
+    pub message_id: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub emoji: String,
+}
+
+/// The sender's new text for one of its own messages (a text, or a file's
+/// caption), within [`crate::chats::EDIT_WINDOW_MS`].
+#[derive(Clone, PartialEq, Message)]
+pub struct Edit {
+    #[prost(bytes = "vec", tag = "1")]
+    pub message_id: Vec<u8>,
+    #[prost(string, tag = "2")]
+    pub text: String,
+}
+
+/// Delete for everyone: the sender's own message, within
+/// [`crate::chats::DELETE_WINDOW_MS`].
+#[derive(Clone, PartialEq, Message)]
+pub struct Delete {
+    #[prost(bytes = "vec", tag = "1")]
+    pub message_id: Vec<u8>,
+}
+
+/// A chat's disappearing-messages timer (either side may set it).
+#[derive(Clone, PartialEq, Message)]
+pub struct Disappear {
+    /// 0 (off), 86,400, 604,800 or 7,776,000.
+    #[prost(uint32, tag = "1")]
+    pub seconds: u32,
+}
+
+/// To the sender's own devices: the composer's text of a chat (empty: none).
+#[derive(Clone, PartialEq, Message)]
+pub struct Draft {
+    #[prost(string, tag = "1")]
+    pub chat: String,
+    #[prost(string, tag = "2")]
+    pub text: String,
+    /// When it was typed; a newer draft wins.
+    #[prost(uint64, tag = "3")]
+    pub updated_ms: u64,
+}
+
+/// To the sender's own devices: messages deleted "for me".
+#[derive(Clone, PartialEq, Message)]
+pub struct DeleteForMe {
+    #[prost(string, tag = "1")]
+    pub chat: String,
+    #[prost(bytes = "vec", repeated, tag = "2")]
+    pub message_ids: Vec<Vec<u8>>,
 }
 
 #[derive(Clone, PartialEq, Oneof)]
@@ -50,6 +127,20 @@ pub enum Body {
     GroupChange(GroupChange),
     #[prost(message, tag = "20")]
     Standing(StandingSync),
+    #[prost(message, tag = "21")]
+    Reaction(Reaction),
+    #[prost(message, tag = "22")]
+    Edit(Edit),
+    #[prost(message, tag = "23")]
+    Delete(Delete),
+    #[prost(message, tag = "24")]
+    Disappear(Disappear),
+    /// Own devices only.
+    #[prost(message, tag = "25")]
+    Draft(Draft),
+    /// Own devices only.
+    #[prost(message, tag = "26")]
+    DeleteForMe(DeleteForMe),
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -76,6 +167,15 @@ pub struct LinkShare {
     pub title: String,
     #[prost(string, tag = "3")]
     pub selection: String,
+    /// The page's preview, made by the sender from the tab it was on
+    /// (recipients never fetch the URL).
+    #[prost(string, tag = "4")]
+    pub description: String,
+    #[prost(string, tag = "5")]
+    pub site_name: String,
+    /// A small JPEG or PNG (at most [`crate::model::PREVIEW_IMAGE_MAX`] bytes).
+    #[prost(bytes = "vec", tag = "6")]
+    pub image: Vec<u8>,
 }
 
 /// Delivered / read receipts for messages of the recipient's.
@@ -172,6 +272,9 @@ pub struct ChatFlags {
     pub archived: bool,
     #[prost(bool, tag = "4")]
     pub pinned: bool,
+    /// Marked as unread by the user (cleared when the chat is read).
+    #[prost(bool, tag = "5")]
+    pub marked_unread: bool,
 }
 
 /// To the sender's own devices: the user accepted, blocked, reported,
@@ -223,7 +326,7 @@ pub const SEALED_GROUP: u32 = 2;
 
 impl Payload {
     pub fn new(chat: &str, sent_at_ms: u64, body: Body) -> Self {
-        Self { version: CONTENT_VERSION, chat: chat.to_string(), sent_at_ms, body: Some(body) }
+        Self { version: CONTENT_VERSION, chat: chat.to_string(), sent_at_ms, body: Some(body), reply: None, expires_secs: 0 }
     }
 
     pub fn bytes(&self) -> Vec<u8> {

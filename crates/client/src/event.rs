@@ -84,4 +84,22 @@ pub enum Event {
     /// error code when the server refused (None for local failures and codes
     /// this version does not know).
     Error { code: Option<tether_proto::ErrorCode>, message: String },
+    /// A message changed in place: `message` is how it is now.
+    MessageChanged { message: ChatMessage, change: Change },
+    /// A message is gone from this device: deleted "for me" (here or on
+    /// another own device), or its disappearing timer ran out.
+    MessageRemoved { chat: String, id: String, expired: bool },
+}
+
+/// How a message changed (see [`Event::MessageChanged`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub enum Change {
+    /// `handle` reacted with `emoji` (empty: took the reaction back).
+    Reaction { handle: String, emoji: String },
+    /// Its sender edited it.
+    Edited,
+    /// Its sender deleted it for everyone.
+    Deleted,
 }

@@ -41,18 +41,19 @@ pub use chats::Chats;
 pub use directory::Directory;
 pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
 pub use groups::{GroupOp, Member as GroupMember, MAX_GROUP_MEMBERS};
-pub use engine::{ClientInfo, Engine, FileInfo, GroupInfo, GroupMemberView, HISTORY_DAYS, KEEPALIVE_MS, RESTORED_ELSEWHERE, Random, Ticket};
+pub use engine::{ClientInfo, Engine, FileInfo, GroupInfo, GroupMemberView, HISTORY_DAYS, KEEPALIVE_MS, NOTE_TO_SELF, RESTORED_ELSEWHERE, Random, SEARCH_LIMIT, Ticket, timer_words};
+pub use chats::{DELETE_WINDOW_MS, DISAPPEAR_TIMERS, EDIT_WINDOW_MS};
 pub use uploads::{Upload, UploadState};
 pub use error::Error;
-pub use event::Event;
+pub use event::{Change, Event};
 pub use model::{
-    Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, FileKind, FileRef, HistoryPart, MessageBody, Notification, OutboxEntry, Role, SelfState, Status,
+    Chat, ChatFlag, ChatMessage, Contact, DeviceSummary, EditRecord, FileKind, FileRef, HistoryPart, LinkPreview, MessageBody, Notification, OutboxEntry, ReplyRef, Role, SelfState, Status,
 };
 pub use names::{MAX_NAME_CHARS, sanitize_name};
 pub use olm::MAX_SESSIONS_PER_DEVICE;
 pub use outbox::Outbox;
 pub use recovery::{PHRASE_WORDS, PhraseError};
-pub use view::{Comparison, SafetyNumberView};
+pub use view::{Comparison, SafetyNumberView, SearchHit};
 
 /// Version of the engine (the workspace version), shown by every client.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

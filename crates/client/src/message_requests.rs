@@ -246,6 +246,7 @@ mod tests {
             status: Status::Delivered,
             seq: 0,
             receipts: Default::default(),
+            ..Default::default()
         }
     }
 

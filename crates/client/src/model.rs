@@ -151,6 +151,22 @@ pub struct Chat {
     /// to, so only the user's own sends decide them, never what others send.
     #[serde(default)]
     pub last_sent_ms: u64,
+    /// Marked as unread by the user (synced; cleared when the chat is read).
+    #[serde(default)]
+    pub marked_unread: bool,
+    /// Disappearing messages: what this account sends here disappears
+    /// this many seconds after it was sent (0: off). Either side sets it.
+    #[serde(default)]
+    pub disappear_secs: u32,
+    /// The composer's unsent text (synced between own devices).
+    #[serde(default)]
+    pub draft: String,
+    /// When `draft` was typed (a newer draft wins, here or from another device).
+    #[serde(default)]
+    pub draft_ms: u64,
+    /// When `disappear_secs` was set (a later setting wins).
+    #[serde(default)]
+    pub disappear_set_ms: u64,
 }
 
 /// One of a chat's flags (see `Engine::set_chat_flag`).
@@ -161,10 +177,12 @@ pub enum ChatFlag {
     Muted,
     Archived,
     Pinned,
+    /// "Mark as unread" (reading the chat clears it).
+    Unread,
 }
 
 /// Delivery state of an own message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum Status {
@@ -172,6 +190,7 @@ pub enum Status {
     /// cannot be trusted and it was given up on. Never retried.
     Failed,
     /// In the outbox, not yet accepted by the server.
+    #[default]
     Pending,
     /// Stored by the server.
     Sent,
@@ -187,13 +206,69 @@ pub enum Status {
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum MessageBody {
     Text { body: String },
-    Link { url: String, title: String, selection: String },
+    Link {
+        url: String,
+        title: String,
+        selection: String,
+        /// The sender's preview of the page, if it made one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preview: Option<LinkPreview>,
+    },
     /// A file: a photo, a document, a voice note (docs/protocol.md §14).
     File { file: FileRef, caption: String },
     /// Could not be decrypted or read; never dropped silently.
     Undecryptable { reason: String },
-    /// A change of a group, as a line in its chat ("alice added bob").
+    /// A line in a chat, not a message: a change of a group ("alice added
+    /// bob"), a new disappearing-messages timer.
     GroupEvent { text: String },
+    /// Deleted for everyone by its sender: "This message was deleted".
+    Deleted,
+}
+
+impl Default for MessageBody {
+    fn default() -> Self {
+        MessageBody::Text { body: String::new() }
+    }
+}
+
+/// Most bytes of a link preview's image.
+pub const PREVIEW_IMAGE_MAX: usize = 48 * 1024;
+
+/// A shared page's preview, made by the sender from its tab.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct LinkPreview {
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub site_name: String,
+    /// Base64 of a small JPEG or PNG; empty if none.
+    #[serde(default)]
+    pub image: String,
+}
+
+/// The message a reply answers, as its sender quoted it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct ReplyRef {
+    /// The answered message's id (32 hex digits).
+    pub id: String,
+    /// Its sender's handle.
+    pub author: String,
+    /// The start of what it said.
+    pub text: String,
+}
+
+/// An earlier version of an edited message.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct EditRecord {
+    /// What it said until `replaced_ms`.
+    pub text: String,
+    pub replaced_ms: u64,
 }
 
 /// A file in a message: the end-to-end `Attachment`, in a form JSON keeps
@@ -270,7 +345,7 @@ pub enum FileKind {
 }
 
 /// One message in a chat.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub struct ChatMessage {
@@ -298,6 +373,22 @@ pub struct ChatMessage {
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     #[cfg_attr(feature = "wasm", tsify(type = "Record<string, Status>"))]
     pub receipts: std::collections::BTreeMap<String, Status>,
+    /// The message this one answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<ReplyRef>,
+    /// Reactions: handle → emoji, one per person.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(feature = "wasm", tsify(type = "Record<string, string>"))]
+    pub reactions: std::collections::BTreeMap<String, String>,
+    /// Earlier versions, oldest first (the message was edited).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub edits: Vec<EditRecord>,
+    /// When it was last edited (0: never).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub edited_ms: u64,
+    /// Disappearing: removed from every device at this time (0: kept).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub expires_ms: u64,
 }
 
 impl ChatMessage {
@@ -309,6 +400,7 @@ impl ChatMessage {
             MessageBody::File { file, caption } => file.preview(caption),
             MessageBody::Undecryptable { .. } => "⚠ message could not be decrypted".into(),
             MessageBody::GroupEvent { text } => text.clone(),
+            MessageBody::Deleted => "🚫 This message was deleted".into(),
         }
     }
 }

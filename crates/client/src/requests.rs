@@ -37,7 +37,6 @@ pub(crate) enum Pending {
     BlobFetched,
     /// Blobs of this account deleted from the server (a message deleted
     /// for everyone).
-    #[allow(dead_code)] // sent by `delete_blobs`, which nothing calls yet
     BlobDelete,
     /// Key shares of `group`'s outbound session `session_id` to `peers`
     /// (peer keys), before its next message goes.

@@ -20,6 +20,26 @@ pub struct ChatSummary {
     pub pinned: bool,
     /// A group chat (`handle` is `g:` and the group's id).
     pub group: bool,
+    /// The note to self (`handle` is this account's).
+    pub note_to_self: bool,
+    /// Marked as unread by the user.
+    pub marked_unread: bool,
+    /// The composer's unsent text.
+    pub draft: String,
+    /// Disappearing-messages timer in seconds (0: off).
+    pub disappear_secs: u32,
+    /// Incoming messages up to this time are read (for "N unread messages").
+    pub read_up_to_ms: u64,
+}
+
+/// A message that matched a search (see `Engine::search`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
+pub struct SearchHit {
+    /// The name of the message's chat.
+    pub chat_name: String,
+    pub message: crate::model::ChatMessage,
 }
 
 /// One contact, sorted by display name (see `Engine::contact_list`).

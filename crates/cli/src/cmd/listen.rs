@@ -116,10 +116,11 @@ impl Listen {
 fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
     let (kind, text, url, title, selection) = match &m.body {
         MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
-        MessageBody::Link { url, title, selection } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
+        MessageBody::Link { url, title, selection, .. } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
         MessageBody::File { caption, .. } => ("file", caption.as_str(), "", "", ""),
         MessageBody::Undecryptable { reason } => ("undecryptable", reason.as_str(), "", "", ""),
         MessageBody::GroupEvent { text } => ("group_event", text.as_str(), "", "", ""),
+        MessageBody::Deleted => ("deleted", "", "", "", ""),
     };
     let mut v = serde_json::json!({
         "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,

@@ -45,7 +45,7 @@ impl Send {
 
 impl Share {
     pub async fn run(self, home: &Home) -> Result<(), String> {
-        deliver(home, &self.contact, |e, chat| e.send_link(chat, &self.url, &self.title, &self.text, now())).await
+        deliver(home, &self.contact, |e, chat| e.send_link(chat, &self.url, &self.title, &self.text, None, now())).await
     }
 }
 

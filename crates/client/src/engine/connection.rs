@@ -86,6 +86,7 @@ impl Engine {
 
     /// Time passed: keepalive, link code rotation, retries.
     pub fn handle_timeout(&mut self, now: u64) {
+        self.expire(now);
         if self.is_open() && now >= self.link.last_io_ms + KEEPALIVE_MS {
             self.request(Request::Ping(f::Ping {}), Pending::Ping, now);
         }

@@ -198,10 +198,10 @@ impl Engine {
     // ----------------------------------------------------------- sending
 
     /// Queues a group message (text, link, file) already shown in `chat`.
-    pub(super) fn queue_group_message(&mut self, id: &str, group: &str, body: Body, blob_ids: Vec<String>, now: u64) {
+    pub(super) fn queue_group_payload(&mut self, id: &str, group: &str, payload: Vec<u8>, blob_ids: Vec<String>, now: u64) {
         let entry = OutboxEntry {
             id: id.to_string(),
-            to_them: Payload::new("", now, body).bytes(),
+            to_them: payload,
             created_ms: now,
             blob_ids,
             group: group.to_string(),
@@ -416,13 +416,20 @@ impl Engine {
         let time = if payload.sent_at_ms > 0 { payload.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
         match payload.body {
             Some(Body::GroupChange(change)) if change.group_id == sealed.group_id => self.on_group_change(&e.sender_handle, &change, time),
-            Some(body @ (Body::Text(_) | Body::Link(_) | Body::File(_))) => self.on_group_message(e, &group, body, time, now),
+            Some(Body::Text(_) | Body::Link(_) | Body::File(_)) => self.on_group_message(e, &group, &payload, time, now),
+            Some(ref body @ (Body::Reaction(_) | Body::Edit(_) | Body::Delete(_) | Body::Disappear(_))) => {
+                if self.groups.get(&group).is_some_and(|g| g.is_member(&e.sender_handle)) {
+                    self.on_message_change(e, &chat, body, time, now);
+                } else {
+                    self.fx.error(format!("ignored a change in a group from {}, who is not in it", e.sender_handle));
+                }
+            }
             _ => self.fx.error(format!("ignored something in a group from {} that does not belong there", e.sender_handle)),
         }
         self.applied_and_ack(e, now);
     }
 
-    fn on_group_message(&mut self, e: &f::Envelope, group: &str, body: Body, time: u64, now: u64) {
+    fn on_group_message(&mut self, e: &f::Envelope, group: &str, payload: &Payload, time: u64, now: u64) {
         let Some(g) = self.groups.get(group) else { return };
         if !g.is_member(&e.sender_handle) {
             let name = g.name.clone();
@@ -430,13 +437,13 @@ impl Engine {
         }
         let title = format!("{} in {}", self.directory.display_name(&e.sender_handle), g.name);
         let from_me = Some(e.sender_handle.as_str()) == self.handle();
-        let body = match body {
-            Body::Text(t) => MessageBody::Text { body: t.body },
-            Body::Link(l) => MessageBody::Link { url: l.url, title: l.title, selection: l.selection },
-            Body::File(share) => super::media::received(share),
+        let body = match payload.body.clone() {
+            Some(Body::Text(t)) => MessageBody::Text { body: t.body },
+            Some(Body::Link(l)) => super::send::link_body(l),
+            Some(Body::File(share)) => super::media::received(share),
             _ => return,
         };
-        let m = self.received(e, &chat_key(group), time, body);
+        let m = self.received_in(e, &chat_key(group), time, body, payload);
         let new = self.chats.add(m, !from_me, &title, &mut self.fx);
         if new && !from_me {
             self.group_receipt(&e.sender_handle, group, RECEIPT_DELIVERED, vec![e.message_id.clone()], now);
@@ -500,6 +507,7 @@ impl Engine {
                 status: Status::Sent,
                 seq: 0,
                 receipts: Default::default(),
+                ..Default::default()
             };
             self.chats.add(m, false, &after.name, &mut self.fx);
         }

@@ -322,6 +322,7 @@ impl Engine {
             self.apply_standing(sender, *action, now);
         }
         let messages = self.chats.import(part.chats, part.messages, &mut self.fx);
+        self.expire(now);
         let mut window = window;
         window.total = Some(total);
         window.seen.push(index);
@@ -430,7 +431,7 @@ impl Engine {
         let (Some(handle), Some(key)) = (self.handle().map(str::to_string), self.me.role.account_key()) else { return };
         let contacts = self.directory.contacts().cloned().collect();
         let chats = self.chats.all().cloned().collect();
-        let messages = self.chats.messages_since(days_ago(now, HISTORY_DAYS));
+        let messages = self.chats.messages_since(days_ago(now, HISTORY_DAYS), now);
         // Part 0: contacts and chats; then messages in parts under CHUNK_BYTES.
         let standings = self.msg_requests.answers();
         let groups = self.groups.all().cloned().collect();

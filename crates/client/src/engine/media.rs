@@ -18,7 +18,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use tether_proto::frames::{self as f, Request};
 use tether_proto::media::{self, Attachment};
-use tether_proto::{ErrorCode, normalize_handle};
+use tether_proto::ErrorCode;
 
 use super::send::hex_to_bytes;
 
@@ -108,24 +108,7 @@ impl Engine {
         caption: &str,
         now: u64,
     ) -> Result<(String, String), Error> {
-        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
-        let chat = match crate::groups::group_of(chat) {
-            // A group's chat: this account must still be in it.
-            Some(group) => {
-                let g = self.groups.get(group).ok_or_else(|| Error::Invalid("no such group".into()))?;
-                if !g.is_member(&me) {
-                    return Err(Error::Invalid(format!("you are no longer in “{}”", g.name)));
-                }
-                chat.to_string()
-            }
-            None => {
-                let chat = normalize_handle(chat)?;
-                if self.directory.contact(&chat).is_none() {
-                    return Err(Error::UnknownContact(chat));
-                }
-                chat
-            }
-        };
+        let chat = self.writable_chat(chat)?;
         let thumbnail =
             B64.decode(info.thumbnail.as_bytes()).map_err(|_| Error::Invalid("the thumbnail is not base64".into()))?;
         let key = self.random::<32>();
@@ -294,7 +277,6 @@ impl Engine {
     /// are skipped), when the sender deletes their message for everyone:
     /// one `BlobDelete`, nothing if no id is left or the connection is not
     /// open. The server ignores ids that are not this account's.
-    #[allow(dead_code)] // the delete-for-everyone path will call it
     pub(crate) fn delete_blobs(&mut self, blob_ids: &[String], now: u64) {
         let ids: Vec<Vec<u8>> = blob_ids.iter().filter(|id| !id.is_empty()).map(|id| hex_to_bytes(id)).collect();
         if ids.is_empty() {

@@ -40,6 +40,7 @@ mod groups;
 mod link;
 mod media;
 mod message_requests;
+mod messaging;
 mod receive;
 mod recovery;
 mod send;
@@ -121,6 +122,7 @@ struct Link {
 
 pub use groups::{GroupInfo, GroupMemberView};
 pub use media::{FileInfo, Ticket};
+pub use messaging::{NOTE_TO_SELF, SEARCH_LIMIT, timer_words};
 pub(crate) use send::hex_to_bytes;
 pub use recovery::RESTORED_ELSEWHERE;
 
@@ -300,7 +302,7 @@ impl Engine {
     fn summary(&self, c: &Chat) -> ChatSummary {
         ChatSummary {
             handle: c.handle.clone(),
-            name: self.display_name(&c.handle),
+            name: self.chat_name(&c.handle),
             unread: c.unread,
             last_ms: c.last_ms,
             last_preview: c.last_preview.clone(),
@@ -308,6 +310,11 @@ impl Engine {
             archived: c.archived,
             pinned: c.pinned,
             group: crate::groups::group_of(&c.handle).is_some(),
+            note_to_self: Some(c.handle.as_str()) == self.handle(),
+            marked_unread: c.marked_unread,
+            draft: c.draft.clone(),
+            disappear_secs: c.disappear_secs,
+            read_up_to_ms: c.read_up_to_ms,
         }
     }
 
@@ -391,7 +398,7 @@ impl Engine {
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<u64> {
         let keepalive = self.is_open().then_some(self.link.last_io_ms + KEEPALIVE_MS);
-        [keepalive, self.link.retry_at, self.linking.flow.next_deadline()].into_iter().flatten().min()
+        [keepalive, self.link.retry_at, self.linking.flow.next_deadline(), self.chats.next_expiry()].into_iter().flatten().min()
     }
 
     // ---------------------------------------------------------- internals

@@ -126,6 +126,7 @@ impl Engine {
             status: Status::Sent,
             seq: 0,
             receipts: Default::default(),
+            ..Default::default()
         };
         if crate::groups::group_of(chat).is_some() {
             self.chats.add(m, !from_me, chat, &mut self.fx);
@@ -151,6 +152,10 @@ impl Engine {
         if !m.from_me && !self.screen(&m) {
             return false;
         }
+        if Some(m.chat.as_str()) == self.handle() {
+            // The note to self: no contact, no notification.
+            return self.chats.add(m, false, "", &mut self.fx);
+        }
         self.directory.ensure(&m.chat, &mut self.fx);
         let title = self.directory.display_name(&m.chat);
         self.chats.add(m, count_unread, &title, &mut self.fx);
@@ -171,7 +176,19 @@ impl Engine {
             status: if from_me { Status::Sent } else { Status::Delivered },
             seq: 0,
             receipts: Default::default(),
+            ..Default::default()
         }
+    }
+
+    /// A received message with what its payload adds: the quote it
+    /// answers, its disappearing timer.
+    pub(super) fn received_in(&self, e: &f::Envelope, chat: &str, time: u64, body: MessageBody, p: &Payload) -> ChatMessage {
+        let mut m = self.received(e, chat, time, body);
+        m.reply_to = super::messaging::received_quote(p.reply.clone());
+        if p.expires_secs > 0 {
+            m.expires_ms = time + u64::from(p.expires_secs) * 1000;
+        }
+        m
     }
 
     fn apply_payload(&mut self, e: &f::Envelope, from: &Peer, p: Payload, now: u64) {
@@ -179,25 +196,29 @@ impl Engine {
         let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
         // The sender's clock, but never later than the server received it.
         let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
+        let shown = match &p.body {
+            Some(Body::Text(t)) => Some(MessageBody::Text { body: t.body.clone() }),
+            Some(Body::Link(l)) => Some(super::send::link_body(l.clone())),
+            Some(Body::File(share)) => Some(super::media::received(share.clone())),
+            _ => None,
+        };
+        if let Some(shown) = shown {
+            let in_chat = self.add_message(self.received_in(e, &chat, time, shown, &p), !from_me);
+            if !from_me && in_chat {
+                self.delivered(&chat, e.message_id.clone(), now);
+            }
+            return;
+        }
+        if let Some(body) = &p.body {
+            if (from_me || self.directory.contact(&chat).is_some()) && self.on_message_change(e, &chat, body, time, now) {
+                return;
+            }
+            if from_me && self.on_own_sync(body) {
+                return;
+            }
+        }
         match p.body {
-            Some(Body::Text(t)) => {
-                let in_chat = self.add_message(self.received(e, &chat, time, MessageBody::Text { body: t.body }), !from_me);
-                if !from_me && in_chat {
-                    self.delivered(&chat, e.message_id.clone(), now);
-                }
-            }
-            Some(Body::Link(l)) => {
-                let in_chat = self.add_message(self.received(e, &chat, time, MessageBody::Link { url: l.url, title: l.title, selection: l.selection }), !from_me);
-                if !from_me && in_chat {
-                    self.delivered(&chat, e.message_id.clone(), now);
-                }
-            }
-            Some(Body::File(share)) => {
-                let in_chat = self.add_message(self.received(e, &chat, time, super::media::received(share)), !from_me);
-                if !from_me && in_chat {
-                    self.delivered(&chat, e.message_id.clone(), now);
-                }
-            }
+            Some(Body::Text(_) | Body::Link(_) | Body::File(_)) => {}
             Some(Body::GroupKey(k)) => self.on_group_key(from, k),
             Some(Body::Receipt(r)) if !from_me && !r.group_id.is_empty() => self.on_group_receipt(&e.sender_handle, r),
             Some(Body::Receipt(r)) if !from_me => {
@@ -209,14 +230,27 @@ impl Engine {
                 }
             }
             Some(Body::ReadSync(r)) if from_me => self.chats.apply_read(&r.chat, r.up_to_ms, &mut self.fx),
-            Some(Body::Flags(fl)) if from_me => self.chats.apply_flags(&fl.chat, fl.muted, fl.archived, fl.pinned, &mut self.fx),
+            Some(Body::Flags(fl)) if from_me => self.chats.apply_flags(&fl.chat, fl.muted, fl.archived, fl.pinned, fl.marked_unread, &mut self.fx),
             Some(Body::Standing(st)) if from_me => {
                 self.apply_standing(&st.handle, st.action, now);
             }
             Some(Body::Profile(pr)) if !from_me => self.directory.profile_name(&chat, &pr.display_name, &mut self.fx),
             // Receipts from own devices, read-sync or flags from others, a
             // profile of our own: not for us to apply.
-            Some(Body::Receipt(_) | Body::ReadSync(_) | Body::Flags(_) | Body::Profile(_) | Body::Standing(_) | Body::GroupChange(_)) => {
+            Some(
+                Body::Receipt(_)
+                | Body::ReadSync(_)
+                | Body::Flags(_)
+                | Body::Profile(_)
+                | Body::Standing(_)
+                | Body::GroupChange(_)
+                | Body::Reaction(_)
+                | Body::Edit(_)
+                | Body::Delete(_)
+                | Body::Disappear(_)
+                | Body::Draft(_)
+                | Body::DeleteForMe(_),
+            ) => {
                 self.fx.emit(Event::Error { code: None, message: format!("ignored a {} that {} may not send", body_name(&p.body), e.sender_handle) });
             }
             None => {
@@ -238,6 +272,12 @@ fn body_name(b: &Option<Body>) -> &'static str {
         Some(Body::Standing(_)) => "message-request answer",
         Some(Body::GroupKey(_)) => "group key",
         Some(Body::GroupChange(_)) => "group change outside its group",
+        Some(Body::Reaction(_)) => "reaction",
+        Some(Body::Edit(_)) => "edit",
+        Some(Body::Delete(_)) => "delete",
+        Some(Body::Disappear(_)) => "disappearing-messages timer",
+        Some(Body::Draft(_)) => "draft",
+        Some(Body::DeleteForMe(_)) => "delete-for-me",
         None => "message",
     }
 }

@@ -3,10 +3,12 @@
 //! encryption into one `Send` per entry.
 
 use super::{Engine, RETRY_MS};
-use crate::content::{Body, ChatFlags, LinkShare, Payload, Profile, RECEIPT_DELIVERED, RECEIPT_READ, ReadSync, Receipt, Sealed, Text};
+use crate::content::{Body, ChatFlags, LinkShare, Payload, Profile, Quote, RECEIPT_DELIVERED, RECEIPT_READ, ReadSync, Receipt, Sealed, Text};
 use crate::error::Error;
 use crate::event::Event;
-use crate::model::{ChatFlag, ChatMessage, MessageBody, OutboxEntry, Status};
+use crate::model::{ChatFlag, ChatMessage, LinkPreview, MessageBody, OutboxEntry, PREVIEW_IMAGE_MAX, ReplyRef, Status};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use crate::olm::{Peer, hex};
 use prost::Message;
 use std::collections::BTreeSet;
@@ -44,13 +46,23 @@ impl Engine {
         self.send_content(chat, body, MessageBody::Text { body: text.to_string() }, now)
     }
 
-    /// Shares a link (a page's URL and title, with the selected text if any).
-    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: u64) -> Result<String, Error> {
+    /// Shares a link (a page's URL and title, with the selected text if
+    /// any, and the preview the sender made from its tab, if any).
+    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, preview: Option<LinkPreview>, now: u64) -> Result<String, Error> {
         if url.trim().is_empty() {
             return Err(Error::Invalid("the link is empty".into()));
         }
-        let share = LinkShare { url: url.into(), title: title.into(), selection: selection.into() };
-        let msg = MessageBody::Link { url: url.into(), title: title.into(), selection: selection.into() };
+        let preview = preview.map(clean_preview).transpose()?;
+        let image = preview.as_ref().map(|p| B64.decode(p.image.as_bytes()).unwrap_or_default()).unwrap_or_default();
+        let share = LinkShare {
+            url: url.into(),
+            title: title.into(),
+            selection: selection.into(),
+            description: preview.as_ref().map(|p| p.description.clone()).unwrap_or_default(),
+            site_name: preview.as_ref().map(|p| p.site_name.clone()).unwrap_or_default(),
+            image,
+        };
+        let msg = link_body(share.clone());
         self.send_content(chat, Body::Link(share), msg, now)
     }
 
@@ -104,9 +116,14 @@ impl Engine {
 
     /// Mutes, archives or pins a chat here and on this account's other devices.
     pub fn set_chat_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, now: u64) -> Result<(), Error> {
+        let marked_unread = self.chats.get(chat).is_some_and(|c| c.marked_unread);
+        self.write_flags(chat, muted, archived, pinned, marked_unread, now)
+    }
+
+    fn write_flags(&mut self, chat: &str, muted: bool, archived: bool, pinned: bool, marked_unread: bool, now: u64) -> Result<(), Error> {
         self.handle().ok_or(Error::NotRegistered)?;
-        self.chats.apply_flags(chat, muted, archived, pinned, &mut self.fx);
-        self.to_own_devices(chat, Body::Flags(ChatFlags { chat: chat.to_string(), muted, archived, pinned }), now);
+        self.chats.apply_flags(chat, muted, archived, pinned, marked_unread, &mut self.fx);
+        self.to_own_devices(chat, Body::Flags(ChatFlags { chat: chat.to_string(), muted, archived, pinned, marked_unread }), now);
         self.finish();
         Ok(())
     }
@@ -115,49 +132,65 @@ impl Engine {
     /// now (so a UI never writes back a stale copy of the other two).
     pub fn set_chat_flag(&mut self, chat: &str, flag: ChatFlag, on: bool, now: u64) -> Result<(), Error> {
         let c = self.chats.get(chat).cloned().unwrap_or_default();
-        let (mut muted, mut archived, mut pinned) = (c.muted, c.archived, c.pinned);
+        let (mut muted, mut archived, mut pinned, mut unread) = (c.muted, c.archived, c.pinned, c.marked_unread);
         match flag {
             ChatFlag::Muted => muted = on,
             ChatFlag::Archived => archived = on,
             ChatFlag::Pinned => pinned = on,
+            ChatFlag::Unread => unread = on,
         }
-        self.set_chat_flags(chat, muted, archived, pinned, now)
+        self.write_flags(chat, muted, archived, pinned, unread, now)
     }
 
     // ----------------------------------------------------------- internals
 
-    fn new_message_id(&mut self) -> String {
+    pub(super) fn new_message_id(&mut self) -> String {
         hex(&self.random::<16>())
     }
 
-    fn send_content(&mut self, chat: &str, body: Body, shown: MessageBody, now: u64) -> Result<String, Error> {
-        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
-        if let Some(group) = crate::groups::group_of(chat) {
-            let group = group.to_string();
-            let g = self.groups.get(&group).ok_or_else(|| Error::Invalid("no such group".into()))?;
-            if !g.is_member(&me) {
-                return Err(Error::Invalid(format!("you are no longer in “{}”", g.name)));
-            }
-            let id = self.new_message_id();
-            self.show_own(&id, chat, shown, now);
-            self.queue_group_message(&id, &group, body, vec![], now);
-            self.finish();
-            return Ok(id);
+    pub(super) fn send_content(&mut self, chat: &str, body: Body, shown: MessageBody, now: u64) -> Result<String, Error> {
+        self.send_content_with(chat, body, shown, None, now)
+    }
+
+    /// Sends a message (a reply if `reply` names the answered one) and shows it.
+    pub(super) fn send_content_with(&mut self, chat: &str, body: Body, shown: MessageBody, reply: Option<ReplyRef>, now: u64) -> Result<String, Error> {
+        let chat = self.writable_chat(chat)?;
+        if crate::groups::group_of(&chat).is_none() && Some(chat.as_str()) != self.handle() {
+            self.accept_by_writing(&chat, now);
         }
-        let chat = normalize_handle(chat)?;
-        if self.directory.contact(&chat).is_none() {
-            return Err(Error::UnknownContact(chat));
-        }
-        self.accept_by_writing(&chat, now);
         let id = self.new_message_id();
-        self.show_own(&id, &chat, shown, now);
-        self.queue_with_blobs(&id, &chat, body, vec![], now);
+        self.show_own_reply(&id, &chat, shown, reply.clone(), now);
+        let quote = reply.map(|r| Quote { message_id: hex_to_bytes(&r.id), author: r.author, text: r.text });
+        self.queue_payload(&id, &chat, body, vec![], quote, now);
         self.finish();
         Ok(id)
     }
 
+    /// The chat a message may be written to: a group this account is in,
+    /// a contact, or the account itself (note to self).
+    pub(super) fn writable_chat(&self, chat: &str) -> Result<String, Error> {
+        let me = self.handle().ok_or(Error::NotRegistered)?.to_string();
+        if let Some(group) = crate::groups::group_of(chat) {
+            let g = self.groups.get(group).ok_or_else(|| Error::Invalid("no such group".into()))?;
+            if !g.is_member(&me) {
+                return Err(Error::Invalid(format!("you are no longer in “{}”", g.name)));
+            }
+            return Ok(chat.to_string());
+        }
+        let chat = normalize_handle(chat)?;
+        if chat != me && self.directory.contact(&chat).is_none() {
+            return Err(Error::UnknownContact(chat));
+        }
+        Ok(chat)
+    }
+
     /// Shows a message this device writes in its chat, pending.
     pub(super) fn show_own(&mut self, id: &str, chat: &str, body: MessageBody, now: u64) {
+        self.show_own_reply(id, chat, body, None, now);
+    }
+
+    fn show_own_reply(&mut self, id: &str, chat: &str, body: MessageBody, reply_to: Option<ReplyRef>, now: u64) {
+        let secs = self.chats.get(chat).map_or(0, |c| c.disappear_secs);
         let m = ChatMessage {
             id: id.to_string(),
             chat: chat.to_string(),
@@ -167,8 +200,9 @@ impl Engine {
             time_ms: now,
             body,
             status: Status::Pending,
-            seq: 0,
-            receipts: Default::default(),
+            reply_to,
+            expires_ms: if secs > 0 { now + u64::from(secs) * 1000 } else { 0 },
+            ..Default::default()
         };
         self.chats.add(m, false, "", &mut self.fx);
     }
@@ -176,8 +210,24 @@ impl Engine {
     /// Queues a message already shown in `chat` (id `id`) for the contact
     /// and this account's other devices, naming the blobs it refers to.
     pub(super) fn queue_with_blobs(&mut self, id: &str, chat: &str, body: Body, blob_ids: Vec<String>, now: u64) {
+        self.queue_payload(id, chat, body, blob_ids, None, now);
+    }
+
+    /// Queues `body` for everyone in `chat` (the contact and this account's
+    /// other devices, a group's members, or only this account's other
+    /// devices for the note to self). A message (text, link, file) carries
+    /// the chat's disappearing timer.
+    pub(super) fn queue_payload(&mut self, id: &str, chat: &str, body: Body, blob_ids: Vec<String>, reply: Option<Quote>, now: u64) {
+        let message = matches!(body, Body::Text(_) | Body::Link(_) | Body::File(_));
+        let expires_secs = if message { self.chats.get(chat).map_or(0, |c| c.disappear_secs) } else { 0 };
+        let payload = |chat: &str| Payload { reply: reply.clone(), expires_secs, ..Payload::new(chat, now, body.clone()) }.bytes();
         if let Some(group) = crate::groups::group_of(chat) {
-            return self.queue_group_message(id, &group.to_string(), body, blob_ids, now);
+            let group = group.to_string();
+            return self.queue_group_payload(id, &group, payload(""), blob_ids, now);
+        }
+        if Some(chat) == self.handle() {
+            let entry = OutboxEntry { id: id.to_string(), to_me: payload(chat), created_ms: now, blob_ids, ..Default::default() };
+            return self.queue(entry, now);
         }
         if let Some(warning) = self.directory.warning(chat) {
             // Queued, but held until the user acts: say so now.
@@ -187,8 +237,8 @@ impl Engine {
         let entry = OutboxEntry {
             id: id.to_string(),
             to: vec![chat.to_string()],
-            to_them: Payload::new("", now, body.clone()).bytes(),
-            to_me: Payload::new(chat, now, body).bytes(),
+            to_them: payload(""),
+            to_me: payload(chat),
             created_ms: now,
             seq: 0,
             blob_ids,
@@ -381,6 +431,28 @@ impl Engine {
             }
         }
     }
+}
+
+/// A received or sent link as a chat shows it.
+pub(super) fn link_body(l: LinkShare) -> MessageBody {
+    let preview = (!l.description.is_empty() || !l.site_name.is_empty() || !l.image.is_empty()).then(|| LinkPreview {
+        description: l.description,
+        site_name: l.site_name,
+        image: if l.image.len() <= PREVIEW_IMAGE_MAX { B64.encode(&l.image) } else { String::new() },
+    });
+    MessageBody::Link { url: l.url, title: l.title, selection: l.selection, preview }
+}
+
+/// Bounds a preview the host made: its image must be base64 of at most
+/// [`PREVIEW_IMAGE_MAX`] bytes; the texts are cut to their first lines.
+fn clean_preview(mut p: LinkPreview) -> Result<LinkPreview, Error> {
+    let image = B64.decode(p.image.as_bytes()).map_err(|_| Error::Invalid("the preview image is not base64".into()))?;
+    if image.len() > PREVIEW_IMAGE_MAX {
+        return Err(Error::Invalid(format!("the preview image is over {} KB", PREVIEW_IMAGE_MAX / 1024)));
+    }
+    p.description = p.description.chars().take(300).collect();
+    p.site_name = p.site_name.chars().take(80).collect();
+    Ok(p)
 }
 
 pub(crate) fn hex_to_bytes(s: &str) -> Vec<u8> {

@@ -18,7 +18,7 @@ async fn two_accounts_chat_both_ways_online_and_offline_with_receipts_and_unread
     assert_eq!((mine.id.as_str(), mine.status), (id.as_str(), Status::Delivered), "delivered receipt arrived");
 
     server.clock.advance(10); // a later message than alice's (same-millisecond order is arbitrary)
-    bob.engine.send_link("alice", "https://example.org/a", "A page", "some text", bob.now()).unwrap();
+    bob.engine.send_link("alice", "https://example.org/a", "A page", "some text", None, bob.now()).unwrap();
     bob.flush().await;
     settle(&mut [&mut alice, &mut bob]).await;
     assert_eq!(texts(&alice, "bob"), vec![(true, "hi bob, marker-1f3a".into()), (false, "https://example.org/a".into())]);
