@@ -175,11 +175,6 @@ impl Engine {
         }
     }
 
-    // TEMPORARY until BlobDelete lands (helper): replaced by media.rs's.
-    pub(crate) fn delete_blobs(&mut self, blob_ids: &[String], now: u64) {
-        let _ = (blob_ids, now);
-    }
-
     fn apply_disappear(&mut self, chat: &str, line_id: &str, who: &str, device: u32, seconds: u32, at: u64) {
         if !self.chats.set_disappear(chat, seconds, at, &mut self.fx) {
             return;
