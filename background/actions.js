@@ -18,7 +18,9 @@ const COMMAND_SEND_PAGE = "send-page-to-last-chat";
 /**
  * The preview being made for the "Choose chat…" share of that time (the
  * click's `at`): made on the click, which gave activeTab on its tab, and
- * sent with the share if the user picks a chat for it.
+ * sent with the share if the user picks a chat for it. In memory, so
+ * that "Send here" can wait for one still being made; a worker stopped in
+ * between sends the link without it.
  * @type {{ at: number, made: Promise<import("./preview.js").PagePreview | null> } | null}
  */
 let choosing = null;
