@@ -112,7 +112,9 @@ impl Listen {
 }
 
 /// A message as one JSON object (the `--json` format scripts read); a
-/// group's message names the group (`"group": {"id", "name"}`, else null).
+/// group's message names the group (`"group": {"id", "name"}`, else null);
+/// a link with its sender's preview has `"preview": {"description",
+/// "site_name", "has_image"}`.
 fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
     let (kind, text, url, title, selection) = match &m.body {
         MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
@@ -136,6 +138,10 @@ fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
             "name": file.file_name, "mime_type": file.mime_type, "size": file.size, "width": file.width,
             "height": file.height, "duration_ms": file.duration_ms, "uploaded": !file.blob_id.is_empty(),
         });
+    }
+    if let MessageBody::Link { preview: Some(p), .. } = &m.body {
+        // The sender's preview of the page (the picture's bytes stay out of the line).
+        v["preview"] = serde_json::json!({ "description": p.description, "site_name": p.site_name, "has_image": !p.image.is_empty() });
     }
     v
 }
