@@ -95,7 +95,10 @@ fn reply_react_edit_delete_search_disappear_drafts_and_the_note_to_self() {
     assert_eq!(v["text"], "yes, 7pm");
     assert_eq!((v["edited"].as_bool(), v["expires_ms"].as_u64()), (Some(false), Some(0)));
     let v = got_reaction.expect("listen reported bob's reaction");
-    assert_eq!((v["id"].as_str(), v["from"].as_str(), v["emoji"].as_str()), (Some(friday.as_str()), Some("bob"), Some("👍")));
+    assert_eq!(
+        (v["id"].as_str(), v["from"].as_str(), v["emoji"].as_str()),
+        (Some(friday.as_str()), Some("bob"), Some("👍"))
+    );
     assert_eq!(v["chat"], "bob");
 
     // alice edits her question; she sends one to delete for everyone.
@@ -108,17 +111,28 @@ fn reply_react_edit_delete_search_disappear_drafts_and_the_note_to_self() {
     // Both read it all: the quote, the reaction, "(edited)", the deleted line.
     let read = ok(&bob, &["read", "alice"]);
     let question = block(&read, "Saturday?");
-    assert!(question[0].starts_with(&friday[..8]) && question[0].ends_with("alice: Are we still on for Saturday? (edited)"), "{read}");
+    assert!(
+        question[0].starts_with(&friday[..8]) && question[0].ends_with("alice: Are we still on for Saturday? (edited)"),
+        "{read}"
+    );
     assert_eq!(question.get(1).map(|l| l.trim()), Some("👍 you"), "{read}");
     let answer = block(&read, "yes, 7pm");
     assert!(answer[0].starts_with(&reply[..8]), "{read}");
     assert_eq!(answer.get(1).map(|l| l.trim()), Some("↳ replying to alice: “Are we still on for Saturday?”"), "{read}");
-    assert!(read.contains(&format!("{} ", &oops[..8])) && block(&read, &oops[..8])[0].ends_with("alice: 🚫 This message was deleted"), "{read}");
+    assert!(
+        read.contains(&format!("{} ", &oops[..8]))
+            && block(&read, &oops[..8])[0].ends_with("alice: 🚫 This message was deleted"),
+        "{read}"
+    );
     assert!(!read.contains("wrong chat"), "{read}");
     let read = ok(&alice, &["read", "bob"]);
     assert!(block(&read, "Saturday?")[0].contains("(edited) ✓✓"), "{read}");
     assert_eq!(block(&read, "Saturday?").get(1).map(|l| l.trim()), Some("👍 Bob"), "{read}");
-    assert_eq!(block(&read, "yes, 7pm").get(1).map(|l| l.trim()), Some("↳ replying to you: “Are we still on for Saturday?”"), "{read}");
+    assert_eq!(
+        block(&read, "yes, 7pm").get(1).map(|l| l.trim()),
+        Some("↳ replying to you: “Are we still on for Saturday?”"),
+        "{read}"
+    );
     assert!(block(&read, &oops[..8])[0].ends_with("alice: 🚫 This message was deleted"), "{read}");
 
     // What cannot be done says why, and fails.
@@ -133,12 +147,18 @@ fn reply_react_edit_delete_search_disappear_drafts_and_the_note_to_self() {
     assert!(out.starts_with("Saved in Note to self. (id "), "{out}");
     ok(&alice, &["send", "self", "call the dentist"]);
     let read = ok(&alice, &["read", "alice"]);
-    assert!(read.starts_with("Note to self") && read.contains("alice: buy oat milk") && read.contains("call the dentist"), "{read}");
+    assert!(
+        read.starts_with("Note to self") && read.contains("alice: buy oat milk") && read.contains("call the dentist"),
+        "{read}"
+    );
 
     // Search: every word, in all chats or one.
     let found = ok(&alice, &["search", "SATURDAY", "still"]);
     assert_eq!(found.lines().count(), 1, "{found}");
-    assert!(found.starts_with(&friday[..8]) && found.contains("alice to Bob: Are we still on for Saturday?"), "{found}");
+    assert!(
+        found.starts_with(&friday[..8]) && found.contains("alice to Bob: Are we still on for Saturday?"),
+        "{found}"
+    );
     let found = ok(&alice, &["search", "oat"]);
     assert!(found.contains("Note to self: buy oat milk"), "{found}");
     let found = ok(&alice, &["search", "7pm", "--chat", "bob"]);

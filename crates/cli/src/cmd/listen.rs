@@ -53,8 +53,7 @@ type ChatState = std::collections::HashMap<String, (String, u32, bool)>;
 impl Listen {
     pub async fn run(self, home: &Home) -> Result<(), String> {
         let mut engine = home.open_registered()?;
-        let mut chats: ChatState =
-            engine.chats().into_iter().map(|c| (c.handle.clone(), settings(c))).collect();
+        let mut chats: ChatState = engine.chats().into_iter().map(|c| (c.handle.clone(), settings(c))).collect();
         // The last reason connecting failed, so a down server is reported
         // once, not every few seconds.
         let mut failing: Option<String> = None;
@@ -184,7 +183,9 @@ fn event_json(engine: &Engine, e: &Event, chats: &mut ChatState) -> Option<serde
             v["count"] = (*count).into();
             v
         }
-        Event::MessageStatus { chat, id, status } => json!({"event": "status", "chat": chat, "id": id, "status": status}),
+        Event::MessageStatus { chat, id, status } => {
+            json!({"event": "status", "chat": chat, "id": id, "status": status})
+        }
         Event::MessageChanged { message: m, change } => {
             let mut v = json!({"event": "", "id": m.id, "chat": m.chat, "group": group_json(engine, &m.chat)});
             match change {
@@ -242,15 +243,18 @@ fn group_json(engine: &Engine, chat: &str) -> serde_json::Value {
 pub fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
     let (kind, text, url, title, selection) = match &m.body {
         MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
-        MessageBody::Link { url, title, selection, .. } => ("link", "", url.as_str(), title.as_str(), selection.as_str()),
+        MessageBody::Link { url, title, selection, .. } => {
+            ("link", "", url.as_str(), title.as_str(), selection.as_str())
+        }
         MessageBody::File { caption, .. } => ("file", caption.as_str(), "", "", ""),
         MessageBody::Undecryptable { reason } => ("undecryptable", reason.as_str(), "", "", ""),
         MessageBody::GroupEvent { text } => ("group_event", text.as_str(), "", "", ""),
         MessageBody::Deleted => ("deleted", "", "", "", ""),
     };
-    let reply_to = m.reply_to.as_ref().map_or(serde_json::Value::Null, |r| {
-        serde_json::json!({ "id": r.id, "author": r.author, "text": r.text })
-    });
+    let reply_to = m
+        .reply_to
+        .as_ref()
+        .map_or(serde_json::Value::Null, |r| serde_json::json!({ "id": r.id, "author": r.author, "text": r.text }));
     let mut v = serde_json::json!({
         "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,
         "from_me": m.from_me, "time_ms": m.time_ms, "kind": kind, "text": text, "url": url, "title": title,

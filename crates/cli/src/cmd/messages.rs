@@ -177,7 +177,11 @@ pub fn chat_target(engine: &Engine, chat: &str) -> Target {
 
 /// A message in words: `bob's “see you at 7…”`, `your “on my way”`.
 pub fn about(engine: &Engine, m: &ChatMessage) -> String {
-    let who = if m.from_me { "your".to_string() } else { format!("{}'s", clean_line(&engine.display_name(&m.sender_handle))) };
+    let who = if m.from_me {
+        "your".to_string()
+    } else {
+        format!("{}'s", clean_line(&engine.display_name(&m.sender_handle)))
+    };
     match &m.body {
         MessageBody::Deleted => format!("{who} deleted message"),
         _ => format!("{who} “{}”", excerpt(&m.preview(), 40)),
@@ -253,7 +257,12 @@ pub fn find_message(engine: &Engine, text: &str) -> Result<ChatMessage, Lookup> 
         several => {
             let mut s = format!("{prefix} names {} messages; give more digits:", several.len());
             for m in several {
-                s.push_str(&format!("\n  {}  in {}: {}", m.id, clean_line(&engine.chat_name(&m.chat)), excerpt(&m.preview(), 40)));
+                s.push_str(&format!(
+                    "\n  {}  in {}: {}",
+                    m.id,
+                    clean_line(&engine.chat_name(&m.chat)),
+                    excerpt(&m.preview(), 40)
+                ));
             }
             Err(Lookup::Ambiguous(s))
         }

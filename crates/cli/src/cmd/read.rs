@@ -128,7 +128,8 @@ fn replying_to(engine: &Engine, chat: &str, r: &ReplyRef) -> String {
     if original.is_some_and(|o| o.body == MessageBody::Deleted) {
         return "replying to a deleted message".into();
     }
-    let who = if Some(r.author.as_str()) == engine.handle() { "you".to_string() } else { engine.display_name(&r.author) };
+    let who =
+        if Some(r.author.as_str()) == engine.handle() { "you".to_string() } else { engine.display_name(&r.author) };
     let text = original.map_or_else(|| r.text.clone(), ChatMessage::preview);
     format!("replying to {}: “{}”", clean_line(&who), excerpt(&text, 60))
 }

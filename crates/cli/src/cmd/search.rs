@@ -74,7 +74,9 @@ impl Search {
         }
         s.close().await;
         match offline {
-            Some(e) => Err(format!("{e}\n(these are the messages on this computer; newer ones may wait on the server)")),
+            Some(e) => {
+                Err(format!("{e}\n(these are the messages on this computer; newer ones may wait on the server)"))
+            }
             None => Ok(()),
         }
     }
