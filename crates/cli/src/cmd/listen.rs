@@ -208,6 +208,8 @@ fn event_json(engine: &Engine, e: &Event, chats: &mut ChatState) -> Option<serde
                     v["event"] = "deleted".into();
                     v["from"] = m.sender_handle.as_str().into();
                 }
+                // The quote lost the deleted words: not news for a script.
+                Change::QuoteDeleted => return None,
             }
             v
         }

@@ -365,6 +365,7 @@ impl Engine {
                 // Nobody to send to (e.g. a read-sync with no other device).
                 self.outbox.remove(&entry.id, &mut self.fx);
                 self.chats.set_status(&entry.id, Status::Sent, &mut self.fx);
+                self.fx.emit(Event::Sent { id: entry.id.clone() });
                 continue;
             }
             let mut copies = Vec::with_capacity(targets.len());
