@@ -410,7 +410,7 @@ impl Chats {
     /// `who` reacts to a message of `chat` with `emoji` (empty: takes its
     /// reaction back). One reaction per person.
     pub(crate) fn react(&mut self, chat: &str, id: &str, who: &str, emoji: &str, fx: &mut Effects) -> Result<ChatMessage, Refused> {
-        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace() || c.is_ascii_alphanumeric()) {
             return refused("a reaction is one emoji");
         }
         let change = Change::Reaction { handle: who.to_string(), emoji: emoji.to_string() };
@@ -466,6 +466,17 @@ impl Chats {
             Ok(())
         })?;
         self.drop_owed_ids(&[id.to_string()], fx);
+        // Replies keep their place but not the deleted words.
+        let quoting: Vec<String> =
+            self.messages(chat).iter().filter(|m| m.reply_to.as_ref().is_some_and(|r| r.id == id && !r.text.is_empty())).map(|m| m.id.clone()).collect();
+        for q in quoting {
+            let _ = self.change(chat, &q, Change::QuoteDeleted, fx, |m| {
+                if let Some(r) = m.reply_to.as_mut() {
+                    r.text.clear();
+                }
+                Ok(())
+            });
+        }
         Ok(before.expect("changed"))
     }
 

@@ -189,7 +189,8 @@ impl Engine {
                 if code == Some(ErrorCode::DeviceListChanged) {
                     for reply in err.device_lists {
                         let handle = reply.handle.clone();
-                        if !self.directory.served_again(&reply) {
+                        let now_gen = self.directory.serve_generation();
+                        if !self.directory.served_again(&reply, now_gen) {
                             self.apply_list_reply(&handle, reply, now);
                         }
                     }

@@ -101,6 +101,8 @@ async fn replies_reactions_edits_and_deletes_agree_on_every_device() {
     for (d, chat) in [(&alice, "bob"), (&alice2, "bob"), (&bob, "alice")] {
         assert_eq!(body(d, chat, &hello), Some(MessageBody::Deleted));
         assert!(d.engine.search("edited", None, 10).is_empty(), "a deleted message is not found");
+        let quote = d.engine.messages(chat).iter().find(|m| m.id == answer).and_then(|m| m.reply_to.clone()).unwrap();
+        assert_eq!((quote.id.as_str(), quote.text.as_str()), (hello.as_str(), ""), "the reply keeps its place, not the deleted words");
     }
     // Too late: past 48 hours nobody deletes for everyone, past 24 nobody edits.
     server.clock.advance(49 * 3600 * 1000);
