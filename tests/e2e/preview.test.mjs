@@ -25,27 +25,37 @@ let server, alice, bob, extA, extB, site, listen;
 
 /**
  * The shared site: an article with Open Graph tags and a cover image, a
- * page whose image never comes, and a log of every request it gets.
+ * page whose image never comes, one whose image is on another origin that
+ * does not share it (CORS), and a log of every request it gets.
  */
 async function startSite() {
   /** @type {{ at: number, url: string }[]} */
   const log = [];
   const cover = png(600, 315);
+  /** Each page's og:title, og:description and og:image. */
+  const pages = {
+    "/story.html": [TITLE, DESCRIPTION, "cover.png"],
+    "/slow.html": ["A page with a slow picture", "Its picture never arrives.", "/never.png"],
+    "/elsewhere.html": ["A picture kept elsewhere", "Its picture is on a site that keeps it to itself.", () => `http://localhost:${port}/cover.png`],
+  };
   const web = createServer((req, res) => {
     log.push({ at: Date.now(), url: req.url ?? "" });
     if (req.url === "/cover.png") return res.writeHead(200, { "content-type": "image/png" }).end(cover);
     if (req.url === "/never.png") return; // the image that never comes
-    const slow = req.url === "/slow.html";
+    const [title, description, image] = pages[req.url] ?? pages["/story.html"];
     res.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(`<!doctype html>
 <title>${TITLE} | ${SITE}</title>
-<meta property="og:title" content="${slow ? "A page with a slow picture" : TITLE}">
-<meta property="og:description" content="${slow ? "Its picture never arrives." : DESCRIPTION}">
+<meta property="og:title" content="${title}">
+<meta property="og:description" content="${description}">
 <meta property="og:site_name" content="${SITE}">
-<meta property="og:image" content="${slow ? "/never.png" : "cover.png"}">
-<h1>${TITLE}</h1><p>${DESCRIPTION}</p>`);
+<meta property="og:image" content="${typeof image === "function" ? image() : image}">
+<body style="margin:0;font:18px/1.5 sans-serif">
+<header style="background:#0b5d7a;color:#fff;padding:28px 32px"><small>${SITE}</small><h1 style="margin:4px 0 0">${title}</h1></header>
+<p style="padding:0 32px">${description}</p>`);
   });
   await new Promise((r) => web.listen(0, "127.0.0.1", r));
-  return { base: `http://127.0.0.1:${web.address().port}`, log, close: () => (web.closeAllConnections(), web.close()) };
+  const port = web.address().port;
+  return { base: `http://127.0.0.1:${port}`, log, close: () => (web.closeAllConnections(), web.close()) };
 }
 
 /** `tether listen --json` for bob: every message as it arrives. */
@@ -123,6 +133,15 @@ test("a shared page's preview comes from the sender's tab; recipients show it an
   const texts = await cliGot(slowUrl, "the link with the texts of its preview");
   assert.deepEqual(texts.preview, { description: "Its picture never arrives.", site_name: SITE, has_image: false });
 
+  // An image on another origin that does not serve it to others: the top
+  // of the tab, as it is on screen, stands in for it.
+  const elsewhereUrl = `${site.base}/elsewhere.html`;
+  const elsewhere = await openTab(elsewhereUrl);
+  await clickToolbarButton(extA, elsewhere.page);
+  await shareToBob(elsewhere.tab);
+  const shot = await cliGot(elsewhereUrl, "the link with the tab's top as its picture");
+  assert.deepEqual(shot.preview, { description: "Its picture is on a site that keeps it to itself.", site_name: SITE, has_image: true });
+
   // 3. The gesture on the article's tab: title, description, site name and
   // picture, read and made by alice's browser.
   await page.bringToFront();
@@ -151,6 +170,7 @@ test("a shared page's preview comes from the sender's tab; recipients show it an
   assert.equal(await card.locator(".link-url").textContent(), `${SITE} · ${new URL(story).host}`);
   assert.equal(await card.getAttribute("href"), story, "a click opens the page");
   assert.equal(await popup.locator("#messages .msg.them .link-card:not(.with-image) .link-desc").textContent(), "Its picture never arrives.");
+  assert.equal(await popup.locator("#messages .msg.them .link-card.with-image").count(), 2, "the tab's top and the og:image");
   await screenshot(popup, "preview-chat-light");
   await popup.emulateMedia({ colorScheme: "dark" });
   await screenshot(popup, "preview-chat-dark");
@@ -167,7 +187,7 @@ test("a shared page's preview comes from the sender's tab; recipients show it an
   assert.deepEqual([chosen.title, chosen.preview], [TITLE, { description: DESCRIPTION, site_name: SITE, has_image: true }]);
   const chosenAt = site.log.length;
   const own = picker.locator("#messages .msg.me .link-card.with-image img.link-image");
-  await until(async () => (await own.count()) === 2 && (await own.last().evaluate((el) => el.complete && el.naturalWidth > 0)), "alice's own two cards with pictures");
+  await until(async () => (await own.count()) === 3 && (await own.last().evaluate((el) => el.complete && el.naturalWidth > 0)), "alice's own three cards with pictures");
   assert.deepEqual(site.log.slice(chosenAt), [], "no request to the shared site from alice's popup");
 
   assert.deepEqual(errors(extA), []);
