@@ -1,10 +1,14 @@
 // @ts-check
 // The keyboard: Ctrl/Cmd+K to search, arrows through the list, Esc one step
-// back (closes the menu, the chat, the screen, or clears the search).
+// back (closes a menu, the chat's search, a reply or an edit, the chat, the
+// screen, or clears the search).
 
 import { $, $input } from "./dom.js";
 import { closeMenu, menuKeydown } from "./menu.js";
 import { closeChat } from "./screens/chat.js";
+import { cancelCompose } from "./screens/compose.js";
+import { msgMenuKeydown } from "./screens/msgmenu.js";
+import { closeChatSearch } from "./screens/search.js";
 import { renderList } from "./screens/list.js";
 import { data, redraw, ui } from "./state.js";
 
@@ -87,6 +91,13 @@ export function onKeydown(e) {
     return;
   }
   if (ui.menu) return menuKeydown(e);
+  if (ui.msgMenu) return msgMenuKeydown(e);
+  if (e.key === "Escape" && ui.screen === "chat" && (ui.chatSearch !== null || ui.compose)) {
+    e.preventDefault();
+    if (ui.chatSearch !== null) closeChatSearch(true);
+    else cancelCompose();
+    return;
+  }
   if (e.key === "Escape") {
     if (ui.screen === "list" && !ui.query) return; // let the browser close the popup
     e.preventDefault();

@@ -597,8 +597,21 @@ impl Chats {
 }
 
 /// Whether a message can take reactions (not a line, not deleted or unreadable).
-fn reactable(m: &ChatMessage) -> bool {
+pub fn reactable(m: &ChatMessage) -> bool {
     matches!(m.body, MessageBody::Text { .. } | MessageBody::Link { .. } | MessageBody::File { .. })
+}
+
+/// Whether `who` may edit `m` at `now` (what a UI offers; a received
+/// edit is allowed a minute of clock difference more): its sender, a text or a caption,
+/// within [`EDIT_WINDOW_MS`].
+pub fn editable(m: &ChatMessage, who: &str, now: u64) -> bool {
+    matches!(m.body, MessageBody::Text { .. } | MessageBody::File { .. }) && m.sender_handle == who && now <= m.time_ms + EDIT_WINDOW_MS
+}
+
+/// Whether `who` may delete `m` for everyone at `now` (what a UI offers):
+/// its sender, not deleted yet, within [`DELETE_WINDOW_MS`].
+pub fn deletable_for_everyone(m: &ChatMessage, who: &str, now: u64) -> bool {
+    reactable(m) && m.sender_handle == who && now <= m.time_ms + DELETE_WINDOW_MS
 }
 
 /// `who` sent `m`, and `at` is within `window` of when it was sent.
