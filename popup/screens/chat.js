@@ -16,7 +16,8 @@ import { autosize, cancelCompose, composerTextFor, draftSent, draftTyped, dropCo
 import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, wireFiles } from "./files.js";
 import { eventLine, ownGroupMeta, senderLabel } from "./groupchat.js";
 import { closeMsgMenu, menuButton, reattachMsgMenu, wireBubble, wireMsgMenu } from "./msgmenu.js";
-import { deletedView, editedButton, flashedFor, historyPanel, jumpTo, quoteView, reactionsView, unreadLine } from "./msgparts.js";
+import { deletedView, editedButton, flashedFor, historyPanel, quoteView, reactionsView, unreadLine } from "./msgparts.js";
+import { placeScroll, scrollState } from "./scroll.js";
 import { closeChatSearch, renderChatSearch, wireChatSearch } from "./search.js";
 import { ticks } from "./ticks.js";
 
@@ -104,10 +105,7 @@ export function renderChat() {
   $("composer-form").hidden = readOnly;
   $("chat-readonly").hidden = !readOnly;
   if (readOnly) $("file-draft").hidden = true;
-  // At the bottom as the user left it: bubbles may have grown since the
-  // last render (a photo decoded) before anything scrolled.
-  const atBottom = box.dataset.pinned ? box.dataset.pinned === "true" : box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const prevTop = box.scrollTop;
+  const before = scrollState(box);
 
   /** @type {HTMLElement[]} */
   const items = [h("div", { class: "e2e-note" }, h("span", {}, icon("lock"), t("e2eNote")))];
@@ -149,25 +147,7 @@ export function renderChat() {
   box.replaceChildren(...items);
   box.setAttribute("aria-busy", messages ? "false" : "true");
 
-  // On open: at the first unread message (or the bottom). Then to the
-  // bottom when a message arrives; otherwise stay put.
-  const last = messages?.at(-1)?.id ?? null;
-  const count = messages?.length ?? 0;
-  const fresh = ui.shown.chat !== handle || ui.shown.lastId !== last || ui.shown.count !== count;
-  let pinned = fresh || atBottom;
-  const line = box.querySelector("#unread-line");
-  if (messages && !ui.shown.placed && line instanceof HTMLElement) {
-    box.scrollTop = line.offsetTop - 8;
-    pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  } else box.scrollTop = pinned ? box.scrollHeight : prevTop;
-  keepPinned(box, pinned);
-  ui.shown = { chat: handle, lastId: last, count, placed: ui.shown.placed || !!messages };
-  // A search result: to it, highlighted.
-  if (messages && ui.focus?.chat === handle) {
-    const id = ui.focus.id;
-    ui.focus = null;
-    jumpTo(id);
-  }
+  placeScroll(box, handle, messages, before);
   $button("send").disabled = !$textarea("composer").value.trim() && !hasDraft();
   renderDraft();
   renderComposeBar();
@@ -271,31 +251,6 @@ function linkify(text) {
   }
   if (at < text.length) out.push(text.slice(at));
   return out;
-}
-
-/** Watches the bubbles of the chat on show for size changes. */
-const resized = new ResizeObserver(() => {
-  const box = $("messages");
-  if (box.dataset.pinned === "true") box.scrollTop = box.scrollHeight;
-});
-
-/**
- * A chat shown at its bottom stays there while its photos, voice notes and
- * file cards fill in (they grow their bubbles after the render); a chat the
- * user scrolled up in stays where it is. The element remembers which
- * (`data-pinned`), set by each render and by the user's scrolling.
- * @param {HTMLElement} box
- * @param {boolean} pinned
- */
-function keepPinned(box, pinned) {
-  box.dataset.pinned = String(pinned);
-  resized.disconnect();
-  for (const bubble of box.children) resized.observe(bubble);
-  if (box.dataset.pinning) return;
-  box.dataset.pinning = "1";
-  box.addEventListener("scroll", () => {
-    box.dataset.pinned = String(box.scrollHeight - box.scrollTop - box.clientHeight < 40);
-  }, { passive: true });
 }
 
 /** @param {Event} [event] */

@@ -1,38 +1,19 @@
 // @ts-check
-// One message's menu: the six common reactions and any other emoji, Reply,
-// Copy, Edit (own texts, while the core allows it), and Delete, which asks
-// "for me" or "for everyone" (own messages, while the core allows it).
-// It opens from the button on a bubble (keyboard: Tab to it, Enter), a
-// right click, or a long press on a touch screen. What may be offered for
-// which message comes from the core with the chat (`actions`).
+// One message's menu: opening it from the button beside a bubble
+// (keyboard: Tab to it, Enter), a right click, or a long press on a touch
+// screen; placing it by the bubble; the keyboard inside it; closing it.
+// What it offers is msgactions.js's.
 
-import { $, h, label, t, toast } from "../dom.js";
+import { $, h, label, t } from "../dom.js";
 import { icon } from "../icons.js";
-import { post } from "../port.js";
-import { data, myHandle, ui } from "../state.js";
-import { startCompose } from "./compose.js";
-import { messageById, messageText } from "./msgparts.js";
+import { ui } from "../state.js";
+import { menuStep } from "./msgactions.js";
+import { messageById } from "./msgparts.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
 
-/** The reactions offered first. */
-export const QUICK_REACTIONS = ["👍", "❤️", "😂", "😮", "😢", "🙏"];
-
 /** How long a finger rests on a bubble before its menu opens. */
 const LONG_PRESS_MS = 480;
-
-/**
- * What the core allows for a message now.
- * @param {string} id
- */
-function allowed(id) {
-  const a = data.history?.chat === ui.chat ? data.history?.actions : null;
-  return {
-    react: !!a?.reactable.includes(id),
-    edit: !!a?.editable.includes(id),
-    deleteAll: !!a?.deletable.includes(id),
-  };
-}
 
 /**
  * The button on a bubble that opens its menu.
@@ -166,146 +147,12 @@ function renderMsgMenu() {
   const m = messageById(open.id);
   if (!m) return closeMsgMenu(false);
   const menu = $("msg-menu");
-  const can = allowed(m.id);
-  const step = open.step === "emoji" ? emojiStep(m) : open.step === "delete" ? deleteStep(m, can.deleteAll) : mainStep(m, can);
-  menu.replaceChildren(...step);
+  menu.replaceChildren(...menuStep(m, open.step, { go: step, close: closeMsgMenu }));
   label(menu, t("messageOptions"));
   menu.hidden = false;
   place(menu, open.anchor, m.fromMe);
   const first = menu.querySelector("input, .menu-item, .react-btn");
   if (first instanceof HTMLElement) first.focus();
-}
-
-/**
- * @param {ChatMessage} m
- * @param {{ react: boolean, edit: boolean, deleteAll: boolean }} can
- * @returns {HTMLElement[]}
- */
-function mainStep(m, can) {
-  /** @type {HTMLElement[]} */
-  const out = [];
-  if (can.react) {
-    const mine = m.reactions?.[myHandle() ?? ""] ?? null;
-    const row = h("div", { class: "react-row", role: "group", "aria-label": t("reactionsLabel") },
-      ...QUICK_REACTIONS.map((emoji) => {
-        const b = h("button", { class: `react-btn${mine === emoji ? " mine" : ""}`, type: "button", role: "menuitem", "aria-pressed": String(mine === emoji), onclick: () => react(m, emoji) }, emoji);
-        label(b, mine === emoji ? t("reactionRemove", emoji) : t("reactWith", emoji));
-        return b;
-      }),
-      (() => {
-        const b = h("button", { class: "react-btn react-more", type: "button", role: "menuitem", onclick: () => step("emoji") }, icon("smilePlus"));
-        label(b, t("reactOther"));
-        return b;
-      })());
-    out.push(row);
-    out.push(item("reply", "reply", t("reply"), () => {
-      closeMsgMenu(false);
-      startCompose("reply", m.id);
-    }));
-  }
-  const text = messageText(m);
-  if (can.react && text && m.body.kind !== "link") {
-    out.push(item("copy", "file", t("copyText"), () => {
-      closeMsgMenu(true);
-      navigator.clipboard.writeText(text).then(() => toast(t("copied")), () => toast(t("copyFailed"), true));
-    }));
-  }
-  if (can.edit) {
-    out.push(item("edit", "pencil", t("editMessage"), () => {
-      closeMsgMenu(false);
-      startCompose("edit", m.id);
-    }));
-  }
-  out.push(item("delete", "trash", t("deleteMessage"), () => step("delete"), true));
-  return out;
-}
-
-/**
- * Any emoji: typed or pasted (the first character counts).
- * @param {ChatMessage} m
- * @returns {HTMLElement[]}
- */
-function emojiStep(m) {
-  const input = h("input", { id: "emoji-input", class: "emoji-input", type: "text", maxlength: "16", autocomplete: "off", spellcheck: "false", placeholder: t("emojiPlaceholder") });
-  label(input, t("reactOther"));
-  const form = h("form", { class: "emoji-form", novalidate: true },
-    input,
-    h("button", { class: "btn small primary", type: "submit" }, t("react")));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    const emoji = firstCharacter(input.value);
-    if (!emoji) return input.focus();
-    react(m, emoji);
-  });
-  return [h("p", { class: "menu-title" }, t("reactOther")), form];
-}
-
-/**
- * "Delete this message?": for everyone (own, while allowed) or for me.
- * @param {ChatMessage} m
- * @param {boolean} forEveryone
- * @returns {HTMLElement[]}
- */
-function deleteStep(m, forEveryone) {
-  const chat = ui.chat;
-  /** @type {HTMLElement[]} */
-  const out = [h("p", { class: "menu-title", id: "delete-title" }, t("deleteConfirm")),
-    h("p", { class: "menu-note muted small" }, t(forEveryone ? "deleteConfirmBodyOwn" : "deleteConfirmBody"))];
-  if (forEveryone) {
-    out.push(item("delete-everyone", "trash", t("deleteForEveryone"), () => {
-      closeMsgMenu(false);
-      if (chat) post({ kind: "deleteForEveryone", chat, id: m.id });
-    }, true));
-  }
-  out.push(item("delete-me", "trash", t("deleteForMe"), () => {
-    closeMsgMenu(false);
-    if (chat) post({ kind: "deleteForMe", chat, ids: [m.id] });
-    toast(t("deletedForMe"));
-  }, true));
-  out.push(item("cancel", "close", t("cancel"), () => step("main")));
-  return out;
-}
-
-/**
- * One item of the menu.
- * @param {string} action
- * @param {import("../icons.js").IconName} iconName
- * @param {string} text
- * @param {() => void} onclick
- * @param {boolean} [danger]
- */
-function item(action, iconName, text, onclick, danger = false) {
-  return h("button", { class: `menu-item${danger ? " danger" : ""}`, type: "button", role: "menuitem", "data-action": action, onclick }, icon(iconName), h("span", { class: "menu-text" }, text));
-}
-
-/** @param {"main" | "emoji" | "delete"} next */
-function step(next) {
-  if (!ui.msgMenu) return;
-  ui.msgMenu.step = next;
-  renderMsgMenu();
-}
-
-/**
- * Reacts with `emoji`, or takes the reaction back if it is the one given.
- * @param {ChatMessage} m
- * @param {string} emoji
- */
-function react(m, emoji) {
-  const chat = ui.chat;
-  const mine = m.reactions?.[myHandle() ?? ""] ?? null;
-  closeMsgMenu(true);
-  if (chat) post({ kind: "react", chat, id: m.id, emoji: mine === emoji ? "" : emoji });
-}
-
-/**
- * The first character people see in `text` (an emoji with its modifiers is one).
- * @param {string} text
- */
-function firstCharacter(text) {
-  const trimmed = text.trim();
-  if (!trimmed) return "";
-  const first = new Intl.Segmenter(undefined, { granularity: "grapheme" }).segment(trimmed)[Symbol.iterator]().next().value;
-  return first?.segment ?? "";
 }
 
 /**
@@ -325,6 +172,13 @@ function place(menu, anchor, mine) {
   const left = mine ? side.right - m.width : side.left;
   menu.style.top = `${top}px`;
   menu.style.left = `${Math.max(8, Math.min(left, window.innerWidth - m.width - 8))}px`;
+}
+
+/** @param {"main" | "emoji" | "delete"} next */
+function step(next) {
+  if (!ui.msgMenu) return;
+  ui.msgMenu.step = next;
+  renderMsgMenu();
 }
 
 /** Keyboard inside the open menu: arrows, Home / End, Esc (one step back), Tab. @param {KeyboardEvent} e */
