@@ -410,7 +410,7 @@ impl Chats {
     /// `who` reacts to a message of `chat` with `emoji` (empty: takes its
     /// reaction back). One reaction per person.
     pub(crate) fn react(&mut self, chat: &str, id: &str, who: &str, emoji: &str, fx: &mut Effects) -> Result<ChatMessage, Refused> {
-        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace() || c.is_ascii_alphanumeric()) {
             return refused("a reaction is one emoji");
         }
         let change = Change::Reaction { handle: who.to_string(), emoji: emoji.to_string() };
@@ -466,6 +466,17 @@ impl Chats {
             Ok(())
         })?;
         self.drop_owed_ids(&[id.to_string()], fx);
+        // Replies keep their place but not the deleted words.
+        let quoting: Vec<String> =
+            self.messages(chat).iter().filter(|m| m.reply_to.as_ref().is_some_and(|r| r.id == id && !r.text.is_empty())).map(|m| m.id.clone()).collect();
+        for q in quoting {
+            let _ = self.change(chat, &q, Change::QuoteDeleted, fx, |m| {
+                if let Some(r) = m.reply_to.as_mut() {
+                    r.text.clear();
+                }
+                Ok(())
+            });
+        }
         Ok(before.expect("changed"))
     }
 
@@ -680,6 +691,53 @@ mod tests {
         let reloaded = Chats::load(&store).unwrap();
         assert_eq!(ids(&reloaded), live, "a restart keeps the order");
         assert_eq!(chats.owed().len(), 3, "each added incoming message is owed a notification");
+    }
+
+    #[test]
+    fn only_the_sender_edits_or_deletes_and_only_within_the_window() {
+        let mut chats = Chats::default();
+        let mut fx = Effects::default();
+        chats.add(msg("a", 1_000), true, "Bob", &mut fx);
+        // Someone else in the chat (an own device, a group member) cannot.
+        assert!(chats.edit("bob", "a", "alice", "forged", 2_000, &mut fx).is_err());
+        assert!(chats.delete_for_everyone("bob", "a", "alice", 2_000, &mut fx).is_err());
+        // The sender can, until the window closes (with a minute's slack).
+        assert!(chats.edit("bob", "a", "bob", "late", 1_000 + EDIT_WINDOW_MS + 120_000, &mut fx).is_err());
+        chats.edit("bob", "a", "bob", "second", 5_000, &mut fx).unwrap();
+        assert!(chats.edit("bob", "a", "bob", "older edit", 4_000, &mut fx).is_err(), "an older edit arriving late changes nothing");
+        let m = chats.find_in("bob", "a").unwrap();
+        assert_eq!((m.body.clone(), m.edits.len()), (MessageBody::Text { body: "second".into() }, 1));
+        // Reactions are one emoji, not text.
+        assert!(chats.react("bob", "a", "alice", "two words", &mut fx).is_err());
+        chats.react("bob", "a", "alice", "👍", &mut fx).unwrap();
+        chats.delete_for_everyone("bob", "a", "bob", 1_000 + DELETE_WINDOW_MS, &mut fx).unwrap();
+        let m = chats.find_in("bob", "a").unwrap();
+        assert!(m.body == MessageBody::Deleted && m.reactions.is_empty() && m.edits.is_empty(), "nothing of it is left");
+        assert!(chats.react("bob", "a", "alice", "👍", &mut fx).is_err(), "a deleted message takes no reaction");
+        assert!(chats.owed().is_empty(), "its notification went with it");
+    }
+
+    #[test]
+    fn removing_and_expiring_keep_unread_counts_and_previews_true() {
+        let mut chats = Chats::default();
+        let mut fx = Effects::default();
+        chats.add(msg("a", 10), true, "Bob", &mut fx);
+        let mut b = msg("b", 20);
+        b.expires_ms = 100;
+        chats.add(b, true, "Bob", &mut fx);
+        assert_eq!((chats.get("bob").unwrap().unread, chats.next_expiry()), (2, Some(100)));
+        assert!(chats.expire(99, &mut fx).is_empty());
+        assert_eq!(chats.expire(100, &mut fx).len(), 1);
+        let c = chats.get("bob").unwrap();
+        assert_eq!((c.unread, c.last_preview.as_str(), chats.next_expiry()), (1, "a", None));
+        assert_eq!(chats.search("A", None, 10).len(), 1);
+        chats.remove("bob", &["a".to_string()], false, &mut fx);
+        assert_eq!((chats.get("bob").unwrap().unread, chats.get("bob").unwrap().last_preview.as_str()), (0, ""));
+        assert!(chats.search("a", None, 10).is_empty());
+        // Gone from the store too.
+        let mut store = MemoryStore::default();
+        store.apply(&fx.ops).unwrap();
+        assert!(Chats::load(&store).unwrap().messages("bob").is_empty());
     }
 
     #[test]

@@ -284,6 +284,7 @@ pub fn texts(d: &Device, chat: &str) -> Vec<(bool, String)> {
             tether_client::MessageBody::File { file, .. } => (m.from_me, format!("file: {}", file.file_name)),
             tether_client::MessageBody::Undecryptable { reason } => (m.from_me, format!("undecryptable: {reason}")),
             tether_client::MessageBody::GroupEvent { text } => (m.from_me, format!("event: {text}")),
+            tether_client::MessageBody::Deleted => (m.from_me, "deleted".to_string()),
         })
         .collect()
 }

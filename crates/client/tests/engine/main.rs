@@ -19,3 +19,4 @@ mod restore;
 mod safety;
 mod verify;
 mod names;
+mod messaging;
