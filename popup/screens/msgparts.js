@@ -40,7 +40,8 @@ export function quoteView(m, group) {
   const who = authorName(q.author, group);
   const b = h("button", { class: "quote", type: "button", style: `--hue:${hueOf(q.author)}`, "data-reply-to": q.id, onclick: () => jumpTo(q.id) },
     h("span", { class: "quote-author" }, who),
-    h("span", { class: "quote-text" }, q.text || "…"));
+    // The core drops the words of a quoted message deleted for everyone.
+    q.text ? h("span", { class: "quote-text" }, q.text) : h("span", { class: "quote-text deleted" }, t("messageDeleted")));
   label(b, t("goToQuoted", who));
   return b;
 }

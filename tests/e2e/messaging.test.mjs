@@ -1,12 +1,13 @@
 // Everyday messaging end to end, in the popup and in the phone web app:
-// alice's browser (the extension, linked to her CLI primary) and bob's
-// phone (the web app, his account's primary) on a real tether-server.
-// Each replies to, reacts to, edits and deletes the other's messages and
-// sees what the other did; the popup finds a message by search and opens
-// it; a draft outlives the popup and a stop of the worker; the context
-// menu sends to the note to self; a chat is marked unread and opened
-// again; the chat's timer of disappearing messages is set. Screenshots of
-// both at their sizes, light and dark, go to TETHER_ARTIFACTS.
+// alice's browser (the extension, linked to her CLI primary), bob's phone
+// (the web app, his account's primary) and carol on the CLI, on a real
+// tether-server. Alice and bob, then alice and carol, reply to, react to,
+// edit and delete each other's messages and see what the other did; the
+// popup finds a message by search and opens it; a draft outlives the
+// popup and a stop of the worker; the context menu sends to the note to
+// self; a chat is marked unread and opened again; the chat's timer of
+// disappearing messages is set. Screenshots of both at their sizes, light
+// and dark, go to TETHER_ARTIFACTS.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -16,12 +17,17 @@ import { ARTIFACTS, errors, launch, linkByQr, openPopup, screenshot, stopWorkers
 import { launchPhone, onScreen, registerPhone } from "./lib/phone.mjs";
 import { cliUser, startServer, until } from "./lib/tether.mjs";
 
-let server, alice, ext, phone;
+let server, alice, carol, ext, phone;
 
 before(async () => {
   server = await startServer();
-  alice = await cliUser();
-  [ext, phone] = await Promise.all([launch(), launchPhone(), alice.run(["register", "alice", "--server", server.url])]);
+  [alice, carol] = await Promise.all([cliUser(), cliUser()]);
+  [ext, phone] = await Promise.all([
+    launch(),
+    launchPhone(),
+    alice.run(["register", "alice", "--server", server.url]),
+    carol.run(["register", "carol", "--server", server.url]).then(() => carol.run(["contacts", "add", "alice", "--name", "Alice"])),
+  ]);
   // Every "Send to Tether" item the worker creates, as it rebuilds the menu.
   await ext.worker.evaluate(() => {
     const menus = chrome.contextMenus;
@@ -44,6 +50,7 @@ after(async () => {
   await phone?.close();
   await server?.stop();
   await alice?.cleanup();
+  await carol?.cleanup();
 });
 
 // ---- helpers --------------------------------------------------------------------------------
@@ -121,6 +128,7 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   const b = await phone.context.newPage();
   await registerPhone(b, server, "bob", "Bob");
   await alice.run(["contacts", "add", "bob", "--name", "Bob"]);
+  await alice.run(["contacts", "add", "carol", "--name", "Carol"]);
   const a = await linkByQr(ext, server, alice, "alice", "messaging-link");
   console.log(`set up in ${Date.now() - t0} ms`);
   // The note to self is in "Send to Tether" from the start (before it was ever written to).
@@ -239,6 +247,48 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   await byId(a, oops).waitFor({ state: "detached", timeout: 5000 });
   assert.equal(await byId(b, oops).count(), 1, "bob keeps it");
 
+  // ---- Carol on the CLI: what the popup does, her `tether read` shows; what she does, the popup shows.
+  const sent = async (args) => JSON.parse((await carol.run([...args, "--json"])).stdout.trim().split("\n").pop()).id;
+  const tonight = await sent(["send", "alice", "Are you coming tonight?"]);
+  await a.click("#back");
+  await a.click('#chat-list [data-chat="carol"] .chat-open');
+  await seen(a, "Are you coming tonight?");
+  await menu(a, tonight);
+  await a.click('#msg-menu [data-action="reply"]');
+  const yes = await say(a, "Yes, at 8");
+  await menu(a, tonight);
+  await a.click("#msg-menu .react-more");
+  await a.fill("#emoji-input", "🎉");
+  await a.press("#emoji-input", "Enter");
+  await until(async () => JSON.stringify(await chips(a, tonight)) === JSON.stringify({ "🎉": [1, true] }), "any emoji, typed");
+  const eight = await say(a, "Bring snacks?");
+  await menu(a, eight);
+  await a.click('#msg-menu [data-action="edit"]');
+  await a.fill("#composer", "Bring drinks?");
+  await a.press("#composer", "Enter");
+  const typo = await say(a, "sent too soon");
+  await menu(a, typo);
+  await a.click('#msg-menu [data-action="delete"]');
+  await a.click('#msg-menu [data-action="delete-everyone"]');
+  const read = await until(async () => {
+    const out = (await carol.run(["read", "alice"])).stdout;
+    return out.includes("Bring drinks? (edited)") && out.includes("🎉 Alice") && out.includes("This message was deleted") && out;
+  }, "carol's CLI shows the edit, the reaction and the delete", 30000);
+  assert.match(read, /alice: Yes, at 8\n\s+↳ replying to you: “Are you coming tonight\?”/);
+  await carol.run(["react", yes, "👍"]);
+  const cheers = await sent(["reply", eight, "Drinks it is"]);
+  const late = await sent(["send", "alice", "I might be lat"]);
+  await carol.run(["edit", late, "I might be late"]);
+  const nope = await sent(["send", "alice", "nope"]);
+  await carol.run(["delete", nope, "--everyone"]);
+  await until(async () => JSON.stringify(await chips(a, yes)) === JSON.stringify({ "👍": [1, false] }), "carol's 👍 in the popup", 20000);
+  await byId(a, cheers).waitFor({ timeout: 20000 });
+  assert.equal(await byId(a, cheers).locator(".quote-author").textContent(), "You");
+  assert.equal(await byId(a, cheers).locator(".quote-text").textContent(), "Bring drinks?");
+  await until(async () => (await byId(a, late).locator(".msg-text").textContent().catch(() => "")) === "I might be late", "carol's edit in the popup", 20000);
+  assert.equal(await byId(a, late).locator(".msg-edited").count(), 1);
+  await byId(a, nope).locator(".deleted-text").waitFor({ timeout: 20000 });
+
   // ---- Search: the chat list finds a message in any chat; the result opens it, highlighted.
   await a.click("#back");
   await a.fill("#search", "umbrella");
@@ -317,6 +367,7 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   await a2.click("#back");
   await onScreenPopup(a2, "list");
   await row.hover();
+  const unreadBefore = (await snapshot()).unread;
   await row.locator(".row-more").click();
   assert.equal(await a2.textContent('#row-menu [data-action="unread"] .menu-text'), "Mark as unread");
   await a2.click('#row-menu [data-action="unread"]');
@@ -324,7 +375,7 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   await a2.mouse.move(190, 20);
   await a2.focus("#search");
   await row.locator(".unread.dot").waitFor({ timeout: 5000 });
-  assert.equal((await snapshot()).unread, 1, "a chat marked unread counts one");
+  await until(async () => (await snapshot()).unread === unreadBefore + 1, "a chat marked unread counts one");
   for (const scheme of ["light", "dark"]) await popupShot(a2, "messaging-popup-list", scheme);
   await row.locator(".chat-open").click();
   await a2.click("#back");
