@@ -159,6 +159,16 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   assert.equal(await a.isVisible("#compose-bar"), false, "the bar goes once the reply is sent");
   assert.equal(await byId(a, sushi).locator(".quote-author").textContent(), "Bob");
   assert.equal(await byId(a, sushi).locator(".quote-text").textContent(), "Pizza or sushi?");
+  // The keyboard: Tab to a bubble's menu button, Enter, arrows, Esc back to the button.
+  await byId(a, lunch).locator(".msg-more").focus();
+  await a.keyboard.press("Enter");
+  await a.waitForSelector("#msg-menu:not([hidden])");
+  assert.equal(await a.evaluate(() => document.activeElement?.textContent), "👍");
+  await a.keyboard.press("ArrowDown");
+  assert.equal(await a.evaluate(() => document.activeElement?.getAttribute("data-action")), "reply");
+  await a.keyboard.press("Escape");
+  assert.equal(await a.isVisible("#msg-menu"), false);
+  assert.equal(await a.evaluate(() => document.activeElement?.classList.contains("msg-more")), true, "the keyboard is back on the button");
   await menu(a, lunch);
   await a.click('#msg-menu .react-btn:has-text("👍")');
   await until(async () => JSON.stringify(await chips(a, lunch)) === JSON.stringify({ "👍": [1, true] }), "alice's 👍 under bob's message");
