@@ -226,3 +226,14 @@ async fn disappearing_messages_drafts_unread_marks_and_the_note_to_self_sync_bet
     assert!(alice2.engine.contact(&me).is_none(), "the account is not its own contact");
     assert!(bob.engine.messages("alice").iter().all(|m| m.id != note), "nobody else gets it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oneself_is_not_a_contact_the_note_to_self_needs_none() {
+    let server = TestServer::start().await;
+    let (mut alice, _bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let now = alice.now();
+    assert!(alice.engine.add_contact("alice", "Me", now).is_err(), "one's own handle is the note to self");
+    assert!(alice.engine.contact_list().iter().all(|c| c.handle != "alice"));
+    alice.engine.send_text("alice", "a note", now).unwrap();
+    assert_eq!(alice.engine.chat_list().iter().find(|c| c.note_to_self).map(|c| c.name.as_str()), Some("Note to self"));
+}
