@@ -171,6 +171,8 @@ test("a shared page's preview comes from the sender's tab; recipients show it an
   assert.equal(await card.getAttribute("href"), story, "a click opens the page");
   assert.equal(await popup.locator("#messages .msg.them .link-card:not(.with-image) .link-desc").textContent(), "Its picture never arrives.");
   assert.equal(await popup.locator("#messages .msg.them .link-card.with-image").count(), 2, "the tab's top and the og:image");
+  // The chat opens at its first unread message; the article's card is the last.
+  await card.scrollIntoViewIfNeeded();
   await screenshot(popup, "preview-chat-light");
   await popup.emulateMedia({ colorScheme: "dark" });
   await screenshot(popup, "preview-chat-dark");
