@@ -1,10 +1,11 @@
 // @ts-check
 // What a context-menu click, a keyboard command or a notification click
-// does.
+// does. A shared page goes with the preview made from its tab (preview.js).
 
 import { MENU_CHOOSE, chatOfMenuItem, shareFromClick } from "./menus.js";
 import { chatOf } from "./notifications.js";
 import { sendImage } from "./imageshare.js";
+import { pagePreview } from "./preview.js";
 
 /** @typedef {import("../wasm/tether_core.js").Core} Core */
 
@@ -15,6 +16,16 @@ export const OPEN_CHAT_KEY = "openChat";
 const COMMAND_SEND_PAGE = "send-page-to-last-chat";
 
 /**
+ * The preview being made for the "Choose chat…" share of that time (the
+ * click's `at`): made on the click, which gave activeTab on its tab, and
+ * sent with the share if the user picks a chat for it. In memory, so
+ * that "Send here" can wait for one still being made; a worker stopped in
+ * between sends the link without it.
+ * @type {{ at: number, made: Promise<import("./preview.js").PagePreview | null> } | null}
+ */
+let choosing = null;
+
+/**
  * @param {Core} core
  * @param {chrome.contextMenus.OnClickData} info
  * @param {chrome.tabs.Tab | undefined} tab
@@ -22,16 +33,33 @@ const COMMAND_SEND_PAGE = "send-page-to-last-chat";
  */
 export async function onMenuClick(core, info, tab) {
   const share = shareFromClick(info, tab);
+  // The page itself (or a selection on it) has a preview; a link or an image does not.
+  const ofPage = !share.image && !info.linkUrl;
   if (info.menuItemId === MENU_CHOOSE) {
     // Time-stamped: it expires (PENDING_SHARE_TTL_MS) unless a chat is explicitly picked for it.
-    await chrome.storage.session.set({ [PENDING_SHARE_KEY]: { ...share, at: Date.now() } });
+    const at = Date.now();
+    choosing = ofPage ? { at, made: pagePreview(tab?.id, share.url) } : null;
+    await chrome.storage.session.set({ [PENDING_SHARE_KEY]: { ...share, at } });
     await openPopup();
     return;
   }
   const chat = chatOfMenuItem(info.menuItemId);
   if (chat && share.image) return sendImage(core, { chat, url: share.url, title: share.title });
-  if (chat) await core.sendLink(chat, share.url, share.title, share.selection);
+  if (chat) {
+    const made = ofPage ? await pagePreview(tab?.id, share.url) : null;
+    await core.sendLink(chat, share.url, made?.title || share.title, share.selection, made?.preview ?? null);
+  }
   return undefined;
+}
+
+/**
+ * The preview made when the "Choose chat…" share of `at` was chosen, if any.
+ * @param {number} at
+ */
+export async function choosingPreview(at) {
+  const c = choosing;
+  choosing = null;
+  return c?.at === at ? c.made : null;
 }
 
 /**
@@ -44,7 +72,8 @@ export async function onCommand(core, command, tab) {
   const [last] = core.recentChats(1);
   const active = tab || (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0];
   if (!last || !active?.url) return;
-  await core.sendLink(last.handle, active.url, active.title || "", "");
+  const made = await pagePreview(active.id, active.url);
+  await core.sendLink(last.handle, active.url, made?.title || active.title || "", "", made?.preview ?? null);
 }
 
 /**

@@ -132,7 +132,7 @@ async function sendBlob(core, share, image) {
  * @returns {Promise<ImageOutcome>}
  */
 async function sendLink(core, share, reason, notify) {
-  await core.sendLink(share.chat, share.url, share.title, "");
+  await core.sendLink(share.chat, share.url, share.title, "", null);
   if (notify) {
     await chrome.notifications.create(`image:${Date.now()}`, {
       type: "basic",

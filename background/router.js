@@ -5,12 +5,13 @@
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
 import { PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
-import { PENDING_SHARE_KEY } from "./actions.js";
+import { PENDING_SHARE_KEY, choosingPreview } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
 import { ports, post } from "./ports.js";
 import { fileRequest, replayProgress } from "./transfer.js";
 import { sendImage } from "./imageshare.js";
+import { pagePreview } from "./preview.js";
 
 /** @typedef {import("../wasm/tether_core.js").Core} Core */
 /** @typedef {import("../common/messages.js").PopupRequest} PopupRequest */
@@ -76,7 +77,8 @@ async function route(core, port, msg) {
       const share = freshShare(stored, Date.now());
       if (!share) throw new Error(chrome.i18n.getMessage("shareExpired") || "That share expired; share it again");
       if (share.image) return void (await sendImage(core, { chat: msg.chat, url: share.url, title: share.title }));
-      await core.sendLink(msg.chat, share.url, share.title, share.selection);
+      const made = await choosingPreview(share.at);
+      await core.sendLink(msg.chat, share.url, made?.title || share.title, share.selection, made?.preview ?? null);
       return;
     }
     case "discardShare":
@@ -93,7 +95,8 @@ async function route(core, port, msg) {
     case "shareTab": {
       const [tab] = await chrome.tabs.query({ active: true, lastFocusedWindow: true });
       if (!tab?.url) throw new Error(chrome.i18n.getMessage("noTabToShare") || "No page to share");
-      await core.sendLink(msg.chat, tab.url, tab.title || "", "");
+      const made = await pagePreview(tab.id, tab.url); // opening the popup gave activeTab on this tab
+      await core.sendLink(msg.chat, tab.url, made?.title || tab.title || "", "", made?.preview ?? null);
       return;
     }
     case "setFlag":

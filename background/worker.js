@@ -7,8 +7,8 @@
 //
 // Modules: core.js (boot), host.js (what the core asks of chrome.*),
 // router.js (the popup's Port), pages.js (the recorder's and the
-// image permission window's requests), imageshare.js, actions.js (menu, command and notification
-// clicks), badge.js, menus.js, notifications.js, storage.js, ports.js,
+// image permission window's requests), imageshare.js, preview.js (a shared
+// page's preview), actions.js (menu, command and notification clicks), badge.js, menus.js, notifications.js, storage.js, ports.js,
 // platform.js, log.js, config.js.
 
 import { onCommand, onMenuClick, onNotificationClick } from "./actions.js";

@@ -1,8 +1,9 @@
 // @ts-check
 // What a file message says about an image or a video before its bytes
 // arrive: its dimensions, a small JPEG thumbnail and for a video its length
-// (docs/protocol.md §14.2). Used by the popup and the web app (a chosen
-// file) and the worker (an image sent from the context menu): all have
+// (docs/protocol.md §14.2); also a link preview's picture. Used by the
+// popup and the web app (a chosen file) and the worker (an image sent from
+// the context menu, a shared page's preview): all have
 // createImageBitmap and OffscreenCanvas. Only pages have a DOM, so only
 // they describe videos (a frame from a <video> element); in the worker a
 // video goes as a document.
@@ -60,10 +61,12 @@ export function canPlayVideo(type) {
 
 /**
  * A JPEG of the picture, its longest side at most THUMB_SIDE, halved until
- * it fits in the protocol's 32 KiB; base64, or "" if none fits.
+ * it fits in `maxBytes` (the protocol's 32 KiB for a file's thumbnail);
+ * base64, or "" if none fits.
  * @param {ImageBitmap} bmp
+ * @param {number} [maxBytes]
  */
-async function thumbnail(bmp) {
+export async function thumbnail(bmp, maxBytes = MAX_THUMBNAIL) {
   for (let side = THUMB_SIDE; side >= 40; side = Math.floor(side / 2)) {
     const scale = Math.min(1, side / Math.max(bmp.width, bmp.height));
     const w = Math.max(1, Math.round(bmp.width * scale));
@@ -75,7 +78,7 @@ async function thumbnail(bmp) {
     ctx.fillRect(0, 0, w, hgt);
     ctx.drawImage(bmp, 0, 0, w, hgt);
     const jpeg = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.7 });
-    if (jpeg.size <= MAX_THUMBNAIL) return base64(jpeg);
+    if (jpeg.size <= maxBytes) return base64(jpeg);
   }
   return "";
 }

@@ -30,7 +30,7 @@ use js_sys::{Function, Promise};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::{Rc, Weak};
-use tether_client::{ChatFlag, ClientInfo, Engine, Event, Notification, Random, Role};
+use tether_client::{ChatFlag, ClientInfo, Engine, Event, LinkPreview, Notification, Random, Role};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -637,9 +637,9 @@ impl State {
         self.engine.send_text(&chat, text, now).map_err(|e| e.to_string())
     }
 
-    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, now: u64) -> Result<String, String> {
+    pub fn send_link(&mut self, chat: &str, url: &str, title: &str, selection: &str, preview: Option<LinkPreview>, now: u64) -> Result<String, String> {
         let chat = self.ensure_contact(chat, now)?;
-        self.engine.send_link(&chat, url, title, selection, None, now).map_err(|e| e.to_string())
+        self.engine.send_link(&chat, url, title, selection, preview, now).map_err(|e| e.to_string())
     }
 
     /// Sends a file the worker keeps (IndexedDB): the message shows at

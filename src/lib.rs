@@ -202,10 +202,14 @@ impl Core {
         command(&self.shared, move |_, s, now| s.send_text(&chat, &text, now).map(JsValue::from))
     }
 
-    /// Shares a page, link, selection or image; resolves to the message id.
+    /// Shares a page, link, selection or image, with the preview the
+    /// worker made from the tab (background/preview.js) or null; resolves
+    /// to the message id. A preview that does not read as a `LinkPreview`
+    /// is left out: it never stops the link.
     #[wasm_bindgen(js_name = sendLink, unchecked_return_type = "Promise<string>")]
-    pub fn send_link(&self, chat: String, url: String, title: String, selection: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.send_link(&chat, &url, &title, &selection, now).map(JsValue::from))
+    pub fn send_link(&self, chat: String, url: String, title: String, selection: String, #[wasm_bindgen(unchecked_param_type = "LinkPreview | null")] preview: JsValue) -> Promise {
+        let preview: Option<tether_client::LinkPreview> = serde_wasm_bindgen::from_value(preview).ok().flatten();
+        command(&self.shared, move |_, s, now| s.send_link(&chat, &url, &title, &selection, preview, now).map(JsValue::from))
     }
 
     /// Sends a file whose bytes the worker keeps (IndexedDB); resolves to

@@ -13,7 +13,7 @@ import { post } from "../port.js";
 import { freshShare } from "../../common/messages.js";
 import { data, findChat, findContact, isGroup, isNoteToSelf, nameOf, openGroup, redraw, ui } from "../state.js";
 import { autosize, cancelCompose, composerTextFor, draftSent, draftTyped, dropCompose, flushDrafts, renderComposeBar, submitCompose, wireCompose } from "./compose.js";
-import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, wireFiles } from "./files.js";
+import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, thumbSrc, wireFiles } from "./files.js";
 import { eventLine, ownGroupMeta, senderLabel } from "./groupchat.js";
 import { closeMsgMenu, menuButton, reattachMsgMenu, wireBubble, wireMsgMenu } from "./msgmenu.js";
 import { deletedView, editedButton, flashedFor, historyPanel, quoteView, reactionsView, unreadLine } from "./msgparts.js";
@@ -216,17 +216,23 @@ function safeUrl(url) {
 }
 
 /**
- * A shared page: title, address and the quoted selection.
+ * A shared page: title, address and the quoted selection; with the
+ * sender's preview, its picture (from the message, never fetched), the
+ * description and the site's name beside the address's real host.
  * @param {LinkBody} body
  */
 function linkCard(body) {
   const href = safeUrl(body.url);
   const host = href ? new URL(href).host : body.url;
-  const card = h(href ? "a" : "div", { class: "link-card", href, target: href ? "_blank" : null, rel: href ? "noopener noreferrer" : null },
-    h("span", { class: "link-icon" }, icon("link")),
+  const p = body.preview;
+  const src = thumbSrc(p?.image || "");
+  const site = !p ? body.url : p.siteName && p.siteName !== host ? `${p.siteName} · ${host}` : host;
+  const card = h(href ? "a" : "div", { class: src ? "link-card with-image" : "link-card", href, title: body.url, target: href ? "_blank" : null, rel: href ? "noopener noreferrer" : null },
+    src ? h("img", { class: "link-image", src, alt: "", draggable: "false" }) : h("span", { class: "link-icon" }, icon("link")),
     h("span", { class: "link-text" },
       h("span", { class: "link-title" }, body.title || host),
-      h("span", { class: "link-url" }, body.url)));
+      p?.description ? h("span", { class: "link-desc" }, p.description) : null,
+      h("span", { class: "link-url" }, site)));
   /** @type {HTMLElement[]} */
   const out = [card];
   if (body.selection) out.push(h("blockquote", { class: "link-quote" }, body.selection));

@@ -208,8 +208,12 @@ function transferLine(m, p) {
   return line;
 }
 
-/** @param {string} b64 */
-function thumbSrc(b64) {
+/**
+ * A data: URL of a picture carried in a message (a thumbnail, a link
+ * preview's image), or null for none.
+ * @param {string} b64
+ */
+export function thumbSrc(b64) {
   if (!b64) return null;
   return `data:${b64.startsWith("iVBOR") ? "image/png" : "image/jpeg"};base64,${b64}`;
 }

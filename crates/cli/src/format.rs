@@ -76,8 +76,12 @@ pub fn body_text(b: &MessageBody) -> String {
 fn body_raw(b: &MessageBody) -> String {
     match b {
         MessageBody::Text { body } => body.clone(),
-        MessageBody::Link { url, title, selection, .. } => {
+        MessageBody::Link { url, title, selection, preview } => {
             let mut s = if title.is_empty() { url.clone() } else { format!("{title} <{url}>") };
+            // The sender's preview: its description and site, a line each (the picture is not shown here).
+            for line in preview.iter().flat_map(|p| [&p.description, &p.site_name]).filter(|l| !l.is_empty()) {
+                s.push_str(&format!("\n    {}", line.replace(['\n', '\t'], " ")));
+            }
             if !selection.is_empty() {
                 s.push_str(&format!("\n    “{selection}”"));
             }
@@ -197,6 +201,21 @@ mod tests {
         let bare =
             MessageBody::Link { url: "https://example.org".into(), title: String::new(), selection: String::new(), preview: None };
         assert_eq!(super::body_text(&bare), "https://example.org");
+        let preview = tether_client::LinkPreview {
+            description: "What the page\nsays about itself".into(),
+            site_name: "Example".into(),
+            image: String::new(),
+        };
+        let previewed = MessageBody::Link {
+            url: "https://example.org".into(),
+            title: "Page".into(),
+            selection: String::new(),
+            preview: Some(preview),
+        };
+        assert_eq!(
+            super::body_text(&previewed),
+            "Page <https://example.org>\n    What the page says about itself\n    Example"
+        );
     }
 
     #[test]

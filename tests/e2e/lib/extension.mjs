@@ -26,9 +26,11 @@ export const CHROMIUM_ARGS = [
 /**
  * Starts Chromium with the extension loaded. Returns the context, the
  * extension id, its service worker, every console message and page error
- * seen (worker and pages), and `close()`.
+ * seen (worker and pages), and `close()`. With `toolbar`, the browser
+ * lets CDP press the extension's toolbar button (`clickToolbarButton`).
+ * @param {{ toolbar?: boolean }} [options]
  */
-export async function launch() {
+export async function launch({ toolbar = false } = {}) {
   const profile = await mkdtemp(path.join(tmpdir(), "tether-e2e-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -38,6 +40,7 @@ export async function launch() {
       `--disable-extensions-except=${EXTENSION}`,
       `--load-extension=${EXTENSION}`,
       ...CHROMIUM_ARGS,
+      ...(toolbar ? ["--enable-unsafe-extension-debugging"] : []),
     ],
   });
   const logs = [];
@@ -74,6 +77,26 @@ export async function screenshot(page, name) {
   const file = path.join(ARTIFACTS, `${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   return file;
+}
+
+/**
+ * Presses the extension's toolbar button on the tab showing `page`
+ * (CDP `Extensions.triggerAction`; the extension must be launched with
+ * `toolbar`). As a person's click does, it gives the extension activeTab
+ * on that tab: the same grant a click in the context menu gives, which
+ * Playwright cannot open. The tab is found by its address, which must be
+ * unique among the open tabs.
+ */
+export async function clickToolbarButton(ext, page) {
+  const cdp = await ext.context.browser().newBrowserCDPSession();
+  try {
+    const { targetInfos } = await cdp.send("Target.getTargets", { filter: [{ type: "tab" }] });
+    const tabs = targetInfos.filter((t) => t.type === "tab" && t.url === page.url());
+    if (tabs.length !== 1) throw new Error(`${tabs.length} tabs show ${page.url()}`);
+    await cdp.send("Extensions.triggerAction", { id: ext.id, targetId: tabs[0].targetId });
+  } finally {
+    await cdp.detach();
+  }
 }
 
 /** Stops every service worker through CDP, the way Chrome does after 30 s idle. */

@@ -36,7 +36,8 @@ const JSON_EVENTS: &str = "With --json, one object a line; \"event\" says which:
   message   a message was added: id, chat, from, device, from_me, time_ms, kind (text, link, file,
             group_event, deleted, undecryptable), text, url, title, selection, group ({id, name} or
             null), reply_to ({id, author, text} or null), reactions ({handle: emoji}), edited (bool),
-            expires_ms (when it disappears, 0: never), and file ({name, mime_type, size, ...}) for files
+            expires_ms (when it disappears, 0: never), file ({name, mime_type, size, ...}) for files,
+            and preview ({description, site_name, has_image}) for a link with its sender's preview
   request   the same, from someone who is not a contact, with count
   status    an own message got further: chat, id, status (sent, delivered, read)
   reaction  id, chat, group, from (who reacted), emoji (\"\": taken back)
@@ -241,7 +242,9 @@ fn group_json(engine: &Engine, chat: &str) -> serde_json::Value {
 }
 
 /// A message as one JSON object (the `--json` format scripts read); a
-/// group's message names the group (`"group": {"id", "name"}`, else null).
+/// group's message names the group (`"group": {"id", "name"}`, else null);
+/// a link with its sender's preview has `"preview": {"description",
+/// "site_name", "has_image"}`.
 pub fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
     let (kind, text, url, title, selection) = match &m.body {
         MessageBody::Text { body } => ("text", body.as_str(), "", "", ""),
@@ -269,6 +272,10 @@ pub fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
             "name": file.file_name, "mime_type": file.mime_type, "size": file.size, "width": file.width,
             "height": file.height, "duration_ms": file.duration_ms, "uploaded": !file.blob_id.is_empty(),
         });
+    }
+    if let MessageBody::Link { preview: Some(p), .. } = &m.body {
+        // The sender's preview of the page (the picture's bytes stay out of the line).
+        v["preview"] = serde_json::json!({ "description": p.description, "site_name": p.site_name, "has_image": !p.image.is_empty() });
     }
     v
 }

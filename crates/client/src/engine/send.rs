@@ -459,3 +459,40 @@ fn clean_preview(mut p: LinkPreview) -> Result<LinkPreview, Error> {
 pub(crate) fn hex_to_bytes(s: &str) -> Vec<u8> {
     (0..s.len() / 2).filter_map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{B64, clean_preview, link_body};
+    use crate::content::LinkShare;
+    use crate::model::{LinkPreview, MessageBody, PREVIEW_IMAGE_MAX};
+    use base64::Engine as _;
+
+    /// A shared page's preview is bounded where it is made and where it
+    /// arrives: a sender's picture over 48 KiB (or not base64) is refused,
+    /// its texts are cut; a received picture over 48 KiB is dropped, its
+    /// texts kept; a link without preview fields has no preview.
+    #[test]
+    fn link_previews_are_bounded_when_sent_and_when_received() {
+        let over = LinkPreview { image: B64.encode(vec![0u8; PREVIEW_IMAGE_MAX + 1]), ..Default::default() };
+        assert!(clean_preview(over).is_err());
+        assert!(clean_preview(LinkPreview { image: "not base64!".into(), ..Default::default() }).is_err());
+        let long = LinkPreview { description: "d".repeat(1000), site_name: "s".repeat(200), image: B64.encode([0xff, 0xd8, 0xff]) };
+        let cut = clean_preview(long).unwrap();
+        assert_eq!((cut.description.chars().count(), cut.site_name.chars().count(), cut.image.as_str()), (300, 80, "/9j/"));
+
+        let share = |description: &str, image: Vec<u8>| LinkShare {
+            url: "https://example.org/".into(),
+            title: "A page".into(),
+            description: description.into(),
+            image,
+            ..Default::default()
+        };
+        let MessageBody::Link { preview: Some(p), .. } = link_body(share("what it says", vec![0; PREVIEW_IMAGE_MAX + 1])) else {
+            panic!("the texts make a preview");
+        };
+        assert_eq!((p.description.as_str(), p.image.as_str()), ("what it says", ""), "an oversized picture is dropped");
+        let MessageBody::Link { preview: Some(p), .. } = link_body(share("", vec![1, 2, 3])) else { panic!("a picture makes a preview") };
+        assert_eq!(p.image, "AQID");
+        assert!(matches!(link_body(share("", Vec::new())), MessageBody::Link { preview: None, .. }));
+    }
+}
