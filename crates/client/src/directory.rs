@@ -47,7 +47,9 @@ pub struct Directory {
     own: OwnList,
     /// Lists the server sent with `device_list_changed`, to spot a server
     /// that keeps demanding devices no signed list contains.
-    served: HashMap<String, Vec<u8>>,
+    served: HashMap<String, (Vec<u8>, u64)>,
+    /// Counts the lists served and applied (see `served_again`).
+    serve_generation: u64,
     /// Contacts whose list is fetched again, on this connection, before
     /// anything is encrypted to them (see `Engine::on_open`): a key change
     /// while we were away is caught before a message goes to the old keys.
@@ -354,11 +356,26 @@ impl Directory {
         list
     }
 
-    /// The server sent this list with `device_list_changed`; true if it is
-    /// the very list it sent last time (it demands devices no signed list has).
-    pub(crate) fn served_again(&mut self, reply: &DeviceListReply) -> bool {
+    /// The server sent this list with `device_list_changed` in answer to a
+    /// send encrypted at serve generation `sent_at`; true if it is the very
+    /// list it sent before and the send was made with that list applied
+    /// (it demands devices no signed list has). A send that was already in
+    /// flight when the list first came (several sends at once) is no proof.
+    pub(crate) fn served_again(&mut self, reply: &DeviceListReply, sent_at: u64) -> bool {
         let bytes = reply.encode_to_vec();
-        self.served.insert(reply.handle.clone(), bytes.clone()).is_some_and(|before| before == bytes)
+        if let Some((before, applied_at)) = self.served.get(&reply.handle)
+            && *before == bytes
+        {
+            return sent_at >= *applied_at;
+        }
+        self.serve_generation += 1;
+        self.served.insert(reply.handle.clone(), (bytes, self.serve_generation));
+        false
+    }
+
+    /// The serve generation now (a send records it; see `served_again`).
+    pub(crate) fn serve_generation(&self) -> u64 {
+        self.serve_generation
     }
 
     /// A send went through: lists served so far are settled.

@@ -6,7 +6,7 @@ use crate::effects::Effects;
 use crate::error::Error;
 use crate::model::OutboxEntry;
 use crate::store::{KvStore, load_all};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 
 const NS_OUTBOX: &str = "outbox";
 
@@ -15,13 +15,15 @@ pub struct Outbox {
     /// By message id.
     entries: BTreeMap<String, OutboxEntry>,
     /// Entries sent on the current connection, waiting for the server's answer.
-    in_flight: HashSet<String>,
+    /// Entries sent on this connection, with the directory's serve
+    /// generation when they were encrypted (see `Directory::served_again`).
+    in_flight: HashMap<String, u64>,
 }
 
 impl Outbox {
     pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
         let entries = load_all::<OutboxEntry>(store, NS_OUTBOX, "outbox")?.into_iter().map(|o| (o.id.clone(), o)).collect();
-        Ok(Self { entries, in_flight: HashSet::new() })
+        Ok(Self { entries, in_flight: HashMap::new() })
     }
 
     pub fn len(&self) -> usize {
@@ -77,16 +79,18 @@ impl Outbox {
     }
 
     pub(crate) fn is_in_flight(&self, id: &str) -> bool {
-        self.in_flight.contains(id)
+        self.in_flight.contains_key(id)
     }
 
-    pub(crate) fn mark_in_flight(&mut self, id: &str) {
-        self.in_flight.insert(id.to_string());
+    /// Sent, encrypted with the lists of serve generation `generation`.
+    pub(crate) fn mark_in_flight(&mut self, id: &str, generation: u64) {
+        self.in_flight.insert(id.to_string(), generation);
     }
 
     /// The server did not take it (yet): it goes again with the next pump.
-    pub(crate) fn returned(&mut self, id: &str) {
-        self.in_flight.remove(id);
+    /// Returns the serve generation it was encrypted at.
+    pub(crate) fn returned(&mut self, id: &str) -> u64 {
+        self.in_flight.remove(id).unwrap_or(0)
     }
 
     /// Leaves the outbox (accepted by the server, or given up on).

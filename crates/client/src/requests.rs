@@ -35,6 +35,9 @@ pub(crate) enum Pending {
     /// A ticket to download the file of message `id`.
     BlobDownload { id: String },
     BlobFetched,
+    /// Blobs of this account deleted from the server (a message deleted
+    /// for everyone).
+    BlobDelete,
     /// Key shares of `group`'s outbound session `session_id` to `peers`
     /// (peer keys), before its next message goes.
     GroupKeys { group: String, session_id: String, peers: Vec<String> },
@@ -66,6 +69,7 @@ impl Pending {
             Pending::BlobUpload { .. } => "file upload",
             Pending::BlobDownload { .. } => "file download",
             Pending::BlobFetched => "file fetched",
+            Pending::BlobDelete => "file deletion",
             Pending::GroupKeys { .. } => "group key share",
         }
     }

@@ -42,7 +42,7 @@ pub struct ClientFrame {
     pub id: u64,
     #[prost(
         oneof = "Request",
-        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22"
+        tags = "2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23"
     )]
     pub request: Option<Request>,
 }
@@ -123,6 +123,11 @@ pub enum Request {
     /// may delete it once every device it was sent to says so. `Done`.
     #[prost(message, tag = "22")]
     BlobFetched(BlobFetched),
+    /// Delete these blobs of the caller's account now (the sender deleted
+    /// the message for everyone): ids of other accounts' blobs and unknown
+    /// ids are ignored. `Done`.
+    #[prost(message, tag = "23")]
+    BlobDelete(BlobDelete),
 }
 
 /// See [`Request::BlobUpload`].
@@ -150,6 +155,14 @@ pub struct BlobDownload {
 /// See [`Request::BlobFetched`].
 #[derive(Clone, PartialEq, Message)]
 pub struct BlobFetched {
+    #[prost(bytes = "vec", repeated, tag = "1")]
+    pub blob_ids: Vec<Vec<u8>>,
+}
+
+/// See [`Request::BlobDelete`].
+#[derive(Clone, PartialEq, Message)]
+pub struct BlobDelete {
+    /// 16 bytes each; at most as many as `BlobFetched` may name (256).
     #[prost(bytes = "vec", repeated, tag = "1")]
     pub blob_ids: Vec<Vec<u8>>,
 }

@@ -144,6 +144,7 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
         Request::BlobUpload(r) => blob_upload(c, r).await,
         Request::BlobDownload(r) => blob_download(c, r).await,
         Request::BlobFetched(r) => blob_fetched(c, r).await,
+        Request::BlobDelete(r) => blob_delete(c, r).await,
     }
 }
 
@@ -1011,6 +1012,38 @@ async fn blob_fetched(c: &mut Conn, r: BlobFetched) -> Result<ResponseBody> {
             c.s.blobs.delete_files(&id).await;
             tracing::info!(blob = %id, "blob fetched by every reader: deleted");
         }
+    }
+    Ok(ResponseBody::Done(Done {}))
+}
+
+/// The sender deleted a message for everyone: the blobs of these ids that
+/// the caller's account uploaded are deleted (records and readers in one
+/// transaction, then the files), whichever of its devices asks. Unknown ids
+/// and other accounts' blobs are ignored with the same answer, so it tells
+/// nothing about them.
+async fn blob_delete(c: &mut Conn, r: BlobDelete) -> Result<ResponseBody> {
+    let (me, _) = device(c)?;
+    if r.blob_ids.len() > MAX_FETCHED {
+        return Err(bad(format!("at most {MAX_FETCHED} blob ids at once")));
+    }
+    let mut ids: Vec<BlobId> = Vec::with_capacity(r.blob_ids.len());
+    for raw in &r.blob_ids {
+        let id = BlobId::from_slice(raw).ok_or_else(|| bad("a blob id is 16 bytes"))?;
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        return Ok(ResponseBody::Done(Done {}));
+    }
+    // The record first, then the file: a crash in between leaves only a
+    // file without a record, which the next start deletes.
+    let gone = c.s.store.delete_own_blobs(&me, &ids).await?;
+    c.s.blobs.delete_all(&gone).await;
+    c.s.metrics.blob_deletes.inc_by(gone.len() as u64);
+    if !gone.is_empty() {
+        let list = gone.iter().map(BlobId::to_hex).collect::<Vec<_>>().join(",");
+        tracing::info!(blobs = gone.len(), ids = %list, "blobs deleted by their owner");
     }
     Ok(ResponseBody::Done(Done {}))
 }

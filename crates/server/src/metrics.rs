@@ -44,6 +44,8 @@ pub struct Metrics {
     pub blob_downloads: Counter,
     /// … and the bytes they answered with.
     pub blob_bytes_sent: Counter,
+    /// Blobs deleted by their owner account (`BlobDelete`).
+    pub blob_deletes: Counter,
     /// Sends stored with a fan-out (one ciphertext for many devices) …
     pub fanout_sends: Counter,
     /// … and the fan-out devices they were stored for.
@@ -84,6 +86,7 @@ impl Metrics {
         r.register("blob_uploads", "Blob uploads that became whole", self.blob_uploads.clone());
         r.register("blob_downloads", "Blob downloads answered", self.blob_downloads.clone());
         r.register("blob_bytes_sent", "Blob bytes answered to downloads", self.blob_bytes_sent.clone());
+        r.register("blob_deletes", "Blobs deleted by their owner account", self.blob_deletes.clone());
         r.register("fanout_sends", "Sends stored with a fan-out of one ciphertext", self.fanout_sends.clone());
         r.register("fanout_devices", "Devices the fan-outs of stored sends went to", self.fanout_devices.clone());
         r.register(

@@ -189,7 +189,8 @@ impl Engine {
                 if code == Some(ErrorCode::DeviceListChanged) {
                     for reply in err.device_lists {
                         let handle = reply.handle.clone();
-                        if !self.directory.served_again(&reply) {
+                        let now_gen = self.directory.serve_generation();
+                        if !self.directory.served_again(&reply, now_gen) {
                             self.apply_list_reply(&handle, reply, now);
                         }
                     }
@@ -235,7 +236,8 @@ impl Engine {
             | Pending::Ping
             | Pending::Prekeys
             | Pending::Devices
-            | Pending::SendHistory => self.fx.emit(Event::Error { code, message: err.message }),
+            | Pending::SendHistory
+            | Pending::BlobDelete => self.fx.emit(Event::Error { code, message: err.message }),
         }
     }
 
@@ -288,7 +290,7 @@ impl Engine {
             (Pending::LinkRefs, ResponseBody::LinkRefs(refs)) => self.refs_arrived(refs, now),
             (Pending::BlobUpload { id }, ResponseBody::BlobTicket(t)) => self.upload_ticket(id, t),
             (Pending::BlobDownload { id }, ResponseBody::BlobTicket(t)) => self.download_ticket(id, t),
-            (Pending::BlobFetched, ResponseBody::Done(_)) => {}
+            (Pending::BlobFetched | Pending::BlobDelete, ResponseBody::Done(_)) => {}
             (Pending::Approve { device_id, list, link_key, binding }, ResponseBody::Done(_)) => self.link_approved(device_id, &list, link_key, binding, now),
             (Pending::PairingFetch, ResponseBody::Pairing(offer)) => self.pairing_fetched(offer, now),
             (Pending::RemoveDevice { device_id, list }, ResponseBody::Done(_)) => match list {

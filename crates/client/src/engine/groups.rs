@@ -330,7 +330,7 @@ impl Engine {
             group_epoch: change_epoch.map(|epoch| f::GroupEpoch { group_id, epoch }),
         });
         if self.request(req, Pending::Send { entry: entry.id.clone() }, now) {
-            self.outbox.mark_in_flight(&entry.id);
+            self.outbox.mark_in_flight(&entry.id, self.directory.serve_generation());
         }
         if change_epoch.is_some() { Step::Held } else { Step::Went }
     }

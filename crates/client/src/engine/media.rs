@@ -275,6 +275,18 @@ impl Engine {
         self.finish();
     }
 
+    /// Deletes blobs of this account from the server (hex ids; empty ones
+    /// are skipped), when the sender deletes their message for everyone:
+    /// one `BlobDelete`, nothing if no id is left or the connection is not
+    /// open. The server ignores ids that are not this account's.
+    pub(crate) fn delete_blobs(&mut self, blob_ids: &[String], now: u64) {
+        let ids: Vec<Vec<u8>> = blob_ids.iter().filter(|id| !id.is_empty()).map(|id| hex_to_bytes(id)).collect();
+        if ids.is_empty() {
+            return;
+        }
+        self.request(Request::BlobDelete(f::BlobDelete { blob_ids: ids }), Pending::BlobDelete, now);
+    }
+
     // ------------------------------------------------------------ queries
 
     /// Uploads not finished (to resume after a restart, or show progress).

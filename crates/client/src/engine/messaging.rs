@@ -83,7 +83,11 @@ impl Engine {
             return Err(Error::Invalid("there is no such message in this chat".into()));
         }
         for m in &gone {
-            self.forget_file(m, now);
+            // Only this account's copy goes: the others keep the file, so
+            // this device just stops being one of its readers.
+            if let MessageBody::File { file, .. } = &m.body {
+                self.file_fetched(&file.blob_id, now);
+            }
         }
         let ids = gone.iter().map(|m| hex_to_bytes(&m.id)).collect();
         self.to_own_devices(chat, Body::DeleteForMe(DeleteForMe { chat: chat.to_string(), message_ids: ids }), now);
@@ -187,11 +191,6 @@ impl Engine {
         }
     }
 
-    // TEMPORARY until BlobDelete lands (helper): replaced by media.rs's.
-    pub(crate) fn delete_blobs(&mut self, blob_ids: &[String], now: u64) {
-        let _ = (blob_ids, now);
-    }
-
     fn apply_disappear(&mut self, chat: &str, line_id: &str, who: &str, device: u32, seconds: u32, at: u64) {
         if !self.chats.set_disappear(chat, seconds, at, &mut self.fx) {
             return;
@@ -261,9 +260,13 @@ impl Engine {
         true
     }
 
-    /// Removes messages whose disappearing timer ran out.
+    /// Removes messages whose disappearing timer ran out; their files go
+    /// from the server (the sender's device deletes them, a reader stops
+    /// being one).
     pub(super) fn expire(&mut self, now: u64) {
-        self.chats.expire(now, &*self.store, &mut self.fx);
+        for m in self.chats.expire(now, &*self.store, &mut self.fx) {
+            self.forget_file(&m, now);
+        }
     }
 }
 

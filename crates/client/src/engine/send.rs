@@ -380,7 +380,7 @@ impl Engine {
             let blob_ids = entry.blob_ids.iter().map(|b| hex_to_bytes(b)).collect();
             let req = Request::Send(f::SendMessage { message_id: hex_to_bytes(&entry.id), copies, blob_ids, ..Default::default() });
             if self.request(req, crate::requests::Pending::Send { entry: entry.id.clone() }, now) {
-                self.outbox.mark_in_flight(&entry.id);
+                self.outbox.mark_in_flight(&entry.id, self.directory.serve_generation());
             }
         }
     }
@@ -393,12 +393,12 @@ impl Engine {
 
     /// The server refused a send.
     pub(super) fn send_failed(&mut self, entry: &str, code: Option<ErrorCode>, err: f::ErrorInfo, now: u64) {
-        self.outbox.returned(entry);
+        let sent_at = self.outbox.returned(entry);
         match code {
             Some(ErrorCode::DeviceListChanged) => {
                 for reply in err.device_lists {
                     let handle = reply.handle.clone();
-                    if self.directory.served_again(&reply) {
+                    if self.directory.served_again(&reply, sent_at) {
                         // The same list twice: the server wants devices the
                         // signed list does not give us. Refuse.
                         self.warn(&handle, "the server asks to encrypt to devices that this account's signed list does not contain; messages to it are held back");

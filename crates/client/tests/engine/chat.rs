@@ -141,3 +141,25 @@ async fn a_message_dated_in_the_future_takes_the_servers_time() {
     assert!(m.time_ms <= alice.now(), "dated {} (server time {})", m.time_ms, alice.now());
     assert!(alice.engine.chat("bob").unwrap().last_ms <= alice.now());
 }
+
+/// Several sends in flight when the contact's list grows (a companion
+/// linked a moment ago) are each refused with the same new list: that is
+/// not the server insisting on devices no signed list has, so no safety
+/// warning, and every message reaches the new device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_in_flight_when_a_contact_links_a_device_raise_no_safety_warning() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let mut alice2 = crate::linking::link_companion(&server, &mut alice, false).await;
+    // Bob still holds alice's old list: five sends go at once.
+    for i in 0..5 {
+        let now = bob.now();
+        bob.engine.send_text("alice", &format!("quick {i}"), now + i).unwrap();
+    }
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut alice2, &mut bob]).await;
+    let warnings: Vec<_> = bob.events.iter().filter(|e| matches!(e, Event::SafetyWarning { .. })).collect();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(bob.engine.contact("alice").unwrap().warning.is_none());
+    assert_eq!(texts(&alice2, "bob").len(), 5, "the new device got them all");
+}

@@ -275,3 +275,34 @@ async fn an_expired_token_is_refused_and_a_new_ticket_goes_on_from_the_servers_o
     settle(&mut [&mut alice, &mut bob]).await;
     assert!(matches!(bob.engine.messages("alice").last().map(|m| &m.body), Some(MessageBody::File { .. })));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_file_message_for_everyone_deletes_its_blob_from_the_server() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let plain: Vec<u8> = (0..5_000).map(|i| (i * 3 % 256) as u8).collect();
+    let now = alice.now();
+    let (id, key) = alice.engine.send_file("bob", info("photo.jpg", "image/jpeg", plain.len()), "", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let (_, t) = upload_ticket(&alice, &id).expect("a ticket");
+    let (blob, enc) = media::encrypt_all(&key_bytes(&key), &plain);
+    assert_eq!(patch(&server, &t, &blob), blob.len() as u64);
+    let now = alice.now();
+    alice.engine.upload_finished(&id, &hex(&enc.digest), now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    let m = bob.engine.messages("alice").last().unwrap().clone();
+    assert!(matches!(m.body, MessageBody::File { .. }), "{:?}", m.body);
+    assert_eq!(blob_files(&server).len(), 1, "bob has not fetched it");
+
+    // The sender deletes the message for everyone: its blob goes from the
+    // server (BlobDelete), though its reader never fetched it.
+    alice.events.clear();
+    let now = alice.now();
+    alice.engine.delete_for_everyone("bob", &id, now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut bob]).await;
+    assert!(blob_files(&server).is_empty(), "deleted by its sender ({:?})", blob_files(&server));
+    assert!(!alice.events.iter().any(|e| matches!(e, Event::Error { .. })), "{:?}", alice.events);
+}

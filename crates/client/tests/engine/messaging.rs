@@ -245,8 +245,6 @@ async fn lazy_history_loads_chats_on_demand_and_changes_wait_for_them() {
     }
     settle(&mut [&mut alice, &mut lazy, &mut bob]).await;
     assert_eq!(texts(&lazy, "bob").len(), 5);
-    eprintln!("WARN1 {:?}", bob.events.iter().filter(|e| matches!(e, tether_client::Event::SafetyWarning { .. })).count());
-    eprintln!("LAZYERR {:?}", lazy.events.iter().filter(|e| matches!(e, tether_client::Event::Error { .. })).collect::<Vec<_>>());
 
     // A restart: nothing of the history is in memory, the chat list is.
     lazy.restart();
@@ -264,10 +262,6 @@ async fn lazy_history_loads_chats_on_demand_and_changes_wait_for_them() {
     assert!(lazy.engine.messages("bob").is_empty(), "the chat was not loaded for them");
     let now = lazy.now();
     assert!(matches!(lazy.engine.react("bob", &ids[0], "👍", now), Err(tether_client::Error::NotLoaded(_))), "a command asks for the chat first");
-    eprintln!("PARKED0 {:?} alice sees {:?}", lazy.store.read("parked", "").len(), alice.engine.messages("bob").iter().map(|m| m.reactions.clone()).collect::<Vec<_>>());
-    eprintln!("BOB outbox {} events {:?}", bob.engine.outbox_len(), bob.events.iter().rev().take(5).collect::<Vec<_>>());
-    eprintln!("BOBERR {:?}", bob.events.iter().filter(|e| matches!(e, tether_client::Event::Error { .. })).collect::<Vec<_>>());
-    eprintln!("EVENTS0 {:?}", lazy.events.iter().rev().take(8).collect::<Vec<_>>());
     // They wait across a restart too.
     lazy.restart();
     lazy.serve_history = false;
@@ -281,8 +275,6 @@ async fn lazy_history_loads_chats_on_demand_and_changes_wait_for_them() {
     lazy.engine.load_chat("bob", rows, now);
     lazy.flush().await;
     let m = |d: &Device, id: &str| d.engine.messages("bob").iter().find(|m| m.id == id).cloned().unwrap();
-    eprintln!("EVENTS {:?}", lazy.events.iter().filter(|e| matches!(e, tether_client::Event::Error { .. })).collect::<Vec<_>>());
-    eprintln!("PARKED {:?}", lazy.store.read("parked", ""));
     assert_eq!(m(&lazy, &ids[1]).reactions.get("bob").map(String::as_str), Some("🎉"), "the reaction applied once the chat loaded");
     assert!(ids.iter().all(|id| m(&lazy, id).status == tether_client::Status::Read), "so did the read receipt");
 

@@ -5,6 +5,7 @@
 //! socket (handlers.rs)        BlobUpload → ticket (token, path, offset)
 //!                             Send { blob_ids } → readers, in the send's group commit (writer.rs)
 //!                             BlobDownload → ticket; BlobFetched → reader dropped
+//!                             BlobDelete → the caller account's blobs deleted
 //! HTTP (http.rs)              HEAD / PATCH / GET / OPTIONS /v1/blobs/<hex>
 //! files (here)                <blob dir>/<hex>.part while unfinished, <hex> once whole
 //! records (store)             owner, length, whole, sent, expiry; readers
@@ -34,7 +35,7 @@ pub const UNSENT_TTL_MS: u64 = crate::DAY_MS;
 pub const MAX_UNFINISHED: u64 = 16;
 /// Most blobs one send may name.
 pub const MAX_BLOBS_PER_SEND: usize = 32;
-/// Most blob ids in one `BlobFetched`.
+/// Most blob ids in one `BlobFetched` (and in one `BlobDelete`).
 pub const MAX_FETCHED: usize = 256;
 /// How long a request waits for another request's hold on the same upload.
 const LOCK_WAIT: Duration = Duration::from_secs(10);

@@ -43,6 +43,7 @@ pub async fn run(store: &dyn Store) {
     blobs(store).await;
     blob_sends(store).await;
     blob_readers_of_removed_devices(store).await;
+    blob_deletes_by_owner(store).await;
     group_epochs(store).await;
 }
 
@@ -438,6 +439,40 @@ async fn blob_readers_of_removed_devices(s: &dyn Store) {
     s.remove_device("fred", 0, 30).await.unwrap();
     assert!(!s.blob_readable_by(&a, "fred").await.unwrap());
     assert_eq!(s.drop_unread_blobs().await.unwrap(), vec![a]);
+    assert_eq!(s.blob_totals().await.unwrap(), (0, 0));
+}
+
+async fn blob_deletes_by_owner(s: &dyn Store) {
+    let (sent, unfinished, foreign, unknown) = (BlobId([40; 16]), BlobId([41; 16]), BlobId([42; 16]), BlobId([43; 16]));
+    s.create_blob(&blob(40, "hana", 10, 0), LIMITS).await.unwrap();
+    s.complete_blob(&sent).await.unwrap();
+    s.create_blob(&blob(41, "hana", 10, 0), LIMITS).await.unwrap();
+    s.create_blob(&blob(42, "ivan", 10, 0), LIMITS).await.unwrap();
+    s.complete_blob(&foreign).await.unwrap();
+    let readers = vec![("ivan".to_string(), 0), ("hana".to_string(), 1)];
+    let send = |id| BlobSend { blob_ids: vec![id], readers: readers.clone(), expires_ms: 9_000 };
+    s.commit_batch(&[], &[], &[send(sent), send(foreign)], &[]).await.unwrap();
+
+    // Only the owner's blobs go, whole or not, sent or not; unknown ids,
+    // other accounts' blobs and repeated ids change nothing.
+    assert_eq!(s.delete_own_blobs("ivan", &[sent, unfinished, unknown]).await.unwrap(), vec![]);
+    assert!(s.blob(&sent).await.unwrap().is_some() && s.blob(&unfinished).await.unwrap().is_some());
+    let gone = s.delete_own_blobs("hana", &[sent, foreign, unknown, unfinished, sent]).await.unwrap();
+    assert_eq!(gone, vec![sent, unfinished], "the deleted ones, in the order given, each once");
+    assert_eq!((s.blob(&sent).await.unwrap(), s.blob(&unfinished).await.unwrap()), (None, None));
+    assert!(!s.blob_readable_by(&sent, "ivan").await.unwrap(), "its readers went with it");
+    assert!(s.blob(&foreign).await.unwrap().is_some(), "another account's blob stays");
+    assert!(s.blob_readable_by(&foreign, "ivan").await.unwrap(), "… with its readers");
+    assert_eq!(s.blob_usage("hana").await.unwrap(), (0, 0));
+    assert!(!s.drop_unread_blobs().await.unwrap().contains(&sent), "a deleted blob is not reported again");
+    assert_eq!(s.delete_own_blobs("hana", &[sent]).await.unwrap(), vec![], "deleting twice is harmless");
+    assert_eq!(s.delete_own_blobs("hana", &[]).await.unwrap(), vec![]);
+    // No reader row outlived its blob: the same id again has none.
+    s.create_blob(&blob(40, "hana", 10, 0), LIMITS).await.unwrap();
+    assert!(!s.blob_readable_by(&sent, "ivan").await.unwrap() && !s.blob_readable_by(&sent, "hana").await.unwrap());
+
+    assert_eq!(s.delete_own_blobs("hana", &[sent]).await.unwrap(), vec![sent]);
+    assert_eq!(s.delete_own_blobs("ivan", &[foreign]).await.unwrap(), vec![foreign]);
     assert_eq!(s.blob_totals().await.unwrap(), (0, 0));
 }
 

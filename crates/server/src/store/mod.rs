@@ -379,6 +379,11 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_blob_reader(&self, id: &BlobId, handle: &str, device_id: u32) -> Result<bool, StoreError>;
     /// Deletes a blob's record (and its readers); false if it was gone.
     async fn delete_blob(&self, id: &BlobId) -> Result<bool, StoreError>;
+    /// Deletes, in one transaction, the records (and readers) of those of
+    /// `ids` that account `handle` uploaded, whole or not, sent or not;
+    /// returns their ids, for the caller to delete the files. Unknown ids
+    /// and other accounts' blobs are left alone.
+    async fn delete_own_blobs(&self, handle: &str, ids: &[BlobId]) -> Result<Vec<BlobId>, StoreError>;
     /// Deletes every blob that expired before `now_ms` (its record and
     /// readers) and returns their ids, for the caller to delete the files.
     /// One statement: a send that extends a blob's expiry meanwhile either

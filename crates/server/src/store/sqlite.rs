@@ -731,6 +731,24 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn delete_own_blobs(&self, handle: &str, ids: &[BlobId]) -> Result<Vec<BlobId>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut gone = Vec::new();
+        for id in ids {
+            // Readers go with the record (ON DELETE CASCADE).
+            let done = sqlx::query("DELETE FROM blobs WHERE id = ? AND handle = ?")
+                .bind(id.0.as_slice())
+                .bind(handle)
+                .execute(&mut *tx)
+                .await?;
+            if done.rows_affected() == 1 {
+                gone.push(*id);
+            }
+        }
+        tx.commit().await?;
+        Ok(gone)
+    }
+
     async fn expire_blobs(&self, now_ms: u64) -> Result<Vec<BlobId>, StoreError> {
         let ids: Vec<Vec<u8>> = sqlx::query_scalar("DELETE FROM blobs WHERE expires_ms < ? RETURNING id")
             .bind(i(now_ms))

@@ -1,6 +1,7 @@
 //! The blob store (docs/protocol.md §14.3): tickets over the real socket,
 //! bytes over real HTTP (tus-style PATCH, Range GET), readers recorded by
-//! sends, deletion by fetch, device removal and expiry.
+//! sends, deletion by fetch, by the owner (`BlobDelete`), device removal
+//! and expiry.
 
 use crate::common::*;
 use std::time::Duration;
@@ -608,6 +609,111 @@ async fn removing_a_device_drops_its_readers_and_a_blob_left_without_one() {
     b0.ok(Request::RemoveDevice(RemoveDevice { device_id: 1, new_list: Some(list) })).await;
     assert!(!blob_file(&server, &t).exists(), "its only reader was removed: the blob is gone");
     a.fails(Request::BlobDownload(BlobDownload { blob_id: t.blob_id.clone() }), ErrorCode::BlobNotFound).await;
+    server.stop().await;
+}
+
+fn delete(ids: Vec<Vec<u8>>) -> Request {
+    Request::BlobDelete(BlobDelete { blob_ids: ids })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owners_other_device_deletes_a_sent_blob_and_earlier_tokens_find_nothing() {
+    let server = TestServer::start().await;
+    let (mut alice, mut a0) = register(&server, "alice").await;
+    let mut a1 = link(&server, &mut alice, &mut a0, 1).await;
+    let (_bob, mut b0) = register(&server, "bob").await;
+    let (_, _, blob) = file(3_000, b"MARKER");
+    let t = upload(&server, &mut a0, &blob).await;
+    let kept = upload(&server, &mut a0, &blob).await;
+    a0.ok(send_with(1, vec![("bob", 0), ("alice", 1)], vec![t.blob_id.clone(), kept.blob_id.clone()])).await;
+    b0.envelope().await;
+    a1.envelope().await;
+    // Bob holds a download token from before the deletion.
+    let d = download_ticket(&mut b0, &t.blob_id).await;
+    assert_eq!(get(&server, &d, None).await.status, 200);
+
+    // Alice deletes the message for everyone from her other device (not
+    // the uploading one): the blob goes, the other one of the send stays.
+    let body = a1.ok(delete(vec![t.blob_id.clone(), t.blob_id.clone(), vec![5; 16]])).await;
+    assert!(matches!(body, ResponseBody::Done(_)), "{body:?}");
+    assert!(!blob_file(&server, &t).exists(), "the file is gone from the blob directory");
+    assert!(server.server.store().blob(&id_of(&t)).await.unwrap().is_none(), "the record is gone");
+    assert!(!server.server.store().blob_readable_by(&id_of(&t), "bob").await.unwrap(), "so are its readers");
+    b0.fails(Request::BlobDownload(BlobDownload { blob_id: t.blob_id.clone() }), ErrorCode::BlobNotFound).await;
+    a0.fails(Request::BlobDownload(BlobDownload { blob_id: t.blob_id.clone() }), ErrorCode::BlobNotFound).await;
+    let r = get(&server, &d, None).await;
+    assert_eq!((r.status, r.code().as_str()), (404, "blob_not_found"), "an earlier token finds nothing");
+    // It cannot be sent again; a late fetch or a second delete is harmless.
+    a0.fails(send_with(2, vec![("bob", 0)], vec![t.blob_id.clone()]), ErrorCode::BlobNotFound).await;
+    b0.ok(Request::BlobFetched(BlobFetched { blob_ids: vec![t.blob_id.clone()] })).await;
+    a0.ok(delete(vec![t.blob_id.clone()])).await;
+    assert!(blob_file(&server, &kept).exists());
+    assert_eq!(get(&server, &download_ticket(&mut b0, &kept.blob_id).await, None).await.body, blob);
+
+    // The uploading device may delete too, an unfinished upload as well.
+    let unfinished = upload_ticket(&mut a0, blob.len() as u64).await;
+    assert_eq!(patch(&server, &unfinished, 0, &blob[..100]).await.status, 204);
+    a0.ok(delete(vec![kept.blob_id.clone(), unfinished.blob_id.clone()])).await;
+    assert!(!blob_file(&server, &kept).exists() && !part_file(&server, &unfinished).exists());
+    let r = head(&server, &unfinished).await;
+    assert_eq!(r.status, 404, "the upload is gone");
+    assert_eq!(std::fs::read_dir(server.dir.path().join("blobs")).unwrap().count(), 0, "no file left");
+    assert_eq!(server.metric("tether_blob_deletes_total").await, 3.0);
+    assert_eq!(server.metric("tether_blobs").await, 0.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_accounts_blob_delete_is_answered_done_and_deletes_nothing() {
+    let server = TestServer::start().await;
+    let (_alice, mut a) = register(&server, "alice").await;
+    let (_bob, mut b) = register(&server, "bob").await;
+    let (_carol, mut c) = register(&server, "carol").await;
+    let (_, _, blob) = file(3_000, b"MARKER");
+    let t = upload(&server, &mut a, &blob).await;
+    a.ok(send_with(1, vec![("bob", 0)], vec![t.blob_id.clone()])).await;
+    b.envelope().await;
+
+    // A reader's account and a stranger get the answer an unknown id gets.
+    for x in [&mut b, &mut c] {
+        let body = x.ok(delete(vec![t.blob_id.clone()])).await;
+        assert!(matches!(body, ResponseBody::Done(_)), "{body:?}");
+        x.ok(delete(vec![vec![9; 16]])).await;
+    }
+    assert!(blob_file(&server, &t).exists(), "the file stays");
+    let d = download_ticket(&mut b, &t.blob_id).await;
+    let r = get(&server, &d, None).await;
+    assert_eq!((r.status, r.body == blob), (200, true), "still downloadable by its reader");
+    download_ticket(&mut a, &t.blob_id).await;
+    assert_eq!(server.metric("tether_blob_deletes_total").await, 0.0);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blob_delete_with_a_malformed_id_is_a_bad_request_and_the_connection_goes_on() {
+    let server = TestServer::start().await;
+    let (_alice, mut a) = register(&server, "alice").await;
+    let (_, _, blob) = file(3_000, b"MARKER");
+    let t = upload(&server, &mut a, &blob).await;
+
+    // A 17-byte id refuses the whole request: nothing is deleted, not
+    // even the well-formed id before it.
+    let mut long = t.blob_id.clone();
+    long.push(0);
+    a.fails(delete(vec![t.blob_id.clone(), long]), ErrorCode::BadRequest).await;
+    a.fails(delete(vec![vec![1; 15]]), ErrorCode::BadRequest).await;
+    a.fails(delete(vec![t.blob_id.clone(); 257]), ErrorCode::BadRequest).await;
+    assert!(blob_file(&server, &t).exists(), "nothing of a refused request is deleted");
+    // The connection goes on.
+    a.ping().await;
+    download_ticket(&mut a, &t.blob_id).await;
+    a.ok(delete(vec![])).await;
+    a.ok(delete(vec![t.blob_id.clone(); 256])).await;
+    assert!(!blob_file(&server, &t).exists());
+    // Guests are not registered.
+    let mut g = server.guest().await;
+    g.fails(delete(vec![t.blob_id.clone()]), ErrorCode::NotRegistered).await;
+    g.fails(delete(vec![vec![1; 17]]), ErrorCode::NotRegistered).await;
     server.stop().await;
 }
 
