@@ -944,8 +944,8 @@ mod tests {
         b.expires_ms = 100;
         chats.add(b, true, "Bob", &mut fx);
         assert_eq!((chats.get("bob").unwrap().unread, chats.next_expiry()), (2, Some(100)));
-        assert!(chats.expire(99, &mut fx).is_empty());
-        assert_eq!(chats.expire(100, &mut fx).len(), 1);
+        assert!(chats.expire(99, &MemoryStore::default(), &mut fx).is_empty());
+        assert_eq!(chats.expire(100, &MemoryStore::default(), &mut fx).len(), 1);
         let c = chats.get("bob").unwrap();
         assert_eq!((c.unread, c.last_preview.as_str(), chats.next_expiry()), (1, "a", None));
         assert_eq!(chats.search("A", None, 10).len(), 1);
@@ -956,6 +956,55 @@ mod tests {
         let mut store = MemoryStore::default();
         store.apply(&fx.ops).unwrap();
         assert!(Chats::load(&store).unwrap().messages("bob").is_empty());
+    }
+
+    #[test]
+    fn lazy_chats_load_on_demand_and_the_least_recently_used_leave_memory() {
+        let mut chats = Chats { lazy: true, ..Default::default() };
+        let mut fx = Effects::default();
+        for (chat, n) in [("bob", 3), ("carol", 2)] {
+            for i in 0..n {
+                let mut m = msg(&format!("{chat}{i}"), 10 + i);
+                m.chat = chat.into();
+                chats.add(m, true, "", &mut fx);
+            }
+        }
+        // New chats start resident (nothing of them was stored before).
+        assert!(chats.is_resident("bob") && chats.is_resident("carol"));
+        chats.evict(3, |_| false);
+        assert!(!chats.is_resident("bob") && chats.is_resident("carol"), "the least recently used went");
+        // A message for a chat not in memory is written, not loaded.
+        let mut late = msg("bob3", 20);
+        late.chat = "bob".into();
+        chats.add(late, true, "", &mut fx);
+        assert!(!chats.is_resident("bob"));
+        assert_eq!(chats.get("bob").unwrap().unread, 4);
+        // The store reads it back with the rest, and its words are indexed.
+        let mut store = MemoryStore::default();
+        store.apply(&fx.ops).unwrap();
+        assert!(chats.ensure("bob", &store).unwrap());
+        assert_eq!(ids(&chats), ["bob0", "bob1", "bob2", "bob3"]);
+        assert_eq!(store.scan_prefix(NS_WORDS, "bob3/").unwrap().unwrap().len(), 1);
+        // Reopened: nothing resident, the sequence goes on.
+        let mut again = Chats::load(&LazyMem(store)).unwrap();
+        assert!(again.is_lazy() && !again.is_resident("bob"));
+        assert_eq!(again.next_seq, 6);
+        assert!(!again.ensure("bob", &LazyMem(MemoryStore::default())).unwrap());
+        assert_eq!(again.take_wants(), ["bob"]);
+    }
+
+    /// A memory store that keeps history apart, as the browser's does.
+    struct LazyMem(MemoryStore);
+    impl KvStore for LazyMem {
+        fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+            if crate::store::HISTORY_NAMESPACES.contains(&ns) { Ok(vec![]) } else { self.0.scan(ns) }
+        }
+        fn apply(&mut self, ops: &[crate::store::Op]) -> Result<(), String> {
+            self.0.apply(ops)
+        }
+        fn scan_prefix(&self, ns: &str, prefix: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+            if crate::store::HISTORY_NAMESPACES.contains(&ns) { Ok(None) } else { self.0.scan_prefix(ns, prefix) }
+        }
     }
 
     #[test]
