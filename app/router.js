@@ -79,7 +79,9 @@ async function route(core, msg) {
       return tell({ kind: "snapshot", snapshot: core.snapshot() });
     case "openChat":
       openChat = msg.chat;
-      tell(chatReply(core, msg.chat));
+      // The history is read on demand: have the chat loaded first.
+      await core.loadChat(msg.chat);
+      if (openChat === msg.chat) tell(chatReply(core, msg.chat));
       return core.markRead(msg.chat);
     case "closeChat":
       openChat = null;

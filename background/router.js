@@ -64,7 +64,9 @@ async function route(core, port, msg) {
       return core.startLink(!!msg.withCode);
     case "openChat":
       ports.set(port, msg.chat);
-      post(port, chatReply(core, msg.chat));
+      // The history is read on demand: have the chat loaded first.
+      await core.loadChat(msg.chat);
+      if (ports.get(port) === msg.chat) post(port, chatReply(core, msg.chat));
       return core.markRead(msg.chat);
     case "closeChat":
       ports.set(port, null);

@@ -43,7 +43,7 @@ mod timer;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
 
-use crate::core::{Shared, command};
+use crate::core::{Shared, chat_command, command};
 use crate::host::{JsHost, to_js};
 use crate::settings::{Settings, StoredSettings};
 use crate::snapshot::RequestAction;
@@ -131,10 +131,30 @@ impl Core {
         to_js(&self.shared.state.borrow().snapshot())
     }
 
-    /// A chat's messages, oldest first.
+    /// A chat's messages, oldest first, as far as they are loaded (see
+    /// `loadChat`; the history is read from IndexedDB on demand).
     #[wasm_bindgen(unchecked_return_type = "ChatMessage[]")]
     pub fn messages(&self, chat: &str) -> JsValue {
         to_js(self.shared.state.borrow().engine.messages(chat))
+    }
+
+    /// Has a chat's messages loaded (once per wake, or after it left
+    /// memory): `messages` then has them all.
+    #[wasm_bindgen(js_name = loadChat, unchecked_return_type = "Promise<void>")]
+    pub fn load_chat(&self, chat: String) -> Promise {
+        chat_command(&self.shared, &chat, |_, _, _| Ok(JsValue::UNDEFINED))
+    }
+
+    /// Messages with every word of `query` (each starting a word), in
+    /// `chat` or everywhere, newest first, at most `limit`: read from the
+    /// history's word index, not from memory.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SearchHit[]>")]
+    pub fn search(&self, query: String, chat: Option<String>, limit: usize) -> Promise {
+        let shared = self.shared.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let hits = core::search(&shared, &query, chat.as_deref(), limit).await.map_err(|e| JsValue::from(JsError::new(&e)))?;
+            Ok(to_js(&hits))
+        })
     }
 
     /// The `n` most recent chats that are not archived (menus, the command).
@@ -267,7 +287,7 @@ impl Core {
 
     #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]
     pub fn mark_read(&self, chat: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.mark_read(&chat, now).map(|()| JsValue::UNDEFINED))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.mark_read(&chat, now).map(|()| JsValue::UNDEFINED))
     }
 
     /// Turns one of a chat's flags on or off (against the current state).

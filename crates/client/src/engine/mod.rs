@@ -123,6 +123,7 @@ struct Link {
 
 pub use groups::{GroupInfo, GroupMemberView};
 pub use media::{FileInfo, Ticket};
+pub use history::SEARCH_CANDIDATES;
 pub use messaging::{NOTE_TO_SELF, SEARCH_LIMIT, timer_words};
 pub(crate) use send::hex_to_bytes;
 pub use recovery::RESTORED_ELSEWHERE;
