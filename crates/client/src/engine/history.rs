@@ -135,6 +135,18 @@ impl Engine {
         self.resident(chat)
     }
 
+    /// Imports contacts, chats and messages as a companion imports its
+    /// primary's history, without a link: for benchmarks that need a big
+    /// history (`cargo xtask bench history`), never for a UI.
+    #[doc(hidden)]
+    pub fn danger_import_history(&mut self, contacts: Vec<crate::model::Contact>, chats: Vec<crate::model::Chat>, messages: Vec<ChatMessage>) {
+        for c in contacts {
+            self.directory.import(c, &mut self.fx);
+        }
+        self.chats.import(chats, messages, &mut self.fx);
+        self.finish();
+    }
+
     // ------------------------------------------------------- internals
 
     pub(super) fn resident(&mut self, chat: &str) -> bool {
