@@ -32,7 +32,7 @@
 //       #devices-link
 //   chats        the popup's ids (popup/popup.html): #chat-list, #composer, …
 
-import { goBack } from "../popup/keys.js";
+import { closeChatLayer, goBack } from "../popup/keys.js";
 import { ready } from "./engine.js";
 import { chatScreen, renderChats, setUpChats, toList } from "./chats.js";
 import { afterRegistered, renderPhrase, renderPhraseConfirm, renderRegister, renderRestore, renderWelcome, wireAccount } from "./screens/account.js";
@@ -118,7 +118,11 @@ function onBack() {
   } else if (screen === "phrase-confirm" && app.phrase) app.phrase = { ...app.phrase, confirming: false, error: null };
   else if (screen === "link-confirm") ready.then((core) => core.clearLink()).catch(() => {});
   else if (screen === "link" || screen === "link-code" || screen === "devices") app.overlay = null;
-  else if (screen === "chats") goBack();
+  else if (screen === "chats") {
+    // A message's menu, the chat's search, a reply or an edit close first; the chat stays.
+    if (closeChatLayer()) return void history.pushState({ tetherDeep: true }, "");
+    goBack();
+  }
   render();
 }
 

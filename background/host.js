@@ -31,7 +31,7 @@ export function createHost(core) {
     publish(update) {
       const { snapshot } = update;
       updateBadge(snapshot);
-      rebuildMenus(snapshot.state === "linked" ? update.recentChats : null);
+      rebuildMenus(snapshot.state === "linked" ? update.recentChats : null, snapshot.account?.handle ?? null);
       cacheSnapshot(snapshot).catch(report);
       const c = core();
       for (const [port, open] of ports) {

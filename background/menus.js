@@ -1,7 +1,7 @@
 // @ts-check
 // The context menu: "Send to Tether" on pages, links, selections and
-// images, with the recent chats and "Choose chat…". Rebuilt (removeAll,
-// then create) only when the recent chats change.
+// images, with the recent chats, the note to self (always offered) and
+// "Choose chat…". Rebuilt (removeAll, then create) only when they change.
 
 /** @typedef {import("../wasm/tether_core.js").RecentChat} RecentChat */
 
@@ -17,9 +17,10 @@ let shownKey = "";
 
 /**
  * @param {RecentChat[] | null} recent the recent chats, or null when not linked (no menu)
+ * @param {string | null} [me] this account's handle: its note to self is always offered
  */
-export function rebuildMenus(recent) {
-  const key = JSON.stringify(recent);
+export function rebuildMenus(recent, me = null) {
+  const key = JSON.stringify([recent, me]);
   if (key === shownKey) return;
   shownKey = key;
   chrome.contextMenus.removeAll(() => {
@@ -27,6 +28,10 @@ export function rebuildMenus(recent) {
     chrome.contextMenus.create({ id: MENU_ROOT, title: chrome.i18n.getMessage("menuSendTo"), contexts: CONTEXTS });
     for (const c of recent) {
       chrome.contextMenus.create({ id: `${CHAT_PREFIX}${c.handle}`, parentId: MENU_ROOT, title: c.name, contexts: CONTEXTS });
+    }
+    // Among the recent chats once written to; offered anyway.
+    if (me && !recent.some((c) => c.handle === me)) {
+      chrome.contextMenus.create({ id: `${CHAT_PREFIX}${me}`, parentId: MENU_ROOT, title: chrome.i18n.getMessage("noteToSelf"), contexts: CONTEXTS });
     }
     chrome.contextMenus.create({ id: MENU_CHOOSE, parentId: MENU_ROOT, title: chrome.i18n.getMessage("menuChoose"), contexts: CONTEXTS });
   });

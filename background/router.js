@@ -4,7 +4,7 @@
 // is a core command, run in the core's serial queue.
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
-import { PORT_NAME, chatReply, freshShare, isRequest } from "../common/messages.js";
+import { PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
 import { PENDING_SHARE_KEY } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
@@ -132,6 +132,25 @@ async function route(core, port, msg) {
       return core.changeGroup(msg.chat, msg.op);
     case "messageReceipts":
       return post(port, { kind: "receipts", chat: msg.chat, id: msg.id, receipts: core.messageReceipts(msg.chat, msg.id) });
+    case "reply":
+      await core.reply(msg.chat, msg.replyTo, msg.text);
+      return;
+    case "react":
+      return core.react(msg.chat, msg.id, msg.emoji);
+    case "edit":
+      return core.edit(msg.chat, msg.id, msg.text);
+    case "deleteForEveryone":
+      return core.deleteForEveryone(msg.chat, msg.id);
+    case "deleteForMe":
+      return core.deleteForMe(msg.chat, msg.ids);
+    case "setDisappearing":
+      return core.setDisappearing(msg.chat, msg.seconds);
+    case "setDraft":
+      return core.setDraft(msg.chat, msg.text);
+    case "markRead":
+      return core.markRead(msg.chat);
+    case "search":
+      return post(port, await searchReply(core, msg.query, msg.chat));
     default: {
       /** @type {never} */
       const unknown = msg;

@@ -35,8 +35,11 @@ export function freshShare(share, now) {
   return now - s.at >= 0 && now - s.at < PENDING_SHARE_TTL_MS ? /** @type {PendingShare} */ (s) : null;
 }
 
-/** Chat flags a popup can turn on or off, one at a time. */
-export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
+/** Chat flags a popup can turn on or off, one at a time ("unread": marked as unread). */
+export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned", "unread"]);
+
+/** Most results a search asks the core for. */
+export const SEARCH_RESULTS = 50;
 
 /** @typedef {typeof FLAGS[number]} ChatFlag */
 
@@ -71,6 +74,15 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "createGroup", name: string, members: string[] }
  *   | { kind: "changeGroup", chat: string, op: GroupOp }
  *   | { kind: "messageReceipts", chat: string, id: string }
+ *   | { kind: "reply", chat: string, replyTo: string, text: string }
+ *   | { kind: "react", chat: string, id: string, emoji: string }
+ *   | { kind: "edit", chat: string, id: string, text: string }
+ *   | { kind: "deleteForEveryone", chat: string, id: string }
+ *   | { kind: "deleteForMe", chat: string, ids: string[] }
+ *   | { kind: "setDisappearing", chat: string, seconds: number }
+ *   | { kind: "setDraft", chat: string, text: string }
+ *   | { kind: "markRead", chat: string }
+ *   | { kind: "search", query: string, chat: string | null }
  * )} PopupRequest
  */
 
@@ -88,12 +100,14 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
 /** A change of a group (add, remove, leave, rename, admins). @typedef {import("../wasm/tether_core.js").GroupOp} GroupOp */
 /** How far an own group message got with one member. @typedef {import("../wasm/tether_core.js").MemberReceipt} MemberReceipt */
 /** Accept, delete, block or report a message request, or unblock. @typedef {import("../wasm/tether_core.js").RequestAction} RequestAction */
+/** Which of a chat's messages may be reacted to, edited or deleted for everyone now. @typedef {import("../wasm/tether_core.js").MessageActions} MessageActions */
+/** A message a search found, with its chat's name. @typedef {import("../wasm/tether_core.js").SearchHit} SearchHit */
 
 /**
  * What the worker tells the popup.
  * @typedef {(
  *   | { kind: "snapshot", snapshot: Snapshot }
- *   | { kind: "chat", chat: string, messages: ChatMessage[], group: GroupInfo | null }
+ *   | { kind: "chat", chat: string, messages: ChatMessage[], group: GroupInfo | null, actions: MessageActions }
  *   | { kind: "serverChecked", ok: boolean, fingerprint: string | null, error: string | null }
  *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
  *   | { kind: "error", message: string }
@@ -101,6 +115,7 @@ export const FLAGS = /** @type {const} */ (["muted", "archived", "pinned"]);
  *   | { kind: "progress", progress: Progress }
  *   | { kind: "groupCreated", chat: string }
  *   | { kind: "receipts", chat: string, id: string, receipts: MemberReceipt[] }
+ *   | { kind: "searchResults", query: string, chat: string | null, hits: SearchHit[] }
  * )} WorkerMessage
  */
 
@@ -134,18 +149,40 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "createGroup",
   "changeGroup",
   "messageReceipts",
+  "reply",
+  "react",
+  "edit",
+  "deleteForEveryone",
+  "deleteForMe",
+  "setDisappearing",
+  "setDraft",
+  "markRead",
+  "search",
 ]);
 
 /**
- * A chat's messages and, for a group's chat, the group as it stands: what
- * the worker (and the web app's page) sends whenever an open chat changes
- * (a group's changes always write a line into its chat).
- * @param {{ messages(chat: string): ChatMessage[], groupInfo(chat: string): GroupInfo | null }} core
+ * A chat's messages, what the message menu may offer for them now, and,
+ * for a group's chat, the group as it stands: what the worker (and the web
+ * app's page) sends whenever an open chat changes (a group's changes
+ * always write a line into its chat).
+ * @param {{ messages(chat: string): ChatMessage[], groupInfo(chat: string): GroupInfo | null, messageActions(chat: string): MessageActions }} core
  * @param {string} chat
  * @returns {Extract<WorkerMessage, { kind: "chat" }>}
  */
 export function chatReply(core, chat) {
-  return { kind: "chat", chat, messages: core.messages(chat), group: core.groupInfo(chat) };
+  return { kind: "chat", chat, messages: core.messages(chat), group: core.groupInfo(chat), actions: core.messageActions(chat) };
+}
+
+/**
+ * The answer to a search: what the core found for `query` in `chat` (or
+ * in every chat when null), from the history's word index.
+ * @param {{ search(query: string, chat: string | null | undefined, limit: number): Promise<SearchHit[]> }} core
+ * @param {string} query
+ * @param {string | null} chat
+ * @returns {Promise<Extract<WorkerMessage, { kind: "searchResults" }>>}
+ */
+export async function searchReply(core, query, chat) {
+  return { kind: "searchResults", query, chat, hits: await core.search(query, chat, SEARCH_RESULTS) };
 }
 
 /**

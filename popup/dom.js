@@ -123,17 +123,22 @@ export function hueOf(handle) {
   return HUES[hash % HUES.length];
 }
 
+/** What an avatar stands for: a person, a group, or the note to self. @typedef {"person" | "group" | "note"} AvatarKind */
+
 /**
  * A round avatar with the name's first letter, its colour picked from the
- * handle; a group's (`group`) shows a group sign instead of a letter.
+ * handle; a group's shows a group sign instead of a letter, the note to
+ * self's a bookmark.
  * @param {string} name
  * @param {string} handle
  * @param {"" | "sm" | "lg"} [size]
- * @param {boolean} [group]
+ * @param {boolean | AvatarKind} [kind] a group's when true
  */
-export function avatar(name, handle, size = "", group = false) {
+export function avatar(name, handle, size = "", kind = false) {
+  const k = kind === true ? "group" : kind || "person";
   const initial = ([...name.trim()][0] ?? "?").toUpperCase();
-  return h("span", { class: `avatar ${size}${group ? " is-group" : ""}`.trim(), style: `--hue:${hueOf(handle)}`, "aria-hidden": "true" }, group ? icon("users") : initial);
+  const cls = `avatar ${size}${k === "group" ? " is-group" : ""}${k === "note" ? " is-note" : ""}`.trim();
+  return h("span", { class: cls, style: k === "note" ? null : `--hue:${hueOf(handle)}`, "aria-hidden": "true" }, k === "group" ? icon("users") : k === "note" ? icon("bookmark") : initial);
 }
 
 /**
@@ -141,12 +146,13 @@ export function avatar(name, handle, size = "", group = false) {
  * @param {HTMLElement} el
  * @param {string} name
  * @param {string} handle
- * @param {boolean} [group]
+ * @param {boolean | AvatarKind} [kind] a group's when true
  */
-export function paintAvatar(el, name, handle, group = false) {
-  const a = avatar(name, handle, "", group);
+export function paintAvatar(el, name, handle, kind = false) {
+  const a = avatar(name, handle, "", kind);
   el.replaceChildren(...a.childNodes);
-  el.classList.toggle("is-group", group);
+  el.classList.toggle("is-group", a.classList.contains("is-group"));
+  el.classList.toggle("is-note", a.classList.contains("is-note"));
   el.style.cssText = a.style.cssText;
 }
 

@@ -74,3 +74,15 @@ export function clock(ms) {
   const s = Math.max(0, Math.ceil(ms / 1000));
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
+
+/**
+ * A disappearing-messages timer in words ("Off", "24 hours", "7 days", "90 days").
+ * @param {number} seconds
+ */
+export function timerLabel(seconds) {
+  /** @type {Record<number, string>} */
+  const keys = { 0: "timerOff", 86400: "timer24h", 604800: "timer7d", 7776000: "timer90d" };
+  const key = keys[seconds];
+  if (key) return t(key);
+  return seconds % 86400 === 0 ? t("timerDays", seconds / 86400) : t("timerHours", Math.round(seconds / 3600));
+}

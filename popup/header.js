@@ -2,8 +2,9 @@
 // The header bar (title, status pill, buttons) and the error banner, for
 // whichever screen is shown.
 
-import { $, paintAvatar, t } from "./dom.js";
-import { data, findChat, findContact, isGroup, nameOf, openGroup, ui } from "./state.js";
+import { $, label, paintAvatar, t } from "./dom.js";
+import { timerLabel } from "./format.js";
+import { data, findChat, findContact, isGroup, isNoteToSelf, nameOf, openGroup, ui } from "./state.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 
@@ -18,6 +19,7 @@ export function renderHeader(screen) {
   $("logo").hidden = inner;
   $("bar-avatar").hidden = screen !== "chat";
   $("chat-more").hidden = screen !== "chat";
+  $("chat-search").hidden = screen !== "chat";
   $("new-chat").hidden = screen !== "list";
   $("settings").hidden = !(screen === "list" || screen === "unlinked");
   $("bar").dataset.screen = screen;
@@ -34,6 +36,10 @@ export function renderHeader(screen) {
     if (chat?.muted) sub = `${t("mutedShort")} · ${sub}`;
     paintAvatar($("bar-avatar"), title, ui.chat, true);
     $("title").title = t("groupInfoOpen");
+  } else if (screen === "chat" && ui.chat && isNoteToSelf(ui.chat)) {
+    title = nameOf(ui.chat);
+    sub = t("noteToSelfSub");
+    paintAvatar($("bar-avatar"), title, ui.chat, "note");
   } else if (screen === "chat" && ui.chat) {
     title = nameOf(ui.chat);
     sub = `@${ui.chat}`;
@@ -55,6 +61,11 @@ export function renderHeader(screen) {
   $("title").textContent = title;
   $("subtitle").textContent = sub;
   $("subtitle").hidden = !sub;
+  // Disappearing messages on: a small timer beside the chat's name.
+  const secs = screen === "chat" && ui.chat ? findChat(ui.chat)?.disappearSecs ?? 0 : 0;
+  const timer = $("bar-timer");
+  timer.hidden = !secs;
+  if (secs) label(timer, t("disappearsAfter", timerLabel(secs)));
 
   // Status pill: link state before linking, connection once linked (subtle when fine).
   const pill = $("pill");

@@ -1,16 +1,33 @@
 // @ts-check
 // The keyboard: Ctrl/Cmd+K to search, arrows through the list, Esc one step
-// back (closes the menu, the chat, the screen, or clears the search).
+// back (closes a menu, the chat's search, a reply or an edit, the chat, the
+// screen, or clears the search).
 
 import { $, $input } from "./dom.js";
 import { closeMenu, menuKeydown } from "./menu.js";
 import { closeChat } from "./screens/chat.js";
+import { cancelCompose } from "./screens/compose.js";
+import { closeMsgMenu, msgMenuKeydown } from "./screens/msgmenu.js";
+import { closeChatSearch } from "./screens/search.js";
 import { renderList } from "./screens/list.js";
 import { data, redraw, ui } from "./state.js";
+
+/**
+ * Closes what lies over the open chat: a message's menu, the chat's
+ * search, a reply or an edit under way. False if there was none.
+ */
+export function closeChatLayer() {
+  if (ui.msgMenu) closeMsgMenu(true);
+  else if (ui.screen === "chat" && ui.chatSearch !== null) closeChatSearch(true);
+  else if (ui.screen === "chat" && ui.compose) cancelCompose();
+  else return false;
+  return true;
+}
 
 /** Esc and the back button: one step up. */
 export function goBack() {
   if (ui.menu) return closeMenu(true);
+  if (ui.msgMenu) return closeMsgMenu(true);
   if (ui.screen === "newgroup") {
     // Back to the new-chat screen, or to the group's info.
     if (ui.picker?.mode === "create") ui.newChat = true;
@@ -87,6 +104,8 @@ export function onKeydown(e) {
     return;
   }
   if (ui.menu) return menuKeydown(e);
+  if (ui.msgMenu) return msgMenuKeydown(e);
+  if (e.key === "Escape" && closeChatLayer()) return e.preventDefault();
   if (e.key === "Escape") {
     if (ui.screen === "list" && !ui.query) return; // let the browser close the popup
     e.preventDefault();

@@ -4,6 +4,8 @@
 // open, what is typed in a box, whether a section is expanded. Domain state
 // (order, names, validity, flags) lives in the core and arrives in `data`.
 
+import { t } from "./dom.js";
+
 /** @typedef {import("../common/messages.js").Snapshot} Snapshot */
 /** @typedef {import("../common/messages.js").ChatMessage} ChatMessage */
 /** @typedef {Snapshot["chats"][number]} ChatSummary */
@@ -13,6 +15,8 @@
 /** @typedef {import("../common/messages.js").ContactInfo} ContactInfo */
 /** @typedef {import("../common/messages.js").GroupInfo} GroupInfo */
 /** @typedef {import("../common/messages.js").MemberReceipt} MemberReceipt */
+/** @typedef {import("../common/messages.js").MessageActions} MessageActions */
+/** @typedef {import("../common/messages.js").SearchHit} SearchHit */
 /** @typedef {"starting" | "setup" | "unlinked" | "linking" | "confirm" | "list" | "chat" | "newchat" | "newgroup" | "settings" | "contact" | "group" | "requests"} Screen */
 
 export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "linking", "confirm", "list", "chat", "newchat", "newgroup", "settings", "contact", "group", "requests"]);
@@ -20,8 +24,10 @@ export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */
   snap: null,
-  /** The open chat's history as the worker last sent it (and its group, for a group's chat). @type {{ chat: string, messages: ChatMessage[], group: GroupInfo | null } | null} */
+  /** The open chat's history as the worker last sent it (its group, for a group's chat, and what the message menu may offer). @type {{ chat: string, messages: ChatMessage[], group: GroupInfo | null, actions: MessageActions } | null} */
   history: null,
+  /** What the core found for the search on show (the chat list's: chat null). @type {{ query: string, chat: string | null, hits: SearchHit[] } | null} */
+  search: null,
   /** Who has an own group message, as the worker last said ("read by"). @type {{ chat: string, id: string, receipts: MemberReceipt[] } | null} */
   receipts: null,
   /** The open contact info screen's data, as the worker last sent it. @type {{ chat: string, info: ContactInfo | null } | null} */
@@ -64,12 +70,26 @@ export const ui = {
   setupTouched: false,
   /** The banner error the user closed (shown again if a different one comes). @type {string | null} */
   dismissedError: null,
-  /** Unsent text per chat, so going back and forth loses nothing. @type {Map<string, string>} */
+  /** Text typed per chat and not yet kept by the core (`setDraft`, after a pause), so going back and forth loses nothing. @type {Map<string, string>} */
   drafts: new Map(),
+  /** The composer answers (`reply`) or edits (`edit`) a message of the open chat. @type {{ mode: "reply" | "edit", chat: string, id: string } | null} */
+  compose: null,
+  /** The message whose menu is open (reactions, reply, edit, delete), the element it hangs from, and a step inside it. @type {{ id: string, anchor: HTMLElement, step: "main" | "emoji" | "delete" } | null} */
+  msgMenu: null,
+  /** The own message whose earlier versions are shown. @type {string | null} */
+  historyFor: null,
+  /** The search inside the open chat: what is typed (null: closed). @type {string | null} */
+  chatSearch: null,
+  /** A message to scroll to and highlight once its chat's history is on show. @type {{ chat: string, id: string } | null} */
+  focus: null,
+  /** A message lit up after a jump to it (a quote, a search result), and since when. @type {{ id: string, at: number } | null} */
+  flash: null,
+  /** Where "N unread messages" goes in the open chat, as it stood when the chat was opened (before it was read). @type {{ chat: string, afterMs: number, count: number } | null} */
+  unreadMark: null,
   /** The QR / code currently drawn, and when it was first seen (for the meter). @type {{ key: string | null, seenMs: number, lifeMs: number }} */
   link: { key: null, seenMs: 0, lifeMs: 1 },
-  /** What the message list showed last, to know when to scroll to the bottom. @type {{ chat: string | null, lastId: string | null, count: number }} */
-  shown: { chat: null, lastId: null, count: 0 },
+  /** What the message list showed last, to know when to scroll to the bottom, and whether the open chat was placed at its first unread message yet. @type {{ chat: string | null, lastId: string | null, count: number, placed: boolean }} */
+  shown: { chat: null, lastId: null, count: 0, placed: false },
   /** A page chosen from "Send to… → Choose chat…", waiting for an explicit "Send here" (expires). @type {import("../common/messages.js").PendingShare | null} */
   pendingShare: null,
 };
@@ -114,13 +134,22 @@ export function openGroup() {
 /** @param {string} handle */
 export const findContact = (handle) => contacts().find((c) => c.handle === handle) ?? null;
 
+/** This account's handle (its note to self's chat), once linked. */
+export const myHandle = () => data.snap?.account?.handle ?? null;
+/**
+ * Whether a chat is the note to self (the core's summary says so; one not
+ * written to yet is this account's own handle).
+ * @param {string | null} handle
+ */
+export const isNoteToSelf = (handle) => !!handle && (findChat(handle)?.noteToSelf ?? handle === myHandle());
+
 /**
  * The name the core gives a chat or contact; the bare handle only while the
  * core has not listed it yet (a chat just started).
  * @param {string} handle
  */
 export function nameOf(handle) {
-  return findChat(handle)?.name ?? findContact(handle)?.name ?? handle;
+  return findChat(handle)?.name ?? findContact(handle)?.name ?? (handle === myHandle() ? t("noteToSelf") : handle);
 }
 
 /**

@@ -17,12 +17,13 @@ import { renderList, wireList } from "./screens/list.js";
 import { renderRequests, wireRequests } from "./screens/requests.js";
 import { openNewChat, renderNewChat, wireNewChat } from "./screens/newchat.js";
 import { openSettings, renderSettings, wireSettings } from "./screens/settings.js";
-import { data, isGroup, ui } from "./state.js";
+import { onSearchResults } from "./screens/search.js";
+import { data, isGroup, isNoteToSelf, ui } from "./state.js";
 import { post } from "./port.js";
 
 /** @typedef {import("./state.js").Screen} Screen */
 /** @typedef {import("../common/messages.js").WorkerMessage} WorkerMessage */
-/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" | "progress" | "groupCreated" | "receipts" }>} ChatReply */
+/** @typedef {Extract<WorkerMessage, { kind: "chat" | "contactInfo" | "handleChecked" | "progress" | "groupCreated" | "receipts" | "searchResults" }>} ChatReply */
 
 /** The chat screen the view state calls for, once there is an account. @returns {Screen} */
 export function chatScreen() {
@@ -70,10 +71,14 @@ export function wireChatViews() {
   wireGroup();
   wireNewGroup();
   $("new-group").addEventListener("click", () => openPicker("create"));
-  // The chat header opens the contact's or the group's info.
+  $("note-to-self").addEventListener("click", () => {
+    const me = data.snap?.account?.handle;
+    if (me) openChat(me);
+  });
+  // The chat header opens the contact's or the group's info (the note to self has none).
   for (const id of ["bar-avatar", "title"]) {
     $(id).addEventListener("click", () => {
-      if (ui.screen !== "chat") return;
+      if (ui.screen !== "chat" || isNoteToSelf(ui.chat)) return;
       if (isGroup(ui.chat)) openGroupInfo();
       else openContact();
     });
@@ -91,7 +96,7 @@ export function applyChatMessage(msg) {
   switch (msg.kind) {
     case "chat":
       if (msg.chat === ui.chat) {
-        data.history = { chat: msg.chat, messages: msg.messages, group: msg.group };
+        data.history = { chat: msg.chat, messages: msg.messages, group: msg.group, actions: msg.actions };
         // A receipt may have come: "read by" asks again.
         if (ui.receiptsFor) post({ kind: "messageReceipts", chat: msg.chat, id: ui.receiptsFor });
         if (ui.screen === "chat") renderChat();
@@ -105,6 +110,9 @@ export function applyChatMessage(msg) {
         data.receipts = { chat: msg.chat, id: msg.id, receipts: msg.receipts };
         if (ui.screen === "chat") renderChat();
       }
+      return true;
+    case "searchResults":
+      onSearchResults(msg);
       return true;
     case "groupCreated":
       ui.picker = null;

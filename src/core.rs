@@ -758,13 +758,14 @@ impl State {
     }
 
     /// Sending to a handle that is not a contact yet adds it first; a
-    /// group's chat (`g:…`) is taken as it is.
+    /// group's chat (`g:…`) and the note to self (this account's handle)
+    /// are taken as they are.
     fn ensure_contact(&mut self, chat: &str, now: u64) -> Result<String, String> {
         if tether_client::groups::group_of(chat).is_some() {
             return Ok(chat.to_string());
         }
         let handle = tether_proto::normalize_handle(chat).map_err(|e| e.to_string())?;
-        if self.engine.contact(&handle).is_none() {
+        if Some(handle.as_str()) != self.engine.note_to_self() && self.engine.contact(&handle).is_none() {
             self.engine.add_contact(&handle, "", now).map_err(|e| e.to_string())?;
             self.share_profile(&handle, now);
         }

@@ -7,7 +7,8 @@
 //!
 //! Modules, top-down: `core` (the serial queue of inputs and the pump),
 //! `snapshot` (what the popup paints), `primary` (what a primary shows:
-//! link requests, devices), `contact` and `group` (the info screens),
+//! link requests, devices), `chat` (what the message menu may offer),
+//! `contact` and `group` (the info screens),
 //! `settings`, `store` (the engine's
 //! store: a mirror of chrome.storage.local), `host` (what the core asks of
 //! the worker), `media` (file transfer orders, the format's per-chunk values,
@@ -27,6 +28,7 @@
 #[cfg(feature = "app")]
 mod app;
 mod backoff;
+mod chat;
 mod contact;
 mod core;
 mod group;
@@ -136,6 +138,13 @@ impl Core {
     #[wasm_bindgen(unchecked_return_type = "ChatMessage[]")]
     pub fn messages(&self, chat: &str) -> JsValue {
         to_js(self.shared.state.borrow().engine.messages(chat))
+    }
+
+    /// Which of a chat's messages may be reacted to, edited or deleted
+    /// for everyone now (the message menu).
+    #[wasm_bindgen(js_name = messageActions, unchecked_return_type = "MessageActions")]
+    pub fn message_actions(&self, chat: &str) -> JsValue {
+        to_js(&chat::message_actions(&self.shared.state.borrow().engine, chat, js_sys::Date::now() as u64))
     }
 
     /// Has a chat's messages loaded (once per wake, or after it left
@@ -283,6 +292,50 @@ impl Core {
     #[wasm_bindgen(unchecked_return_type = "Upload[]")]
     pub fn uploads(&self) -> JsValue {
         to_js(&self.shared.state.borrow().engine.uploads())
+    }
+
+    /// Answers message `replyTo` of `chat` with a text; resolves to its id.
+    #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
+    pub fn reply(&self, chat: String, #[wasm_bindgen(js_name = replyTo)] reply_to: String, text: String) -> Promise {
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.reply(&chat, &reply_to, &text, now).map(JsValue::from).map_err(|e| e.to_string()))
+    }
+
+    /// Reacts to a message with `emoji` (one per person: it replaces this
+    /// account's earlier one); an empty `emoji` takes it back.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn react(&self, chat: String, id: String, emoji: String) -> Promise {
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.react(&chat, &id, &emoji, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Edits an own text (or a file's caption) within the edit window.
+    #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
+    pub fn edit(&self, chat: String, id: String, text: String) -> Promise {
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.edit(&chat, &id, &text, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Deletes an own message for everyone (within the delete window).
+    #[wasm_bindgen(js_name = deleteForEveryone, unchecked_return_type = "Promise<void>")]
+    pub fn delete_for_everyone(&self, chat: String, id: String) -> Promise {
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.delete_for_everyone(&chat, &id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Deletes messages from this account's devices only.
+    #[wasm_bindgen(js_name = deleteForMe, unchecked_return_type = "Promise<void>")]
+    pub fn delete_for_me(&self, chat: String, ids: Vec<String>) -> Promise {
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.delete_for_me(&chat, &ids, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Sets a chat's disappearing-messages timer (seconds; 0 turns it off).
+    #[wasm_bindgen(js_name = setDisappearing, unchecked_return_type = "Promise<void>")]
+    pub fn set_disappearing(&self, chat: String, seconds: u32) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.set_disappearing(&chat, seconds, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+    }
+
+    /// Keeps the composer's unsent text of a chat (empty: none), here and
+    /// on this account's other devices.
+    #[wasm_bindgen(js_name = setDraft, unchecked_return_type = "Promise<void>")]
+    pub fn set_draft(&self, chat: String, text: String) -> Promise {
+        command(&self.shared, move |_, s, now| s.engine.set_draft(&chat, &text, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]

@@ -1,16 +1,24 @@
 // @ts-check
 // One chat: its messages as the worker sends them (`{kind: "chat"}`), and the
 // composer. Opening a chat tells the worker, which marks it read and keeps
-// sending its history while it is open.
+// sending its history while it is open. What a bubble shows of replies,
+// reactions, edits and deletes is in msgparts.js, its menu in msgmenu.js,
+// the composer's reply and edit modes and the drafts in compose.js, the
+// search in a chat in search.js.
 
 import { $, $button, $textarea, avatar, h, t, toast } from "../dom.js";
 import { dayLabel, fullTime, startOfDay, timeOfDay } from "../format.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
 import { freshShare } from "../../common/messages.js";
-import { data, findContact, isGroup, nameOf, openGroup, redraw, ui } from "../state.js";
+import { data, findChat, findContact, isGroup, isNoteToSelf, nameOf, openGroup, redraw, ui } from "../state.js";
+import { autosize, cancelCompose, composerTextFor, draftSent, draftTyped, dropCompose, flushDrafts, renderComposeBar, submitCompose, wireCompose } from "./compose.js";
 import { clearDraft, fileView, hasDraft, renderDraft, sendDraft, wireFiles } from "./files.js";
 import { eventLine, ownGroupMeta, senderLabel } from "./groupchat.js";
+import { closeMsgMenu, menuButton, reattachMsgMenu, wireBubble, wireMsgMenu } from "./msgmenu.js";
+import { deletedView, editedButton, flashedFor, historyPanel, quoteView, reactionsView, unreadLine } from "./msgparts.js";
+import { placeScroll, scrollState } from "./scroll.js";
+import { closeChatSearch, renderChatSearch, wireChatSearch } from "./search.js";
 import { ticks } from "./ticks.js";
 
 /** @typedef {import("../state.js").ChatMessage} ChatMessage */
@@ -22,12 +30,24 @@ import { ticks } from "./ticks.js";
 const GROUP_MS = 5 * 60000;
 
 /**
- * Opens a chat. A pending "Choose chat…" share is offered there ("Send
- * here" / "Cancel"), never sent just because a chat was opened.
+ * Opens a chat, at its first unread message (a line says how many), or at
+ * `focus` (a search result), highlighted. A pending "Choose chat…" share
+ * is offered there ("Send here" / "Cancel"), never sent just because a
+ * chat was opened.
  * @param {string} handle
+ * @param {string | null} [focus] a message to show
  */
-export function openChat(handle) {
+export function openChat(handle, focus = null) {
   if (ui.chat && ui.chat !== handle) post({ kind: "closeChat" });
+  flushDrafts();
+  if (ui.chat !== handle) {
+    leaveChatModes();
+    // Where the unread messages start, before opening reads them.
+    const c = findChat(handle);
+    ui.unreadMark = c && c.unread > 0 ? { chat: handle, afterMs: c.readUpToMs, count: c.unread } : null;
+    ui.shown = { chat: null, lastId: null, count: 0, placed: false };
+  }
+  ui.focus = focus ? { chat: handle, id: focus } : null;
   ui.chat = handle;
   ui.contactOpen = false;
   ui.lastChat = handle;
@@ -36,7 +56,7 @@ export function openChat(handle) {
   ui.settings = false;
   ui.receiptsFor = null;
   if (data.history?.chat !== handle) data.history = null;
-  $textarea("composer").value = ui.drafts.get(handle) ?? "";
+  $textarea("composer").value = composerTextFor(handle);
   post({ kind: "openChat", chat: handle });
   redraw();
   autosize();
@@ -44,14 +64,26 @@ export function openChat(handle) {
 
 export function closeChat() {
   if (!ui.chat) return;
+  flushDrafts();
   clearDraft();
+  leaveChatModes();
   post({ kind: "closeChat" });
   ui.chat = null;
   ui.contactOpen = false;
   ui.receiptsFor = null;
   data.history = null;
-  ui.shown = { chat: null, lastId: null, count: 0 };
+  ui.shown = { chat: null, lastId: null, count: 0, placed: false };
   redraw();
+}
+
+/** What belongs to the chat on show only: its menu, reply or edit, search, unread line. */
+function leaveChatModes() {
+  closeMsgMenu(false);
+  dropCompose();
+  closeChatSearch();
+  ui.historyFor = null;
+  ui.unreadMark = null;
+  ui.focus = null;
 }
 
 export function renderChat() {
@@ -73,10 +105,7 @@ export function renderChat() {
   $("composer-form").hidden = readOnly;
   $("chat-readonly").hidden = !readOnly;
   if (readOnly) $("file-draft").hidden = true;
-  // At the bottom as the user left it: bubbles may have grown since the
-  // last render (a photo decoded) before anything scrolled.
-  const atBottom = box.dataset.pinned ? box.dataset.pinned === "true" : box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  const prevTop = box.scrollTop;
+  const before = scrollState(box);
 
   /** @type {HTMLElement[]} */
   const items = [h("div", { class: "e2e-note" }, h("span", {}, icon("lock"), t("e2eNote")))];
@@ -84,16 +113,25 @@ export function renderChat() {
     items.push(h("div", { class: "center-screen inline" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("p", { class: "muted small" }, t("loadingMessages"))));
   } else if (!messages.length) {
     const name = nameOf(handle);
-    items.push(h("div", { class: "chat-empty" }, avatar(name, handle, "lg", isGroup(handle)), h("p", { class: "strong" }, name), h("p", { class: "muted small" }, t("chatEmpty", name))));
+    const note = isNoteToSelf(handle);
+    items.push(h("div", { class: "chat-empty" }, avatar(name, handle, "lg", note ? "note" : isGroup(handle)), h("p", { class: "strong" }, name),
+      h("p", { class: "muted small" }, note ? t("noteToSelfEmpty") : t("chatEmpty", name))));
   } else {
     let day = 0;
     /** @type {ChatMessage | null} */
     let prev = null;
+    const mark = ui.unreadMark?.chat === handle ? ui.unreadMark : null;
+    let marked = false;
     for (const m of messages) {
       const d = startOfDay(m.timeMs);
       if (d !== day) {
         items.push(h("div", { class: "day", role: "separator" }, h("span", {}, dayLabel(m.timeMs))));
         day = d;
+        prev = null;
+      }
+      if (mark && !marked && !m.fromMe && m.timeMs > mark.afterMs) {
+        items.push(unreadLine(mark.count));
+        marked = true;
         prev = null;
       }
       if (m.body.kind === "group_event") {
@@ -109,15 +147,12 @@ export function renderChat() {
   box.replaceChildren(...items);
   box.setAttribute("aria-busy", messages ? "false" : "true");
 
-  // Scroll to the bottom on open and when a message arrives; otherwise stay put.
-  const last = messages?.at(-1)?.id ?? null;
-  const count = messages?.length ?? 0;
-  const fresh = ui.shown.chat !== handle || ui.shown.lastId !== last || ui.shown.count !== count;
-  box.scrollTop = fresh || atBottom ? box.scrollHeight : prevTop;
-  keepPinned(box, fresh || atBottom);
-  ui.shown = { chat: handle, lastId: last, count };
+  placeScroll(box, handle, messages, before);
   $button("send").disabled = !$textarea("composer").value.trim() && !hasDraft();
   renderDraft();
+  renderComposeBar();
+  renderChatSearch();
+  reattachMsgMenu();
 }
 
 /**
@@ -133,7 +168,10 @@ function messageView(m, chat, grouped, group) {
   const body = m.body;
   const bubble = h("div", { class: "bubble" });
   if (!m.fromMe && m.senderHandle && m.senderHandle !== chat && !grouped) bubble.append(senderLabel(m.senderHandle, group));
-  if (body.kind === "link") bubble.append(...linkCard(body));
+  const quote = quoteView(m, group);
+  if (quote) bubble.append(quote);
+  if (body.kind === "deleted") bubble.append(deletedView());
+  else if (body.kind === "link") bubble.append(...linkCard(body));
   else if (body.kind === "file") bubble.append(...fileView(m, body));
   else if (body.kind === "undecryptable") {
     bubble.append(h("p", { class: "undecryptable-text" }, icon("alert"), h("span", {},
@@ -141,14 +179,27 @@ function messageView(m, chat, grouped, group) {
   } else if (body.kind === "text") bubble.append(h("p", { class: "msg-text" }, ...linkify(body.body)));
 
   const when = new Date(m.timeMs);
-  const time = h("time", { datetime: when.toISOString(), title: fullTime(m.timeMs) }, timeOfDay(m.timeMs));
-  if (group && m.fromMe) bubble.append(...ownGroupMeta(m, time));
-  else bubble.append(h("span", { class: "msg-meta" }, time, m.fromMe ? ticks(m.status) : null));
+  const clock = h("time", { datetime: when.toISOString(), title: fullTime(m.timeMs) }, timeOfDay(m.timeMs));
+  // A disappearing message: a small timer before its time.
+  const time = m.expiresMs ? h("span", { class: "msg-time", title: t("disappearsAt", fullTime(m.expiresMs)) }, icon("timer"), clock) : clock;
+  const meta = group && m.fromMe ? ownGroupMeta(m, time) : [h("span", { class: "msg-meta" }, time, m.fromMe ? ticks(m.status) : null)];
+  // "edited" floats just left of the time.
+  bubble.append(meta[0], editedButton(m) ?? "", ...meta.slice(1));
+  const history = historyPanel(m);
+  if (history) bubble.append(history);
+  if (body.kind !== "group_event") {
+    bubble.append(menuButton(m));
+    wireBubble(bubble, m.id);
+  }
+  const reactions = reactionsView(m, group);
+  // Lit up by a jump to it: the light goes on where it was.
+  const lit = flashedFor(m.id);
   return h("div", {
-    class: ["msg", m.fromMe ? "me" : "them", grouped && "grouped", `kind-${body.kind}`].filter(Boolean).join(" "),
+    class: ["msg", m.fromMe ? "me" : "them", grouped && "grouped", `kind-${body.kind}`, m.replyTo && "is-reply", reactions && "has-reactions", lit >= 0 && "flash"].filter(Boolean).join(" "),
+    style: lit > 0 ? `--flash-delay: -${lit}ms` : null,
     "data-id": m.id,
     "data-status": m.fromMe ? m.status : null,
-  }, bubble);
+  }, bubble, reactions);
 }
 
 /**
@@ -202,42 +253,6 @@ function linkify(text) {
   return out;
 }
 
-/** Watches the bubbles of the chat on show for size changes. */
-const resized = new ResizeObserver(() => {
-  const box = $("messages");
-  if (box.dataset.pinned === "true") box.scrollTop = box.scrollHeight;
-});
-
-/**
- * A chat shown at its bottom stays there while its photos, voice notes and
- * file cards fill in (they grow their bubbles after the render); a chat the
- * user scrolled up in stays where it is. The element remembers which
- * (`data-pinned`), set by each render and by the user's scrolling.
- * @param {HTMLElement} box
- * @param {boolean} pinned
- */
-function keepPinned(box, pinned) {
-  box.dataset.pinned = String(pinned);
-  resized.disconnect();
-  for (const bubble of box.children) resized.observe(bubble);
-  if (box.dataset.pinning) return;
-  box.dataset.pinning = "1";
-  box.addEventListener("scroll", () => {
-    box.dataset.pinned = String(box.scrollHeight - box.scrollTop - box.clientHeight < 40);
-  }, { passive: true });
-}
-
-/** Grows the composer with its text (up to a limit) and enables Send when there is text. */
-function autosize() {
-  const c = $textarea("composer");
-  const box = $("messages");
-  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
-  c.style.height = "auto";
-  c.style.height = `${Math.min(c.scrollHeight, 120)}px`;
-  if (atBottom) box.scrollTop = box.scrollHeight;
-  $button("send").disabled = !c.value.trim() && !hasDraft();
-}
-
 /** @param {Event} [event] */
 function sendComposer(event) {
   event?.preventDefault();
@@ -247,15 +262,22 @@ function sendComposer(event) {
     // The text is the file's caption.
     sendDraft(text.trim());
     c.value = "";
-    ui.drafts.delete(ui.chat);
+    draftSent(ui.chat);
     autosize();
     c.focus();
     return;
   }
-  if (!text.trim() || !ui.chat) return;
-  post({ kind: "send", chat: ui.chat, text });
+  if (!ui.chat) return;
+  if (ui.compose?.mode === "edit") {
+    // An edit gives the composer back what was typed before it.
+    submitCompose(text);
+    c.focus();
+    return;
+  }
+  if (!text.trim()) return;
+  if (!submitCompose(text)) post({ kind: "send", chat: ui.chat, text });
   c.value = "";
-  ui.drafts.delete(ui.chat);
+  draftSent(ui.chat);
   autosize();
   c.focus();
 }
@@ -271,6 +293,9 @@ export function shareTab(handle) {
 
 export function wireChat() {
   wireFiles();
+  wireCompose();
+  wireMsgMenu();
+  wireChatSearch();
   const composer = $textarea("composer");
   $("composer-form").addEventListener("submit", sendComposer);
   composer.addEventListener("keydown", (e) => {
@@ -281,8 +306,16 @@ export function wireChat() {
     }
   });
   composer.addEventListener("input", () => {
-    if (ui.chat) ui.drafts.set(ui.chat, composer.value);
+    // An edit's text is not the chat's draft.
+    if (ui.chat && ui.compose?.mode !== "edit") draftTyped(ui.chat, composer.value);
     autosize();
+  });
+  composer.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && ui.compose) {
+      e.preventDefault();
+      e.stopPropagation();
+      cancelCompose();
+    }
   });
   $("share-tab").addEventListener("click", () => ui.chat && shareTab(ui.chat));
   $("share-send").addEventListener("click", () => {

@@ -1,8 +1,9 @@
 // @ts-check
 // The chat list, in the order the core gives (pinned first, then most
-// recent); archived chats in their own fold. While searching, contacts
-// without a chat are offered too, and a typed handle the core accepts can
-// start a chat.
+// recent); archived chats in their own fold. A chat shows its unread count
+// (a dot when marked as unread) and its draft. While searching, contacts
+// without a chat are offered too, messages that match (search.js), and a
+// typed handle the core accepts can start a chat.
 
 import { $, $input, avatar, h, label, t } from "../dom.js";
 import { listTime } from "../format.js";
@@ -12,6 +13,7 @@ import { chats, checkedHandle, contacts, findChat, findContact, matches, ui } fr
 import { openChat, shareTab } from "./chat.js";
 import { checkHandle, contactRow, openNewChat, startChat } from "./newchat.js";
 import { renderRequestsEntry } from "./requests.js";
+import { renderListResults, searchMessages } from "./search.js";
 
 /** @typedef {import("../state.js").ChatSummary} ChatSummary */
 
@@ -27,9 +29,11 @@ export function renderList() {
   if (people.length) people.unshift(h("li", { class: "list-heading", role: "presentation" }, t("contactsLabel")));
 
   renderRequestsEntry();
+  let found = 0;
   keepFocus(() => {
     $("chat-list").replaceChildren(...visible.map(chatRow), ...people);
     $("archived-list").replaceChildren(...archived.map(chatRow));
+    found = renderListResults();
   });
 
   $("archived").hidden = searching || archived.length === 0;
@@ -41,7 +45,7 @@ export function renderList() {
 
   const empty = $("list-empty");
   empty.replaceChildren();
-  empty.hidden = visible.length + people.length > 0;
+  empty.hidden = visible.length + people.length + found > 0;
   if (empty.hidden) return;
   if (searching) {
     empty.append(h("p", { class: "muted" }, t("noMatches", q.trim())));
@@ -86,30 +90,37 @@ function keepFocus(fn) {
  */
 function chatRow(chat) {
   const { name, unread } = chat;
+  // Marked as unread with nothing unread: a dot where the count would be.
+  const marked = !unread && chat.markedUnread;
   const flags = h("span", { class: "chat-flags" });
   if (chat.pinned) flags.append(h("span", { class: "flag pinned-icon", title: t("pinned") }, icon("pin")));
   if (chat.muted) flags.append(h("span", { class: "flag muted-icon", title: t("muted") }, icon("bellOff")));
   if (unread) flags.append(h("span", { class: `unread${chat.muted ? " muted" : ""}` }, unread > 99 ? "99+" : String(unread)));
+  if (marked) flags.append(h("span", { class: `unread dot${chat.muted ? " muted" : ""}`, title: t("markedUnread") }));
 
   const time = listTime(chat.lastMs);
+  const draft = chat.draft.trim();
   const described = [
     name,
     unread ? t("unreadCount", unread) : "",
+    marked ? t("markedUnread") : "",
     chat.pinned ? t("pinned") : "",
     chat.muted ? t("muted") : "",
-    chat.lastPreview ? t("lastMessage", chat.lastPreview) : "",
+    draft ? t("draftPreview", draft) : chat.lastPreview ? t("lastMessage", chat.lastPreview) : "",
     time,
   ].filter(Boolean).join(", ");
+  // An unsent draft shows in place of the last message, marked in the accent colour.
+  const preview = draft
+    ? h("span", { class: "chat-preview has-draft" }, h("span", { class: "draft-label" }, t("draftLabel")), " ", draft.replace(/\s+/g, " "))
+    : h("span", { class: "chat-preview" }, chat.lastPreview || t("noMessagesYet"));
 
   const open = h("button", { class: "chat-open", type: "button", "aria-label": described, onclick: () => openChat(chat.handle) },
-    avatar(name, chat.handle, "", chat.group),
+    avatar(name, chat.handle, "", chat.noteToSelf ? "note" : chat.group),
     h("span", { class: "chat-main" },
       h("span", { class: "chat-top" },
         h("span", { class: "chat-name" }, name),
         h("time", { class: "chat-time", datetime: chat.lastMs ? new Date(chat.lastMs).toISOString() : null }, time)),
-      h("span", { class: "chat-bottom" },
-        h("span", { class: "chat-preview" }, chat.lastPreview || t("noMessagesYet")),
-        flags)),
+      h("span", { class: "chat-bottom" }, preview, flags)),
   );
   const share = h("button", { class: "icon-btn row-share", type: "button", onclick: () => shareTab(chat.handle) }, icon("share"));
   label(share, t("sharePageWith", name));
@@ -120,7 +131,7 @@ function chatRow(chat) {
     toggleMenu(chat.handle, more);
   });
   return h("li", {
-    class: ["chat-row", unread && "has-unread", chat.pinned && "is-pinned", chat.muted && "is-muted", chat.archived && "is-archived", chat.group && "is-group"].filter(Boolean).join(" "),
+    class: ["chat-row", (unread || marked) && "has-unread", chat.noteToSelf && "is-note", chat.pinned && "is-pinned", chat.muted && "is-muted", chat.archived && "is-archived", chat.group && "is-group"].filter(Boolean).join(" "),
     "data-chat": chat.handle,
   }, open, h("span", { class: "row-actions" }, share, more));
 }
@@ -130,6 +141,7 @@ export function wireList() {
   search.addEventListener("input", () => {
     ui.query = search.value;
     checkHandle(search.value);
+    searchMessages(search.value, null);
     renderList();
   });
   search.addEventListener("keydown", (e) => {

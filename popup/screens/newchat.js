@@ -7,7 +7,7 @@
 import { $, $input, avatar, h, t } from "../dom.js";
 import { icon } from "../icons.js";
 import { post } from "../port.js";
-import { checkedHandle, contacts, findChat, findContact, handleError, matches, redraw, ui } from "../state.js";
+import { checkedHandle, contacts, findChat, findContact, handleError, matches, myHandle, redraw, ui } from "../state.js";
 import { openChat } from "./chat.js";
 
 /** @typedef {import("../state.js").ContactSummary} ContactSummary */
@@ -33,7 +33,8 @@ export function openNewChat() {
  * @param {string} name
  */
 export function startChat(handle, name) {
-  if (!findChat(handle)) post({ kind: "newChat", handle, name });
+  // One's own handle is the note to self: no contact to add.
+  if (!findChat(handle) && handle !== myHandle()) post({ kind: "newChat", handle, name });
   ui.query = "";
   $input("search").value = "";
   openChat(handle);

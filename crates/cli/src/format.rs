@@ -96,6 +96,45 @@ fn body_raw(b: &MessageBody) -> String {
     }
 }
 
+/// The first 8 hex digits of a message id: enough to name it in
+/// `tether reply`, `react`, `edit` and `delete`.
+pub fn short_id(id: &str) -> &str {
+    id.get(..8).unwrap_or(id)
+}
+
+/// The start of a text on one line, safe for a terminal, at most `chars`
+/// characters (`…` when cut): quotes of replied-to and changed messages.
+pub fn excerpt(text: &str, chars: usize) -> String {
+    let line = clean_line(text.trim());
+    if line.chars().count() <= chars {
+        return line;
+    }
+    let cut: String = line.chars().take(chars.saturating_sub(1)).collect();
+    format!("{}…", cut.trim_end())
+}
+
+/// A disappearing-messages timer as the commands take it: `off`, `24h`,
+/// `7d`, `90d` (also `0`, `1d`, `1w`, `3m`, and the seconds themselves).
+pub fn parse_timer(text: &str) -> Result<u32, String> {
+    let t = text.trim().to_ascii_lowercase().replace(' ', "");
+    let secs = match t.as_str() {
+        "off" | "0" | "none" | "never" => 0,
+        "24h" | "1d" | "24hours" | "1day" => 86_400,
+        "7d" | "1w" | "7days" | "1week" => 604_800,
+        "90d" | "3m" | "90days" | "3months" => 7_776_000,
+        other => match other.parse::<u32>() {
+            Ok(n) if tether_client::DISAPPEAR_TIMERS.contains(&n) => n,
+            _ => return Err(format!("“{}” is not a timer: off, 24h, 7d or 90d", clean_line(text))),
+        },
+    };
+    Ok(secs)
+}
+
+/// A timer in words: "off", "24 hours", "7 days", "90 days".
+pub fn timer(secs: u32) -> String {
+    if secs == 0 { "off".into() } else { tether_client::timer_words(secs) }
+}
+
 /// A size for people: `812 B`, `1.4 MB`, in the units of 1,024 that mail
 /// and chat apps use (so the 64 MB limit reads "64 MB").
 pub fn size(bytes: u64) -> String {
@@ -175,6 +214,29 @@ mod tests {
         assert_eq!(clean("grüße 👋"), "grüße 👋");
         let m = MessageBody::Text { body: "\u{1b}[2J\u{1b}[Hhi".into() };
         assert_eq!(super::body_text(&m), "hi");
+    }
+
+    #[test]
+    fn timers_read_and_print_as_people_write_them() {
+        use super::{parse_timer, timer};
+        assert_eq!(parse_timer("off"), Ok(0));
+        assert_eq!(parse_timer("24h"), Ok(86_400));
+        assert_eq!(parse_timer("7D"), Ok(604_800));
+        assert_eq!(parse_timer("90d"), Ok(7_776_000));
+        assert_eq!(parse_timer("604800"), Ok(604_800));
+        assert!(parse_timer("5m").unwrap_err().contains("off, 24h, 7d or 90d"));
+        assert!(parse_timer("3600").is_err());
+        assert_eq!(timer(0), "off");
+        assert_eq!(timer(86_400), "24 hours");
+        assert_eq!(timer(7_776_000), "90 days");
+    }
+
+    #[test]
+    fn excerpts_are_one_cut_line() {
+        assert_eq!(super::excerpt("short", 10), "short");
+        assert_eq!(super::excerpt("two\nlines", 20), "two lines");
+        assert_eq!(super::excerpt("a rather long sentence", 10), "a rather…");
+        assert_eq!(super::short_id("0123456789abcdef"), "01234567");
     }
 
     #[test]

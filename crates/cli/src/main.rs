@@ -41,7 +41,10 @@ const START: &str = "First steps:
   tether register alice --server http://127.0.0.1:7780
   (or --server https://chat.example.org; add --ca FILE for a private CA)
   tether contacts add bob --name Bob
-  tether send bob \"hello\"
+  tether send bob \"hello\"              (prints the message's id)
+  tether read bob                       (each message starts with its id)
+  tether reply 3f2a9b1c \"see you then\"  (also: react, edit, delete)
+  tether send me \"buy milk\"            (your note to self)
   tether group create Friends --members bob,carol
   tether send Friends \"hello all\"
   tether verify bob
@@ -61,11 +64,19 @@ enum Command {
     Chats(cmd::chats::Chats),
     Group(cmd::groups::Group),
     Send(cmd::send::Send),
+    Reply(cmd::messages::Reply),
+    React(cmd::messages::React),
+    Edit(cmd::messages::Edit),
+    Delete(cmd::messages::Delete),
     Share(cmd::send::Share),
     SendFile(cmd::files::SendFile),
     Download(cmd::files::Download),
     Uploads(cmd::files::Uploads),
     Read(cmd::read::Read),
+    Search(cmd::search::Search),
+    Draft(cmd::chat::Draft),
+    Disappear(cmd::chat::Disappear),
+    Unread(cmd::chat::Unread),
     Requests(cmd::requests::Requests),
     Accept(cmd::requests::Accept),
     Decline(cmd::requests::Decline),
@@ -94,11 +105,19 @@ async fn main() -> ExitCode {
         Command::Chats(c) => c.run(&home).await,
         Command::Group(c) => c.run(&home).await,
         Command::Send(c) => c.run(&home).await,
+        Command::Reply(c) => c.run(&home).await,
+        Command::React(c) => c.run(&home).await,
+        Command::Edit(c) => c.run(&home).await,
+        Command::Delete(c) => c.run(&home).await,
         Command::Share(c) => c.run(&home).await,
         Command::SendFile(c) => c.run(&home).await,
         Command::Download(c) => c.run(&home).await,
         Command::Uploads(c) => c.run(&home).await,
         Command::Read(c) => c.run(&home).await,
+        Command::Search(c) => c.run(&home).await,
+        Command::Draft(c) => c.run(&home).await,
+        Command::Disappear(c) => c.run(&home).await,
+        Command::Unread(c) => c.run(&home).await,
         Command::Requests(c) => c.run(&home).await,
         Command::Accept(c) => c.run(&home).await,
         Command::Decline(c) => c.run(&home).await,

@@ -636,7 +636,7 @@ impl Chats {
     /// `who` reacts to a message of `chat` with `emoji` (empty: takes its
     /// reaction back). One reaction per person.
     pub(crate) fn react(&mut self, chat: &str, id: &str, who: &str, emoji: &str, fx: &mut Effects) -> Result<ChatMessage, Refused> {
-        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        if emoji.len() > REACTION_MAX_BYTES || emoji.chars().any(|c| c.is_control() || c.is_whitespace() || c.is_ascii_alphanumeric()) {
             return refused("a reaction is one emoji");
         }
         let change = Change::Reaction { handle: who.to_string(), emoji: emoji.to_string() };
@@ -692,6 +692,17 @@ impl Chats {
             Ok(())
         })?;
         self.drop_owed_ids(&[id.to_string()], fx);
+        // Replies keep their place but not the deleted words.
+        let quoting: Vec<String> =
+            self.messages(chat).iter().filter(|m| m.reply_to.as_ref().is_some_and(|r| r.id == id && !r.text.is_empty())).map(|m| m.id.clone()).collect();
+        for q in quoting {
+            let _ = self.change(chat, &q, Change::QuoteDeleted, fx, |m| {
+                if let Some(r) = m.reply_to.as_mut() {
+                    r.text.clear();
+                }
+                Ok(())
+            });
+        }
         Ok(before.expect("changed"))
     }
 
@@ -832,8 +843,21 @@ impl Chats {
 }
 
 /// Whether a message can take reactions (not a line, not deleted or unreadable).
-fn reactable(m: &ChatMessage) -> bool {
+pub fn reactable(m: &ChatMessage) -> bool {
     matches!(m.body, MessageBody::Text { .. } | MessageBody::Link { .. } | MessageBody::File { .. })
+}
+
+/// Whether `who` may edit `m` at `now` (what a UI offers; a received
+/// edit is allowed a minute of clock difference more): its sender, a text or a caption,
+/// within [`EDIT_WINDOW_MS`].
+pub fn editable(m: &ChatMessage, who: &str, now: u64) -> bool {
+    matches!(m.body, MessageBody::Text { .. } | MessageBody::File { .. }) && m.sender_handle == who && now <= m.time_ms + EDIT_WINDOW_MS
+}
+
+/// Whether `who` may delete `m` for everyone at `now` (what a UI offers):
+/// its sender, not deleted yet, within [`DELETE_WINDOW_MS`].
+pub fn deletable_for_everyone(m: &ChatMessage, who: &str, now: u64) -> bool {
+    reactable(m) && m.sender_handle == who && now <= m.time_ms + DELETE_WINDOW_MS
 }
 
 /// `who` sent `m`, and `at` is within `window` of when it was sent.
@@ -1020,5 +1044,34 @@ mod tests {
         chats.add(msg("c", 30), true, "Bob", &mut fx);
         assert!(chats.owed().is_empty(), "a muted chat owes no notification");
         assert_eq!(chats.get("bob").unwrap().unread, 2);
+    }
+
+    #[test]
+    fn what_a_ui_offers_follows_the_sender_and_the_windows() {
+        let m = msg("a", 1_000);
+        assert!(editable(&m, "bob", 1_000 + EDIT_WINDOW_MS));
+        assert!(!editable(&m, "bob", 1_001 + EDIT_WINDOW_MS), "the edit window closed");
+        assert!(!editable(&m, "alice", 1_000), "someone else's message");
+        assert!(deletable_for_everyone(&m, "bob", 1_000 + DELETE_WINDOW_MS));
+        assert!(!deletable_for_everyone(&m, "bob", 1_001 + DELETE_WINDOW_MS));
+        let link = ChatMessage {
+            body: MessageBody::Link {
+                url: "https://example.org".into(),
+                title: String::new(),
+                selection: String::new(),
+                preview: None,
+            },
+            ..m.clone()
+        };
+        assert!(!editable(&link, "bob", 1_000), "a link has no text to edit");
+        assert!(deletable_for_everyone(&link, "bob", 1_000) && reactable(&link));
+        let deleted = ChatMessage { body: MessageBody::Deleted, ..m.clone() };
+        assert!(
+            !editable(&deleted, "bob", 1_000)
+                && !deletable_for_everyone(&deleted, "bob", 1_000)
+                && !reactable(&deleted)
+        );
+        let line = ChatMessage { body: MessageBody::GroupEvent { text: "bob added carol".into() }, ..m };
+        assert!(!reactable(&line) && !deletable_for_everyone(&line, "bob", 1_000));
     }
 }

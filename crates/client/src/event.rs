@@ -102,4 +102,6 @@ pub enum Change {
     Edited,
     /// Its sender deleted it for everyone.
     Deleted,
+    /// The message it answers was deleted: its quote lost the words.
+    QuoteDeleted,
 }

@@ -39,6 +39,13 @@ impl Outbox {
         self.entries.contains_key(id)
     }
 
+    /// The ids of every entry still waiting: a host compares them before
+    /// and after a command to learn what the command queued (a reaction,
+    /// an edit, a setting synced to its other devices) and waits for those.
+    pub fn ids(&self) -> Vec<String> {
+        self.entries.keys().cloned().collect()
+    }
+
     /// The ids of a group's entries (messages and changes) still waiting,
     /// in the order they go: what a host waits on after a group command.
     pub fn group_ids(&self, group: &str) -> Vec<String> {

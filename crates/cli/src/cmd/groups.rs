@@ -5,12 +5,14 @@
 //!
 //! A chat argument is, in this order:
 //! 1. `g:` and a group's id (or its first 8 or more hex digits);
-//! 2. a contact's handle (as `tether contacts` lists it; `Bob` and `bob`
+//! 2. the note to self: `me`, `self` (unless a contact has that handle)
+//!    or this account's own handle;
+//! 3. a contact's handle (as `tether contacts` lists it; `Bob` and `bob`
 //!    are the same handle): a contact always wins over a group of the same
 //!    name, and the command says how to name the group instead;
-//! 3. a group's name, exactly, then ignoring case, when one group has it
+//! 4. a group's name, exactly, then ignoring case, when one group has it
 //!    (several give an error that lists their ids);
-//! 4. a group's id, 32 hex digits (or the first 8 or more).
+//! 5. a group's id, 32 hex digits (or the first 8 or more).
 //!
 //! Every group this computer knows counts, including groups the user left.
 //!
@@ -131,13 +133,16 @@ pub enum Target {
     Contact(String),
     /// A group, as this computer holds it.
     Group(GroupInfo),
+    /// The note to self (`me`, `self` or the own handle): the chat key is
+    /// this account's handle; what goes there reaches only its own devices.
+    Note(String),
 }
 
 impl Target {
     /// The engine's chat key: the handle, or `g:` and the group's id.
     pub fn chat(&self) -> String {
         match self {
-            Target::Contact(h) => h.clone(),
+            Target::Contact(h) | Target::Note(h) => h.clone(),
             Target::Group(g) => g.chat.clone(),
         }
     }
@@ -147,6 +152,7 @@ impl Target {
         match self {
             Target::Contact(h) => clean_line(h),
             Target::Group(g) => format!("“{}”", clean_line(&g.name)),
+            Target::Note(_) => tether_client::NOTE_TO_SELF.to_string(),
         }
     }
 
@@ -156,6 +162,7 @@ impl Target {
         match self {
             Target::Contact(h) => vec![h.clone()],
             Target::Group(g) => g.members.iter().filter(|m| !m.me).map(|m| m.handle.clone()).collect(),
+            Target::Note(_) => vec![],
         }
     }
 }
@@ -181,6 +188,15 @@ pub fn target(engine: &Engine, text: &str, groups_only: bool) -> Result<Target, 
             Some(found) if found.len() > 1 => Err(ambiguous(found, text)),
             _ => Err(Miss { message: format!("no group with id {} on this computer", clean_line(id)), unknown: true }),
         };
+    }
+    if !groups_only && let Some(me) = engine.note_to_self() {
+        let word = text.to_lowercase();
+        // `me` is never a handle (handles have 3 or more characters); a
+        // contact called `self` wins over the note to self.
+        let named_self = word == "self" && engine.contact("self").is_none();
+        if word == "me" || named_self || handle(text).is_ok_and(|h| h == me) {
+            return Ok(Target::Note(me.to_string()));
+        }
     }
     if !groups_only
         && let Ok(h) = handle(text)
@@ -537,7 +553,7 @@ async fn show(engine: Engine, text: &str, one: bool) -> Result<(), String> {
     let result = if one {
         target(&s.engine, text, true).map_err(|m| m.message).map(|t| match t {
             Target::Group(g) => print_info(&g),
-            Target::Contact(_) => unreachable!("groups only"),
+            Target::Contact(_) | Target::Note(_) => unreachable!("groups only"),
         })
     } else {
         print_list(&s.engine.group_list());

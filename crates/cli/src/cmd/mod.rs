@@ -2,6 +2,7 @@
 //! What several commands share is here: the data directory, opening the
 //! engine, connecting, and reporting what the engine says while they wait.
 
+pub mod chat;
 pub mod chats;
 pub mod contacts;
 pub mod devices;
@@ -10,14 +11,17 @@ pub mod groups;
 pub mod link;
 pub mod listen;
 pub mod logout;
+pub mod messages;
 pub mod read;
 pub mod recovery;
 pub mod register;
 pub mod requests;
+pub mod search;
 pub mod send;
 pub mod status;
 pub mod unlink;
 pub mod verify;
+pub mod wait;
 
 use crate::format::clean_line;
 use crate::session::{self, Session};

@@ -8,24 +8,38 @@
 //! the order it was written. Sending it again would make a duplicate.
 
 use super::groups::{self, Outcome, Target};
-use super::{Home, WAIT, fail};
-use crate::format::clean_line;
-use crate::session::now;
+use super::wait::until_accepted;
+use super::{Home, fail};
+use crate::format::{clean_line, short_id};
+use crate::session::{Session, now};
 use tether_client::Engine;
 
-/// Send a text message to a contact or a group.
+/// Send a text message to a contact, a group or `me`; prints its id.
+///
+/// The id names the message in `tether reply`, `react`, `edit` and `delete`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = NOTE)]
 pub struct Send {
-    /// The contact's handle, or a group's name or id (see `tether group --help`).
+    /// The contact's handle, a group's name or id, or `me` (the note to self).
     contact: String,
     /// The message (quote it).
     text: String,
+    /// Print {"id", "chat", "status"} as one JSON line (for scripts):
+    /// status is "sent", or, when it fails, "queued" (it goes with the next
+    /// connection), "held" (a key warning) or "refused".
+    #[arg(long)]
+    json: bool,
 }
+
+/// Under `tether send --help`.
+const NOTE: &str = "`tether send me TEXT` (or `self`, or your own handle) writes to your note to self, a chat that
+only your own devices have. The id printed (its first 8 hex digits are enough) names the message
+in `tether reply`, `react`, `edit` and `delete`; `tether read` shows every message's id too.";
 
 /// Share a link (with a title and selected text).
 #[derive(Debug, clap::Args)]
 pub struct Share {
-    /// The contact's handle, or a group's name or id.
+    /// The contact's handle, a group's name or id, or `me`.
     contact: String,
     /// The page's address.
     url: String,
@@ -35,28 +49,35 @@ pub struct Share {
     /// Text selected on the page, quoted under the link.
     #[arg(long, default_value = "", hide_default_value = true)]
     text: String,
+    /// Print {"id", "chat", "status"} as one JSON line (see `tether send --help`).
+    #[arg(long)]
+    json: bool,
 }
 
 impl Send {
     pub async fn run(self, home: &Home) -> Result<(), String> {
-        deliver(home, &self.contact, |e, chat| e.send_text(chat, &self.text, now())).await
+        deliver(home, &self.contact, self.json, |e, chat| e.send_text(chat, &self.text, now())).await
     }
 }
 
 impl Share {
     pub async fn run(self, home: &Home) -> Result<(), String> {
-        deliver(home, &self.contact, |e, chat| e.send_link(chat, &self.url, &self.title, &self.text, None, now())).await
+        deliver(home, &self.contact, self.json, |e, chat| {
+            e.send_link(chat, &self.url, &self.title, &self.text, None, now())
+        })
+        .await
     }
 }
 
-/// Queues a message with `write`, connects, and waits for the server.
+/// Finds the chat, queues a message with `write`, connects, and waits for the server.
 async fn deliver(
     home: &Home,
     contact: &str,
+    json: bool,
     write: impl FnOnce(&mut Engine, &str) -> Result<String, tether_client::Error>,
 ) -> Result<(), String> {
     let engine = home.open_registered()?;
-    let (mut s, target) = groups::find(engine, contact, false).await?;
+    let (s, target) = groups::find(engine, contact, false).await?;
     if let Target::Group(g) = &target
         && !g.am_member
     {
@@ -64,8 +85,25 @@ async fn deliver(
         return Err(format!("you are not in “{}” any more (you left or were removed)", clean_line(&g.name)));
     }
     let chat = target.chat();
-    let watched = target.watched();
-    let id = match write(&mut s.engine, &chat) {
+    let done = match &target {
+        Target::Note(_) => "Saved in Note to self.".to_string(),
+        t => format!("Sent to {}.", t.label()),
+    };
+    post(s, &target, json, done, |e| write(e, &chat)).await
+}
+
+/// Queues a message in `target`'s chat with `write`, connects if needed,
+/// waits until the server took it, and prints `done` and its id (or, with
+/// `json`, one line {"id", "chat", "status"}, whatever became of it).
+pub async fn post(
+    mut s: Session,
+    target: &Target,
+    json: bool,
+    done: String,
+    write: impl FnOnce(&mut Engine) -> Result<String, tether_client::Error>,
+) -> Result<(), String> {
+    let before = s.engine.outbox().ids();
+    let id = match write(&mut s.engine) {
         Ok(id) => id,
         Err(e) => {
             s.close().await;
@@ -73,39 +111,34 @@ async fn deliver(
         }
     };
     // From here on the message is in the outbox, on disk.
-    let outcome = match groups::held(&s.engine, &watched) {
-        // Nothing goes to them until the user acts: no need to ask the server.
-        Some((h, warning)) => Ok(Outcome::Held(h, warning)),
-        None => {
-            let connected = if s.engine.is_open() { Ok(()) } else { s.connect().await };
-            match connected {
-                Ok(()) => s.wait(WAIT, |engine, e| groups::step(engine, e, &id, &watched)).await,
-                Err(e) => Err(e),
-            }
-        }
-    };
-    let label = target.label();
-    match outcome {
+    let outcome = until_accepted(&mut s, &before, &target.watched()).await;
+    let (status, result) = match outcome {
         Ok(Outcome::Sent) => {
             groups::drain(&mut s).await;
             s.close().await;
-            println!("Sent to {label}.");
-            Ok(())
+            ("sent", Ok(()))
         }
         Ok(Outcome::Held(h, warning)) => {
             s.close().await;
-            Err(format!(
+            let why = format!(
                 "not sent yet: {}\nThe message waits in the outbox on this computer: once you have checked with them, \
                  `tether contacts trust {h}` fetches their keys again and sends it. Do not send it again.",
                 clean_line(&warning)
-            ))
+            );
+            ("held", Err(why))
         }
         Ok(Outcome::Refused(message)) => {
             s.close().await;
-            Err(format!("not sent: {message}"))
+            ("refused", Err(format!("not sent: {message}")))
         }
-        Err(e) => Err(queued(&e, s.engine.outbox_len())),
+        Err(e) => ("queued", Err(queued(&e, s.engine.outbox_len()))),
+    };
+    if json {
+        println!("{}", serde_json::json!({ "id": id, "chat": target.chat(), "status": status }));
+    } else if result.is_ok() {
+        println!("{done} (id {})", short_id(&id));
     }
+    result
 }
 
 /// The error for a message that is queued but could not be sent now.

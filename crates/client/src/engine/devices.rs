@@ -138,8 +138,12 @@ impl Engine {
     /// account key pinned. Adding someone accepts them (their message
     /// request, if any, becomes the chat).
     pub fn add_contact(&mut self, handle: &str, name: &str, now: u64) -> Result<(), Error> {
-        self.handle().ok_or(Error::NotRegistered)?;
+        let me = self.handle().ok_or(Error::NotRegistered)?;
         let handle = normalize_handle(handle)?;
+        if handle == me {
+            // Writing to oneself is the note to self, not a contact.
+            return Err(Error::Invalid("that is this account: write to yourself in the note to self".into()));
+        }
         self.directory.upsert(&handle, name, &mut self.fx);
         self.accept_by_adding(&handle, now);
         self.need_list(&handle, now);

@@ -368,6 +368,7 @@ impl Engine {
                 // Nobody to send to (e.g. a read-sync with no other device).
                 self.outbox.remove(&entry.id, &mut self.fx);
                 self.own_status(&entry.chat, &entry.id, Status::Sent);
+                self.fx.emit(Event::Sent { id: entry.id.clone() });
                 continue;
             }
             let mut copies = Vec::with_capacity(targets.len());

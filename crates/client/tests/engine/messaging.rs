@@ -101,6 +101,8 @@ async fn replies_reactions_edits_and_deletes_agree_on_every_device() {
     for (d, chat) in [(&alice, "bob"), (&alice2, "bob"), (&bob, "alice")] {
         assert_eq!(body(d, chat, &hello), Some(MessageBody::Deleted));
         assert!(d.engine.search("edited", None, 10).is_empty(), "a deleted message is not found");
+        let quote = d.engine.messages(chat).iter().find(|m| m.id == answer).and_then(|m| m.reply_to.clone()).unwrap();
+        assert_eq!((quote.id.as_str(), quote.text.as_str()), (hello.as_str(), ""), "the reply keeps its place, not the deleted words");
     }
     // Too late: past 48 hours nobody deletes for everyone, past 24 nobody edits.
     server.clock.advance(49 * 3600 * 1000);
@@ -296,4 +298,15 @@ async fn lazy_history_loads_chats_on_demand_and_changes_wait_for_them() {
     settle(&mut [&mut alice, &mut lazy, &mut bob]).await;
     assert!(lazy.store.read("words", "zebras/").iter().all(|(k, _)| !k.ends_with(&ids[4])));
     assert!(lazy.store.read("words", "giraffes/").iter().any(|(k, _)| k.ends_with(&ids[4])));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oneself_is_not_a_contact_the_note_to_self_needs_none() {
+    let server = TestServer::start().await;
+    let (mut alice, _bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let now = alice.now();
+    assert!(alice.engine.add_contact("alice", "Me", now).is_err(), "one's own handle is the note to self");
+    assert!(alice.engine.contact_list().iter().all(|c| c.handle != "alice"));
+    alice.engine.send_text("alice", "a note", now).unwrap();
+    assert_eq!(alice.engine.chat_list().iter().find(|c| c.note_to_self).map(|c| c.name.as_str()), Some("Note to self"));
 }
