@@ -18,7 +18,7 @@ export const ALARM = "tether-tick";
  * `cargo xtask bench history` and DevTools.
  * @type {{ ready?: number, badge?: number }}
  */
-export const boot = {};
+export const bootTimes = {};
 
 /** @type {Core | undefined} */
 let core;
@@ -30,7 +30,7 @@ async function boot() {
   core = Core.open(createHost(() => core), p.id, p.name, DEFAULT_SERVER, entries);
   if (!(await chrome.alarms.get(ALARM))) await chrome.alarms.create(ALARM, { periodInMinutes: 0.5 });
   await core.wake();
-  boot.ready = performance.now();
+  bootTimes.ready = performance.now();
   sweepOutgoing(core).catch(report);
   return core;
 }

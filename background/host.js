@@ -6,7 +6,7 @@
 import { updateBadge } from "./badge.js";
 import { rebuildMenus } from "./menus.js";
 import { clearNotifications, showNotification } from "./notifications.js";
-import { ports, post } from "./ports.js";
+import { pages, ports, post } from "./ports.js";
 import { chatReply } from "../common/messages.js";
 import { cacheSnapshot, history, persist } from "./storage.js";
 import { getHistory, historyKeys, readHistory } from "../common/history.js";
@@ -36,7 +36,7 @@ export function createHost(core) {
       const c = core();
       for (const [port, open] of ports) {
         if (c && open !== null && update.changedChats.includes(open)) {
-          post(port, chatReply(c, open));
+          post(port, chatReply(c, open, pages.get(port)));
         }
         post(port, { kind: "snapshot", snapshot });
       }

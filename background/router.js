@@ -4,11 +4,11 @@
 // is a core command, run in the core's serial queue.
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
-import { PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
+import { CHAT_PAGE, PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
 import { PENDING_SHARE_KEY } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
-import { ports, post } from "./ports.js";
+import { pages, ports, post } from "./ports.js";
 import { fileRequest, replayProgress } from "./transfer.js";
 import { sendImage } from "./imageshare.js";
 
@@ -22,7 +22,10 @@ import { sendImage } from "./imageshare.js";
 export function onConnect(port) {
   if (port.name !== PORT_NAME || port.sender?.id !== chrome.runtime.id) return;
   ports.set(port, null);
-  port.onDisconnect.addListener(() => ports.delete(port));
+  port.onDisconnect.addListener(() => {
+    ports.delete(port);
+    pages.delete(port);
+  });
   port.onMessage.addListener((msg) => {
     if (!isRequest(msg)) {
       post(port, { kind: "error", message: `unknown request: ${String(msg?.kind)}` });
@@ -64,10 +67,19 @@ async function route(core, port, msg) {
       return core.startLink(!!msg.withCode);
     case "openChat":
       ports.set(port, msg.chat);
+      pages.set(port, CHAT_PAGE);
       // The history is read on demand: have the chat loaded first.
       await core.loadChat(msg.chat);
-      if (ports.get(port) === msg.chat) post(port, chatReply(core, msg.chat));
+      if (ports.get(port) === msg.chat) {
+        const reply = chatReply(core, msg.chat, CHAT_PAGE, msg.around);
+        pages.set(port, Math.max(CHAT_PAGE, reply.messages.length));
+        post(port, reply);
+      }
       return core.markRead(msg.chat);
+    case "moreMessages":
+      if (ports.get(port) !== msg.chat) return;
+      pages.set(port, (pages.get(port) ?? CHAT_PAGE) + CHAT_PAGE);
+      return post(port, chatReply(core, msg.chat, pages.get(port)));
     case "closeChat":
       ports.set(port, null);
       return;

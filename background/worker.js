@@ -12,7 +12,7 @@
 // platform.js, log.js, config.js.
 
 import { onCommand, onMenuClick, onNotificationClick } from "./actions.js";
-import { ALARM, boot, whenReady } from "./core.js";
+import { ALARM, bootTimes, whenReady } from "./core.js";
 import { badgeTimes } from "./badge.js";
 import { onConnect } from "./router.js";
 import { onPageMessage } from "./pages.js";
@@ -36,7 +36,7 @@ chrome.commands.onCommand.addListener((command, tab) => whenReady((core) => onCo
   /** @param {string} id */
   notificationClick: (id) => whenReady(() => onNotificationClick(id)),
   /** This worker life's milestones (ms since it started). */
-  boot: () => ({ ...boot, badge: badgeTimes.first }),
+  boot: () => ({ ...bootTimes, badge: badgeTimes.first }),
   /** @param {string} query @param {string | null} chat */
   search: (query, chat) => whenReady((core) => core.search(query, chat, 50)),
 };

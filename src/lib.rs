@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use tether_client::{ChatFlag, GroupOp};
 use tsify::Tsify;
+
 use wasm_bindgen::prelude::*;
 
 /// Chats offered in the context menu.
@@ -145,6 +146,20 @@ impl Core {
     #[wasm_bindgen(js_name = messageActions, unchecked_return_type = "MessageActions")]
     pub fn message_actions(&self, chat: &str) -> JsValue {
         to_js(&chat::message_actions(&self.shared.state.borrow().engine, chat, js_sys::Date::now() as u64))
+    }
+
+    /// The last `limit` messages of a chat (more if `around` names an
+    /// older one: from a few before it), oldest first, and how many the
+    /// chat has: what a chat view shows, a page at a time.
+    #[wasm_bindgen(js_name = messagePage, unchecked_return_type = "MessagePage")]
+    pub fn message_page(&self, chat: &str, limit: usize, around: Option<String>) -> JsValue {
+        let s = self.shared.state.borrow();
+        let all = s.engine.messages(chat);
+        let mut from = all.len().saturating_sub(limit);
+        if let Some(i) = around.and_then(|id| all.iter().position(|m| m.id == id)) {
+            from = from.min(i.saturating_sub(10));
+        }
+        to_js(&chat::MessagePage { messages: all[from..].to_vec(), total: all.len() })
     }
 
     /// Has a chat's messages loaded (once per wake, or after it left

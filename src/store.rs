@@ -64,6 +64,7 @@ pub struct Writes {
     pub remove: Vec<String>,
     pub settings: Option<Settings>,
     /// IndexedDB, written before the rest: `<ns>/<key>` → value (text).
+    #[tsify(type = "Record<string, string>")]
     pub history_set: BTreeMap<String, String>,
     /// IndexedDB keys to delete (after `history_set`'s puts... never the
     /// same key: a later write of a key replaces an earlier one).
