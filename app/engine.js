@@ -11,7 +11,8 @@
 // browser suspends a background tab's workers with the page anyway.
 
 import init, { Core } from "../wasm/tether_app.js";
-import { loadAll, openDb, persist } from "./idb.js";
+import { historyDb, loadAll, openDb, persist } from "./idb.js";
+import { getHistory, historyKeys, readHistory } from "../common/history.js";
 import { onTransfer, sweepOutgoing } from "./transfer.js";
 
 /** @typedef {import("../wasm/tether_app.js").Update} Update */
@@ -63,6 +64,9 @@ let opened;
 function createHost(db) {
   return {
     persist: (writes) => persist(db, writes),
+    readHistory: (ns, prefix) => readHistory(historyDb(db), ns, prefix),
+    historyKeys: (ns, prefix, limit) => historyKeys(historyDb(db), ns, prefix, limit),
+    getHistory: (ns, keys) => getHistory(historyDb(db), ns, keys),
     async showNotification(n) {
       // Only where the person allowed it, and not over the open app.
       if (typeof Notification === "undefined" || Notification.permission !== "granted" || document.visibilityState === "visible") return;

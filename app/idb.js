@@ -3,13 +3,28 @@
 // key/value entries (the engine's `kv/<ns>/<key>` → base64, and
 // `settings`), the same entries the extension keeps in chrome.storage.local.
 // One batch of writes is one transaction: all of it lands, or none.
+// The message history is in the same object store under `h/<ns>/<key>`
+// (common/history.js); it is not loaded at start, the core reads it.
 
 /** @typedef {import("../wasm/tether_app.js").Writes} Writes */
+/** @typedef {import("../common/history.js").HistoryDb} HistoryDb */
+import { writeHistory } from "../common/history.js";
 
 const DB_NAME = "tether";
 const STORE = "kv";
 /** The engine's keys (the settings key is not one: a log-out keeps it). */
 const ENGINE_PREFIX = "kv/";
+/** Where the history is filed in the object store. */
+export const HISTORY_PREFIX = "h/";
+
+/**
+ * The history in this database (common/history.js).
+ * @param {IDBDatabase} db
+ * @returns {HistoryDb}
+ */
+export function historyDb(db) {
+  return { db, store: STORE, prefix: HISTORY_PREFIX };
+}
 
 /** @returns {Promise<IDBDatabase>} */
 export function openDb() {
@@ -23,7 +38,7 @@ export function openDb() {
 }
 
 /**
- * Every entry, as `Core.open` takes them (key → value).
+ * Every entry but the history, as `Core.open` takes them (key → value).
  * @param {IDBDatabase} db
  * @returns {Promise<Record<string, unknown>>}
  */
@@ -32,7 +47,15 @@ export function loadAll(db) {
     /** @type {Record<string, unknown>} */
     const entries = {};
     const tx = db.transaction(STORE, "readonly");
-    const req = tx.objectStore(STORE).openCursor();
+    // Keys sort as strings: everything before `h/` and everything after its range.
+    const before = tx.objectStore(STORE).openCursor(IDBKeyRange.upperBound(HISTORY_PREFIX, true));
+    before.onsuccess = () => {
+      const cursor = before.result;
+      if (!cursor) return;
+      entries[String(cursor.key)] = cursor.value;
+      cursor.continue();
+    };
+    const req = tx.objectStore(STORE).openCursor(IDBKeyRange.lowerBound(HISTORY_PREFIX + "\uffff", true));
     req.onsuccess = () => {
       const cursor = req.result;
       if (!cursor) return;
@@ -56,6 +79,7 @@ export function persist(db, writes) {
   return new Promise((resolve, reject) => {
     const tx = db.transaction(STORE, "readwrite", { durability: "strict" });
     const store = tx.objectStore(STORE);
+    writeHistory(historyDb(db), store, writes);
     if (writes.clear) {
       // Keys sort as strings: `kv/` up to `kv0` (the next character) is every engine key.
       store.delete(IDBKeyRange.bound(ENGINE_PREFIX, "kv0", false, true));

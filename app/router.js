@@ -9,7 +9,7 @@
 // companion before it links) are answered with an error.
 
 import { checkHandle } from "../wasm/tether_app.js";
-import { chatReply, isRequest, searchReply } from "../common/messages.js";
+import { CHAT_PAGE, chatReply, isRequest, searchReply } from "../common/messages.js";
 import { onUpdate, ready } from "./engine.js";
 import { fileRequest, onProgress } from "./transfer.js";
 
@@ -21,6 +21,8 @@ import { fileRequest, onProgress } from "./transfer.js";
 let view = null;
 /** The chat the view has open: its messages are sent when they change. @type {string | null} */
 let openChat = null;
+/** How many of its latest messages the view shows (see CHAT_PAGE). */
+let page = CHAT_PAGE;
 
 /**
  * The view's handler: everything "the worker" says goes there.
@@ -38,7 +40,7 @@ function tell(msg) {
 onUpdate((update) => {
   ready.then((core) => {
     if (openChat !== null && update.changedChats.includes(openChat)) {
-      tell(chatReply(core, openChat));
+      tell(chatReply(core, openChat, page));
     }
     tell({ kind: "snapshot", snapshot: update.snapshot });
   });
@@ -79,8 +81,19 @@ async function route(core, msg) {
       return tell({ kind: "snapshot", snapshot: core.snapshot() });
     case "openChat":
       openChat = msg.chat;
-      tell(chatReply(core, msg.chat));
+      page = CHAT_PAGE;
+      // The history is read on demand: have the chat loaded first.
+      await core.loadChat(msg.chat);
+      if (openChat === msg.chat) {
+        const reply = chatReply(core, msg.chat, CHAT_PAGE, msg.around);
+        page = Math.max(CHAT_PAGE, reply.messages.length);
+        tell(reply);
+      }
       return core.markRead(msg.chat);
+    case "moreMessages":
+      if (openChat !== msg.chat) return;
+      page += CHAT_PAGE;
+      return tell(chatReply(core, msg.chat, page));
     case "closeChat":
       openChat = null;
       return;
@@ -134,7 +147,7 @@ async function route(core, msg) {
     case "markRead":
       return core.markRead(msg.chat);
     case "search":
-      return tell(searchReply(core, msg.query, msg.chat));
+      return tell(await searchReply(core, msg.query, msg.chat));
     case "sendFile":
     case "cancelUpload":
     case "retryUpload":

@@ -8,6 +8,9 @@ const RED = "#d93025";
 const ORANGE = "#b4540a";
 const GREY = "#6b7280";
 
+/** When the badge was first set in this worker life (see core.js `boot`). */
+export const badgeTimes = { first: /** @type {number | undefined} */ (undefined) };
+
 /**
  * @param {Snapshot} snapshot
  */
@@ -26,6 +29,7 @@ export function updateBadge(snapshot) {
     title = chrome.i18n.getMessage("badgeOffline");
   }
   chrome.action.setBadgeText({ text });
+  badgeTimes.first ??= performance.now();
   chrome.action.setBadgeBackgroundColor({ color });
   chrome.action.setTitle({ title: title || "Tether" });
 }

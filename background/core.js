@@ -12,6 +12,14 @@ import { sweepOutgoing } from "./transfer.js";
 /** The alarm that wakes a stopped worker to reconnect. */
 export const ALARM = "tether-tick";
 
+/**
+ * When this worker life's milestones happened (ms since the worker
+ * started): the core open and woken, the first badge. Read by
+ * `cargo xtask bench history` and DevTools.
+ * @type {{ ready?: number, badge?: number }}
+ */
+export const bootTimes = {};
+
 /** @type {Core | undefined} */
 let core;
 
@@ -22,6 +30,7 @@ async function boot() {
   core = Core.open(createHost(() => core), p.id, p.name, DEFAULT_SERVER, entries);
   if (!(await chrome.alarms.get(ALARM))) await chrome.alarms.create(ALARM, { periodInMinutes: 0.5 });
   await core.wake();
+  bootTimes.ready = performance.now();
   sweepOutgoing(core).catch(report);
   return core;
 }

@@ -6,9 +6,10 @@
 import { updateBadge } from "./badge.js";
 import { rebuildMenus } from "./menus.js";
 import { clearNotifications, showNotification } from "./notifications.js";
-import { ports, post } from "./ports.js";
+import { pages, ports, post } from "./ports.js";
 import { chatReply } from "../common/messages.js";
-import { cacheSnapshot, persist } from "./storage.js";
+import { cacheSnapshot, history, persist } from "./storage.js";
+import { getHistory, historyKeys, readHistory } from "../common/history.js";
 import { report } from "./log.js";
 import { onTransfer } from "./transfer.js";
 
@@ -22,6 +23,9 @@ import { onTransfer } from "./transfer.js";
 export function createHost(core) {
   return {
     persist,
+    readHistory: async (ns, prefix) => readHistory(await history(), ns, prefix),
+    historyKeys: async (ns, prefix, limit) => historyKeys(await history(), ns, prefix, limit),
+    getHistory: async (ns, keys) => getHistory(await history(), ns, keys),
     showNotification,
     clearNotifications,
     publish(update) {
@@ -32,7 +36,7 @@ export function createHost(core) {
       const c = core();
       for (const [port, open] of ports) {
         if (c && open !== null && update.changedChats.includes(open)) {
-          post(port, chatReply(c, open));
+          post(port, chatReply(c, open, pages.get(port)));
         }
         post(port, { kind: "snapshot", snapshot });
       }

@@ -6,6 +6,9 @@
 /** @type {Map<chrome.runtime.Port, string | null>} */
 export const ports = new Map();
 
+/** How many of its open chat's latest messages each popup shows (see CHAT_PAGE). @type {Map<chrome.runtime.Port, number>} */
+export const pages = new Map();
+
 /**
  * @param {chrome.runtime.Port} port
  * @param {WorkerMessage} msg
@@ -15,5 +18,6 @@ export function post(port, msg) {
     port.postMessage(msg);
   } catch {
     ports.delete(port); // the popup closed meanwhile
+    pages.delete(port);
   }
 }

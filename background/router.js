@@ -4,11 +4,11 @@
 // is a core command, run in the core's serial queue.
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
-import { PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
+import { CHAT_PAGE, PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
 import { PENDING_SHARE_KEY, choosingPreview } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
-import { ports, post } from "./ports.js";
+import { pages, ports, post } from "./ports.js";
 import { fileRequest, replayProgress } from "./transfer.js";
 import { sendImage } from "./imageshare.js";
 import { pagePreview } from "./preview.js";
@@ -23,7 +23,10 @@ import { pagePreview } from "./preview.js";
 export function onConnect(port) {
   if (port.name !== PORT_NAME || port.sender?.id !== chrome.runtime.id) return;
   ports.set(port, null);
-  port.onDisconnect.addListener(() => ports.delete(port));
+  port.onDisconnect.addListener(() => {
+    ports.delete(port);
+    pages.delete(port);
+  });
   port.onMessage.addListener((msg) => {
     if (!isRequest(msg)) {
       post(port, { kind: "error", message: `unknown request: ${String(msg?.kind)}` });
@@ -65,8 +68,19 @@ async function route(core, port, msg) {
       return core.startLink(!!msg.withCode);
     case "openChat":
       ports.set(port, msg.chat);
-      post(port, chatReply(core, msg.chat));
+      pages.set(port, CHAT_PAGE);
+      // The history is read on demand: have the chat loaded first.
+      await core.loadChat(msg.chat);
+      if (ports.get(port) === msg.chat) {
+        const reply = chatReply(core, msg.chat, CHAT_PAGE, msg.around);
+        pages.set(port, Math.max(CHAT_PAGE, reply.messages.length));
+        post(port, reply);
+      }
       return core.markRead(msg.chat);
+    case "moreMessages":
+      if (ports.get(port) !== msg.chat) return;
+      pages.set(port, (pages.get(port) ?? CHAT_PAGE) + CHAT_PAGE);
+      return post(port, chatReply(core, msg.chat, pages.get(port)));
     case "closeChat":
       ports.set(port, null);
       return;
@@ -151,7 +165,7 @@ async function route(core, port, msg) {
     case "markRead":
       return core.markRead(msg.chat);
     case "search":
-      return post(port, searchReply(core, msg.query, msg.chat));
+      return post(port, await searchReply(core, msg.query, msg.chat));
     default: {
       /** @type {never} */
       const unknown = msg;

@@ -12,7 +12,8 @@
 // platform.js, log.js, config.js.
 
 import { onCommand, onMenuClick, onNotificationClick } from "./actions.js";
-import { ALARM, whenReady } from "./core.js";
+import { ALARM, bootTimes, whenReady } from "./core.js";
+import { badgeTimes } from "./badge.js";
 import { onConnect } from "./router.js";
 import { onPageMessage } from "./pages.js";
 
@@ -34,4 +35,8 @@ chrome.commands.onCommand.addListener((command, tab) => whenReady((core) => onCo
   command: (command, tab) => whenReady((core) => onCommand(core, command, tab)),
   /** @param {string} id */
   notificationClick: (id) => whenReady(() => onNotificationClick(id)),
+  /** This worker life's milestones (ms since it started). */
+  boot: () => ({ ...bootTimes, badge: badgeTimes.first }),
+  /** @param {string} query @param {string | null} chat */
+  search: (query, chat) => whenReady((core) => core.search(query, chat, 50)),
 };

@@ -49,7 +49,8 @@ export const SEARCH_RESULTS = 50;
  *   | { kind: "snapshot" }
  *   | { kind: "setServer", url: string }
  *   | { kind: "startLink", withCode: boolean }
- *   | { kind: "openChat", chat: string }
+ *   | { kind: "openChat", chat: string, around?: string }
+ *   | { kind: "moreMessages", chat: string }
  *   | { kind: "closeChat" }
  *   | { kind: "sharePending", chat: string }
  *   | { kind: "discardShare" }
@@ -95,6 +96,7 @@ export const SEARCH_RESULTS = 50;
  * @typedef {{ id: string, direction: "up" | "down", done: number, total: number, state: "waiting" | "sending" | "done" | "failed", reason: string | null }} Progress
  */
 /** @typedef {import("../wasm/tether_core.js").ChatMessage} ChatMessage */
+/** @typedef {import("../wasm/tether_core.js").MessagePage} MessagePage */
 /** @typedef {import("../wasm/tether_core.js").ContactInfo} ContactInfo */
 /** A group's name, members and admins, and what this account may do there. @typedef {import("../wasm/tether_core.js").GroupInfo} GroupInfo */
 /** A change of a group (add, remove, leave, rename, admins). @typedef {import("../wasm/tether_core.js").GroupOp} GroupOp */
@@ -107,7 +109,7 @@ export const SEARCH_RESULTS = 50;
  * What the worker tells the popup.
  * @typedef {(
  *   | { kind: "snapshot", snapshot: Snapshot }
- *   | { kind: "chat", chat: string, messages: ChatMessage[], group: GroupInfo | null, actions: MessageActions }
+ *   | { kind: "chat", chat: string, messages: ChatMessage[], total: number, group: GroupInfo | null, actions: MessageActions }
  *   | { kind: "serverChecked", ok: boolean, fingerprint: string | null, error: string | null }
  *   | { kind: "handleChecked", text: string, handle: string | null, error: string | null }
  *   | { kind: "error", message: string }
@@ -125,6 +127,7 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "setServer",
   "startLink",
   "openChat",
+  "moreMessages",
   "closeChat",
   "sharePending",
   "discardShare",
@@ -160,29 +163,35 @@ export const REQUEST_KINDS = /** @type {const} */ ([
   "search",
 ]);
 
+/** How many of a chat's latest messages a view gets at first; "earlier messages" adds as many. */
+export const CHAT_PAGE = 100;
+
 /**
- * A chat's messages, what the message menu may offer for them now, and,
- * for a group's chat, the group as it stands: what the worker (and the web
- * app's page) sends whenever an open chat changes (a group's changes
- * always write a line into its chat).
- * @param {{ messages(chat: string): ChatMessage[], groupInfo(chat: string): GroupInfo | null, messageActions(chat: string): MessageActions }} core
+ * A chat's last `limit` messages (and how many it has), what the message
+ * menu may offer for them now, and, for a group's chat, the group as it
+ * stands: what the worker (and the web app's page) sends whenever an open
+ * chat changes (a group's changes always write a line into its chat).
+ * @param {{ messagePage(chat: string, limit: number, around: string | null | undefined): MessagePage, groupInfo(chat: string): GroupInfo | null, messageActions(chat: string): MessageActions }} core
  * @param {string} chat
+ * @param {number} limit
+ * @param {string | null} [around] a message to include (a search result), with a few before it
  * @returns {Extract<WorkerMessage, { kind: "chat" }>}
  */
-export function chatReply(core, chat) {
-  return { kind: "chat", chat, messages: core.messages(chat), group: core.groupInfo(chat), actions: core.messageActions(chat) };
+export function chatReply(core, chat, limit = CHAT_PAGE, around = null) {
+  const page = core.messagePage(chat, limit, around);
+  return { kind: "chat", chat, messages: page.messages, total: page.total, group: core.groupInfo(chat), actions: core.messageActions(chat) };
 }
 
 /**
  * The answer to a search: what the core found for `query` in `chat` (or
- * in every chat when null).
- * @param {{ search(query: string, chat: string | null | undefined, limit: number): SearchHit[] }} core
+ * in every chat when null), from the history's word index.
+ * @param {{ search(query: string, chat: string | null | undefined, limit: number): Promise<SearchHit[]> }} core
  * @param {string} query
  * @param {string | null} chat
- * @returns {Extract<WorkerMessage, { kind: "searchResults" }>}
+ * @returns {Promise<Extract<WorkerMessage, { kind: "searchResults" }>>}
  */
-export function searchReply(core, query, chat) {
-  return { kind: "searchResults", query, chat, hits: core.search(query, chat, SEARCH_RESULTS) };
+export async function searchReply(core, query, chat) {
+  return { kind: "searchResults", query, chat, hits: await core.search(query, chat, SEARCH_RESULTS) };
 }
 
 /**

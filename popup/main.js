@@ -60,6 +60,9 @@ function render() {
   renderHeader(screen);
   renderBanner();
   RENDER[screen]?.();
+  if (screen === "list" && !performance.getEntriesByName("tether:list").length && document.querySelector("#chat-list [data-chat]")) {
+    performance.mark("tether:list"); // the chat list's first paint, for `cargo xtask bench history`
+  }
   renderFacts();
   if (screen !== from) focusFor(screen, from);
 }

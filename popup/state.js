@@ -24,7 +24,7 @@ export const SCREENS = /** @type {const} */ (["starting", "setup", "unlinked", "
 export const data = {
   /** The worker's latest snapshot. @type {Snapshot | null} */
   snap: null,
-  /** The open chat's history as the worker last sent it (its group, for a group's chat, and what the message menu may offer). @type {{ chat: string, messages: ChatMessage[], group: GroupInfo | null, actions: MessageActions } | null} */
+  /** The open chat's latest messages as the worker last sent them (how many it has in all, its group, for a group's chat, and what the message menu may offer). @type {{ chat: string, messages: ChatMessage[], total: number, group: GroupInfo | null, actions: MessageActions } | null} */
   history: null,
   /** What the core found for the search on show (the chat list's: chat null). @type {{ query: string, chat: string | null, hits: SearchHit[] } | null} */
   search: null,
@@ -82,6 +82,8 @@ export const ui = {
   chatSearch: null,
   /** A message to scroll to and highlight once its chat's history is on show. @type {{ chat: string, id: string } | null} */
   focus: null,
+  /** Earlier messages asked for: the message on top then, and how far below the list's top it stood (it stays there). @type {{ chat: string, id: string, offset: number } | null} */
+  older: null,
   /** A message lit up after a jump to it (a quote, a search result), and since when. @type {{ id: string, at: number } | null} */
   flash: null,
   /** Where "N unread messages" goes in the open chat, as it stood when the chat was opened (before it was read). @type {{ chat: string, afterMs: number, count: number } | null} */

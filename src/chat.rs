@@ -37,3 +37,12 @@ pub fn message_actions(e: &Engine, chat: &str, now: u64) -> MessageActions {
     }
     actions
 }
+
+/// A page of a chat's messages: the latest ones (see `Core::message_page`),
+/// and how many the chat has in all.
+#[derive(serde::Serialize, tsify::Tsify)]
+#[serde(rename_all = "camelCase")]
+pub struct MessagePage {
+    pub messages: Vec<tether_client::ChatMessage>,
+    pub total: usize,
+}

@@ -6,6 +6,9 @@
 //! each input the pump runs, in this order:
 //!
 //! 1. take the store's writes and await the host's `persist(writes)`;
+//!    then read the history chats the engine asked for (`poll_want`) and
+//!    hand them over (`load_chat`), and go back to 1: what loading them
+//!    wrote is persisted before anything leaves;
 //! 2. only then hand the frames the engine produced to the socket;
 //! 3. react to the engine's events ([`State::react`], an exhaustive match:
 //!    a new event cannot be left unhandled), then show owed notifications
@@ -45,6 +48,9 @@ pub enum Input {
     Timeout,
     /// The backoff delay passed.
     Reconnect,
+    /// A command about this chat follows: have its messages loaded first
+    /// (the pump reads them; see `chat_command`).
+    Load(String),
     Command(Command),
 }
 
@@ -205,6 +211,49 @@ async fn drive(shared: Rc<Shared>) {
     }
 }
 
+/// Queues a command about `chat` after an input that has its messages
+/// loaded (lazy history): the command finds them in memory.
+pub fn chat_command(shared: &Rc<Shared>, chat: &str, f: impl FnOnce(&Rc<Shared>, &mut State, u64) -> Result<JsValue, String> + 'static) -> Promise {
+    enqueue(shared, Input::Load(chat.to_string()), None);
+    command(shared, f)
+}
+
+/// Reads the chats the engine asked for and hands them over; whether
+/// there were any.
+async fn load_wanted(shared: &Rc<Shared>) -> Result<bool, String> {
+    let mut any = false;
+    loop {
+        let want = shared.state.borrow_mut().engine.poll_want();
+        let Some(chat) = want else { return Ok(any) };
+        let rows = read_rows(shared.host.read_history("messages", &format!("{chat}/"))).await?;
+        shared.state.borrow_mut().engine.load_chat(&chat, rows, now());
+        any = true;
+    }
+}
+
+/// Search through the history's word index (see `Engine::search_word`):
+/// the index entries of the query's longest word, the newest messages
+/// they name, then the engine's match of every word.
+pub async fn search(shared: &Rc<Shared>, query: &str, chat: Option<&str>, limit: usize) -> Result<Vec<tether_client::SearchHit>, String> {
+    let limit = limit.min(tether_client::SEARCH_LIMIT);
+    let Some(word) = Engine::search_word(query) else { return Ok(vec![]) };
+    let failed = |_| "could not read the history from browser storage".to_string();
+    let keys = JsFuture::from(shared.host.history_keys("words", &word, tether_client::SEARCH_CANDIDATES as u32)).await.map_err(failed)?;
+    let keys: Vec<String> = serde_wasm_bindgen::from_value(keys).map_err(|e| e.to_string())?;
+    let wanted: Vec<String> = Engine::search_keys(&keys, chat).into_iter().take(limit * 4).collect();
+    let values = JsFuture::from(shared.host.get_history("messages", wanted)).await.map_err(failed)?;
+    let values: Vec<Option<String>> = serde_wasm_bindgen::from_value(values).map_err(|e| e.to_string())?;
+    let records: Vec<Vec<u8>> = values.into_iter().flatten().map(String::into_bytes).collect();
+    Ok(shared.state.borrow().engine.search_results(query, &records, limit))
+}
+
+/// `[key, value][]` from the host, as the engine takes records.
+async fn read_rows(p: Promise) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let v = JsFuture::from(p).await.map_err(|_| "could not read the history from browser storage".to_string())?;
+    let rows: Vec<(String, String)> = serde_wasm_bindgen::from_value(v).map_err(|e| format!("the history read is malformed: {e}"))?;
+    Ok(rows.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
+}
+
 /// Persist, then send, then react (see the module docs); repeated until the
 /// host has nothing left to do.
 async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
@@ -216,6 +265,16 @@ async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
                 shared.state.borrow_mut().persist_failed(shared);
                 failed = Some("could not save to browser storage; nothing was sent".to_string());
                 break;
+            }
+        }
+        // After the writes: the reads see them. What loading wrote is
+        // persisted (round again) before anything leaves.
+        match load_wanted(shared).await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => {
+                shared.state.borrow_mut().error = Some(e.clone());
+                failed = Some(e);
             }
         }
         let (had_events, effects) = {
@@ -265,6 +324,9 @@ impl State {
                 self.dirty = true;
                 self.engine.handle_disconnected(now, &reason);
                 self.schedule_reconnect(shared);
+            }
+            Input::Load(chat) => {
+                self.engine.chat_loaded(&chat);
             }
             Input::Timeout => {
                 self.timer = None;

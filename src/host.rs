@@ -15,6 +15,13 @@ use wasm_bindgen::prelude::*;
 pub trait Host {
     /// Persists one batch; the core sends nothing before it resolved.
     fn persist(&self, writes: &Writes) -> Promise;
+    /// The history records of namespace `ns` whose keys start with
+    /// `prefix`, in key order: resolves to `[key, value][]` (keys without `<ns>/`).
+    fn read_history(&self, ns: &str, prefix: &str) -> Promise;
+    /// Up to `limit` keys of namespace `ns` that start with `prefix`: resolves to `string[]`.
+    fn history_keys(&self, ns: &str, prefix: &str, limit: u32) -> Promise;
+    /// The values of these keys of `ns`: resolves to `(string | null)[]`.
+    fn get_history(&self, ns: &str, keys: Vec<String>) -> Promise;
     /// Shows one notification (its id is the message id).
     fn show_notification(&self, notification: &Notification) -> Promise;
     /// Clears the shown notifications of `chat` (every one for `None`).
@@ -29,8 +36,14 @@ pub trait Host {
 const HOST_TS: &'static str = r#"
 /** What the core asks of the service worker (see src/host.rs). */
 export interface Host {
-  /** Persist one batch to chrome.storage.local; nothing is sent before it resolves. */
+  /** Persist one batch (history to IndexedDB, the rest to chrome.storage.local); nothing is sent before it resolves. */
   persist(writes: Writes): Promise<void>;
+  /** History records of `ns` whose keys start with `prefix`, in key order, as [key, value] (key without `ns/`). */
+  readHistory(ns: string, prefix: string): Promise<[string, string][]>;
+  /** Up to `limit` history keys of `ns` that start with `prefix` (without `ns/`). */
+  historyKeys(ns: string, prefix: string, limit: number): Promise<string[]>;
+  /** The values of these history keys of `ns` (null where none). */
+  getHistory(ns: string, keys: string[]): Promise<(string | null)[]>;
   /** Show one notification (id: the message id). */
   showNotification(notification: Notification): Promise<void>;
   /** Clear the shown notifications of a chat (all of them for null). */
@@ -50,6 +63,12 @@ extern "C" {
 
     #[wasm_bindgen(method, catch)]
     fn persist(this: &JsHost, writes: JsValue) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = readHistory)]
+    fn read_history(this: &JsHost, ns: &str, prefix: &str) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = historyKeys)]
+    fn history_keys(this: &JsHost, ns: &str, prefix: &str, limit: u32) -> Result<Promise, JsValue>;
+    #[wasm_bindgen(method, catch, js_name = getHistory)]
+    fn get_history(this: &JsHost, ns: &str, keys: Vec<String>) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = showNotification)]
     fn show_notification(this: &JsHost, notification: JsValue) -> Result<Promise, JsValue>;
     #[wasm_bindgen(method, catch, js_name = clearNotifications)]
@@ -75,6 +94,18 @@ fn settle(r: Result<Promise, JsValue>) -> Promise {
 impl Host for JsHost {
     fn persist(&self, writes: &Writes) -> Promise {
         settle(JsHost::persist(self, to_js(writes)))
+    }
+
+    fn read_history(&self, ns: &str, prefix: &str) -> Promise {
+        settle(JsHost::read_history(self, ns, prefix))
+    }
+
+    fn history_keys(&self, ns: &str, prefix: &str, limit: u32) -> Promise {
+        settle(JsHost::history_keys(self, ns, prefix, limit))
+    }
+
+    fn get_history(&self, ns: &str, keys: Vec<String>) -> Promise {
+        settle(JsHost::get_history(self, ns, keys))
     }
 
     fn show_notification(&self, notification: &Notification) -> Promise {

@@ -45,7 +45,7 @@ mod timer;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
 
-use crate::core::{Shared, command};
+use crate::core::{Shared, chat_command, command};
 use crate::host::{JsHost, to_js};
 use crate::settings::{Settings, StoredSettings};
 use crate::snapshot::RequestAction;
@@ -56,6 +56,7 @@ use serde::{Deserialize, Serialize};
 use std::rc::Rc;
 use tether_client::{ChatFlag, GroupOp};
 use tsify::Tsify;
+
 use wasm_bindgen::prelude::*;
 
 /// Chats offered in the context menu.
@@ -133,7 +134,8 @@ impl Core {
         to_js(&self.shared.state.borrow().snapshot())
     }
 
-    /// A chat's messages, oldest first.
+    /// A chat's messages, oldest first, as far as they are loaded (see
+    /// `loadChat`; the history is read from IndexedDB on demand).
     #[wasm_bindgen(unchecked_return_type = "ChatMessage[]")]
     pub fn messages(&self, chat: &str) -> JsValue {
         to_js(self.shared.state.borrow().engine.messages(chat))
@@ -146,11 +148,37 @@ impl Core {
         to_js(&chat::message_actions(&self.shared.state.borrow().engine, chat, js_sys::Date::now() as u64))
     }
 
-    /// Messages whose text has every word of `query`, in `chat` (or in
-    /// every chat when null), newest first, at most `limit`.
-    #[wasm_bindgen(unchecked_return_type = "SearchHit[]")]
-    pub fn search(&self, query: &str, chat: Option<String>, limit: usize) -> JsValue {
-        to_js(&self.shared.state.borrow().engine.search(query, chat.as_deref(), limit))
+    /// The last `limit` messages of a chat (more if `around` names an
+    /// older one: from a few before it), oldest first, and how many the
+    /// chat has: what a chat view shows, a page at a time.
+    #[wasm_bindgen(js_name = messagePage, unchecked_return_type = "MessagePage")]
+    pub fn message_page(&self, chat: &str, limit: usize, around: Option<String>) -> JsValue {
+        let s = self.shared.state.borrow();
+        let all = s.engine.messages(chat);
+        let mut from = all.len().saturating_sub(limit);
+        if let Some(i) = around.and_then(|id| all.iter().position(|m| m.id == id)) {
+            from = from.min(i.saturating_sub(10));
+        }
+        to_js(&chat::MessagePage { messages: all[from..].to_vec(), total: all.len() })
+    }
+
+    /// Has a chat's messages loaded (once per wake, or after it left
+    /// memory): `messages` then has them all.
+    #[wasm_bindgen(js_name = loadChat, unchecked_return_type = "Promise<void>")]
+    pub fn load_chat(&self, chat: String) -> Promise {
+        chat_command(&self.shared, &chat, |_, _, _| Ok(JsValue::UNDEFINED))
+    }
+
+    /// Messages with every word of `query` (each starting a word), in
+    /// `chat` or everywhere, newest first, at most `limit`: read from the
+    /// history's word index, not from memory.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SearchHit[]>")]
+    pub fn search(&self, query: String, chat: Option<String>, limit: usize) -> Promise {
+        let shared = self.shared.clone();
+        wasm_bindgen_futures::future_to_promise(async move {
+            let hits = core::search(&shared, &query, chat.as_deref(), limit).await.map_err(|e| JsValue::from(JsError::new(&e)))?;
+            Ok(to_js(&hits))
+        })
     }
 
     /// The `n` most recent chats that are not archived (menus, the command).
@@ -288,32 +316,32 @@ impl Core {
     /// Answers message `replyTo` of `chat` with a text; resolves to its id.
     #[wasm_bindgen(unchecked_return_type = "Promise<string>")]
     pub fn reply(&self, chat: String, #[wasm_bindgen(js_name = replyTo)] reply_to: String, text: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.reply(&chat, &reply_to, &text, now).map(JsValue::from).map_err(|e| e.to_string()))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.reply(&chat, &reply_to, &text, now).map(JsValue::from).map_err(|e| e.to_string()))
     }
 
     /// Reacts to a message with `emoji` (one per person: it replaces this
     /// account's earlier one); an empty `emoji` takes it back.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn react(&self, chat: String, id: String, emoji: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.react(&chat, &id, &emoji, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.react(&chat, &id, &emoji, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// Edits an own text (or a file's caption) within the edit window.
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn edit(&self, chat: String, id: String, text: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.edit(&chat, &id, &text, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.edit(&chat, &id, &text, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// Deletes an own message for everyone (within the delete window).
     #[wasm_bindgen(js_name = deleteForEveryone, unchecked_return_type = "Promise<void>")]
     pub fn delete_for_everyone(&self, chat: String, id: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.delete_for_everyone(&chat, &id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.delete_for_everyone(&chat, &id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// Deletes messages from this account's devices only.
     #[wasm_bindgen(js_name = deleteForMe, unchecked_return_type = "Promise<void>")]
     pub fn delete_for_me(&self, chat: String, ids: Vec<String>) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.delete_for_me(&chat, &ids, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.engine.delete_for_me(&chat, &ids, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// Sets a chat's disappearing-messages timer (seconds; 0 turns it off).
@@ -331,7 +359,7 @@ impl Core {
 
     #[wasm_bindgen(js_name = markRead, unchecked_return_type = "Promise<void>")]
     pub fn mark_read(&self, chat: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.mark_read(&chat, now).map(|()| JsValue::UNDEFINED))
+        chat_command(&self.shared, &chat.clone(), move |_, s, now| s.mark_read(&chat, now).map(|()| JsValue::UNDEFINED))
     }
 
     /// Turns one of a chat's flags on or off (against the current state).

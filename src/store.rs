@@ -1,9 +1,19 @@
 //! The engine's `KvStore` in the browser: an in-memory mirror of
-//! `chrome.storage.local` that logs every write until the host persists it.
+//! `chrome.storage.local` that logs every write until the host persists it,
+//! and, apart from it, the message history in IndexedDB.
 //!
-//! Keys are `kv/<ns>/<key>`, values base64. History lives here too (see
-//! docs/architecture.md): one store means one ordered write path, and the
-//! core awaits the host's write before any frame leaves.
+//! Keys in chrome.storage.local are `kv/<ns>/<key>`, values base64: the
+//! device, contacts, chat summaries, the outbox: small, loaded at every
+//! wake. The history namespaces (`HISTORY_NAMESPACES`: messages and their
+//! word index) go to IndexedDB (`<ns>/<key>` → the value as text) and are
+//! never loaded at wake: the engine asks for a chat when it needs it
+//! (`Engine::poll_want`) and the core reads it through the host. Both
+//! stores are written by the same persist, IndexedDB first, and the core
+//! awaits it before any frame leaves (docs/architecture.md).
+//!
+//! History an older version kept in chrome.storage.local is loaded once
+//! more and moved: the engine writes it again (to IndexedDB) and its old
+//! keys are removed in the same persist.
 
 use crate::settings::Settings;
 use base64::Engine as _;
@@ -12,7 +22,7 @@ use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use tether_client::store::{KvStore, Op};
+use tether_client::store::{HISTORY_NAMESPACES, KvStore, Op};
 use tsify::Tsify;
 
 /// Storage key prefix in chrome.storage.local: `kv/<ns>/<key>`.
@@ -32,6 +42,12 @@ enum Write {
 struct Mirror {
     data: BTreeMap<(String, String), Vec<u8>>,
     pending: Vec<Write>,
+    /// History writes for IndexedDB, in order (`None`: delete).
+    history: Vec<(String, Option<String>)>,
+}
+
+fn is_history(ns: &str) -> bool {
+    HISTORY_NAMESPACES.contains(&ns)
 }
 
 /// What the host writes to chrome.storage.local, in this order: with
@@ -41,16 +57,23 @@ struct Mirror {
 #[serde(rename_all = "camelCase")]
 #[tsify(missing_as_null)]
 pub struct Writes {
+    /// Remove every `kv/` key and everything in IndexedDB first.
     pub clear: bool,
     /// `kv/<ns>/<key>` → base64 value.
     pub set: BTreeMap<String, String>,
     pub remove: Vec<String>,
     pub settings: Option<Settings>,
+    /// IndexedDB, written before the rest: `<ns>/<key>` → value (text).
+    #[tsify(type = "Record<string, string>")]
+    pub history_set: BTreeMap<String, String>,
+    /// IndexedDB keys to delete (after `history_set`'s puts... never the
+    /// same key: a later write of a key replaces an earlier one).
+    pub history_remove: Vec<String>,
 }
 
 impl Writes {
     pub fn is_empty(&self) -> bool {
-        !self.clear && self.set.is_empty() && self.remove.is_empty() && self.settings.is_none()
+        !self.clear && self.set.is_empty() && self.remove.is_empty() && self.settings.is_none() && self.history_set.is_empty() && self.history_remove.is_empty()
     }
 }
 
@@ -76,13 +99,28 @@ impl MirrorStore {
     /// The writes since the last call, folded into one batch.
     pub fn take_writes(&self) -> Writes {
         let pending = std::mem::take(&mut self.0.borrow_mut().pending);
+        let history = std::mem::take(&mut self.0.borrow_mut().history);
         let mut w = Writes::default();
+        for (key, value) in history {
+            match value {
+                Some(v) => {
+                    w.history_remove.retain(|r| *r != key);
+                    w.history_set.insert(key, v);
+                }
+                None => {
+                    w.history_set.remove(&key);
+                    w.history_remove.push(key);
+                }
+            }
+        }
         for write in pending {
             match write {
                 Write::Clear => {
                     w.clear = true;
                     w.set.clear();
                     w.remove.clear();
+                    w.history_set.clear();
+                    w.history_remove.clear();
                 }
                 Write::Put(k, v) => {
                     w.remove.retain(|r| *r != k);
@@ -105,6 +143,8 @@ impl MirrorStore {
 }
 
 impl KvStore for MirrorStore {
+    /// (For a history namespace: only what an older version kept in
+    /// chrome.storage.local, to move.)
     fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
         let m = self.0.borrow();
         Ok(m.data.iter().filter(|((n, _), _)| n == ns).map(|((_, k), v)| (k.clone(), v.clone())).collect())
@@ -114,6 +154,20 @@ impl KvStore for MirrorStore {
         let mut m = self.0.borrow_mut();
         for op in ops {
             match op {
+                Op::Put { ns, key, value } if is_history(ns) => {
+                    let text = String::from_utf8(value.clone()).map_err(|_| format!("a {ns} record is not text"))?;
+                    m.history.push((format!("{ns}/{key}"), Some(text)));
+                    if m.data.remove(&(ns.to_string(), key.clone())).is_some() {
+                        // Moved out of chrome.storage.local.
+                        m.pending.push(Write::Delete(storage_key(ns, key)));
+                    }
+                }
+                Op::Delete { ns, key } if is_history(ns) => {
+                    m.history.push((format!("{ns}/{key}"), None));
+                    if m.data.remove(&(ns.to_string(), key.clone())).is_some() {
+                        m.pending.push(Write::Delete(storage_key(ns, key)));
+                    }
+                }
                 Op::Put { ns, key, value } => {
                     m.data.insert((ns.to_string(), key.clone()), value.clone());
                     m.pending.push(Write::Put(storage_key(ns, key), value.clone()));
@@ -124,11 +178,20 @@ impl KvStore for MirrorStore {
                 }
                 Op::Clear => {
                     m.data.clear();
+                    m.history.clear();
                     m.pending.push(Write::Clear);
                 }
             }
         }
         Ok(())
+    }
+
+    /// History is in IndexedDB: the core reads it through the host.
+    fn scan_prefix(&self, ns: &str, prefix: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+        if is_history(ns) {
+            return Ok(None);
+        }
+        Ok(Some(self.scan(ns)?.into_iter().filter(|(k, _)| k.starts_with(prefix)).collect()))
     }
 }
 
@@ -139,6 +202,30 @@ mod tests {
     #[test]
     fn the_mirror_passes_the_kv_store_conformance_suite() {
         tether_client::store::conformance::run(&mut MirrorStore::default());
+    }
+
+    #[test]
+    fn history_goes_to_indexeddb_and_history_kept_the_old_way_moves_there() {
+        let mut store = MirrorStore::default();
+        // An older version kept a message in chrome.storage.local.
+        store.load("kv/messages/bob/0001/aa", "eyJ4IjoxfQ==");
+        assert_eq!(store.scan("messages").unwrap().len(), 1, "what is left to move");
+        assert_eq!(store.scan_prefix("messages", "bob/").unwrap(), None, "history is read through the host");
+        store
+            .apply(&[
+                Op::Put { ns: "messages", key: "bob/0001/aa".into(), value: br#"{"x":1}"#.to_vec() },
+                Op::Put { ns: "words", key: "hello/bob/0001/aa".into(), value: vec![] },
+                Op::Put { ns: "chats", key: "bob".into(), value: b"{}".to_vec() },
+                Op::Delete { ns: "words", key: "hello/bob/0001/aa".into() },
+            ])
+            .unwrap();
+        let w = store.take_writes();
+        assert_eq!(w.history_set.into_iter().collect::<Vec<_>>(), [("messages/bob/0001/aa".to_string(), r#"{"x":1}"#.to_string())]);
+        assert_eq!(w.history_remove, ["words/hello/bob/0001/aa"]);
+        assert_eq!(w.remove, ["kv/messages/bob/0001/aa"], "moved out of chrome.storage.local");
+        assert_eq!(w.set.keys().collect::<Vec<_>>(), ["kv/chats/bob"]);
+        assert!(store.scan("messages").unwrap().is_empty(), "moved once");
+        store.apply(&[Op::Put { ns: "messages", key: "k".into(), value: vec![0xff] }]).unwrap_err();
     }
 
     #[test]

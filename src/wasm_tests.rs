@@ -65,6 +65,8 @@ struct Recorded {
     held: RefCell<Vec<Function>>,
     updates: Cell<usize>,
     shown: RefCell<Vec<String>>,
+    /// What the history's IndexedDB would hold (`<ns>/<key>` → value).
+    history: RefCell<std::collections::BTreeMap<String, String>>,
 }
 
 impl TestHost {
@@ -75,6 +77,7 @@ impl TestHost {
             held: RefCell::default(),
             updates: Cell::new(0),
             shown: RefCell::default(),
+            history: RefCell::default(),
         }))
     }
 
@@ -89,11 +92,25 @@ impl TestHost {
 
 impl Host for TestHost {
     fn persist(&self, writes: &Writes) -> Promise {
+        {
+            let mut h = self.0.history.borrow_mut();
+            if writes.clear {
+                h.clear();
+            }
+            for (k, v) in &writes.history_set {
+                h.insert(k.clone(), v.clone());
+            }
+            for k in &writes.history_remove {
+                h.remove(k);
+            }
+        }
         self.0.writes.borrow_mut().push(Writes {
             clear: writes.clear,
             set: writes.set.clone(),
             remove: writes.remove.clone(),
             settings: writes.settings.clone(),
+            history_set: writes.history_set.clone(),
+            history_remove: writes.history_remove.clone(),
         });
         match self.0.mode.get() {
             Persist::Ok => Promise::resolve(&JsValue::UNDEFINED),
@@ -103,6 +120,39 @@ impl Host for TestHost {
                 Promise::new(&mut |resolve, _| held.held.borrow_mut().push(resolve))
             }
         }
+    }
+
+    fn read_history(&self, ns: &str, prefix: &str) -> Promise {
+        let want = format!("{ns}/{prefix}");
+        let rows: Vec<(String, String)> = self
+            .0
+            .history
+            .borrow()
+            .range(want.clone()..)
+            .take_while(|(k, _)| k.starts_with(&want))
+            .map(|(k, v)| (k[ns.len() + 1..].to_string(), v.clone()))
+            .collect();
+        Promise::resolve(&crate::host::to_js(&rows))
+    }
+
+    fn history_keys(&self, ns: &str, prefix: &str, limit: u32) -> Promise {
+        let want = format!("{ns}/{prefix}");
+        let keys: Vec<String> = self
+            .0
+            .history
+            .borrow()
+            .range(want.clone()..)
+            .take_while(|(k, _)| k.starts_with(&want))
+            .take(limit as usize)
+            .map(|(k, _)| k[ns.len() + 1..].to_string())
+            .collect();
+        Promise::resolve(&crate::host::to_js(&keys))
+    }
+
+    fn get_history(&self, ns: &str, keys: Vec<String>) -> Promise {
+        let h = self.0.history.borrow();
+        let values: Vec<Option<String>> = keys.iter().map(|k| h.get(&format!("{ns}/{k}")).cloned()).collect();
+        Promise::resolve(&crate::host::to_js(&values))
     }
 
     fn show_notification(&self, n: &Notification) -> Promise {

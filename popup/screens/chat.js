@@ -57,7 +57,7 @@ export function openChat(handle, focus = null) {
   ui.receiptsFor = null;
   if (data.history?.chat !== handle) data.history = null;
   $textarea("composer").value = composerTextFor(handle);
-  post({ kind: "openChat", chat: handle });
+  post({ kind: "openChat", chat: handle, ...(focus ? { around: focus } : {}) });
   redraw();
   autosize();
 }
@@ -109,6 +109,9 @@ export function renderChat() {
 
   /** @type {HTMLElement[]} */
   const items = [h("div", { class: "e2e-note" }, h("span", {}, icon("lock"), t("e2eNote")))];
+  if (messages && data.history && data.history.total > messages.length) {
+    items.push(h("button", { type: "button", id: "earlier", class: "earlier", onclick: () => loadEarlier(handle) }, t("earlierMessages")));
+  }
   if (!messages) {
     items.push(h("div", { class: "center-screen inline" }, h("div", { class: "spinner", "aria-hidden": "true" }), h("p", { class: "muted small" }, t("loadingMessages"))));
   } else if (!messages.length) {
@@ -153,6 +156,18 @@ export function renderChat() {
   renderComposeBar();
   renderChatSearch();
   reattachMsgMenu();
+}
+
+/**
+ * Asks for the page of messages before the ones on show; the message now
+ * on top stays where it is (see placeScroll).
+ * @param {string} chat
+ */
+function loadEarlier(chat) {
+  const box = $("messages");
+  const first = box.querySelector(".msg[data-id]");
+  if (first instanceof HTMLElement) ui.older = { chat, id: first.dataset.id ?? "", offset: first.offsetTop - box.scrollTop };
+  post({ kind: "moreMessages", chat });
 }
 
 /**

@@ -58,7 +58,13 @@ export function placeScroll(box, chat, messages, before) {
   const fresh = ui.shown.chat !== chat || ui.shown.lastId !== last || ui.shown.count !== count;
   let pinned = fresh || before.atBottom;
   const line = box.querySelector("#unread-line");
-  if (messages && !ui.shown.placed && line instanceof HTMLElement) {
+  const older = ui.older?.chat === chat ? box.querySelector(`.msg[data-id="${CSS.escape(ui.older.id)}"]`) : null;
+  if (older instanceof HTMLElement && ui.older) {
+    // Earlier messages came in above: the one that was on top stays put.
+    box.scrollTop = older.offsetTop - ui.older.offset;
+    ui.older = null;
+    pinned = false;
+  } else if (messages && !ui.shown.placed && line instanceof HTMLElement) {
     box.scrollTop = line.offsetTop - 8;
     pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   } else box.scrollTop = pinned ? box.scrollHeight : before.top;

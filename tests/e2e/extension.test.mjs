@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { confirmAccount, launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
+import { confirmAccount, historyRecords, launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 let server, alice, bob, ext;
@@ -161,6 +161,8 @@ test("6. the primary unlinks the extension: the popup returns to the QR with the
   await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
   const keys = await ext.worker.evaluate(async () => Object.keys(await chrome.storage.local.get(null)));
   assert.ok(!keys.some((k) => k.startsWith("kv/messages/") || k.startsWith("kv/chats/") || k.startsWith("kv/contacts/")), `no chats or messages left: ${keys}`);
+  assert.deepEqual(Object.keys(await historyRecords(ext, "messages")), [], "no history left in IndexedDB");
+  assert.deepEqual(Object.keys(await historyRecords(ext, "words")), [], "nor its word index");
   assert.equal(await badge(), "?", "the not-linked badge");
 });
 

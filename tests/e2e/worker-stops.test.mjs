@@ -6,7 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
+import { historyRecords, launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 const MESSAGES = 200;
@@ -34,20 +34,16 @@ async function linkByQr() {
   await page.close();
 }
 
-/** bob's messages as this browser stored them: text → ids (from chrome.storage.local). */
+/** bob's messages as this browser stored them: text → ids (the history in IndexedDB). */
 async function storedMessages() {
-  return ext.worker.evaluate(async () => {
-    const all = await chrome.storage.local.get(null);
-    /** @type {Record<string, string[]>} */
-    const byText = {};
-    for (const [key, value] of Object.entries(all)) {
-      if (!key.startsWith("kv/messages/")) continue;
-      const m = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(value), (c) => c.charCodeAt(0))));
-      if (m.chat !== "bob" || m.fromMe || m.body?.kind !== "text") continue;
-      (byText[m.body.body] ??= []).push(m.id);
-    }
-    return byText;
-  });
+  /** @type {Record<string, string[]>} */
+  const byText = {};
+  for (const value of Object.values(await historyRecords(ext, "messages"))) {
+    const m = JSON.parse(value);
+    if (m.chat !== "bob" || m.fromMe || m.body?.kind !== "text") continue;
+    (byText[m.body.body] ??= []).push(m.id);
+  }
+  return byText;
 }
 
 const notificationIds = () => ext.worker.evaluate(async () => Object.keys(await chrome.notifications.getAll()));

@@ -21,6 +21,8 @@ const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--r
        cargo xtask bench media    (file encryption natively and with WebCrypto in the extension's
                                    worker; 64 MB CLI to CLI and extension to server through a
                                    release server on loopback)
+       cargo xtask bench history [M] (the extension with M messages in 500 chats, default 100,000:
+                                 wake, popup paint, opening chats, search, storage)
        cargo xtask bench groups [N] (one group of N accounts, default 1,024, on a release server
                                    on loopback: the sender's CPU time, bytes uploaded and the
                                    time until every member has it, for the creation and two sends)";
@@ -87,6 +89,7 @@ pub fn run(args: &[String]) -> Result {
         Some((what, rest)) if what == "link" && rest.len() <= 1 => link(rest.first().map(String::as_str)),
         Some((what, [])) if what == "media" => media(),
         Some((what, rest)) if what == "groups" && rest.len() <= 1 => groups(rest.first().map(String::as_str)),
+        Some((what, rest)) if what == "history" && rest.len() <= 1 => history(rest.first().map(String::as_str)),
         Some((other, _)) => Err(format!("unknown benchmark `{other}`\n{USAGE}")),
         None => Err(USAGE.into()),
     }
@@ -119,6 +122,37 @@ fn link(messages: Option<&str>) -> Result {
         Command::new("node")
             .arg(root().join("tests/e2e/bench-link.mjs"))
             .env("TETHER_BENCH_MESSAGES", n)
+            .env("TETHER_EXTENSION", crate::build::dist().join("chrome"))
+            .env("TETHER_SERVER_BIN", release_bin("tether-server"))
+            .env("TETHER_CLI_BIN", release_bin("tether"))
+            .env("CHROMIUM", &tools.chromium)
+            .current_dir(root()),
+    )
+}
+
+/// A big history in the extension: the engine writes the fixture
+/// (crates/client/examples/history_fixture.rs, release), then
+/// tests/e2e/bench-history.mjs puts it in a linked headless Chromium's
+/// extension and measures. Writes target/bench/history.json.
+fn history(messages: Option<&str>) -> Result {
+    let n = messages.unwrap_or("100000");
+    if n.parse::<u32>().map_or(true, |n| n < 1000) {
+        return Err(format!("bench history takes a number of messages, at least 1,000 (got `{n}`)\n{USAGE}"));
+    }
+    let tools = crate::setup::run()?;
+    crate::build::extension(&tools, crate::build::DEFAULT_SERVER)?;
+    crate::build::native_release()?;
+    let fixture = root().join("target/bench/history-fixture.json");
+    crate::util::run(
+        Command::new("cargo")
+            .args(["run", "--release", "--quiet", "--package", "tether-client", "--example", "history_fixture", "--", "500", n, "5000"])
+            .arg(&fixture)
+            .current_dir(root()),
+    )?;
+    crate::util::run(
+        Command::new("node")
+            .arg(root().join("tests/e2e/bench-history.mjs"))
+            .env("TETHER_HISTORY_FIXTURE", &fixture)
             .env("TETHER_EXTENSION", crate::build::dist().join("chrome"))
             .env("TETHER_SERVER_BIN", release_bin("tether-server"))
             .env("TETHER_CLI_BIN", release_bin("tether"))

@@ -5,6 +5,15 @@
 //! history import. The local sequence is assigned when a message is added
 //! and persisted with it, so messages of the same millisecond keep the order
 //! they arrived in, across restarts.
+//!
+//! History can be lazy: when the store keeps messages apart and reads them
+//! asynchronously (the browser's IndexedDB), nothing of it is loaded at
+//! open. A chat's messages are then in memory ("resident") only once the
+//! engine needed them and the host loaded them (`want` / `load_chat`);
+//! new messages are written without loading their chat, and the least
+//! recently used chats leave memory again (`evict`). Lazy stores also keep
+//! a word index for search (`NS_WORDS`) and an index of what disappears
+//! when (`NS_EXPIRING`), so neither needs the history in memory.
 
 use crate::effects::Effects;
 use crate::error::Error;
@@ -14,8 +23,22 @@ use crate::store::{KvStore, load_all};
 use std::collections::BTreeMap;
 
 const NS_CHATS: &str = "chats";
-const NS_MESSAGES: &str = "messages";
+pub(crate) const NS_MESSAGES: &str = "messages";
 const NS_NOTIFY: &str = "notify";
+/// Lazy history: `<word>/<message key>` → nothing, for every word of a
+/// message's searchable text.
+pub(crate) const NS_WORDS: &str = "words";
+/// Lazy history: `<time:016>/<chat>/<id>` → nothing, for messages that disappear.
+const NS_EXPIRING: &str = "expiring";
+/// Lazy history: `seq` → the next local sequence number.
+const NS_CHAT_META: &str = "chatmeta";
+/// Lazy history: at most this many messages stay in memory (least
+/// recently used chats go first; a chat in use stays whatever its size).
+pub const RESIDENT_MAX: usize = 20_000;
+/// Most distinct words indexed per message.
+const WORDS_PER_MESSAGE: usize = 64;
+/// Longest word indexed (longer ones are cut).
+const WORD_MAX_CHARS: usize = 32;
 
 /// How long after sending its sender may edit a message.
 pub const EDIT_WINDOW_MS: u64 = 24 * 3600 * 1000;
@@ -49,6 +72,13 @@ pub struct Chats {
     next_seq: u64,
     /// Messages that disappear: (when, chat, id).
     expiring: std::collections::BTreeSet<(u64, String, String)>,
+    /// The history is lazy (see the module docs).
+    lazy: bool,
+    /// Lazy: the chats whose messages are in `messages`, with when each was last used.
+    resident: BTreeMap<String, u64>,
+    uses: u64,
+    /// Lazy: chats whose messages the host should load.
+    wants: std::collections::BTreeSet<String>,
 }
 
 /// The ordering key of a message.
@@ -67,13 +97,51 @@ fn message_key(m: &ChatMessage) -> String {
     format!("{}/{:016}/{}", m.chat, m.time_ms, m.id)
 }
 
+fn expiring_key(m: &ChatMessage) -> String {
+    format!("{:016}/{}/{}", m.expires_ms, m.chat, m.id)
+}
+
+/// The words search finds a message by: lowercase runs of letters and
+/// digits, each once, cut to [`WORD_MAX_CHARS`].
+pub(crate) fn words(text: &str) -> std::collections::BTreeSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase().chars().take(WORD_MAX_CHARS).collect::<String>())
+        .take(WORDS_PER_MESSAGE * 4)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .take(WORDS_PER_MESSAGE)
+        .collect()
+}
+
 impl Chats {
     pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
         let mut this = Self::default();
         for c in load_all::<Chat>(store, NS_CHATS, "chat")? {
             this.chats.insert(c.handle.clone(), c);
         }
-        for m in load_all::<ChatMessage>(store, NS_MESSAGES, "message")? {
+        let Some(rows) = store.scan_prefix(NS_MESSAGES, "").map_err(Error::Store)? else {
+            this.lazy = true;
+            for (k, v) in store.scan(NS_CHAT_META).map_err(Error::Store)? {
+                if k == "seq" {
+                    this.next_seq = crate::store::decode("sequence", &v)?;
+                }
+            }
+            for (k, _) in store.scan(NS_EXPIRING).map_err(Error::Store)? {
+                let mut parts = k.splitn(3, '/');
+                if let (Some(t), Some(chat), Some(id)) = (parts.next(), parts.next(), parts.next())
+                    && let Ok(t) = t.parse()
+                {
+                    this.expiring.insert((t, chat.to_string(), id.to_string()));
+                }
+            }
+            for n in load_all::<Notification>(store, NS_NOTIFY, "notification")? {
+                this.owed.insert(n.id.clone(), n);
+            }
+            return Ok(this);
+        };
+        let all: Vec<ChatMessage> = rows.iter().map(|(_, v)| crate::store::decode("message", v)).collect::<Result<_, _>>()?;
+        for m in all {
             this.next_seq = this.next_seq.max(m.seq + 1);
             if m.expires_ms > 0 {
                 this.expiring.insert((m.expires_ms, m.chat.clone(), m.id.clone()));
@@ -96,7 +164,145 @@ impl Chats {
     }
 
     pub(crate) fn clear(&mut self) {
+        let lazy = self.lazy;
         *self = Self::default();
+        self.lazy = lazy;
+    }
+
+    // ------------------------------------------------------ residency
+
+    /// Whether the history is lazy (see the module docs).
+    pub fn is_lazy(&self) -> bool {
+        self.lazy
+    }
+
+    /// Whether `chat`'s messages are in memory (always, unless lazy).
+    pub fn is_resident(&self, chat: &str) -> bool {
+        !self.lazy || self.resident.contains_key(chat)
+    }
+
+    /// Makes `chat`'s messages resident if the store can read them now;
+    /// otherwise asks the host for them (`take_wants`) and returns false.
+    pub(crate) fn ensure(&mut self, chat: &str, store: &dyn KvStore) -> Result<bool, Error> {
+        if !self.lazy {
+            return Ok(true);
+        }
+        self.uses += 1;
+        if let Some(used) = self.resident.get_mut(chat) {
+            *used = self.uses;
+            return Ok(true);
+        }
+        if !self.chats.contains_key(chat) {
+            // A chat not written yet has no messages to load.
+            self.load_chat(chat, vec![]);
+            return Ok(true);
+        }
+        match store.scan_prefix(NS_MESSAGES, &format!("{chat}/")).map_err(Error::Store)? {
+            Some(rows) => {
+                self.load_chat(chat, rows);
+                Ok(true)
+            }
+            None => {
+                self.wants.insert(chat.to_string());
+                Ok(false)
+            }
+        }
+    }
+
+    /// `chat`'s stored messages (every record under `<chat>/`), read by the
+    /// host: the chat is resident from now on. Unreadable records are
+    /// skipped; returns how many.
+    pub(crate) fn load_chat(&mut self, chat: &str, rows: Vec<(String, Vec<u8>)>) -> usize {
+        let mut bad = 0;
+        let mut list: Vec<ChatMessage> = rows
+            .iter()
+            .filter_map(|(_, v)| {
+                let m = serde_json::from_slice::<ChatMessage>(v).ok().filter(|m| m.chat == chat);
+                bad += usize::from(m.is_none());
+                m
+            })
+            .collect();
+        list.sort_by(|a, b| order(a).cmp(&order(b)));
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|m| seen.insert(m.id.clone()));
+        self.messages.insert(chat.to_string(), list);
+        self.uses += 1;
+        self.resident.insert(chat.to_string(), self.uses);
+        self.wants.remove(chat);
+        bad
+    }
+
+    /// Chats whose messages the host should load, taken once.
+    pub(crate) fn take_wants(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.wants).into_iter().collect()
+    }
+
+    /// Lazy: drops the least recently used chats from memory while more
+    /// than `max` messages are resident; chats `keep` names stay.
+    pub(crate) fn evict(&mut self, max: usize, keep: impl Fn(&str) -> bool) {
+        if !self.lazy {
+            return;
+        }
+        let mut total: usize = self.messages.values().map(Vec::len).sum();
+        if total <= max {
+            return;
+        }
+        let mut by_use: Vec<(u64, String)> = self.resident.iter().map(|(c, u)| (*u, c.clone())).collect();
+        by_use.sort();
+        // The chat used last stays, whatever its size.
+        by_use.pop();
+        for (_, chat) in by_use {
+            if total <= max {
+                break;
+            }
+            if keep(&chat) {
+                continue;
+            }
+            total -= self.messages.remove(&chat).map_or(0, |l| l.len());
+            self.resident.remove(&chat);
+        }
+    }
+
+    /// Lazy: the word index of a message (see [`NS_WORDS`]).
+    fn index(&self, m: &ChatMessage, fx: &mut Effects) {
+        if self.lazy {
+            for w in searchable(m).map(|t| words(&t)).unwrap_or_default() {
+                fx.ops.push(crate::store::Op::Put { ns: NS_WORDS, key: format!("{w}/{}", message_key(m)), value: vec![] });
+            }
+        }
+    }
+
+    fn unindex(&self, m: &ChatMessage, fx: &mut Effects) {
+        if self.lazy {
+            for w in searchable(m).map(|t| words(&t)).unwrap_or_default() {
+                fx.delete(NS_WORDS, &format!("{w}/{}", message_key(m)));
+            }
+        }
+    }
+
+    /// Lazy: messages written before the history was lazy (kept where the
+    /// store had them) move to where it keeps history now, with their index.
+    pub(crate) fn migrate(&mut self, store: &dyn KvStore, fx: &mut Effects) -> Result<usize, Error> {
+        if !self.lazy {
+            return Ok(0);
+        }
+        let rows = store.scan(NS_MESSAGES).map_err(Error::Store)?;
+        let mut count = 0;
+        for (_, v) in rows {
+            let Ok(m) = serde_json::from_slice::<ChatMessage>(&v) else { continue };
+            self.next_seq = self.next_seq.max(m.seq + 1);
+            fx.put(NS_MESSAGES, &message_key(&m), &m);
+            self.index(&m, fx);
+            if m.expires_ms > 0 {
+                fx.ops.push(crate::store::Op::Put { ns: NS_EXPIRING, key: expiring_key(&m), value: vec![] });
+                self.expiring.insert((m.expires_ms, m.chat.clone(), m.id.clone()));
+            }
+            count += 1;
+        }
+        if count > 0 {
+            fx.put(NS_CHAT_META, "seq", &self.next_seq);
+        }
+        Ok(count)
     }
 
     /// The chats this account sent to most recently (not archived), up to
@@ -232,18 +438,33 @@ impl Chats {
     /// with the next local sequence; returns it as stored, or None if it
     /// was already there.
     fn insert(&mut self, mut m: ChatMessage, fx: &mut Effects) -> Option<ChatMessage> {
-        let list = self.messages.entry(m.chat.clone()).or_default();
-        if list.iter().any(|x| x.id == m.id) {
+        if self.lazy && !self.chats.contains_key(&m.chat) && !self.resident.contains_key(&m.chat) {
+            // A new chat: nothing of it is stored, so it is resident, empty.
+            self.load_chat(&m.chat.clone(), vec![]);
+        }
+        let resident = self.is_resident(&m.chat);
+        if resident && self.messages.get(&m.chat).is_some_and(|l| l.iter().any(|x| x.id == m.id)) {
             return None;
         }
         m.seq = self.next_seq;
         self.next_seq += 1;
         if m.expires_ms > 0 {
             self.expiring.insert((m.expires_ms, m.chat.clone(), m.id.clone()));
+            if self.lazy {
+                fx.ops.push(crate::store::Op::Put { ns: NS_EXPIRING, key: expiring_key(&m), value: vec![] });
+            }
         }
-        let pos = list.partition_point(|x| order(x) <= order(&m));
-        list.insert(pos, m.clone());
+        if resident {
+            // Lazy and not resident: written only; a load reads it back.
+            let list = self.messages.entry(m.chat.clone()).or_default();
+            let pos = list.partition_point(|x| order(x) <= order(&m));
+            list.insert(pos, m.clone());
+        }
         fx.put(NS_MESSAGES, &message_key(&m), &m);
+        self.index(&m, fx);
+        if self.lazy {
+            fx.put(NS_CHAT_META, "seq", &self.next_seq);
+        }
         Some(m)
     }
 
@@ -387,9 +608,14 @@ impl Chats {
         let Some(m) = self.messages.get_mut(chat).and_then(|l| l.iter_mut().find(|m| m.id == id)) else {
             return refused("there is no such message in this chat");
         };
+        let before = m.clone();
         f(m)?;
         fx.put(NS_MESSAGES, &message_key(m), &*m);
         let m = m.clone();
+        if searchable(&before) != searchable(&m) {
+            self.unindex(&before, fx);
+            self.index(&m, fx);
+        }
         self.refresh_preview(chat, fx);
         fx.emit(Event::MessageChanged { message: m.clone(), change });
         Ok(m)
@@ -494,6 +720,10 @@ impl Chats {
         });
         for m in &gone {
             fx.delete(NS_MESSAGES, &message_key(m));
+            self.unindex(m, fx);
+            if m.expires_ms > 0 && self.lazy {
+                fx.delete(NS_EXPIRING, &expiring_key(m));
+            }
             self.expiring.remove(&(m.expires_ms, m.chat.clone(), m.id.clone()));
             fx.emit(Event::MessageRemoved { chat: chat.to_string(), id: m.id.clone(), expired });
         }
@@ -513,19 +743,29 @@ impl Chats {
         gone
     }
 
-    /// Removes every message whose disappearing timer ran out by `now`.
-    pub(crate) fn expire(&mut self, now: u64, fx: &mut Effects) -> Vec<ChatMessage> {
-        let due: Vec<(String, String)> = self.expiring.iter().take_while(|(t, _, _)| *t <= now).map(|(_, c, id)| (c.clone(), id.clone())).collect();
-        let mut by_chat: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for (c, id) in due {
-            by_chat.entry(c).or_default().push(id);
+    /// Removes every message whose disappearing timer ran out by `now`
+    /// (lazy: of the chats the store can read now; the others are asked
+    /// for, and go once loaded).
+    pub(crate) fn expire(&mut self, now: u64, store: &dyn KvStore, fx: &mut Effects) -> Vec<ChatMessage> {
+        let due: Vec<(u64, String, String)> = self.expiring.iter().take_while(|(t, _, _)| *t <= now).cloned().collect();
+        let mut by_chat: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        for (t, c, id) in due {
+            by_chat.entry(c).or_default().push((t, id));
         }
         let mut gone = Vec::new();
-        for (chat, ids) in by_chat {
+        for (chat, due) in by_chat {
+            if !self.ensure(&chat, store).unwrap_or(false) {
+                continue;
+            }
+            let ids: Vec<String> = due.iter().map(|(_, id)| id.clone()).collect();
             gone.extend(self.remove(&chat, &ids, true, fx));
+            // Entries whose message is gone already.
+            for (t, id) in due {
+                if self.expiring.remove(&(t, chat.clone(), id.clone())) && self.lazy {
+                    fx.delete(NS_EXPIRING, &format!("{t:016}/{chat}/{id}"));
+                }
+            }
         }
-        // Entries whose message is gone already.
-        self.expiring.retain(|(t, _, _)| *t > now);
         gone
     }
 
@@ -566,23 +806,18 @@ impl Chats {
 
     /// Messages whose words include every word of `query` (ignoring
     /// case), in one chat or all, newest first, at most `limit`.
+    /// (Of the resident messages: lazy history searches its word index,
+    /// see `Engine::search`.)
     pub fn search(&self, query: &str, chat: Option<&str>, limit: usize) -> Vec<&ChatMessage> {
-        let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
-        if words.is_empty() || limit == 0 {
+        let q = words(query);
+        if q.is_empty() || limit == 0 {
             return vec![];
         }
         let lists: Vec<&Vec<ChatMessage>> = match chat {
             Some(c) => self.messages.get(c).into_iter().collect(),
             None => self.messages.values().collect(),
         };
-        let mut hits: Vec<&ChatMessage> = lists
-            .into_iter()
-            .flat_map(|l| l.iter())
-            .filter(|m| searchable(m).is_some_and(|text| {
-                let text = text.to_lowercase();
-                words.iter().all(|w| text.contains(w.as_str()))
-            }))
-            .collect();
+        let mut hits: Vec<&ChatMessage> = lists.into_iter().flat_map(|l| l.iter()).filter(|m| matches(m, &q)).collect();
         hits.sort_by(|a, b| order(b).cmp(&order(a)));
         hits.truncate(limit);
         hits
@@ -634,6 +869,13 @@ fn own_and_recent(m: &ChatMessage, who: &str, at: u64, window: u64, what: &str) 
         return refused(format!("the message is too old to be {what}"));
     }
     Ok(())
+}
+
+/// Whether every word of a query starts a word of the message (ignoring case).
+pub(crate) fn matches(m: &ChatMessage, query: &std::collections::BTreeSet<String>) -> bool {
+    let Some(text) = searchable(m) else { return false };
+    let have = words(&text);
+    query.iter().all(|q| have.range(q.clone()..).next().is_some_and(|w| w.starts_with(q.as_str())))
 }
 
 /// The words of a message that search looks at (None: not searchable).
@@ -726,8 +968,8 @@ mod tests {
         b.expires_ms = 100;
         chats.add(b, true, "Bob", &mut fx);
         assert_eq!((chats.get("bob").unwrap().unread, chats.next_expiry()), (2, Some(100)));
-        assert!(chats.expire(99, &mut fx).is_empty());
-        assert_eq!(chats.expire(100, &mut fx).len(), 1);
+        assert!(chats.expire(99, &MemoryStore::default(), &mut fx).is_empty());
+        assert_eq!(chats.expire(100, &MemoryStore::default(), &mut fx).len(), 1);
         let c = chats.get("bob").unwrap();
         assert_eq!((c.unread, c.last_preview.as_str(), chats.next_expiry()), (1, "a", None));
         assert_eq!(chats.search("A", None, 10).len(), 1);
@@ -738,6 +980,55 @@ mod tests {
         let mut store = MemoryStore::default();
         store.apply(&fx.ops).unwrap();
         assert!(Chats::load(&store).unwrap().messages("bob").is_empty());
+    }
+
+    #[test]
+    fn lazy_chats_load_on_demand_and_the_least_recently_used_leave_memory() {
+        let mut chats = Chats { lazy: true, ..Default::default() };
+        let mut fx = Effects::default();
+        for (chat, n) in [("bob", 3), ("carol", 2)] {
+            for i in 0..n {
+                let mut m = msg(&format!("{chat}{i}"), 10 + i);
+                m.chat = chat.into();
+                chats.add(m, true, "", &mut fx);
+            }
+        }
+        // New chats start resident (nothing of them was stored before).
+        assert!(chats.is_resident("bob") && chats.is_resident("carol"));
+        chats.evict(3, |_| false);
+        assert!(!chats.is_resident("bob") && chats.is_resident("carol"), "the least recently used went");
+        // A message for a chat not in memory is written, not loaded.
+        let mut late = msg("bob3", 20);
+        late.chat = "bob".into();
+        chats.add(late, true, "", &mut fx);
+        assert!(!chats.is_resident("bob"));
+        assert_eq!(chats.get("bob").unwrap().unread, 4);
+        // The store reads it back with the rest, and its words are indexed.
+        let mut store = MemoryStore::default();
+        store.apply(&fx.ops).unwrap();
+        assert!(chats.ensure("bob", &store).unwrap());
+        assert_eq!(ids(&chats), ["bob0", "bob1", "bob2", "bob3"]);
+        assert_eq!(store.scan_prefix(NS_WORDS, "bob3/").unwrap().unwrap().len(), 1);
+        // Reopened: nothing resident, the sequence goes on.
+        let mut again = Chats::load(&LazyMem(store)).unwrap();
+        assert!(again.is_lazy() && !again.is_resident("bob"));
+        assert_eq!(again.next_seq, 6);
+        assert!(!again.ensure("bob", &LazyMem(MemoryStore::default())).unwrap());
+        assert_eq!(again.take_wants(), ["bob"]);
+    }
+
+    /// A memory store that keeps history apart, as the browser's does.
+    struct LazyMem(MemoryStore);
+    impl KvStore for LazyMem {
+        fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+            if crate::store::HISTORY_NAMESPACES.contains(&ns) { Ok(vec![]) } else { self.0.scan(ns) }
+        }
+        fn apply(&mut self, ops: &[crate::store::Op]) -> Result<(), String> {
+            self.0.apply(ops)
+        }
+        fn scan_prefix(&self, ns: &str, prefix: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+            if crate::store::HISTORY_NAMESPACES.contains(&ns) { Ok(None) } else { self.0.scan_prefix(ns, prefix) }
+        }
     }
 
     #[test]

@@ -14,6 +14,10 @@ pub enum Error {
     /// The command needs a registered or linked device.
     #[error("this device is not registered or linked to an account yet")]
     NotRegistered,
+    /// Lazy history: the chat's messages are not in memory yet; the host
+    /// loads them (`Engine::poll_want`, `Engine::load_chat`) and tries again.
+    #[error("the chat {0} is still loading")]
+    NotLoaded(String),
     /// The command needs an unregistered device.
     #[error("this device is already registered as {0}")]
     AlreadyRegistered(String),

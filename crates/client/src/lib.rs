@@ -41,7 +41,7 @@ pub use chats::Chats;
 pub use directory::Directory;
 pub use message_requests::{KEPT_PER_REQUEST, MAX_REQUESTS, MessageRequests, Request as MessageRequest, Standing};
 pub use groups::{GroupOp, Member as GroupMember, MAX_GROUP_MEMBERS};
-pub use engine::{ClientInfo, Engine, FileInfo, GroupInfo, GroupMemberView, HISTORY_DAYS, KEEPALIVE_MS, NOTE_TO_SELF, RESTORED_ELSEWHERE, Random, SEARCH_LIMIT, Ticket, timer_words};
+pub use engine::{ClientInfo, Engine, FileInfo, GroupInfo, GroupMemberView, HISTORY_DAYS, KEEPALIVE_MS, NOTE_TO_SELF, RESTORED_ELSEWHERE, Random, SEARCH_CANDIDATES, SEARCH_LIMIT, Ticket, timer_words};
 pub use chats::{DELETE_WINDOW_MS, DISAPPEAR_TIMERS, EDIT_WINDOW_MS, deletable_for_everyone, editable, reactable};
 pub use uploads::{Upload, UploadState};
 pub use error::Error;

@@ -434,6 +434,10 @@ pub struct OutboxEntry {
     pub group_op: Option<crate::groups::GroupOp>,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub epoch: u64,
+    /// The chat where the entry shows as a message (empty: it shows as
+    /// none, e.g. a receipt or a reaction).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub chat: String,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -23,7 +23,19 @@ pub trait KvStore {
     fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String>;
     /// Applies all ops or none.
     fn apply(&mut self, ops: &[Op]) -> Result<(), String>;
+    /// The keys and values of a namespace whose keys start with `prefix`,
+    /// in key order; or `None` if this store keeps the namespace apart
+    /// and its host reads it asynchronously (the message history in the
+    /// browser: see [`HISTORY_NAMESPACES`] and `Engine::poll_want`).
+    fn scan_prefix(&self, ns: &str, prefix: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+        Ok(Some(self.scan(ns)?.into_iter().filter(|(k, _)| k.starts_with(prefix)).collect()))
+    }
 }
+
+/// The namespaces of message history. A store may keep them apart and
+/// read them on demand (`scan_prefix` answers `None`); the engine then
+/// loads a chat's messages only when it needs them.
+pub const HISTORY_NAMESPACES: [&str; 2] = [crate::chats::NS_MESSAGES, crate::chats::NS_WORDS];
 
 /// Decodes a JSON record read from a store.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, crate::error::Error> {
@@ -81,6 +93,11 @@ pub mod conformance {
         assert_eq!(store.scan("a").unwrap(), vec![("1".into(), b"uno".to_vec())]);
         assert_eq!(store.scan("b").unwrap().len(), 1, "namespaces are separate");
         store.apply(&[Op::Delete { ns: "a", key: "missing".into() }]).unwrap();
+        store.apply(&[Op::Put { ns: "a", key: "10".into(), value: b"ten".to_vec() }]).unwrap();
+        if let Some(rows) = store.scan_prefix("a", "1").unwrap() {
+            assert_eq!(rows, vec![("1".into(), b"uno".to_vec()), ("10".into(), b"ten".to_vec())], "a prefix scan is in key order");
+        }
+        store.apply(&[Op::Delete { ns: "a", key: "10".into() }]).unwrap();
         store.apply(&[Op::Clear, Op::Put { ns: "c", key: "k".into(), value: vec![] }]).unwrap();
         assert!(store.scan("a").unwrap().is_empty() && store.scan("b").unwrap().is_empty(), "clear wipes everything");
         assert_eq!(store.scan("c").unwrap(), vec![("k".into(), vec![])], "ops after a clear in the same batch apply");

@@ -149,3 +149,36 @@ export async function linkByQr(ext, server, primary, handle, shotName) {
   await page.waitForSelector('#view[data-state="linked"]', { timeout: 15000 });
   return page;
 }
+
+/**
+ * The extension's message history as stored in IndexedDB (src/store.rs):
+ * the records of namespace `ns` (`messages`, `words`), key → value.
+ * @param {{ worker: import("playwright-core").Worker }} ext
+ * @param {string} ns
+ * @returns {Promise<Record<string, string>>}
+ */
+export async function historyRecords(ext, ns) {
+  return ext.worker.evaluate(
+    (ns) =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("tether-history", 1);
+        open.onupgradeneeded = () => open.result.createObjectStore("history");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const tx = open.result.transaction("history", "readonly");
+          const range = IDBKeyRange.bound(`${ns}/`, `${ns}/\uffff`);
+          const keys = tx.objectStore("history").getAllKeys(range);
+          const values = tx.objectStore("history").getAll(range);
+          tx.oncomplete = () => {
+            /** @type {Record<string, string>} */
+            const out = {};
+            keys.result.forEach((k, i) => (out[String(k).slice(ns.length + 1)] = String(values.result[i])));
+            open.result.close();
+            resolve(out);
+          };
+          tx.onerror = () => reject(tx.error);
+        };
+      }),
+    ns,
+  );
+}

@@ -259,7 +259,7 @@ impl Engine {
             (Pending::Send { entry }, ResponseBody::Sent(_)) => {
                 self.directory.settled();
                 if let Some(o) = self.outbox.remove(&entry, &mut self.fx) {
-                    self.chats.set_status(&o.id, Status::Sent, &mut self.fx);
+                    self.own_status(&o.chat, &o.id, Status::Sent);
                     if !o.group.is_empty() {
                         self.sent_group_entry(&o);
                         self.pump(now);

@@ -198,9 +198,10 @@ impl Engine {
     // ----------------------------------------------------------- sending
 
     /// Queues a group message (text, link, file) already shown in `chat`.
-    pub(super) fn queue_group_payload(&mut self, id: &str, group: &str, payload: Vec<u8>, blob_ids: Vec<String>, now: u64) {
+    pub(super) fn queue_group_payload(&mut self, id: &str, group: &str, payload: Vec<u8>, blob_ids: Vec<String>, shown: bool, now: u64) {
         let entry = OutboxEntry {
             id: id.to_string(),
+            chat: if shown { chat_key(group) } else { String::new() },
             to_them: payload,
             created_ms: now,
             blob_ids,
@@ -413,9 +414,22 @@ impl Engine {
         let Ok(payload) = Payload::decode(plain.as_slice()) else {
             return self.undecryptable_in(e, &chat, "the decrypted content is unreadable".into(), now);
         };
+        self.apply_group_payload(e, &group, payload, now);
+        self.applied_and_ack(e, now);
+    }
+
+    /// Applies a decrypted group payload (now, or once its chat is loaded:
+    /// see `history`).
+    pub(super) fn apply_group_payload(&mut self, e: &f::Envelope, group: &str, payload: Payload, now: u64) {
+        let group = group.to_string();
+        let chat = if self.groups.get(&group).is_some() { chat_key(&group) } else { e.sender_handle.clone() };
         let time = if payload.sent_at_ms > 0 { payload.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
+        let group_id = crate::engine::send::hex_to_bytes(&group);
+        if matches!(payload.body, Some(Body::Reaction(_) | Body::Edit(_) | Body::Delete(_))) && !self.ready_for(&chat) {
+            return self.park_payload(e, &chat, &payload, &group);
+        }
         match payload.body {
-            Some(Body::GroupChange(change)) if change.group_id == sealed.group_id => self.on_group_change(&e.sender_handle, &change, time),
+            Some(Body::GroupChange(change)) if change.group_id == group_id => self.on_group_change(&e.sender_handle, &change, time),
             Some(Body::Text(_) | Body::Link(_) | Body::File(_)) => self.on_group_message(e, &group, &payload, time, now),
             Some(ref body @ (Body::Reaction(_) | Body::Edit(_) | Body::Delete(_) | Body::Disappear(_))) => {
                 if self.groups.get(&group).is_some_and(|g| g.is_member(&e.sender_handle)) {
@@ -426,7 +440,6 @@ impl Engine {
             }
             _ => self.fx.error(format!("ignored something in a group from {} that does not belong there", e.sender_handle)),
         }
-        self.applied_and_ack(e, now);
     }
 
     fn on_group_message(&mut self, e: &f::Envelope, group: &str, payload: &Payload, time: u64, now: u64) {

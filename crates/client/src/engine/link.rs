@@ -427,8 +427,17 @@ impl Engine {
 
     /// Seals the last 90 days of history and the contacts to a new
     /// companion, each chunk signed for this link (`binding`).
-    fn send_history(&mut self, device_id: u32, link_key: [u8; 32], binding: &[u8], now: u64) {
+    pub(super) fn send_history(&mut self, device_id: u32, link_key: [u8; 32], binding: &[u8], now: u64) {
         let (Some(handle), Some(key)) = (self.handle().map(str::to_string), self.me.role.account_key()) else { return };
+        // Lazy history: every chat is loaded first (the host is asked; this
+        // goes on from `load_chat` once they all are).
+        let chats: Vec<String> = self.chats.all().map(|c| c.handle.clone()).collect();
+        let missing = chats.iter().filter(|c| !self.resident(c)).count();
+        if missing > 0 {
+            self.history_job = Some((device_id, link_key, binding.to_vec()));
+            return;
+        }
+        self.history_job = None;
         let contacts = self.directory.contacts().cloned().collect();
         let chats = self.chats.all().cloned().collect();
         let messages = self.chats.messages_since(days_ago(now, HISTORY_DAYS), now);

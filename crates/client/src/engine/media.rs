@@ -169,6 +169,7 @@ impl Engine {
     /// message goes out naming it.
     pub fn upload_finished(&mut self, id: &str, digest: &str, now: u64) -> Result<(), Error> {
         let up = self.uploads.get(id).cloned().ok_or_else(|| Error::Invalid("no such upload".into()))?;
+        self.need(&up.chat)?;
         if up.blob_id.is_empty() {
             return Err(Error::Invalid("the upload has no blob yet".into()));
         }
@@ -216,7 +217,8 @@ impl Engine {
             .update(id, &mut self.fx, |u| (u.state, u.reason) = (UploadState::Stopped, "cancelled".into()))
             .is_some()
         {
-            self.chats.mark_failed(id, &mut self.fx);
+            let chat = self.uploads.get(id).map(|u| u.chat.clone()).unwrap_or_default();
+            self.own_status(&chat, id, crate::model::Status::Failed);
             self.fx.emit(Event::UploadStopped { id: id.to_string(), reason: "cancelled".into() });
         }
         self.finish();
@@ -236,8 +238,8 @@ impl Engine {
     /// Gives up on a file for good: the upload record goes, the message
     /// stays as not sent. The host deletes its copy of the file.
     pub fn discard_upload(&mut self, id: &str) {
-        if self.uploads.remove(id, &mut self.fx).is_some() {
-            self.chats.mark_failed(id, &mut self.fx);
+        if let Some(up) = self.uploads.remove(id, &mut self.fx) {
+            self.own_status(&up.chat, id, crate::model::Status::Failed);
         }
         self.finish();
     }
@@ -349,7 +351,8 @@ impl Engine {
         } else {
             let reason = refusal(code, &err.message);
             self.uploads.update(&id, &mut self.fx, |u| (u.state, u.reason) = (UploadState::Stopped, reason.clone()));
-            self.chats.mark_failed(&id, &mut self.fx);
+            let chat = self.uploads.get(&id).map(|u| u.chat.clone()).unwrap_or_default();
+            self.own_status(&chat, &id, crate::model::Status::Failed);
             self.fx.emit(Event::UploadStopped { id, reason });
         }
     }

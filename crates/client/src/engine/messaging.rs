@@ -31,6 +31,7 @@ impl Engine {
             return Err(Error::Invalid("the message is empty".into()));
         }
         let chat = self.writable_chat(chat)?;
+        self.need(&chat)?;
         let target = self.chats.find_in(&chat, reply_to).ok_or_else(|| Error::Invalid("there is no such message in this chat".into()))?;
         let quote = ReplyRef { id: target.id.clone(), author: target.sender_handle.clone(), text: quote_of(target) };
         let body = Body::Text(Text { body: text.to_string() });
@@ -41,6 +42,7 @@ impl Engine {
     /// reaction; an empty `emoji` takes it back.
     pub fn react(&mut self, chat: &str, message_id: &str, emoji: &str, now: u64) -> Result<(), Error> {
         let chat = self.writable_chat(chat)?;
+        self.need(&chat)?;
         let me = self.handle().unwrap_or_default().to_string();
         self.chats.react(&chat, message_id, &me, emoji, &mut self.fx).map_err(invalid)?;
         self.send_change(&chat, Body::Reaction(Reaction { message_id: hex_to_bytes(message_id), emoji: emoji.to_string() }), now);
@@ -51,6 +53,7 @@ impl Engine {
     /// [`crate::chats::EDIT_WINDOW_MS`] of sending it.
     pub fn edit(&mut self, chat: &str, message_id: &str, text: &str, now: u64) -> Result<(), Error> {
         let chat = self.writable_chat(chat)?;
+        self.need(&chat)?;
         let me = self.handle().unwrap_or_default().to_string();
         self.chats.edit(&chat, message_id, &me, text, now, &mut self.fx).map_err(invalid)?;
         self.send_change(&chat, Body::Edit(Edit { message_id: hex_to_bytes(message_id), text: text.to_string() }), now);
@@ -61,6 +64,7 @@ impl Engine {
     /// [`crate::chats::DELETE_WINDOW_MS`]; a file goes from the server too.
     pub fn delete_for_everyone(&mut self, chat: &str, message_id: &str, now: u64) -> Result<(), Error> {
         let chat = self.writable_chat(chat)?;
+        self.need(&chat)?;
         let me = self.handle().unwrap_or_default().to_string();
         let was = self.chats.delete_for_everyone(&chat, message_id, &me, now, &mut self.fx).map_err(invalid)?;
         self.send_change(&chat, Body::Delete(Delete { message_id: hex_to_bytes(message_id) }), now);
@@ -73,6 +77,7 @@ impl Engine {
     /// other devices (the others in the chat keep them).
     pub fn delete_for_me(&mut self, chat: &str, message_ids: &[String], now: u64) -> Result<(), Error> {
         self.handle().ok_or(Error::NotRegistered)?;
+        self.need(chat)?;
         let gone = self.chats.remove(chat, message_ids, false, &mut self.fx);
         if gone.is_empty() {
             return Err(Error::Invalid("there is no such message in this chat".into()));
@@ -122,9 +127,16 @@ impl Engine {
 
     /// Messages whose text has every word of `query`, in `chat` or in all
     /// chats, newest first (local only: the server has nothing to search).
+    /// With lazy history this searches the store's word index if the
+    /// store reads it now; a host that reads it asynchronously does the
+    /// three steps itself (`search_word`, `search_keys`, `search_results`).
     pub fn search(&self, query: &str, chat: Option<&str>, limit: usize) -> Vec<SearchHit> {
+        let limit = limit.min(SEARCH_LIMIT);
+        if self.chats.is_lazy() {
+            return self.search_index(query, chat, limit).unwrap_or_default();
+        }
         self.chats
-            .search(query, chat, limit.min(SEARCH_LIMIT))
+            .search(query, chat, limit)
             .into_iter()
             .map(|m| SearchHit { chat_name: self.chat_name(&m.chat), message: m.clone() })
             .collect()
@@ -248,12 +260,11 @@ impl Engine {
         true
     }
 
-    /// Removes messages whose disappearing timer ran out.
     /// Removes messages whose disappearing timer ran out; their files go
     /// from the server (the sender's device deletes them, a reader stops
     /// being one).
     pub(super) fn expire(&mut self, now: u64) {
-        for m in self.chats.expire(now, &mut self.fx) {
+        for m in self.chats.expire(now, &*self.store, &mut self.fx) {
             self.forget_file(&m, now);
         }
     }

@@ -40,6 +40,7 @@ mod groups;
 mod link;
 mod media;
 mod message_requests;
+mod history;
 mod messaging;
 mod receive;
 mod recovery;
@@ -122,6 +123,7 @@ struct Link {
 
 pub use groups::{GroupInfo, GroupMemberView};
 pub use media::{FileInfo, Ticket};
+pub use history::SEARCH_CANDIDATES;
 pub use messaging::{NOTE_TO_SELF, SEARCH_LIMIT, timer_words};
 pub(crate) use send::hex_to_bytes;
 pub use recovery::RESTORED_ELSEWHERE;
@@ -148,6 +150,12 @@ pub struct Engine {
     inbox: Inbox,
     linking: Linking,
     link: Link,
+    /// Lazy history: what waits for a chat's messages, and chats to ask the host for.
+    parked: history::ParkedQueue,
+    wants: VecDeque<String>,
+    /// Lazy history: history for a new companion, waiting for its chats to
+    /// load (device id, link key, binding).
+    history_job: Option<(u32, [u8; 32], Vec<u8>)>,
     /// Writes and events of the current input.
     fx: Effects,
 }
@@ -187,6 +195,9 @@ impl Engine {
             megolm: Megolm::load(&*store)?,
             group_blocked: Default::default(),
             inbox: Inbox::load(&*store)?,
+            parked: history::load_parked(&*store)?,
+            wants: VecDeque::new(),
+            history_job: None,
             linking: Linking::default(),
             link: Link { state: Conn::Closed, transmit: VecDeque::new(), close: None, last_io_ms: 0, retry_at: None, requests: Requests::default() },
             fx: Effects::default(),
@@ -197,6 +208,11 @@ impl Engine {
             info,
         };
         engine.adopt_legacy_sessions()?;
+        let moved = engine.chats.migrate(&*engine.store, &mut engine.fx)?;
+        if moved > 0 {
+            let ops = std::mem::take(&mut engine.fx.ops);
+            engine.store.apply(&ops).map_err(Error::Store)?;
+        }
         engine.upgrade_standings()?;
         Ok(engine)
     }
@@ -405,6 +421,7 @@ impl Engine {
 
     /// Persists the input's changes (before any of its frames leave).
     fn finish(&mut self) {
+        self.evict();
         if self.fx.ops.is_empty() {
             return;
         }
@@ -448,6 +465,9 @@ impl Engine {
         self.olm = olm;
         self.directory.clear();
         self.chats.clear();
+        self.parked.clear();
+        self.wants.clear();
+        self.history_job = None;
         self.msg_requests.clear();
         self.outbox = Outbox::default();
         self.uploads.clear();

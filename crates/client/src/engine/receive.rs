@@ -75,7 +75,7 @@ impl Engine {
             Err(reason) => return self.undecryptable(&e, reason.0, now),
         };
         match Payload::decode(plain.as_slice()) {
-            Ok(payload) => self.apply_payload(&e, &from, payload, now),
+            Ok(payload) => self.apply_payload(&e, Some(&from), payload, now),
             Err(_) => return self.undecryptable(&e, "the decrypted content is unreadable".into(), now),
         }
         self.inbox.applied(&e, now, &mut self.fx);
@@ -191,9 +191,24 @@ impl Engine {
         m
     }
 
-    fn apply_payload(&mut self, e: &f::Envelope, from: &Peer, p: Payload, now: u64) {
+    /// Applies a decrypted payload from `from` (None when it waited for
+    /// its chat to load: see `history`).
+    pub(super) fn apply_payload(&mut self, e: &f::Envelope, from: Option<&Peer>, p: Payload, now: u64) {
         let from_me = Some(e.sender_handle.as_str()) == self.handle();
         let chat = if from_me { p.chat.clone() } else { e.sender_handle.clone() };
+        // A change of existing messages waits until their chat is loaded.
+        let target = match &p.body {
+            Some(Body::Receipt(r)) if !from_me && !r.group_id.is_empty() => Some(crate::groups::chat_key(&hex(&r.group_id))),
+            Some(Body::Receipt(_) | Body::Reaction(_) | Body::Edit(_) | Body::Delete(_)) => Some(chat.clone()),
+            Some(Body::ReadSync(r)) if from_me => Some(r.chat.clone()),
+            Some(Body::DeleteForMe(d)) if from_me => Some(d.chat.clone()),
+            _ => None,
+        };
+        if let Some(target) = target
+            && !self.ready_for(&target)
+        {
+            return self.park_payload(e, &target, &p, "");
+        }
         // The sender's clock, but never later than the server received it.
         let time = if p.sent_at_ms > 0 { p.sent_at_ms.min(e.server_time_ms) } else { e.server_time_ms };
         let shown = match &p.body {
@@ -219,7 +234,11 @@ impl Engine {
         }
         match p.body {
             Some(Body::Text(_) | Body::Link(_) | Body::File(_)) => {}
-            Some(Body::GroupKey(k)) => self.on_group_key(from, k),
+            Some(Body::GroupKey(k)) => {
+                if let Some(from) = from {
+                    self.on_group_key(from, k);
+                }
+            }
             Some(Body::Receipt(r)) if !from_me && !r.group_id.is_empty() => self.on_group_receipt(&e.sender_handle, r),
             Some(Body::Receipt(r)) if !from_me => {
                 let status = if r.kind == RECEIPT_READ { Status::Read } else { Status::Delivered };

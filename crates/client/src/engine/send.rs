@@ -96,6 +96,7 @@ impl Engine {
     /// account's other devices.
     pub fn mark_read(&mut self, chat: &str, now: u64) -> Result<(), Error> {
         self.handle().ok_or(Error::NotRegistered)?;
+        self.need(chat)?;
         let Some(c) = self.chats.get(chat).cloned() else { return Ok(()) };
         let unread: Vec<Vec<u8>> = self.chats.unread_ids(chat).iter().map(|id| hex_to_bytes(id)).collect();
         let up_to = self.chats.messages(chat).last().map(|m| m.time_ms).unwrap_or(now).max(c.read_up_to_ms);
@@ -223,10 +224,11 @@ impl Engine {
         let payload = |chat: &str| Payload { reply: reply.clone(), expires_secs, ..Payload::new(chat, now, body.clone()) }.bytes();
         if let Some(group) = crate::groups::group_of(chat) {
             let group = group.to_string();
-            return self.queue_group_payload(id, &group, payload(""), blob_ids, now);
+            return self.queue_group_payload(id, &group, payload(""), blob_ids, message, now);
         }
+        let shown = if message { chat.to_string() } else { String::new() };
         if Some(chat) == self.handle() {
-            let entry = OutboxEntry { id: id.to_string(), to_me: payload(chat), created_ms: now, blob_ids, ..Default::default() };
+            let entry = OutboxEntry { id: id.to_string(), to_me: payload(chat), created_ms: now, blob_ids, chat: shown, ..Default::default() };
             return self.queue(entry, now);
         }
         if let Some(warning) = self.directory.warning(chat) {
@@ -239,6 +241,7 @@ impl Engine {
             to: vec![chat.to_string()],
             to_them: payload(""),
             to_me: payload(chat),
+            chat: shown,
             created_ms: now,
             seq: 0,
             blob_ids,
@@ -364,7 +367,7 @@ impl Engine {
             if targets.is_empty() {
                 // Nobody to send to (e.g. a read-sync with no other device).
                 self.outbox.remove(&entry.id, &mut self.fx);
-                self.chats.set_status(&entry.id, Status::Sent, &mut self.fx);
+                self.own_status(&entry.chat, &entry.id, Status::Sent);
                 self.fx.emit(Event::Sent { id: entry.id.clone() });
                 continue;
             }
@@ -385,8 +388,8 @@ impl Engine {
 
     /// Takes an entry out of the outbox for good: its message shows as failed.
     pub(super) fn give_up(&mut self, id: &str) {
-        self.outbox.remove(id, &mut self.fx);
-        self.chats.mark_failed(id, &mut self.fx);
+        let chat = self.outbox.remove(id, &mut self.fx).map(|o| o.chat).unwrap_or_default();
+        self.own_status(&chat, id, Status::Failed);
     }
 
     /// The server refused a send.

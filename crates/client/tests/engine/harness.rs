@@ -17,15 +17,36 @@ pub const T0: u64 = 1_793_491_200_000;
 
 /// A memory store the test keeps a handle to, so an engine can be reopened
 /// on the same data (a restart).
+///
+/// `lazy`: it keeps the message history "apart", as the browser does (its
+/// `scan_prefix` answers None for it), so the engine loads chats on demand
+/// and the test serves them (`Device::serve_history`).
 #[derive(Clone, Default)]
-pub struct SharedStore(pub Arc<std::sync::Mutex<MemoryStore>>);
+pub struct SharedStore(pub Arc<std::sync::Mutex<MemoryStore>>, pub bool);
+
+impl SharedStore {
+    /// What the host reads for lazy history: `ns` records under `prefix`.
+    pub fn read(&self, ns: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        use tether_client::store::KvStore as _;
+        self.0.lock().unwrap().scan(ns).unwrap().into_iter().filter(|(k, _)| k.starts_with(prefix)).collect()
+    }
+}
 
 impl tether_client::store::KvStore for SharedStore {
     fn scan(&self, ns: &str) -> Result<Vec<(String, Vec<u8>)>, String> {
+        if self.1 && tether_client::store::HISTORY_NAMESPACES.contains(&ns) {
+            return Ok(vec![]); // kept apart: nothing to migrate
+        }
         self.0.lock().unwrap().scan(ns)
     }
     fn apply(&mut self, ops: &[tether_client::store::Op]) -> Result<(), String> {
         self.0.lock().unwrap().apply(ops)
+    }
+    fn scan_prefix(&self, ns: &str, prefix: &str) -> Result<Option<Vec<(String, Vec<u8>)>>, String> {
+        if self.1 && tether_client::store::HISTORY_NAMESPACES.contains(&ns) {
+            return Ok(None);
+        }
+        Ok(Some(self.read(ns, prefix)))
     }
 }
 
@@ -80,14 +101,36 @@ pub struct Device {
     pub clock: ManualClock,
     pub store: SharedStore,
     info: ClientInfo,
+    /// Lazy history: `flush` serves the chats the engine asks for.
+    pub serve_history: bool,
 }
 
 impl Device {
     pub fn new(server: &TestServer, platform: &str, name: &str) -> Self {
-        let store = SharedStore::default();
+        Self::with_store(server, platform, name, SharedStore::default())
+    }
+
+    /// A device whose store keeps history apart, as the browser's does.
+    pub fn new_lazy(server: &TestServer, platform: &str, name: &str) -> Self {
+        Self::with_store(server, platform, name, SharedStore(Default::default(), true))
+    }
+
+    fn with_store(server: &TestServer, platform: &str, name: &str, store: SharedStore) -> Self {
         let info = ClientInfo { client_version: "engine-test".into(), platform: platform.into(), name: name.into() };
         let engine = Engine::open(Box::new(store.clone()), Box::new(OsRandom), info.clone()).unwrap();
-        Self { engine, ws: None, events: Vec::new(), addr: server.addr, clock: server.clock.clone(), store, info }
+        Self { engine, ws: None, events: Vec::new(), addr: server.addr, clock: server.clock.clone(), store, info, serve_history: true }
+    }
+
+    /// Reads what the engine asked for (as a browser host reads IndexedDB).
+    pub fn serve_wants(&mut self) -> usize {
+        let mut served = 0;
+        while let Some(chat) = self.engine.poll_want() {
+            let rows = self.store.read("messages", &format!("{chat}/"));
+            let now = self.now();
+            self.engine.load_chat(&chat, rows, now);
+            served += 1;
+        }
+        served
     }
 
     /// Drops the engine and opens a new one on the same store.
@@ -133,11 +176,16 @@ impl Device {
 
     /// Sends what the engine produced; closes if it asks.
     pub async fn flush(&mut self) {
-        while let Some(t) = self.engine.poll_transmit() {
-            if let Some(ws) = &mut self.ws {
-                if ws.send(Message::Binary(t.into())).await.is_err() {
-                    break;
+        loop {
+            while let Some(t) = self.engine.poll_transmit() {
+                if let Some(ws) = &mut self.ws {
+                    if ws.send(Message::Binary(t.into())).await.is_err() {
+                        break;
+                    }
                 }
+            }
+            if !self.serve_history || self.serve_wants() == 0 {
+                break;
             }
         }
         if self.engine.poll_close().is_some() {

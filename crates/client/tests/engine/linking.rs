@@ -4,7 +4,15 @@ use tether_client::{Event, Role};
 
 /// Links a companion to `primary` by QR payload; returns it connected.
 pub async fn link_companion(server: &TestServer, primary: &mut Device, with_code: bool) -> Device {
-    let mut c = Device::new(server, "chrome/linux", "Chrome on Linux");
+    link_device(server, primary, with_code, Device::new(server, "chrome/linux", "Chrome on Linux")).await
+}
+
+/// Links a companion whose store keeps history apart, as the browser's does.
+pub async fn link_lazy_companion(server: &TestServer, primary: &mut Device) -> Device {
+    link_device(server, primary, false, Device::new_lazy(server, "chrome/linux", "Chrome on Linux")).await
+}
+
+async fn link_device(server: &TestServer, primary: &mut Device, with_code: bool, mut c: Device) -> Device {
     let now = c.now();
     c.engine.start_link(&server.url(), with_code, now).unwrap();
     c.connect().await;

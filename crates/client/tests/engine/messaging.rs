@@ -227,6 +227,79 @@ async fn disappearing_messages_drafts_unread_marks_and_the_note_to_self_sync_bet
     assert!(bob.engine.messages("alice").iter().all(|m| m.id != note), "nobody else gets it");
 }
 
+/// A companion whose store keeps history apart (as the browser's does):
+/// nothing of the history is loaded at start; what changes messages of a
+/// chat that is not loaded waits, across a restart, until the host loaded
+/// it, then applies in order; search reads the word index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_history_loads_chats_on_demand_and_changes_wait_for_them() {
+    let server = TestServer::start().await;
+    let (mut alice, mut bob) = alice_and_bob(&server, "Bob", "Alice").await;
+    let mut lazy = crate::linking::link_lazy_companion(&server, &mut alice).await;
+    assert!(lazy.engine.conversations().is_lazy());
+    settle(&mut [&mut alice, &mut lazy, &mut bob]).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        server.clock.advance(10);
+        let now = alice.now();
+        ids.push(alice.engine.send_text("bob", &format!("note number {i} about zebras"), now).unwrap());
+        alice.flush().await;
+    }
+    settle(&mut [&mut alice, &mut lazy, &mut bob]).await;
+    assert_eq!(texts(&lazy, "bob").len(), 5);
+
+    // A restart: nothing of the history is in memory, the chat list is.
+    lazy.restart();
+    lazy.serve_history = false;
+    assert!(lazy.engine.messages("bob").is_empty());
+    assert_eq!(lazy.engine.chat_list().iter().find(|c| c.handle == "bob").unwrap().last_preview, "note number 4 about zebras");
+    lazy.connect().await;
+
+    // Bob reacts and reads while the chat is not loaded: the changes wait.
+    let now = bob.now();
+    bob.engine.react("alice", &ids[1], "🎉", now).unwrap();
+    bob.engine.mark_read("alice", now).unwrap();
+    bob.flush().await;
+    settle(&mut [&mut alice, &mut lazy, &mut bob]).await;
+    assert!(lazy.engine.messages("bob").is_empty(), "the chat was not loaded for them");
+    let now = lazy.now();
+    assert!(matches!(lazy.engine.react("bob", &ids[0], "👍", now), Err(tether_client::Error::NotLoaded(_))), "a command asks for the chat first");
+    // They wait across a restart too.
+    lazy.restart();
+    lazy.serve_history = false;
+    lazy.connect().await;
+    settle(&mut [&mut lazy]).await;
+    assert_eq!(lazy.engine.poll_want().as_deref(), None, "nothing asked for until something needs the chat");
+    assert!(!lazy.engine.chat_loaded("bob"));
+    assert_eq!(lazy.engine.poll_want().as_deref(), Some("bob"));
+    let rows = lazy.store.read("messages", "bob/");
+    let now = lazy.now();
+    lazy.engine.load_chat("bob", rows, now);
+    lazy.flush().await;
+    let m = |d: &Device, id: &str| d.engine.messages("bob").iter().find(|m| m.id == id).cloned().unwrap();
+    assert_eq!(m(&lazy, &ids[1]).reactions.get("bob").map(String::as_str), Some("🎉"), "the reaction applied once the chat loaded");
+    assert!(ids.iter().all(|id| m(&lazy, id).status == tether_client::Status::Read), "so did the read receipt");
+
+    // Search reads the word index (the host's three steps), newest first.
+    let word = tether_client::Engine::search_word("ZEBRA number").unwrap();
+    assert_eq!(word, "number");
+    let index: Vec<String> = lazy.store.read("words", &word).into_iter().map(|(k, _)| k).collect();
+    let keys = tether_client::Engine::search_keys(&index, None);
+    let records: Vec<Vec<u8>> = keys.iter().flat_map(|k| lazy.store.read("messages", k)).map(|(_, v)| v).collect();
+    let hits = lazy.engine.search_results("ZEBRA number", &records, 3);
+    assert_eq!(hits.iter().map(|h| h.message.id.as_str()).collect::<Vec<_>>(), [&ids[4], &ids[3], &ids[2]].map(String::as_str));
+    assert!(lazy.engine.search_results("giraffe", &records, 3).is_empty());
+
+    // An edit changes the index: the old words are not found, the new are.
+    lazy.serve_history = true;
+    let now = alice.now();
+    alice.engine.edit("bob", &ids[4], "now about giraffes", now).unwrap();
+    alice.flush().await;
+    settle(&mut [&mut alice, &mut lazy, &mut bob]).await;
+    assert!(lazy.store.read("words", "zebras/").iter().all(|(k, _)| !k.ends_with(&ids[4])));
+    assert!(lazy.store.read("words", "giraffes/").iter().any(|(k, _)| k.ends_with(&ids[4])));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oneself_is_not_a_contact_the_note_to_self_needs_none() {
     let server = TestServer::start().await;
