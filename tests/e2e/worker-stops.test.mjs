@@ -120,6 +120,20 @@ test(`the worker is stopped again and again while ${MESSAGES} messages arrive: e
 
   const { snapshot } = await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"));
   assert.equal(snapshot.chats.find((c) => c.handle === "bob")?.unread, MESSAGES, "all unread");
+
+  // The chat pages: its latest 100 first, then the earlier ones on demand,
+  // the message on top staying where it was.
+  await popup.click('#chat-list [data-chat="bob"] .chat-open');
+  await popup.waitForSelector("#messages .msg", { state: "visible" });
+  await until(async () => (await popup.locator("#messages .msg").count()) === 100, "the latest 100 messages shown");
+  assert.equal(await popup.locator("#messages .msg .msg-text").first().textContent(), `burst ${MESSAGES - 99}`);
+  const top = popup.locator("#messages .msg-text", { hasText: new RegExp(`^burst ${MESSAGES - 99}$`) });
+  await popup.click("#earlier");
+  await until(async () => (await popup.locator("#messages .msg").count()) === MESSAGES, "the earlier ones added");
+  assert.equal(await popup.locator("#earlier").count(), 0, "nothing earlier left");
+  const box = await popup.locator("#messages").boundingBox();
+  const at = await top.boundingBox();
+  assert.ok(at && box && at.y >= box.y - 1 && at.y < box.y + box.height, `the message that was on top is still in view (${JSON.stringify({ at, box })})`);
   await popup.close();
   console.log(`worker stopped ${stops} times while ${MESSAGES} messages arrived`);
 });
