@@ -9,7 +9,7 @@
 // companion before it links) are answered with an error.
 
 import { checkHandle } from "../wasm/tether_app.js";
-import { CHAT_PAGE, chatReply, isRequest, searchReply } from "../common/messages.js";
+import { CHAT_PAGE, chatReply, isRequest, messageCommand, searchReply } from "../common/messages.js";
 import { onUpdate, ready } from "./engine.js";
 import { fileRequest, onProgress } from "./transfer.js";
 
@@ -130,22 +130,14 @@ async function route(core, msg) {
     case "messageReceipts":
       return tell({ kind: "receipts", chat: msg.chat, id: msg.id, receipts: core.messageReceipts(msg.chat, msg.id) });
     case "reply":
-      await core.reply(msg.chat, msg.replyTo, msg.text);
-      return;
     case "react":
-      return core.react(msg.chat, msg.id, msg.emoji);
     case "edit":
-      return core.edit(msg.chat, msg.id, msg.text);
     case "deleteForEveryone":
-      return core.deleteForEveryone(msg.chat, msg.id);
     case "deleteForMe":
-      return core.deleteForMe(msg.chat, msg.ids);
     case "setDisappearing":
-      return core.setDisappearing(msg.chat, msg.seconds);
     case "setDraft":
-      return core.setDraft(msg.chat, msg.text);
     case "markRead":
-      return core.markRead(msg.chat);
+      return messageCommand(core, msg);
     case "search":
       return tell(await searchReply(core, msg.query, msg.chat));
     case "sendFile":

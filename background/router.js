@@ -4,7 +4,7 @@
 // is a core command, run in the core's serial queue.
 
 import { checkHandle, formatFingerprint } from "../wasm/tether_core.js";
-import { CHAT_PAGE, PORT_NAME, chatReply, freshShare, isRequest, searchReply } from "../common/messages.js";
+import { CHAT_PAGE, PORT_NAME, chatReply, freshShare, isRequest, messageCommand, searchReply } from "../common/messages.js";
 import { PENDING_SHARE_KEY, choosingPreview } from "./actions.js";
 import { whenReady } from "./core.js";
 import { errorMessage } from "./log.js";
@@ -148,22 +148,14 @@ async function route(core, port, msg) {
     case "messageReceipts":
       return post(port, { kind: "receipts", chat: msg.chat, id: msg.id, receipts: core.messageReceipts(msg.chat, msg.id) });
     case "reply":
-      await core.reply(msg.chat, msg.replyTo, msg.text);
-      return;
     case "react":
-      return core.react(msg.chat, msg.id, msg.emoji);
     case "edit":
-      return core.edit(msg.chat, msg.id, msg.text);
     case "deleteForEveryone":
-      return core.deleteForEveryone(msg.chat, msg.id);
     case "deleteForMe":
-      return core.deleteForMe(msg.chat, msg.ids);
     case "setDisappearing":
-      return core.setDisappearing(msg.chat, msg.seconds);
     case "setDraft":
-      return core.setDraft(msg.chat, msg.text);
     case "markRead":
-      return core.markRead(msg.chat);
+      return messageCommand(core, msg);
     case "search":
       return post(port, await searchReply(core, msg.query, msg.chat));
     default: {

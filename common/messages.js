@@ -183,6 +183,44 @@ export function chatReply(core, chat, limit = CHAT_PAGE, around = null) {
 }
 
 /**
+ * The commands on a chat's messages, which the worker and the web app's
+ * page run the same way.
+ * @param {{
+ *   reply(chat: string, replyTo: string, text: string): Promise<unknown>,
+ *   react(chat: string, id: string, emoji: string): Promise<void>,
+ *   edit(chat: string, id: string, text: string): Promise<void>,
+ *   deleteForEveryone(chat: string, id: string): Promise<void>,
+ *   deleteForMe(chat: string, ids: string[]): Promise<void>,
+ *   setDisappearing(chat: string, seconds: number): Promise<void>,
+ *   setDraft(chat: string, text: string): Promise<void>,
+ *   markRead(chat: string): Promise<void>,
+ * }} core
+ * @param {Extract<PopupRequest, { kind: "reply" | "react" | "edit" | "deleteForEveryone" | "deleteForMe" | "setDisappearing" | "setDraft" | "markRead" }>} msg
+ * @returns {Promise<void>}
+ */
+export async function messageCommand(core, msg) {
+  switch (msg.kind) {
+    case "reply":
+      await core.reply(msg.chat, msg.replyTo, msg.text);
+      return;
+    case "react":
+      return core.react(msg.chat, msg.id, msg.emoji);
+    case "edit":
+      return core.edit(msg.chat, msg.id, msg.text);
+    case "deleteForEveryone":
+      return core.deleteForEveryone(msg.chat, msg.id);
+    case "deleteForMe":
+      return core.deleteForMe(msg.chat, msg.ids);
+    case "setDisappearing":
+      return core.setDisappearing(msg.chat, msg.seconds);
+    case "setDraft":
+      return core.setDraft(msg.chat, msg.text);
+    case "markRead":
+      return core.markRead(msg.chat);
+  }
+}
+
+/**
  * The answer to a search: what the core found for `query` in `chat` (or
  * in every chat when null), from the history's word index.
  * @param {{ search(query: string, chat: string | null | undefined, limit: number): Promise<SearchHit[]> }} core

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { cp, mkdir } from "node:fs/promises";
 import path from "node:path";
-import { errors, launch, linkByQr, screenshot } from "./lib/extension.mjs";
+import { errors, launch, linkByQr, screenshot, spyOnMenus } from "./lib/extension.mjs";
 import { png } from "./lib/png.mjs";
 import { cliUser, startServer, until } from "./lib/tether.mjs";
 
@@ -32,21 +32,7 @@ before(async () => {
   await bob.run(["send", "alice", "hi alice"]);
   extA = await launch();
   extB = await launch();
-  // Every "Send to Tether" item the worker creates, as it rebuilds the menu.
-  await extA.worker.evaluate(() => {
-    const menus = chrome.contextMenus;
-    const create = menus.create.bind(menus);
-    const removeAll = menus.removeAll.bind(menus);
-    /** @type {any} */ (globalThis).menuItems = [];
-    menus.create = (props, cb) => {
-      /** @type {any} */ (globalThis).menuItems.push({ id: props.id, title: props.title });
-      return create(props, cb);
-    };
-    menus.removeAll = (cb) => {
-      /** @type {any} */ (globalThis).menuItems = [];
-      return removeAll(cb);
-    };
-  });
+  await spyOnMenus(extA);
 });
 
 after(async () => {

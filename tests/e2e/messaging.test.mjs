@@ -13,7 +13,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import { ARTIFACTS, errors, launch, linkByQr, openPopup, screenshot, stopWorkers } from "./lib/extension.mjs";
+import { ARTIFACTS, errors, launch, linkByQr, openPopup, screenshot, spyOnMenus, stopWorkers } from "./lib/extension.mjs";
 import { launchPhone, onScreen, registerPhone } from "./lib/phone.mjs";
 import { cliUser, startServer, until } from "./lib/tether.mjs";
 
@@ -28,21 +28,7 @@ before(async () => {
     alice.run(["register", "alice", "--server", server.url]),
     carol.run(["register", "carol", "--server", server.url]).then(() => carol.run(["contacts", "add", "alice", "--name", "Alice"])),
   ]);
-  // Every "Send to Tether" item the worker creates, as it rebuilds the menu.
-  await ext.worker.evaluate(() => {
-    const menus = chrome.contextMenus;
-    const create = menus.create.bind(menus);
-    const removeAll = menus.removeAll.bind(menus);
-    /** @type {any} */ (globalThis).menuItems = [];
-    menus.create = (props, cb) => {
-      /** @type {any} */ (globalThis).menuItems.push({ id: props.id, title: props.title });
-      return create(props, cb);
-    };
-    menus.removeAll = (cb) => {
-      /** @type {any} */ (globalThis).menuItems = [];
-      return removeAll(cb);
-    };
-  });
+  await spyOnMenus(ext);
 });
 
 after(async () => {

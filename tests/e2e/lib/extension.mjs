@@ -182,3 +182,25 @@ export async function historyRecords(ext, ns) {
     ns,
   );
 }
+
+/**
+ * Records every "Send to Tether" item the worker creates as it rebuilds
+ * the context menu, in `globalThis.menuItems` ({ id, title }[]).
+ * @param {{ worker: import("playwright-core").Worker }} ext
+ */
+export async function spyOnMenus(ext) {
+  await ext.worker.evaluate(() => {
+    const menus = chrome.contextMenus;
+    const create = menus.create.bind(menus);
+    const removeAll = menus.removeAll.bind(menus);
+    /** @type {any} */ (globalThis).menuItems = [];
+    menus.create = (props, cb) => {
+      /** @type {any} */ (globalThis).menuItems.push({ id: props.id, title: props.title });
+      return create(props, cb);
+    };
+    menus.removeAll = (cb) => {
+      /** @type {any} */ (globalThis).menuItems = [];
+      return removeAll(cb);
+    };
+  });
+}
