@@ -69,11 +69,14 @@ struct Effects {
     notify: BTreeMap<String, Notification>,
     /// File transfers for the worker to start or stop, in order.
     transfers: Vec<Transfer>,
+    /// Files to fetch as they arrive (chat, message id): asked for once
+    /// their chat is loaded.
+    fetch: Vec<(String, String)>,
 }
 
 impl Effects {
     fn is_empty(&self) -> bool {
-        self.clear.is_empty() && self.notify.is_empty() && self.transfers.is_empty()
+        self.clear.is_empty() && self.notify.is_empty() && self.transfers.is_empty() && self.fetch.is_empty()
     }
 }
 
@@ -106,6 +109,9 @@ pub struct State {
     dirty: bool,
     /// Frames handed to the socket (tests check them against persists).
     pub frames_sent: u64,
+    /// The chat of each file message seen being sent or fetched (message id
+    /// → chat): commands on a file load its chat first (lazy history).
+    pub file_chats: BTreeMap<String, String>,
 }
 
 /// The state and its queue, shared by the exported `Core`, the socket's
@@ -152,6 +158,7 @@ impl Shared {
             changed: BTreeSet::new(),
             dirty: true,
             frames_sent: 0,
+            file_chats: BTreeMap::new(),
         };
         Ok(Rc::new(Shared { state: RefCell::new(state), queue: RefCell::new(VecDeque::new()), running: Cell::new(false), host }))
     }
@@ -216,6 +223,16 @@ async fn drive(shared: Rc<Shared>) {
 pub fn chat_command(shared: &Rc<Shared>, chat: &str, f: impl FnOnce(&Rc<Shared>, &mut State, u64) -> Result<JsValue, String> + 'static) -> Promise {
     enqueue(shared, Input::Load(chat.to_string()), None);
     command(shared, f)
+}
+
+/// Queues a command about the file of message `id`, after an input that
+/// has its chat loaded when the chat is known (see `chat_command`).
+pub fn file_command(shared: &Rc<Shared>, id: &str, f: impl FnOnce(&Rc<Shared>, &mut State, u64) -> Result<JsValue, String> + 'static) -> Promise {
+    let chat = shared.state.borrow().chat_of_file(id);
+    match chat {
+        Some(chat) => chat_command(shared, &chat, f),
+        None => command(shared, f),
+    }
 }
 
 /// Reads the chats the engine asked for and hands them over; whether
@@ -292,6 +309,15 @@ async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
         for t in &effects.transfers {
             shared.host.transfer(t);
         }
+        // After this input: the chat is loaded first (lazy history).
+        for (chat, id) in effects.fetch {
+            let _ = chat_command(shared, &chat, move |_, s, now| {
+                if s.engine.download_file(&id, now).is_err() {
+                    crate::log("could not ask for a file (offline)");
+                }
+                Ok(JsValue::UNDEFINED)
+            });
+        }
         for chat in &effects.clear {
             // A notification that stays is a nuisance, not a loss: go on.
             let _ = JsFuture::from(shared.host.clear_notifications(chat.as_deref())).await;
@@ -312,6 +338,12 @@ async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
 }
 
 impl State {
+    /// The chat of a file message (an upload's, or one seen arriving), to
+    /// load before a command on it.
+    pub fn chat_of_file(&self, id: &str) -> Option<String> {
+        self.engine.uploads().into_iter().find(|u| u.id == id).map(|u| u.chat).or_else(|| self.file_chats.get(id).cloned())
+    }
+
     fn apply(&mut self, shared: &Rc<Shared>, input: Input) -> Result<JsValue, String> {
         let now = now();
         match input {
@@ -430,13 +462,15 @@ impl State {
                 // engine tells the blob id while the upload is still going).
                 let sent_here = message.from_me && Some(message.sender_device) == self.engine.device_id();
                 if let tether_client::MessageBody::File { file, .. } = &message.body {
-                    if !sent_here && media::auto_download(file) && self.engine.download_file(&message.id, now()).is_err() {
-                        crate::log("could not ask for a file (offline)");
+                    self.file_chats.insert(message.id.clone(), message.chat.clone());
+                    if !sent_here && media::auto_download(file) {
+                        self.effects.fetch.push((message.chat.clone(), message.id.clone()));
                     }
                 }
                 self.changed.insert(message.chat);
             }
             Event::UploadTicket { id, chat, key, ticket } => {
+                self.file_chats.insert(id.clone(), chat.clone());
                 let size = self.engine.file(&id).map_or(0, |f| f.size);
                 self.effects.transfers.push(Transfer::upload(&self.server(), id, key, ticket, size));
                 self.changed.insert(chat);
@@ -448,6 +482,7 @@ impl State {
                 self.effects.transfers.push(Transfer::UploadStopped { id, reason });
             }
             Event::DownloadTicket { id, chat, file, ticket } => {
+                self.file_chats.insert(id.clone(), chat.clone());
                 self.effects.transfers.push(Transfer::download(&self.server(), id, file, ticket));
                 self.changed.insert(chat);
             }

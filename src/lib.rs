@@ -45,7 +45,7 @@ mod timer;
 #[cfg(all(test, target_arch = "wasm32"))]
 mod wasm_tests;
 
-use crate::core::{Shared, chat_command, command};
+use crate::core::{Shared, chat_command, command, file_command};
 use crate::host::{JsHost, to_js};
 use crate::settings::{Settings, StoredSettings};
 use crate::snapshot::RequestAction;
@@ -256,7 +256,7 @@ impl Core {
     /// The worker uploaded the whole blob of `id` (`digest`: its SHA-256, hex).
     #[wasm_bindgen(js_name = uploadFinished, unchecked_return_type = "Promise<void>")]
     pub fn upload_finished(&self, id: String, digest: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.upload_finished(&id, &digest, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        file_command(&self.shared, &id.clone(), move |_, s, now| s.engine.upload_finished(&id, &digest, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// The upload of `id` broke off (network, token, restart): a new ticket
@@ -280,7 +280,7 @@ impl Core {
 
     #[wasm_bindgen(js_name = retryUpload, unchecked_return_type = "Promise<void>")]
     pub fn retry_upload(&self, id: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.retry_upload(&id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        file_command(&self.shared, &id.clone(), move |_, s, now| s.engine.retry_upload(&id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// Gives up on a file for good (its bytes are gone from this browser).
@@ -295,13 +295,13 @@ impl Core {
     /// Asks for the file of message `id` (a `download` order follows).
     #[wasm_bindgen(js_name = downloadFile, unchecked_return_type = "Promise<void>")]
     pub fn download_file(&self, id: String) -> Promise {
-        command(&self.shared, move |_, s, now| s.engine.download_file(&id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
+        file_command(&self.shared, &id.clone(), move |_, s, now| s.engine.download_file(&id, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string()))
     }
 
     /// The worker has the file of `id`, checked and decrypted.
     #[wasm_bindgen(js_name = downloadFinished, unchecked_return_type = "Promise<void>")]
     pub fn download_finished(&self, id: String) -> Promise {
-        command(&self.shared, move |_, s, now| {
+        file_command(&self.shared, &id.clone(), move |_, s, now| {
             s.engine.download_finished(&id, now);
             Ok(JsValue::UNDEFINED)
         })
