@@ -72,11 +72,13 @@ struct Effects {
     /// Files to fetch as they arrive (chat, message id): asked for once
     /// their chat is loaded.
     fetch: Vec<(String, String)>,
+    /// Upload orders whose message's chat must be loaded first (chat, id, key, ticket).
+    uploads: Vec<(String, String, String, tether_client::Ticket)>,
 }
 
 impl Effects {
     fn is_empty(&self) -> bool {
-        self.clear.is_empty() && self.notify.is_empty() && self.transfers.is_empty() && self.fetch.is_empty()
+        self.clear.is_empty() && self.notify.is_empty() && self.transfers.is_empty() && self.fetch.is_empty() && self.uploads.is_empty()
     }
 }
 
@@ -310,6 +312,13 @@ async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
             shared.host.transfer(t);
         }
         // After this input: the chat is loaded first (lazy history).
+        for (chat, id, key, ticket) in effects.uploads {
+            let _ = chat_command(shared, &chat, move |_, s, _| {
+                let size = s.engine.file(&id).map_or(0, |f| f.size);
+                s.effects.transfers.push(Transfer::upload(&s.server(), id, key, ticket, size));
+                Ok(JsValue::UNDEFINED)
+            });
+        }
         for (chat, id) in effects.fetch {
             let _ = chat_command(shared, &chat, move |_, s, now| {
                 if s.engine.download_file(&id, now).is_err() {
@@ -471,8 +480,12 @@ impl State {
             }
             Event::UploadTicket { id, chat, key, ticket } => {
                 self.file_chats.insert(id.clone(), chat.clone());
-                let size = self.engine.file(&id).map_or(0, |f| f.size);
-                self.effects.transfers.push(Transfer::upload(&self.server(), id, key, ticket, size));
+                match self.engine.file(&id) {
+                    Some(f) => self.effects.transfers.push(Transfer::upload(&self.server(), id, key, ticket, f.size)),
+                    // Its chat is not in memory (a wake): the order goes
+                    // once it is loaded, with the file's size.
+                    None => self.effects.uploads.push((chat.clone(), id, key, ticket)),
+                }
                 self.changed.insert(chat);
             }
             Event::UploadStopped { id, reason } => {
