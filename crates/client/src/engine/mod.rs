@@ -208,6 +208,12 @@ impl Engine {
             info,
         };
         engine.adopt_legacy_sessions()?;
+        // Lazy history: the chats of files still being sent are asked for
+        // at once (their uploads go on as soon as the socket is back).
+        let uploading: Vec<String> = engine.uploads.all().map(|u| u.chat.clone()).collect();
+        for chat in uploading {
+            engine.resident(&chat);
+        }
         let moved = engine.chats.migrate(&*engine.store, &mut engine.fx)?;
         if moved > 0 {
             let ops = std::mem::take(&mut engine.fx.ops);
