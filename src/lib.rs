@@ -134,13 +134,6 @@ impl Core {
         to_js(&self.shared.state.borrow().snapshot())
     }
 
-    /// A chat's messages, oldest first, as far as they are loaded (see
-    /// `loadChat`; the history is read from IndexedDB on demand).
-    #[wasm_bindgen(unchecked_return_type = "ChatMessage[]")]
-    pub fn messages(&self, chat: &str) -> JsValue {
-        to_js(self.shared.state.borrow().engine.messages(chat))
-    }
-
     /// Which of a chat's messages may be reacted to, edited or deleted
     /// for everyone now (the message menu).
     #[wasm_bindgen(js_name = messageActions, unchecked_return_type = "MessageActions")]
