@@ -9,7 +9,7 @@
 // companion before it links) are answered with an error.
 
 import { checkHandle } from "../wasm/tether_app.js";
-import { CHAT_PAGE, chatReply, isRequest, messageCommand, searchReply } from "../common/messages.js";
+import { CHAT_PAGE, chatReply, isRequest, messageCommand, searchReply, seenOnArrival } from "../common/messages.js";
 import { onUpdate, ready } from "./engine.js";
 import { fileRequest, onProgress } from "./transfer.js";
 
@@ -41,12 +41,23 @@ onUpdate((update) => {
   ready.then((core) => {
     if (openChat !== null && update.changedChats.includes(openChat)) {
       tell(chatReply(core, openChat, page));
+      // The chat is on screen: what arrives there is read.
+      if (document.visibilityState === "visible" && seenOnArrival(update.snapshot, openChat)) {
+        core.markRead(openChat).catch(() => {});
+      }
     }
     tell({ kind: "snapshot", snapshot: update.snapshot });
   });
 });
 
 onProgress((progress) => tell({ kind: "progress", progress }));
+
+// Back on screen with a chat open: what arrived meanwhile is read now.
+document.addEventListener("visibilitychange", () => {
+  const chat = openChat;
+  if (document.visibilityState !== "visible" || chat === null) return;
+  ready.then((core) => (seenOnArrival(core.snapshot(), chat) ? core.markRead(chat) : undefined)).catch(() => {});
+});
 
 /**
  * Answers one request of the view.

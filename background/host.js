@@ -7,7 +7,7 @@ import { updateBadge } from "./badge.js";
 import { rebuildMenus } from "./menus.js";
 import { clearNotifications, showNotification } from "./notifications.js";
 import { pages, ports, post } from "./ports.js";
-import { chatReply } from "../common/messages.js";
+import { chatReply, seenOnArrival } from "../common/messages.js";
 import { cacheSnapshot, history, persist } from "./storage.js";
 import { getHistory, historyKeys, readHistory } from "../common/history.js";
 import { report } from "./log.js";
@@ -37,6 +37,8 @@ export function createHost(core) {
       for (const [port, open] of ports) {
         if (c && open !== null && update.changedChats.includes(open)) {
           post(port, chatReply(c, open, pages.get(port)));
+          // The popup shows the chat: what arrives there is read.
+          if (seenOnArrival(snapshot, open)) c.markRead(open).catch(report);
         }
         post(port, { kind: "snapshot", snapshot });
       }

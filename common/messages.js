@@ -183,6 +183,16 @@ export function chatReply(core, chat, limit = CHAT_PAGE, around = null) {
 }
 
 /**
+ * Whether messages arrived unread in a chat a view has open on screen:
+ * they are read as they arrive (unless the person marked the chat unread).
+ * @param {Snapshot} snapshot
+ * @param {string} chat
+ */
+export function seenOnArrival(snapshot, chat) {
+  return snapshot.chats.some((c) => c.handle === chat && c.unread > 0 && !c.markedUnread);
+}
+
+/**
  * The commands on a chat's messages, which the worker and the web app's
  * page run the same way.
  * @param {{

@@ -284,6 +284,8 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   await until(async () => (await byId(a, late).locator(".msg-text").textContent().catch(() => "")) === "I might be late", "carol's edit in the popup", 20000);
   assert.equal(await byId(a, late).locator(".msg-edited").count(), 1);
   await byId(a, nope).locator(".deleted-text").waitFor({ timeout: 20000 });
+  // What arrives in a chat the popup shows is read as it arrives: no unread count.
+  await until(async () => (await snapshot()).chats.find((c) => c.handle === "carol")?.unread === 0, "carol's messages read as they arrive in the open chat");
 
   // ---- Search: the chat list finds a message in any chat; the result opens it, highlighted.
   await a.click("#back");
@@ -307,6 +309,7 @@ test("replies, reactions, edits and deletes both ways between the popup and the 
   // The phone's search, at phone size.
   await b.click("#back");
   await onScreen(b, "list");
+  assert.equal(await b.locator('#chat-list [data-chat="alice"] .unread').count(), 0, "what arrived in the chat the phone showed is read");
   await b.fill("#search", "sushi");
   await b.locator(`#message-results-list [data-result="${sushi}"]`).waitFor({ timeout: 5000 });
   for (const scheme of ["light", "dark"]) await phoneShot(b, "messaging-app-search", scheme);
