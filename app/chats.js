@@ -8,7 +8,7 @@
 // the state calls for — with the core in this page (router.js) instead of
 // the service worker.
 
-import { $, localise, toast } from "../popup/dom.js";
+import { $, localise, onceAFrame, toast } from "../popup/dom.js";
 import { renderBanner, renderHeader } from "../popup/header.js";
 import { closeMenu } from "../popup/menu.js";
 import { post, start } from "../popup/port.js";
@@ -71,7 +71,11 @@ export async function setUpChats(repaint, onSnapshot) {
   localise();
   onRedraw(repaint);
   wireChatViews();
-  start({ message: (msg) => onMessage(msg, repaint, onSnapshot), reconnected: () => {} });
+  const paintSoon = onceAFrame(() => {
+    repaint();
+    refreshContact();
+  });
+  start({ message: (msg) => onMessage(msg, paintSoon, onSnapshot), reconnected: () => {} });
   post({ kind: "snapshot" });
   // Opened from a notification: its chat.
   const chat = new URLSearchParams(location.hash.slice(1)).get("chat");
@@ -94,7 +98,6 @@ function onMessage(msg, repaint, onSnapshot) {
       data.snap = msg.snapshot;
       onSnapshot(msg.snapshot);
       repaint();
-      refreshContact();
       break;
     case "serverChecked":
       break;

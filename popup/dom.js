@@ -156,6 +156,25 @@ export function paintAvatar(el, name, handle, kind = false) {
   el.style.cssText = a.style.cssText;
 }
 
+/**
+ * `fn`, run once before the next frame however often it is asked for
+ * meanwhile: a burst of snapshots (a wake that refreshes 500 contacts, a
+ * history arriving) costs one paint of the chat list, not one each.
+ * @param {() => void} fn
+ * @returns {() => void}
+ */
+export function onceAFrame(fn) {
+  let asked = false;
+  return () => {
+    if (asked) return;
+    asked = true;
+    requestAnimationFrame(() => {
+      asked = false;
+      fn();
+    });
+  };
+}
+
 let toastTimer = 0;
 
 /**

@@ -8,7 +8,7 @@
 // icons.js / format.js (helpers), header.js, menu.js, keys.js, and one
 // module per screen under screens/.
 
-import { $, localise, t, toast } from "./dom.js";
+import { $, localise, onceAFrame, t, toast } from "./dom.js";
 import { renderBanner, renderHeader, renderStartError } from "./header.js";
 import { closeMenu } from "./menu.js";
 import { post, start } from "./port.js";
@@ -101,9 +101,14 @@ function onSnapshot(next) {
       data.history = null;
     }
   }
+  paintSoon();
+}
+
+/** The screen, painted once before the next frame however many snapshots came in meanwhile. */
+const paintSoon = onceAFrame(() => {
   render();
   refreshContact();
-}
+});
 
 /** @param {WorkerMessage} msg */
 function onMessage(msg) {
