@@ -164,7 +164,7 @@ export const REQUEST_KINDS = /** @type {const} */ ([
 ]);
 
 /** How many of a chat's latest messages a view gets at first; "earlier messages" adds as many. */
-export const CHAT_PAGE = 100;
+export const CHAT_PAGE = 50;
 
 /**
  * A chat's last `limit` messages (and how many it has), what the message

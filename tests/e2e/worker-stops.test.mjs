@@ -121,19 +121,23 @@ test(`the worker is stopped again and again while ${MESSAGES} messages arrive: e
   const { snapshot } = await ext.worker.evaluate(() => chrome.storage.session.get("snapshot"));
   assert.equal(snapshot.chats.find((c) => c.handle === "bob")?.unread, MESSAGES, "all unread");
 
-  // The chat pages: its latest 100 first, then the earlier ones on demand,
-  // the message on top staying where it was.
+  // The chat pages: its latest 50 first, then 50 earlier ones at a time
+  // on demand, the message on top staying where it was.
   await popup.click('#chat-list [data-chat="bob"] .chat-open');
   await popup.waitForSelector("#messages .msg", { state: "visible" });
-  await until(async () => (await popup.locator("#messages .msg").count()) === 100, "the latest 100 messages shown");
-  assert.equal(await popup.locator("#messages .msg .msg-text").first().textContent(), `burst ${MESSAGES - 99}`);
-  const top = popup.locator("#messages .msg-text", { hasText: new RegExp(`^burst ${MESSAGES - 99}$`) });
+  await until(async () => (await popup.locator("#messages .msg").count()) === 50, "the latest 50 messages shown");
+  assert.equal(await popup.locator("#messages .msg .msg-text").first().textContent(), `burst ${MESSAGES - 49}`);
+  const top = popup.locator("#messages .msg-text", { hasText: new RegExp(`^burst ${MESSAGES - 49}$`) });
   await popup.click("#earlier");
-  await until(async () => (await popup.locator("#messages .msg").count()) === MESSAGES, "the earlier ones added");
-  assert.equal(await popup.locator("#earlier").count(), 0, "nothing earlier left");
+  await until(async () => (await popup.locator("#messages .msg").count()) === 100, "50 earlier ones added");
   const box = await popup.locator("#messages").boundingBox();
   const at = await top.boundingBox();
   assert.ok(at && box && at.y >= box.y - 1 && at.y < box.y + box.height, `the message that was on top is still in view (${JSON.stringify({ at, box })})`);
+  for (let shown = 100; shown < MESSAGES; shown += 50) {
+    await popup.click("#earlier");
+    await until(async () => (await popup.locator("#messages .msg").count()) === Math.min(MESSAGES, shown + 50), "50 more earlier ones");
+  }
+  assert.equal(await popup.locator("#earlier").count(), 0, "nothing earlier left");
   await popup.close();
   console.log(`worker stopped ${stops} times while ${MESSAGES} messages arrived`);
 });
