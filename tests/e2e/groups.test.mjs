@@ -233,19 +233,26 @@ test("a group in the popup: made, messages both ways with sender names, read by,
   assert.equal(await pageB.isVisible("#group-add"), true, "an admin adds members");
 
   // ---- Dave out too; bob, the one member left, reads it: blue ticks.
+  // Bob is on his chat list, so the message waits unread there.
   await backToChat(pageB);
+  await pageB.click("#back");
   await openInfo(pageA);
   await pageA.click('#group-members [data-handle="dave"] .member-more');
   await pageA.click('#group-members [data-handle="dave"] [data-action="remove"]');
   await until(async () => !("dave" in (await members(pageA))), "dave is out", 30000);
   await backToChat(pageA);
   await say(pageA, "just us two now");
-  await shows(pageB, "just us two now", "bob gets it");
   const last = pageA.locator('#messages .msg.me:has-text("just us two now")');
   await until(async () => (await last.getAttribute("data-status")) === "delivered", "delivered to bob", 30000);
   assert.equal(await last.locator(".ticks.read").count(), 0, "not read yet");
-  await reopen(pageB, chat);
+  await pageB.click(`#chat-list [data-chat="${chat}"] .chat-open`);
+  await shows(pageB, "just us two now", "bob gets it");
   await until(async () => (await last.locator(".ticks.read").count()) === 1, "blue ticks once everyone read it", 30000);
+  // A message that arrives while bob has the chat open is read at once.
+  await say(pageA, "and this one you see at once");
+  await shows(pageB, "and this one you see at once", "bob gets it with the chat open");
+  const seenAtOnce = pageA.locator('#messages .msg.me:has-text("and this one you see at once")');
+  await until(async () => (await seenAtOnce.locator(".ticks.read").count()) === 1, "blue ticks with no reopen", 30000);
 
   // ---- Bob leaves: his chat turns read-only; alice sees the line.
   await openInfo(pageB);
