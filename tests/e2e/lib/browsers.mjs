@@ -1,0 +1,348 @@
+// Two drivers behind one interface, so that a journey (journeys.test.mjs)
+// is written once and run in both browsers:
+//
+// - Chromium: Playwright over CDP, the extension from dist/chrome, its
+//   background a service worker.
+// - Firefox: Debian's firefox-esr driven by geckodriver over WebDriver
+//   (classic for input, BiDi for viewports and screenshots), dist/firefox
+//   installed as a temporary add-on with a fixed extension UUID, its
+//   background an event page.
+//
+// `TETHER_BROWSER` (chromium | firefox) picks the one under test.
+//
+// The interface (an `Ext`):
+//   name, deviceName, platformId   "Firefox", "Firefox on Linux", "firefox/linux"
+//   openPopup({ colorScheme })      the popup document in a tab at its real size
+//   openTab(url)                    a web page in a new tab, brought to front
+//   probe(fn, arg)                  fn(arg) in an extension page that never
+//                                   talks to the background (so never wakes it):
+//                                   badge, notifications, storage, IndexedDB
+//   background(method, ...args)     globalThis.tether[method](...args) in the
+//                                   background (which wakes it)
+//   suspend()                       the background stopped the browser's own way
+//   waitForPage(fn)                 the page a window the extension opens shows
+//   close()
+// and a `Page`: fill, click, press, waitFor, text, evaluate, count,
+// isHidden, colorScheme, screenshot, url, title, close.
+
+import { chromium } from "playwright-core";
+import { Builder, By, Key } from "selenium-webdriver";
+import firefox from "selenium-webdriver/firefox.js";
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir, homedir } from "node:os";
+import path from "node:path";
+import { ARTIFACTS, CHROMIUM_ARGS } from "./extension.mjs";
+import { until } from "./tether.mjs";
+
+export const BROWSER = (process.env.TETHER_BROWSER ?? "chromium").toLowerCase();
+const DIST = path.resolve(process.env.TETHER_DIST ?? "dist");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const FIREFOX = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
+const GECKODRIVER = process.env.GECKODRIVER ?? path.join(homedir(), ".cargo/bin/geckodriver");
+
+/** The popup's size in the toolbar (popup.css). */
+const POPUP = { width: 380, height: 480 };
+
+/** The extension page the probe runs in: the image-permission page, which sends nothing until one of its buttons is pressed. */
+const PROBE_PAGE = "popup/grant.html";
+
+/**
+ * Launches the browser under test with the built extension.
+ * @param {{ idleSeconds?: number }} [options] Firefox: the event page's idle timeout
+ */
+export function launch(options = {}) {
+  if (BROWSER === "firefox") return launchFirefox(options);
+  if (BROWSER === "chromium") return launchChromium();
+  throw new Error(`TETHER_BROWSER must be chromium or firefox, not ${BROWSER}`);
+}
+
+async function saveShot(name, png) {
+  await mkdir(ARTIFACTS, { recursive: true });
+  const file = path.join(ARTIFACTS, `${name}.png`);
+  await writeFile(file, png);
+  return file;
+}
+
+// ------------------------------------------------------------- Chromium
+
+async function launchChromium() {
+  const dir = path.join(DIST, "chrome");
+  const profile = await mkdtemp(path.join(tmpdir(), "tether-e2e-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    ignoreDefaultArgs: ["--disable-extensions"],
+    args: [`--disable-extensions-except=${dir}`, `--load-extension=${dir}`, ...CHROMIUM_ARGS],
+  });
+  const logs = [];
+  context.on("console", (msg) => logs.push({ type: msg.type(), text: msg.text(), url: msg.location()?.url ?? "" }));
+  context.on("weberror", (err) => logs.push({ type: "pageerror", text: String(err.error()), url: "" }));
+  const worker = context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 15000 }));
+  const id = new URL(worker.url()).host;
+  const base = `chrome-extension://${id}/`;
+  const probe = await context.newPage();
+  await probe.goto(base + PROBE_PAGE);
+  /** The live worker (a stopped one is replaced when it wakes). */
+  const liveWorker = async () => context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 15000 }));
+
+  /** @param {import("playwright-core").Page} page */
+  const wrap = (page) => ({
+    fill: (sel, value) => page.fill(sel, value),
+    click: (sel) => page.click(sel),
+    press: (sel, key) => page.press(sel, key),
+    waitFor: async (sel, { state = "visible", timeout = 15000 } = {}) => void (await page.waitForSelector(sel, { state, timeout })),
+    text: (sel) => page.textContent(sel),
+    evaluate: (fn, arg) => page.evaluate(`(${fn})(${JSON.stringify(arg)})`),
+    count: (sel) => page.locator(sel).count(),
+    isHidden: (sel) => page.isHidden(sel),
+    colorScheme: (scheme) => page.emulateMedia({ colorScheme: scheme }),
+    screenshot: async (name) => saveShot(name, await page.screenshot({ fullPage: true })),
+    url: () => page.url(),
+    title: () => page.title(),
+    close: () => page.close(),
+    raw: page,
+  });
+
+  return {
+    name: "Chromium",
+    deviceName: "Chrome on Linux",
+    platformId: "chrome/linux",
+    logs,
+    async openPopup({ colorScheme = "light" } = {}) {
+      const page = await context.newPage();
+      await page.emulateMedia({ colorScheme });
+      await page.setViewportSize(POPUP);
+      page.on("pageerror", (err) => logs.push({ type: "pageerror", text: String(err), url: page.url() }));
+      await page.goto(base + "popup/popup.html");
+      return wrap(page);
+    },
+    async openTab(url) {
+      const page = await context.newPage();
+      await page.goto(url);
+      await page.bringToFront();
+      return wrap(page);
+    },
+    probe: (fn, arg) => probe.evaluate(`(${fn})(${JSON.stringify(arg)})`),
+    background: async (method, ...args) => (await liveWorker()).evaluate(([m, a]) => globalThis.tether[m](...a), [method, args]),
+    async suspend() {
+      const cdp = await context.newCDPSession(probe);
+      await cdp.send("ServiceWorker.enable");
+      await cdp.send("ServiceWorker.stopAllWorkers");
+      await cdp.detach();
+    },
+    async waitForPage(fn) {
+      const [page] = await Promise.all([context.waitForEvent("page"), fn()]);
+      await page.waitForLoadState();
+      return wrap(page);
+    },
+    async close() {
+      await context.close();
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
+
+// -------------------------------------------------------------- Firefox
+
+/** The gecko id of dist/firefox (xtask/src/build.rs) and the UUID its pages get here. */
+const GECKO_ID = "tether@tether.chat";
+const UUID = "7e1f0d3c-5a2b-4c8d-9e6f-0a1b2c3d4e5f";
+
+/**
+ * @param {{ idleSeconds?: number }} options
+ */
+async function launchFirefox({ idleSeconds = 30 }) {
+  const opts = new firefox.Options()
+    .setBinary(FIREFOX)
+    .addArguments("-headless")
+    // Pages of the add-on live at moz-extension://UUID/.
+    .setPreference("extensions.webextensions.uuids", JSON.stringify({ [GECKO_ID]: UUID }))
+    // The event page is suspended after this long without events (Firefox's default: 30 s).
+    .setPreference("extensions.background.idle.timeout", idleSeconds * 1000)
+    // No first-run pages or network chatter on this closed network.
+    .setPreference("browser.shell.checkDefaultBrowser", false)
+    .setPreference("datareporting.policy.dataSubmissionEnabled", false)
+    .setPreference("app.update.disabledForTesting", true)
+    // The camera/microphone prompts would block a headless run.
+    .setPreference("media.navigator.streams.fake", true)
+    .setPreference("media.navigator.permission.disabled", true)
+    .setPreference("alerts.useSystemBackend", false);
+  opts.enableBidi();
+  // --allow-system-access: Firefox 153 lets WebDriver open moz-extension:// pages only with it.
+  const service = new firefox.ServiceBuilder(GECKODRIVER).addArguments("--allow-system-access");
+  const driver = await new Builder().forBrowser("firefox").setFirefoxOptions(opts).setFirefoxService(service).build();
+  const bidi = await driver.getBidi();
+  const base = `moz-extension://${UUID}/`;
+  try {
+    await driver.installAddon(path.join(DIST, "firefox"), true);
+  } catch (err) {
+    await driver.quit();
+    throw err;
+  }
+  const logs = [];
+
+  /** WebDriver classic acts on one window at a time: every command first selects its own. */
+  let current = await driver.getWindowHandle();
+  const select = async (handle) => {
+    if (handle !== current) {
+      await driver.switchTo().window(handle);
+      current = handle;
+    }
+  };
+  const send = async (method, params) => {
+    const r = await bidi.send({ method, params });
+    if (r.type === "error") throw new Error(`${method}: ${r.error}: ${r.message}`);
+    return r.result;
+  };
+  const newTab = async (url) => {
+    await select(current);
+    await driver.switchTo().newWindow("tab");
+    current = await driver.getWindowHandle();
+    if (url) await driver.get(url);
+    return current;
+  };
+  const script = (handle, fn, arg) =>
+    select(handle).then(() =>
+      driver.executeAsyncScript(
+        `const done = arguments[arguments.length - 1];
+         Promise.resolve().then(() => (${fn})(arguments[0])).then(
+           (v) => done({ ok: JSON.stringify(v === undefined ? null : v) }),
+           (e) => done({ err: String(e && e.stack || e) }));`,
+        arg ?? null,
+      ).then((r) => {
+        if (r.err) throw new Error(r.err);
+        return JSON.parse(r.ok);
+      }),
+    );
+
+  // The probe lives in the first tab.
+  const probeHandle = current;
+  await driver.get(base + PROBE_PAGE);
+
+  /** @param {string} handle */
+  const wrap = (handle) => {
+    const find = async (sel) => {
+      await select(handle);
+      return driver.findElement(By.css(sel));
+    };
+    const visible = async (sel) => {
+      await select(handle);
+      const els = await driver.findElements(By.css(sel));
+      for (const el of els) if (await el.isDisplayed().catch(() => false)) return true;
+      return false;
+    };
+    return {
+      async fill(sel, value) {
+        const el = await find(sel);
+        await el.clear();
+        await el.sendKeys(value);
+      },
+      click: async (sel) => {
+        await until(() => visible(sel), `${sel} to click`, 15000);
+        await (await find(sel)).click();
+      },
+      press: async (sel, key) => (await find(sel)).sendKeys(key === "Enter" ? Key.ENTER : key),
+      async waitFor(sel, { state = "visible", timeout = 15000 } = {}) {
+        await until(async () => {
+          if (state === "visible") return visible(sel);
+          if (state === "hidden") return !(await visible(sel));
+          await select(handle);
+          const n = (await driver.findElements(By.css(sel))).length;
+          return state === "attached" ? n > 0 : n === 0;
+        }, `${sel} ${state}`, timeout);
+      },
+      text: (sel) => script(handle, (s) => document.querySelector(s)?.textContent ?? null, sel),
+      evaluate: (fn, arg) => script(handle, fn, arg),
+      count: async (sel) => {
+        await select(handle);
+        return (await driver.findElements(By.css(sel))).length;
+      },
+      isHidden: async (sel) => !(await visible(sel)),
+      colorScheme: (scheme) => colorScheme(scheme),
+      async screenshot(name) {
+        const r = await send("browsingContext.captureScreenshot", { context: handle, origin: "document" });
+        return saveShot(name, Buffer.from(r.data, "base64"));
+      },
+      url: () => select(handle).then(() => driver.getCurrentUrl()),
+      title: () => select(handle).then(() => driver.getTitle()),
+      async close() {
+        await select(handle);
+        await driver.close();
+        current = probeHandle;
+        await driver.switchTo().window(probeHandle);
+      },
+      raw: { driver, handle },
+    };
+  };
+
+  /**
+   * prefers-color-scheme for every page: Firefox's content-theme
+   * preference (0 dark, 1 light), set in the browser's own (chrome) scope.
+   * @param {"light" | "dark"} scheme
+   */
+  const colorScheme = async (scheme) => {
+    await driver.setContext("chrome");
+    try {
+      await driver.executeScript(
+        `Services.prefs.setIntPref("layout.css.prefers-color-scheme.content-override", arguments[0]);`,
+        scheme === "dark" ? 0 : 1,
+      );
+    } finally {
+      await driver.setContext("content");
+    }
+  };
+
+  /** The event page's state as Firefox's add-on manager sees it: "running", "suspending", "stopped"... */
+  const backgroundState = async () => {
+    await driver.setContext("chrome");
+    try {
+      return await driver.executeScript(`return WebExtensionPolicy.getByID(arguments[0])?.extension?.backgroundState ?? null;`, GECKO_ID);
+    } finally {
+      await driver.setContext("content");
+    }
+  };
+
+  return {
+    name: "Firefox",
+    deviceName: "Firefox on Linux",
+    platformId: "firefox/linux",
+    logs,
+    backgroundState,
+    async openPopup({ colorScheme: scheme = "light" } = {}) {
+      await colorScheme(scheme);
+      const handle = await newTab();
+      await send("browsingContext.setViewport", { context: handle, viewport: POPUP });
+      await driver.get(base + "popup/popup.html");
+      return wrap(handle);
+    },
+    async openTab(url) {
+      return wrap(await newTab(url));
+    },
+    probe: (fn, arg) => script(probeHandle, fn, arg),
+    background: (method, ...args) =>
+      script(
+        probeHandle,
+        async ([m, a]) => {
+          const bg = /** @type {any} */ (await browser.runtime.getBackgroundPage());
+          // Structured copies: the background's own objects, not this page's.
+          return bg.tether[m](...bg.structuredClone(a));
+        },
+        [method, args],
+      ),
+    /** Waits for Firefox to suspend the idle event page by itself (the idle timeout). */
+    async suspend() {
+      await until(async () => (await backgroundState()) === "stopped", "Firefox to suspend the idle background", (idleSeconds + 30) * 1000);
+    },
+    async waitForPage(fn) {
+      const before = new Set(await driver.getAllWindowHandles());
+      await fn();
+      const handle = await until(async () => (await driver.getAllWindowHandles()).find((h) => !before.has(h)), "a new window", 15000);
+      await select(handle);
+      await until(async () => (await driver.executeScript("return document.readyState")) === "complete", "the window to load", 15000);
+      return wrap(handle);
+    },
+    async close() {
+      await driver.quit();
+    },
+  };
+}
