@@ -1,13 +1,14 @@
 // The product end to end: the built extension (dist/chrome) in headless
 // Chromium, a real tether-server, and the real `tether` CLI as the primary
-// (alice) and as a contact (bob).
+// (alice) and as a contact (bob). The journeys both browsers share (first
+// run, QR linking, badge and notifications, sending, the context menu and
+// the keyboard command, log out, a suspended background woken by its
+// alarm, the popup's screenshots) are in journeys.test.mjs; these are the
+// rest, in Chromium.
 
 import { test, beforeEach, afterEach } from "node:test";
 import assert from "node:assert/strict";
-import { createServer } from "node:http";
-import { readFile } from "node:fs/promises";
-import path from "node:path";
-import { confirmAccount, historyRecords, launch, linkByQr as linkTo, openPopup, screenshot, stopWorkers, ARTIFACTS } from "./lib/extension.mjs";
+import { confirmAccount, historyRecords, launch, linkByQr as linkTo, openPopup, stopWorkers } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 let server, alice, bob, ext;
@@ -49,15 +50,6 @@ async function linkByQr() {
   return page;
 }
 
-test("1. link by QR read from a screenshot of the popup; the chat list shows the synced history", async () => {
-  const page = await linkByQr();
-  const row = await page.textContent('#chat-list [data-chat="bob"]');
-  assert.match(row, /history from before the link/);
-  const devices = await alice.run(["devices"]);
-  assert.match(devices.stdout, /chrome\/linux\s+Chrome on Linux/);
-  assert.equal(await badge(), "", "linked, connected, nothing unread");
-});
-
 test("2. link by pairing code", async () => {
   const page = await openPopup(ext);
   await setUp(page);
@@ -69,67 +61,6 @@ test("2. link by pairing code", async () => {
   assert.match(r.stdout, /Linked Chrome on Linux/);
   await confirmAccount(page, "alice");
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
-});
-
-test("3. a message raises the badge and a notification; opening the chat clears it; a reply reaches the contact and the primary", async () => {
-  const page = await linkByQr();
-  await bob.run(["send", "alice", "are you there?"]);
-  await until(async () => (await badge()) === "1", "badge 1");
-  const shown = await until(async () => Object.keys(await notifications()).length === 1 && (await notifications()), "a notification");
-  assert.match(Object.keys(shown)[0], /^msg:bob:/);
-  await page.click('#chat-list [data-chat="bob"]');
-  await page.waitForSelector("#composer", { state: "visible" });
-  await until(async () => (await badge()) === "", "badge cleared");
-  await page.fill("#composer", "yes, from the browser");
-  await page.press("#composer", "Enter");
-  await until(async () => (await bob.run(["read", "alice"])).stdout.includes("yes, from the browser"), "bob receives the reply");
-  const mine = await alice.run(["read", "bob"]);
-  assert.match(mine.stdout, /alice: yes, from the browser ✓/, "the primary shows it as sent by this account");
-  assert.equal(Object.keys(await notifications()).length, 0, "reading clears the notification");
-});
-
-test("4. the context menu sends page, link, selection and image with the right content", async () => {
-  await linkByQr();
-  // A test page on localhost with a link, some text and an image.
-  const http = createServer((req, res) => {
-    res.setHeader("content-type", req.url === "/img.png" ? "image/png" : "text/html");
-    res.end(req.url === "/img.png" ? Buffer.alloc(0) : `<title>Test page</title><p id=t>Some words worth sending</p><a id=l href="https://example.org/linked">a link</a><img id=i src="/img.png">`);
-  });
-  await new Promise((r) => http.listen(0, "127.0.0.1", r));
-  const base = `http://127.0.0.1:${http.address().port}`;
-  const page = await ext.context.newPage();
-  await page.goto(`${base}/page.html`);
-  await page.bringToFront();
-  // The tab as Chrome passes it to a context-menu click (the click grants
-  // activeTab, so url and title are present).
-  const id = await ext.worker.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
-  const tab = { id, url: `${base}/page.html`, title: await page.title() };
-  assert.equal(tab.title, "Test page");
-  const click = (info) => ext.worker.evaluate(([i, t]) => globalThis.tether.menuClick(i, t), [{ menuItemId: "chat:bob", editable: false, pageUrl: tab.url, frameUrl: tab.url, ...info }, tab]);
-  await click({});
-  await click({ linkUrl: "https://example.org/linked", selectionText: "a link" });
-  await click({ selectionText: "Some words worth sending" });
-  // An image from a site not allowed yet: a window asks; "Send the link" sends its URL as before.
-  const [ask] = await Promise.all([ext.context.waitForEvent("page"), click({ mediaType: "image", srcUrl: `${base}/img.png` })]);
-  await ask.click("#grant-link");
-  // "Choose chat…": the popup opens to pick the chat.
-  await ext.worker.evaluate(([i, t]) => globalThis.tether.menuClick(i, t).catch(() => {}), [{ menuItemId: "tether-choose", editable: false, pageUrl: tab.url, frameUrl: tab.url, linkUrl: "https://example.org/chosen" }, tab]);
-  const picker = await openPopup(ext);
-  await picker.waitForSelector("#toast:not([hidden])", { timeout: 5000 });
-  assert.match(await picker.textContent("#toast"), /Choose a chat/);
-  await picker.click('#chat-list [data-chat="bob"] .chat-open');
-  await picker.click("#share-send"); // an explicit choice, never just opening a chat
-  const got = await until(async () => {
-    const out = (await bob.run(["read", "alice"])).stdout;
-    return out.includes("img.png") && out;
-  }, "bob receives all four");
-  assert.match(got, new RegExp(`Test page <${base}/page.html>`), "page → URL + title");
-  assert.match(got, /<https:\/\/example.org\/linked>|alice: https:\/\/example.org\/linked/, "link → the link URL");
-  assert.match(got, /“Some words worth sending”/, "selection → the quoted text");
-  assert.match(got, new RegExp(`${base}/img.png`), "image → the image URL");
-  const chosen = await until(async () => (await bob.run(["read", "alice"])).stdout.includes("example.org/chosen"), "the chat picked in the popup gets the share");
-  assert.ok(chosen);
-  http.close();
 });
 
 test("5. messages that arrive while the worker is stopped all arrive once after wake, with the right badge and no duplicate notifications", async () => {
@@ -166,42 +97,6 @@ test("6. the primary unlinks the extension: the popup returns to the QR with the
   assert.equal(await badge(), "?", "the not-linked badge");
 });
 
-test("7. log out from the popup: the primary no longer lists the device", async () => {
-  const page = await linkByQr();
-  await page.click("#settings");
-  await page.click("#logout");
-  await page.click("#logout-confirm");
-  await page.waitForSelector("#qr svg", { state: "visible", timeout: 15000 });
-  const devices = await alice.run(["devices"]);
-  assert.doesNotMatch(devices.stdout, /chrome\/linux/);
-});
-
-test("8. the popup renders in light and dark", async () => {
-  for (const scheme of ["light", "dark"]) {
-    const page = await openPopup(ext, { colorScheme: scheme });
-    await page.waitForSelector("#server-input", { state: "visible" });
-    const paint = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime);
-    console.log(`measure: popup open to first contentful paint (${scheme}): ${Math.round(paint)} ms`);
-    await screenshot(page, `popup-setup-${scheme}`);
-    await page.close();
-  }
-  const page = await linkByQr();
-  await bob.run(["send", "alice", "a second message, unread"]);
-  await page.waitForSelector('#chat-list [data-chat="bob"] .unread', { timeout: 15000 });
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await screenshot(page, `popup-chats-${scheme}`);
-  }
-  await page.click('#chat-list [data-chat="bob"]');
-  await page.waitForSelector("#composer", { state: "visible" });
-  for (const scheme of ["light", "dark"]) {
-    await page.emulateMedia({ colorScheme: scheme });
-    await screenshot(page, `popup-chat-${scheme}`);
-  }
-  const png = await readFile(path.join(ARTIFACTS, "popup-chat-dark.png"));
-  assert.ok(png.length > 5000, "a real screenshot was written");
-});
-
 test("9. reading on the primary clears the badge and the notification here (read-sync)", async () => {
   await linkByQr();
   await bob.run(["send", "alice", "read me on the phone"]);
@@ -210,19 +105,6 @@ test("9. reading on the primary clears the badge and the notification here (read
   await alice.run(["read", "bob"]); // the primary reads: read-sync to this browser
   await until(async () => (await badge()) === "", "badge cleared by read-sync");
   await until(async () => Object.keys(await notifications()).length === 0, "notification cleared");
-});
-
-test("10. the keyboard command sends the current page to the last chat", async () => {
-  await linkByQr();
-  const page = await ext.context.newPage();
-  await page.setContent("<title>Shortcut page</title><p>hello</p>");
-  const tab = { id: 1, url: "https://example.org/shortcut", title: "Shortcut page" };
-  await ext.worker.evaluate(([c, t]) => globalThis.tether.command(c, t), ["send-page-to-last-chat", tab]);
-  const got = await until(async () => {
-    const out = (await bob.run(["read", "alice"])).stdout;
-    return out.includes("example.org/shortcut") && out;
-  }, "bob receives the page");
-  assert.match(got, /Shortcut page <https:\/\/example.org\/shortcut>/);
 });
 
 test("11. clicking a notification opens its chat", async () => {

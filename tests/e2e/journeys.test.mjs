@@ -37,11 +37,13 @@ beforeEach(() => {
   server = alice = bob = ext = undefined;
 });
 
-afterEach(async () => {
+afterEach(async (t) => {
+  const problems = (await ext?.problems()) ?? [];
   await ext?.close();
   await server?.stop();
   await alice?.cleanup();
   await bob?.cleanup();
+  assert.deepEqual(problems, [], `${t.name}: the extension reported no failure`);
 });
 
 // What the extension shows and keeps, read from an extension page that never wakes the background.
@@ -233,6 +235,8 @@ test(`${B}: the popup in light and dark: first run, the chat list, a chat`, asyn
   for (const scheme of ["light", "dark"]) {
     const page = await ext.openPopup({ colorScheme: scheme });
     await page.waitFor("#server-input");
+    const paint = await page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0]?.startTime ?? null);
+    console.log(`measure: ${B}: popup open to first contentful paint (${scheme}): ${paint === null ? "not reported" : `${Math.round(paint)} ms`}`);
     await fitsThePopup(page, "first run");
     await page.screenshot(shot(`popup-setup-${scheme}`));
     await page.close();

@@ -26,6 +26,13 @@ const DEBIAN_BROWSER_PACKAGES: &[&str] = &[
     "zbar-tools",
 ];
 
+/// Debian's Firefox ESR, for the journeys the extension's tests run in Firefox too.
+const DEBIAN_FIREFOX_PACKAGES: &[&str] = &["firefox-esr"];
+
+/// The geckodriver (crates.io) that drives it: its flags (`--allow-system-access`,
+/// which Firefox 153 needs to open moz-extension:// pages) are what the tests use.
+const GECKODRIVER_VERSION: &str = "0.37.1";
+
 /// Debian package of Let's Encrypt's test ACME server, for the ACME test
 /// (crates/cli/tests/acme.rs starts it; without it that test fails).
 const DEBIAN_ACME_PACKAGES: &[&str] = &["pebble"];
@@ -73,6 +80,8 @@ pub struct Tools {
     pub wasm_opt: PathBuf,
     pub chromium: PathBuf,
     pub chromedriver: PathBuf,
+    pub firefox: PathBuf,
+    pub geckodriver: PathBuf,
 }
 
 pub fn run() -> Result<Tools> {
@@ -85,12 +94,14 @@ pub fn run() -> Result<Tools> {
         return Err(format!("{} is missing after npm ci", wasm_opt.display()));
     }
     let (chromium, chromedriver) = browser()?;
+    let (firefox, geckodriver) = firefox()?;
     pebble()?;
     eprintln!(
-        "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {})",
+        "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {}, firefox {})",
         wasm.kind,
         wasm_bindgen_version(),
-        chromium.display()
+        chromium.display(),
+        firefox.display()
     );
     Ok(Tools {
         wasm,
@@ -99,6 +110,8 @@ pub fn run() -> Result<Tools> {
         wasm_opt,
         chromium,
         chromedriver,
+        firefox,
+        geckodriver,
     })
 }
 
@@ -333,6 +346,33 @@ fn browser() -> Result<(PathBuf, PathBuf)> {
         }
     }
     Ok((chromium.into(), chromedriver.into()))
+}
+
+/// Firefox ESR from Debian and geckodriver from crates.io (a minute or two
+/// to build, once).
+fn firefox() -> Result<(PathBuf, PathBuf)> {
+    let firefox = std::env::var("FIREFOX").unwrap_or_else(|_| "/usr/bin/firefox-esr".into());
+    if !have(&firefox) {
+        apt_install(DEBIAN_FIREFOX_PACKAGES, "Firefox ESR for the browser tests")?;
+    }
+    if !have(&firefox) {
+        return Err(format!("{firefox} is still missing after installing Firefox ESR"));
+    }
+    let geckodriver = cargo_bin("geckodriver");
+    let installed = output(Command::new(&geckodriver).arg("--version"))
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION));
+    if !installed {
+        let _t = Timer::start("installing geckodriver");
+        util::run(Command::new("cargo").args([
+            "install",
+            "geckodriver",
+            "--version",
+            GECKODRIVER_VERSION,
+            "--locked",
+            "--force",
+        ]))?;
+    }
+    Ok((firefox.into(), geckodriver))
 }
 
 /// pebble, the ACME server the TLS test gets a certificate from.

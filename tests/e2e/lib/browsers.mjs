@@ -21,6 +21,7 @@
 //                                   background (which wakes it)
 //   suspend()                       the background stopped the browser's own way
 //   waitForPage(fn)                 the page a window the extension opens shows
+//   problems()                      failures the extension reported or threw
 //   close()
 // and a `Page`: fill, click, press, waitFor, text, evaluate, count,
 // isHidden, colorScheme, screenshot, url, title, close.
@@ -28,14 +29,16 @@
 import { chromium } from "playwright-core";
 import { Builder, By, Key } from "selenium-webdriver";
 import firefox from "selenium-webdriver/firefox.js";
-import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, mkdir, readFile, rm, writeFile } from "node:fs/promises";
+import { closeSync, openSync } from "node:fs";
 import { tmpdir, homedir } from "node:os";
 import path from "node:path";
-import { ARTIFACTS, CHROMIUM_ARGS } from "./extension.mjs";
+import { ARTIFACTS, CHROMIUM_ARGS, EXTENSION } from "./extension.mjs";
 import { until } from "./tether.mjs";
 
 export const BROWSER = (process.env.TETHER_BROWSER ?? "chromium").toLowerCase();
-const DIST = path.resolve(process.env.TETHER_DIST ?? "dist");
+/** The Firefox build (xtask/src/build.rs); Chromium's is EXTENSION (TETHER_EXTENSION, dist/chrome). */
+const FIREFOX_EXTENSION = path.resolve(process.env.TETHER_FIREFOX_EXTENSION ?? "dist/firefox");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const FIREFOX = process.env.FIREFOX ?? "/usr/bin/firefox-esr";
 const GECKODRIVER = process.env.GECKODRIVER ?? path.join(homedir(), ".cargo/bin/geckodriver");
@@ -66,7 +69,7 @@ async function saveShot(name, png) {
 // ------------------------------------------------------------- Chromium
 
 async function launchChromium() {
-  const dir = path.join(DIST, "chrome");
+  const dir = EXTENSION;
   const profile = await mkdtemp(path.join(tmpdir(), "tether-e2e-"));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -105,6 +108,12 @@ async function launchChromium() {
 
   return {
     name: "Chromium",
+    /** What the extension reported as failing so far: its own reports (`tether:`), console errors, uncaught errors. */
+    async problems() {
+      return logs
+        .filter((l) => l.type === "error" || l.type === "pageerror" || (l.type === "warning" && /^tether:/.test(l.text)))
+        .map((l) => `${l.type}: ${l.text} (${l.url})`);
+    },
     deviceName: "Chrome on Linux",
     platformId: "chrome/linux",
     logs,
@@ -166,15 +175,23 @@ async function launchFirefox({ idleSeconds = 30 }) {
     // The camera/microphone prompts would block a headless run.
     .setPreference("media.navigator.streams.fake", true)
     .setPreference("media.navigator.permission.disabled", true)
-    .setPreference("alerts.useSystemBackend", false);
+    // Notifications in Firefox's own alert windows: headless, the system's would never show.
+    .setPreference("alerts.useSystemBackend", false)
+    // Console messages of every page and of the background go to stdout, read into `logs`.
+    .setPreference("devtools.console.stdout.chrome", true)
+    .setPreference("devtools.console.stdout.content", true);
   opts.enableBidi();
   // --allow-system-access: Firefox 153 lets WebDriver open moz-extension:// pages only with it.
-  const service = new firefox.ServiceBuilder(GECKODRIVER).addArguments("--allow-system-access");
+  // geckodriver's output and Firefox's (the console, above) into a file.
+  const logDir = await mkdtemp(path.join(tmpdir(), "tether-firefox-"));
+  const logFile = path.join(logDir, "firefox.log");
+  const logFd = openSync(logFile, "w");
+  const service = new firefox.ServiceBuilder(GECKODRIVER).addArguments("--allow-system-access").setStdio(["ignore", logFd, logFd]);
   const driver = await new Builder().forBrowser("firefox").setFirefoxOptions(opts).setFirefoxService(service).build();
   const bidi = await driver.getBidi();
   const base = `moz-extension://${UUID}/`;
   try {
-    await driver.installAddon(path.join(DIST, "firefox"), true);
+    await driver.installAddon(FIREFOX_EXTENSION, true);
   } catch (err) {
     await driver.quit();
     throw err;
@@ -341,8 +358,15 @@ async function launchFirefox({ idleSeconds = 30 }) {
       await until(async () => (await driver.executeScript("return document.readyState")) === "complete", "the window to load", 15000);
       return wrap(handle);
     },
+    /** What the extension reported as failing so far: its own reports (`tether:`), its pages' errors, uncaught errors. */
+    async problems() {
+      const text = await readFile(logFile, "utf8");
+      return text.split("\n").filter((l) => /^console\.(warn|error): "(tether|popup)[: ]|^JavaScript error: moz-extension:/.test(l));
+    },
     async close() {
       await driver.quit();
+      closeSync(logFd);
+      await rm(logDir, { recursive: true, force: true });
     },
   };
 }
