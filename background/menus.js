@@ -56,7 +56,8 @@ export function chatOfMenuItem(menuItemId) {
  */
 export function shareFromClick(info, tab) {
   if (info.mediaType === "image" && info.srcUrl) return { url: info.srcUrl, title: tab?.title || "", selection: "", image: true };
-  if (info.linkUrl) return { url: info.linkUrl, title: info.selectionText || "", selection: "" };
+  // Firefox also gives the link's text (`linkText`); Chrome, only a selection.
+  if (info.linkUrl) return { url: info.linkUrl, title: info.selectionText || /** @type {{ linkText?: string }} */ (info).linkText || "", selection: "" };
   const page = info.pageUrl || tab?.url || "";
   if (info.selectionText) return { url: page, title: tab?.title || "", selection: info.selectionText };
   return { url: page, title: tab?.title || "", selection: "" };

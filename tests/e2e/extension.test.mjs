@@ -1,7 +1,7 @@
 // The product end to end: the built extension (dist/chrome) in headless
 // Chromium, a real tether-server, and the real `tether` CLI as the primary
 // (alice) and as a contact (bob). The journeys both browsers share (first
-// run, QR linking, badge and notifications, sending, the context menu and
+// run, QR linking, badge and notifications and a click on one, sending, the context menu and
 // the keyboard command, log out, a suspended background woken by its
 // alarm, the popup's screenshots) are in journeys.test.mjs; these are the
 // rest, in Chromium.
@@ -105,21 +105,6 @@ test("9. reading on the primary clears the badge and the notification here (read
   await alice.run(["read", "bob"]); // the primary reads: read-sync to this browser
   await until(async () => (await badge()) === "", "badge cleared by read-sync");
   await until(async () => Object.keys(await notifications()).length === 0, "notification cleared");
-});
-
-test("11. clicking a notification opens its chat", async () => {
-  const first = await linkByQr();
-  await first.close();
-  await bob.run(["send", "alice", "tap to open"]);
-  const [id] = Object.keys(await until(async () => Object.keys(await notifications()).length === 1 && (await notifications()), "a notification"));
-  assert.equal(await badge(), "1");
-  await ext.worker.evaluate((nid) => globalThis.tether.notificationClick(nid), id);
-  // The click opens the toolbar popup (or, where that cannot open, a popup
-  // window) on that chat; opening the chat reads it, so the badge clears.
-  await until(async () => (await badge()) === "", "the chat was opened and read");
-  const snap = await snapshotOf();
-  assert.equal(snap.chats.find((c) => c.handle === "bob").unread, 0);
-  assert.equal(Object.keys(await notifications()).length, 0);
 });
 
 test("14. a \"Choose chat…\" share is sent only by an explicit \"Send here\", and expires", async () => {

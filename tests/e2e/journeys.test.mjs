@@ -127,46 +127,52 @@ test(`${B}: a message raises the badge and a notification; opening the chat clea
   await until(async () => Object.keys(await notifications()).length === 0, "reading clears the notification");
 });
 
+test(`${B}: clicking a notification opens its chat, which reads it`, async () => {
+  await start();
+  const first = await linkByQr();
+  await first.close();
+  await bob.run(["send", "alice", "tap to open"]);
+  const [id] = Object.keys(await until(async () => Object.keys(await notifications()).length === 1 && (await notifications()), "a notification"));
+  assert.equal(await badge(), "1");
+  await ext.background("notificationClick", id);
+  // The click opens the toolbar popup (or, where that cannot open, a popup
+  // window) on that chat; opening the chat reads it, so the badge clears.
+  await until(async () => (await badge()) === "", "the chat was opened and read");
+  assert.equal((await snapshot()).chats.find((c) => c.handle === "bob").unread, 0);
+  assert.equal(Object.keys(await notifications()).length, 0);
+});
+
 test(`${B}: the context menu sends page, link, selection and image; the keyboard command sends the page to the last chat`, async () => {
   await start();
   const popup = await linkByQr();
   await popup.close();
   // A test page on localhost with a link, some text and an image.
-  const http = createServer((req, res) => {
-    res.setHeader("content-type", req.url === "/img.png" ? "image/png" : "text/html");
-    res.end(req.url === "/img.png" ? Buffer.alloc(0) : `<title>Test page</title><p id=t>Some words worth sending</p><a id=l href="https://example.org/linked">a link</a><img id=i src="/img.png">`);
-  });
-  await new Promise((r) => http.listen(0, "127.0.0.1", r));
-  try {
-    const base = `http://127.0.0.1:${http.address().port}`;
+  await withPage(`<title>Test page</title><p id=t>Some words worth sending</p><a id=l href="https://example.org/linked">a link</a><img id=i src="/img.png">`, async (base) => {
     const page = await ext.openTab(`${base}/page.html`);
     assert.equal(await page.title(), "Test page");
-    // The tab as the browser passes it to a menu click (the click grants
-    // activeTab, so url and title are present).
-    const id = await ext.probe(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
-    assert.equal(typeof id, "number", "the page's tab is the active one");
-    const tab = { id, url: `${base}/page.html`, title: "Test page" };
-    const click = (info) => ext.background("menuClick", { menuItemId: "chat:bob", editable: false, pageUrl: tab.url, frameUrl: tab.url, ...info }, tab);
-    await click({});
-    await click({ linkUrl: "https://example.org/linked", selectionText: "a link" });
-    await click({ selectionText: "Some words worth sending" });
+    const bobItem = { chat: "bob", chatTitle: "Bob" };
+    const offered = await ext.sendFromMenu(page, bobItem);
+    if (offered) assert.deepEqual(offered, ["Bob", "Note to self", "Choose chat…"], "the menu offers the recent chat, the note to self, and Choose chat…");
+    await ext.sendFromMenu(page, { ...bobItem, target: "#l" });
+    await ext.sendFromMenu(page, { ...bobItem, select: "#t" });
     // An image from a site not allowed yet: a window asks; "Send the link" sends its URL.
-    const ask = await ext.waitForPage(() => click({ mediaType: "image", srcUrl: `${base}/img.png` }));
+    const ask = await ext.waitForPage(() => ext.sendFromMenu(page, { ...bobItem, target: "#i" }));
     await ask.click("#grant-link");
-    // The keyboard command: the current page to the last chat.
-    await ext.background("command", "send-page-to-last-chat", { id, url: "https://example.org/shortcut", title: "Shortcut page" });
+    const pageLine = `alice: Test page <${base}/page.html>`;
     const got = await until(async () => {
       const out = (await bob.run(["read", "alice"])).stdout;
-      return out.includes("img.png") && out.includes("example.org/shortcut") && out;
-    }, "bob receives all five");
+      return out.includes("img.png") && out.includes("Some words") && out.includes("example.org/linked") && out;
+    }, "bob receives all four");
     assert.match(got, new RegExp(`Test page <${base}/page.html>`), "page → URL + title");
-    assert.match(got, /<https:\/\/example.org\/linked>|alice: https:\/\/example.org\/linked/, "link → the link URL");
+    assert.match(got, /alice: a link <https:\/\/example.org\/linked>|alice: https:\/\/example.org\/linked/, "link → the link URL (with its text where the browser gives it)");
     assert.match(got, /“Some words worth sending”/, "selection → the quoted text");
     assert.match(got, new RegExp(`${base}/img.png`), "image → the image URL");
-    assert.match(got, /Shortcut page <https:\/\/example.org\/shortcut>/, "command → the page to the last chat");
-  } finally {
-    http.close();
-  }
+    // The keyboard command: the current page to the last chat.
+    const pages = (out) => out.split("\n").filter((l) => l.endsWith(pageLine)).length;
+    const before = pages(got);
+    await ext.command(page, "send-page-to-last-chat");
+    await until(async () => pages((await bob.run(["read", "alice"])).stdout) === before + 1, "the command sends the page to bob, the last chat");
+  });
 });
 
 test(`${B}: log out from the popup: back to the QR, the primary no longer lists this browser, nothing is left here`, async () => {
@@ -184,7 +190,7 @@ test(`${B}: log out from the popup: back to the QR, the primary no longer lists 
   await until(async () => (await badge()) === "?", "the not-linked badge");
 });
 
-test(`${B}: the background is suspended while messages arrive and woken by its alarm: every message once, the badge right`, { timeout: 180_000 }, async () => {
+test(`${B}: the background is suspended while messages arrive and woken by its alarm: every message once, the badge right; suspended again, its context menu still sends`, { timeout: 180_000 }, async () => {
   // Firefox: the event page's idle timeout shortened from 30 s to 3 s.
   await start({ idleSeconds: 3 });
   const page = await linkByQr();
@@ -222,7 +228,32 @@ test(`${B}: the background is suspended while messages arrive and woken by its a
   const text = await popup.text("#messages");
   for (const n of [1, 2, 3]) assert.equal(text.split(`while asleep ${n}`).length - 1, 1, `message ${n} shown exactly once`);
   await until(async () => (await badge()) === "", "read: badge cleared");
+  // Suspended again: a right-click still offers the chat, and the click wakes the background to send.
+  await popup.close();
+  await ext.suspend();
+  await withPage("<title>After a nap</title><p>zzz</p>", async (base) => {
+    const page = await ext.openTab(`${base}/nap.html`);
+    await ext.sendFromMenu(page, { chat: "bob", chatTitle: "Bob" });
+    await until(async () => (await bob.run(["read", "alice"])).stdout.includes(`After a nap <${base}/nap.html>`), "the menu of a suspended background sends");
+  });
 });
+
+/**
+ * Serves `html` (and an empty image at /img.png) on localhost while `fn(base)` runs.
+ * @param {string} html @param {(base: string) => Promise<void>} fn
+ */
+async function withPage(html, fn) {
+  const http = createServer((req, res) => {
+    res.setHeader("content-type", req.url === "/img.png" ? "image/png" : "text/html");
+    res.end(req.url === "/img.png" ? Buffer.alloc(0) : html);
+  });
+  await new Promise((r) => http.listen(0, "127.0.0.1", r));
+  try {
+    await fn(`http://127.0.0.1:${/** @type {any} */ (http.address()).port}`);
+  } finally {
+    http.close();
+  }
+}
 
 /** Fails if anything on the page is wider than the popup (the document scrolls sideways). */
 async function fitsThePopup(page, what) {

@@ -17,6 +17,9 @@
 //   probe(fn, arg)                  fn(arg) in an extension page that never
 //                                   talks to the background (so never wakes it):
 //                                   badge, notifications, storage, IndexedDB
+//   sendFromMenu(page, what)        "Send to Tether" → a chat from the page's
+//                                   context menu (Firefox: the real menu)
+//   command(page, name)             a keyboard command on that page
 //   background(method, ...args)     globalThis.tether[method](...args) in the
 //                                   background (which wakes it)
 //   suspend()                       the background stopped the browser's own way
@@ -85,8 +88,18 @@ async function launchChromium() {
   const base = `chrome-extension://${id}/`;
   const probe = await context.newPage();
   await probe.goto(base + PROBE_PAGE);
-  /** The live worker (a stopped one is replaced when it wakes). */
-  const liveWorker = async () => context.serviceWorkers()[0] ?? (await context.waitForEvent("serviceworker", { timeout: 15000 }));
+  /**
+   * The live worker. A stopped one is woken the way a menu click would
+   * wake it: by an event (here a message from the probe, which the worker
+   * ignores).
+   */
+  const liveWorker = async () => {
+    const running = context.serviceWorkers()[0];
+    if (running) return running;
+    const started = context.waitForEvent("serviceworker", { timeout: 15000 });
+    await probe.evaluate(() => chrome.runtime.sendMessage({ kind: "wake" }).catch(() => {}));
+    return started;
+  };
 
   /** @param {import("playwright-core").Page} page */
   const wrap = (page) => ({
@@ -132,6 +145,37 @@ async function launchChromium() {
       return wrap(page);
     },
     probe: (fn, arg) => probe.evaluate(`(${fn})(${JSON.stringify(arg)})`),
+    /**
+     * Playwright cannot open Chromium's native context menu: the click's
+     * data is built from the element, as Chromium passes it, and handed to
+     * the worker's menu handler.
+     */
+    async sendFromMenu(page, { target = null, select = null, chat }) {
+      const p = page.raw;
+      const info = await p.evaluate(
+        ([target, select]) => {
+          const el = target ? document.querySelector(target) : null;
+          /** @type {Record<string, unknown>} */
+          const info = { editable: false, pageUrl: location.href, frameUrl: location.href };
+          if (select) info.selectionText = document.querySelector(select)?.textContent ?? "";
+          if (el instanceof HTMLAnchorElement) info.linkUrl = el.href;
+          if (el instanceof HTMLImageElement) Object.assign(info, { mediaType: "image", srcUrl: el.src });
+          return info;
+        },
+        [target, select],
+      );
+      await p.bringToFront();
+      const id = await probe.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
+      const tab = { id, url: p.url(), title: await p.title() };
+      await (await liveWorker()).evaluate(([i, t]) => globalThis.tether.menuClick(i, t), [{ menuItemId: `chat:${chat}`, ...info }, tab]);
+    },
+    /** The keyboard command's handler, with the page's tab (Playwright's keys never reach Chromium's own shortcuts). */
+    async command(page, name) {
+      const p = page.raw;
+      await p.bringToFront();
+      const id = await probe.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
+      await (await liveWorker()).evaluate(([c, t]) => globalThis.tether.command(c, t), [name, { id, url: p.url(), title: await p.title() }]);
+    },
     background: async (method, ...args) => (await liveWorker()).evaluate(([m, a]) => globalThis.tether[m](...a), [method, args]),
     async suspend() {
       const cdp = await context.newCDPSession(probe);
@@ -152,6 +196,20 @@ async function launchChromium() {
 }
 
 // -------------------------------------------------------------- Firefox
+
+/** The context menu's root item (_locales/en/messages.json, menuSendTo). */
+const ROOT_TITLE = "Send to Tether";
+/**
+ * A manifest key ("Ctrl+Shift+U") as Firefox writes it on a XUL <key>
+ * (key "U", modifiers "accel,shift"; Ctrl is accel on Linux).
+ * @param {string} shortcut
+ */
+function xulKey(shortcut) {
+  const parts = shortcut.split("+");
+  const key = /** @type {string} */ (parts.pop()).toUpperCase();
+  const names = { Ctrl: "accel", Alt: "alt", Shift: "shift", MacCtrl: "control", Command: "accel" };
+  return { key, modifiers: parts.map((p) => names[p] ?? p.toLowerCase()).sort().join(",") };
+}
 
 /** The gecko id of dist/firefox (xtask/src/build.rs) and the UUID its pages get here. */
 const GECKO_ID = "tether@tether.chat";
@@ -292,32 +350,36 @@ async function launchFirefox({ idleSeconds = 30 }) {
     };
   };
 
+  const select_ = select;
   /**
-   * prefers-color-scheme for every page: Firefox's content-theme
-   * preference (0 dark, 1 light), set in the browser's own (chrome) scope.
-   * @param {"light" | "dark"} scheme
+   * Runs `fn` with the WebDriver in Firefox's own (chrome) scope.
+   * @template T @param {() => Promise<T>} fn @returns {Promise<T>}
    */
-  const colorScheme = async (scheme) => {
+  const chrome = async (fn) => {
     await driver.setContext("chrome");
     try {
-      await driver.executeScript(
-        `Services.prefs.setIntPref("layout.css.prefers-color-scheme.content-override", arguments[0]);`,
-        scheme === "dark" ? 0 : 1,
-      );
+      return await fn();
     } finally {
       await driver.setContext("content");
     }
   };
 
+  /**
+   * prefers-color-scheme for every page: Firefox's content-theme
+   * preference (0 dark, 1 light), set in the browser's own (chrome) scope.
+   * @param {"light" | "dark"} scheme
+   */
+  const colorScheme = (scheme) =>
+    chrome(() =>
+      driver.executeScript(
+        `Services.prefs.setIntPref("layout.css.prefers-color-scheme.content-override", arguments[0]);`,
+        scheme === "dark" ? 0 : 1,
+      ),
+    );
+
   /** The event page's state as Firefox's add-on manager sees it: "running", "suspending", "stopped"... */
-  const backgroundState = async () => {
-    await driver.setContext("chrome");
-    try {
-      return await driver.executeScript(`return WebExtensionPolicy.getByID(arguments[0])?.extension?.backgroundState ?? null;`, GECKO_ID);
-    } finally {
-      await driver.setContext("content");
-    }
-  };
+  const backgroundState = () =>
+    chrome(() => driver.executeScript(`return WebExtensionPolicy.getByID(arguments[0])?.extension?.backgroundState ?? null;`, GECKO_ID));
 
   return {
     name: "Firefox",
@@ -336,6 +398,86 @@ async function launchFirefox({ idleSeconds = 30 }) {
       return wrap(await newTab(url));
     },
     probe: (fn, arg) => script(probeHandle, fn, arg),
+    /**
+     * A real right-click on the page (on `target`, after selecting
+     * `select`'s text), then a real click on "Send to Tether" → the chat's
+     * item in Firefox's own context menu. Returns the titles under
+     * "Send to Tether", as the menu showed them.
+     */
+    async sendFromMenu(page, { target = null, select = null, chatTitle }) {
+      const { handle } = page.raw;
+      await select_(handle);
+      if (select) {
+        await driver.executeScript(
+          `const r = document.createRange(); r.selectNodeContents(document.querySelector(arguments[0]));
+           getSelection().removeAllRanges(); getSelection().addRange(r);`,
+          select,
+        );
+      }
+      const el = await driver.findElement(By.css(target ?? select ?? "body"));
+      await driver.actions().contextClick(el).perform();
+      return chrome(async () => {
+        const titles = await until(
+          () =>
+            driver.executeScript(`
+              const menu = Services.wm.getMostRecentWindow("navigator:browser").document.getElementById("contentAreaContextMenu");
+              const root = [...menu.querySelectorAll("menu")].find((m) => m.getAttribute("label") === arguments[0]);
+              return menu.state === "open" && root ? [...root.querySelectorAll("menuitem")].map((i) => i.getAttribute("label")) : null;`,
+              ROOT_TITLE,
+            ),
+          "Firefox's context menu with Send to Tether",
+        );
+        const clicked = await driver.executeScript(
+          `const menu = Services.wm.getMostRecentWindow("navigator:browser").document.getElementById("contentAreaContextMenu");
+           const root = [...menu.querySelectorAll("menu")].find((m) => m.getAttribute("label") === arguments[0]);
+           const item = [...root.querySelectorAll("menuitem")].find((i) => i.getAttribute("label") === arguments[1]);
+           if (!item) return false;
+           item.doCommand();
+           menu.hidePopup();
+           return true;`,
+          ROOT_TITLE,
+          chatTitle,
+        );
+        if (!clicked) throw new Error(`no "${chatTitle}" under ${ROOT_TITLE}: ${titles.join(", ")}`);
+        return titles;
+      });
+    },
+    /**
+     * The keyboard command through the key Firefox registered for it in the
+     * browser window (WebDriver's key presses reach the page, never the
+     * window's shortcuts): the manifest's suggested key must be there, and
+     * no built-in key of Firefox may take it first.
+     */
+    async command(page, name) {
+      const manifest = JSON.parse(await readFile(path.join(FIREFOX_EXTENSION, "manifest.json"), "utf8"));
+      const wanted = new Map(Object.entries(manifest.commands).map(([n, c]) => [n, xulKey(c.suggested_key.default)]));
+      if (!wanted.has(name)) throw new Error(`the manifest has no command ${name}`);
+      await select_(page.raw.handle);
+      await chrome(async () => {
+        const keys = await driver.executeScript(`
+          const d = Services.wm.getMostRecentWindow("navigator:browser").document;
+          return [...d.querySelectorAll("keyset key")].map((k) => ({
+            ours: k.parentElement.id === arguments[0],
+            key: (k.getAttribute("key") || "").toUpperCase(),
+            modifiers: (k.getAttribute("modifiers") || "").split(/[ ,]+/).filter(Boolean).sort().join(","),
+          }));`, `ext-keyset-id-${GECKO_ID.replace(/[^a-z0-9_-]/gi, "_")}`);
+        for (const [n, k] of wanted) {
+          if (!keys.some((x) => x.ours && x.key === k.key && x.modifiers === k.modifiers)) throw new Error(`Firefox registered no ${k.key}+${k.modifiers} for ${n}`);
+          const clash = keys.find((x) => !x.ours && x.key === k.key && x.modifiers === k.modifiers);
+          if (clash) throw new Error(`${n}: Firefox's own ${k.modifiers}+${k.key} shadows the extension's`);
+        }
+        const k = /** @type {{ key: string, modifiers: string }} */ (wanted.get(name));
+        const done = await driver.executeScript(`
+          const d = Services.wm.getMostRecentWindow("navigator:browser").document;
+          const key = [...d.querySelectorAll("#" + arguments[0] + " key")].find((k) =>
+            (k.getAttribute("key") || "").toUpperCase() === arguments[1] &&
+            (k.getAttribute("modifiers") || "").split(/[ ,]+/).filter(Boolean).sort().join(",") === arguments[2]);
+          if (!key) return false;
+          key.doCommand();
+          return true;`, `ext-keyset-id-${GECKO_ID.replace(/[^a-z0-9_-]/gi, "_")}`, k.key, k.modifiers);
+        if (!done) throw new Error(`no key for ${name}`);
+      });
+    },
     background: (method, ...args) =>
       script(
         probeHandle,
