@@ -157,6 +157,13 @@ impl Flavour {
     }
 }
 
+/// The extension's wasm core built from `tree` (the package step's
+/// second, clean build); returns the directory holding `tether_core.js`
+/// and [`CORE_WASM`].
+pub fn extension_core(tools: &Tools, tree: &Tree) -> Result<PathBuf> {
+    wasm_core(tools, Flavour::Extension, tree)
+}
+
 /// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
 /// Returns the directory holding `<name>.js` and `<name>_bg.wasm`.
 fn wasm_core(tools: &Tools, flavour: Flavour, tree: &Tree) -> Result<PathBuf> {
