@@ -8,13 +8,17 @@
 //!   at the root. Then the core is built a second time, from that archive
 //!   unpacked in a temporary directory into a fresh target directory, and
 //!   must come out byte for byte as in `dist/firefox`, or the step fails.
+//! - `store/`: the Chrome Web Store listing: the 128 px icon, the short
+//!   description (the manifest's, at most 132 characters), the long one
+//!   (`store/long-description.txt`) and 1280 × 800 screenshots of the real
+//!   popup (`tests/e2e/store-screenshots.mjs`).
 //!
 //! Every zip lists its entries sorted, with a fixed date: the same inputs
 //! give the same bytes.
 
 use crate::build::{self, Tree};
 use crate::setup::{self, Tools};
-use crate::util::{self, Result, Timer, root};
+use crate::util::{self, Result, Timer, root, target_dir};
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -26,6 +30,13 @@ const BUILD_DOC: &str = "docs/build-firefox.md";
 /// Tracked paths left out of the source archive, which the build does not
 /// read: CI's entry point and the browser end-to-end tests.
 const SOURCE_LEFT_OUT: &[&str] = &[".ci/", "tests/"];
+/// The Chrome Web Store's limit on the short description (the manifest's
+/// `description`, which the store shows as the summary).
+const SHORT_DESCRIPTION_MAX: usize = 132;
+/// The listing's long description, as committed.
+const LONG_DESCRIPTION: &str = "store/long-description.txt";
+/// The Chrome Web Store's screenshot size.
+const SCREENSHOT_SIZE: (u32, u32) = (1280, 800);
 
 pub fn run() -> Result {
     let tools = setup::run()?;
@@ -37,7 +48,8 @@ pub fn run() -> Result {
         report(&out, &format!("{n} files"));
     }
     let source = source_archive(&tools)?;
-    check_reproducible(&tools, &source)
+    check_reproducible(&tools, &source)?;
+    store_listing(&tools)
 }
 
 fn report(file: &Path, what: &str) {
@@ -213,6 +225,114 @@ fn sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
 }
 
+// ------------------------------------------------------- store listing
+
+/// `dist/store/`: `icon-128.png`, `short-description.txt`,
+/// `long-description.txt` and `screenshot-N.png`.
+fn store_listing(tools: &Tools) -> Result {
+    let out = build::dist().join("store");
+    if out.exists() {
+        std::fs::remove_dir_all(&out).map_err(|e| format!("clean {}: {e}", out.display()))?;
+    }
+    std::fs::create_dir_all(&out).map_err(|e| format!("create {}: {e}", out.display()))?;
+
+    let icon = std::fs::read(root().join("icons/icon-128.png")).map_err(|e| format!("icons/icon-128.png: {e}"))?;
+    if png_size(&icon) != Some((128, 128)) {
+        return Err(format!("icons/icon-128.png is not a 128 × 128 PNG ({:?})", png_size(&icon)));
+    }
+    std::fs::write(out.join("icon-128.png"), &icon).map_err(|e| e.to_string())?;
+
+    let short = short_description()?;
+    std::fs::write(out.join("short-description.txt"), format!("{short}\n")).map_err(|e| e.to_string())?;
+    let long = std::fs::read_to_string(root().join(LONG_DESCRIPTION)).map_err(|e| format!("{LONG_DESCRIPTION}: {e}"))?;
+    if long.trim().is_empty() {
+        return Err(format!("{LONG_DESCRIPTION} is empty"));
+    }
+    std::fs::write(out.join("long-description.txt"), &long).map_err(|e| e.to_string())?;
+
+    screenshots(tools, &out)?;
+    let mut shots: Vec<PathBuf> = std::fs::read_dir(&out)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("screenshot-")))
+        .collect();
+    shots.sort();
+    if shots.is_empty() {
+        return Err("the screenshot script wrote no dist/store/screenshot-*.png".into());
+    }
+    for shot in &shots {
+        let size = png_size(&std::fs::read(shot).map_err(|e| e.to_string())?);
+        if size != Some(SCREENSHOT_SIZE) {
+            return Err(format!("{} is {size:?}, not a {SCREENSHOT_SIZE:?} PNG", shot.display()));
+        }
+        report(shot, &format!("{} × {}", SCREENSHOT_SIZE.0, SCREENSHOT_SIZE.1));
+    }
+    eprintln!(
+        "xtask: {}: icon-128.png, short-description.txt ({} characters), long-description.txt ({} characters), {} screenshots",
+        out.display(),
+        short.chars().count(),
+        long.chars().count(),
+        shots.len()
+    );
+    Ok(())
+}
+
+/// The manifest's description in English (`extDescription`), which the
+/// Chrome Web Store shows as the listing's summary: at most 132 characters.
+fn short_description() -> Result<String> {
+    let file = root().join("_locales/en/messages.json");
+    let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let messages: serde_json::Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let short = messages["extDescription"]["message"].as_str().ok_or("_locales/en/messages.json has no extDescription")?;
+    check_short_description(short)?;
+    Ok(short.to_string())
+}
+
+fn check_short_description(short: &str) -> Result {
+    let n = short.chars().count();
+    if n == 0 || n > SHORT_DESCRIPTION_MAX {
+        return Err(format!(
+            "the short description (extDescription in _locales/en/messages.json) has {n} characters; the Chrome Web \
+             Store takes 1 to {SHORT_DESCRIPTION_MAX}"
+        ));
+    }
+    Ok(())
+}
+
+/// The store's screenshots of the real popup, by tests/e2e/store-screenshots.mjs
+/// against a real tether-server and `tether` CLI users (debug builds: the
+/// screenshots do not need optimised ones, and `cargo xtask test` builds
+/// the same).
+fn screenshots(tools: &Tools, out: &Path) -> Result {
+    let _t = Timer::start("store screenshots");
+    util::run(
+        Command::new("cargo")
+            .args(["build", "--package", "tether-server", "--package", "tether-cli"])
+            .current_dir(root()),
+    )?;
+    util::run(
+        Command::new("node")
+            .arg(root().join("tests/e2e/store-screenshots.mjs"))
+            .env("TETHER_STORE_OUT", out)
+            .env("TETHER_ARTIFACTS", target_dir().join("store-screenshots"))
+            .env("TETHER_EXTENSION", build::dist().join("chrome"))
+            .env("TETHER_SERVER_BIN", target_dir().join("debug/tether-server"))
+            .env("TETHER_CLI_BIN", target_dir().join("debug/tether"))
+            .env("CHROMIUM", &tools.chromium)
+            .current_dir(root()),
+    )
+}
+
+/// Width and height from a PNG's header.
+fn png_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    if bytes.len() < 24 || &bytes[..8] != b"\x89PNG\r\n\x1a\n" || &bytes[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |i: usize| u32::from_be_bytes(bytes[i..i + 4].try_into().expect("4 bytes"));
+    Some((be(16), be(20)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -223,5 +343,22 @@ mod tests {
         assert!(check_build_doc("Rust: `rustc 1.95.0 (59807616e 2026-04-14)`, binaryen 132.0.0 from npm", &facts).is_ok());
         let err = check_build_doc("rustc 1.94.1 (aaaaaaaaa 2026-01-01), binaryen 132.0.0", &facts).unwrap_err();
         assert!(err.contains("`rustc 1.95.0 (59807616e 2026-04-14)`") && !err.contains("binaryen"), "{err}");
+    }
+
+    #[test]
+    fn the_short_description_fits_the_store() {
+        assert!(check_short_description(&"x".repeat(132)).is_ok());
+        // Characters, not bytes.
+        assert!(check_short_description(&"é".repeat(132)).is_ok());
+        assert!(check_short_description(&"x".repeat(133)).is_err());
+        assert!(check_short_description("").is_err());
+        assert!(short_description().is_ok(), "the committed one fits");
+    }
+
+    #[test]
+    fn reads_a_png_header() {
+        let icon = std::fs::read(root().join("icons/icon-128.png")).unwrap();
+        assert_eq!(png_size(&icon), Some((128, 128)));
+        assert_eq!(png_size(b"GIF89a, not a PNG at all"), None);
     }
 }
