@@ -9,7 +9,7 @@ use crate::setup::{self, Tools};
 use crate::util::{self, Result, Timer, copy_dir, root, target_dir};
 use serde_json::{Value, json};
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The server a built extension uses until the user picks another.
@@ -66,7 +66,7 @@ pub fn dist() -> PathBuf {
 /// Builds the optimised wasm core and lays out both browsers' extensions.
 pub fn extension(tools: &Tools, server: &str) -> Result {
     let _t = Timer::start("extension build");
-    let wasm = wasm_core(tools, Flavour::Extension)?;
+    let wasm = wasm_core(tools, Flavour::Extension, &Tree::here())?;
     for browser in ["chrome", "firefox"] {
         let out = dist().join(browser);
         if out.exists() {
@@ -91,7 +91,7 @@ pub fn extension(tools: &Tools, server: &str) -> Result {
         )
         .map_err(|e| e.to_string())?;
     }
-    let wasm_file = wasm.join("tether_core_bg.wasm");
+    let wasm_file = wasm.join(CORE_WASM);
     let bytes = std::fs::read(&wasm_file).map_err(|e| e.to_string())?;
     eprintln!(
         "xtask: wasm core {} KB, {} KB gzipped -> dist/chrome, dist/firefox",
@@ -106,7 +106,41 @@ pub fn extension(tools: &Tools, server: &str) -> Result {
 /// messages, and `{:?}` formats nothing (so no Debug formatting code). The
 /// core never logs Debug output (nor keys or message content). Together
 /// about 7 KB gzipped. Tests build without them.
-const SIZE_FLAGS: &str = "-Zlocation-detail=none -Zfmt-debug=none";
+const SIZE_FLAGS: &[&str] = &["-Zlocation-detail=none", "-Zfmt-debug=none"];
+
+/// The extension's wasm core as shipped, under `wasm/` in `dist/chrome`
+/// and `dist/firefox`.
+pub const CORE_WASM: &str = "tether_core_bg.wasm";
+
+/// Where a wasm build reads its sources and writes its artifacts.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The workspace root.
+    pub source: PathBuf,
+    /// Cargo's target directory: the wasm under `wasm/`, wasm-bindgen's
+    /// output under `wasm-bindgen/`.
+    pub target: PathBuf,
+}
+
+impl Tree {
+    /// This checkout and its target directory: what `dist/` is built from.
+    pub fn here() -> Self {
+        Tree { source: root(), target: target_dir() }
+    }
+}
+
+/// The wasm build's rustflags: the size flags, then the absolute paths a
+/// build could embed (the sources, cargo's home with the registry's
+/// sources, the target directory with build scripts' output) remapped to
+/// fixed names, so that the bytes do not depend on where these are
+/// (`cargo xtask package` checks it). Longest last: rustc applies the last
+/// remap that matches, so a directory inside another keeps its own name.
+fn wasm_rustflags(tree: &Tree, cargo_home: &Path) -> Vec<String> {
+    let mut remaps = [(cargo_home, "/cargo"), (tree.source.as_path(), "/tether"), (tree.target.as_path(), "/target")];
+    remaps.sort_by_key(|(from, _)| from.as_os_str().len());
+    let remaps = remaps.iter().map(|(from, to)| format!("--remap-path-prefix={}={to}", from.display()));
+    SIZE_FLAGS.iter().map(|f| f.to_string()).chain(remaps).collect()
+}
 
 /// Which build of the core.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -126,21 +160,31 @@ impl Flavour {
     }
 }
 
+/// The extension's wasm core built from `tree` (the package step's
+/// second, clean build); returns the directory holding `tether_core.js`
+/// and [`CORE_WASM`].
+pub fn extension_core(tools: &Tools, tree: &Tree) -> Result<PathBuf> {
+    wasm_core(tools, Flavour::Extension, tree)
+}
+
 /// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
 /// Returns the directory holding `<name>.js` and `<name>_bg.wasm`.
-fn wasm_core(tools: &Tools, flavour: Flavour) -> Result<PathBuf> {
-    let mut build = tools.wasm.command("build");
+fn wasm_core(tools: &Tools, flavour: Flavour, tree: &Tree) -> Result<PathBuf> {
+    let rustflags = wasm_rustflags(tree, &util::cargo_home());
+    let mut build = tools.wasm.command_in("build", &tree.source, &tree.target);
     build
         .args(["--package", "tether-extension", "--lib", "--profile", "wasm-release"])
-        .env("RUSTC_BOOTSTRAP", "1")
-        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS", SIZE_FLAGS);
+        // A TOML array: paths with spaces stay one flag each.
+        .arg("--config")
+        .arg(format!("target.wasm32-unknown-unknown.rustflags={}", json!(rustflags)))
+        .env("RUSTC_BOOTSTRAP", "1");
     if flavour == Flavour::App {
         build.args(["--features", "app"]);
     }
     util::run(&mut build)?;
-    let raw = target_dir().join("wasm/wasm32-unknown-unknown/wasm-release/tether_extension.wasm");
+    let raw = tree.target.join("wasm/wasm32-unknown-unknown/wasm-release/tether_extension.wasm");
     let name = flavour.out_name();
-    let bindgen_out = target_dir().join("wasm-bindgen").join(name);
+    let bindgen_out = tree.target.join("wasm-bindgen").join(name);
     let _ = std::fs::remove_dir_all(&bindgen_out);
     util::run(
         Command::new(&tools.wasm_bindgen)
@@ -242,7 +286,7 @@ const APP_OVERRIDES: &[(&str, &str)] = &[("app/popup-port.js", "popup/port.js"),
 /// with any of them, so an update replaces the cached shell).
 pub fn app(tools: &Tools) -> Result {
     let _t = Timer::start("web app build");
-    let wasm = wasm_core(tools, Flavour::App)?;
+    let wasm = wasm_core(tools, Flavour::App, &Tree::here())?;
     let out = dist().join("app");
     if out.exists() {
         std::fs::remove_dir_all(&out).map_err(|e| format!("clean {}: {e}", out.display()))?;
@@ -292,4 +336,25 @@ fn list_files(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<Strin
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wasm_rustflags_remap_every_build_path_the_innermost_last() {
+        let tree = Tree { source: "/src/tether".into(), target: "/src/tether/target".into() };
+        let flags = wasm_rustflags(&tree, Path::new("/home/me/.cargo"));
+        assert_eq!(
+            flags,
+            [
+                "-Zlocation-detail=none",
+                "-Zfmt-debug=none",
+                "--remap-path-prefix=/src/tether=/tether",
+                "--remap-path-prefix=/home/me/.cargo=/cargo",
+                "--remap-path-prefix=/src/tether/target=/target",
+            ]
+        );
+    }
 }

@@ -5,7 +5,7 @@
 //! cargo xtask build            extension into dist/chrome + dist/firefox, release server + CLI
 //! cargo xtask run [--browser]  build, then run tether-server on 127.0.0.1:7780 (data in ./data)
 //! cargo xtask test             every test: native, wasm in Chromium, end-to-end in Chromium
-//! cargo xtask package          dist/tether-chrome.zip and dist/tether-firefox.zip
+//! cargo xtask package          store zips, the Firefox source archive (rebuilt and checked), dist/store/
 //! cargo xtask fuzz [target]    run the cargo-fuzz targets of fuzz/ (60 s each by default)
 //! ```
 
@@ -65,7 +65,11 @@ usage: cargo xtask <command>
       --browser      also launch Chromium with the extension loaded
   test             setup, then every test: native cargo tests, wasm tests in headless
                    Chromium, and the end-to-end tests of the built extension
-  package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip
+  package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip, the source
+                   archive addons.mozilla.org asks for (dist/tether-firefox-source.zip, with
+                   BUILD.md; the wasm core built again from it must be the same, byte for
+                   byte) and the Chrome Web Store listing in dist/store/ (icon, descriptions,
+                   1280x800 screenshots of the real popup)
   fuzz [TARGET]    run the fuzz targets of fuzz/ (libFuzzer via cargo-fuzz), every target
                    or the one named (server_frame, engine_message, link_uri, sealed_box);
                    prints executions, exec/s and crashes, and fails with the reproducer

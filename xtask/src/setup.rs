@@ -55,13 +55,20 @@ impl WasmCargo {
     /// everything the toolchain needs; its own target dir so that the native
     /// build's artifacts are never invalidated.
     pub fn command(&self, subcommand: &str) -> Command {
+        self.command_in(subcommand, &root(), &util::target_dir())
+    }
+
+    /// The same in another source tree and target directory (the package
+    /// step's second, clean build of an unpacked source archive); the wasm
+    /// artifacts go to `<target_dir>/wasm`.
+    pub fn command_in(&self, subcommand: &str, source: &Path, target_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.cargo);
         cmd.arg(subcommand)
             .args(&self.args)
             .args(["--target", WASM_TARGET])
             .arg("--target-dir")
-            .arg(util::target_dir().join("wasm"))
-            .current_dir(root());
+            .arg(target_dir.join("wasm"))
+            .current_dir(source);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }

@@ -26,6 +26,16 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
+/// Cargo's home (the registry's sources are under it): `$CARGO_HOME`, else
+/// `~/.cargo`.
+pub fn cargo_home() -> PathBuf {
+    std::env::var_os("CARGO_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .unwrap_or_else(|| PathBuf::from(".cargo"))
+}
+
 /// Runs a command to completion, inheriting stdio; an error if it fails.
 pub fn run(cmd: &mut Command) -> Result {
     let shown = show(cmd);
