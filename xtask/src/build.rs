@@ -5,7 +5,7 @@
 //! embeds the fresh one). `--extension`: the extension only; `--app`: the
 //! web app only.
 
-use crate::setup::{self, Tools};
+use crate::setup::{self, BuildTools};
 use crate::util::{self, Result, Timer, copy_dir, root, target_dir};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -30,7 +30,8 @@ pub fn run(args: &[String]) -> Result {
     let only_app = args.iter().any(|a| a == "--app");
     let args: Vec<String> = args.iter().filter(|a| *a != "--extension" && *a != "--app").cloned().collect();
     let server = server_arg(&args)?;
-    let tools = setup::run()?;
+    // The build's tools only: no browser, no test tool (docs/build-firefox.md).
+    let tools = setup::build_tools()?;
     if !only_app {
         extension(&tools, &server)?;
     }
@@ -64,7 +65,7 @@ pub fn dist() -> PathBuf {
 }
 
 /// Builds the optimised wasm core and lays out both browsers' extensions.
-pub fn extension(tools: &Tools, server: &str) -> Result {
+pub fn extension(tools: &BuildTools, server: &str) -> Result {
     let _t = Timer::start("extension build");
     let wasm = wasm_core(tools, Flavour::Extension, &Tree::here())?;
     for browser in ["chrome", "firefox"] {
@@ -163,13 +164,13 @@ impl Flavour {
 /// The extension's wasm core built from `tree` (the package step's
 /// second, clean build); returns the directory holding `tether_core.js`
 /// and [`CORE_WASM`].
-pub fn extension_core(tools: &Tools, tree: &Tree) -> Result<PathBuf> {
+pub fn extension_core(tools: &BuildTools, tree: &Tree) -> Result<PathBuf> {
     wasm_core(tools, Flavour::Extension, tree)
 }
 
 /// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
 /// Returns the directory holding `<name>.js` and `<name>_bg.wasm`.
-fn wasm_core(tools: &Tools, flavour: Flavour, tree: &Tree) -> Result<PathBuf> {
+fn wasm_core(tools: &BuildTools, flavour: Flavour, tree: &Tree) -> Result<PathBuf> {
     let rustflags = wasm_rustflags(tree, &util::cargo_home());
     let mut build = tools.wasm.command_in("build", &tree.source, &tree.target);
     build
@@ -284,7 +285,7 @@ const APP_OVERRIDES: &[(&str, &str)] = &[("app/popup-port.js", "popup/port.js"),
 /// the reused extension modules, the `app` flavour of the core, and the
 /// service worker's precache list (every file, and a version that changes
 /// with any of them, so an update replaces the cached shell).
-pub fn app(tools: &Tools) -> Result {
+pub fn app(tools: &BuildTools) -> Result {
     let _t = Timer::start("web app build");
     let wasm = wasm_core(tools, Flavour::App, &Tree::here())?;
     let out = dist().join("app");

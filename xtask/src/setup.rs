@@ -76,23 +76,39 @@ impl WasmCargo {
     }
 }
 
-/// Everything later steps need to know about the installed tools.
+/// What building the extension and the web app needs: the wasm toolchain,
+/// wasm-bindgen and wasm-opt. Nothing of the tests (browsers, drivers,
+/// pebble), so that a reviewer rebuilding the add-on from its source
+/// archive (docs/build-firefox.md) needs no browser and no root.
 #[derive(Debug, Clone)]
-pub struct Tools {
+pub struct BuildTools {
     pub wasm: WasmCargo,
     pub wasm_bindgen: PathBuf,
     pub wasm_bindgen_test_runner: PathBuf,
     /// binaryen's wasm-opt from npm, run by node (Debian's binaryen breaks
     /// wasm-bindgen's externref table).
     pub wasm_opt: PathBuf,
+}
+
+/// Everything: the build's tools and the tests' browsers.
+#[derive(Debug, Clone)]
+pub struct Tools {
+    pub build: BuildTools,
     pub chromium: PathBuf,
     pub chromedriver: PathBuf,
     pub firefox: PathBuf,
     pub geckodriver: PathBuf,
 }
 
-pub fn run() -> Result<Tools> {
-    let _t = Timer::start("setup");
+impl std::ops::Deref for Tools {
+    type Target = BuildTools;
+    fn deref(&self) -> &BuildTools {
+        &self.build
+    }
+}
+
+/// The build's tools only (`cargo xtask build`).
+pub fn build_tools() -> Result<BuildTools> {
     let wasm = wasm_toolchain()?;
     let (wasm_bindgen, wasm_bindgen_test_runner) = wasm_bindgen_cli()?;
     node_modules()?;
@@ -100,21 +116,30 @@ pub fn run() -> Result<Tools> {
     if !wasm_opt.is_file() {
         return Err(format!("{} is missing after npm ci", wasm_opt.display()));
     }
+    Ok(BuildTools {
+        wasm,
+        wasm_bindgen,
+        wasm_bindgen_test_runner,
+        wasm_opt,
+    })
+}
+
+/// Everything (`cargo xtask setup`, `run`, `test`, `bench`, `package`).
+pub fn run() -> Result<Tools> {
+    let _t = Timer::start("setup");
+    let build = build_tools()?;
     let (chromium, chromedriver) = browser()?;
     let (firefox, geckodriver) = firefox()?;
     pebble()?;
     eprintln!(
         "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {}, firefox {})",
-        wasm.kind,
+        build.wasm.kind,
         wasm_bindgen_version(),
         chromium.display(),
         firefox.display()
     );
     Ok(Tools {
-        wasm,
-        wasm_bindgen,
-        wasm_bindgen_test_runner,
-        wasm_opt,
+        build,
         chromium,
         chromedriver,
         firefox,
