@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { createServer } from "node:http";
 import { readFile } from "node:fs/promises";
 import { BROWSER, launch } from "./lib/browsers.mjs";
+import { readHistory } from "./lib/extension.mjs";
 import { startServer, aliceAndBob, until } from "./lib/tether.mjs";
 
 /** @type {any} */ let server;
@@ -52,30 +53,7 @@ const notifications = () => ext.probe(() => chrome.notifications.getAll());
 const snapshot = async () => (await ext.probe(() => chrome.storage.session.get("snapshot"))).snapshot;
 const storedKeys = () => ext.probe(async () => Object.keys(await chrome.storage.local.get(null)));
 /** The history in IndexedDB (src/store.rs): records of namespace `ns`, key → value. */
-const history = (ns) =>
-  ext.probe(
-    (ns) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("tether-history", 1);
-        open.onupgradeneeded = () => open.result.createObjectStore("history");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const tx = open.result.transaction("history", "readonly");
-          const range = IDBKeyRange.bound(`${ns}/`, `${ns}/\uffff`);
-          const keys = tx.objectStore("history").getAllKeys(range);
-          const values = tx.objectStore("history").getAll(range);
-          tx.oncomplete = () => {
-            /** @type {Record<string, string>} */
-            const out = {};
-            keys.result.forEach((k, i) => (out[String(k).slice(ns.length + 1)] = String(values.result[i])));
-            open.result.close();
-            resolve(out);
-          };
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-    ns,
-  );
+const history = (ns) => ext.probe(readHistory, ns);
 
 /**
  * First run and linking: the popup asks for the server and checks it,

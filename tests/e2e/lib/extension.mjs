@@ -158,29 +158,35 @@ export async function linkByQr(ext, server, primary, handle, shotName) {
  * @returns {Promise<Record<string, string>>}
  */
 export async function historyRecords(ext, ns) {
-  return ext.worker.evaluate(
-    (ns) =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("tether-history", 1);
-        open.onupgradeneeded = () => open.result.createObjectStore("history");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const tx = open.result.transaction("history", "readonly");
-          const range = IDBKeyRange.bound(`${ns}/`, `${ns}/\uffff`);
-          const keys = tx.objectStore("history").getAllKeys(range);
-          const values = tx.objectStore("history").getAll(range);
-          tx.oncomplete = () => {
-            /** @type {Record<string, string>} */
-            const out = {};
-            keys.result.forEach((k, i) => (out[String(k).slice(ns.length + 1)] = String(values.result[i])));
-            open.result.close();
-            resolve(out);
-          };
-          tx.onerror = () => reject(tx.error);
-        };
-      }),
-    ns,
-  );
+  return ext.worker.evaluate(readHistory, ns);
+}
+
+/**
+ * Runs in an extension page or the worker: the records of namespace `ns`
+ * of the history in IndexedDB, key → value.
+ * @param {string} ns
+ * @returns {Promise<Record<string, string>>}
+ */
+export function readHistory(ns) {
+  return new Promise((resolve, reject) => {
+    const open = indexedDB.open("tether-history", 1);
+    open.onupgradeneeded = () => open.result.createObjectStore("history");
+    open.onerror = () => reject(open.error);
+    open.onsuccess = () => {
+      const tx = open.result.transaction("history", "readonly");
+      const range = IDBKeyRange.bound(`${ns}/`, `${ns}/\uffff`);
+      const keys = tx.objectStore("history").getAllKeys(range);
+      const values = tx.objectStore("history").getAll(range);
+      tx.oncomplete = () => {
+        /** @type {Record<string, string>} */
+        const out = {};
+        keys.result.forEach((k, i) => (out[String(k).slice(ns.length + 1)] = String(values.result[i])));
+        open.result.close();
+        resolve(out);
+      };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
 }
 
 /**
