@@ -307,16 +307,33 @@ async function launchFirefox({ idleSeconds = 30 }) {
       return false;
     };
     return {
+      /**
+       * Cleared, then typed key by key. WebDriver's Element Clear fires no
+       * input event, so a page that prefills the field until it is touched
+       * (the popup's server address) may refill it between the clear and
+       * the first key: the value is checked, and cleared and typed again.
+       */
       async fill(sel, value) {
-        const el = await find(sel);
-        await el.clear();
-        await el.sendKeys(value);
+        await until(async () => {
+          const el = await find(sel);
+          await el.clear();
+          await el.sendKeys(value);
+          return (await driver.executeScript("return arguments[0].value", el)) === value;
+        }, `${sel} to hold what was typed`, 15000);
       },
-      click: async (sel) => {
-        await until(() => visible(sel), `${sel} to click`, 15000);
-        await (await find(sel)).click();
-      },
-      press: async (sel, key) => (await find(sel)).sendKeys(key === "Enter" ? Key.ENTER : key),
+      // As Playwright does, a click or a key waits for the element and tries
+      // again if the page redrew it in between (a stale element).
+      click: (sel) =>
+        until(async () => {
+          if (!(await visible(sel))) return false;
+          await (await find(sel)).click();
+          return true;
+        }, `${sel} to click`, 15000),
+      press: (sel, key) =>
+        until(async () => {
+          await (await find(sel)).sendKeys(key === "Enter" ? Key.ENTER : key);
+          return true;
+        }, `${sel} to take ${key}`, 15000),
       async waitFor(sel, { state = "visible", timeout = 15000 } = {}) {
         await until(async () => {
           if (state === "visible") return visible(sel);
