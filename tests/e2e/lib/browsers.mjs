@@ -214,6 +214,8 @@ function xulKey(shortcut) {
 /** The gecko id of dist/firefox (xtask/src/build.rs) and the UUID its pages get here. */
 const GECKO_ID = "tether@tether.chat";
 const UUID = "7e1f0d3c-5a2b-4c8d-9e6f-0a1b2c3d4e5f";
+/** The keyset Firefox adds to each browser window for the add-on's commands. */
+const KEYSET = `ext-keyset-id-${GECKO_ID.replace(/[^a-z0-9_-]/gi, "_")}`;
 
 /**
  * @param {{ idleSeconds?: number }} options
@@ -258,7 +260,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
 
   /** WebDriver classic acts on one window at a time: every command first selects its own. */
   let current = await driver.getWindowHandle();
-  const select = async (handle) => {
+  const focus = async (handle) => {
     if (handle !== current) {
       await driver.switchTo().window(handle);
       current = handle;
@@ -270,14 +272,14 @@ async function launchFirefox({ idleSeconds = 30 }) {
     return r.result;
   };
   const newTab = async (url) => {
-    await select(current);
+    await focus(current);
     await driver.switchTo().newWindow("tab");
     current = await driver.getWindowHandle();
     if (url) await driver.get(url);
     return current;
   };
   const script = (handle, fn, arg) =>
-    select(handle).then(() =>
+    focus(handle).then(() =>
       driver.executeAsyncScript(
         `const done = arguments[arguments.length - 1];
          Promise.resolve().then(() => (${fn})(arguments[0])).then(
@@ -297,11 +299,11 @@ async function launchFirefox({ idleSeconds = 30 }) {
   /** @param {string} handle */
   const wrap = (handle) => {
     const find = async (sel) => {
-      await select(handle);
+      await focus(handle);
       return driver.findElement(By.css(sel));
     };
     const visible = async (sel) => {
-      await select(handle);
+      await focus(handle);
       const els = await driver.findElements(By.css(sel));
       for (const el of els) if (await el.isDisplayed().catch(() => false)) return true;
       return false;
@@ -338,7 +340,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
         await until(async () => {
           if (state === "visible") return visible(sel);
           if (state === "hidden") return !(await visible(sel));
-          await select(handle);
+          await focus(handle);
           const n = (await driver.findElements(By.css(sel))).length;
           return state === "attached" ? n > 0 : n === 0;
         }, `${sel} ${state}`, timeout);
@@ -346,7 +348,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
       text: (sel) => script(handle, (s) => document.querySelector(s)?.textContent ?? null, sel),
       evaluate: (fn, arg) => script(handle, fn, arg),
       count: async (sel) => {
-        await select(handle);
+        await focus(handle);
         return (await driver.findElements(By.css(sel))).length;
       },
       isHidden: async (sel) => !(await visible(sel)),
@@ -355,10 +357,10 @@ async function launchFirefox({ idleSeconds = 30 }) {
         const r = await send("browsingContext.captureScreenshot", { context: handle, origin: "document" });
         return saveShot(name, Buffer.from(r.data, "base64"));
       },
-      url: () => select(handle).then(() => driver.getCurrentUrl()),
-      title: () => select(handle).then(() => driver.getTitle()),
+      url: () => focus(handle).then(() => driver.getCurrentUrl()),
+      title: () => focus(handle).then(() => driver.getTitle()),
       async close() {
-        await select(handle);
+        await focus(handle);
         await driver.close();
         current = probeHandle;
         await driver.switchTo().window(probeHandle);
@@ -367,7 +369,6 @@ async function launchFirefox({ idleSeconds = 30 }) {
     };
   };
 
-  const select_ = select;
   /**
    * Runs `fn` with the WebDriver in Firefox's own (chrome) scope.
    * @template T @param {() => Promise<T>} fn @returns {Promise<T>}
@@ -423,7 +424,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
      */
     async sendFromMenu(page, { target = null, select = null, chatTitle }) {
       const { handle } = page.raw;
-      await select_(handle);
+      await focus(handle);
       if (select) {
         await driver.executeScript(
           `const r = document.createRange(); r.selectNodeContents(document.querySelector(arguments[0]));
@@ -469,7 +470,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
       const manifest = JSON.parse(await readFile(path.join(FIREFOX_EXTENSION, "manifest.json"), "utf8"));
       const wanted = new Map(Object.entries(manifest.commands).map(([n, c]) => [n, xulKey(c.suggested_key.default)]));
       if (!wanted.has(name)) throw new Error(`the manifest has no command ${name}`);
-      await select_(page.raw.handle);
+      await focus(page.raw.handle);
       await chrome(async () => {
         const keys = await driver.executeScript(`
           const d = Services.wm.getMostRecentWindow("navigator:browser").document;
@@ -477,7 +478,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
             ours: k.parentElement.id === arguments[0],
             key: (k.getAttribute("key") || "").toUpperCase(),
             modifiers: (k.getAttribute("modifiers") || "").split(/[ ,]+/).filter(Boolean).sort().join(","),
-          }));`, `ext-keyset-id-${GECKO_ID.replace(/[^a-z0-9_-]/gi, "_")}`);
+          }));`, KEYSET);
         for (const [n, k] of wanted) {
           if (!keys.some((x) => x.ours && x.key === k.key && x.modifiers === k.modifiers)) throw new Error(`Firefox registered no ${k.key}+${k.modifiers} for ${n}`);
           const clash = keys.find((x) => !x.ours && x.key === k.key && x.modifiers === k.modifiers);
@@ -491,7 +492,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
             (k.getAttribute("modifiers") || "").split(/[ ,]+/).filter(Boolean).sort().join(",") === arguments[2]);
           if (!key) return false;
           key.doCommand();
-          return true;`, `ext-keyset-id-${GECKO_ID.replace(/[^a-z0-9_-]/gi, "_")}`, k.key, k.modifiers);
+          return true;`, KEYSET, k.key, k.modifiers);
         if (!done) throw new Error(`no key for ${name}`);
       });
     },
@@ -513,7 +514,7 @@ async function launchFirefox({ idleSeconds = 30 }) {
       const before = new Set(await driver.getAllWindowHandles());
       await fn();
       const handle = await until(async () => (await driver.getAllWindowHandles()).find((h) => !before.has(h)), "a new window", 15000);
-      await select(handle);
+      await focus(handle);
       await until(async () => (await driver.executeScript("return document.readyState")) === "complete", "the window to load", 15000);
       return wrap(handle);
     },
