@@ -101,6 +101,17 @@ async function launchChromium() {
     return started;
   };
 
+  /**
+   * `p` brought to front, as the tab Chromium passes to a menu click or a
+   * command (the gesture grants activeTab, so url and title are there).
+   * @param {import("playwright-core").Page} p
+   */
+  const activeTab = async (p) => {
+    await p.bringToFront();
+    const id = await probe.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
+    return { id, url: p.url(), title: await p.title() };
+  };
+
   /** @param {import("playwright-core").Page} page */
   const wrap = (page) => ({
     fill: (sel, value) => page.fill(sel, value),
@@ -164,17 +175,13 @@ async function launchChromium() {
         },
         [target, select],
       );
-      await p.bringToFront();
-      const id = await probe.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
-      const tab = { id, url: p.url(), title: await p.title() };
+      const tab = await activeTab(p);
       await (await liveWorker()).evaluate(([i, t]) => globalThis.tether.menuClick(i, t), [{ menuItemId: `chat:${chat}`, ...info }, tab]);
     },
     /** The keyboard command's handler, with the page's tab (Playwright's keys never reach Chromium's own shortcuts). */
     async command(page, name) {
-      const p = page.raw;
-      await p.bringToFront();
-      const id = await probe.evaluate(async () => (await chrome.tabs.query({ active: true, lastFocusedWindow: true }))[0]?.id);
-      await (await liveWorker()).evaluate(([c, t]) => globalThis.tether.command(c, t), [name, { id, url: p.url(), title: await p.title() }]);
+      const tab = await activeTab(page.raw);
+      await (await liveWorker()).evaluate(([c, t]) => globalThis.tether.command(c, t), [name, tab]);
     },
     background: async (method, ...args) => (await liveWorker()).evaluate(([m, a]) => globalThis.tether[m](...a), [method, args]),
     async suspend() {
