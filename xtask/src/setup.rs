@@ -312,12 +312,20 @@ const CARGO_FUZZ_VERSION: &str = "0.13.2";
 /// it). It runs on the stable toolchain with `RUSTC_BOOTSTRAP=1` (see
 /// fuzz.rs): no nightly needed.
 pub fn cargo_fuzz() -> Result<PathBuf> {
-    let bin = cargo_bin("cargo-fuzz");
+    cargo_install("cargo-fuzz", CARGO_FUZZ_VERSION)
+}
+
+/// The binary `name` from the crates.io crate of that name at exactly
+/// `version` (`name --version` prints "name X.Y.Z"), installed with
+/// `cargo install --locked` when it is missing or another version.
+fn cargo_install(name: &str, version: &str) -> Result<PathBuf> {
+    let bin = cargo_bin(name);
     let installed = output(Command::new(&bin).arg("--version"))
-        .is_some_and(|v| v.split_whitespace().nth(1) == Some(CARGO_FUZZ_VERSION));
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(version));
     if !installed {
-        let _t = Timer::start("installing cargo-fuzz");
-        util::run(Command::new("cargo").args(["install", "cargo-fuzz", "--version", CARGO_FUZZ_VERSION, "--locked", "--force"]))?;
+        eprintln!("xtask: installing {name} {version}");
+        let _t = Timer::start("cargo install");
+        util::run(Command::new("cargo").args(["install", name, "--version", version, "--locked", "--force"]))?;
     }
     Ok(bin)
 }
@@ -390,20 +398,7 @@ fn firefox() -> Result<(PathBuf, PathBuf)> {
     if !have(&firefox) {
         return Err(format!("{firefox} is still missing after installing Firefox ESR"));
     }
-    let geckodriver = cargo_bin("geckodriver");
-    let installed = output(Command::new(&geckodriver).arg("--version"))
-        .is_some_and(|v| v.split_whitespace().nth(1) == Some(GECKODRIVER_VERSION));
-    if !installed {
-        let _t = Timer::start("installing geckodriver");
-        util::run(Command::new("cargo").args([
-            "install",
-            "geckodriver",
-            "--version",
-            GECKODRIVER_VERSION,
-            "--locked",
-            "--force",
-        ]))?;
-    }
+    let geckodriver = cargo_install("geckodriver", GECKODRIVER_VERSION)?;
     Ok((firefox.into(), geckodriver))
 }
 
