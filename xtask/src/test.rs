@@ -60,6 +60,69 @@ impl Tally {
             self.ignored += i;
         }
         let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+        self.finish(name, ok, passed, failed);
+    }
+
+    /// Runs `jobs` (a name and a command each) as one stage, at most
+    /// `parallel` at a time: each job's output (stdout and stderr) is
+    /// printed whole when it ends, so parallel jobs never interleave.
+    fn stage_parallel(&mut self, name: &str, jobs: Vec<(String, Command)>, parallel: usize) {
+        let _t = Timer::start("test stage");
+        eprintln!("\n==> {name}: {} test binaries, {parallel} at a time", jobs.len());
+        let queue = std::sync::Mutex::new(std::collections::VecDeque::from(jobs));
+        let (done, results) = std::sync::mpsc::channel();
+        let (mut passed, mut failed, mut all_ok) = (0, 0, true);
+        std::thread::scope(|scope| {
+            for _ in 0..parallel {
+                let (queue, done) = (&queue, done.clone());
+                scope.spawn(move || {
+                    loop {
+                        let next = queue.lock().expect("no job panics holding it").pop_front();
+                        let Some((job, mut cmd)) = next else { break };
+                        let started = std::time::Instant::now();
+                        let out = cmd.output();
+                        let _ = done.send((job, show(&cmd), out, started.elapsed()));
+                    }
+                });
+            }
+            drop(done);
+            for (job, shown, out, took) in results {
+                println!("\n     Running {job} ({:.1} s)\n$ {shown}", took.as_secs_f64());
+                let out = match out {
+                    Ok(out) => out,
+                    Err(e) => {
+                        eprintln!("xtask: could not start {job}: {e}");
+                        failed += 1;
+                        all_ok = false;
+                        continue;
+                    }
+                };
+                let (mut p, mut f) = (0, 0);
+                for line in String::from_utf8_lossy(&out.stdout).lines() {
+                    println!("{line}");
+                    let (lp, lf, li) = parse_counts(line);
+                    p += lp;
+                    f += lf;
+                    self.ignored += li;
+                }
+                print!("{}", String::from_utf8_lossy(&out.stderr));
+                if !out.status.success() {
+                    all_ok = false;
+                    if f == 0 {
+                        eprintln!("xtask: {job} exited with {} without a failed test", out.status);
+                        f = 1;
+                    }
+                }
+                passed += p;
+                failed += f;
+            }
+        });
+        self.finish(name, all_ok, passed, failed);
+    }
+
+    /// Adds up one stage: a stage that exited non-zero without reporting a
+    /// failed test counts one failure, and one that ran no test another.
+    fn finish(&mut self, name: &str, ok: bool, passed: u64, mut failed: u64) {
         if !ok && failed == 0 {
             failed = 1;
         }
@@ -143,17 +206,11 @@ pub fn run(args: &[String]) -> Result {
     let app_built = app.is_ok();
     tally.check("web app build (dist/app)", app);
 
-    tally.stage(
-        "native tests (cargo test --workspace, with the web app's decoder)",
-        Command::new("cargo")
-            .args(["test", "--workspace", "--no-fail-fast", "--features", "tether-extension/app"])
-            .current_dir(root()),
-    );
-
-    // The wasm tests connect to a real server, and the end-to-end tests
-    // drive the real server and CLI binaries. Usually up to date already:
-    // the CLI's tests build the same two packages (server_bin in
-    // crates/cli/tests/common/mod.rs); keep the two package lists the same.
+    // The CLI's tests, the wasm tests and the end-to-end tests run the real
+    // server and CLI binaries (debug builds). Built first, so the CLI's
+    // test binaries, which run this same build (server_bin in
+    // crates/cli/tests/common/mod.rs; keep the two package lists the
+    // same), find it done instead of waiting on each other for it.
     let bins = crate::util::run(
         Command::new("cargo")
             .args([
@@ -167,6 +224,12 @@ pub fn run(args: &[String]) -> Result {
     );
     if bins.is_err() {
         tally.check("debug build of tether-server and tether", bins);
+    }
+
+    let native = "native tests (cargo test --workspace, with the web app's decoder)";
+    match native_tests() {
+        Ok(jobs) => tally.stage_parallel(native, jobs, NATIVE_PARALLEL),
+        Err(e) => tally.check(native, Err(e)),
     }
 
     match TestServer::start() {
@@ -215,6 +278,55 @@ pub fn run(args: &[String]) -> Result {
         return Err("some tests failed (or were skipped)".into());
     }
     Ok(())
+}
+
+/// How many native test binaries run at once. Most of their time is spent
+/// waiting (servers, timeouts, restarts), not computing, so three keep this
+/// 2-core machine busy without starving the timing-sensitive ones.
+const NATIVE_PARALLEL: usize = 3;
+
+/// The workspace's test binaries, built (`cargo test --no-run`, the same
+/// options `cargo test` had) and ready to run as cargo would run them: in
+/// their package's directory. Then the doc tests, which cargo runs itself.
+fn native_tests() -> Result<Vec<(String, Command)>> {
+    let features = ["--workspace", "--features", "tether-extension/app"];
+    let mut build = Command::new("cargo");
+    build
+        .args(["test", "--no-run", "--message-format=json-render-diagnostics"])
+        .args(features)
+        .current_dir(root())
+        .stdout(Stdio::piped());
+    eprintln!("$ {}", show(&build));
+    let mut child = build.spawn().map_err(|e| format!("could not start cargo: {e}"))?;
+    let mut jobs = Vec::new();
+    for line in BufReader::new(child.stdout.take().expect("piped")).lines() {
+        let Ok(line) = line else { break };
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        if msg["reason"] != "compiler-artifact" || msg["profile"]["test"] != true {
+            continue;
+        }
+        let (Some(exe), Some(manifest)) = (msg["executable"].as_str(), msg["manifest_path"].as_str()) else {
+            continue;
+        };
+        let dir = std::path::Path::new(manifest).parent().unwrap_or(&root()).to_path_buf();
+        let kind = msg["target"]["kind"][0].as_str().unwrap_or("test");
+        let src = msg["target"]["src_path"].as_str().unwrap_or("");
+        let src = src.strip_prefix(&format!("{}/", dir.display())).unwrap_or(src);
+        let name = format!("{kind} {src} of {}", dir.strip_prefix(root()).unwrap_or(&dir).display());
+        let mut cmd = Command::new(exe);
+        cmd.current_dir(&dir).env("CARGO_MANIFEST_DIR", &dir);
+        jobs.push((name, cmd));
+    }
+    if !child.wait().map(|s| s.success()).unwrap_or(false) {
+        return Err("`cargo test --no-run` failed: the tests do not build".into());
+    }
+    if jobs.is_empty() {
+        return Err("`cargo test --no-run` listed no test binary".into());
+    }
+    let mut doc = Command::new("cargo");
+    doc.args(["test", "--doc", "--no-fail-fast"]).args(features).current_dir(root());
+    jobs.push(("doc tests".into(), doc));
+    Ok(jobs)
 }
 
 /// The core's wasm tests; `server` is the URL of a running tether-server,

@@ -328,9 +328,12 @@ impl FileRef {
     }
 }
 
-/// `m:ss` for a length in milliseconds.
+/// `m:ss` for a length in milliseconds, to the nearest second: what the
+/// popup's and the web app's bubbles show (`clock` in
+/// popup/screens/voice.js), so a note reads the same length in a
+/// notification, the CLI and its bubble.
 pub fn duration(ms: u32) -> String {
-    let s = ms.div_ceil(1000);
+    let s = (u64::from(ms) + 500) / 1000;
     format!("{}:{:02}", s / 60, s % 60)
 }
 
@@ -488,4 +491,20 @@ pub struct Notification {
     /// The message preview.
     pub body: String,
     pub time_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duration;
+
+    #[test]
+    fn a_length_reads_to_the_nearest_second_as_the_bubbles_show_it() {
+        assert_eq!(duration(0), "0:00");
+        assert_eq!(duration(2_499), "0:02");
+        assert_eq!(duration(2_500), "0:03");
+        assert_eq!(duration(4_200), "0:04");
+        assert_eq!(duration(59_600), "1:00");
+        assert_eq!(duration(61_000), "1:01");
+        assert_eq!(duration(u32::MAX), "71582:47");
+    }
 }

@@ -42,7 +42,8 @@ export async function lastFile(user, from, pattern = /./) {
       const m = lines[i].match(/^\s+id ([0-9a-f]{32})/);
       if (m && pattern.test(lines[i - 1])) return { id: m[1], line: lines[i - 1] };
     }
-    return null;
+    // Not there yet: what it read instead, for the timeout's message.
+    throw new Error(`tether read ${from} ends with: ${JSON.stringify(lines.slice(-4))}`);
   }, `a file from ${from} matching ${pattern}`, 30000);
 }
 
