@@ -37,6 +37,11 @@ const GECKODRIVER_VERSION: &str = "0.37.1";
 /// (crates/cli/tests/acme.rs starts it; without it that test fails).
 const DEBIAN_ACME_PACKAGES: &[&str] = &["pebble"];
 
+/// Debian packages of the several-node deployment's services: the tests,
+/// the cluster benchmark and `cargo xtask run --cluster` start throwaway
+/// ones (crates/services) in temporary directories.
+const DEBIAN_CLUSTER_PACKAGES: &[&str] = &["postgresql", "nats-server"];
+
 /// How to invoke cargo for the wasm32 target.
 #[derive(Debug, Clone)]
 pub struct WasmCargo {
@@ -131,6 +136,7 @@ pub fn run() -> Result<Tools> {
     let (chromium, chromedriver) = browser()?;
     let (firefox, geckodriver) = firefox()?;
     pebble()?;
+    cluster_services()?;
     eprintln!(
         "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {}, firefox {})",
         build.wasm.kind,
@@ -409,6 +415,31 @@ fn pebble() -> Result {
     }
     if !have("pebble") {
         return Err("pebble is still missing after installing it".into());
+    }
+    Ok(())
+}
+
+/// PostgreSQL and nats-server. Installed without starting them: Debian's
+/// `postgresql` would start a cluster of its own on port 5432 (a
+/// policy-rc.d that refuses every start, for the length of the install),
+/// and nothing here uses one but the throwaway servers the project starts.
+fn cluster_services() -> Result {
+    if tether_services::postgres_bin_dir().is_some() && tether_services::nats_bin().is_some() {
+        return Ok(());
+    }
+    let policy = std::path::Path::new("/usr/sbin/policy-rc.d");
+    let ours = !policy.exists() && std::fs::write(policy, "#!/bin/sh\nexit 101\n").is_ok();
+    if ours {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(policy, std::fs::Permissions::from_mode(0o755));
+    }
+    let installed = apt_install(DEBIAN_CLUSTER_PACKAGES, "PostgreSQL and nats-server (the several-node tests)");
+    if ours {
+        let _ = std::fs::remove_file(policy);
+    }
+    installed?;
+    if tether_services::postgres_bin_dir().is_none() || tether_services::nats_bin().is_none() {
+        return Err("PostgreSQL or nats-server is still missing after installing them".into());
     }
     Ok(())
 }
