@@ -112,6 +112,9 @@ pub struct Config {
     pub blob_quota: u64,
     /// Where blob files are kept; unset: `<data>/blobs`.
     pub blob_dir: Option<PathBuf>,
+    /// NATS server (`nats://host:4222`) through which several nodes wake
+    /// each other's devices; unset: this node is alone.
+    pub nats_url: Option<String>,
 }
 
 impl Default for Config {
@@ -156,6 +159,7 @@ impl Default for Config {
             max_file_size: tether_proto::media::DEFAULT_MAX_SIZE,
             blob_quota: 1024 * 1024 * 1024,
             blob_dir: None,
+            nats_url: None,
         }
     }
 }

@@ -328,11 +328,11 @@ pub(crate) fn announce_list(s: &Shared, handle: &str, active: &BTreeSet<u32>, ex
         if id == except {
             continue;
         }
-        if let Some(conn) = s.router.device(handle, id) {
-            conn.push(Outbound::Event(Box::new(Event {
-                body: Some(EventBody::DeviceListUpdated(DeviceListUpdated { handle: handle.to_string() })),
-            })));
-        }
+        s.push_event(
+            handle,
+            id,
+            Event { body: Some(EventBody::DeviceListUpdated(DeviceListUpdated { handle: handle.to_string() })) },
+        );
     }
 }
 
@@ -537,9 +537,7 @@ async fn restore(c: &mut Conn, r: Restore) -> Result<ResponseBody> {
     // The old devices hear why they are logged out (with the new list);
     // out of the router first, so the new primary replaces no one.
     for id in was {
-        if let Some(conn) = c.s.router.take_device(&handle, id) {
-            conn.close(ErrorCode::AccountRestored);
-        }
+        c.s.close_device(&handle, id, ErrorCode::AccountRestored);
     }
     tracing::info!(%handle, "account restored from its recovery phrase");
     c.s.drop_unread_blobs().await;
@@ -603,9 +601,7 @@ async fn apply_list(
     s.devices_changed(&a.handle);
     let removed = !remove.is_empty();
     for id in remove {
-        if let Some(conn) = s.router.device(&a.handle, id) {
-            conn.close(ErrorCode::DeviceRemoved);
-        }
+        s.close_device(&a.handle, id, ErrorCode::DeviceRemoved);
         tracing::info!(handle = %a.handle, device_id = id, "device removed by the primary");
     }
     announce_list(s, &a.handle, before, PRIMARY_DEVICE);
@@ -711,12 +707,9 @@ async fn claim_prekey(c: &mut Conn, r: ClaimPrekey) -> Result<ResponseBody> {
     })?;
     if !key.fallback {
         let left = c.s.store.prekey_count(&handle, r.device_id).await?;
-        if left < c.s.config.prekeys_low
-            && let Some(conn) = c.s.router.device(&handle, r.device_id)
-        {
-            conn.push(Outbound::Event(Box::new(Event {
-                body: Some(EventBody::PrekeysLow(PrekeyCount { one_time_keys: left })),
-            })));
+        if left < c.s.config.prekeys_low {
+            let event = Event { body: Some(EventBody::PrekeysLow(PrekeyCount { one_time_keys: left })) };
+            c.s.push_event(&handle, r.device_id, event);
         }
     }
     Ok(ResponseBody::Prekey(PrekeyBundle {

@@ -26,6 +26,7 @@ mod app;
 mod blobs;
 mod bounded;
 mod clock;
+mod cluster;
 mod config;
 mod conn;
 mod error;
@@ -102,6 +103,8 @@ pub(crate) struct Shared {
     pub tasks: TaskTracker,
     /// Active device ids per account, so sends need not read the store.
     active: Mutex<HashMap<String, Arc<BTreeSet<u32>>>>,
+    /// The other nodes, if any (cluster.rs).
+    pub cluster: cluster::Cluster,
     /// Attack tests' hooks (see adversary.rs).
     #[cfg(feature = "adversary")]
     adversary: std::sync::RwLock<Option<Arc<dyn adversary::Adversary>>>,
@@ -130,9 +133,41 @@ impl Shared {
         Ok(Some(set))
     }
 
-    /// Forgets the cached device set after a change.
+    /// Forgets the cached device set after a change, here and on the
+    /// other nodes.
     pub fn devices_changed(&self, handle: &str) {
+        self.forget_devices(handle);
+        self.cluster.tell(cluster::Notice::DevicesChanged(cluster::AccountRef { handle: handle.to_string() }));
+    }
+
+    /// Forgets this node's cached device set of an account.
+    pub fn forget_devices(&self, handle: &str) {
         self.active.lock().expect("cache lock").remove(handle);
+    }
+
+    /// Pushes an event to a device, wherever it is connected (nowhere: the
+    /// event is dropped, as events are for online devices only).
+    pub fn push_event(&self, handle: &str, device_id: u32, event: tether_proto::frames::Event) {
+        match self.router.device(handle, device_id) {
+            Some(conn) => conn.push(router::Outbound::Event(Box::new(event))),
+            None => self.cluster.tell(cluster::Notice::Event(cluster::DeviceEvent {
+                device: cluster::DeviceRef::new(handle, device_id),
+                event,
+            })),
+        }
+    }
+
+    /// Closes a device's connection with `code`, wherever it is connected;
+    /// taken out of the router first, so a new connection for the same
+    /// device id (a restored primary) replaces no one.
+    pub fn close_device(&self, handle: &str, device_id: u32, code: ErrorCode) {
+        match self.router.take_device(handle, device_id) {
+            Some(conn) => conn.close(code),
+            None => self.cluster.tell(cluster::Notice::Close(cluster::DeviceClose {
+                device: cluster::DeviceRef::new(handle, device_id),
+                code: code.as_str().into(),
+            })),
+        }
     }
 
     /// Removes a device without a new list (a companion logging itself
@@ -142,9 +177,7 @@ impl Shared {
         let before = self.active_devices(handle).await?.unwrap_or_default();
         self.store.remove_device(handle, device_id, self.clock.now_ms()).await?;
         self.devices_changed(handle);
-        if let Some(conn) = self.router.device(handle, device_id) {
-            conn.close(ErrorCode::DeviceRemoved);
-        }
+        self.close_device(handle, device_id, ErrorCode::DeviceRemoved);
         handlers::announce_list(self, handle, &before, device_id);
         tracing::info!(handle, device_id, "device removed");
         self.drop_unread_blobs().await;
@@ -195,7 +228,30 @@ impl Server {
         let key = keys::load_or_create(&config.data)?;
         let blobs = blobs::Blobs::open(config.blob_dir(), key.private_bytes())?;
         blobs.tidy(store.as_ref()).await?;
-        Ok(Self::with_store(config, clock, store, key, blobs))
+        // With other nodes: NATS carries their wake-ups. Whenever it
+        // (re)connects, every device here drains its queue from the store,
+        // in case a wake-up was lost while it was away.
+        let (cluster, reconnected) = match &config.nats_url {
+            Some(url) => {
+                let slot: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
+                let on_reconnect = slot.clone();
+                let cluster = cluster::Cluster::connect(url, move || {
+                    if let Some(s) = on_reconnect.get().and_then(std::sync::Weak::upgrade) {
+                        s.router.lag_all();
+                    }
+                })
+                .await?;
+                tracing::info!(nats = %cluster::redact(url), "several nodes: other nodes are told through NATS");
+                (cluster, Some(slot))
+            }
+            None => (cluster::Cluster::alone(), None),
+        };
+        let server = Self::with_store(config, clock, store, key, blobs, cluster);
+        if let Some(slot) = reconnected {
+            let _ = slot.set(Arc::downgrade(&server.shared));
+        }
+        server.shared.cluster.listen(Arc::downgrade(&server.shared)).await?;
+        Ok(server)
     }
 
     fn with_store(
@@ -204,6 +260,7 @@ impl Server {
         store: Arc<dyn Store>,
         key: StaticKey,
         blobs: blobs::Blobs,
+        cluster: cluster::Cluster,
     ) -> Self {
         let (tx, rx) = mpsc::channel(4096);
         let links = links::Links::new(links::Caps {
@@ -229,6 +286,7 @@ impl Server {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             active: Mutex::default(),
+            cluster,
             #[cfg(feature = "adversary")]
             adversary: std::sync::RwLock::default(),
         });

@@ -66,6 +66,10 @@ struct Args {
     /// Where uploaded files are kept [default: <data>/blobs].
     #[arg(long, env = "TETHER_BLOB_DIR", value_name = "DIR", global = true)]
     blob_dir: Option<PathBuf>,
+    /// NATS server through which several nodes wake each other's devices
+    /// (nats://host:4222) [default: none, one node].
+    #[arg(long, env = "TETHER_NATS_URL", value_name = "URL")]
+    nats_url: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -159,6 +163,9 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     }
     if let Some(v) = &args.blob_dir {
         c.blob_dir = Some(v.clone());
+    }
+    if let Some(v) = &args.nats_url {
+        c.nats_url = Some(v.clone());
     }
     Ok(c)
 }

@@ -134,6 +134,13 @@ impl ConnHandle {
         self.inbox.wake.notify_one();
     }
 
+    /// Marks the connection lagged: it drains its queue from the store
+    /// before any later push (copies another node stored for it).
+    pub fn lag(&self) {
+        self.mail().lagged = true;
+        self.inbox.wake.notify_one();
+    }
+
     /// Hands a finished write back to the connection that asked for it.
     pub fn done(&self, done: Done) {
         self.mail().done.push_back(done);
@@ -231,6 +238,14 @@ impl Router {
 
     pub fn device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
         self.devices.lock().expect("router lock").get(handle)?.get(&device_id).cloned()
+    }
+
+    /// Marks every device connection lagged (after NATS came back: the
+    /// wake-ups other nodes sent meanwhile may be lost).
+    pub fn lag_all(&self) {
+        for account in self.devices.lock().expect("router lock").values() {
+            account.values().for_each(ConnHandle::lag);
+        }
     }
 
     pub fn add_guest(&self, key: [u8; 32], conn: ConnHandle) {

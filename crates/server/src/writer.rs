@@ -8,6 +8,7 @@
 //! flight, see conn.rs).
 
 use crate::Shared;
+use crate::cluster::{DeviceRef, Notice};
 use crate::router::{ConnHandle, Done, Outbound, Outcome, Written};
 use crate::store::{AckedCopies, BlobSend, GroupEpochStep, GroupId, NewEnvelope, StoreError, StoredEnvelope};
 use std::collections::{HashMap, HashSet};
@@ -65,7 +66,7 @@ impl Usage {
         self.map.lock().expect("usage lock").clear();
     }
 
-    fn forget(&self, handle: &str, device_id: u32) {
+    pub fn forget(&self, handle: &str, device_id: u32) {
         self.map.lock().expect("usage lock").remove(&(handle.to_string(), device_id));
     }
 
@@ -300,15 +301,27 @@ async fn commit(
             shared.metrics.envelopes_acked.inc_by(done.acked);
             shared.metrics.fanout_sends.inc_by(fanout.len() as u64);
             shared.metrics.fanout_devices.inc_by(fanout.iter().sum::<usize>() as u64);
-            // Acknowledged copies are gone: read those queues' sizes again.
+            // Acknowledged copies are gone: read those queues' sizes again
+            // (here and on the other nodes).
             for a in &acks {
                 shared.usage.forget(&a.handle, a.device_id);
+                shared.cluster.tell(Notice::Acked(DeviceRef::new(&a.handle, a.device_id)));
             }
-            // Pushes first (delivery latency), then the answers.
+            // Pushes first (delivery latency), then the answers. With
+            // other nodes, each device that got copies is named to them
+            // once: the one holding its connection wakes it, every one
+            // forgets its queue size.
+            let mut stored = HashSet::new();
             for (id, envelope) in done.ids.into_iter().zip(envelopes) {
+                if shared.cluster.is_shared() {
+                    stored.insert(DeviceRef::new(&envelope.handle, envelope.device_id));
+                }
                 if let Some(conn) = shared.router.device(&envelope.handle, envelope.device_id) {
                     conn.push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope })));
                 }
+            }
+            for device in stored {
+                shared.cluster.tell(Notice::Stored(device));
             }
             for (conn, request_id, outcome) in replies {
                 conn.done(Done { request_id, outcome, written: Written::Ok, group_epoch: 0 });

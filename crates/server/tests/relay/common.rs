@@ -41,6 +41,13 @@ impl TestServer {
         Self::open(dir, config, ManualClock::new(T0)).await
     }
 
+    /// One node of several: a server with `config` as given (its data
+    /// directory, database and NATS are the caller's), on a port of its
+    /// own, with `clock`. Its own temporary directory stays empty.
+    pub async fn node(config: Config, clock: ManualClock) -> Self {
+        Self::open(tempfile::tempdir().unwrap(), config, clock).await
+    }
+
     async fn open(dir: tempfile::TempDir, config: Config, clock: ManualClock) -> Self {
         let server = Server::open(config.clone(), Arc::new(clock.clone())).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -6,6 +6,7 @@ mod common;
 
 mod bad_input;
 mod blobs;
+mod cluster;
 mod crash;
 mod delivery;
 mod devices;
