@@ -48,7 +48,7 @@ pub fn server_arg(args: &[String]) -> Result<String> {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--server" => server = it.next().ok_or("--server needs a URL")?.clone(),
-            "--browser" => {}
+            "--browser" | "--cluster" => {}
             other => return Err(format!("unknown argument `{other}`")),
         }
     }

@@ -4,6 +4,7 @@
 //! cargo xtask setup            install what the project needs (idempotent, quick when done)
 //! cargo xtask build            extension into dist/chrome + dist/firefox, release server + CLI
 //! cargo xtask run [--browser]  build, then run tether-server on 127.0.0.1:7780 (data in ./data)
+//! cargo xtask run --cluster    build, then two nodes on :7780 and :7781 with a throwaway PostgreSQL and NATS
 //! cargo xtask test             every test: native, wasm in Chromium, end-to-end in Chromium
 //! cargo xtask package          store zips, the Firefox source archive (rebuilt and checked), dist/store/
 //! cargo xtask fuzz [target]    run the cargo-fuzz targets of fuzz/ (60 s each by default)
@@ -63,6 +64,8 @@ usage: cargo xtask <command>
   run              setup, build, then run tether-server on 127.0.0.1:7780 with its
                    data in ./data, and print what to do next
       --browser      also launch Chromium with the extension loaded
+      --cluster      instead: a throwaway PostgreSQL and nats-server and two nodes on
+                     127.0.0.1:7780 and :7781 sharing them (several-node deployment)
   test             setup, then every test: native cargo tests, wasm tests in headless
                    Chromium, and the end-to-end tests of the built extension
   package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip, the source
