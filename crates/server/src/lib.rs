@@ -6,7 +6,7 @@
 //!             │                              ├ GET /healthz, GET /metrics
 //!             │                              ├ HEAD/PATCH/GET/OPTIONS /v1/blobs/{id} → blobs::http
 //!             │                              └ sweeper (inactivity rules, expiry)
-//!             ├ store (trait; SQLite)       conn → handlers (one function per request)
+//!             ├ store (trait; SQLite or PG)  conn → handlers (one function per request)
 //!             ├ router (device → connection) writer (queue quotas, group commit, then push)
 //!             ├ links (refs, pairing slots, held approvals: bounded.rs tables)
 //!             ├ limits (per-account prekey claims and lookups)
@@ -45,7 +45,7 @@ pub use config::{Config, Registration};
 pub use error::Error;
 pub use links::Footprint;
 pub use redirect::serve_redirect;
-pub use store::{SqliteStore, Store};
+pub use store::{PostgresStore, SqliteStore, Store};
 pub use tls::{AcmeSettings, LETS_ENCRYPT, Tls, TlsSource};
 
 use axum::extract::connect_info::Connected;
