@@ -13,6 +13,7 @@ mod groups;
 mod handshake;
 mod http;
 mod pairing;
+mod postgres;
 mod quotas;
 mod rendezvous;
 mod restore;
