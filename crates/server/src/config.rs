@@ -16,14 +16,52 @@ pub enum Registration {
     Token,
 }
 
+/// A database URL (`--database-url`, `database_url`). It may hold a
+/// password, so it is never printed whole: `Debug` and errors show it
+/// without credentials or query ([`DatabaseUrl::redacted`]).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct DatabaseUrl(pub String);
+
+impl DatabaseUrl {
+    /// `scheme://host:port/database`: the URL without its user, password
+    /// and query (where a password may also be given).
+    pub fn redacted(&self) -> String {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", self.0.as_str()));
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        format!("{scheme}://{host}{path}")
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({:?})", self.redacted())
+    }
+}
+
+/// Where the relay's state is kept ([`Config::backend`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend<'a> {
+    /// SQLite, `tether.db` in this directory (the default).
+    Sqlite(&'a std::path::Path),
+    /// PostgreSQL at this URL.
+    Postgres(&'a str),
+}
+
 /// Everything an operator can tune.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
     pub listen: String,
-    /// Data directory: `tether.db` and `server.key`.
+    /// Data directory: `tether.db` (unless `database_url` is set),
+    /// `server.key` and, by default, the blob directory.
     pub data: PathBuf,
+    /// Keep the relay's state in PostgreSQL (`postgres://…` or
+    /// `postgresql://…`) instead of SQLite in `data`. Unset: SQLite.
+    pub database_url: Option<DatabaseUrl>,
     /// Registration policy; `None` means open on loopback, token elsewhere.
     pub registration: Option<Registration>,
     /// Most companions (linked devices besides the primary) per account.
@@ -122,6 +160,7 @@ impl Default for Config {
         Self {
             listen: "127.0.0.1:7780".into(),
             data: "./data".into(),
+            database_url: None,
             registration: None,
             max_companions: 4,
             max_group_size: 1024,
@@ -220,6 +259,25 @@ impl Config {
         })))
     }
 
+    /// The store in force: PostgreSQL if `database_url` is set (and is a
+    /// `postgres://` or `postgresql://` URL; anything else is refused),
+    /// else SQLite in the data directory.
+    pub fn backend(&self) -> Result<Backend<'_>, crate::Error> {
+        let Some(url) = &self.database_url else {
+            return Ok(Backend::Sqlite(&self.data));
+        };
+        let scheme = url.0.split_once("://").map(|(s, _)| s.to_ascii_lowercase());
+        match scheme.as_deref() {
+            Some("postgres" | "postgresql") => Ok(Backend::Postgres(&url.0)),
+            // Only the scheme: the rest may hold a password.
+            other => Err(crate::Error::Config(format!(
+                "--database-url (database_url) must be a postgres:// or postgresql:// URL, not {}; \
+                 without it the server keeps SQLite in its data directory",
+                other.map_or("one without a scheme".into(), |s| format!("{s}://…"))
+            ))),
+        }
+    }
+
     /// The blob directory in force.
     pub fn blob_dir(&self) -> PathBuf {
         self.blob_dir.clone().unwrap_or_else(|| self.data.join("blobs"))
@@ -279,6 +337,24 @@ mod tests {
         assert_eq!(c.blob_dir(), PathBuf::from("/srv/blobs"));
         let d = Config::default();
         assert_eq!((d.max_file_size, d.blob_quota), (64 * 1024 * 1024, 1 << 30));
+    }
+
+    #[test]
+    fn the_store_is_sqlite_unless_a_postgres_url_is_given() {
+        let d = Config { data: "/d".into(), ..Config::default() };
+        assert_eq!(d.backend().unwrap(), Backend::Sqlite(std::path::Path::new("/d")));
+        let c: Config = toml::from_str("database_url = \"postgresql://u:secret@db.example:5433/tether\"").unwrap();
+        assert_eq!(c.backend().unwrap(), Backend::Postgres("postgresql://u:secret@db.example:5433/tether"));
+        assert_eq!(c.blob_dir(), PathBuf::from("./data/blobs"), "blobs stay in the data directory");
+        let url = DatabaseUrl("postgres://u:secret@db.example:5433/tether?password=also".into());
+        assert_eq!(url.redacted(), "postgres://db.example:5433/tether");
+        assert!(!format!("{c:?}").contains("secret"), "Debug never shows the password");
+        for bad in ["sqlite://tether.db", "mysql://u:secret@h/db", "db.example/tether", ""] {
+            let c = Config { database_url: Some(DatabaseUrl(bad.into())), ..Config::default() };
+            let e = c.backend().unwrap_err().to_string();
+            assert!(e.contains("must be a postgres:// or postgresql:// URL"), "{bad}: {e}");
+            assert!(!e.contains("secret") && !e.contains("tether.db"), "{bad}: the URL is not echoed: {e}");
+        }
     }
 
     #[test]

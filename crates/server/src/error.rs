@@ -23,6 +23,15 @@ pub enum Error {
     /// The store failed.
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// PostgreSQL (`--database-url`) could not be reached, or refused the
+    /// connection, at start.
+    #[error("PostgreSQL {server}: {reason}")]
+    Postgres {
+        /// `host:port/database`: never the URL, which may hold a password.
+        server: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// A database migration failed.
     #[error("database migration: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),

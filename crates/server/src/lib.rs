@@ -6,7 +6,7 @@
 //!             │                              ├ GET /healthz, GET /metrics
 //!             │                              ├ HEAD/PATCH/GET/OPTIONS /v1/blobs/{id} → blobs::http
 //!             │                              └ sweeper (inactivity rules, expiry)
-//!             ├ store (trait; SQLite)       conn → handlers (one function per request)
+//!             ├ store (trait; SQLite or PG)  conn → handlers (one function per request)
 //!             ├ router (device → connection) writer (queue quotas, group commit, then push)
 //!             ├ links (refs, pairing slots, held approvals: bounded.rs tables)
 //!             ├ limits (per-account prekey claims and lookups)
@@ -42,11 +42,11 @@ mod tls;
 mod writer;
 
 pub use clock::{Clock, DAY_MS, ManualClock, SystemClock};
-pub use config::{Config, Registration};
+pub use config::{Backend, Config, DatabaseUrl, Registration};
 pub use error::Error;
 pub use links::Footprint;
 pub use redirect::serve_redirect;
-pub use store::{SqliteStore, Store};
+pub use store::{PostgresStore, SqliteStore, Store};
 pub use tls::{AcmeSettings, LETS_ENCRYPT, Tls, TlsSource};
 
 use axum::extract::connect_info::Connected;
@@ -221,10 +221,14 @@ pub struct SweepReport {
 }
 
 impl Server {
-    /// Opens the data directory (SQLite store, server key) and starts the
-    /// writer. Time comes from `clock`.
+    /// Opens the store (SQLite in the data directory, or PostgreSQL at
+    /// `database_url`) and the data directory (server key, blobs), and
+    /// starts the writer. Time comes from `clock`.
     pub async fn open(config: Config, clock: Arc<dyn Clock>) -> Result<Self, Error> {
-        let store = Arc::new(SqliteStore::open(&config.data).await?);
+        let store: Arc<dyn Store> = match config.backend()? {
+            Backend::Sqlite(dir) => Arc::new(SqliteStore::open(dir).await?),
+            Backend::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
+        };
         let key = keys::load_or_create(&config.data)?;
         let blobs = blobs::Blobs::open(config.blob_dir(), key.private_bytes())?;
         blobs.tidy(store.as_ref()).await?;

@@ -17,9 +17,13 @@ struct Args {
     /// Address to listen on [default: 127.0.0.1:7780].
     #[arg(long, env = "TETHER_LISTEN", global = true)]
     listen: Option<String>,
-    /// Directory for the embedded SQLite database and the server's key [default: ./data].
+    /// Directory for the embedded SQLite database, the server's key and uploaded files [default: ./data].
     #[arg(long, env = "TETHER_DATA", global = true)]
     data: Option<PathBuf>,
+    /// Keep the relay's state in PostgreSQL (postgres://USER:PASSWORD@HOST:PORT/DATABASE) instead of SQLite in
+    /// --data. The server key and uploaded files stay in --data.
+    #[arg(long, env = "TETHER_DATABASE_URL", value_name = "URL", global = true, hide_env_values = true)]
+    database_url: Option<String>,
     /// A TOML file with any setting (see docs/operations.md).
     #[arg(long, env = "TETHER_CONFIG", global = true)]
     config: Option<PathBuf>,
@@ -121,6 +125,9 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     }
     if let Some(v) = &args.data {
         c.data = v.clone();
+    }
+    if let Some(v) = &args.database_url {
+        c.database_url = Some(tether_server::DatabaseUrl(v.clone()));
     }
     if let Some(v) = args.registration {
         c.registration = Some(v);

@@ -45,6 +45,8 @@ pub async fn run(store: &dyn Store) {
     blob_readers_of_removed_devices(store).await;
     blob_deletes_by_owner(store).await;
     group_epochs(store).await;
+    concurrent_commits(store).await;
+    concurrent_callers(store).await;
 }
 
 async fn accounts_and_devices(s: &dyn Store) {
@@ -524,4 +526,117 @@ async fn group_epochs(s: &dyn Store) {
     s.expire_blobs(u64::MAX).await.unwrap();
     s.remove_device("gus", 0, 20).await.unwrap();
     assert_eq!((s.group_epoch(&g1).await.unwrap(), s.group_epoch(&g2).await.unwrap()), (3, 1));
+}
+
+/// Two group commits at once (as two relays writing to one database would
+/// run them) while a device drains its queue the way clients do, with the
+/// last id it got as its cursor: ids become visible in increasing order,
+/// so the reader misses nothing. (A backend that hands out ids at insert
+/// time and lets a later range commit first fails here.)
+async fn concurrent_commits(s: &dyn Store) {
+    s.create_account(&account("kim"), &device(0, 120), 0).await.unwrap();
+    let finished = std::cell::Cell::new(false);
+    let writers = async {
+        let mut committed = Vec::new();
+        for round in 0..20u8 {
+            let a: Vec<_> = (0..40).map(|_| envelope("kim", 0, round, 1)).collect();
+            let b: Vec<_> = (0..40).map(|_| envelope("kim", 0, 100 + round, 1)).collect();
+            let (a, b) = tokio::join!(s.commit_batch(&a, &[], &[], &[]), s.commit_batch(&b, &[], &[], &[]));
+            let (a, b) = (a.unwrap().ids, b.unwrap().ids);
+            assert!(a.windows(2).all(|w| w[0] < w[1]) && b.windows(2).all(|w| w[0] < w[1]));
+            assert!(a.last() < b.first() || b.last() < a.first(), "one batch's ids all above the other's");
+            committed.extend(a.into_iter().chain(b));
+        }
+        finished.set(true);
+        committed
+    };
+    let reader = async {
+        let (mut seen, mut cursor) = (Vec::new(), 0);
+        loop {
+            let was_finished = finished.get();
+            let page = s.pending("kim", 0, cursor, 25).await.unwrap();
+            match page.last() {
+                Some(last) => cursor = last.id,
+                None if was_finished => return seen,
+                None => tokio::task::yield_now().await,
+            }
+            seen.extend(page.iter().map(|e| e.id));
+        }
+    };
+    let (mut committed, seen) = tokio::join!(writers, reader);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "pending returns ids in increasing order, each once");
+    committed.sort_unstable();
+    assert_eq!(seen.len(), committed.len(), "the reader's cursor passed no copy it had not seen");
+    assert_eq!(seen, committed);
+    s.remove_device("kim", 0, 1).await.unwrap();
+}
+
+/// The rules a backend states as atomic hold for callers at the same time,
+/// not only one after another.
+async fn concurrent_callers(s: &dyn Store) {
+    s.create_account(&account("lee"), &device(0, 130), 0).await.unwrap();
+
+    // Concurrent claims: each one-time key once, then the fallback key.
+    let keys: Vec<_> =
+        (1..=6).map(|k| Prekey { key_id: k, key: vec![k as u8; 32], fallback: false, signature: vec![] }).collect();
+    s.add_prekeys("lee", 0, &keys).await.unwrap();
+    s.add_prekeys("lee", 0, &[Prekey { key_id: 99, key: vec![99; 32], fallback: true, signature: vec![] }])
+        .await
+        .unwrap();
+    let claim = || async { s.claim_prekey("lee", 0).await.unwrap().unwrap() };
+    let (a, b, c, d) = tokio::join!(claim(), claim(), claim(), claim());
+    let (e, f, g, h) = tokio::join!(claim(), claim(), claim(), claim());
+    let mut one_time: Vec<u64> = [a, b, c, d, e, f, g, h].iter().filter(|k| !k.fallback).map(|k| k.key_id).collect();
+    one_time.sort_unstable();
+    assert_eq!(one_time, vec![1, 2, 3, 4, 5, 6], "every one-time key handed out, none twice");
+    assert_eq!(s.prekey_count("lee", 0).await.unwrap(), 0);
+
+    // Concurrent uploads of fallback keys leave one.
+    let fallback = |k: u64| [Prekey { key_id: k, key: vec![k as u8; 32], fallback: true, signature: vec![] }];
+    let (k100, k101) = (fallback(100), fallback(101));
+    let (x, y) = tokio::join!(s.add_prekeys("lee", 0, &k100), s.add_prekeys("lee", 0, &k101));
+    x.unwrap();
+    y.unwrap();
+    let kept = s.claim_prekey("lee", 0).await.unwrap().unwrap();
+    assert!(kept.fallback && [100, 101].contains(&kept.key_id), "the fallback key is one of the two uploaded");
+
+    // Concurrent uploads cannot squeeze past the quota together.
+    let limits = BlobLimits { quota_bytes: 1000, max_unfinished: 10 };
+    let up = |n: u8| async move { s.create_blob(&blob(n, "lee", 400, 0), limits).await.unwrap() };
+    let (p, q, r, t) = tokio::join!(up(50), up(51), up(52), up(53));
+    let created = [p, q, r, t].iter().filter(|&&c| c == BlobCreated::Created).count();
+    assert_eq!(created, 2, "two of 400 bytes fit in 1000, not three");
+    assert_eq!(s.blob_usage("lee").await.unwrap(), (2, 800));
+    let ids = [50, 51, 52, 53].map(|n| BlobId([n; 16]));
+    assert_eq!(s.delete_own_blobs("lee", &ids).await.unwrap().len(), 2);
+
+    // Concurrent list updates from one version: one wins, the other conflicts.
+    let update = |name: &str, key: u8| ListUpdate {
+        handle: "lee".into(),
+        expected_version: 1,
+        version: 2,
+        body: name.as_bytes().to_vec(),
+        sig: vec![3; 64],
+        add: Some(device(1, key)),
+        remove: vec![],
+    };
+    let (u1, u2) = (update("one", 131), update("two", 132));
+    let (one, two) = tokio::join!(s.update_list(&u1, 10), s.update_list(&u2, 10));
+    let won = match (one, two) {
+        (Ok(()), Err(StoreError::Conflict)) => "one",
+        (Err(StoreError::Conflict), Ok(())) => "two",
+        other => panic!("expected one update and one conflict, got {other:?}"),
+    };
+    let a = s.account("lee").await.unwrap().unwrap();
+    assert_eq!((a.list_version, a.list_body.as_slice()), (2, won.as_bytes()));
+    assert_eq!(s.devices("lee").await.unwrap().len(), 2, "only the winner's device was added");
+
+    // Concurrent registrations of one handle: one account, one HandleTaken.
+    let (mia, d1, d2) = (account("mia"), device(0, 140), device(0, 141));
+    let (one, two) = tokio::join!(s.create_account(&mia, &d1, 0), s.create_account(&mia, &d2, 0));
+    assert!(
+        matches!((&one, &two), (Ok(()), Err(StoreError::HandleTaken)) | (Err(StoreError::HandleTaken), Ok(()))),
+        "expected one registration and one HandleTaken, got {one:?} / {two:?}"
+    );
+    s.remove_device("lee", 0, 20).await.unwrap();
 }

@@ -7,8 +7,10 @@
 
 #[doc(hidden)]
 pub mod conformance;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;

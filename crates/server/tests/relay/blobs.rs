@@ -278,7 +278,15 @@ async fn an_upload_in_several_patches_survives_a_dropped_connection_and_a_restar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_send_makes_its_targets_readers_and_the_last_fetch_deletes_the_file() {
-    let server = TestServer::start().await;
+    send_makes_readers_and_last_fetch_deletes(TestServer::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_send_makes_its_targets_readers_and_the_last_fetch_deletes_the_file() {
+    send_makes_readers_and_last_fetch_deletes(TestServer::start_on_postgres().await).await;
+}
+
+async fn send_makes_readers_and_last_fetch_deletes(server: TestServer) {
     let (mut alice, mut a0) = register(&server, "alice").await;
     let mut a1 = link(&server, &mut alice, &mut a0, 1).await;
     let (mut bob, mut b0) = register(&server, "bob").await;

@@ -1,32 +1,42 @@
 //! Several nodes (docs/architecture.md, "Several nodes"): two in-process
-//! servers on one database, telling each other through a real nats-server
-//! (tether-services starts a throwaway one). A device on one node and its
+//! servers on one PostgreSQL database and one data directory (the server
+//! key, the blobs), telling each other through a real nats-server
+//! (tether-services starts throwaway ones). A device on one node and its
 //! contact on the other chat both ways; a device removed through one node
 //! loses its socket on the other at once.
 
 use crate::common::*;
 use tether_proto::frames::*;
-use tether_server::{Config, ManualClock};
+use tether_server::{Config, DatabaseUrl, ManualClock};
 
-/// Two nodes on one store, and the NATS between them.
+/// Two nodes on one database, and the NATS between them. Start it from
+/// the test's own task: PostgreSQL and NATS die with the thread that
+/// started them.
 struct TwoNodes {
     a: TestServer,
     b: TestServer,
     _nats: tether_services::Nats,
+    _postgres: tether_services::Postgres,
     _data: tempfile::TempDir,
 }
 
 impl TwoNodes {
     async fn start() -> Self {
+        let postgres = tether_services::Postgres::start().unwrap();
+        let url = postgres.create_database("cluster").unwrap();
         let nats = tether_services::Nats::start().unwrap();
         let data = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
-        let config =
-            Config { data: data.path().to_path_buf(), nats_url: Some(nats.url()), ..Config::default() };
+        let config = Config {
+            data: data.path().to_path_buf(),
+            database_url: Some(DatabaseUrl(url)),
+            nats_url: Some(nats.url()),
+            ..Config::default()
+        };
         let a = TestServer::node(config.clone(), clock.clone()).await;
         let b = TestServer::node(config, clock).await;
         assert_eq!(a.pin(), b.pin(), "every node answers with the same server key");
-        Self { a, b, _nats: nats, _data: data }
+        Self { a, b, _nats: nats, _postgres: postgres, _data: data }
     }
 
     async fn stop(self) {

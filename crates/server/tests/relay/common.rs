@@ -23,6 +23,9 @@ pub struct TestServer {
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
     pub config: Config,
+    /// The PostgreSQL the server keeps its state in
+    /// ([`TestServer::start_on_postgres`]); `None`: SQLite in `dir`.
+    pub postgres: Option<tether_services::Postgres>,
     task: tokio::task::JoinHandle<Result<(), tether_server::Error>>,
 }
 
@@ -38,33 +41,58 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config { data: dir.path().to_path_buf(), ..Config::default() };
         tune(&mut config);
-        Self::open(dir, config, ManualClock::new(T0)).await
+        Self::open(dir, config, ManualClock::new(T0), None).await
     }
 
     /// One node of several: a server with `config` as given (its data
     /// directory, database and NATS are the caller's), on a port of its
     /// own, with `clock`. Its own temporary directory stays empty.
     pub async fn node(config: Config, clock: ManualClock) -> Self {
-        Self::open(tempfile::tempdir().unwrap(), config, clock).await
+        Self::open(tempfile::tempdir().unwrap(), config, clock, None).await
     }
 
-    async fn open(dir: tempfile::TempDir, config: Config, clock: ManualClock) -> Self {
+    /// A server whose state is in a throwaway PostgreSQL (its blobs and key
+    /// still in a temporary directory). Call it from the test's own task:
+    /// PostgreSQL dies with the thread that started it.
+    pub async fn start_on_postgres() -> Self {
+        Self::start_on_postgres_with(|_| {}).await
+    }
+
+    pub async fn start_on_postgres_with(tune: impl FnOnce(&mut Config)) -> Self {
+        let postgres = tether_services::Postgres::start().unwrap();
+        let url = postgres.create_database("relay").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data: dir.path().to_path_buf(),
+            database_url: Some(tether_server::DatabaseUrl(url)),
+            ..Config::default()
+        };
+        tune(&mut config);
+        Self::open(dir, config, ManualClock::new(T0), Some(postgres)).await
+    }
+
+    async fn open(
+        dir: tempfile::TempDir,
+        config: Config,
+        clock: ManualClock,
+        postgres: Option<tether_services::Postgres>,
+    ) -> Self {
         let server = Server::open(config.clone(), Arc::new(clock.clone())).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let s = server.clone();
         let task = tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
-        Self { server, addr, clock, dir, config, task }
+        Self { server, addr, clock, dir, config, postgres, task }
     }
 
     /// Stops the server and starts a new one (on another port) with the
-    /// same data directory, settings and clock.
+    /// same data directory (and PostgreSQL database), settings and clock.
     pub async fn restart(self) -> Self {
-        let TestServer { server, clock, dir, config, task, .. } = self;
+        let TestServer { server, clock, dir, config, postgres, task, .. } = self;
         server.shutdown();
         task.await.unwrap().unwrap();
         drop(server);
-        Self::open(dir, config, clock).await
+        Self::open(dir, config, clock, postgres).await
     }
 
     /// `http://127.0.0.1:port` + `path`.

@@ -24,7 +24,15 @@ async fn online_delivery_is_pushed_at_once_with_the_sender_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_copies_wait_in_order_and_unacked_ones_come_again_until_acked() {
-    let server = TestServer::start().await;
+    offline_copies_wait_in_order(TestServer::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_offline_copies_wait_in_order_and_unacked_ones_come_again_until_acked() {
+    offline_copies_wait_in_order(TestServer::start_on_postgres().await).await;
+}
+
+async fn offline_copies_wait_in_order(server: TestServer) {
     let (_alice, mut a) = register(&server, "alice").await;
     let (_bob, b) = register(&server, "bob").await;
     let bob_key = b.key.clone();
@@ -100,13 +108,22 @@ async fn a_device_only_acks_its_own_copies() {
     server.stop().await;
 }
 
+fn unlimited(c: &mut tether_server::Config) {
+    c.rate_per_sec = 100_000;
+    c.rate_burst = 100_000;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_larger_than_the_push_queue_arrives_complete_and_in_order() {
-    let server = TestServer::start_with(|c| {
-        c.rate_per_sec = 100_000;
-        c.rate_burst = 100_000;
-    })
-    .await;
+    burst_arrives_complete_and_in_order(TestServer::start_with(unlimited).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_burst_larger_than_the_push_queue_arrives_complete_and_in_order() {
+    burst_arrives_complete_and_in_order(TestServer::start_on_postgres_with(unlimited).await).await;
+}
+
+async fn burst_arrives_complete_and_in_order(server: TestServer) {
     let (_alice, mut a) = register(&server, "alice").await;
     let (_bob, mut b) = register(&server, "bob").await;
     // Pipeline 1,000 sends without reading: bob's push queue (256) overflows

@@ -244,7 +244,15 @@ async fn the_queue_quota_counts_fan_out_envelopes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_group_epoch_is_accepted_only_above_the_last_one_and_survives_a_restart() {
-    let server = TestServer::start().await;
+    group_epochs_survive_a_restart(TestServer::start().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgres_a_group_epoch_is_accepted_only_above_the_last_one_and_survives_a_restart() {
+    group_epochs_survive_a_restart(TestServer::start_on_postgres().await).await;
+}
+
+async fn group_epochs_survive_a_restart(server: TestServer) {
     let (_alice, mut a0) = register(&server, "alice").await;
     let (_bob, mut b0) = register(&server, "bob").await;
     let (alice_key, bob_key) = (a0.key.clone(), b0.key.clone());

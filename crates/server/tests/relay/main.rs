@@ -14,6 +14,7 @@ mod groups;
 mod handshake;
 mod http;
 mod pairing;
+mod postgres;
 mod quotas;
 mod rendezvous;
 mod restore;
