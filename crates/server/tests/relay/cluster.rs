@@ -3,7 +3,9 @@
 //! key, the blobs), telling each other through a real nats-server
 //! (tether-services starts throwaway ones). A device on one node and its
 //! contact on the other chat both ways; a device removed through one node
-//! loses its socket on the other at once.
+//! loses its socket on the other at once; a node killed (SIGKILL) in the
+//! middle of traffic loses nothing: its devices move to the other node and
+//! every acknowledged message arrives exactly once.
 
 use crate::common::*;
 use tether_proto::frames::*;
@@ -89,4 +91,101 @@ async fn a_device_removed_through_one_node_loses_its_socket_on_the_other_at_once
         (Some("device_removed".into()), "device_removed".into())
     );
     nodes.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_killed_mid_traffic_loses_nothing_its_devices_move_and_each_message_arrives_once() {
+    use crate::crash::start_with;
+    use std::collections::HashSet;
+    use tether_proto::noise::StaticKey;
+
+    let postgres = tether_services::Postgres::start().unwrap();
+    let url = postgres.create_database("cluster").unwrap();
+    let nats = tether_services::Nats::start().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let launch = || {
+        let (dir, url, nats) = (data.path().to_path_buf(), url.clone(), nats.url());
+        tokio::task::spawn_blocking(move || start_with(&dir, Some(&url), &["--nats-url", &nats]))
+    };
+    let mut a = launch().await.unwrap();
+    let b = launch().await.unwrap();
+    assert_eq!(a.pin, b.pin, "one server key for both nodes");
+
+    // Alice sends through node A; bob reads on node B, acknowledging as he goes.
+    let (alice_key, bob_key) = (StaticKey::generate(), StaticKey::generate());
+    let mut alice = Client::connect(&a.url, alice_key.clone(), Some(a.pin)).await.unwrap();
+    alice.ok(TestAccount::new("alice", &alice_key).register_request()).await;
+    let mut bob = Client::connect(&b.url, bob_key.clone(), Some(b.pin)).await.unwrap();
+    bob.ok(TestAccount::new("bob", &bob_key).register_request()).await;
+
+    let mut got: Vec<u32> = Vec::new();
+    let mut acked: HashSet<u32> = HashSet::new();
+    let send = |n: u32| {
+        let Request::Send(mut m) = send_req(0, vec![("bob", 0, n.to_le_bytes().to_vec())]) else { unreachable!() };
+        m.message_id = [n.to_le_bytes().as_slice(), &[0; 12]].concat();
+        Request::Send(m)
+    };
+    // Reads what bob has been pushed so far and acknowledges it.
+    async fn drain(bob: &mut Client, got: &mut Vec<u32>) {
+        bob.ping().await;
+        let mut ids = Vec::new();
+        for e in std::mem::take(&mut bob.events) {
+            if let EventBody::Envelope(e) = e {
+                got.push(u32::from_le_bytes(e.ciphertext[..4].try_into().unwrap()));
+                ids.push(e.envelope_id);
+            }
+        }
+        if !ids.is_empty() {
+            bob.ok(Request::Ack(Ack { envelope_ids: ids })).await;
+        }
+    }
+
+    // Windows of 16 pipelined sends; node A is killed mid-window.
+    let mut n = 0u32;
+    'traffic: loop {
+        let mut pending = Vec::new();
+        for _ in 0..16 {
+            pending.push((n, alice.send_request(send(n)).await));
+            n += 1;
+        }
+        if acked.len() >= 300 {
+            a.child.kill().unwrap(); // SIGKILL
+            a.child.wait().unwrap();
+        }
+        for (msg, id) in pending {
+            match tokio::time::timeout(std::time::Duration::from_secs(5), alice.try_response(id)).await {
+                Ok(Some(r)) if r.error.is_none() => {
+                    acked.insert(msg);
+                }
+                Ok(Some(r)) => panic!("send refused: {:?}", r.error),
+                _ => break 'traffic,
+            }
+        }
+        drain(&mut bob, &mut got).await;
+    }
+    assert!(acked.len() >= 300, "traffic ran before the kill");
+
+    // Alice's device moves to node B and goes on from where it was.
+    let mut alice = Client::connect(&b.url, alice_key, Some(b.pin)).await.unwrap();
+    for _ in 0..100 {
+        alice.ok(send(n)).await;
+        acked.insert(n);
+        n += 1;
+    }
+    // Everything acknowledged reaches bob, none twice, in order.
+    for _ in 0..50 {
+        drain(&mut bob, &mut got).await;
+        if acked.iter().all(|m| got.contains(m)) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let unique: HashSet<u32> = got.iter().copied().collect();
+    assert_eq!(unique.len(), got.len(), "no message delivered twice");
+    let lost: Vec<_> = acked.difference(&unique).collect();
+    assert!(lost.is_empty(), "{} acknowledged messages lost with node A: {lost:?}", lost.len());
+    assert!(got.windows(2).all(|w| w[0] < w[1]), "delivered in the order sent");
+    let mut b = b;
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
 }

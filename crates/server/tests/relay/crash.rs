@@ -13,17 +13,22 @@ use tether_proto::Fingerprint;
 use tether_proto::frames::*;
 use tether_proto::noise::StaticKey;
 
-struct Proc {
-    child: Child,
-    url: String,
-    pin: Fingerprint,
+pub struct Proc {
+    pub child: Child,
+    pub url: String,
+    pub pin: Fingerprint,
     /// Everything the server logged so far.
-    log: Arc<Mutex<String>>,
+    pub log: Arc<Mutex<String>>,
 }
 
 /// Starts `tether-server` on `dir`, with its state in PostgreSQL at
 /// `database_url` if given.
 fn start(dir: &std::path::Path, database_url: Option<&str>) -> Proc {
+    start_with(dir, database_url, &[])
+}
+
+/// [`start`] with more command-line arguments (`--nats-url`, …).
+pub fn start_with(dir: &std::path::Path, database_url: Option<&str>, extra: &[&str]) -> Proc {
     // The sender pipelines as fast as the server commits: no rate limit here.
     let config = dir.with_extension("toml");
     std::fs::write(&config, "rate_per_sec = 1000000\nrate_burst = 1000000\n").unwrap();
@@ -32,6 +37,7 @@ fn start(dir: &std::path::Path, database_url: Option<&str>) -> Proc {
     if let Some(url) = database_url {
         cmd.args(["--database-url", url]);
     }
+    cmd.args(extra);
     let mut child = cmd.env("TETHER_LOG", "info").stderr(Stdio::piped()).spawn().unwrap();
     let log = Arc::new(Mutex::new(String::new()));
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
