@@ -95,6 +95,10 @@ pub enum ErrorCode {
     GroupEpochTaken,
     /// Something failed on the server; try again.
     Internal,
+    /// The server's database is unreachable for now (restarting, failing
+    /// over, out of connections): nothing of the request was done. Try
+    /// again shortly; the connection stays open.
+    StoreUnavailable,
 }
 
 impl ErrorCode {
@@ -137,6 +141,7 @@ impl ErrorCode {
         Self::BlobNotFound,
         Self::BadToken,
         Self::GroupEpochTaken,
+        Self::StoreUnavailable,
     ];
 
     /// The code as it travels on the wire.
@@ -179,6 +184,7 @@ impl ErrorCode {
             Self::BlobNotFound => "blob_not_found",
             Self::BadToken => "bad_token",
             Self::GroupEpochTaken => "group_epoch_taken",
+            Self::StoreUnavailable => "store_unavailable",
         }
     }
 

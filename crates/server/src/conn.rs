@@ -406,6 +406,7 @@ impl Conn {
             (Written::Failed, Outcome::Acked) => {
                 Err(Failure::new(ErrorCode::Internal, "the server's store failed; try again"))
             }
+            (Written::Unavailable, _) => Err(crate::handlers::unavailable()),
         };
         self.respond(done.request_id, result).await
     }

@@ -67,9 +67,18 @@ impl Failure {
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            tracing::warn!("store unavailable: {e}");
+            return unavailable();
+        }
         tracing::error!("store: {e}");
         Failure::new(ErrorCode::Internal, "the server's store failed; try again")
     }
+}
+
+/// The database is unreachable for now (see [`StoreError::is_unavailable`]).
+pub fn unavailable() -> Failure {
+    Failure::new(ErrorCode::StoreUnavailable, "the server's database is unreachable for now; nothing was done: try again shortly")
 }
 
 type Result<T> = std::result::Result<T, Failure>;

@@ -64,6 +64,8 @@ pub enum Written {
     Ok,
     /// The transaction failed: nothing of it was stored.
     Failed,
+    /// The database was unreachable: nothing of it was stored.
+    Unavailable,
     /// Refused before the transaction: a recipient's queue would exceed its
     /// quota. Nothing of the send was stored.
     QueueFull,
@@ -73,6 +75,14 @@ pub enum Written {
     /// The send's group epoch is not above the group's stored one (another
     /// change came first). Nothing of the send was stored.
     EpochTaken,
+}
+
+impl Written {
+    /// What a failed write became: [`Written::Unavailable`] when the
+    /// database could not be reached, else [`Written::Failed`].
+    pub fn failed(e: &crate::store::StoreError) -> Self {
+        if e.is_unavailable() { Written::Unavailable } else { Written::Failed }
+    }
 }
 
 /// What [`ConnHandle::next`] found in the mailbox, most urgent first.

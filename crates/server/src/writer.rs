@@ -174,7 +174,7 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                 Op::Store(mut send) => {
                     let (written, group_epoch) = admit(&shared, &epochs, &mut send).await.unwrap_or_else(|err| {
                         tracing::error!("reading a queue's size or a group's epoch failed: {err}");
-                        (Written::Failed, 0)
+                        (Written::failed(&err), 0)
                     });
                     if written != Written::Ok {
                         if written == Written::EpochTaken {
@@ -330,8 +330,9 @@ async fn commit(
         Err(e) => {
             tracing::error!("a group commit of {} copies and {} acks failed: {e}", envelopes.len(), acks.len());
             shared.usage.clear();
+            let written = Written::failed(&e);
             for (conn, request_id, outcome) in replies {
-                conn.done(Done { request_id, outcome, written: Written::Failed, group_epoch: 0 });
+                conn.done(Done { request_id, outcome, written, group_epoch: 0 });
             }
         }
     }

@@ -89,7 +89,13 @@ pub(super) fn refusal(code: Option<ErrorCode>, server: &str) -> String {
 fn transient(code: Option<ErrorCode>) -> bool {
     matches!(
         code,
-        None | Some(ErrorCode::Internal | ErrorCode::GoingAway | ErrorCode::RateLimited | ErrorCode::ServerBusy)
+        None | Some(
+            ErrorCode::Internal
+                | ErrorCode::StoreUnavailable
+                | ErrorCode::GoingAway
+                | ErrorCode::RateLimited
+                | ErrorCode::ServerBusy
+        )
     )
 }
 

@@ -425,7 +425,14 @@ impl Engine {
                     self.link.retry_at = Some(self.link.retry_at.map_or(again, |r| r.min(again)));
                 }
             }
-            Some(ErrorCode::Internal | ErrorCode::GoingAway | ErrorCode::RateLimited | ErrorCode::ServerBusy) | None => {
+            Some(
+                ErrorCode::Internal
+                | ErrorCode::StoreUnavailable
+                | ErrorCode::GoingAway
+                | ErrorCode::RateLimited
+                | ErrorCode::ServerBusy,
+            )
+            | None => {
                 // Not the message's fault: it stays in the outbox and goes again.
                 self.link.retry_at = Some(now + RETRY_MS);
             }

@@ -42,6 +42,23 @@ pub enum StoreError {
     Backend(#[from] sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached (down, restarting, out
+    /// of connections) rather than refusing the request: nothing was done,
+    /// and the same request may succeed shortly.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Backend(e) = self else { return false };
+        match e {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+            // SQLSTATE classes 08 (connection exception) and 57P
+            // (operator intervention: admin shutdown, crash shutdown,
+            // cannot connect now), and 53300 (too many connections).
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+            _ => false,
+        }
+    }
+}
+
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

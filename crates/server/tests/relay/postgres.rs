@@ -34,7 +34,8 @@ async fn a_postgres_crash_fails_requests_promptly_and_loses_no_acknowledged_mess
 
     server.postgres.as_mut().unwrap().kill();
     let start = Instant::now();
-    a.fails(send_req(21, vec![("bob", 0, vec![21; 10])]), ErrorCode::Internal).await;
+    let e = a.fails(send_req(21, vec![("bob", 0, vec![21; 10])]), ErrorCode::StoreUnavailable).await;
+    assert!(e.message.contains("try again"), "says what to do: {}", e.message);
     assert!(start.elapsed() < Duration::from_secs(9), "failed after {:?}", start.elapsed());
     assert_eq!(health(&server).await, 503, "the store is unavailable");
 
@@ -50,5 +51,72 @@ async fn a_postgres_crash_fails_requests_promptly_and_loses_no_acknowledged_mess
     assert_eq!(got, (1..=20).chain([22]).collect::<Vec<u8>>(), "every acknowledged send, in order; not the failed one");
     b.ping().await;
     assert!(b.events.iter().all(|e| !matches!(e, EventBody::Envelope(_))));
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_during_traffic_senders_get_a_transient_error_and_service_resumes_by_itself() {
+    let mut server = TestServer::start_on_postgres().await;
+    let (_alice, mut a) = register(&server, "alice").await;
+    let (_bob, mut b) = register(&server, "bob").await;
+    // Alice pipelines windows of 8 sends to bob (online, acknowledging);
+    // PostgreSQL is restarted (fast shutdown, then started again) under
+    // the third window. Each send is accepted or refused with
+    // store_unavailable; a refused one is sent again, as the engine does,
+    // until the same connection gets it through.
+    let mut acked: Vec<u16> = Vec::new();
+    let mut refused = 0;
+    let mut queue: std::collections::VecDeque<u16> = (0..80).collect();
+    let mut window = 0;
+    while !queue.is_empty() {
+        let mut pending = Vec::new();
+        while pending.len() < 8 {
+            let Some(n) = queue.pop_front() else { break };
+            let Request::Send(mut m) = send_req(0, vec![("bob", 0, n.to_le_bytes().to_vec())]) else { unreachable!() };
+            m.message_id = [n.to_le_bytes().as_slice(), &[0; 14]].concat();
+            pending.push((n, a.send_request(Request::Send(m)).await));
+        }
+        window += 1;
+        if window == 3 {
+            server.postgres.as_mut().unwrap().stop();
+        }
+        let mut again = Vec::new();
+        for (n, id) in pending {
+            let r = a.response(id).await;
+            match r.error {
+                None => acked.push(n),
+                Some(e) if e.code == "store_unavailable" => {
+                    refused += 1;
+                    again.push(n);
+                }
+                Some(e) => panic!("send {n} refused with {} ({}), not store_unavailable", e.code, e.message),
+            }
+        }
+        if window == 3 {
+            server.postgres.as_mut().unwrap().start_again().unwrap();
+        }
+        if !again.is_empty() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        for n in again.into_iter().rev() {
+            queue.push_front(n);
+        }
+        assert!(window < 200, "service did not resume by itself");
+    }
+    assert!(refused > 0, "the restart was felt: some sends were refused for a while");
+    // Bob's connection also came through: everything reaches him, once.
+    let mut got: Vec<u16> = Vec::new();
+    while got.len() < 80 {
+        let e = b.envelope().await;
+        got.push(u16::from_le_bytes(e.ciphertext[..2].try_into().unwrap()));
+        let r = b.request(Request::Ack(Ack { envelope_ids: vec![e.envelope_id] })).await;
+        assert!(r.error.as_ref().is_none_or(|e| e.code == "store_unavailable"), "{:?}", r.error);
+    }
+    let mut sorted = got.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 80, "every message once: {got:?}");
+    acked.sort();
+    assert_eq!(acked, (0..80).collect::<Vec<u16>>());
     server.stop().await;
 }
