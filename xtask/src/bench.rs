@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]
+       cargo xtask bench server --cluster [same options] (one node on SQLite, then two nodes on one
+                                   throwaway PostgreSQL with NATS, senders on one node and receivers
+                                   on the other: latency, throughput and CPU per message of each)
        cargo xtask bench client   (Olm throughput; linking with a 1,000-message history)
        cargo xtask bench link [N] (the phone web app links the extension by camera with N messages
                                    of history, default 1,000: time to the popup's chat list)
@@ -43,11 +46,13 @@ struct Opts {
     rate: u64,
     seconds: u64,
     size: u64,
+    /// `--cluster`: SQLite beside two nodes on PostgreSQL.
+    cluster: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { idle: 10_000, pairs: 50, rate: 5_000, seconds: 10, size: 256 }
+        Self { idle: 10_000, pairs: 50, rate: 5_000, seconds: 10, size: 256, cluster: false }
     }
 }
 
@@ -55,6 +60,10 @@ fn parse(args: &[String]) -> Result<Opts> {
     let mut o = Opts::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        if a == "--cluster" {
+            o.cluster = true;
+            continue;
+        }
         let (flag, inline) = match a.split_once('=') {
             Some((f, v)) => (f, Some(v.to_string())),
             None => (a.as_str(), None),
@@ -214,11 +223,17 @@ fn launch(cpu: Option<u32>, program: &Path) -> Command {
 }
 
 fn start_server(cpu: Option<u32>, data: &Path, config: &Path) -> Result<Server> {
+    start_node(cpu, data, config, &[])
+}
+
+/// [`start_server`] with more arguments (`--database-url`, `--nats-url`).
+fn start_node(cpu: Option<u32>, data: &Path, config: &Path, extra: &[&str]) -> Result<Server> {
     let mut cmd = launch(cpu, &release_bin("tether-server"));
     cmd.args(["--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .arg("--config")
         .arg(config)
+        .args(extra)
         .env("TETHER_LOG", "info")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -351,9 +366,174 @@ fn server(args: &[String]) -> Result {
         ),
     )
     .map_err(|e| e.to_string())?;
-    let result = measure(&o, &run_dir, &data, &config);
+    let result = if o.cluster { cluster(&o, &run_dir, &data, &config) } else { measure(&o, &run_dir, &data, &config) };
     let _ = std::fs::remove_dir_all(&run_dir);
     result
+}
+
+/// CPU time (user + system) of processes, in clock ticks, from /proc.
+fn cpu_ticks(pids: &[u32]) -> u64 {
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .filter_map(|stat| {
+            // Fields after the command's closing parenthesis: state is 3,
+            // utime 14 and stime 15 (1-based over the whole line).
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// A process and every process below it (PostgreSQL's backends).
+fn with_children(root_pid: u32) -> Vec<u32> {
+    let mut parent_of = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        if let Some(ppid) = stat.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse::<u32>().ok()) {
+            parent_of.push((pid, ppid));
+        }
+    }
+    let mut all = vec![root_pid];
+    let mut i = 0;
+    while i < all.len() {
+        let p = all[i];
+        all.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    all
+}
+
+/// One deployment's run of tether-bench: its report, and the CPU time all
+/// its processes (`pids()`, asked again at the end: PostgreSQL's backends
+/// come and go) spent per message accepted.
+fn run_bench(
+    o: &Opts,
+    raw: &Path,
+    addr: &str,
+    receiver_addr: Option<&str>,
+    pid: u32,
+    pids: &dyn Fn() -> Vec<u32>,
+) -> Result<Value> {
+    let mut cmd = launch(None, &release_bin("tether-bench"));
+    cmd.args(["--addr", addr, "--server-pid", &pid.to_string()])
+        .args(["--idle", &o.idle.to_string()])
+        .args(["--pairs", &o.pairs.to_string()])
+        .args(["--rate", &o.rate.to_string()])
+        .args(["--seconds", &o.seconds.to_string()])
+        .args(["--size", &o.size.to_string()])
+        .arg("--out")
+        .arg(raw);
+    if let Some(other) = receiver_addr {
+        cmd.args(["--receiver-addr", other]);
+    }
+    let before = cpu_ticks(&pids());
+    util::run(&mut cmd)?;
+    let after = cpu_ticks(&pids());
+    let text = std::fs::read_to_string(raw).map_err(|e| format!("{}: {e}", raw.display()))?;
+    let mut report: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", raw.display()))?;
+    // Every message the run sent: warm-up, fixed rate and max throughput.
+    let accepted: f64 = ["fixed_rate", "max_throughput"].iter().filter_map(|p| report[p]["accepted"].as_f64()).sum();
+    let tck = util::output(Command::new("getconf").arg("CLK_TCK"))
+        .and_then(|t| t.trim().parse::<f64>().ok())
+        .unwrap_or(100.0);
+    let cpu_secs = after.saturating_sub(before) as f64 / tck;
+    report["deployment_cpu_secs"] = json!(cpu_secs);
+    report["deployment_cpu_us_per_msg"] =
+        json!(if accepted > 0.0 { (cpu_secs * 1e6 / accepted * 10.0).round() / 10.0 } else { f64::NAN });
+    Ok(report)
+}
+
+/// `bench server --cluster`: one node on SQLite, then two nodes on one
+/// PostgreSQL with NATS (senders on one, receivers on the other), the same
+/// load on each, unpinned (on two cores the nodes, PostgreSQL, NATS and
+/// the load generator share them): the cost per message, not scaling.
+fn cluster(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
+    let load = || std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(String::from));
+    eprintln!("xtask: load average before: {}", load().unwrap_or_default());
+
+    eprintln!("\nxtask: one node, SQLite");
+    let mut single = start_server(None, data, config)?;
+    let pid = single.pid();
+    let sqlite = run_bench(o, &run_dir.join("sqlite.json"), &single.addr.clone(), None, pid, &|| vec![pid]);
+    single.stop();
+    let sqlite = sqlite?;
+
+    eprintln!("\nxtask: two nodes, PostgreSQL and NATS");
+    let pg = tether_services::Postgres::start()?;
+    let url = pg.create_database("bench")?;
+    let nats = tether_services::Nats::start()?;
+    let shared = run_dir.join("cluster");
+    std::fs::create_dir_all(&shared).map_err(|e| e.to_string())?;
+    let extra = ["--database-url", url.as_str(), "--nats-url", &nats.url()];
+    let mut a = start_node(None, &shared, config, &extra)?;
+    let mut b = start_node(None, &shared, config, &extra)?;
+    let postmaster: u32 = std::fs::read_to_string(pg.dir().join("data/postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next()?.trim().parse().ok())
+        .ok_or("no postmaster.pid")?;
+    let nats_pid = with_children(std::process::id())
+        .into_iter()
+        .find(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "nats-server"));
+    let (pa, pb) = (a.pid(), b.pid());
+    let pids = || {
+        let mut all = vec![pa, pb];
+        all.extend(with_children(postmaster));
+        all.extend(nats_pid);
+        all
+    };
+    let two = run_bench(o, &run_dir.join("cluster.json"), &a.addr.clone(), Some(&b.addr.clone()), pa, &pids);
+    let problems: Vec<String> =
+        a.problems.lock().expect("log lock").iter().chain(b.problems.lock().expect("log lock").iter()).cloned().collect();
+    a.stop();
+    b.stop();
+    let two = two?;
+    eprintln!("xtask: load average after: {}", load().unwrap_or_default());
+
+    let report = json!({
+        "options": { "idle": o.idle, "pairs": o.pairs, "rate": o.rate, "seconds": o.seconds, "size": o.size },
+        "sqlite_one_node": sqlite,
+        "postgres_two_nodes": two,
+        "cluster_log_problems": problems,
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    let out = root().join("target/bench/server-cluster.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap() + "\n")
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let row = |what: &str, f: &dyn Fn(&Value) -> String| {
+        format!("{what:<44} {:>22} {:>26}\n", f(&report["sqlite_one_node"]), f(&report["postgres_two_nodes"]))
+    };
+    let mut t = format!("{:<44} {:>22} {:>26}\n", "", "one node, SQLite", "two nodes, PostgreSQL+NATS");
+    t += &row("fixed rate: offered", &|r| show(&r["fixed_rate"]["offered_rate"], "msgs/s"));
+    t += &row("  delivered / accepted", &|r| {
+        format!("{} / {}", show(&r["fixed_rate"]["delivered"], ""), show(&r["fixed_rate"]["accepted"], ""))
+    });
+    t += &row("  latency p50 / p99 (send -> receiver)", &|r| {
+        format!("{} / {}", show(&r["fixed_rate"]["latency_us"]["p50"], "µs"), show(&r["fixed_rate"]["latency_us"]["p99"], "µs"))
+    });
+    t += &row("  durable ack p50 / p99 (sender)", &|r| {
+        format!(
+            "{} / {}",
+            show(&r["fixed_rate"]["durable_ack_us"]["p50"], "µs"),
+            show(&r["fixed_rate"]["durable_ack_us"]["p99"], "µs")
+        )
+    });
+    t += &row("max throughput: delivered (durable)", &|r| show(&r["max_throughput"]["delivered_per_sec"], "msgs/s"));
+    t += &row("  latency p50 / p99 under max load", &|r| {
+        format!(
+            "{} / {}",
+            show(&r["max_throughput"]["latency_us"]["p50"], "µs"),
+            show(&r["max_throughput"]["latency_us"]["p99"], "µs")
+        )
+    });
+    t += &row("CPU of the whole deployment per message", &|r| show(&r["deployment_cpu_us_per_msg"], "µs"));
+    print!("\n{t}");
+    if !problems.is_empty() {
+        println!("\nthe nodes logged {} warnings or errors (in the JSON)", problems.len());
+    }
+    println!("\nxtask: all numbers in {}", out.display());
+    Ok(())
 }
 
 fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {

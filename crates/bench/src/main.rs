@@ -50,6 +50,10 @@ struct Args {
     /// The server's address, HOST:PORT on a loopback interface.
     #[arg(long)]
     addr: String,
+    /// Another node of the same cluster (HOST:PORT on loopback): receivers
+    /// connect there, senders to `--addr`, so every message crosses nodes.
+    #[arg(long)]
+    receiver_addr: Option<String>,
     /// The server's process id: its RSS and CPU time are read from /proc.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -807,6 +811,22 @@ async fn run(a: Args) -> Result<(), String> {
     }
     let pin =
         health["fingerprint"].as_str().and_then(Fingerprint::parse).ok_or("/healthz has no 64-hex fingerprint")?;
+    // Receivers on another node, if given: the same server key there.
+    let receiver_url = match &a.receiver_addr {
+        Some(other) => {
+            let other: SocketAddr = other.parse().map_err(|e| format!("--receiver-addr {other}: {e}"))?;
+            if !other.ip().is_loopback() {
+                return Err(format!("--receiver-addr must be a loopback address, not {other}"));
+            }
+            let (status, body) = http_get(other, "/healthz").await?;
+            let h: Value = serde_json::from_str(&body).map_err(|e| format!("/healthz of {other}: {e}"))?;
+            if status != 200 || h["fingerprint"] != health["fingerprint"] {
+                return Err(format!("{other} is not a healthy node of the same server (its /healthz: {status} {body})"));
+            }
+            format!("ws://{other}/v1/ws")
+        }
+        None => url.clone(),
+    };
     let metrics_start = scrape(addr).await?;
 
     // ---- accounts
@@ -817,10 +837,10 @@ async fn run(a: Args) -> Result<(), String> {
         (0..a.pairs).map(|i| (format!("bench{tag}s{i}"), format!("bench{tag}r{i}"))).collect();
     let registered: Vec<Result<(Conn, Conn), String>> = futures_util::stream::iter(handles.clone())
         .map(|(s, r)| {
-            let url = url.clone();
+            let (url, receiver_url) = (url.clone(), receiver_url.clone());
             async move {
                 let sender = register(&url, pin, s).await?;
-                let receiver = register(&url, pin, r).await?;
+                let receiver = register(&receiver_url, pin, r).await?;
                 Ok((sender, receiver))
             }
         })
@@ -1130,6 +1150,7 @@ async fn run(a: Args) -> Result<(), String> {
     let report = json!({
         "config": {
             "addr": addr.to_string(),
+            "receiver_addr": a.receiver_addr,
             "idle": a.idle,
             "pairs": a.pairs,
             "rate": a.rate,

@@ -10,18 +10,36 @@
 //! others drop it. A node ignores its own notices (it already acted
 //! locally before publishing).
 //!
+//! The link rendezvous stays in the memory of the node a companion-to-be
+//! is connected to (links.rs); a primary on another node reaches it by
+//! asking (NATS request/reply on `tether.asks`: the node that has the
+//! answer replies, the others stay silent): whose is this link ref, is an
+//! approval held for this new device, is this pairing slot taken, fetch
+//! it, relay this reply to its guest. The approval itself goes out as
+//! a notice: the node that issued the ref retires it, the node holding the
+//! companion-to-be's socket promotes it (and says so, so nobody else keeps
+//! it), and if none holds it the issuing node keeps it for it.
+//!
 //! Without `--nats-url` (one node, the default) nothing is published.
 
-use crate::router::Outbound;
+use crate::links::{PairingError, RefEntry, RefLookup, Replier, ReplyTo};
+use crate::router::{Outbound, Promotion};
 use crate::Shared;
 use futures_util::StreamExt;
 use prost::Message as _;
 use std::sync::{Arc, Weak};
 use tether_proto::ErrorCode;
-use tether_proto::frames::Event;
+use std::time::Duration;
+use tether_proto::frames::{Event, EventBody, LinkApproved, PairingOffer};
 
 /// The subject every node publishes to and listens on.
 pub const SUBJECT: &str = "tether.notices";
+/// The subject of questions only one node can answer.
+pub const ASKS: &str = "tether.asks";
+/// How long an ask waits for the node that has the answer. Nobody
+/// answering is the answer "none has it": unknown refs and the usual "no
+/// approval held" cost this long, only on several nodes.
+const ASK_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// A notice on the wire: who sent it and what it says.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -29,7 +47,7 @@ struct Wire {
     /// The sending node (random per process), so it ignores its own.
     #[prost(uint64, tag = "1")]
     origin: u64,
-    #[prost(oneof = "Notice", tags = "2, 3, 4, 5, 6")]
+    #[prost(oneof = "Notice", tags = "2, 3, 4, 5, 6, 7, 8")]
     notice: Option<Notice>,
 }
 
@@ -53,6 +71,108 @@ pub enum Notice {
     /// This device acknowledged copies: forget its cached queue size.
     #[prost(message, tag = "6")]
     Acked(DeviceRef),
+    /// A primary approved a link: the node that issued the ref retires its
+    /// batch; the node holding the guest's socket promotes it; if none
+    /// does, the issuing node holds the approval.
+    #[prost(message, tag = "7")]
+    Approved(Approval),
+    /// A guest was promoted (its approval delivered): drop any copy of it
+    /// held for later.
+    #[prost(bytes = "vec", tag = "8")]
+    ApprovalTaken(Vec<u8>),
+}
+
+/// A link approval on its way to its guest.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Approval {
+    /// The guest's (the new device's) Noise key.
+    #[prost(bytes = "vec", tag = "1")]
+    pub noise_key: Vec<u8>,
+    /// The ref batch the approval used.
+    #[prost(uint64, tag = "2")]
+    pub batch: u64,
+    #[prost(message, required, tag = "3")]
+    pub event: LinkApproved,
+}
+
+/// A question on the wire.
+#[derive(Clone, PartialEq, prost::Message)]
+struct AskWire {
+    #[prost(uint64, tag = "1")]
+    origin: u64,
+    #[prost(oneof = "Ask", tags = "2, 3, 4, 5, 6")]
+    ask: Option<Ask>,
+}
+
+/// A question only the node holding the answer replies to.
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum Ask {
+    /// Whose is this link ref?
+    #[prost(bytes = "vec", tag = "2")]
+    LinkRef(Vec<u8>),
+    /// Is an approval held for this Noise key? (Taken if so.)
+    #[prost(bytes = "vec", tag = "3")]
+    TakeApproval(Vec<u8>),
+    /// Does a guest here hold this pairing slot?
+    #[prost(uint32, tag = "4")]
+    SlotTaken(u32),
+    /// A device fetches (claims) a pairing slot held here.
+    #[prost(message, tag = "5")]
+    FetchPairing(SlotAsk),
+    /// A device's pairing reply for the guest holding a slot here.
+    #[prost(message, tag = "6")]
+    ReplyPairing(SlotAsk),
+}
+
+/// A device's question about a pairing slot.
+#[derive(Clone, PartialEq, prost::Message)]
+struct SlotAsk {
+    #[prost(uint32, tag = "1")]
+    slot: u32,
+    #[prost(message, required, tag = "2")]
+    device: DeviceRef,
+    /// The reply's payload and lookup (`ReplyPairing` only).
+    #[prost(bytes = "vec", tag = "3")]
+    payload: Vec<u8>,
+    #[prost(bytes = "vec", tag = "4")]
+    lookup: Vec<u8>,
+}
+
+/// A reply on the wire.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ReplyWire {
+    #[prost(oneof = "Reply", tags = "1, 2, 3, 4, 5, 6")]
+    reply: Option<Reply>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+enum Reply {
+    /// The ref is valid: its guest's key and batch.
+    #[prost(message, tag = "1")]
+    Ref(RefFound),
+    /// The ref was issued here but expired.
+    #[prost(bool, tag = "2")]
+    RefExpired(bool),
+    #[prost(message, tag = "3")]
+    Approval(LinkApproved),
+    /// Yes (the slot is taken; a reply relayed).
+    #[prost(bool, tag = "4")]
+    Yes(bool),
+    /// A fetched slot's offer.
+    #[prost(bytes = "vec", tag = "5")]
+    Offer(Vec<u8>),
+    /// The slot is here but the request is refused: this side relayed its
+    /// replies already.
+    #[prost(bool, tag = "6")]
+    TooManyReplies(bool),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+struct RefFound {
+    #[prost(bytes = "vec", tag = "1")]
+    noise_key: Vec<u8>,
+    #[prost(uint64, tag = "2")]
+    batch: u64,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash, prost::Message)]
@@ -114,6 +234,7 @@ impl Cluster {
             .name("tether-server")
             .retry_on_initial_connect()
             .max_reconnects(None)
+            .request_timeout(Some(ASK_TIMEOUT))
             .event_callback(move |event| {
                 let reconnected = matches!(event, async_nats::Event::Connected);
                 if reconnected {
@@ -151,16 +272,81 @@ impl Cluster {
         });
     }
 
+    /// Asks the other nodes; `None` if none answered in time (or alone).
+    async fn ask(&self, ask: Ask) -> Option<Reply> {
+        let nats = self.nats.as_ref()?;
+        let bytes = AskWire { origin: self.origin, ask: Some(ask) }.encode_to_vec();
+        match nats.request(ASKS, bytes.into()).await {
+            Ok(msg) => ReplyWire::decode(msg.payload.as_ref()).ok()?.reply,
+            Err(e) => {
+                if !matches!(e.kind(), async_nats::RequestErrorKind::TimedOut | async_nats::RequestErrorKind::NoResponders) {
+                    tracing::warn!("asking the other nodes failed: {e}");
+                }
+                None
+            }
+        }
+    }
+
+    /// A link ref another node issued: what its lookup says there.
+    pub async fn link_ref(&self, link_ref: &[u8]) -> RefLookup {
+        match self.ask(Ask::LinkRef(link_ref.to_vec())).await {
+            Some(Reply::Ref(found)) => match <[u8; 32]>::try_from(found.noise_key.as_slice()) {
+                Ok(noise_key) => RefLookup::Valid(RefEntry { noise_key, batch: found.batch }),
+                Err(_) => RefLookup::Unknown,
+            },
+            Some(Reply::RefExpired(_)) => RefLookup::Expired,
+            _ => RefLookup::Unknown,
+        }
+    }
+
+    /// An approval another node holds for the device with this Noise key
+    /// (taken from it).
+    pub async fn take_approval(&self, noise_key: &[u8; 32]) -> Option<LinkApproved> {
+        match self.ask(Ask::TakeApproval(noise_key.to_vec())).await? {
+            Reply::Approval(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Whether a guest on another node holds pairing slot `slot`.
+    pub async fn slot_taken(&self, slot: u16) -> bool {
+        matches!(self.ask(Ask::SlotTaken(slot.into())).await, Some(Reply::Yes(_)))
+    }
+
+    /// Fetches (claims, for `device`) a pairing slot a guest on another
+    /// node holds: its offer.
+    pub async fn fetch_pairing(&self, slot: u16, device: (&str, u32)) -> Result<Vec<u8>, PairingError> {
+        let ask = SlotAsk { slot: slot.into(), device: DeviceRef::new(device.0, device.1), ..SlotAsk::default() };
+        match self.ask(Ask::FetchPairing(ask)).await {
+            Some(Reply::Offer(payload)) => Ok(payload),
+            _ => Err(PairingError::Unknown),
+        }
+    }
+
+    /// Relays `device`'s pairing reply to the guest on another node that
+    /// holds slot `slot`.
+    pub async fn reply_pairing(&self, slot: u16, device: (&str, u32), payload: Vec<u8>, lookup: Vec<u8>) -> Result<(), PairingError> {
+        let ask = SlotAsk { slot: slot.into(), device: DeviceRef::new(device.0, device.1), payload, lookup };
+        match self.ask(Ask::ReplyPairing(ask)).await {
+            Some(Reply::Yes(_)) => Ok(()),
+            Some(Reply::TooManyReplies(_)) => Err(PairingError::TooManyReplies),
+            _ => Err(PairingError::Unknown),
+        }
+    }
+
     /// Listens for the other nodes' notices and acts on those for this
-    /// node's devices, until the server is gone.
+    /// node's devices, and answers the asks it has the answer to, until
+    /// the server is gone.
     pub async fn listen(&self, shared: Weak<Shared>) -> Result<(), crate::Error> {
         let Some(nats) = &self.nats else { return Ok(()) };
-        let mut notices =
-            nats.subscribe(SUBJECT).await.map_err(|e| crate::Error::Config(format!("NATS subscribe: {e}")))?;
+        let subscribe_error = |e| crate::Error::Config(format!("NATS subscribe: {e}"));
+        let mut notices = nats.subscribe(SUBJECT).await.map_err(subscribe_error)?;
+        let mut asks = nats.subscribe(ASKS).await.map_err(subscribe_error)?;
         let origin = self.origin;
+        let weak = shared.clone();
         tokio::spawn(async move {
             while let Some(msg) = notices.next().await {
-                let Some(s) = shared.upgrade() else { break };
+                let Some(s) = weak.upgrade() else { break };
                 match Wire::decode(msg.payload.as_ref()) {
                     Ok(Wire { origin: from, notice: Some(notice) }) if from != origin => apply(&s, notice),
                     Ok(_) => {}
@@ -168,7 +354,88 @@ impl Cluster {
                 }
             }
         });
+        let nats = nats.clone();
+        tokio::spawn(async move {
+            while let Some(msg) = asks.next().await {
+                let Some(s) = shared.upgrade() else { break };
+                let (Some(reply_to), Ok(AskWire { origin: from, ask: Some(ask) })) =
+                    (msg.reply, AskWire::decode(msg.payload.as_ref()))
+                else {
+                    continue;
+                };
+                if from == origin {
+                    continue;
+                }
+                if let Some(reply) = answer(&s, ask) {
+                    let bytes = ReplyWire { reply: Some(reply) }.encode_to_vec();
+                    if let Err(e) = nats.publish(reply_to, bytes.into()).await {
+                        tracing::warn!("a reply to another node was dropped: {e}");
+                    }
+                }
+            }
+        });
         Ok(())
+    }
+}
+
+/// This node's answer to another's ask, if it has one.
+fn answer(s: &Shared, ask: Ask) -> Option<Reply> {
+    let now = s.clock.now_ms();
+    match ask {
+        Ask::LinkRef(link_ref) => match s.links.lookup(&link_ref, now) {
+            RefLookup::Valid(e) => Some(Reply::Ref(RefFound { noise_key: e.noise_key.to_vec(), batch: e.batch })),
+            RefLookup::Expired => Some(Reply::RefExpired(true)),
+            RefLookup::Unknown => None,
+        },
+        Ask::TakeApproval(key) => {
+            let key = <[u8; 32]>::try_from(key.as_slice()).ok()?;
+            s.links.take_approval(&key, now).map(Reply::Approval)
+        }
+        Ask::SlotTaken(slot) => s.links.has_pairing(u16::try_from(slot).ok()?, now).then_some(Reply::Yes(true)),
+        Ask::FetchPairing(a) => {
+            let slot = u16::try_from(a.slot).ok()?;
+            s.links.fetch_pairing(slot, (&a.device.handle, a.device.device_id), now).ok().map(Reply::Offer)
+        }
+        Ask::ReplyPairing(a) => {
+            let slot = u16::try_from(a.slot).ok()?;
+            match s.links.reply_pairing(slot, Replier::Device(&a.device.handle, a.device.device_id), now) {
+                Ok(ReplyTo::Owner(guest)) => {
+                    guest.push(Outbound::Event(Box::new(Event {
+                        body: Some(EventBody::PairingAnswer(PairingOffer { payload: a.payload, lookup: a.lookup })),
+                    })));
+                    Some(Reply::Yes(true))
+                }
+                Err(PairingError::TooManyReplies) => Some(Reply::TooManyReplies(true)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Delivers a link approval on this node, as far as it can: retires the
+/// ref batch if it was issued here, promotes the guest if its socket is
+/// here (and tells the others it was), and holds the approval for the
+/// guest if the batch was issued here and the guest is not. The node where
+/// the primary approved runs this, then tells the others (`Approved`),
+/// which run it too.
+pub fn deliver_approval(s: &Shared, approval: Approval) {
+    let Ok(noise_key) = <[u8; 32]>::try_from(approval.noise_key.as_slice()) else { return };
+    let now = s.clock.now_ms();
+    let issued_here = s.links.retire(&RefEntry { noise_key, batch: approval.batch }, now);
+    let event = approval.event;
+    if let Some(guest) = s.router.guest(&noise_key) {
+        guest.push(Outbound::Promote(Box::new(Promotion {
+            handle: event.handle.clone(),
+            device_id: event.device_id,
+            event: Event { body: Some(EventBody::LinkApproved(event)) },
+        })));
+        s.cluster.tell(Notice::ApprovalTaken(noise_key.to_vec()));
+    } else if issued_here {
+        let (handle, device_id) = (event.handle.clone(), event.device_id);
+        let elsewhere = crate::links::Source::of(std::net::IpAddr::from([0, 0, 0, 0]));
+        if s.links.hold_approval(noise_key, event, elsewhere, now).is_err() {
+            tracing::warn!(%handle, device_id, "no room to hold a link approval");
+        }
     }
 }
 
@@ -193,6 +460,12 @@ fn apply(s: &Arc<Shared>, notice: Notice) {
         }
         Notice::DevicesChanged(a) => s.forget_devices(&a.handle),
         Notice::Acked(d) => s.usage.forget(&d.handle, d.device_id),
+        Notice::Approved(a) => deliver_approval(s, a),
+        Notice::ApprovalTaken(key) => {
+            if let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) {
+                s.links.take_approval(&key, s.clock.now_ms());
+            }
+        }
     }
 }
 

@@ -266,7 +266,17 @@ impl Conn {
         match device {
             Some(d) if d.removed_ms.is_some() => Err(End::Close(ErrorCode::DeviceRemoved)),
             Some(d) => {
-                let approval = self.s.links.take_approval(&self.key, self.s.clock.now_ms());
+                let now = self.s.clock.now_ms();
+                let mut approval = self.s.links.take_approval(&self.key, now);
+                // Linked moments ago through another node, and never
+                // connected since: that node may hold its approval.
+                if approval.is_none()
+                    && self.s.cluster.is_shared()
+                    && d.active_ms <= d.linked_ms
+                    && now.saturating_sub(d.linked_ms) < crate::links::APPROVAL_TTL_MS
+                {
+                    approval = self.s.cluster.take_approval(&self.key).await;
+                }
                 self.become_device(d.handle, d.device_id, approval.map(EventBody::LinkApproved)).await
             }
             None => {

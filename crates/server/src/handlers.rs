@@ -144,9 +144,9 @@ async fn handle_now(c: &mut Conn, req: Request) -> Result<ResponseBody> {
             }))
         }
         Request::ApproveLink(r) => approve_link(c, r).await,
-        Request::PairingPublish(r) => pairing_publish(c, r),
-        Request::PairingFetch(r) => pairing_fetch(c, r),
-        Request::PairingReply(r) => pairing_reply(c, r),
+        Request::PairingPublish(r) => pairing_publish(c, r).await,
+        Request::PairingFetch(r) => pairing_fetch(c, r).await,
+        Request::PairingReply(r) => pairing_reply(c, r).await,
         Request::PublishEntrySignature(r) => publish_entry_signature(c, r).await,
         Request::RestoreLookup(r) => restore_lookup(c, r).await,
         Request::Restore(r) => restore(c, r).await,
@@ -352,28 +352,37 @@ fn list_ids(list: &DeviceList) -> BTreeSet<u32> {
 // ----------------------------------------------------------------- requests
 
 /// A guest opens (or replaces) its pairing slot with its first PAKE message.
-fn pairing_publish(c: &mut Conn, r: PairingPublish) -> Result<ResponseBody> {
+async fn pairing_publish(c: &mut Conn, r: PairingPublish) -> Result<ResponseBody> {
     guest(c)?;
     let slot = slot_arg(&r.lookup)?;
     if r.payload.is_empty() || r.payload.len() > MAX_PAIRING_OFFER {
         return Err(bad(format!("a pairing offer is 1 to {MAX_PAIRING_OFFER} bytes")));
     }
     let now = c.s.clock.now_ms();
+    // A slot is unique over all nodes: a device on any node fetches it.
+    if c.s.cluster.is_shared() && !c.s.links.has_pairing(slot, now) && c.s.cluster.slot_taken(slot).await {
+        return Err(pairing_failure(PairingError::Taken));
+    }
     let expires = now + c.s.config.pairing_ttl.as_millis() as u64;
     c.s.links.publish_pairing(slot, c.handle.clone(), r.payload, c.source, now, expires).map_err(pairing_failure)?;
     Ok(ResponseBody::Done(Done {}))
 }
 
 /// A device claims a slot (the first fetch wins; one guess per code).
-fn pairing_fetch(c: &mut Conn, r: PairingFetch) -> Result<ResponseBody> {
+async fn pairing_fetch(c: &mut Conn, r: PairingFetch) -> Result<ResponseBody> {
     let (handle, device_id) = device(c)?;
     let slot = slot_arg(&r.lookup)?;
-    let payload = c.s.links.fetch_pairing(slot, (&handle, device_id), c.s.clock.now_ms()).map_err(pairing_failure)?;
+    let mut fetched = c.s.links.fetch_pairing(slot, (&handle, device_id), c.s.clock.now_ms());
+    if matches!(fetched, Err(PairingError::Unknown)) && c.s.cluster.is_shared() {
+        // The guest that holds it may be on another node.
+        fetched = c.s.cluster.fetch_pairing(slot, (&handle, device_id)).await;
+    }
+    let payload = fetched.map_err(pairing_failure)?;
     Ok(ResponseBody::Pairing(PairingOffer { payload, lookup: r.lookup }))
 }
 
 /// Relays a PAKE message between a slot's guest and its claimer.
-fn pairing_reply(c: &mut Conn, r: PairingReply) -> Result<ResponseBody> {
+async fn pairing_reply(c: &mut Conn, r: PairingReply) -> Result<ResponseBody> {
     let slot = slot_arg(&r.lookup)?;
     if r.payload.is_empty() || r.payload.len() > MAX_PAIRING_REPLY {
         return Err(bad(format!("a pairing reply is 1 to {MAX_PAIRING_REPLY} bytes")));
@@ -382,14 +391,31 @@ fn pairing_reply(c: &mut Conn, r: PairingReply) -> Result<ResponseBody> {
         Session::Guest => Replier::Guest(c.handle.id),
         Session::Device { handle, device_id } => Replier::Device(handle, *device_id),
     };
-    let to = c.s.links.reply_pairing(slot, from, c.s.clock.now_ms()).map_err(pairing_failure)?;
-    let conn = match to {
-        ReplyTo::Owner(conn) => conn,
-        ReplyTo::Claimer(handle, device_id) => c.s.router.device(&handle, device_id).ok_or_else(unknown_pairing)?,
+    let device = match &from {
+        Replier::Device(h, d) => Some((h.to_string(), *d)),
+        Replier::Guest(_) => None,
     };
-    conn.push(Outbound::Event(Box::new(Event {
-        body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload, lookup: r.lookup })),
-    })));
+    let to = match c.s.links.reply_pairing(slot, from, c.s.clock.now_ms()) {
+        Err(PairingError::Unknown) if c.s.cluster.is_shared() && device.is_some() => {
+            // A device's reply to a guest on another node: relayed there.
+            let (h, d) = device.expect("checked");
+            c.s.cluster.reply_pairing(slot, (&h, d), r.payload, r.lookup).await.map_err(pairing_failure)?;
+            return Ok(ResponseBody::Done(Done {}));
+        }
+        to => to.map_err(pairing_failure)?,
+    };
+    let answer = Event { body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload, lookup: r.lookup })) };
+    match to {
+        ReplyTo::Owner(conn) => conn.push(Outbound::Event(Box::new(answer))),
+        // The claimer, wherever it is connected (on one node: here, or
+        // the reply is refused as before).
+        ReplyTo::Claimer(handle, device_id) => {
+            if !c.s.cluster.is_shared() && c.s.router.device(&handle, device_id).is_none() {
+                return Err(unknown_pairing());
+            }
+            c.s.push_event(&handle, device_id, answer);
+        }
+    }
     Ok(ResponseBody::Done(Done {}))
 }
 
@@ -1060,7 +1086,12 @@ async fn older_list(s: &Shared, handle: &str, stated: Option<u64>) -> Result<boo
 async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
     let handle = primary(c)?;
     let now = c.s.clock.now_ms();
-    let entry = match c.s.links.lookup(&r.link_ref, now) {
+    let mut lookup = c.s.links.lookup(&r.link_ref, now);
+    if matches!(lookup, RefLookup::Unknown) && c.s.cluster.is_shared() {
+        // Issued by another node: the companion-to-be is connected there.
+        lookup = c.s.cluster.link_ref(&r.link_ref).await;
+    }
+    let entry = match lookup {
         RefLookup::Valid(e) => e,
         RefLookup::Expired => {
             return Err(Failure::new(ErrorCode::ExpiredRef, "that QR code expired: ask the companion for a new one"));
@@ -1120,8 +1151,15 @@ async fn approve_link(c: &mut Conn, r: ApproveLink) -> Result<ResponseBody> {
         c.s.links.approval_room(&entry.noise_key, c.source, now).map_err(|e| rendezvous_full(e, "link approvals"))?;
     }
     apply_list(&c.s, &a, signed, list.version, Some(add), vec![], &active).await?;
-    c.s.links.retire(&entry, now);
     tracing::info!(%handle, device_id = r.device_id, "companion linked");
+    if c.s.cluster.is_shared() {
+        // The ref, the guest's socket or both may be on other nodes.
+        let approval = crate::cluster::Approval { noise_key: entry.noise_key.to_vec(), batch: entry.batch, event };
+        crate::cluster::deliver_approval(&c.s, approval.clone());
+        c.s.cluster.tell(crate::cluster::Notice::Approved(approval));
+        return Ok(ResponseBody::Done(Done {}));
+    }
+    c.s.links.retire(&entry, now);
     match waiting {
         Some(conn) => conn.push(Outbound::Promote(Box::new(Promotion {
             handle,

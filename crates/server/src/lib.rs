@@ -234,13 +234,16 @@ impl Server {
         blobs.tidy(store.as_ref()).await?;
         // With other nodes: NATS carries their wake-ups. Whenever it
         // (re)connects, every device here drains its queue from the store,
-        // in case a wake-up was lost while it was away.
+        // and every cached device set and queue size is read again, in
+        // case a notice was lost while it was away.
         let (cluster, reconnected) = match &config.nats_url {
             Some(url) => {
                 let slot: Arc<std::sync::OnceLock<std::sync::Weak<Shared>>> = Arc::default();
                 let on_reconnect = slot.clone();
                 let cluster = cluster::Cluster::connect(url, move || {
                     if let Some(s) = on_reconnect.get().and_then(std::sync::Weak::upgrade) {
+                        s.active.lock().expect("cache lock").clear();
+                        s.usage.clear();
                         s.router.lag_all();
                     }
                 })

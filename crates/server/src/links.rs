@@ -18,7 +18,7 @@ use tether_proto::frames::LinkApproved;
 
 /// How long an approval waits for a companion that was offline when its
 /// primary approved it.
-const APPROVAL_TTL_MS: u64 = 10 * 60 * 1000;
+pub const APPROVAL_TTL_MS: u64 = 10 * 60 * 1000;
 /// Most replies each side of a pairing slot may relay.
 pub const MAX_PAIRING_REPLIES: u8 = 4;
 
@@ -171,7 +171,12 @@ impl Links {
                 pairings: BoundedMap::new(caps.pairings, caps.per_source),
                 slot_of: HashMap::new(),
                 approvals: BoundedMap::new(caps.approvals, caps.per_source),
-                next_batch: 0,
+                // Random, so batch ids of several nodes do not collide.
+                next_batch: {
+                    let mut b = [0u8; 8];
+                    getrandom::fill(&mut b).expect("OS randomness");
+                    u64::from_le_bytes(b) >> 1
+                },
             }),
         }
     }
@@ -239,14 +244,17 @@ impl Links {
         }
     }
 
-    /// Retires every ref of the entry's batch (refs are single-use).
-    pub fn retire(&self, entry: &RefEntry, now_ms: u64) {
+    /// Retires every ref of the entry's batch (refs are single-use);
+    /// false if this node holds no such batch.
+    pub fn retire(&self, entry: &RefEntry, now_ms: u64) -> bool {
         let mut t = self.lock(now_ms);
         if t.batches.get(&entry.noise_key).is_some_and(|(b, _)| b.id == entry.batch)
             && let Some(old) = t.batches.remove(&entry.noise_key)
         {
             t.forget_refs(&old);
+            return true;
         }
+        false
     }
 
     /// Is there room to hold an approval from `source`?
@@ -293,6 +301,11 @@ impl Links {
         t.pairings.insert(slot, new, source, expires_ms, heap).map_err(PairingError::Refused)?;
         t.slot_of.insert(conn_id, slot);
         Ok(())
+    }
+
+    /// Whether a guest here holds slot `slot`.
+    pub fn has_pairing(&self, slot: u16, now_ms: u64) -> bool {
+        self.lock(now_ms).pairings.get(&slot).is_some()
     }
 
     /// A device fetches slot `slot`: the first fetch claims it; only the

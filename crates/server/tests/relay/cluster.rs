@@ -8,7 +8,9 @@
 //! every acknowledged message arrives exactly once.
 
 use crate::common::*;
+use tether_proto::ErrorCode;
 use tether_proto::frames::*;
+use tether_proto::noise::StaticKey;
 use tether_server::{Config, DatabaseUrl, ManualClock};
 
 /// Two nodes on one database, and the NATS between them. Start it from
@@ -97,7 +99,6 @@ async fn a_device_removed_through_one_node_loses_its_socket_on_the_other_at_once
 async fn a_node_killed_mid_traffic_loses_nothing_its_devices_move_and_each_message_arrives_once() {
     use crate::crash::start_with;
     use std::collections::HashSet;
-    use tether_proto::noise::StaticKey;
 
     let postgres = tether_services::Postgres::start().unwrap();
     let url = postgres.create_database("cluster").unwrap();
@@ -188,4 +189,112 @@ async fn a_node_killed_mid_traffic_loses_nothing_its_devices_move_and_each_messa
     let mut b = b;
     b.child.kill().unwrap();
     b.child.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_companion_links_through_node_b_while_its_primary_is_on_node_a() {
+    let nodes = TwoNodes::start().await;
+    let (mut alice, mut primary) = register(&nodes.a, "alice").await;
+
+    // Online: the companion-to-be shows its QR (refs) from node B; the
+    // primary approves through node A; node B promotes it.
+    let mut companion = nodes.b.guest().await;
+    let refs = match companion.ok(Request::RequestLinkRefs(RequestLinkRefs {})).await {
+        ResponseBody::LinkRefs(r) => r.refs,
+        other => panic!("unexpected {other:?}"),
+    };
+    let new_list = alice.with_device(entry(1, &companion.key, "chrome/linux"));
+    let approve = |link_ref: Vec<u8>, device_id, new_list| {
+        Request::ApproveLink(ApproveLink {
+            link_ref,
+            device_id,
+            new_list: Some(new_list),
+            approval: b"signed identity + hmac".to_vec(),
+        })
+    };
+    primary.ok(approve(refs[0].link_ref.clone(), 1, new_list)).await;
+    match companion.event().await {
+        EventBody::LinkApproved(a) => assert_eq!((a.handle.as_str(), a.device_id), ("alice", 1)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // It is a device now, on node B: messages from the primary reach it.
+    primary.ok(send_req(1, vec![("alice", 1, b"history".to_vec())])).await;
+    assert_eq!(companion.envelope().await.ciphertext, b"history");
+    // The batch is retired everywhere: its other refs are single-use too.
+    primary
+        .fails(approve(refs[1].link_ref.clone(), 2, alice.with_device(entry(2, &StaticKey::generate(), "x"))), ErrorCode::UnknownRef)
+        .await;
+    alice.without_device(2);
+    alice.list.version -= 2;
+
+    // Offline: the next companion-to-be got its refs from node B and went
+    // away; the primary approves through node A; it comes back through
+    // node A and gets its approval first.
+    let mut second = nodes.b.guest().await;
+    let refs = match second.ok(Request::RequestLinkRefs(RequestLinkRefs {})).await {
+        ResponseBody::LinkRefs(r) => r.refs,
+        other => panic!("unexpected {other:?}"),
+    };
+    let key = second.key.clone();
+    drop(second);
+    let new_list = alice.with_device(entry(3, &key, "firefox/linux"));
+    primary.ok(approve(refs[0].link_ref.clone(), 3, new_list)).await;
+    let mut second = reconnect(&nodes.a, &key).await;
+    match second.event().await {
+        EventBody::LinkApproved(a) => assert_eq!((a.handle.as_str(), a.device_id), ("alice", 3)),
+        other => panic!("unexpected {other:?}"),
+    }
+    // Taken once: connecting again brings no second approval.
+    drop(second);
+    let mut again = reconnect(&nodes.b, &key).await;
+    again.ping().await;
+    assert!(again.events.iter().all(|e| !matches!(e, EventBody::LinkApproved(_))));
+    // An unknown ref is refused as on one node.
+    primary
+        .fails(approve(vec![7; 16], 4, alice.with_device(entry(4, &StaticKey::generate(), "x"))), ErrorCode::UnknownRef)
+        .await;
+    nodes.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pairing_code_shown_through_one_node_is_answered_through_the_other() {
+    let nodes = TwoNodes::start().await;
+    let (_alice, mut alice) = register(&nodes.a, "alice").await;
+    let (_mallory, mut mallory) = register(&nodes.b, "mallory").await;
+    let slot = |n: u16| n.to_be_bytes().to_vec();
+    let publish = |n: u16, p: &[u8]| Request::PairingPublish(PairingPublish { lookup: slot(n), payload: p.to_vec() });
+    let fetch = |n: u16| Request::PairingFetch(PairingFetch { lookup: slot(n) });
+    let reply = |n: u16, p: &[u8]| Request::PairingReply(PairingReply { lookup: slot(n), payload: p.to_vec() });
+    async fn answer(c: &mut Client) -> Vec<u8> {
+        match c.event().await {
+            EventBody::PairingAnswer(p) => p.payload,
+            other => panic!("expected a pairing answer, got {other:?}"),
+        }
+    }
+
+    // The companion-to-be shows its code through node B.
+    let mut guest = nodes.b.guest().await;
+    guest.ok(publish(4321, b"guest's spake2 message")).await;
+    // No guest on node A can take the same slot.
+    nodes.a.guest().await.fails(publish(4321, b"x"), ErrorCode::PairingSlotTaken).await;
+    // Alice's primary, on node A, claims it and the PAKE runs both ways.
+    match alice.ok(fetch(4321)).await {
+        ResponseBody::Pairing(p) => assert_eq!(p.payload, b"guest's spake2 message"),
+        other => panic!("{other:?}"),
+    }
+    mallory.fails(fetch(4321), ErrorCode::UnknownPairing).await;
+    alice.ok(reply(4321, b"alice's spake2 message")).await;
+    assert_eq!(answer(&mut guest).await, b"alice's spake2 message");
+    guest.ok(reply(4321, b"guest's confirmation")).await;
+    assert_eq!(answer(&mut alice).await, b"guest's confirmation");
+    // Mallory (node B, where the slot is) cannot reply on alice's claim.
+    mallory.fails(reply(4321, b"x"), ErrorCode::UnknownPairing).await;
+    // At most four replies per side, across nodes too.
+    for i in 0..3 {
+        alice.ok(reply(4321, &[i])).await;
+    }
+    alice.fails(reply(4321, b"fifth"), ErrorCode::BadRequest).await;
+    // An unknown code is unknown on every node.
+    alice.fails(fetch(999), ErrorCode::UnknownPairing).await;
+    nodes.stop().await;
 }
