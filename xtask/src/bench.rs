@@ -865,7 +865,8 @@ mod tests {
     fn parses_flags_with_defaults() {
         assert_eq!(parse(&[]).unwrap(), Opts::default());
         let o = parse(&args("--idle 200 --pairs=4 --rate 1_000 --seconds 2 --size 64")).unwrap();
-        assert_eq!(o, Opts { idle: 200, pairs: 4, rate: 1000, seconds: 2, size: 64 });
+        assert_eq!(o, Opts { idle: 200, pairs: 4, rate: 1000, seconds: 2, size: 64, cluster: false });
+        assert!(parse(&args("--cluster --idle 0")).unwrap().cluster);
         assert!(parse(&args("--idle")).is_err());
         assert!(parse(&args("--idle x")).is_err());
         assert!(parse(&args("--pairs 0")).is_err());
