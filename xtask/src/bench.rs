@@ -371,6 +371,21 @@ fn server(args: &[String]) -> Result {
     result
 }
 
+/// tether-bench with the run's options against the server at `addr`
+/// (process `pid`), its report to `raw`.
+fn bench_command(o: &Opts, cpu: Option<u32>, addr: &str, pid: u32, raw: &Path) -> Command {
+    let mut cmd = launch(cpu, &release_bin("tether-bench"));
+    cmd.args(["--addr", addr, "--server-pid", &pid.to_string()])
+        .args(["--idle", &o.idle.to_string()])
+        .args(["--pairs", &o.pairs.to_string()])
+        .args(["--rate", &o.rate.to_string()])
+        .args(["--seconds", &o.seconds.to_string()])
+        .args(["--size", &o.size.to_string()])
+        .arg("--out")
+        .arg(raw);
+    cmd
+}
+
 /// CPU time (user + system) of processes, in clock ticks, from /proc.
 fn cpu_ticks(pids: &[u32]) -> u64 {
     pids.iter()
@@ -416,15 +431,7 @@ fn run_bench(
     pid: u32,
     pids: &dyn Fn() -> Vec<u32>,
 ) -> Result<Value> {
-    let mut cmd = launch(None, &release_bin("tether-bench"));
-    cmd.args(["--addr", addr, "--server-pid", &pid.to_string()])
-        .args(["--idle", &o.idle.to_string()])
-        .args(["--pairs", &o.pairs.to_string()])
-        .args(["--rate", &o.rate.to_string()])
-        .args(["--seconds", &o.seconds.to_string()])
-        .args(["--size", &o.size.to_string()])
-        .arg("--out")
-        .arg(raw);
+    let mut cmd = bench_command(o, None, addr, pid, raw);
     if let Some(other) = receiver_addr {
         cmd.args(["--receiver-addr", other]);
     }
@@ -585,15 +592,7 @@ fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
         eprintln!("xtask: warning: {n}");
     }
     let raw = run_dir.join("bench.json");
-    let mut cmd = launch(bench_cpu, &release_bin("tether-bench"));
-    cmd.args(["--addr", &server.addr, "--server-pid", &pid.to_string()])
-        .args(["--idle", &o.idle.to_string()])
-        .args(["--pairs", &o.pairs.to_string()])
-        .args(["--rate", &o.rate.to_string()])
-        .args(["--seconds", &o.seconds.to_string()])
-        .args(["--size", &o.size.to_string()])
-        .arg("--out")
-        .arg(&raw);
+    let mut cmd = bench_command(o, bench_cpu, &server.addr, pid, &raw);
     let bench_result = {
         let _t = Timer::start("benchmark run");
         util::run(&mut cmd)

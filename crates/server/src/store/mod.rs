@@ -59,6 +59,78 @@ impl StoreError {
     }
 }
 
+/// u64 as the databases' signed 64-bit integer (saturating).
+fn i(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A stored signed 64-bit integer as u64 (negative: 0).
+fn u(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// What both backends' rows can be read as: the column types of the
+/// accounts and devices tables.
+trait Columns: sqlx::Row
+where
+    for<'a> &'a str: sqlx::ColumnIndex<Self>,
+{
+    fn int(&self, col: &str) -> i64;
+    fn opt_int(&self, col: &str) -> Option<i64>;
+    fn text(&self, col: &str) -> String;
+    fn bytes(&self, col: &str) -> Vec<u8>;
+}
+
+macro_rules! columns {
+    ($row:ty) => {
+        impl super::Columns for $row {
+            fn int(&self, col: &str) -> i64 {
+                sqlx::Row::get(self, col)
+            }
+            fn opt_int(&self, col: &str) -> Option<i64> {
+                sqlx::Row::get(self, col)
+            }
+            fn text(&self, col: &str) -> String {
+                sqlx::Row::get(self, col)
+            }
+            fn bytes(&self, col: &str) -> Vec<u8> {
+                sqlx::Row::get(self, col)
+            }
+        }
+    };
+}
+use columns;
+
+fn account_row<R: Columns>(r: &R) -> Account
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Account {
+        handle: r.text("handle"),
+        account_key: r.bytes("account_key"),
+        list_version: u(r.int("list_version")),
+        list_body: r.bytes("list_body"),
+        list_sig: r.bytes("list_sig"),
+        next_device: r.int("next_device") as u32,
+    }
+}
+
+fn device_row<R: Columns>(r: &R) -> Device
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    Device {
+        handle: r.text("handle"),
+        device_id: r.int("device_id") as u32,
+        noise_key: r.bytes("noise_key"),
+        platform: r.text("platform"),
+        name: r.text("name"),
+        linked_ms: u(r.int("linked_ms")),
+        active_ms: u(r.int("active_ms")),
+        removed_ms: r.opt_int("removed_ms").map(u),
+    }
+}
+
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

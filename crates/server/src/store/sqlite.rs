@@ -59,37 +59,7 @@ impl SqliteStore {
     }
 }
 
-fn i(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-fn u(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-fn account_row(r: &SqliteRow) -> Account {
-    Account {
-        handle: r.get("handle"),
-        account_key: r.get("account_key"),
-        list_version: u(r.get("list_version")),
-        list_body: r.get("list_body"),
-        list_sig: r.get("list_sig"),
-        next_device: r.get::<i64, _>("next_device") as u32,
-    }
-}
-
-fn device_row(r: &SqliteRow) -> Device {
-    Device {
-        handle: r.get("handle"),
-        device_id: r.get::<i64, _>("device_id") as u32,
-        noise_key: r.get("noise_key"),
-        platform: r.get("platform"),
-        name: r.get("name"),
-        linked_ms: u(r.get("linked_ms")),
-        active_ms: u(r.get("active_ms")),
-        removed_ms: r.get::<Option<i64>, _>("removed_ms").map(u),
-    }
-}
+columns!(SqliteRow);
 
 fn key_taken(e: sqlx::Error) -> StoreError {
     match &e {
