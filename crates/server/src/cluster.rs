@@ -47,7 +47,7 @@ struct Wire {
     /// The sending node (random per process), so it ignores its own.
     #[prost(uint64, tag = "1")]
     origin: u64,
-    #[prost(oneof = "Notice", tags = "2, 3, 4, 5, 6, 7, 8")]
+    #[prost(oneof = "Notice", tags = "2, 3, 4, 5, 6, 7, 8, 9")]
     notice: Option<Notice>,
 }
 
@@ -80,6 +80,58 @@ pub enum Notice {
     /// held for later.
     #[prost(bytes = "vec", tag = "8")]
     ApprovalTaken(Vec<u8>),
+    /// A rate-limited action one node allowed: every node counts it too,
+    /// so an account or a network spread over several nodes gets one
+    /// allowance, not one per node.
+    #[prost(message, tag = "9")]
+    Spent(Spent),
+}
+
+/// What [`Notice::Spent`] counts.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Spent {
+    #[prost(oneof = "Spend", tags = "1, 2, 3")]
+    pub spend: Option<Spend>,
+}
+
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum Spend {
+    /// `claimer` took a one-time key of (`handle`, `device_id`).
+    #[prost(message, tag = "1")]
+    Claim(ClaimRef),
+    /// `account` looked up `handle`.
+    #[prost(message, tag = "2")]
+    Lookup(LookupRef),
+    /// A restore attempt from this source (its address or /64: 4 or 16
+    /// bytes).
+    #[prost(bytes = "vec", tag = "3")]
+    Restore(Vec<u8>),
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ClaimRef {
+    #[prost(string, tag = "1")]
+    pub claimer: String,
+    #[prost(message, required, tag = "2")]
+    pub device: DeviceRef,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LookupRef {
+    #[prost(string, tag = "1")]
+    pub account: String,
+    #[prost(string, tag = "2")]
+    pub handle: String,
+}
+
+impl Spend {
+    /// A restore attempt from `source`.
+    pub fn restore(source: crate::links::Source) -> Self {
+        match source.ip() {
+            std::net::IpAddr::V4(v4) => Spend::Restore(v4.octets().to_vec()),
+            std::net::IpAddr::V6(v6) => Spend::Restore(v6.octets().to_vec()),
+        }
+    }
 }
 
 /// A link approval on its way to its guest.
@@ -461,6 +513,27 @@ fn apply(s: &Arc<Shared>, notice: Notice) {
         Notice::DevicesChanged(a) => s.forget_devices(&a.handle),
         Notice::Acked(d) => s.usage.forget(&d.handle, d.device_id),
         Notice::Approved(a) => deliver_approval(s, a),
+        // Counted as if allowed here: a spent allowance stays spent, and
+        // one already used up stays used up (the result does not matter).
+        Notice::Spent(Spent { spend: Some(spend) }) => {
+            let now = s.clock.now_ms();
+            let _ = match spend {
+                Spend::Claim(c) => s.limits.reserve_claim(&c.claimer, &c.device.handle, c.device.device_id, now),
+                Spend::Lookup(l) => s.limits.lookup(&l.account, &l.handle, now),
+                Spend::Restore(ip) => {
+                    let ip = match ip.len() {
+                        4 => <[u8; 4]>::try_from(ip.as_slice()).map(std::net::IpAddr::from).ok(),
+                        16 => <[u8; 16]>::try_from(ip.as_slice()).map(std::net::IpAddr::from).ok(),
+                        _ => None,
+                    };
+                    match ip {
+                        Some(ip) => s.limits.restore(crate::links::Source::of(ip), now),
+                        None => Ok(()),
+                    }
+                }
+            };
+        }
+        Notice::Spent(Spent { spend: None }) => {}
         Notice::ApprovalTaken(key) => {
             if let Ok(key) = <[u8; 32]>::try_from(key.as_slice()) {
                 s.links.take_approval(&key, s.clock.now_ms());

@@ -7,6 +7,7 @@ use crate::blobs::token::Direction;
 use crate::blobs::{MAX_BLOBS_PER_SEND, MAX_FETCHED, MAX_UNFINISHED, UNSENT_TTL_MS};
 use crate::bounded::Refused;
 use crate::conn::{Conn, Session};
+use crate::cluster::{LookupRef, Spend};
 use crate::limits::Limited;
 use crate::links::{PairingError, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Outcome, Promotion};
@@ -190,7 +191,16 @@ fn lookup_token(c: &Conn, me: &str, handle: &str) -> Result<()> {
             Failure::new(ErrorCode::RateLimited, "too many lookups of other accounts; slow down and try again later")
         }
         Limited::Busy => Failure::new(ErrorCode::ServerBusy, "the server is busy; try again in a minute"),
-    })
+    })?;
+    spent(&c.s, Spend::Lookup(LookupRef { account: me.to_string(), handle: handle.to_string() }));
+    Ok(())
+}
+
+/// Tells the other nodes (if any) what this one counted against a limit.
+fn spent(s: &Shared, spend: Spend) {
+    if s.cluster.is_shared() {
+        s.cluster.tell(crate::cluster::Notice::Spent(crate::cluster::Spent { spend: Some(spend) }));
+    }
 }
 
 /// A pairing slot number: exactly 2 bytes, big-endian, top bit clear.
@@ -487,7 +497,9 @@ fn restore_token(c: &Conn) -> Result<()> {
             Failure::new(ErrorCode::RateLimited, "too many account restores from your network; try again in an hour")
         }
         Limited::Busy => Failure::new(ErrorCode::ServerBusy, "the server is busy; try again in a minute"),
-    })
+    })?;
+    spent(&c.s, Spend::restore(c.source));
+    Ok(())
 }
 
 /// A guest about to restore an account asks for its current list, naming
@@ -771,7 +783,10 @@ async fn claim_limited(s: &Shared, me: &str, handle: &str, device_id: u32) -> Re
         Limited::Busy => Failure::new(ErrorCode::ServerBusy, "the server is busy; try again in a minute"),
     })?;
     let key = s.store.claim_prekey(handle, device_id).await;
-    if !matches!(&key, Ok(Some(k)) if !k.fallback) {
+    if matches!(&key, Ok(Some(k)) if !k.fallback) {
+        let device = crate::cluster::DeviceRef::new(handle, device_id);
+        spent(s, Spend::Claim(crate::cluster::ClaimRef { claimer: me.to_string(), device }));
+    } else {
         s.limits.refund_claim(me, handle, device_id);
     }
     Ok(key?)

@@ -28,6 +28,11 @@ pub const MAX_PAIRING_REPLIES: u8 = 4;
 pub struct Source(IpAddr);
 
 impl Source {
+    /// The address (or /64) counted.
+    pub fn ip(&self) -> IpAddr {
+        self.0
+    }
+
     pub fn of(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(_) => Source(ip),

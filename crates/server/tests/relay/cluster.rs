@@ -26,17 +26,22 @@ struct TwoNodes {
 
 impl TwoNodes {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
         let postgres = tether_services::Postgres::start().unwrap();
         let url = postgres.create_database("cluster").unwrap();
         let nats = tether_services::Nats::start().unwrap();
         let data = tempfile::tempdir().unwrap();
         let clock = ManualClock::new(T0);
-        let config = Config {
+        let mut config = Config {
             data: data.path().to_path_buf(),
             database_url: Some(DatabaseUrl(url)),
             nats_url: Some(nats.url()),
             ..Config::default()
         };
+        tune(&mut config);
         let a = TestServer::node(config.clone(), clock.clone()).await;
         let b = TestServer::node(config, clock).await;
         assert_eq!(a.pin(), b.pin(), "every node answers with the same server key");
@@ -296,5 +301,32 @@ async fn a_pairing_code_shown_through_one_node_is_answered_through_the_other() {
     alice.fails(reply(4321, b"fifth"), ErrorCode::BadRequest).await;
     // An unknown code is unknown on every node.
     alice.fails(fetch(999), ErrorCode::UnknownPairing).await;
+    nodes.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_has_one_lookup_allowance_over_all_nodes_not_one_per_node() {
+    let nodes = TwoNodes::start_with(|c| {
+        c.lookup_burst = 4;
+        c.lookups_per_minute = 0;
+    })
+    .await;
+    let (_alice, mut through_a) = register(&nodes.a, "alice").await;
+    let look = |h: &str| Request::GetDeviceList(GetDeviceList { handle: h.into() });
+    // Two lookups through node A (unknown handles cost a token too) …
+    through_a.fails(look("nobody1"), ErrorCode::UnknownAccount).await;
+    through_a.fails(look("nobody2"), ErrorCode::UnknownAccount).await;
+    // … then the same account through node B, once node B heard of them.
+    let mut through_b = reconnect(&nodes.b, &through_a.key).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    through_b.fails(look("nobody3"), ErrorCode::UnknownAccount).await;
+    through_b.fails(look("nobody4"), ErrorCode::UnknownAccount).await;
+    // The allowance of 4 is spent everywhere.
+    through_b.fails(look("nobody5"), ErrorCode::RateLimited).await;
+    let mut again_a = reconnect(&nodes.a, &through_a.key).await;
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    again_a.fails(look("nobody6"), ErrorCode::RateLimited).await;
+    // A handle looked up lately is free again, on either node.
+    again_a.fails(look("nobody3"), ErrorCode::UnknownAccount).await;
     nodes.stop().await;
 }
