@@ -135,6 +135,8 @@ fn cluster() -> Result {
          \nTry it: register a primary on each node and chat across them:\n\
          \x20 target/release/tether --data /tmp/alice register alice --server http://{LISTEN}\n\
          \x20 target/release/tether --data /tmp/bob register bob --server http://{LISTEN_B}\n\
+         \x20 target/release/tether --data /tmp/alice contacts add bob\n\
+         \x20 target/release/tether --data /tmp/bob contacts add alice\n\
          \x20 target/release/tether --data /tmp/alice send bob hello\n\
          \x20 target/release/tether --data /tmp/bob read alice\n\
          Both nodes have the same fingerprint; a load balancer in front of both is what an operator\n\
