@@ -12,6 +12,7 @@
 //! Refusals are JSON `{"code", "message"}` with an error code of
 //! tether-proto. CORS: any origin, with the headers tus and ranges need.
 
+use super::UploadLock;
 use super::token::{Direction, Grant, Refused};
 use crate::Shared;
 use crate::store::{Blob, BlobId};
@@ -160,11 +161,17 @@ async fn head(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: He
         Err(r) => return r,
     };
     // Wait for a PATCH in progress, so the offset is the one it left.
-    let _lock = s.blobs.lock(id).await;
+    let lock = s.blobs.lock(id).await;
     let blob = match stored_blob(&s, &id, Some(&grant.handle)).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => {
+            lock.map(UploadLock::gone);
+            return r;
+        }
     };
+    if blob.complete {
+        lock.map(UploadLock::gone);
+    }
     let offset = s.blobs.received(&blob).await;
     with_offset(StatusCode::OK.into_response(), offset, Some(blob.length))
 }
@@ -213,10 +220,14 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
     };
     let blob = match stored_blob(&s, &id, Some(&grant.handle)).await {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => {
+            lock.gone();
+            return r;
+        }
     };
     let offset = s.blobs.received(&blob).await;
     if blob.complete {
+        lock.gone();
         let r = refuse(&s, StatusCode::CONFLICT, ErrorCode::BadRequest, "the upload is whole already");
         return with_offset(r, offset, Some(blob.length));
     }
@@ -279,12 +290,15 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
     s.metrics.blob_bytes_received.inc_by(kept);
     let now = offset + kept;
     tracing::debug!(blob = %id, offset, bytes = kept, "blob bytes received");
-    if now == blob.length
-        && let Err(r) = complete(&s, &blob).await
-    {
-        return r;
+    if now == blob.length {
+        if let Err(r) = complete(&s, &blob).await {
+            return r;
+        }
+        // Whole: nothing more to write, so nothing to hold.
+        lock.gone();
+    } else {
+        drop(lock);
     }
-    drop(lock);
     let r = match stop {
         Stop::End => StatusCode::NO_CONTENT.into_response(),
         Stop::TooMuch => {

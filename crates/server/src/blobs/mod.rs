@@ -49,7 +49,9 @@ pub struct Blobs {
     pub key: TokenKey,
     /// One writer (or offset reader) per upload at a time: a PATCH holds
     /// its blob's lock while it appends, so a HEAD or a second PATCH sees
-    /// the file's length only once the first one is done with it.
+    /// the file's length only once the first one is done with it. Within
+    /// this process a mutex; between the nodes that share the directory,
+    /// a file lock on `<hex>.lock` beside the upload.
     locks: Mutex<HashMap<BlobId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -58,10 +60,23 @@ pub struct UploadLock<'a> {
     blobs: &'a Blobs,
     id: BlobId,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    /// The locked `<hex>.lock` file (closing it releases the lock).
+    file: Option<std::fs::File>,
+}
+
+impl UploadLock<'_> {
+    /// Releases the hold on an upload that is whole or whose record is
+    /// gone, and deletes its lock file: a lock file exists only while its
+    /// upload is unfinished.
+    pub fn gone(mut self) {
+        self.file.take();
+        let _ = std::fs::remove_file(self.blobs.lock_path(&self.id));
+    }
 }
 
 impl Drop for UploadLock<'_> {
     fn drop(&mut self) {
+        self.file.take();
         self.guard.take();
         self.blobs.release(&self.id);
     }
@@ -85,17 +100,50 @@ impl Blobs {
         self.dir.join(id.to_hex())
     }
 
+    /// The lock file of an upload (see [`Blobs::lock`]).
+    fn lock_path(&self, id: &BlobId) -> PathBuf {
+        self.dir.join(format!("{id}.lock"))
+    }
+
     /// Holds the upload `id` (waiting up to a few seconds for another
-    /// request that holds it); `None` if it stayed held.
+    /// request that holds it, here or on another node); `None` if it
+    /// stayed held.
     pub async fn lock(&self, id: BlobId) -> Option<UploadLock<'_>> {
+        self.lock_within(id, LOCK_WAIT).await
+    }
+
+    async fn lock_within(&self, id: BlobId, wait: Duration) -> Option<UploadLock<'_>> {
+        let deadline = tokio::time::Instant::now() + wait;
         let mutex = self.locks.lock().expect("upload locks").entry(id).or_default().clone();
-        match tokio::time::timeout(LOCK_WAIT, mutex.lock_owned()).await {
-            Ok(guard) => Some(UploadLock { blobs: self, id, guard: Some(guard) }),
-            Err(_) => {
-                self.release(&id);
-                None
+        let Ok(guard) = tokio::time::timeout_at(deadline, mutex.lock_owned()).await else {
+            self.release(&id);
+            return None;
+        };
+        let mut held = UploadLock { blobs: self, id, guard: Some(guard), file: None };
+        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.lock_path(&id)) {
+            Ok(f) => f,
+            Err(e) => {
+                // No lock file (a read-only or odd file system): this
+                // process's hold is all there is.
+                tracing::warn!(blob = %id, "an upload's lock file cannot be made: {e}");
+                return Some(held);
+            }
+        };
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return None,
+                Err(std::fs::TryLockError::Error(e)) => {
+                    tracing::warn!(blob = %id, "an upload's lock file cannot be locked: {e}");
+                    return Some(held);
+                }
             }
         }
+        held.file = Some(file);
+        Some(held)
     }
 
     /// Forgets an upload's lock once no one holds or waits for it.
@@ -142,7 +190,7 @@ impl Blobs {
 
     /// Deletes a blob's files (its record is already gone).
     pub async fn delete_files(&self, id: &BlobId) {
-        for path in [self.part_path(id), self.path(id)] {
+        for path in [self.part_path(id), self.path(id), self.lock_path(id)] {
             match tokio::fs::remove_file(&path).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -173,7 +221,9 @@ impl Blobs {
         };
         let mut deleted = 0;
         for name in names {
-            let (hex, part) = match name.strip_suffix(".part") {
+            // A lock file goes with its blob's record: kept while the
+            // upload is unfinished (another node may hold it).
+            let (hex, part) = match name.strip_suffix(".part").or_else(|| name.strip_suffix(".lock")) {
                 Some(hex) => (hex, true),
                 None => (name.as_str(), false),
             };
@@ -207,4 +257,25 @@ impl Blobs {
 pub(crate) async fn sync_dir(dir: &Path) -> std::io::Result<()> {
     let dir = dir.to_path_buf();
     tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all()).await.map_err(std::io::Error::other)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn one_upload_is_held_by_one_node_at_a_time_over_a_shared_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two nodes' views of one directory.
+        let a = Blobs::open(dir.path().to_path_buf(), &[1; 32]).unwrap();
+        let b = Blobs::open(dir.path().to_path_buf(), &[1; 32]).unwrap();
+        let id = BlobId([7; 16]);
+        let held = a.lock_within(id, Duration::from_millis(100)).await.expect("free");
+        assert!(b.lock_within(id, Duration::from_millis(200)).await.is_none(), "held by the other node");
+        assert!(b.lock_within(BlobId([8; 16]), Duration::from_millis(100)).await.is_some(), "another upload is free");
+        drop(held);
+        assert!(b.lock_within(id, Duration::from_millis(100)).await.is_some(), "released with the hold");
+        a.delete_files(&id).await;
+        assert!(!a.lock_path(&id).exists(), "its lock file goes with the blob's files");
+    }
 }
