@@ -405,14 +405,13 @@ async fn pairing_reply(c: &mut Conn, r: PairingReply) -> Result<ResponseBody> {
         Replier::Device(h, d) => Some((h.to_string(), *d)),
         Replier::Guest(_) => None,
     };
-    let to = match c.s.links.reply_pairing(slot, from, c.s.clock.now_ms()) {
-        Err(PairingError::Unknown) if c.s.cluster.is_shared() && device.is_some() => {
+    let to = match (c.s.links.reply_pairing(slot, from, c.s.clock.now_ms()), device) {
+        (Err(PairingError::Unknown), Some((h, d))) if c.s.cluster.is_shared() => {
             // A device's reply to a guest on another node: relayed there.
-            let (h, d) = device.expect("checked");
             c.s.cluster.reply_pairing(slot, (&h, d), r.payload, r.lookup).await.map_err(pairing_failure)?;
             return Ok(ResponseBody::Done(Done {}));
         }
-        to => to.map_err(pairing_failure)?,
+        (to, _) => to.map_err(pairing_failure)?,
     };
     let answer = Event { body: Some(EventBody::PairingAnswer(PairingOffer { payload: r.payload, lookup: r.lookup })) };
     match to {
