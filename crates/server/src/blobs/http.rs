@@ -12,7 +12,6 @@
 //! Refusals are JSON `{"code", "message"}` with an error code of
 //! tether-proto. CORS: any origin, with the headers tus and ranges need.
 
-use super::UploadLock;
 use super::token::{Direction, Grant, Refused};
 use crate::Shared;
 use crate::store::{Blob, BlobId};
@@ -165,12 +164,16 @@ async fn head(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: He
     let blob = match stored_blob(&s, &id, Some(&grant.handle)).await {
         Ok(b) => b,
         Err(r) => {
-            lock.map(UploadLock::gone);
+            if let Some(lock) = lock {
+                lock.gone();
+            }
             return r;
         }
     };
-    if blob.complete {
-        lock.map(UploadLock::gone);
+    if blob.complete
+        && let Some(lock) = lock
+    {
+        lock.gone();
     }
     let offset = s.blobs.received(&blob).await;
     with_offset(StatusCode::OK.into_response(), offset, Some(blob.length))
