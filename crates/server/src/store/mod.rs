@@ -131,6 +131,24 @@ where
     }
 }
 
+fn envelope_row<R: Columns>(r: &R) -> StoredEnvelope
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+{
+    StoredEnvelope {
+        id: u(r.int("id")),
+        envelope: NewEnvelope {
+            handle: r.text("handle"),
+            device_id: r.int("device_id") as u32,
+            message_id: r.bytes("message_id"),
+            sender_handle: r.text("sender_handle"),
+            sender_device: r.int("sender_device") as u32,
+            ciphertext: r.bytes("ciphertext").into(),
+            created_ms: u(r.int("created_ms")),
+        },
+    }
+}
+
 /// An account as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Account {

@@ -574,21 +574,7 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(|r| StoredEnvelope {
-                id: u(r.get("id")),
-                envelope: NewEnvelope {
-                    handle: r.get("handle"),
-                    device_id: r.get::<i64, _>("device_id") as u32,
-                    message_id: r.get("message_id"),
-                    sender_handle: r.get("sender_handle"),
-                    sender_device: r.get::<i64, _>("sender_device") as u32,
-                    ciphertext: r.get::<Vec<u8>, _>("ciphertext").into(),
-                    created_ms: u(r.get("created_ms")),
-                },
-            })
-            .collect())
+        Ok(rows.iter().map(envelope_row).collect())
     }
 
     async fn expire(&self, before_ms: u64) -> Result<u64, StoreError> {
