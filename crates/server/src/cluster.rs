@@ -22,14 +22,14 @@
 //!
 //! Without `--nats-url` (one node, the default) nothing is published.
 
+use crate::Shared;
 use crate::links::{PairingError, RefEntry, RefLookup, Replier, ReplyTo};
 use crate::router::{Outbound, Promotion};
-use crate::Shared;
 use futures_util::StreamExt;
 use prost::Message as _;
 use std::sync::{Arc, Weak};
-use tether_proto::ErrorCode;
 use std::time::Duration;
+use tether_proto::ErrorCode;
 use tether_proto::frames::{Event, EventBody, LinkApproved, PairingOffer};
 
 /// The subject every node publishes to and listens on.
@@ -295,7 +295,9 @@ impl Cluster {
                 async move {
                     match event {
                         async_nats::Event::Connected => tracing::info!("NATS connected"),
-                        async_nats::Event::Disconnected => tracing::warn!("NATS disconnected: other nodes cannot reach this one's devices until it is back"),
+                        async_nats::Event::Disconnected => tracing::warn!(
+                            "NATS disconnected: other nodes cannot reach this one's devices until it is back"
+                        ),
                         other => tracing::debug!("NATS: {other}"),
                     }
                 }
@@ -331,7 +333,10 @@ impl Cluster {
         match nats.request(ASKS, bytes.into()).await {
             Ok(msg) => ReplyWire::decode(msg.payload.as_ref()).ok()?.reply,
             Err(e) => {
-                if !matches!(e.kind(), async_nats::RequestErrorKind::TimedOut | async_nats::RequestErrorKind::NoResponders) {
+                if !matches!(
+                    e.kind(),
+                    async_nats::RequestErrorKind::TimedOut | async_nats::RequestErrorKind::NoResponders
+                ) {
                     tracing::warn!("asking the other nodes failed: {e}");
                 }
                 None
@@ -377,7 +382,13 @@ impl Cluster {
 
     /// Relays `device`'s pairing reply to the guest on another node that
     /// holds slot `slot`.
-    pub async fn reply_pairing(&self, slot: u16, device: (&str, u32), payload: Vec<u8>, lookup: Vec<u8>) -> Result<(), PairingError> {
+    pub async fn reply_pairing(
+        &self,
+        slot: u16,
+        device: (&str, u32),
+        payload: Vec<u8>,
+        lookup: Vec<u8>,
+    ) -> Result<(), PairingError> {
         let ask = SlotAsk { slot: slot.into(), device: DeviceRef::new(device.0, device.1), payload, lookup };
         match self.ask(Ask::ReplyPairing(ask)).await {
             Some(Reply::Yes(_)) => Ok(()),

@@ -20,10 +20,7 @@ pub type Result<T = ()> = std::result::Result<T, String>;
 
 /// A free TCP port on 127.0.0.1 (free when asked; used right away).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port on 127.0.0.1")
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port on 127.0.0.1")
 }
 
 /// Whether we run as root.
@@ -131,7 +128,8 @@ impl Postgres {
                 .zip(output(Command::new("id").arg("-g").arg(user)))
                 .ok_or(format!("no `{user}` user to run PostgreSQL as (Debian's package makes it)"))?;
             let (uid, gid) = (ids.0.trim().parse().ok(), ids.1.trim().parse().ok());
-            std::os::unix::fs::chown(dir.path(), uid, gid).map_err(|e| format!("chown {}: {e}", dir.path().display()))?;
+            std::os::unix::fs::chown(dir.path(), uid, gid)
+                .map_err(|e| format!("chown {}: {e}", dir.path().display()))?;
         }
         let data = dir.path().join("data");
         let out = guarded(&bin.join("initdb"), user.as_deref())
@@ -269,7 +267,9 @@ pub struct Nats {
 impl Nats {
     /// Starts nats-server and waits until it greets a client.
     pub fn start() -> Result<Nats> {
-        let bin = nats_bin().ok_or("nats-server is not installed: run `cargo xtask setup` (it installs the Debian package `nats-server`)")?;
+        let bin = nats_bin().ok_or(
+            "nats-server is not installed: run `cargo xtask setup` (it installs the Debian package `nats-server`)",
+        )?;
         let dir = tempfile::Builder::new()
             .prefix("tether-nats-")
             .tempdir()
@@ -347,10 +347,18 @@ mod tests {
         let url = pg.create_database("probe").unwrap();
         assert!(url.ends_with("/probe"));
         let psql = |sql: &str, pg: &Postgres| {
-            output(
-                Command::new(pg.bin.join("psql"))
-                    .args(["-h", "127.0.0.1", "-p", &pg.port.to_string(), "-U", "tether", "-d", "probe", "-tAc", sql]),
-            )
+            output(Command::new(pg.bin.join("psql")).args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &pg.port.to_string(),
+                "-U",
+                "tether",
+                "-d",
+                "probe",
+                "-tAc",
+                sql,
+            ]))
         };
         psql("CREATE TABLE t (v int); INSERT INTO t VALUES (7)", &pg).unwrap();
         pg.kill();

@@ -93,10 +93,7 @@ async fn a_device_removed_through_one_node_loses_its_socket_on_the_other_at_once
     let list = alice.without_device(1);
     primary.ok(Request::RemoveDevice(RemoveDevice { device_id: 1, new_list: Some(list) })).await;
     let closed = tokio::time::timeout(std::time::Duration::from_secs(5), companion.until_closed()).await;
-    assert_eq!(
-        closed.expect("closed within 5 s"),
-        (Some("device_removed".into()), "device_removed".into())
-    );
+    assert_eq!(closed.expect("closed within 5 s"), (Some("device_removed".into()), "device_removed".into()));
     nodes.stop().await;
 }
 
@@ -227,7 +224,10 @@ async fn a_companion_links_through_node_b_while_its_primary_is_on_node_a() {
     assert_eq!(companion.envelope().await.ciphertext, b"history");
     // The batch is retired everywhere: its other refs are single-use too.
     primary
-        .fails(approve(refs[1].link_ref.clone(), 2, alice.with_device(entry(2, &StaticKey::generate(), "x"))), ErrorCode::UnknownRef)
+        .fails(
+            approve(refs[1].link_ref.clone(), 2, alice.with_device(entry(2, &StaticKey::generate(), "x"))),
+            ErrorCode::UnknownRef,
+        )
         .await;
     alice.without_device(2);
     alice.list.version -= 2;
