@@ -10,7 +10,7 @@
 //! killed and never runs a destructor. As root, PostgreSQL (which refuses
 //! to run as root) runs as the `postgres` user that Debian's package makes.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -320,15 +320,10 @@ impl Nats {
 
 /// Whether a NATS server on `port` sends its `INFO` greeting.
 fn greets(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     let mut line = String::new();
-    let ok = BufReader::new(s.try_clone().expect("a socket clones"))
-        .take(64 * 1024)
-        .read_line(&mut line)
-        .is_ok_and(|_| line.starts_with("INFO "));
-    let _ = s.write_all(b"");
-    ok
+    BufReader::new(s.take(64 * 1024)).read_line(&mut line).is_ok_and(|_| line.starts_with("INFO "))
 }
 
 impl Drop for Nats {
