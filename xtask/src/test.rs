@@ -1,8 +1,10 @@
 //! `cargo xtask test`: every test of the project, then one summary line.
 //!
-//! 1. native `cargo test` of the workspace (engine, protocol, server, CLI,
-//!    and the fuzz targets' smoke test `fuzz/tests/smoke.rs`: every
-//!    committed seed and a fixed set of mutations of them, a panic fails);
+//! 1. native tests of the workspace (engine, protocol, server, CLI, and the
+//!    fuzz targets' smoke test `fuzz/tests/smoke.rs`: every committed seed
+//!    and a fixed set of mutations of them, a panic fails): built with
+//!    `cargo test --no-run`, then the test binaries run three at a time,
+//!    each in its package's directory as cargo would, then the doc tests;
 //! 2. the core's wasm tests in headless Chromium (wasm-bindgen-test-runner +
 //!    chromedriver), against a real `tether-server` (the debug build, on a free port);
 //! 3. the optimised extension build, `web-ext lint` of its Firefox build,
