@@ -267,13 +267,20 @@ impl DeviceRef {
 /// This node's link to the others: a NATS connection, or none (one node).
 pub struct Cluster {
     nats: Option<async_nats::Client>,
+    /// Encoded notices for the one task that publishes them, in the order
+    /// told (an approval before its `ApprovalTaken`, a store before the
+    /// next), off the writer's path.
+    outbox: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
     origin: u64,
 }
+
+/// Notices waiting for NATS before `tell` drops new ones.
+const OUTBOX: usize = 65_536;
 
 impl Cluster {
     /// One node alone: nothing to tell anyone.
     pub fn alone() -> Self {
-        Self { nats: None, origin: 0 }
+        Self { nats: None, outbox: None, origin: 0 }
     }
 
     /// Connects to NATS at `url`. The connection retries for as long as
@@ -305,7 +312,16 @@ impl Cluster {
             .connect(url)
             .await
             .map_err(|e| crate::Error::Config(format!("NATS at {}: {e}", redact(url))))?;
-        Ok(Self { nats: Some(client), origin: u64::from_le_bytes(origin) })
+        let (outbox, mut queued) = tokio::sync::mpsc::channel::<Vec<u8>>(OUTBOX);
+        let publisher = client.clone();
+        tokio::spawn(async move {
+            while let Some(bytes) = queued.recv().await {
+                if let Err(e) = publisher.publish(SUBJECT, bytes.into()).await {
+                    tracing::warn!("a notice to the other nodes was dropped: {e}");
+                }
+            }
+        });
+        Ok(Self { nats: Some(client), outbox: Some(outbox), origin: u64::from_le_bytes(origin) })
     }
 
     /// Whether other nodes may hold devices.
@@ -313,17 +329,15 @@ impl Cluster {
         self.nats.is_some()
     }
 
-    /// Tells the other nodes (nothing when alone). Never waits for NATS:
-    /// a notice that cannot go now is dropped (see the module's doc).
+    /// Tells the other nodes (nothing when alone), after everything told
+    /// before. Never waits for NATS: a notice that cannot be queued is
+    /// dropped (see the module's doc).
     pub fn tell(&self, notice: Notice) {
-        let Some(nats) = &self.nats else { return };
+        let Some(outbox) = &self.outbox else { return };
         let bytes = Wire { origin: self.origin, notice: Some(notice) }.encode_to_vec();
-        let nats = nats.clone();
-        tokio::spawn(async move {
-            if let Err(e) = nats.publish(SUBJECT, bytes.into()).await {
-                tracing::warn!("a notice to the other nodes was dropped: {e}");
-            }
-        });
+        if outbox.try_send(bytes).is_err() {
+            tracing::warn!("a notice to the other nodes was dropped: {OUTBOX} are waiting for NATS");
+        }
     }
 
     /// Asks the other nodes; `None` if none answered in time (or alone).
