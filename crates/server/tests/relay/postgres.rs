@@ -60,8 +60,10 @@ async fn postgres_restarted_during_traffic_senders_get_a_transient_error_and_ser
     let (_alice, mut a) = register(&server, "alice").await;
     let (_bob, mut b) = register(&server, "bob").await;
     // Alice pipelines windows of 8 sends to bob (online, acknowledging);
-    // PostgreSQL is restarted (fast shutdown, then started again) under
-    // the third window. Each send is accepted or refused with
+    // PostgreSQL is restarted (fast shutdown, then started again) in the
+    // middle of the third window: half its sends go out before the
+    // shutdown, half after it (so some must be refused, however fast the
+    // first half went through). Each send is accepted or refused with
     // store_unavailable; a refused one is sent again, as the engine does,
     // until the same connection gets it through.
     let mut acked: Vec<u16> = Vec::new();
@@ -71,15 +73,15 @@ async fn postgres_restarted_during_traffic_senders_get_a_transient_error_and_ser
     while !queue.is_empty() {
         let mut pending = Vec::new();
         while pending.len() < 8 {
+            if window == 2 && pending.len() == 4 {
+                server.postgres.as_mut().unwrap().stop();
+            }
             let Some(n) = queue.pop_front() else { break };
             let Request::Send(mut m) = send_req(0, vec![("bob", 0, n.to_le_bytes().to_vec())]) else { unreachable!() };
             m.message_id = [n.to_le_bytes().as_slice(), &[0; 14]].concat();
             pending.push((n, a.send_request(Request::Send(m)).await));
         }
         window += 1;
-        if window == 3 {
-            server.postgres.as_mut().unwrap().stop();
-        }
         let mut again = Vec::new();
         for (n, id) in pending {
             let r = a.response(id).await;
