@@ -137,6 +137,7 @@ pub fn run() -> Result<Tools> {
     let (firefox, geckodriver) = firefox()?;
     pebble()?;
     cluster_services()?;
+    s3_server()?;
     eprintln!(
         "xtask: setup ok (wasm32 via {}, wasm-bindgen {}, chromium {}, firefox {})",
         build.wasm.kind,
@@ -440,6 +441,29 @@ fn cluster_services() -> Result {
     installed?;
     if tether_services::postgres_bin_dir().is_none() || tether_services::nats_bin().is_none() {
         return Err("PostgreSQL or nats-server is still missing after installing them".into());
+    }
+    Ok(())
+}
+
+/// moto's S3-compatible server (PyPI, pinned), in a virtualenv of its own
+/// under the user's cache directory, for the blob object store's tests:
+/// about 20 s, once.
+fn s3_server() -> Result {
+    if tether_services::moto_server_bin().is_some() {
+        return Ok(());
+    }
+    let dir = tether_services::moto_dir();
+    let _t = Timer::start("pip install moto");
+    let _ = std::fs::remove_dir_all(&dir);
+    let python = if have("python3") { "python3" } else { "python" };
+    util::run(Command::new(python).args(["-m", "venv"]).arg(&dir)).map_err(|e| {
+        format!("{e}\n(the S3 server for the blob tests needs Python 3 with venv: apt-get install -y python3-venv)")
+    })?;
+    let package = format!("moto[server]=={}", tether_services::MOTO_VERSION);
+    util::run(Command::new(dir.join("bin").join("pip")).args(["install", "-q", "--disable-pip-version-check", &package]))?;
+    std::fs::write(dir.join("installed"), &package).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if tether_services::moto_server_bin().is_none() {
+        return Err(format!("moto_server is still missing in {} after installing it", dir.display()));
     }
     Ok(())
 }

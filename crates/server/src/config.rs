@@ -41,6 +41,21 @@ impl std::fmt::Debug for DatabaseUrl {
     }
 }
 
+/// Settings of the blob object store (`blob_options`): object_store's
+/// S3 keys (`aws_endpoint`, `aws_region`, `aws_access_key_id`,
+/// `aws_secret_access_key`, `aws_allow_http`, …), beside and over the
+/// `AWS_*` environment variables. They may hold a secret, so `Debug`
+/// shows the keys only.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct BlobOptions(pub std::collections::BTreeMap<String, String>);
+
+impl std::fmt::Debug for BlobOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
 /// Where the relay's state is kept ([`Config::backend`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend<'a> {
@@ -150,6 +165,12 @@ pub struct Config {
     pub blob_quota: u64,
     /// Where blob files are kept; unset: `<data>/blobs`.
     pub blob_dir: Option<PathBuf>,
+    /// Keeps blobs in an S3-compatible object store instead of
+    /// `blob_dir`: `s3://bucket[/prefix]`, with the endpoint, region and
+    /// credentials from the `AWS_*` environment variables.
+    pub blob_url: Option<String>,
+    /// Settings of that object store (TOML table `[blob_options]`).
+    pub blob_options: BlobOptions,
     /// NATS server (`nats://host:4222`) through which several nodes wake
     /// each other's devices; unset: this node is alone.
     pub nats_url: Option<String>,
@@ -198,6 +219,8 @@ impl Default for Config {
             max_file_size: tether_proto::media::DEFAULT_MAX_SIZE,
             blob_quota: 1024 * 1024 * 1024,
             blob_dir: None,
+            blob_url: None,
+            blob_options: BlobOptions::default(),
             nats_url: None,
         }
     }

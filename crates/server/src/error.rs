@@ -14,6 +14,9 @@ pub enum Error {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// The blob object store (`--blob-url`) cannot be used.
+    #[error("blob store: {0}")]
+    BlobStore(String),
     /// The server's key file is unreadable or malformed.
     #[error("server key {path}: {reason}")]
     ServerKey { path: std::path::PathBuf, reason: String },

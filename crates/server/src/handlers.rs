@@ -992,7 +992,10 @@ async fn blob_upload(c: &mut Conn, r: BlobUpload) -> Result<ResponseBody> {
         if blob.length != r.length {
             return Err(bad("that upload has another length"));
         }
-        let offset = c.s.blobs.received(&blob).await;
+        let offset = c.s.blobs.received(&blob).await.map_err(|e| {
+            tracing::error!(blob = %id, "reading an upload's offset failed in {}: {e}", c.s.blobs.files.describe());
+            Failure::new(ErrorCode::Internal, "the server cannot read the upload; try again")
+        })?;
         tracing::debug!(blob = %id, offset, "blob upload resumed");
         return Ok(ResponseBody::BlobTicket(c.s.blobs.ticket(&blob, Direction::Upload, &me, my_device, offset, now)));
     }

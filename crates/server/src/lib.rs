@@ -23,7 +23,7 @@
 #[cfg(feature = "adversary")]
 pub mod adversary;
 mod app;
-mod blobs;
+pub mod blobs;
 mod bounded;
 mod clock;
 mod cluster;
@@ -42,7 +42,7 @@ mod tls;
 mod writer;
 
 pub use clock::{Clock, DAY_MS, ManualClock, SystemClock};
-pub use config::{Backend, Config, DatabaseUrl, Registration};
+pub use config::{Backend, BlobOptions, Config, DatabaseUrl, Registration};
 pub use error::Error;
 pub use links::Footprint;
 pub use redirect::serve_redirect;
@@ -230,7 +230,14 @@ impl Server {
             Backend::Postgres(url) => Arc::new(PostgresStore::connect(url).await?),
         };
         let key = keys::load_or_create(&config.data)?;
-        let blobs = blobs::Blobs::open(config.blob_dir(), key.private_bytes())?;
+        let files: Arc<dyn blobs::files::BlobFiles> = match &config.blob_url {
+            Some(url) => Arc::new(blobs::files::ObjectFiles::open(url, &config.blob_options.0).map_err(Error::BlobStore)?),
+            None => {
+                let dir = config.blob_dir();
+                Arc::new(blobs::files::DirFiles::open(dir.clone()).map_err(|source| Error::DataDir { path: dir, source })?)
+            }
+        };
+        let blobs = blobs::Blobs::open(files, key.private_bytes());
         blobs.tidy(store.as_ref()).await?;
         // With other nodes: NATS carries their wake-ups. Whenever it
         // (re)connects, every device here drains its queue from the store,

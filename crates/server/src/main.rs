@@ -70,6 +70,12 @@ struct Args {
     /// Where uploaded files are kept [default: <data>/blobs].
     #[arg(long, env = "TETHER_BLOB_DIR", value_name = "DIR", global = true)]
     blob_dir: Option<PathBuf>,
+    /// Keep uploaded files in an S3-compatible object store instead:
+    /// s3://bucket[/prefix]. Endpoint, region and credentials come from
+    /// AWS_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+    /// (and AWS_ALLOW_HTTP=true for a plain-HTTP endpoint).
+    #[arg(long, env = "TETHER_BLOB_URL", value_name = "URL")]
+    blob_url: Option<String>,
     /// NATS server through which several nodes wake each other's devices
     /// (nats://host:4222) [default: none, one node].
     #[arg(long, env = "TETHER_NATS_URL", value_name = "URL")]
@@ -170,6 +176,9 @@ fn config(args: &Args) -> Result<Config, tether_server::Error> {
     }
     if let Some(v) = &args.blob_dir {
         c.blob_dir = Some(v.clone());
+    }
+    if let Some(v) = &args.blob_url {
+        c.blob_url = Some(v.clone());
     }
     if let Some(v) = &args.nats_url {
         c.nats_url = Some(v.clone());

@@ -332,6 +332,143 @@ impl Drop for Nats {
     }
 }
 
+/// The moto release whose S3 server ([`S3`]) the tests run: a
+/// pure-Python, S3-compatible server from PyPI (the one S3 server the
+/// machine's registries offer), installed by `cargo xtask setup` into
+/// [`moto_dir`].
+pub const MOTO_VERSION: &str = "5.2.5";
+
+/// Where `cargo xtask setup` puts moto's virtualenv:
+/// `$XDG_CACHE_HOME/tether/moto-<version>` (or `~/.cache/…`), kept from
+/// one run to the next.
+pub fn moto_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("tether").join(format!("moto-{MOTO_VERSION}"))
+}
+
+/// moto's server program, if setup installed it (and finished: it
+/// writes `installed` last).
+pub fn moto_server_bin() -> Option<PathBuf> {
+    let dir = moto_dir();
+    Some(dir.join("bin").join("moto_server")).filter(|p| p.is_file() && dir.join("installed").is_file())
+}
+
+/// Makes the bucket with boto3 (installed with moto), trying until the
+/// server answers.
+const MAKE_BUCKET: &str = r#"
+import boto3, time
+s3 = boto3.client("s3", endpoint_url="http://127.0.0.1:PORT", region_name="us-east-1",
+                  aws_access_key_id="tether", aws_secret_access_key="tether")
+for _ in range(300):
+    try:
+        s3.create_bucket(Bucket="BUCKET")
+        break
+    except Exception as e:
+        last = e
+        time.sleep(0.1)
+else:
+    raise SystemExit(f"no bucket: {last}")
+"#;
+
+/// A throwaway S3-compatible server on 127.0.0.1 (moto's, objects in
+/// memory), with one bucket, `tether-blobs`. Killed when dropped.
+#[derive(Debug)]
+pub struct S3 {
+    port: u16,
+    child: Option<Child>,
+    log: tempfile::NamedTempFile,
+}
+
+impl S3 {
+    /// The bucket it makes.
+    pub const BUCKET: &str = "tether-blobs";
+
+    /// Starts the server, waits until it answers, and makes the bucket.
+    pub fn start() -> Result<S3> {
+        let bin = moto_server_bin().ok_or_else(|| {
+            format!(
+                "moto's S3 server is not installed in {}: run `cargo xtask setup` (it pip-installs moto[server]=={MOTO_VERSION})",
+                moto_dir().display()
+            )
+        })?;
+        let log = tempfile::Builder::new()
+            .prefix("tether-s3-")
+            .suffix(".log")
+            .tempfile()
+            .map_err(|e| format!("a log file for the S3 server: {e}"))?;
+        let port = free_port();
+        let out = log.reopen().map_err(|e| e.to_string())?;
+        let err = log.reopen().map_err(|e| e.to_string())?;
+        let child = guarded(&bin, None)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .map_err(|e| format!("could not start moto_server: {e}"))?;
+        let s3 = S3 { port, child: Some(child), log };
+        let script = MAKE_BUCKET.replace("PORT", &port.to_string()).replace("BUCKET", Self::BUCKET);
+        let made = Command::new(moto_dir().join("bin").join("python"))
+            .arg("-c")
+            .arg(script)
+            .output()
+            .map_err(|e| format!("could not run moto's python: {e}"))?;
+        if !made.status.success() {
+            return Err(format!(
+                "the S3 server did not start: {}\n{}",
+                String::from_utf8_lossy(&made.stderr),
+                s3.log()
+            ));
+        }
+        Ok(s3)
+    }
+
+    /// `s3://tether-blobs/<prefix>`.
+    pub fn url(&self, prefix: &str) -> String {
+        format!("s3://{}/{prefix}", Self::BUCKET)
+    }
+
+    /// The object store settings that reach it (object_store's names).
+    pub fn options(&self) -> Vec<(String, String)> {
+        [
+            ("aws_endpoint", format!("http://127.0.0.1:{}", self.port)),
+            ("aws_region", "us-east-1".into()),
+            ("aws_access_key_id", "tether".into()),
+            ("aws_secret_access_key", "tether".into()),
+            ("aws_allow_http", "true".into()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// What the server printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// Kills it (SIGKILL): every object is gone with it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,16 +2,18 @@
 //! `OPTIONS /v1/blobs/<32 hex digits>`, authorised by a bearer token.
 //!
 //! Uploads follow tus 1.0 core: `HEAD` tells the offset, `PATCH` appends
-//! at exactly that offset, streaming the body to `<hex>.part` (never held
-//! in memory), and answers `204` with the new offset once the bytes are
-//! fsynced. A body that stops early keeps what arrived. The upload is
-//! whole when the offset reaches the length: the file is renamed to
-//! `<hex>` and the directory fsynced. Downloads stream the file, whole or
-//! by one `Range`.
+//! at exactly that offset, streaming the body to the blob's bytes
+//! (files.rs: a `.part` file, or part objects of at most 4 MiB; never the
+//! whole body in memory), and answers `204` with the new offset once the
+//! bytes are durable. A body that stops early keeps what arrived. The
+//! upload is whole when the offset reaches the length (a file is renamed
+//! to `<hex>` and the directory fsynced). Downloads stream the bytes,
+//! whole or by one `Range`.
 //!
 //! Refusals are JSON `{"code", "message"}` with an error code of
 //! tether-proto. CORS: any origin, with the headers tus and ranges need.
 
+use super::files::Append;
 use super::token::{Direction, Grant, Refused};
 use crate::Shared;
 use crate::store::{Blob, BlobId};
@@ -25,7 +27,6 @@ use futures_util::StreamExt;
 use std::sync::Arc;
 use std::time::Duration;
 use tether_proto::ErrorCode;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 use tower_http::cors::{Any, CorsLayer};
 
 const UPLOAD_OFFSET: HeaderName = HeaderName::from_static("upload-offset");
@@ -36,8 +37,6 @@ const TUS_VERSION: &str = "1.0.0";
 const OFFSET_OCTET_STREAM: &str = "application/offset+octet-stream";
 /// A PATCH body that sends nothing for this long is taken as stopped.
 const BODY_IDLE: Duration = Duration::from_secs(60);
-/// Read size when streaming a download.
-const READ_CHUNK: usize = 64 * 1024;
 
 /// The blob routes, with CORS and without a body size limit (a PATCH body
 /// may be as long as the blob; the handler enforces the blob's length).
@@ -77,6 +76,17 @@ fn refuse(s: &Shared, status: StatusCode, code: ErrorCode, message: &str) -> Res
 fn store_failed(s: &Shared, e: impl std::fmt::Display) -> Response {
     tracing::error!("store: {e}");
     refuse(s, StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server's store failed; try again")
+}
+
+/// The blob's bytes cannot be read or written: logged, answered `500`.
+fn files_failed(s: &Shared, id: &BlobId, what: &str, e: std::io::Error) -> Response {
+    tracing::error!(blob = %id, "{what} failed in {}: {e}", s.blobs.files.describe());
+    refuse(
+        s,
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Internal,
+        "the server cannot store or read the blob; try again",
+    )
 }
 
 fn not_found(s: &Shared) -> Response {
@@ -175,8 +185,10 @@ async fn head(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: He
     {
         lock.gone();
     }
-    let offset = s.blobs.received(&blob).await;
-    with_offset(StatusCode::OK.into_response(), offset, Some(blob.length))
+    match s.blobs.received(&blob).await {
+        Ok(offset) => with_offset(StatusCode::OK.into_response(), offset, Some(blob.length)),
+        Err(e) => files_failed(&s, &id, "reading an upload's offset", e),
+    }
 }
 
 /// Why the body of a PATCH ended.
@@ -189,7 +201,10 @@ enum Stop {
     Shutdown,
     /// More bytes than the blob has left: nothing of this PATCH is kept.
     TooMuch,
-    /// Writing the file failed.
+    /// Another request wrote at this offset first (another node's PATCH
+    /// of the same upload): nothing of this PATCH is kept.
+    Raced,
+    /// Writing the bytes failed.
     Io(std::io::Error),
 }
 
@@ -215,7 +230,10 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
     };
     let Some(lock) = s.blobs.lock(id).await else {
         let offset = match stored_blob(&s, &id, Some(&grant.handle)).await {
-            Ok(b) => s.blobs.received(&b).await,
+            Ok(b) => match s.blobs.received(&b).await {
+                Ok(n) => n,
+                Err(e) => return files_failed(&s, &id, "reading an upload's offset", e),
+            },
             Err(r) => return r,
         };
         let r = refuse(&s, StatusCode::CONFLICT, ErrorCode::BadRequest, "another PATCH of this upload is in progress");
@@ -228,7 +246,10 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
             return r;
         }
     };
-    let offset = s.blobs.received(&blob).await;
+    let offset = match s.blobs.received(&blob).await {
+        Ok(n) => n,
+        Err(e) => return files_failed(&s, &id, "reading an upload's offset", e),
+    };
     if blob.complete {
         lock.gone();
         let r = refuse(&s, StatusCode::CONFLICT, ErrorCode::BadRequest, "the upload is whole already");
@@ -252,43 +273,34 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
         return with_offset(r, offset, Some(blob.length));
     }
 
-    let part = s.blobs.part_path(&id);
-    let file = tokio::fs::OpenOptions::new().create(true).append(true).open(&part).await;
-    let mut file = match file {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(blob = %id, "opening {} failed: {e}", part.display());
-            return refuse(
-                &s,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                ErrorCode::Internal,
-                "the server cannot store the upload",
-            );
-        }
+    let mut appending = match s.blobs.files.append(&id, offset).await {
+        Ok(a) => a,
+        Err(e) => return files_failed(&s, &id, "opening an upload", e),
     };
-    let (stop, written) = append(&s, &mut file, body, room).await;
+    let (mut stop, written) = append(&s, appending.as_mut(), body, room).await;
     let mut kept = written;
-    if let Stop::TooMuch = stop {
-        // Nothing of this PATCH is kept.
-        kept = 0;
-        if let Err(e) = file.set_len(offset).await {
-            tracing::error!(blob = %id, "truncating an upload failed: {e}");
+    // Durable before the answer. Nothing is kept of a body that was too
+    // long. A PATCH that lost a race at an offset (to another node's PATCH
+    // of the same upload, which carries the same bytes) keeps the parts it
+    // wrote before: they are the upload's, and the other's follow them.
+    let done = match stop {
+        Stop::TooMuch => {
+            kept = 0;
+            appending.abort().await
         }
-    }
-    // On disk before the answer.
-    let synced = match file.flush().await {
-        Ok(()) => file.sync_data().await,
-        Err(e) => Err(e),
+        Stop::Raced => Ok(()),
+        _ => appending.commit().await,
     };
-    drop(file);
-    if let Err(e) = synced {
-        tracing::error!(blob = %id, "fsync of an upload failed: {e}");
-        return refuse(
-            &s,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorCode::Internal,
-            "the server cannot store the upload",
-        );
+    match done {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => stop = Stop::Raced,
+        Err(e) => return files_failed(&s, &id, "storing an upload", e),
+    }
+    if let Stop::Raced = stop {
+        kept = match s.blobs.received(&blob).await {
+            Ok(n) => n.saturating_sub(offset),
+            Err(e) => return files_failed(&s, &id, "reading an upload's offset", e),
+        };
     }
     s.metrics.blob_bytes_received.inc_by(kept);
     let now = offset + kept;
@@ -316,6 +328,12 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
             ErrorCode::GoingAway,
             "the server is shutting down; what arrived is kept",
         ),
+        Stop::Raced => refuse(
+            &s,
+            StatusCode::CONFLICT,
+            ErrorCode::BadRequest,
+            "another PATCH of this upload wrote at this offset first: go on from HEAD's Upload-Offset",
+        ),
         Stop::Io(e) => {
             tracing::error!(blob = %id, "writing an upload failed: {e}");
             refuse(&s, StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server cannot store the upload")
@@ -324,9 +342,9 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
     with_offset(r, now, None)
 }
 
-/// Streams `body` to the end of `file`, at most `room` bytes; returns why
-/// it stopped and how many bytes it wrote.
-async fn append(s: &Shared, file: &mut tokio::fs::File, body: Body, room: u64) -> (Stop, u64) {
+/// Streams `body` to the upload, at most `room` bytes; returns why it
+/// stopped and how many bytes it wrote.
+async fn append(s: &Shared, to: &mut dyn Append, body: Body, room: u64) -> (Stop, u64) {
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
     loop {
@@ -342,22 +360,18 @@ async fn append(s: &Shared, file: &mut tokio::fs::File, body: Body, room: u64) -
         if written + chunk.len() as u64 > room {
             return (Stop::TooMuch, written);
         }
-        if let Err(e) = file.write_all(&chunk).await {
-            return (Stop::Io(e), written);
+        if let Err(e) = to.write(chunk.clone()).await {
+            let stop = if e.kind() == std::io::ErrorKind::AlreadyExists { Stop::Raced } else { Stop::Io(e) };
+            return (stop, written);
         }
         written += chunk.len() as u64;
     }
 }
 
-/// The upload is whole: `<hex>.part` becomes `<hex>` (the rename made
-/// durable), then the record says so.
+/// The upload is whole: its bytes become a whole blob (a `.part` file is
+/// renamed, durably), then the record says so.
 async fn complete(s: &Shared, blob: &Blob) -> Result<(), Response> {
-    let failed = |e: std::io::Error| {
-        tracing::error!(blob = %blob.id, "finishing an upload failed: {e}");
-        refuse(s, StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server cannot store the upload")
-    };
-    tokio::fs::rename(s.blobs.part_path(&blob.id), s.blobs.path(&blob.id)).await.map_err(failed)?;
-    super::sync_dir(&s.blobs.dir).await.map_err(failed)?;
+    s.blobs.files.finish(&blob.id).await.map_err(|e| files_failed(s, &blob.id, "finishing an upload", e))?;
     match s.store.complete_blob(&blob.id).await {
         Ok(true) => {
             s.metrics.blob_uploads.inc();
@@ -426,13 +440,6 @@ async fn download(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers
         Ok(_) => return not_found(&s),
         Err(r) => return r,
     };
-    let mut file = match tokio::fs::File::open(s.blobs.path(&id)).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(blob = %id, "a whole blob's file cannot be opened: {e}");
-            return not_found(&s);
-        }
-    };
     let length = blob.length;
     let (status, first, last) = match parse_range(headers.get(header::RANGE), length) {
         Range::Whole => (StatusCode::OK, 0, length - 1),
@@ -446,18 +453,18 @@ async fn download(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers
             return r;
         }
     };
-    if first > 0
-        && let Err(e) = file.seek(std::io::SeekFrom::Start(first)).await
-    {
-        tracing::error!(blob = %id, "seeking in a blob failed: {e}");
-        return refuse(&s, StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "the server cannot read the blob");
-    }
+    let stream = match s.blobs.files.read(&id, first, last).await {
+        Ok(stream) => stream,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            tracing::error!(blob = %id, "a whole blob's bytes are missing: {e}");
+            return not_found(&s);
+        }
+        Err(e) => return files_failed(&s, &id, "reading a blob", e),
+    };
     let n = last - first + 1;
-    let reader = tokio::io::AsyncReadExt::take(file, n);
     // A shutdown cuts a download short (the client resumes by range)
     // rather than waiting for a slow reader.
-    let stream = tokio_util::io::ReaderStream::with_capacity(reader, READ_CHUNK)
-        .take_until(s.shutdown.clone().cancelled_owned());
+    let stream = stream.take_until(s.shutdown.clone().cancelled_owned());
     let body = Body::from_stream(stream);
     s.metrics.blob_downloads.inc();
     s.metrics.blob_bytes_sent.inc_by(n);

@@ -7,22 +7,24 @@
 //!                             BlobDownload → ticket; BlobFetched → reader dropped
 //!                             BlobDelete → the caller account's blobs deleted
 //! HTTP (http.rs)              HEAD / PATCH / GET / OPTIONS /v1/blobs/<hex>
-//! files (here)                <blob dir>/<hex>.part while unfinished, <hex> once whole
+//! bytes (files.rs)            a directory: <hex>.part while unfinished, <hex> once whole;
+//!                             or an S3-compatible object store: part objects <hex>/<offset>
 //! records (store)             owner, length, whole, sent, expiry; readers
 //! ```
 //!
-//! A blob's record is the truth; its file follows: a record is deleted
-//! first and then its file, so a crash in between leaves only a file
+//! A blob's record is the truth; its bytes follow: a record is deleted
+//! first and then its bytes, so a crash in between leaves only bytes
 //! without a record, which [`Blobs::tidy`] deletes at the next start.
 //! The server never sees a key, a file name or a type: only lengths and
 //! who fetches. Logs name blob ids and lengths, never tokens or content.
 
-pub mod http;
+pub mod files;
+pub(crate) mod http;
 pub mod token;
 
 use crate::store::{Blob, BlobId, Store, StoreError};
+use files::BlobFiles;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tether_proto::frames::BlobTicket;
@@ -40,18 +42,19 @@ pub const MAX_FETCHED: usize = 256;
 /// How long a request waits for another request's hold on the same upload.
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
-/// The blob directory, the token key, and who is writing which upload.
+/// Where the bytes are, the token key, and who is writing which upload.
 #[derive(Debug)]
 pub struct Blobs {
-    /// Where the files are: `<hex>.part` and `<hex>`.
-    pub dir: PathBuf,
+    /// Where the bytes are: a directory or an object store.
+    pub files: Arc<dyn BlobFiles>,
     /// Makes and checks tokens (derived from the server key).
     pub key: TokenKey,
     /// One writer (or offset reader) per upload at a time: a PATCH holds
     /// its blob's lock while it appends, so a HEAD or a second PATCH sees
     /// the file's length only once the first one is done with it. Within
-    /// this process a mutex; between the nodes that share the directory,
-    /// a file lock on `<hex>.lock` beside the upload.
+    /// this process a mutex; between the nodes that share a directory,
+    /// a file lock on `<hex>.lock` beside the upload (an object store
+    /// refuses a second write at an offset by itself).
     locks: Mutex<HashMap<BlobId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -70,7 +73,9 @@ impl UploadLock<'_> {
     /// upload is unfinished.
     pub fn gone(mut self) {
         self.file.take();
-        let _ = std::fs::remove_file(self.blobs.lock_path(&self.id));
+        if let Some(path) = self.blobs.files.lock_path(&self.id) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 
@@ -83,26 +88,10 @@ impl Drop for UploadLock<'_> {
 }
 
 impl Blobs {
-    /// Creates the directory if needed; tokens are keyed from the server's
-    /// static private key.
-    pub fn open(dir: PathBuf, server_private: &[u8]) -> Result<Self, crate::Error> {
-        std::fs::create_dir_all(&dir).map_err(|source| crate::Error::DataDir { path: dir.clone(), source })?;
-        Ok(Self { dir, key: TokenKey::derive(server_private), locks: Mutex::default() })
-    }
-
-    /// The file of an unfinished upload.
-    pub fn part_path(&self, id: &BlobId) -> PathBuf {
-        self.dir.join(format!("{id}.part"))
-    }
-
-    /// The file of a whole blob.
-    pub fn path(&self, id: &BlobId) -> PathBuf {
-        self.dir.join(id.to_hex())
-    }
-
-    /// The lock file of an upload (see [`Blobs::lock`]).
-    fn lock_path(&self, id: &BlobId) -> PathBuf {
-        self.dir.join(format!("{id}.lock"))
+    /// Blobs kept in `files`; tokens are keyed from the server's static
+    /// private key.
+    pub fn open(files: Arc<dyn BlobFiles>, server_private: &[u8]) -> Self {
+        Self { files, key: TokenKey::derive(server_private), locks: Mutex::default() }
     }
 
     /// Holds the upload `id` (waiting up to a few seconds for another
@@ -120,7 +109,8 @@ impl Blobs {
             return None;
         };
         let mut held = UploadLock { blobs: self, id, guard: Some(guard), file: None };
-        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(self.lock_path(&id)) {
+        let Some(path) = self.files.lock_path(&id) else { return Some(held) };
+        let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) {
             Ok(f) => f,
             Err(e) => {
                 // No lock file (a read-only or odd file system): this
@@ -155,15 +145,12 @@ impl Blobs {
     }
 
     /// How many bytes of the blob the server holds: its length once whole,
-    /// else the length of its `.part` file (0 before the first PATCH).
-    pub async fn received(&self, blob: &Blob) -> u64 {
+    /// else what its upload has kept (0 before the first PATCH).
+    pub async fn received(&self, blob: &Blob) -> std::io::Result<u64> {
         if blob.complete {
-            return blob.length;
+            return Ok(blob.length);
         }
-        match tokio::fs::metadata(self.part_path(&blob.id)).await {
-            Ok(m) => m.len().min(blob.length),
-            Err(_) => 0,
-        }
+        Ok(self.files.received(&blob.id).await?.min(blob.length))
     }
 
     /// A ticket for `grant` (a token valid for an hour from `now_ms`).
@@ -188,14 +175,11 @@ impl Blobs {
         }
     }
 
-    /// Deletes a blob's files (its record is already gone).
+    /// Deletes a blob's bytes (its record is already gone); a failure is
+    /// logged, and the next start's [`Blobs::tidy`] tries again.
     pub async fn delete_files(&self, id: &BlobId) {
-        for path in [self.part_path(id), self.path(id), self.lock_path(id)] {
-            match tokio::fs::remove_file(&path).await {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(blob = %id, "deleting a blob file failed: {e}"),
-            }
+        if let Err(e) = self.files.delete(id).await {
+            tracing::warn!(blob = %id, "deleting a blob's bytes failed: {e}");
         }
     }
 
@@ -206,57 +190,49 @@ impl Blobs {
         }
     }
 
-    /// At startup: deletes every blob file without a record (a crash
-    /// between deleting a record and its file), and every `.part` file of
-    /// a blob that is whole; marks whole a blob whose file was renamed but
-    /// whose record was not updated yet (a crash in between). Other files
-    /// in the directory are left alone. Returns how many files it deleted.
+    /// At startup: deletes the bytes of every blob without a record (a
+    /// crash between deleting a record and its bytes); finishes an upload
+    /// whose bytes are all there but whose record was not updated yet (a
+    /// crash in between), and tidies what unfinished uploads left beside
+    /// whole blobs. Other files are left alone. Returns how many blobs'
+    /// bytes it deleted.
     pub async fn tidy(&self, store: &dyn Store) -> Result<u64, StoreError> {
-        let names = match std::fs::read_dir(&self.dir) {
-            Ok(dir) => dir.filter_map(|e| e.ok()).filter_map(|e| e.file_name().into_string().ok()).collect::<Vec<_>>(),
+        let ids = match self.files.ids().await {
+            Ok(ids) => ids,
             Err(e) => {
-                tracing::warn!("reading the blob directory {} failed: {e}", self.dir.display());
+                tracing::warn!("listing the blobs in {} failed: {e}", self.files.describe());
                 return Ok(0);
             }
         };
         let mut deleted = 0;
-        for name in names {
-            // A lock file goes with its blob's record: kept while the
-            // upload is unfinished (another node may hold it).
-            let (hex, part) = match name.strip_suffix(".part").or_else(|| name.strip_suffix(".lock")) {
-                Some(hex) => (hex, true),
-                None => (name.as_str(), false),
-            };
-            let Some(id) = BlobId::from_hex(hex) else { continue };
-            let path = self.dir.join(&name);
-            let keep = match store.blob(&id).await? {
-                None => false,
-                Some(b) if part => !b.complete,
-                Some(b) => {
-                    if !b.complete && std::fs::metadata(&path).is_ok_and(|m| m.len() == b.length) {
-                        store.complete_blob(&id).await?;
-                    }
-                    true
+        for id in ids {
+            let done = match store.blob(&id).await? {
+                None => {
+                    deleted += 1;
+                    self.files.delete(&id).await
                 }
+                Some(b) if b.complete => self.files.finish(&id).await,
+                Some(b) => match self.files.received(&id).await {
+                    Ok(n) if n == b.length => match self.files.finish(&id).await {
+                        Ok(()) => {
+                            store.complete_blob(&id).await?;
+                            Ok(())
+                        }
+                        Err(e) => Err(e),
+                    },
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e),
+                },
             };
-            if !keep {
-                match std::fs::remove_file(&path) {
-                    Ok(()) => deleted += 1,
-                    Err(e) => tracing::warn!(blob = %id, "deleting a stray blob file failed: {e}"),
-                }
+            if let Err(e) = done {
+                tracing::warn!(blob = %id, "tidying a blob's bytes failed: {e}");
             }
         }
         if deleted > 0 {
-            tracing::info!(files = deleted, "deleted blob files without a record");
+            tracing::info!(blobs = deleted, "deleted the bytes of blobs without a record");
         }
         Ok(deleted)
     }
-}
-
-/// Makes a directory entry (a rename) durable.
-pub(crate) async fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || std::fs::File::open(dir)?.sync_all()).await.map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]
@@ -267,8 +243,9 @@ mod tests {
     async fn one_upload_is_held_by_one_node_at_a_time_over_a_shared_directory() {
         let dir = tempfile::tempdir().unwrap();
         // Two nodes' views of one directory.
-        let a = Blobs::open(dir.path().to_path_buf(), &[1; 32]).unwrap();
-        let b = Blobs::open(dir.path().to_path_buf(), &[1; 32]).unwrap();
+        let files = || Arc::new(files::DirFiles::open(dir.path().to_path_buf()).unwrap());
+        let a = Blobs::open(files(), &[1; 32]);
+        let b = Blobs::open(files(), &[1; 32]);
         let id = BlobId([7; 16]);
         let held = a.lock_within(id, Duration::from_millis(100)).await.expect("free");
         assert!(b.lock_within(id, Duration::from_millis(200)).await.is_none(), "held by the other node");
@@ -276,6 +253,6 @@ mod tests {
         drop(held);
         assert!(b.lock_within(id, Duration::from_millis(100)).await.is_some(), "released with the hold");
         a.delete_files(&id).await;
-        assert!(!a.lock_path(&id).exists(), "its lock file goes with the blob's files");
+        assert!(!a.files.lock_path(&id).unwrap().exists(), "its lock file goes with the blob's files");
     }
 }

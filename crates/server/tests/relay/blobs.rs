@@ -14,23 +14,23 @@ const OCTETS: &str = "application/offset+octet-stream";
 
 /// An HTTP answer, read whole.
 #[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: ureq::http::HeaderMap,
-    body: Vec<u8>,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: ureq::http::HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Reply {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.to_str().unwrap())
     }
 
-    fn offset(&self) -> u64 {
+    pub(crate) fn offset(&self) -> u64 {
         self.header("upload-offset").expect("an Upload-Offset header").parse().unwrap()
     }
 
     /// The `code` of a JSON refusal.
-    fn code(&self) -> String {
+    pub(crate) fn code(&self) -> String {
         let v: serde_json::Value = serde_json::from_slice(&self.body)
             .unwrap_or_else(|_| panic!("a JSON body, got {:?}", String::from_utf8_lossy(&self.body)));
         assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "a message for humans: {v}");
@@ -40,14 +40,14 @@ impl Reply {
 
 /// A request body: bytes with a Content-Length, or a stream without one
 /// (chunked).
-enum Body {
+pub(crate) enum Body {
     None,
     Bytes(Vec<u8>),
     Chunked(Vec<u8>),
 }
 
 /// One HTTP request with ureq (blocking, on the blocking pool).
-async fn http(method: &'static str, url: String, headers: Vec<(&'static str, String)>, body: Body) -> Reply {
+pub(crate) async fn http(method: &'static str, url: String, headers: Vec<(&'static str, String)>, body: Body) -> Reply {
     tokio::task::spawn_blocking(move || {
         let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
         macro_rules! with_headers {
@@ -83,20 +83,20 @@ async fn http(method: &'static str, url: String, headers: Vec<(&'static str, Str
     .unwrap()
 }
 
-fn bearer(token: &str) -> (&'static str, String) {
+pub(crate) fn bearer(token: &str) -> (&'static str, String) {
     ("authorization", format!("Bearer {token}"))
 }
 
-async fn head(server: &TestServer, t: &BlobTicket) -> Reply {
+pub(crate) async fn head(server: &TestServer, t: &BlobTicket) -> Reply {
     http("HEAD", server.http_url(&t.path), vec![bearer(&t.token)], Body::None).await
 }
 
-async fn patch(server: &TestServer, t: &BlobTicket, offset: u64, bytes: &[u8]) -> Reply {
+pub(crate) async fn patch(server: &TestServer, t: &BlobTicket, offset: u64, bytes: &[u8]) -> Reply {
     let headers = vec![bearer(&t.token), ("content-type", OCTETS.into()), ("upload-offset", offset.to_string())];
     http("PATCH", server.http_url(&t.path), headers, Body::Bytes(bytes.to_vec())).await
 }
 
-async fn get(server: &TestServer, t: &BlobTicket, range: Option<&str>) -> Reply {
+pub(crate) async fn get(server: &TestServer, t: &BlobTicket, range: Option<&str>) -> Reply {
     let mut headers = vec![bearer(&t.token)];
     if let Some(r) = range {
         headers.push(("range", r.into()));
@@ -118,18 +118,18 @@ pub(crate) fn file(size: usize, marker: &[u8]) -> ([u8; 32], Vec<u8>, Vec<u8>) {
     (key, plain, blob)
 }
 
-fn ticket(body: ResponseBody) -> BlobTicket {
+pub(crate) fn ticket(body: ResponseBody) -> BlobTicket {
     match body {
         ResponseBody::BlobTicket(t) => t,
         other => panic!("expected a ticket, got {other:?}"),
     }
 }
 
-async fn upload_ticket(c: &mut Client, length: u64) -> BlobTicket {
+pub(crate) async fn upload_ticket(c: &mut Client, length: u64) -> BlobTicket {
     ticket(c.ok(Request::BlobUpload(BlobUpload { length, resume: vec![] })).await)
 }
 
-async fn resume_ticket(c: &mut Client, t: &BlobTicket) -> BlobTicket {
+pub(crate) async fn resume_ticket(c: &mut Client, t: &BlobTicket) -> BlobTicket {
     ticket(c.ok(Request::BlobUpload(BlobUpload { length: t.length, resume: t.blob_id.clone() })).await)
 }
 
@@ -146,7 +146,7 @@ pub(crate) async fn upload(server: &TestServer, c: &mut Client, blob: &[u8]) -> 
 }
 
 /// A send of one message to `copies`, naming `blobs`.
-fn send_with(message_id: u8, copies: Vec<(&str, u32)>, blobs: Vec<Vec<u8>>) -> Request {
+pub(crate) fn send_with(message_id: u8, copies: Vec<(&str, u32)>, blobs: Vec<Vec<u8>>) -> Request {
     let Request::Send(mut m) =
         send_req(message_id, copies.into_iter().map(|(h, d)| (h, d, b"sealed".to_vec())).collect())
     else {
@@ -164,13 +164,13 @@ fn part_file(server: &TestServer, t: &BlobTicket) -> std::path::PathBuf {
     server.dir.path().join("blobs").join(format!("{}.part", hex(&t.blob_id)))
 }
 
-fn hex(b: &[u8]) -> String {
+pub(crate) fn hex(b: &[u8]) -> String {
     b.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Sends a PATCH announcing `declared` bytes, writes only `bytes`, and
 /// drops the connection.
-async fn patch_and_drop(server: &TestServer, t: &BlobTicket, offset: u64, declared: usize, bytes: &[u8]) {
+pub(crate) async fn patch_and_drop(server: &TestServer, t: &BlobTicket, offset: u64, declared: usize, bytes: &[u8]) {
     let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
     let head = format!(
         "PATCH {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: {OCTETS}\r\n\
@@ -185,7 +185,7 @@ async fn patch_and_drop(server: &TestServer, t: &BlobTicket, offset: u64, declar
 
 /// HEAD until the server reports `want` (it finishes the dropped PATCH in
 /// its own time), 10 s at most.
-async fn offset_becomes(server: &TestServer, t: &BlobTicket, want: u64) {
+pub(crate) async fn offset_becomes(server: &TestServer, t: &BlobTicket, want: u64) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let r = head(server, t).await;

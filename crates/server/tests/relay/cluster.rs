@@ -16,9 +16,9 @@ use tether_server::{Config, DatabaseUrl, ManualClock};
 /// Two nodes on one database, and the NATS between them. Start it from
 /// the test's own task: PostgreSQL and NATS die with the thread that
 /// started them.
-struct TwoNodes {
-    a: TestServer,
-    b: TestServer,
+pub(crate) struct TwoNodes {
+    pub(crate) a: TestServer,
+    pub(crate) b: TestServer,
     _nats: tether_services::Nats,
     _postgres: tether_services::Postgres,
     _data: tempfile::TempDir,
@@ -29,7 +29,7 @@ impl TwoNodes {
         Self::start_with(|_| {}).await
     }
 
-    async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+    pub(crate) async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
         let postgres = tether_services::Postgres::start().unwrap();
         let url = postgres.create_database("cluster").unwrap();
         let nats = tether_services::Nats::start().unwrap();
@@ -48,7 +48,7 @@ impl TwoNodes {
         Self { a, b, _nats: nats, _postgres: postgres, _data: data }
     }
 
-    async fn stop(self) {
+    pub(crate) async fn stop(self) {
         self.a.stop().await;
         self.b.stop().await;
     }

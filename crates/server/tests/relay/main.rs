@@ -13,6 +13,7 @@ mod devices;
 mod groups;
 mod handshake;
 mod http;
+mod objects;
 mod pairing;
 mod postgres;
 mod quotas;
