@@ -1,9 +1,10 @@
-//! Throwaway PostgreSQL and nats-server processes, each in a temporary
-//! directory of its own and stopped (the directory removed) when dropped:
-//! what the several-node tests, `cargo xtask bench server --cluster` and
-//! `cargo xtask run --cluster` run a cluster on. The programs come from
-//! Debian's packages (`postgresql`, `nats-server`), which `cargo xtask
-//! setup` installs.
+//! Throwaway PostgreSQL, nats-server and S3 server processes, each in a
+//! temporary directory of its own and stopped (the directory removed) when
+//! dropped: what the several-node tests, `cargo xtask bench server
+//! --cluster` and `cargo xtask run --cluster` run a cluster on. PostgreSQL
+//! and nats-server come from Debian's packages (`postgresql`,
+//! `nats-server`), the S3 server from PyPI (`moto[server]`); `cargo xtask
+//! setup` installs them.
 //!
 //! Every process is started through `setpriv --pdeathsig KILL`, so it dies
 //! with the thread that started it even when that thread's process is
