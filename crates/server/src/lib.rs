@@ -237,6 +237,7 @@ impl Server {
                 Arc::new(blobs::files::DirFiles::open(dir.clone()).map_err(|source| Error::DataDir { path: dir, source })?)
             }
         };
+        tracing::info!(files = %files.describe(), "where uploaded files are kept");
         let blobs = blobs::Blobs::open(files, key.private_bytes());
         blobs.tidy(store.as_ref()).await?;
         // With other nodes: NATS carries their wake-ups. Whenever it
