@@ -359,7 +359,18 @@ async function launchFirefox({ idleSeconds = 30 }) {
         return (await driver.findElements(By.css(sel))).length;
       },
       isHidden: async (sel) => !(await visible(sel)),
-      colorScheme: (scheme) => colorScheme(scheme),
+      // The preference reaches an open page a moment later: wait until
+      // the page sees the scheme, and for two frames painted with it.
+      async colorScheme(scheme) {
+        await colorScheme(scheme);
+        const painted = (dark) =>
+          new Promise((resolve) =>
+            requestAnimationFrame(() =>
+              requestAnimationFrame(() => resolve(matchMedia("(prefers-color-scheme: dark)").matches === dark)),
+            ),
+          );
+        await until(() => script(handle, painted, scheme === "dark"), `the page in ${scheme}`, 5000);
+      },
       async screenshot(name) {
         const r = await send("browsingContext.captureScreenshot", { context: handle, origin: "document" });
         return saveShot(name, Buffer.from(r.data, "base64"));
