@@ -17,12 +17,14 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const RUSTUP_TIMEOUT_SECS: &str = "20";
 /// Debian packages of the wasm32 fallback toolchain.
 const DEBIAN_WASM_PACKAGES: &[&str] = &["rustc-web", "cargo-web", "rust-web-src", "lld-19"];
-/// Debian packages for the browser tests (and fonts, so screenshots show text).
+/// Debian packages for the browser tests (and fonts, so screenshots show
+/// text and emoji: the store screenshots and reactions have some).
 const DEBIAN_BROWSER_PACKAGES: &[&str] = &[
     "chromium",
     "chromium-driver",
     "fonts-liberation",
     "fonts-dejavu-core",
+    "fonts-noto-color-emoji",
     "zbar-tools",
 ];
 
@@ -381,7 +383,8 @@ fn browser() -> Result<(PathBuf, PathBuf)> {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let chromedriver =
         std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
-    if !(have(&chromium) && have(&chromedriver) && have("zbarimg")) {
+    let emoji = Path::new("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf").is_file();
+    if !(have(&chromium) && have(&chromedriver) && have("zbarimg") && emoji) {
         apt_install(
             DEBIAN_BROWSER_PACKAGES,
             "Chromium and chromedriver for the browser tests",
