@@ -42,6 +42,14 @@ pub trait Adversary: Send + Sync + 'static {
         let _ = to;
         Some(frame)
     }
+
+    /// Before each group commit (after its copies may have been pushed):
+    /// `Some` holds the commit until it is notified, as a slow disk would;
+    /// a test that never notifies it and restarts the server has the
+    /// server die between push and commit.
+    fn hold_commit(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
 }
 
 impl crate::Server {

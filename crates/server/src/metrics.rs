@@ -20,6 +20,8 @@ pub struct Metrics {
     pub frames_in: Counter,
     pub frames_out: Counter,
     pub envelopes_stored: Counter,
+    /// Copies handed to their device's connection before their commit.
+    pub pushed_before_commit: Counter,
     pub envelopes_delivered: Counter,
     pub envelopes_acked: Counter,
     pub handshake_failures: Counter,
@@ -69,6 +71,11 @@ impl Metrics {
         r.register("frames_out", "Frames sent after the handshake", self.frames_out.clone());
         r.register("envelopes_stored", "Message copies durably stored", self.envelopes_stored.clone());
         r.register("envelopes_delivered", "Message copies pushed to a device", self.envelopes_delivered.clone());
+        r.register(
+            "pushed_before_commit",
+            "Message copies pushed to their device's connection while their group commit ran",
+            self.pushed_before_commit.clone(),
+        );
         r.register("envelopes_acked", "Message copies acknowledged and deleted", self.envelopes_acked.clone());
         r.register("handshake_failures", "Noise handshakes that failed or timed out", self.handshake_failures.clone());
         r.register("errors", "Error responses by code", self.errors.clone());

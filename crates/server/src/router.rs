@@ -133,15 +133,23 @@ impl ConnHandle {
 
     /// Pushes, or marks the connection lagged if its queue is full.
     pub fn push(&self, out: Outbound) {
-        {
+        self.try_push(out);
+    }
+
+    /// [`ConnHandle::push`], saying whether the push was queued.
+    pub fn try_push(&self, out: Outbound) -> bool {
+        let queued = {
             let mut m = self.mail();
             if m.pushes.len() >= PUSH_QUEUE {
                 m.lagged = true;
+                false
             } else {
                 m.pushes.push_back(out);
+                true
             }
-        }
+        };
         self.inbox.wake.notify_one();
+        queued
     }
 
     /// Marks the connection lagged: it drains its queue from the store

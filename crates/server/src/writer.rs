@@ -1,11 +1,22 @@
 //! Group commit: every durable write of the relay's hot path (a send's
 //! copies, blob readers and group epoch, an ack's deletions) goes through
 //! one writer task. It takes whatever has queued up meanwhile and commits
-//! it in one transaction (one fsync), then pushes the new copies to online
+//! it in one transaction (one fsync), pushes the new copies to online
 //! devices in id order and hands each request's outcome back to its
 //! connection, which answers it (`Sent`, `Done`). Connections do not wait
 //! for the commit: they go on reading frames (up to a bound of requests in
 //! flight, see conn.rs).
+//!
+//! Where the store gives ids before the commit (SQLite) and nothing in the
+//! batch can be refused at the commit (no blob, no group step), the copies
+//! are pushed *before* the commit, while it runs: delivery does not wait
+//! for the disk. The senders' answers still wait for it, so an
+//! acknowledged send is durable; a copy pushed but lost with its commit
+//! (a crash, a failed commit) belongs to a send that was not acknowledged,
+//! which its sender sends again with the same message id, and the
+//! recipient's engine drops the second copy (docs/protocol.md,
+//! "Durability"). An ack of a copy pushed early reaches this task after
+//! the commit that stores the copy, so it deletes it.
 
 use crate::Shared;
 use crate::cluster::{DeviceRef, Notice};
@@ -201,6 +212,35 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
     }
 }
 
+/// Copies pushed before their commit: their reserved ids, and for each the
+/// connection whose queue took it.
+#[derive(Default)]
+struct Early {
+    ids: Vec<u64>,
+    reached: Vec<Option<u64>>,
+}
+
+/// Pushes the batch's copies before the commit, if the store reserves ids
+/// for them and no send of the batch can be refused at the commit (one
+/// naming a blob, which may be gone by then, or moving a group's epoch).
+fn push_early(s: &Shared, envelopes: &[NewEnvelope], sends: &[Accepted]) -> Option<Early> {
+    if envelopes.is_empty() || sends.iter().any(|a| a.blobs.is_some() || a.epoch.is_some()) {
+        return None;
+    }
+    let ids = s.store.reserve_ids(envelopes.len())?;
+    let reached = ids
+        .iter()
+        .zip(envelopes)
+        .map(|(&id, envelope)| {
+            let conn = s.router.device(&envelope.handle, envelope.device_id)?;
+            let copy = Arc::new(StoredEnvelope { id, envelope: envelope.clone() });
+            conn.try_push(Outbound::Envelope(copy)).then_some(conn.id)
+        })
+        .collect();
+    s.metrics.pushed_before_commit.inc_by(envelopes.len() as u64);
+    Some(Early { ids, reached })
+}
+
 fn refused_epoch(s: &Shared, step: Option<GroupEpochStep>) {
     s.metrics.group_epoch_refusals.inc();
     if let Some(step) = step {
@@ -265,13 +305,21 @@ async fn commit(
     acks: Vec<AckedCopies>,
     ack_replies: Vec<(ConnHandle, u64, Outcome)>,
 ) {
+    let early = push_early(shared, &envelopes, &sends);
+    #[cfg(feature = "adversary")]
+    let hold = shared.adversary.read().expect("adversary lock").as_ref().and_then(|a| a.hold_commit());
+    #[cfg(feature = "adversary")]
+    if let Some(hold) = hold {
+        hold.notified().await;
+    }
     let result = loop {
         if sends.is_empty() && ack_replies.is_empty() {
             return;
         }
         let blobs: Vec<BlobSend> = sends.iter().filter_map(|a| a.blobs.clone()).collect();
         let epochs: Vec<GroupEpochStep> = sends.iter().filter_map(|a| a.epoch).collect();
-        match shared.store.commit_batch(&envelopes, &acks, &blobs, &epochs).await {
+        let ids = early.as_ref().map(|e| e.ids.as_slice());
+        match shared.store.commit_batch_as(&envelopes, ids, &acks, &blobs, &epochs).await {
             Err(StoreError::BlobGone(id)) => {
                 tracing::info!(blob = %id, "a send names a blob that is gone: refused");
                 let names = |a: &Accepted| a.blobs.as_ref().is_some_and(|b| b.blob_ids.contains(&id));
@@ -291,6 +339,7 @@ async fn commit(
         }
     };
     let fanout: Vec<usize> = sends.iter().map(|a| a.fanout).filter(|&n| n > 0).collect();
+    let early = early.unwrap_or_default();
     let replies = sends.into_iter().map(|a| a.reply).chain(ack_replies);
     match result {
         Ok(done) => {
@@ -311,12 +360,18 @@ async fn commit(
             // other nodes, each device that got copies is named to them
             // once: the one holding its connection wakes it, every one
             // forgets its queue size.
+            // Copies pushed before the commit are pushed again only where
+            // that push did not reach the device's connection of now (it
+            // was full, or the device connected meanwhile and read its
+            // queue before the commit).
             let mut stored = HashSet::new();
-            for (id, envelope) in done.ids.into_iter().zip(envelopes) {
+            for (n, (id, envelope)) in done.ids.into_iter().zip(envelopes).enumerate() {
                 if shared.cluster.is_shared() {
                     stored.insert(DeviceRef::new(&envelope.handle, envelope.device_id));
                 }
-                if let Some(conn) = shared.router.device(&envelope.handle, envelope.device_id) {
+                if let Some(conn) = shared.router.device(&envelope.handle, envelope.device_id)
+                    && early.reached.get(n).is_none_or(|&to| to != Some(conn.id))
+                {
                     conn.push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope })));
                 }
             }

@@ -20,6 +20,8 @@ pub struct Operator {
     pub sent: Mutex<Vec<(Peer, ServerFrame)>>,
     on_send: Mutex<Option<SendRule>>,
     on_request: Mutex<Option<RequestRule>>,
+    /// While set, every group commit waits for it (a slow disk).
+    hold: Mutex<Option<Arc<tokio::sync::Notify>>>,
 }
 
 impl Operator {
@@ -38,6 +40,19 @@ impl Operator {
     /// Rewrites (or with `None` drops) requests before the server handles them.
     pub fn on_request(&self, rule: impl FnMut(&Peer, ClientFrame) -> Option<ClientFrame> + Send + 'static) {
         *self.on_request.lock().unwrap() = Some(Box::new(rule));
+    }
+
+    /// Holds every group commit from now on, after its copies may have
+    /// been pushed, until [`Operator::release_commits`].
+    pub fn hold_commits(&self) {
+        *self.hold.lock().unwrap() = Some(Arc::new(tokio::sync::Notify::new()));
+    }
+
+    /// Lets the held commits (and every later one) go.
+    pub fn release_commits(&self) {
+        if let Some(hold) = self.hold.lock().unwrap().take() {
+            hold.notify_waiters();
+        }
     }
 
     /// Back to honest.
@@ -70,6 +85,10 @@ impl Operator {
 struct Hooks(Arc<Operator>);
 
 impl tether_server::adversary::Adversary for Hooks {
+    fn hold_commit(&self) -> Option<Arc<tokio::sync::Notify>> {
+        self.0.hold.lock().unwrap().clone()
+    }
+
     fn request(&self, from: &Peer, frame: ClientFrame) -> Option<ClientFrame> {
         if let Some(r) = &frame.request {
             self.0.requests.lock().unwrap().push((from.clone(), r.clone()));

@@ -62,6 +62,8 @@ pub struct TestServer {
     pub addr: std::net::SocketAddr,
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
+    config: Config,
+    task: tokio::task::JoinHandle<Result<(), tether_server::Error>>,
 }
 
 impl TestServer {
@@ -75,12 +77,27 @@ impl TestServer {
         let mut config = Config { data: dir.path().to_path_buf(), ..Config::default() };
         edit(&mut config);
         let clock = ManualClock::new(T0);
-        let server = Server::open(config, Arc::new(clock.clone())).await.unwrap();
+        let server = Server::open(config.clone(), Arc::new(clock.clone())).await.unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let s = server.clone();
-        tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
-        Self { server, addr, clock, dir }
+        let task = tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
+        Self { server, addr, clock, dir, config, task }
+    }
+
+    /// Stops the server (its connections close; writes still held by an
+    /// adversary never commit: as if it died there) and starts a new one on
+    /// the same data directory and port, so devices reconnect as to a
+    /// restarted server.
+    pub async fn restart(self) -> Self {
+        let TestServer { server, addr, clock, dir, config, task } = self;
+        server.shutdown();
+        task.await.unwrap().unwrap();
+        let server = Server::open(config.clone(), Arc::new(clock.clone())).await.unwrap();
+        let listener = TcpListener::bind(addr).await.unwrap();
+        let s = server.clone();
+        let task = tokio::spawn(async move { s.serve(listener, std::future::pending()).await });
+        Self { server, addr, clock, dir, config, task }
     }
 
     pub fn url(&self) -> String {

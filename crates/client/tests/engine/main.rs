@@ -10,6 +10,7 @@ mod attacks_engine;
 mod attacks_link;
 mod attacks_lists;
 mod chat;
+mod durability;
 mod files;
 mod groups;
 mod linking;

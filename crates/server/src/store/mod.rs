@@ -443,7 +443,31 @@ pub trait Store: Send + Sync + 'static {
         acks: &[AckedCopies],
         blobs: &[BlobSend],
         epochs: &[GroupEpochStep],
+    ) -> Result<Committed, StoreError> {
+        self.commit_batch_as(envelopes, None, acks, blobs, epochs).await
+    }
+
+    /// [`Store::commit_batch`], the new copies taking the ids `ids` (one
+    /// each, increasing) that [`Store::reserve_ids`] gave, when given.
+    async fn commit_batch_as(
+        &self,
+        envelopes: &[NewEnvelope],
+        ids: Option<&[u64]>,
+        acks: &[AckedCopies],
+        blobs: &[BlobSend],
+        epochs: &[GroupEpochStep],
     ) -> Result<Committed, StoreError>;
+
+    /// Ids for `n` new copies before they are committed, so the writer can
+    /// push them while the commit runs (docs/protocol.md, "Durability"):
+    /// above every id given before, and never given again, not even after
+    /// a crash that lost the commit they were for (a device may have seen
+    /// them). `None`: this backend gives ids at commit only (PostgreSQL,
+    /// where several nodes give them), or no reserved range is left until
+    /// the next commit renews it.
+    fn reserve_ids(&self, _n: usize) -> Option<Vec<u64>> {
+        None
+    }
     /// The device's stored copies with id > `after`, oldest first.
     async fn pending(
         &self,

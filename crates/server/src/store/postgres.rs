@@ -531,13 +531,19 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn commit_batch(
+    async fn commit_batch_as(
         &self,
         envelopes: &[NewEnvelope],
+        given: Option<&[u64]>,
         acks: &[AckedCopies],
         blobs: &[BlobSend],
         epochs: &[GroupEpochStep],
     ) -> Result<Committed, StoreError> {
+        if given.is_some() {
+            // Ids come from the database, under its lock (reserve_ids
+            // gives none here).
+            return Err(StoreError::Backend(sqlx::Error::Protocol("PostgreSQL gives ids at commit only".into())));
+        }
         if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) && blobs.is_empty() && epochs.is_empty() {
             return Ok(Committed::default());
         }

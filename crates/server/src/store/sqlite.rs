@@ -13,7 +13,7 @@ use std::str::FromStr;
 
 /// Rows per INSERT: a batch is cut into chunks of these sizes, largest
 /// first, so only a few distinct statements are ever prepared (sqlx keeps
-/// them per connection). An envelope takes 7 of SQLite's 32766 variables.
+/// them per connection). An envelope takes 8 of SQLite's 32766 variables.
 const INSERT_CHUNKS: [usize; 10] = [512, 256, 128, 64, 32, 16, 8, 4, 2, 1];
 /// Most acknowledged ids per DELETE (3 variables each). Lists are padded to
 /// a power of two (repeating the last id, which deletes nothing twice),
@@ -23,11 +23,34 @@ const ACK_CHUNK: usize = 4096;
 /// own: the writer's commits never run a checkpoint (see `open`).
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// Envelope ids are reserved this many at a time (one row of
+/// `server_meta` written in a commit, every million copies).
+const ID_BLOCK: u64 = 1 << 20;
+/// The `server_meta` key of the reserved ids' end.
+const IDS_RESERVED: &str = "envelope_ids_reserved";
+
 /// The SQLite store.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     /// Connection pool; WAL lets readers run beside the one writer.
     pool: SqlitePool,
+    /// The envelope ids this store gives (see [`Ids`]).
+    ids: Arc<std::sync::Mutex<Ids>>,
+    /// One commit at a time, so that ids become visible in increasing
+    /// order even with several callers (SQLite has one writer anyway).
+    commit: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Envelope ids: the store gives them itself, from `next` up, so that the
+/// writer may push copies before their commit ([`Store::reserve_ids`]).
+/// Ids below `reserved` (durable in `server_meta`) may have been given
+/// before a commit and seen by a device; a restart goes on from
+/// `reserved`, so no id is given twice even if its commit was lost.
+#[derive(Debug)]
+struct Ids {
+    next: u64,
+    /// Ids below this may be given before their commit.
+    reserved: u64,
 }
 
 impl SqliteStore {
@@ -55,7 +78,32 @@ impl SqliteStore {
             .map_err(StoreError::from)?;
         sqlx::migrate!("./migrations").run(&pool).await?;
         tokio::spawn(checkpoints(pool.clone()));
-        Ok(Self { pool })
+        // Above every id stored or ever given (AUTOINCREMENT's sequence
+        // remembers deleted ones), and above every id reserved before.
+        let stored: i64 = sqlx::query_scalar(
+            "SELECT MAX(COALESCE((SELECT MAX(id) FROM envelopes), 0), \
+             COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'), 0))",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(StoreError::from)?;
+        let reserved: Option<Vec<u8>> = sqlx::query_scalar("SELECT value FROM server_meta WHERE key = ?")
+            .bind(IDS_RESERVED)
+            .fetch_optional(&pool)
+            .await
+            .map_err(StoreError::from)?;
+        let reserved = reserved.and_then(|v| v.try_into().ok()).map_or(0, u64::from_be_bytes);
+        let next = (u(stored) + 1).max(reserved);
+        // A range for ids given before their commit, durable before any is.
+        let reserved = next + ID_BLOCK;
+        sqlx::query("INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+            .bind(IDS_RESERVED)
+            .bind(reserved.to_be_bytes().as_slice())
+            .execute(&pool)
+            .await
+            .map_err(StoreError::from)?;
+        let ids = Ids { next, reserved };
+        Ok(Self { pool, ids: Arc::new(std::sync::Mutex::new(ids)), commit: Arc::default() })
     }
 }
 
@@ -191,19 +239,20 @@ async fn checkpoints(pool: SqlitePool) {
     }
 }
 
-/// Inserts copies; returns their ids in the order given.
-async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope]) -> Result<Vec<u64>, StoreError> {
-    let mut ids = Vec::with_capacity(envelopes.len());
-    let mut rest = envelopes;
+/// Inserts copies with the ids given (one each, increasing, above every
+/// stored id).
+async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope], ids: &[u64]) -> Result<(), StoreError> {
+    let mut rest: Vec<(&NewEnvelope, u64)> = envelopes.iter().zip(ids.iter().copied()).collect();
     while !rest.is_empty() {
         let n = INSERT_CHUNKS.iter().copied().find(|&c| c <= rest.len()).unwrap_or(1);
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
+        let tail = rest.split_off(n);
+        let chunk = std::mem::replace(&mut rest, tail);
         let mut q: QueryBuilder<Sqlite> = QueryBuilder::new(
-            "INSERT INTO envelopes (handle, device_id, message_id, sender_handle, sender_device, ciphertext, created_ms) ",
+            "INSERT INTO envelopes (id, handle, device_id, message_id, sender_handle, sender_device, ciphertext, created_ms) ",
         );
-        q.push_values(chunk, |mut b, e| {
-            b.push_bind(&e.handle)
+        q.push_values(&chunk, |mut b, (e, id)| {
+            b.push_bind(i(*id))
+                .push_bind(&e.handle)
                 .push_bind(e.device_id as i64)
                 .push_bind(&e.message_id)
                 .push_bind(&e.sender_handle)
@@ -212,19 +261,14 @@ async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope]
                 .push_bind(i(e.created_ms));
         });
         let done = q.build().execute(&mut *conn).await?;
-        // One statement's rows get consecutive ids in VALUES order: the id
-        // is AUTOINCREMENT (each new row one above the largest ever given)
-        // and the statement holds the database's only write lock.
-        let last = u(done.last_insert_rowid());
-        if done.rows_affected() != n as u64 || last < n as u64 {
+        if done.rows_affected() != n as u64 {
             return Err(StoreError::Backend(sqlx::Error::Protocol(format!(
-                "inserted {} of {n} copies, last id {last}",
+                "inserted {} of {n} copies",
                 done.rows_affected()
             ))));
         }
-        ids.extend(last + 1 - n as u64..=last);
     }
-    Ok(ids)
+    Ok(())
 }
 
 /// Moves each group's epoch on, in the order given: from no row to a new
@@ -478,9 +522,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn commit_batch(
+    async fn commit_batch_as(
         &self,
         envelopes: &[NewEnvelope],
+        given: Option<&[u64]>,
         acks: &[AckedCopies],
         blobs: &[BlobSend],
         epochs: &[GroupEpochStep],
@@ -488,16 +533,64 @@ impl Store for SqliteStore {
         if envelopes.is_empty() && acks.iter().all(|a| a.ids.is_empty()) && blobs.is_empty() && epochs.is_empty() {
             return Ok(Committed::default());
         }
+        let _one = self.commit.lock().await;
+        // Ids: the ones reserved for these copies, else the next ones. A
+        // range reserved for later batches is renewed when half used, in
+        // this transaction.
+        let (ids, renew) = {
+            let mut state = self.ids.lock().expect("ids lock");
+            let ids = match given {
+                Some(ids) => {
+                    if ids.len() != envelopes.len() || ids.windows(2).any(|w| w[0] >= w[1]) {
+                        return Err(StoreError::Backend(sqlx::Error::Protocol("reserved ids do not fit".into())));
+                    }
+                    ids.to_vec()
+                }
+                None => {
+                    let first = state.next;
+                    state.next += envelopes.len() as u64;
+                    (first..state.next).collect()
+                }
+            };
+            let renew = (state.next + ID_BLOCK / 2 > state.reserved).then_some(state.next + ID_BLOCK);
+            (ids, renew)
+        };
         let mut tx = self.pool.begin().await?;
-        // On any error the transaction is dropped: rolled back, nothing stored.
+        // On any error the transaction is dropped: rolled back, nothing
+        // stored (the ids it took are not given again).
         step_epochs(&mut tx, epochs).await?;
         let acked = delete_acked(&mut tx, acks).await?;
-        let ids = insert_envelopes(&mut tx, envelopes).await?;
+        insert_envelopes(&mut tx, envelopes, &ids).await?;
         for send in blobs {
             record_blob_send(&mut tx, send).await?;
         }
+        if let Some(end) = renew {
+            sqlx::query(
+                "INSERT INTO server_meta (key, value) VALUES (?, ?) \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            )
+            .bind(IDS_RESERVED)
+            .bind(end.to_be_bytes().as_slice())
+            .execute(&mut *tx)
+            .await?;
+        }
         tx.commit().await?;
+        if let Some(end) = renew {
+            let mut state = self.ids.lock().expect("ids lock");
+            state.reserved = state.reserved.max(end);
+        }
         Ok(Committed { ids, acked })
+    }
+
+    fn reserve_ids(&self, n: usize) -> Option<Vec<u64>> {
+        let mut state = self.ids.lock().expect("ids lock");
+        let end = state.next + n as u64;
+        if end > state.reserved {
+            return None;
+        }
+        let ids = (state.next..end).collect();
+        state.next = end;
+        Some(ids)
     }
 
     async fn pending(
