@@ -18,7 +18,8 @@ fn device(id: u32, key: u8) -> NewDevice {
     NewDevice { device_id: id, noise_key: vec![key; 32], platform: "cli/linux".into(), name: format!("d{id}") }
 }
 
-fn envelope(handle: &str, device_id: u32, n: u8, created_ms: u64) -> NewEnvelope {
+/// A copy for `handle`'s device, its message id and ciphertext made of `n`.
+pub fn envelope(handle: &str, device_id: u32, n: u8, created_ms: u64) -> NewEnvelope {
     NewEnvelope {
         handle: handle.into(),
         device_id,

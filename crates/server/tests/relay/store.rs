@@ -52,16 +52,7 @@ async fn an_unreachable_postgres_is_a_startup_error_that_shows_no_password() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_ids_given_before_a_commit_are_never_given_again() {
     use tether_server::Store;
-    use tether_server::store::NewEnvelope;
-    let copy = |n: u8| NewEnvelope {
-        handle: "bob".into(),
-        device_id: 0,
-        message_id: vec![n; 16],
-        sender_handle: "alice".into(),
-        sender_device: 0,
-        ciphertext: vec![n; 8].into(),
-        created_ms: 1,
-    };
+    let copy = |n: u8| tether_server::store::conformance::envelope("bob", 0, n, 1);
     let dir = tempfile::tempdir().unwrap();
     let store = tether_server::SqliteStore::open(dir.path()).await.unwrap();
     let first = store.commit_batch(&[copy(1)], &[], &[], &[]).await.unwrap().ids;
