@@ -8,8 +8,18 @@ const RED = "#d93025";
 const ORANGE = "#b4540a";
 const GREY = "#6b7280";
 
-/** When the badge was first set in this worker life (see core.js `boot`). */
-export const badgeTimes = { first: /** @type {number | undefined} */ (undefined) };
+/**
+ * This worker life's badge milestones (ms since it started; see core.js
+ * `boot`): the first badge, the first one while connected, and each
+ * count shown, once (`cargo xtask bench extension` finds when the count
+ * with the queued messages showed).
+ */
+export const badgeTimes = {
+  first: /** @type {number | undefined} */ (undefined),
+  connected: /** @type {number | undefined} */ (undefined),
+  /** @type {Record<string, number>} */
+  shown: {},
+};
 
 /**
  * @param {Snapshot} snapshot
@@ -29,7 +39,10 @@ export function updateBadge(snapshot) {
     title = chrome.i18n.getMessage("badgeOffline");
   }
   chrome.action.setBadgeText({ text });
-  badgeTimes.first ??= performance.now();
+  const now = performance.now();
+  badgeTimes.first ??= now;
+  if (snapshot.connection === "connected") badgeTimes.connected ??= now;
+  if (Object.keys(badgeTimes.shown).length < 32) badgeTimes.shown[text] ??= now;
   chrome.action.setBadgeBackgroundColor({ color });
   chrome.action.setTitle({ title: title || "Tether" });
 }

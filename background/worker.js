@@ -36,7 +36,7 @@ chrome.commands.onCommand.addListener((command, tab) => whenReady((core) => onCo
   /** @param {string} id */
   notificationClick: (id) => whenReady(() => onNotificationClick(id)),
   /** This worker life's milestones (ms since it started). */
-  boot: () => ({ ...bootTimes, badge: badgeTimes.first }),
+  boot: () => ({ ...bootTimes, badge: badgeTimes.first, connected: badgeTimes.connected, shown: badgeTimes.shown }),
   /** @param {string} query @param {string | null} chat */
   search: (query, chat) => whenReady((core) => core.search(query, chat, 50)),
 };

@@ -82,4 +82,6 @@ usage: cargo xtask <command>
   bench client     engine numbers: Olm throughput, linking with a 1,000-message history
   bench link [N]   the phone web app links the extension by camera with N messages of
                    history (default 1,000): time to the popup's chat list
+  bench extension  the core's size gzipped, worker wake to badge and to 3 messages drained,
+                   popup first paint (p50 of 10 runs, headless Chromium)
 ";

@@ -89,6 +89,15 @@ struct Args {
     /// Write the JSON report here instead of stdout.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The server at --addr is tether-floor (a bare WebSocket forwarder: no
+    /// Noise, no store), measured the same way as the floor tether-server
+    /// is compared to.
+    #[arg(long)]
+    floor: bool,
+    /// Also a fixed-rate phase at this rate (messages/s in total), before
+    /// the one at --rate.
+    #[arg(long)]
+    low_rate: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -112,7 +121,8 @@ fn log(msg: impl AsRef<str>) {
 const PHASE_WARMUP: u8 = 0;
 const PHASE_FIXED: u8 = 1;
 const PHASE_MAX: u8 = 2;
-const PHASES: usize = 3;
+const PHASE_LOW: u8 = 3;
+const PHASES: usize = 4;
 
 /// Intended send time (ns since EPOCH), sequence number, phase, pair.
 const HEADER: usize = 21;
@@ -152,6 +162,21 @@ fn summary(h: &Histogram<u64>) -> Value {
         "max": h.max(),
         "mean": (h.mean() * 10.0).round() / 10.0,
     })
+}
+
+/// The latency distribution as (percentile, µs) points, for the bench's
+/// picture: from the median to the last one in a million.
+fn curve(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!([]);
+    }
+    let points: Vec<Value> = [
+        0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0,
+    ]
+    .iter()
+    .map(|&q| json!([q * 100.0, h.value_at_quantile(q)]))
+    .collect();
+    json!(points)
 }
 
 fn payload(size: usize, intended: Instant, seq: u64, phase: u8, pair: u32) -> Vec<u8> {
@@ -197,10 +222,11 @@ fn send_request(to: &str, pair: u32, phase: u8, seq: u64, size: usize, intended:
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 type WsItem = Option<Result<Message, tokio_tungstenite::tungstenite::Error>>;
 
-/// One connection: Noise over WebSocket.
+/// One connection: Noise over WebSocket (to tether-floor: frames in the
+/// clear, `transport` None).
 struct Conn {
     ws: Ws,
-    transport: Transport,
+    transport: Option<Transport>,
     next_id: u64,
 }
 
@@ -237,7 +263,21 @@ impl Conn {
             .finish(&ClientHello { client_version: format!("tether-bench {}", env!("CARGO_PKG_VERSION")) })
             .map_err(|e| e.to_string())?;
         ws.send(Message::Binary(m3.into())).await.map_err(|e| format!("handshake send: {e}"))?;
-        Ok(Conn { ws, transport, next_id: 1 })
+        Ok(Conn { ws, transport: Some(transport), next_id: 1 })
+    }
+
+    /// Connects to tether-floor as `name` (no handshake: a text hello).
+    async fn connect_floor(url: &str, name: &str, small: bool) -> Result<Conn, String> {
+        let config = if small {
+            WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
+        } else {
+            WebSocketConfig::default()
+        };
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            .await
+            .map_err(|e| format!("websocket connect: {e}"))?;
+        ws.send(Message::Text(name.into())).await.map_err(|e| format!("hello: {e}"))?;
+        Ok(Conn { ws, transport: None, next_id: 1 })
     }
 
     /// Queues one request; `flush` sends what is queued.
@@ -245,7 +285,10 @@ impl Conn {
         let id = self.next_id;
         self.next_id += 1;
         let plain = ClientFrame { id, request: Some(req) }.encode_to_vec();
-        let msg = self.transport.encrypt(&plain).map_err(|e| e.to_string())?;
+        let msg = match &mut self.transport {
+            Some(t) => t.encrypt(&plain).map_err(|e| e.to_string())?,
+            None => plain,
+        };
         self.ws.feed(Message::Binary(msg.into())).await.map_err(|e| format!("send: {e}"))?;
         Ok(id)
     }
@@ -264,8 +307,14 @@ impl Conn {
     fn open(&mut self, item: WsItem) -> Result<Option<ServerBody>, String> {
         match item {
             Some(Ok(Message::Binary(b))) => {
-                let plain = self.transport.decrypt(&b).map_err(|e| format!("decrypt: {e}"))?;
-                let frame = ServerFrame::decode(plain.as_slice()).map_err(|e| format!("decode: {e}"))?;
+                let frame = match &mut self.transport {
+                    Some(t) => {
+                        let plain = t.decrypt(&b).map_err(|e| format!("decrypt: {e}"))?;
+                        ServerFrame::decode(plain.as_slice())
+                    }
+                    None => ServerFrame::decode(b.as_ref()),
+                }
+                .map_err(|e| format!("decode: {e}"))?;
                 Ok(frame.body)
             }
             Some(Ok(Message::Close(f))) => {
@@ -382,10 +431,12 @@ impl SendStats {
 
 /// Open loop: send number k at `first + k * interval`, whatever happened to
 /// the sends before it.
+#[allow(clippy::too_many_arguments)]
 async fn fixed_sender(
     mut c: Conn,
     to: String,
     pair: u32,
+    phase: u8,
     first: Instant,
     interval: Duration,
     count: u64,
@@ -400,7 +451,7 @@ async fn fixed_sender(
         tokio::select! {
             biased;
             () = tokio::time::sleep_until(next.into()), if k < count => {
-                match c.request(send_request(&to, pair, PHASE_FIXED, k, size, next)).await {
+                match c.request(send_request(&to, pair, phase, k, size, next)).await {
                     Ok(id) => {
                         inflight.push_back((id, next));
                         st.sent += 1;
@@ -792,8 +843,11 @@ async fn run(a: Args) -> Result<(), String> {
     if !(HEADER + 11..=60_000).contains(&a.size) {
         return Err(format!("--size must be {} to 60000 bytes", HEADER + 11));
     }
-    if a.rate == 0 || a.rate > 10_000_000 {
-        return Err("--rate must be 1 to 10000000".into());
+    if a.rate == 0 || a.rate > 10_000_000 || a.low_rate.is_some_and(|r| r == 0 || r > 10_000_000) {
+        return Err("--rate and --low-rate must be 1 to 10000000".into());
+    }
+    if a.floor && a.receiver_addr.is_some() {
+        return Err("--floor measures one forwarder: no --receiver-addr".into());
     }
     if a.idle > 1_000_000 || a.window == 0 || a.window > 10_000 || a.connect_concurrency == 0 {
         return Err("--idle at most 1000000; --window 1 to 10000; --connect-concurrency at least 1".into());
@@ -803,14 +857,22 @@ async fn run(a: Args) -> Result<(), String> {
     let pid = a.server_pid;
     let url = format!("ws://{addr}/v1/ws");
 
-    // The server's key, as /healthz reports it.
-    let (status, body) = http_get(addr, "/healthz").await?;
-    let health: Value = serde_json::from_str(&body).map_err(|e| format!("/healthz: {e}"))?;
-    if status != 200 {
-        return Err(format!("/healthz answered {status}: {body}"));
-    }
-    let pin =
-        health["fingerprint"].as_str().and_then(Fingerprint::parse).ok_or("/healthz has no 64-hex fingerprint")?;
+    // The server's key, as /healthz reports it (the floor has neither).
+    let floor = a.floor;
+    let (health, pin) = if floor {
+        (Value::Null, Fingerprint([0; 32]))
+    } else {
+        let (status, body) = http_get(addr, "/healthz").await?;
+        let health: Value = serde_json::from_str(&body).map_err(|e| format!("/healthz: {e}"))?;
+        if status != 200 {
+            return Err(format!("/healthz answered {status}: {body}"));
+        }
+        let pin =
+            health["fingerprint"].as_str().and_then(Fingerprint::parse).ok_or("/healthz has no 64-hex fingerprint")?;
+        (health, pin)
+    };
+    // The floor has no metrics.
+    let scrape = |addr: SocketAddr| async move { if floor { Ok(BTreeMap::new()) } else { scrape(addr).await } };
     // Receivers on another node, if given: the same server key there.
     let receiver_url = match &a.receiver_addr {
         Some(other) => {
@@ -839,6 +901,9 @@ async fn run(a: Args) -> Result<(), String> {
         .map(|(s, r)| {
             let (url, receiver_url) = (url.clone(), receiver_url.clone());
             async move {
+                if floor {
+                    return Ok((Conn::connect_floor(&url, &s, false).await?, Conn::connect_floor(&url, &r, false).await?));
+                }
                 let sender = register(&url, pin, s).await?;
                 let receiver = register(&receiver_url, pin, r).await?;
                 Ok((sender, receiver))
@@ -932,11 +997,15 @@ async fn run(a: Args) -> Result<(), String> {
     ));
     let t = Instant::now();
     let opened: Vec<Result<Conn, String>> = futures_util::stream::iter(0..a.idle)
-        .map(|_| {
-            let url = url.clone();
+        .map(|i| {
+            let (url, tag) = (url.clone(), tag.clone());
             async move {
                 let key = StaticKey::generate();
-                tokio::time::timeout(Duration::from_secs(30), Conn::connect(&url, &key, pin, true))
+                let name = format!("idle{tag}-{i}");
+                let connect = async {
+                    if floor { Conn::connect_floor(&url, &name, true).await } else { Conn::connect(&url, &key, pin, true).await }
+                };
+                tokio::time::timeout(Duration::from_secs(30), connect)
                     .await
                     .unwrap_or_else(|_| Err("handshake timed out (30 s)".into()))
             }
@@ -1006,52 +1075,54 @@ async fn run(a: Args) -> Result<(), String> {
         "ping_every_secs": every.as_secs(),
     });
 
-    // ---- fixed rate, open loop
-    let interval_ns = (a.pairs as u128 * 1_000_000_000 / u128::from(a.rate)).max(1) as u64;
-    let interval = Duration::from_nanos(interval_ns);
-    let per_sender = (a.seconds as u128 * 1_000_000_000 / u128::from(interval_ns)).max(1) as u64;
-    let planned = per_sender * a.pairs as u64;
-    log(format!(
-        "fixed rate: {} msgs/s for {} s ({} senders, one every {:.2} ms each)",
-        a.rate,
-        a.seconds,
-        a.pairs,
-        interval_ns as f64 / 1e6
-    ));
-    let before = scrape(addr).await?;
-    let start = Instant::now() + Duration::from_millis(200);
-    let stats = {
-        let handles = &handles;
-        let fut = all_senders(&mut senders, |c, i| {
-            let to = handles[i].1.clone();
-            // Stagger the senders over one interval.
-            let first = start + Duration::from_nanos(interval_ns * i as u64 / a.pairs as u64);
-            fixed_sender(c, to, i as u32, first, interval, per_sender, size)
-        });
-        let cpu = async {
-            tokio::time::sleep_until(start.into()).await;
-            let m0 = CpuMark::now(pid);
-            tokio::time::sleep_until((start + Duration::from_secs(a.seconds)).into()).await;
-            (m0, CpuMark::now(pid))
+    // ---- fixed rate, open loop: at --low-rate (if given), then at --rate
+    let mut fixed_jsons = Vec::new();
+    for (phase, rate) in [(PHASE_LOW, a.low_rate), (PHASE_FIXED, Some(a.rate))] {
+        let Some(rate) = rate else { continue };
+        let interval_ns = (a.pairs as u128 * 1_000_000_000 / u128::from(rate)).max(1) as u64;
+        let interval = Duration::from_nanos(interval_ns);
+        let per_sender = (a.seconds as u128 * 1_000_000_000 / u128::from(interval_ns)).max(1) as u64;
+        let planned = per_sender * a.pairs as u64;
+        log(format!(
+            "fixed rate: {} msgs/s for {} s ({} senders, one every {:.2} ms each)",
+            rate,
+            a.seconds,
+            a.pairs,
+            interval_ns as f64 / 1e6
+        ));
+        let before = scrape(addr).await?;
+        let start = Instant::now() + Duration::from_millis(200);
+        let stats = {
+            let handles = &handles;
+            let fut = all_senders(&mut senders, |c, i| {
+                let to = handles[i].1.clone();
+                // Stagger the senders over one interval.
+                let first = start + Duration::from_nanos(interval_ns * i as u64 / a.pairs as u64);
+                fixed_sender(c, to, i as u32, phase, first, interval, per_sender, size)
+            });
+            let cpu = async {
+                tokio::time::sleep_until(start.into()).await;
+                let m0 = CpuMark::now(pid);
+                tokio::time::sleep_until((start + Duration::from_secs(a.seconds)).into()).await;
+                (m0, CpuMark::now(pid))
+            };
+            let (stats, (m0, m1)) = tokio::join!(fut, cpu);
+            (stats, m0.share(&m1, tck))
         };
-        let (stats, (m0, m1)) = tokio::join!(fut, cpu);
-        (stats, m0.share(&m1, tck))
-    };
-    let (stats, (server_cpu, bench_cpu, _)) = stats;
-    let (sent, accepted, _, ack_hist, send_errors, send_failures) = totals(&stats);
-    let got = drain(&recv, PHASE_FIXED, accepted).await;
-    let after = scrape(addr).await?;
-    let fixed_json = {
+        let (stats, (server_cpu, bench_cpu, _)) = stats;
+        let (sent, accepted, _, ack_hist, send_errors, send_failures) = totals(&stats);
+        let got = drain(&recv, phase, accepted).await;
+        let after = scrape(addr).await?;
         let r = recv.lock().expect("stats lock");
-        let p = &r.phases[usize::from(PHASE_FIXED)];
+        let p = &r.phases[usize::from(phase)];
         log(format!(
             "fixed rate: {got}/{accepted} delivered; latency p50 {} µs, p99 {} µs, max {} µs",
             p.hist.value_at_quantile(0.5),
             p.hist.value_at_quantile(0.99),
             p.hist.max()
         ));
-        json!({
-            "target_rate": a.rate,
+        fixed_jsons.push(json!({
+            "target_rate": rate,
             "offered_rate": (planned as f64 / a.seconds as f64).round(),
             "seconds": a.seconds,
             "planned": planned,
@@ -1061,6 +1132,7 @@ async fn run(a: Args) -> Result<(), String> {
             "lost": accepted.saturating_sub(got),
             "out_of_order": p.out_of_order,
             "latency_us": summary(&p.hist),
+            "latency_curve_us": curve(&p.hist),
             "durable_ack_us": summary(&ack_hist),
             "server_cpu_pct": server_cpu,
             "bench_cpu_pct": bench_cpu,
@@ -1068,8 +1140,10 @@ async fn run(a: Args) -> Result<(), String> {
             "send_errors": send_errors,
             "sender_failures": send_failures,
             "store": store_summary(&before, &after),
-        })
-    };
+        }));
+    }
+    let fixed_json = fixed_jsons.pop().expect("the phase at --rate");
+    let fixed_low_json = fixed_jsons.pop().unwrap_or(Value::Null);
 
     // ---- max throughput, windowed
     log(format!("max throughput: {} senders, {} outstanding each, {} s", a.pairs, a.window, a.seconds));
@@ -1168,6 +1242,8 @@ async fn run(a: Args) -> Result<(), String> {
             "threads": pid.and_then(threads),
         },
         "idle": idle_json,
+        "floor": floor,
+        "fixed_rate_low": fixed_low_json,
         "fixed_rate": fixed_json,
         "max_throughput": max_json,
         "receiver_errors": r.errors,

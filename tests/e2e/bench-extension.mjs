@@ -1,0 +1,92 @@
+// `cargo xtask bench extension`: the extension's core as a person feels it,
+// in headless Chromium against release binaries, each over ROUNDS runs
+// (p50 and max):
+// - the optimised wasm's size, raw and gzipped (what a browser downloads
+//   and compiles);
+// - worker wake: the service worker stopped (as Chrome does after 30 s
+//   idle) while bob sends 3 messages; then woken (by opening the popup).
+//   Times from the worker's start: to the first badge (from its stored
+//   state), to connected, and to the badge counting the 3 messages (the
+//   queue drained);
+// - popup open → first contentful paint.
+// Prints them with the goals (issue 16) and writes target/bench/extension.json.
+
+import { readFile, mkdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { gzipSync } from "node:zlib";
+import { launch, linkByQr, openPopup, stopWorkers } from "./lib/extension.mjs";
+import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
+
+const ROUNDS = Number(process.env.TETHER_BENCH_ROUNDS ?? 10);
+const EXTENSION = process.env.TETHER_EXTENSION ?? "dist/chrome";
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** @param {number[]} xs */
+function stats(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const round = (/** @type {number} */ v) => Math.round(v * 10) / 10;
+  return { p50: round(s[Math.floor((s.length - 1) / 2)]), max: round(s[s.length - 1]), runs: s.length };
+}
+
+const wasm = await readFile(path.join(EXTENSION, "wasm/tether_core_bg.wasm"));
+const server = await startServer();
+const { alice, bob } = await aliceAndBob(server);
+let ext;
+try {
+  ext = await launch();
+  const linked = await linkByQr(ext, server, alice, "alice", "bench-extension-link");
+  await linked.close();
+  const worker = async () => ext.context.serviceWorkers().at(-1) ?? (await ext.context.waitForEvent("serviceworker", { timeout: 15000 }));
+  const blank = await ext.context.newPage();
+  await blank.goto("about:blank");
+  const badge = async () => (await worker()).evaluate(() => chrome.action.getBadgeText({}));
+
+  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const before = Number((await badge()) || 0);
+    await stopWorkers(ext, blank);
+    for (const n of [1, 2, 3]) await bob.run(["send", "alice", `round ${round}, message ${n}`]);
+    await sleep(300);
+    const want = String(before + 3);
+    const popup = await openPopup(ext); // wakes the worker
+    const w = await worker();
+    const boot = await until(async () => {
+      const b = await w.evaluate(() => globalThis.tether.boot());
+      return b.badge !== undefined && b.connected !== undefined && b.shown[want] !== undefined && b;
+    }, `the badge at ${want} after the wake`, 20000);
+    toBadge.push(boot.badge);
+    toConnected.push(boot.connected);
+    toDrained.push(boot.shown[want]);
+    await popup.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 20000 });
+    firstPaint.push(await popup.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0].startTime));
+    await popup.close();
+  }
+
+  const result = {
+    rounds: ROUNDS,
+    wasm_bytes: wasm.length,
+    wasm_gzip_bytes: gzipSync(wasm, { level: 9 }).length,
+    wake_to_badge_ms: stats(toBadge),
+    wake_to_connected_ms: stats(toConnected),
+    wake_to_drained_ms: stats(toDrained),
+    popup_first_paint_ms: stats(firstPaint),
+    goals: { wasm_gzip_bytes_max: 250_000, wake_to_badge_ms_max: 150, wake_to_drained_ms_max: 300, popup_first_paint_ms_max: 50 },
+  };
+  await mkdir(path.resolve("target/bench"), { recursive: true });
+  await writeFile(path.resolve("target/bench/extension.json"), JSON.stringify(result, null, 2) + "\n");
+  const row = (/** @type {string} */ what, /** @type {string} */ value, /** @type {string} */ goal, /** @type {boolean} */ ok) =>
+    console.log(`${what.padEnd(44)} ${value.padEnd(22)} ${goal.padEnd(12)} ${ok ? "ok" : "MISSED"}`);
+  const g = result.goals;
+  console.log(`\nextension core (headless Chromium, p50 of ${ROUNDS} runs)`);
+  row("wasm core, gzipped (raw)", `${(result.wasm_gzip_bytes / 1000).toFixed(0)} KB (${(result.wasm_bytes / 1000).toFixed(0)} KB)`, "<= 250 KB", result.wasm_gzip_bytes <= g.wasm_gzip_bytes_max);
+  row("worker wake -> badge from stored state", `${result.wake_to_badge_ms.p50} ms (max ${result.wake_to_badge_ms.max})`, "<= 150 ms", result.wake_to_badge_ms.p50 <= g.wake_to_badge_ms_max);
+  row("worker wake -> connected", `${result.wake_to_connected_ms.p50} ms (max ${result.wake_to_connected_ms.max})`, "", true);
+  row("worker wake -> 3 queued messages on the badge", `${result.wake_to_drained_ms.p50} ms (max ${result.wake_to_drained_ms.max})`, "<= 300 ms", result.wake_to_drained_ms.p50 <= g.wake_to_drained_ms_max);
+  row("popup open -> first contentful paint", `${result.popup_first_paint_ms.p50} ms (max ${result.popup_first_paint_ms.max})`, "<= 50 ms", result.popup_first_paint_ms.p50 <= g.popup_first_paint_ms_max);
+  console.log("\nxtask: all numbers in target/bench/extension.json");
+} finally {
+  await ext?.close();
+  await server.stop();
+  await alice.cleanup?.();
+  await bob.cleanup?.();
+}
