@@ -809,7 +809,7 @@ fn latency_svg(report: &Value, o: &Opts, out: &Path) -> Result {
 fn floor_table(r: &Value, o: &Opts) -> String {
     let (f, t, x) = (&r["floor"], &r["tether"], &r["ratio_to_floor"]);
     let mut out = format!(
-        "\nbeside the floor (tether-floor: the same WebSocket stack and load generator, no Noise, no store)\n{:<34}  {:>14}  {:>14}  {:>8}  goal\n{}\n",
+        "\nbeside the floor (tether-floor: tungstenite and the same load generator, no Noise, no store)\n{:<34}  {:>14}  {:>14}  {:>8}  goal\n{}\n",
         "",
         "tether-server",
         "floor",

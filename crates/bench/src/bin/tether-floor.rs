@@ -1,6 +1,7 @@
 //! `tether-floor`: the floor `cargo xtask bench server` measures
 //! tether-server against. A bare WebSocket forwarder on the same runtime
-//! and WebSocket stack, speaking the same frames (protobuf `ClientFrame`
+//! and WebSocket library (tungstenite, which axum's WebSocket wraps), with
+//! tether-server's buffer sizes, speaking the same frames (protobuf `ClientFrame`
 //! in, `ServerFrame` out) with no Noise, no store, no checks: a send is
 //! pushed to its recipients' connections and answered at once. Whatever
 //! tether-server spends beyond this (encryption, durability, delivery
