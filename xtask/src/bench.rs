@@ -768,6 +768,7 @@ fn latency_svg(report: &Value, o: &Opts, out: &Path) -> Result {
         (format!("floor, {LOW_RATE} msg/s"), series(&report["floor_run"], "fixed_rate_low"), RGBColor(0xa1, 0xa1, 0xaa), false),
     ];
     let top = lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(10.0, f64::max) * 2.0;
+    let bottom = (lines.iter().flat_map(|l| l.1.iter().map(|p| p.1)).fold(top, f64::min) / 2.0).max(1.0);
     let draw = || -> std::result::Result<(), Box<dyn std::error::Error>> {
         let root = SVGBackend::new(out, (960, 560)).into_drawing_area();
         root.fill(&WHITE)?;
@@ -776,12 +777,13 @@ fn latency_svg(report: &Value, o: &Opts, out: &Path) -> Result {
             .margin(20)
             .x_label_area_size(46)
             .y_label_area_size(80)
-            .build_cartesian_2d(0.0f64..5.0, (1.0f64..top).log_scale())?;
+            .build_cartesian_2d(0.0f64..5.0, (bottom..top).log_scale())?;
         chart
             .configure_mesh()
             .x_desc("percentile")
             .y_desc("latency (µs)")
             .x_labels(6)
+            .y_label_formatter(&|y| fmt_num(y.round()))
             .x_label_formatter(&|x| match x.round() as i64 {
                 0 => "0".into(),
                 1 => "90".into(),
