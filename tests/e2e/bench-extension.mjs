@@ -75,12 +75,12 @@ try {
   await mkdir(path.resolve("target/bench"), { recursive: true });
   await writeFile(path.resolve("target/bench/extension.json"), JSON.stringify(result, null, 2) + "\n");
   const row = (/** @type {string} */ what, /** @type {string} */ value, /** @type {string} */ goal, /** @type {boolean} */ ok) =>
-    console.log(`${what.padEnd(44)} ${value.padEnd(22)} ${goal.padEnd(12)} ${ok ? "ok" : "MISSED"}`);
+    console.log(`${what.padEnd(47)} ${value.padEnd(22)} ${goal.padEnd(12)} ${ok ? "ok" : "MISSED"}`);
   const g = result.goals;
   console.log(`\nextension core (headless Chromium, p50 of ${ROUNDS} runs)`);
   row("wasm core, gzipped (raw)", `${(result.wasm_gzip_bytes / 1000).toFixed(0)} KB (${(result.wasm_bytes / 1000).toFixed(0)} KB)`, "<= 250 KB", result.wasm_gzip_bytes <= g.wasm_gzip_bytes_max);
   row("worker wake -> badge from stored state", `${result.wake_to_badge_ms.p50} ms (max ${result.wake_to_badge_ms.max})`, "<= 150 ms", result.wake_to_badge_ms.p50 <= g.wake_to_badge_ms_max);
-  row("worker wake -> connected", `${result.wake_to_connected_ms.p50} ms (max ${result.wake_to_connected_ms.max})`, "", true);
+  console.log(`${"worker wake -> connected".padEnd(47)} ${result.wake_to_connected_ms.p50} ms (max ${result.wake_to_connected_ms.max})`);
   row("worker wake -> 3 queued messages on the badge", `${result.wake_to_drained_ms.p50} ms (max ${result.wake_to_drained_ms.max})`, "<= 300 ms", result.wake_to_drained_ms.p50 <= g.wake_to_drained_ms_max);
   row("popup open -> first contentful paint", `${result.popup_first_paint_ms.p50} ms (max ${result.popup_first_paint_ms.max})`, "<= 50 ms", result.popup_first_paint_ms.p50 <= g.popup_first_paint_ms_max);
   console.log("\nxtask: all numbers in target/bench/extension.json");
