@@ -429,6 +429,22 @@ impl SendStats {
     }
 }
 
+/// Resolves at `at` to within a few µs. tokio's timer wakes on whole
+/// milliseconds, after the deadline: sleeping on it alone would make every
+/// send up to a millisecond late, and that lateness, charged to the
+/// message (latency is counted from the intended time), would hide the
+/// server's own. So it sleeps to a millisecond before, then yields to the
+/// other tasks until the time comes.
+async fn on_time(at: Instant) {
+    let early = Duration::from_micros(1500);
+    if let Some(t) = at.checked_sub(early).filter(|&t| t > Instant::now()) {
+        tokio::time::sleep_until(t.into()).await;
+    }
+    while Instant::now() < at {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Open loop: send number k at `first + k * interval`, whatever happened to
 /// the sends before it.
 #[allow(clippy::too_many_arguments)]
@@ -450,7 +466,7 @@ async fn fixed_sender(
         let next = first + Duration::from_nanos(interval.as_nanos() as u64 * k);
         tokio::select! {
             biased;
-            () = tokio::time::sleep_until(next.into()), if k < count => {
+            () = on_time(next), if k < count => {
                 match c.request(send_request(&to, pair, phase, k, size, next)).await {
                     Ok(id) => {
                         inflight.push_back((id, next));
