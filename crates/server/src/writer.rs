@@ -228,17 +228,44 @@ fn push_early(s: &Shared, envelopes: &[NewEnvelope], sends: &[Accepted]) -> Opti
         return None;
     }
     let ids = s.store.reserve_ids(envelopes.len())?;
-    let reached = ids
-        .iter()
+    let reached = push_in_streaks(&ids, envelopes, |handle, device_id| s.router.device(handle, device_id));
+    s.metrics.pushed_before_commit.inc_by(reached.iter().filter(|r| r.is_some()).count() as u64);
+    Some(Early { ids, reached })
+}
+
+/// Pushes each copy under its id to its device's connection (`conn_of`),
+/// returning for each the connection that took it. A connection skips ids
+/// at or below the last it sent, so a copy pushed again after the commit
+/// must not follow a later copy of the batch to the same connection. So,
+/// per device, early pushes go on only while every one reached the same
+/// connection; from the first that did not (no connection, a full queue,
+/// another connection that replaced it), the device's copies wait for the
+/// commit and go then, in order.
+fn push_in_streaks(
+    ids: &[u64],
+    envelopes: &[NewEnvelope],
+    conn_of: impl Fn(&str, u32) -> Option<ConnHandle>,
+) -> Vec<Option<u64>> {
+    let mut streak: HashMap<(&str, u32), Option<u64>> = HashMap::new();
+    ids.iter()
         .zip(envelopes)
         .map(|(&id, envelope)| {
-            let conn = s.router.device(&envelope.handle, envelope.device_id)?;
-            let copy = Arc::new(StoredEnvelope { id, envelope: envelope.clone() });
-            conn.try_push(Outbound::Envelope(copy)).then_some(conn.id)
+            let device = (envelope.handle.as_str(), envelope.device_id);
+            let conn = conn_of(&envelope.handle, envelope.device_id);
+            let to = conn.as_ref().map(|c| c.id);
+            let unbroken = match streak.get(&device) {
+                Some(&seen) => seen.is_some() && seen == to,
+                None => to.is_some(),
+            };
+            let pushed = unbroken
+                && conn.is_some_and(|conn| {
+                    conn.try_push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope: envelope.clone() })))
+                });
+            let reached = if pushed { to } else { None };
+            streak.insert(device, reached);
+            reached
         })
-        .collect();
-    s.metrics.pushed_before_commit.inc_by(envelopes.len() as u64);
-    Some(Early { ids, reached })
+        .collect()
 }
 
 fn refused_epoch(s: &Shared, step: Option<GroupEpochStep>) {
@@ -425,6 +452,42 @@ mod tests {
             Next::Done(d) => d.written,
             other => panic!("expected an answer, got {other:?}"),
         }
+    }
+
+    /// Early pushes stop, per device, at the first copy that did not reach
+    /// the connection its earlier copies reached (none, a full queue, a
+    /// connection that replaced it): those copies go after the commit, in
+    /// order, and no later copy of the batch gets ahead of them.
+    #[test]
+    fn early_pushes_to_a_device_stop_at_its_first_miss() {
+        let (old, new, full) = (ConnHandle::new(), ConnHandle::new(), ConnHandle::new());
+        for _ in 0..crate::router::PUSH_QUEUE {
+            full.push(Outbound::Event(Box::default()));
+        }
+        let envelopes = vec![
+            copy("bob", 1),   // reaches `old`
+            copy("carol", 1), // no connection yet
+            copy("bob", 2),   // bob reconnected: `new` replaced `old`
+            copy("carol", 2), // carol's connection appeared: too late for this batch
+            copy("bob", 3),   // still broken for bob
+            copy("dave", 1),  // a full queue
+            copy("dave", 2),
+        ];
+        let ids: Vec<u64> = (10..17).collect();
+        let calls = std::cell::Cell::new(0);
+        let reached = push_in_streaks(&ids, &envelopes, |handle, _| {
+            calls.set(calls.get() + 1);
+            match (handle, calls.get()) {
+                ("bob", 1) => Some(old.clone()),
+                ("bob", _) => Some(new.clone()),
+                ("carol", 2) => None,
+                ("carol", _) => Some(new.clone()),
+                _ => Some(full.clone()),
+            }
+        });
+        assert_eq!(reached, vec![Some(old.id), None, None, None, None, None, None]);
+        assert!(matches!(old.next(), Next::Push(Outbound::Envelope(e)) if e.id == 10));
+        assert!(matches!(new.next(), Next::Empty), "nothing early for the connection that replaced bob's");
     }
 
     /// A send whose blob vanished between its handler's check and the
