@@ -230,18 +230,25 @@ struct Conn {
     next_id: u64,
 }
 
+/// Opens the WebSocket; `small` keeps the client's buffers small (for the
+/// idle connections).
+async fn ws_connect(url: &str, small: bool) -> Result<Ws, String> {
+    let config = if small {
+        WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
+    } else {
+        WebSocketConfig::default()
+    };
+    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+        .await
+        .map_err(|e| format!("websocket connect: {e}"))?;
+    Ok(ws)
+}
+
 impl Conn {
     /// Connects and completes the Noise handshake against the pinned key.
     /// `small` keeps the client's buffers small (for the idle connections).
     async fn connect(url: &str, key: &StaticKey, pin: Fingerprint, small: bool) -> Result<Conn, String> {
-        let config = if small {
-            WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
-        } else {
-            WebSocketConfig::default()
-        };
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-            .await
-            .map_err(|e| format!("websocket connect: {e}"))?;
+        let mut ws = ws_connect(url, small).await?;
         let (expect, m1) = ClientHandshake::start(key, Some(pin)).map_err(|e| e.to_string())?;
         ws.send(Message::Binary(m1.into())).await.map_err(|e| format!("handshake send: {e}"))?;
         let m2 = loop {
@@ -268,14 +275,7 @@ impl Conn {
 
     /// Connects to tether-floor as `name` (no handshake: a text hello).
     async fn connect_floor(url: &str, name: &str, small: bool) -> Result<Conn, String> {
-        let config = if small {
-            WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
-        } else {
-            WebSocketConfig::default()
-        };
-        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
-            .await
-            .map_err(|e| format!("websocket connect: {e}"))?;
+        let mut ws = ws_connect(url, small).await?;
         ws.send(Message::Text(name.into())).await.map_err(|e| format!("hello: {e}"))?;
         Ok(Conn { ws, transport: None, next_id: 1 })
     }
