@@ -96,12 +96,7 @@ impl SqliteStore {
         let next = (u(stored) + 1).max(reserved);
         // A range for ids given before their commit, durable before any is.
         let reserved = next + ID_BLOCK;
-        sqlx::query("INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-            .bind(IDS_RESERVED)
-            .bind(reserved.to_be_bytes().as_slice())
-            .execute(&pool)
-            .await
-            .map_err(StoreError::from)?;
+        put_meta(&pool, IDS_RESERVED, &reserved.to_be_bytes()).await?;
         let ids = Ids { next, reserved };
         Ok(Self { pool, ids: Arc::new(std::sync::Mutex::new(ids)), commit: Arc::default() })
     }
@@ -239,9 +234,25 @@ async fn checkpoints(pool: SqlitePool) {
     }
 }
 
+/// Writes one `server_meta` value, on the pool or inside a transaction.
+async fn put_meta<'e>(e: impl sqlx::SqliteExecutor<'e>, key: &str, value: &[u8]) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(e)
+    .await?;
+    Ok(())
+}
+
 /// Inserts copies with the ids given (one each, increasing, above every
 /// stored id).
-async fn insert_envelopes(conn: &mut SqliteConnection, envelopes: &[NewEnvelope], ids: &[u64]) -> Result<(), StoreError> {
+async fn insert_envelopes(
+    conn: &mut SqliteConnection,
+    envelopes: &[NewEnvelope],
+    ids: &[u64],
+) -> Result<(), StoreError> {
     let mut rest: Vec<(&NewEnvelope, u64)> = envelopes.iter().zip(ids.iter().copied()).collect();
     while !rest.is_empty() {
         let n = INSERT_CHUNKS.iter().copied().find(|&c| c <= rest.len()).unwrap_or(1);
@@ -346,14 +357,7 @@ impl Store for SqliteStore {
     }
 
     async fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO server_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        put_meta(&self.pool, key, value).await
     }
 
     async fn create_account(&self, a: &Account, primary: &NewDevice, now_ms: u64) -> Result<(), StoreError> {
@@ -565,14 +569,7 @@ impl Store for SqliteStore {
             record_blob_send(&mut tx, send).await?;
         }
         if let Some(end) = renew {
-            sqlx::query(
-                "INSERT INTO server_meta (key, value) VALUES (?, ?) \
-                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            )
-            .bind(IDS_RESERVED)
-            .bind(end.to_be_bytes().as_slice())
-            .execute(&mut *tx)
-            .await?;
+            put_meta(&mut *tx, IDS_RESERVED, &end.to_be_bytes()).await?;
         }
         tx.commit().await?;
         if let Some(end) = renew {
@@ -683,15 +680,26 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         if let Some(r) = one_time {
-            return Ok(Some(Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: false, signature: r.get("signature") }));
+            return Ok(Some(Prekey {
+                key_id: u(r.get("key_id")),
+                key: r.get("key"),
+                fallback: false,
+                signature: r.get("signature"),
+            }));
         }
-        let fallback =
-            sqlx::query("SELECT key_id, key, signature FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1")
-                .bind(handle)
-                .bind(device_id as i64)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(fallback.map(|r| Prekey { key_id: u(r.get("key_id")), key: r.get("key"), fallback: true, signature: r.get("signature") }))
+        let fallback = sqlx::query(
+            "SELECT key_id, key, signature FROM prekeys WHERE handle = ? AND device_id = ? AND fallback = 1",
+        )
+        .bind(handle)
+        .bind(device_id as i64)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(fallback.map(|r| Prekey {
+            key_id: u(r.get("key_id")),
+            key: r.get("key"),
+            fallback: true,
+            signature: r.get("signature"),
+        }))
     }
 
     async fn prekey_count(&self, handle: &str, device_id: u32) -> Result<u32, StoreError> {
