@@ -155,9 +155,36 @@ struct Accepted {
 }
 
 /// Runs until every sender is dropped and the queue is drained.
+///
+/// Where the store reserves ids (SQLite), sends that cannot be refused at
+/// the commit (no blob, no group step) and acks are *pipelined*: each is
+/// admitted and its copies pushed as soon as it arrives, also while the
+/// commit before it runs, and they gather into the next group commit,
+/// which starts when that one ends. So a message never waits for another
+/// batch's fsync to be delivered; its sender's answer waits for its own.
+/// Anything else (a blob, a group step, a store without reserved ids)
+/// waits until the commits before it are done and is committed alone.
 pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
+    let mut pipe = Pipeline::default();
     let mut batch: Vec<WriteRequest> = Vec::new();
-    while let Some(first) = rx.recv().await {
+    loop {
+        let first = match pipe.inflight.as_mut() {
+            Some(commit) => {
+                let room = pipe.pending.envelopes.len() < MAX_BATCH && pipe.pending.acked < MAX_ACKED;
+                tokio::select! {
+                    r = rx.recv(), if room => r,
+                    _ = commit => {
+                        pipe.committed();
+                        if let Some(shared) = shared.upgrade() {
+                            pipe.start(&shared);
+                        }
+                        continue;
+                    }
+                }
+            }
+            None => rx.recv().await,
+        };
+        let Some(first) = first else { break };
         let Some(shared) = shared.upgrade() else { return };
         batch.push(first);
         let (mut copies, mut acked) = (0, 0);
@@ -174,41 +201,172 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                 Err(_) => break,
             }
         }
-        let mut envelopes: Vec<NewEnvelope> = Vec::with_capacity(copies);
-        let mut sends: Vec<Accepted> = Vec::new();
-        let mut acks: Vec<AckedCopies> = Vec::new();
-        let mut ack_replies: Vec<(ConnHandle, u64, Outcome)> = Vec::new();
-        // The group epochs this batch moves on so far.
-        let mut epochs: HashMap<GroupId, u64> = HashMap::new();
-        for r in batch.drain(..) {
-            match r.op {
-                Op::Store(mut send) => {
-                    let (written, group_epoch) = admit(&shared, &epochs, &mut send).await.unwrap_or_else(|err| {
-                        tracing::error!("reading a queue's size or a group's epoch failed: {err}");
-                        (Written::failed(&err), 0)
-                    });
-                    if written != Written::Ok {
-                        if written == Written::EpochTaken {
-                            refused_epoch(&shared, send.epoch);
-                        }
-                        let (conn, request_id, outcome) = r.reply;
-                        conn.done(Done { request_id, outcome, written, group_epoch });
-                        continue;
+        let pipelined = batch.iter().all(|r| match &r.op {
+            Op::Store(send) => send.blobs.is_none() && send.epoch.is_none(),
+            Op::Ack(_) => true,
+        });
+        if !pipelined {
+            // Behind every commit before it, and alone.
+            pipe.drain(&shared).await;
+            let (envelopes, sends, acks, ack_replies) = admit_batch(&shared, &mut batch).await;
+            commit(&shared, envelopes, sends, acks, ack_replies, None).await;
+            continue;
+        }
+        let (envelopes, sends, acks, ack_replies) = admit_batch(&shared, &mut batch).await;
+        let Some(ids) = shared.store.reserve_ids(envelopes.len()) else {
+            // No ids before the commit (PostgreSQL, or the reserved range
+            // is used up until the next commit renews it).
+            pipe.drain(&shared).await;
+            commit(&shared, envelopes, sends, acks, ack_replies, None).await;
+            continue;
+        };
+        let reached = push_in_streaks(
+            &ids,
+            &envelopes,
+            |handle, device_id| shared.router.device(handle, device_id),
+            &mut pipe.streaks,
+            pipe.seq,
+        );
+        shared.metrics.pushed_before_commit.inc_by(reached.iter().filter(|r| r.is_some()).count() as u64);
+        pipe.pending.add(envelopes, ids, reached, sends, acks, ack_replies);
+        if pipe.inflight.is_none() {
+            pipe.start(&shared);
+        }
+    }
+    if let Some(shared) = shared.upgrade() {
+        pipe.drain(&shared).await;
+    } else if let Some(commit) = pipe.inflight.take() {
+        let _ = commit.await;
+    }
+}
+
+/// Admits a batch's requests in order (group epochs, queue quotas),
+/// answering the refused ones; returns the copies to store, the sends
+/// they belong to, the acks and whom to answer for them.
+async fn admit_batch(
+    shared: &Shared,
+    batch: &mut Vec<WriteRequest>,
+) -> (Vec<NewEnvelope>, Vec<Accepted>, Vec<AckedCopies>, Vec<(ConnHandle, u64, Outcome)>) {
+    let mut envelopes: Vec<NewEnvelope> = Vec::new();
+    let mut sends: Vec<Accepted> = Vec::new();
+    let mut acks: Vec<AckedCopies> = Vec::new();
+    let mut ack_replies: Vec<(ConnHandle, u64, Outcome)> = Vec::new();
+    // The group epochs this batch moves on so far.
+    let mut epochs: HashMap<GroupId, u64> = HashMap::new();
+    for r in batch.drain(..) {
+        match r.op {
+            Op::Store(mut send) => {
+                let (written, group_epoch) = admit(shared, &epochs, &mut send).await.unwrap_or_else(|err| {
+                    tracing::error!("reading a queue's size or a group's epoch failed: {err}");
+                    (Written::failed(&err), 0)
+                });
+                if written != Written::Ok {
+                    if written == Written::EpochTaken {
+                        refused_epoch(shared, send.epoch);
                     }
-                    let SendWrite { envelopes: mut e, blobs, epoch, fanout } = *send;
-                    if let Some(step) = epoch {
-                        epochs.insert(step.group_id, step.to);
-                    }
-                    sends.push(Accepted { copies: e.len(), blobs, epoch, fanout, reply: r.reply });
-                    envelopes.append(&mut e)
+                    let (conn, request_id, outcome) = r.reply;
+                    conn.done(Done { request_id, outcome, written, group_epoch });
+                    continue;
                 }
-                Op::Ack(a) => {
-                    acks.push(a);
-                    ack_replies.push(r.reply);
+                let SendWrite { envelopes: mut e, blobs, epoch, fanout } = *send;
+                if let Some(step) = epoch {
+                    epochs.insert(step.group_id, step.to);
                 }
+                sends.push(Accepted { copies: e.len(), blobs, epoch, fanout, reply: r.reply });
+                envelopes.append(&mut e)
+            }
+            Op::Ack(a) => {
+                acks.push(a);
+                ack_replies.push(r.reply);
             }
         }
-        commit(&shared, envelopes, sends, acks, ack_replies).await;
+    }
+    (envelopes, sends, acks, ack_replies)
+}
+
+/// The writer's pipelined commits: the one running, the group gathering
+/// behind it (its copies already pushed), and per device where its copies
+/// of uncommitted groups went.
+#[derive(Default)]
+struct Pipeline {
+    inflight: Option<tokio::task::JoinHandle<()>>,
+    pending: Gathered,
+    /// The group `pending` will be (counted from 0): the commit running,
+    /// if any, is `seq - 1`.
+    seq: u64,
+    streaks: Streaks,
+}
+
+/// Requests gathered for one group commit, their copies pushed early.
+#[derive(Default)]
+struct Gathered {
+    envelopes: Vec<NewEnvelope>,
+    early: Early,
+    sends: Vec<Accepted>,
+    acks: Vec<AckedCopies>,
+    acked: usize,
+    ack_replies: Vec<(ConnHandle, u64, Outcome)>,
+}
+
+impl Gathered {
+    fn add(
+        &mut self,
+        mut envelopes: Vec<NewEnvelope>,
+        ids: Vec<u64>,
+        reached: Vec<Option<u64>>,
+        mut sends: Vec<Accepted>,
+        acks: Vec<AckedCopies>,
+        mut ack_replies: Vec<(ConnHandle, u64, Outcome)>,
+    ) {
+        self.envelopes.append(&mut envelopes);
+        self.early.ids.extend(ids);
+        self.early.reached.extend(reached);
+        self.sends.append(&mut sends);
+        self.acked += acks.iter().map(|a| a.ids.len()).sum::<usize>();
+        self.acks.extend(acks);
+        self.ack_replies.append(&mut ack_replies);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.envelopes.is_empty() && self.sends.is_empty() && self.ack_replies.is_empty()
+    }
+}
+
+impl Pipeline {
+    /// Starts committing the gathered group, if any (none may be running).
+    fn start(&mut self, shared: &Arc<Shared>) {
+        debug_assert!(self.inflight.is_none());
+        if self.pending.is_empty() {
+            return;
+        }
+        let Gathered { envelopes, early, sends, acks, ack_replies, .. } = std::mem::take(&mut self.pending);
+        let shared = shared.clone();
+        self.inflight = Some(tokio::spawn(async move {
+            commit(&shared, envelopes, sends, acks, ack_replies, Some(early)).await;
+        }));
+        self.seq += 1;
+    }
+
+    /// The running commit has ended (its answers and late pushes are out):
+    /// its devices' early pushes start afresh.
+    fn committed(&mut self) {
+        self.inflight = None;
+        let done = self.seq;
+        self.streaks.retain(|_, (_, group)| *group >= done);
+    }
+
+    /// Waits for every commit, committing what is gathered.
+    async fn drain(&mut self, shared: &Arc<Shared>) {
+        loop {
+            if let Some(commit) = self.inflight.take() {
+                let _ = commit.await;
+                self.committed();
+            }
+            if self.pending.is_empty() {
+                return;
+            }
+            self.start(shared);
+        }
     }
 }
 
@@ -220,18 +378,10 @@ struct Early {
     reached: Vec<Option<u64>>,
 }
 
-/// Pushes the batch's copies before the commit, if the store reserves ids
-/// for them and no send of the batch can be refused at the commit (one
-/// naming a blob, which may be gone by then, or moving a group's epoch).
-fn push_early(s: &Shared, envelopes: &[NewEnvelope], sends: &[Accepted]) -> Option<Early> {
-    if envelopes.is_empty() || sends.iter().any(|a| a.blobs.is_some() || a.epoch.is_some()) {
-        return None;
-    }
-    let ids = s.store.reserve_ids(envelopes.len())?;
-    let reached = push_in_streaks(&ids, envelopes, |handle, device_id| s.router.device(handle, device_id));
-    s.metrics.pushed_before_commit.inc_by(reached.iter().filter(|r| r.is_some()).count() as u64);
-    Some(Early { ids, reached })
-}
+/// Per device with copies in uncommitted groups: the connection its last
+/// copy reached early (`None`: it missed, so the device's later copies
+/// wait for their commits), and that copy's group.
+type Streaks = HashMap<(String, u32), (Option<u64>, u64)>;
 
 /// Pushes each copy under its id to its device's connection (`conn_of`),
 /// returning for each the connection that took it. A connection skips ids
@@ -240,21 +390,24 @@ fn push_early(s: &Shared, envelopes: &[NewEnvelope], sends: &[Accepted]) -> Opti
 /// per device, early pushes go on only while every one reached the same
 /// connection; from the first that did not (no connection, a full queue,
 /// another connection that replaced it), the device's copies wait for the
-/// commit and go then, in order.
+/// commit and go then, in order. The streaks carry over from the groups
+/// still committing (`streaks`, this group `group`): a copy pushed again
+/// after one group's commit must not follow the next group's either.
 fn push_in_streaks(
     ids: &[u64],
     envelopes: &[NewEnvelope],
     conn_of: impl Fn(&str, u32) -> Option<ConnHandle>,
+    streaks: &mut Streaks,
+    group: u64,
 ) -> Vec<Option<u64>> {
-    let mut streak: HashMap<(&str, u32), Option<u64>> = HashMap::new();
     ids.iter()
         .zip(envelopes)
         .map(|(&id, envelope)| {
-            let device = (envelope.handle.as_str(), envelope.device_id);
             let conn = conn_of(&envelope.handle, envelope.device_id);
             let to = conn.as_ref().map(|c| c.id);
-            let unbroken = match streak.get(&device) {
-                Some(&seen) => seen.is_some() && seen == to,
+            let streak = streaks.get(&(envelope.handle.clone(), envelope.device_id));
+            let unbroken = match streak {
+                Some(&(seen, _)) => seen.is_some() && seen == to,
                 None => to.is_some(),
             };
             let pushed = unbroken
@@ -262,7 +415,7 @@ fn push_in_streaks(
                     conn.try_push(Outbound::Envelope(Arc::new(StoredEnvelope { id, envelope: envelope.clone() })))
                 });
             let reached = if pushed { to } else { None };
-            streak.insert(device, reached);
+            streaks.insert((envelope.handle.clone(), envelope.device_id), (reached, group));
             reached
         })
         .collect()
@@ -331,8 +484,8 @@ async fn commit(
     mut sends: Vec<Accepted>,
     acks: Vec<AckedCopies>,
     ack_replies: Vec<(ConnHandle, u64, Outcome)>,
+    early: Option<Early>,
 ) {
-    let early = push_early(shared, &envelopes, &sends);
     #[cfg(feature = "adversary")]
     let hold = shared.adversary.read().expect("adversary lock").as_ref().and_then(|a| a.hold_commit());
     #[cfg(feature = "adversary")]
@@ -475,19 +628,60 @@ mod tests {
         ];
         let ids: Vec<u64> = (10..17).collect();
         let calls = std::cell::Cell::new(0);
-        let reached = push_in_streaks(&ids, &envelopes, |handle, _| {
-            calls.set(calls.get() + 1);
-            match (handle, calls.get()) {
-                ("bob", 1) => Some(old.clone()),
-                ("bob", _) => Some(new.clone()),
-                ("carol", 2) => None,
-                ("carol", _) => Some(new.clone()),
-                _ => Some(full.clone()),
-            }
-        });
+        let reached = push_in_streaks(
+            &ids,
+            &envelopes,
+            |handle, _| {
+                calls.set(calls.get() + 1);
+                match (handle, calls.get()) {
+                    ("bob", 1) => Some(old.clone()),
+                    ("bob", _) => Some(new.clone()),
+                    ("carol", 2) => None,
+                    ("carol", _) => Some(new.clone()),
+                    _ => Some(full.clone()),
+                }
+            },
+            &mut Streaks::new(),
+            0,
+        );
         assert_eq!(reached, vec![Some(old.id), None, None, None, None, None, None]);
         assert!(matches!(old.next(), Next::Push(Outbound::Envelope(e)) if e.id == 10));
         assert!(matches!(new.next(), Next::Empty), "nothing early for the connection that replaced bob's");
+    }
+
+    /// The streaks carry over while a group commits: a device whose copy
+    /// of group 0 missed (or whose connection changed since) gets nothing
+    /// early in group 1, where its copy would overtake group 0's push
+    /// after that commit; once group 0 is committed it starts afresh.
+    #[test]
+    fn a_miss_holds_the_device_s_early_pushes_until_its_group_is_committed() {
+        let (old, new) = (ConnHandle::new(), ConnHandle::new());
+        let mut pipe = Pipeline::default();
+        let conn_of = |bob: &ConnHandle| {
+            let bob = bob.clone();
+            move |handle: &str, _| if handle == "bob" { Some(bob.clone()) } else { None }
+        };
+        // Group 0: bob's copy reaches `old`; carol is offline.
+        let group0 = [copy("bob", 1), copy("carol", 1)];
+        let reached = push_in_streaks(&[1, 2], &group0, conn_of(&old), &mut pipe.streaks, 0);
+        assert_eq!(reached, vec![Some(old.id), None]);
+        // Group 1, group 0 still committing: bob reconnected as `new`.
+        pipe.seq = 1;
+        let reached = push_in_streaks(&[3], &[copy("bob", 2)], conn_of(&new), &mut pipe.streaks, 1);
+        assert_eq!(reached, vec![None], "bob's group-0 copy goes to `new` after its commit: nothing before it");
+        assert!(matches!(new.next(), Next::Empty));
+        // Group 0 committed; group 1 is still gathering: bob stays held.
+        pipe.committed();
+        assert_eq!(pipe.streaks.len(), 1, "carol's group-0 miss is forgotten, bob's group-1 one is not");
+        let reached = push_in_streaks(&[4], &[copy("bob", 3)], conn_of(&new), &mut pipe.streaks, 1);
+        assert_eq!(reached, vec![None], "group 1 still holds bob's copy 3 for after its commit");
+        // Group 1 committed too: bob's copies go early again.
+        pipe.seq = 2;
+        pipe.committed();
+        assert!(pipe.streaks.is_empty());
+        let reached = push_in_streaks(&[5], &[copy("bob", 4)], conn_of(&new), &mut pipe.streaks, 2);
+        assert_eq!(reached, vec![Some(new.id)]);
+        assert!(matches!(new.next(), Next::Push(Outbound::Envelope(e)) if e.id == 5));
     }
 
     /// A send whose blob vanished between its handler's check and the
@@ -522,7 +716,7 @@ mod tests {
         ];
         let envelopes = vec![copy("bob", 1), copy("carol", 1), copy("bob", 2), copy("bob", 3)];
         let acks = vec![AckedCopies { handle: "bob".into(), device_id: 0, ids: vec![999] }];
-        commit(s, envelopes, sends, acks, vec![(d.clone(), 4, Outcome::Acked)]).await;
+        commit(s, envelopes, sends, acks, vec![(d.clone(), 4, Outcome::Acked)], None).await;
 
         assert_eq!(answer(&b), Written::BlobGone);
         for conn in [&a, &c, &d] {
@@ -558,7 +752,7 @@ mod tests {
             accepted(1, None, None, &e),
         ];
         let envelopes = (1..=5).map(|n| copy("bob", n)).collect();
-        commit(s, envelopes, sends, vec![], vec![]).await;
+        commit(s, envelopes, sends, vec![], vec![], None).await;
         assert_eq!(answer(&b), Written::BlobGone);
         assert_eq!(answer(&c), Written::EpochTaken, "built on the refused change");
         for conn in [&a, &d, &e] {
@@ -574,7 +768,7 @@ mod tests {
         // Group 1 is at 1 in the store; a batch that thinks it is at 0.
         let (f, g) = (ConnHandle::new(), ConnHandle::new());
         let sends = vec![accepted(1, None, Some(step(1, 0)), &f), accepted(1, None, Some(step(2, 1)), &g)];
-        commit(s, vec![copy("bob", 6), copy("bob", 7)], sends, vec![], vec![]).await;
+        commit(s, vec![copy("bob", 6), copy("bob", 7)], sends, vec![], vec![], None).await;
         assert_eq!(answer(&f), Written::EpochTaken);
         assert_eq!(answer(&g), Written::Ok);
         assert_eq!(s.store.group_epoch(&GroupId([1; 16])).await.unwrap(), 1);

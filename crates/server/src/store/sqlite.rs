@@ -563,8 +563,10 @@ impl Store for SqliteStore {
         // On any error the transaction is dropped: rolled back, nothing
         // stored (the ids it took are not given again).
         step_epochs(&mut tx, epochs).await?;
-        let acked = delete_acked(&mut tx, acks).await?;
+        // Copies before acks: with pipelined commits (writer.rs) a device
+        // may acknowledge a copy pushed before its commit in the same group.
         insert_envelopes(&mut tx, envelopes, &ids).await?;
+        let acked = delete_acked(&mut tx, acks).await?;
         for send in blobs {
             record_blob_send(&mut tx, send).await?;
         }

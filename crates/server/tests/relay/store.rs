@@ -83,6 +83,14 @@ async fn sqlite_ids_given_before_a_commit_are_never_given_again() {
     assert!(store.reserve_ids(1).unwrap()[0] > after[0]);
     assert_eq!(store.pending("bob", 0, 0, 10).await.unwrap().len(), 5, "the lost ids stored nothing");
 
+    // A copy pushed before its commit and acknowledged before it too: the
+    // ack joins the same group commit, and deletes it there.
+    let early = store.reserve_ids(1).unwrap();
+    let ack = tether_server::store::AckedCopies { handle: "bob".into(), device_id: 0, ids: early.clone() };
+    let done = store.commit_batch_as(&[copy(7)], Some(&early), &[ack], &[], &[]).await.unwrap();
+    assert_eq!(done.acked, 1);
+    assert_eq!(store.pending("bob", 0, early[0] - 1, 10).await.unwrap().len(), 0, "not stored for a redelivery");
+
     // PostgreSQL: none before the commit.
     let pg = tether_services::Postgres::start().unwrap();
     let url = pg.create_database("ids").unwrap();
