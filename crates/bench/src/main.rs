@@ -5,9 +5,11 @@
 //! In order:
 //! 1. registers `--pairs` sender/receiver accounts and sends a little
 //!    warm-up traffic;
-//! 2. opens `--idle` guest connections (a full Noise handshake each), keeps
-//!    them open (each pings every `--idle-ping-secs`, as real clients do)
-//!    and reads the server's RSS before and after;
+//! 2. registers `--idle` accounts, one device each, and disconnects them;
+//!    then connects those devices again (a full Noise handshake each, the
+//!    server knowing each by its key), keeps them open (each pings every
+//!    `--idle-ping-secs`, as real clients do) and reads the server's RSS
+//!    before and after: what an idle, authenticated device costs it;
 //! 3. fixed rate: `--rate` messages/s in total for `--seconds`, open loop:
 //!    every send has an intended time on a timer, and latency is measured
 //!    from that intended time to the receiver reading the envelope, so a
@@ -23,7 +25,7 @@ use hdrhistogram::Histogram;
 use prost::Message as _;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -37,7 +39,7 @@ use tether_proto::frames::{
 };
 use tether_proto::noise::{ClientHandshake, StaticKey, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -79,6 +81,11 @@ struct Args {
     /// silent for its idle_timeout, 90 s by default).
     #[arg(long, default_value_t = 20)]
     idle_ping_secs: u64,
+    /// Loopback source addresses the idle connections are spread over
+    /// (127.0.0.1, 127.0.0.2, ...): each has its own range of ephemeral
+    /// ports, about 28,000 on Linux by default.
+    #[arg(long, default_value_t = 1)]
+    source_ips: usize,
     /// Handshakes in flight while opening the idle connections.
     #[arg(long, default_value_t = 128)]
     connect_concurrency: usize,
@@ -170,12 +177,10 @@ fn curve(h: &Histogram<u64>) -> Value {
     if h.is_empty() {
         return json!([]);
     }
-    let points: Vec<Value> = [
-        0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0,
-    ]
-    .iter()
-    .map(|&q| json!([q * 100.0, h.value_at_quantile(q)]))
-    .collect();
+    let points: Vec<Value> = [0.0, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0]
+        .iter()
+        .map(|&q| json!([q * 100.0, h.value_at_quantile(q)]))
+        .collect();
     json!(points)
 }
 
@@ -231,14 +236,31 @@ struct Conn {
 }
 
 /// Opens the WebSocket; `small` keeps the client's buffers small (for the
-/// idle connections).
-async fn ws_connect(url: &str, small: bool) -> Result<Ws, String> {
+/// idle connections); `from`, the local address to connect from (each
+/// loopback source address has its own range of ephemeral ports).
+async fn ws_connect(url: &str, small: bool, from: Option<IpAddr>) -> Result<Ws, String> {
     let config = if small {
         WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(4096)
     } else {
         WebSocketConfig::default()
     };
-    let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+    let Some(from) = from else {
+        let (ws, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
+            .await
+            .map_err(|e| format!("websocket connect: {e}"))?;
+        return Ok(ws);
+    };
+    let to: SocketAddr = url
+        .strip_prefix("ws://")
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|host| host.parse().ok())
+        .ok_or_else(|| format!("{url}: not ws://IP:PORT/..."))?;
+    let socket =
+        if to.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }.map_err(|e| format!("socket: {e}"))?;
+    socket.bind(SocketAddr::new(from, 0)).map_err(|e| format!("bind {from}: {e}"))?;
+    let tcp = socket.connect(to).await.map_err(|e| format!("connect from {from}: {e}"))?;
+    tcp.set_nodelay(true).map_err(|e| format!("nodelay: {e}"))?;
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, MaybeTlsStream::Plain(tcp), Some(config))
         .await
         .map_err(|e| format!("websocket connect: {e}"))?;
     Ok(ws)
@@ -247,8 +269,14 @@ async fn ws_connect(url: &str, small: bool) -> Result<Ws, String> {
 impl Conn {
     /// Connects and completes the Noise handshake against the pinned key.
     /// `small` keeps the client's buffers small (for the idle connections).
-    async fn connect(url: &str, key: &StaticKey, pin: Fingerprint, small: bool) -> Result<Conn, String> {
-        let mut ws = ws_connect(url, small).await?;
+    async fn connect(
+        url: &str,
+        key: &StaticKey,
+        pin: Fingerprint,
+        small: bool,
+        from: Option<IpAddr>,
+    ) -> Result<Conn, String> {
+        let mut ws = ws_connect(url, small, from).await?;
         let (expect, m1) = ClientHandshake::start(key, Some(pin)).map_err(|e| e.to_string())?;
         ws.send(Message::Binary(m1.into())).await.map_err(|e| format!("handshake send: {e}"))?;
         let m2 = loop {
@@ -274,10 +302,15 @@ impl Conn {
     }
 
     /// Connects to tether-floor as `name` (no handshake: a text hello).
-    async fn connect_floor(url: &str, name: &str, small: bool) -> Result<Conn, String> {
-        let mut ws = ws_connect(url, small).await?;
+    async fn connect_floor(url: &str, name: &str, small: bool, from: Option<IpAddr>) -> Result<Conn, String> {
+        let mut ws = ws_connect(url, small, from).await?;
         ws.send(Message::Text(name.into())).await.map_err(|e| format!("hello: {e}"))?;
         Ok(Conn { ws, transport: None, next_id: 1 })
+    }
+
+    /// Closes the WebSocket (a close frame, then the end of the socket).
+    async fn close(mut self) {
+        let _ = self.ws.close(None).await;
     }
 
     /// Queues one request; `flush` sends what is queued.
@@ -342,10 +375,17 @@ impl Conn {
     }
 }
 
-/// Connects a new device key and registers `handle` with it (device 0).
-async fn register(url: &str, pin: Fingerprint, handle: String) -> Result<Conn, String> {
-    let key = StaticKey::generate();
-    let mut c = Conn::connect(url, &key, pin, false).await?;
+/// Connects with the device key `key` and registers `handle` with it
+/// (device 0).
+async fn register(
+    url: &str,
+    pin: Fingerprint,
+    handle: String,
+    key: &StaticKey,
+    small: bool,
+    from: Option<IpAddr>,
+) -> Result<Conn, String> {
+    let mut c = Conn::connect(url, key, pin, small, from).await?;
     let account = AccountKey::from_seed(StaticKey::generate().private_bytes());
     let now = unix_ms();
     let list = DeviceList {
@@ -868,6 +908,9 @@ async fn run(a: Args) -> Result<(), String> {
     if a.idle > 1_000_000 || a.window == 0 || a.window > 10_000 || a.connect_concurrency == 0 {
         return Err("--idle at most 1000000; --window 1 to 10000; --connect-concurrency at least 1".into());
     }
+    if a.source_ips == 0 || a.source_ips > 254 || (a.source_ips > 1 && !addr.ip().is_ipv4()) {
+        return Err("--source-ips is 1 to 254 (127.0.0.1 up), and more than 1 needs an IPv4 --addr".into());
+    }
     epoch();
     let tck = clock_ticks_per_sec();
     let pid = a.server_pid;
@@ -899,7 +942,9 @@ async fn run(a: Args) -> Result<(), String> {
             let (status, body) = http_get(other, "/healthz").await?;
             let h: Value = serde_json::from_str(&body).map_err(|e| format!("/healthz of {other}: {e}"))?;
             if status != 200 || h["fingerprint"] != health["fingerprint"] {
-                return Err(format!("{other} is not a healthy node of the same server (its /healthz: {status} {body})"));
+                return Err(format!(
+                    "{other} is not a healthy node of the same server (its /healthz: {status} {body})"
+                ));
             }
             format!("ws://{other}/v1/ws")
         }
@@ -918,10 +963,13 @@ async fn run(a: Args) -> Result<(), String> {
             let (url, receiver_url) = (url.clone(), receiver_url.clone());
             async move {
                 if floor {
-                    return Ok((Conn::connect_floor(&url, &s, false).await?, Conn::connect_floor(&url, &r, false).await?));
+                    return Ok((
+                        Conn::connect_floor(&url, &s, false, None).await?,
+                        Conn::connect_floor(&url, &r, false, None).await?,
+                    ));
                 }
-                let sender = register(&url, pin, s).await?;
-                let receiver = register(&receiver_url, pin, r).await?;
+                let sender = register(&url, pin, s, &StaticKey::generate(), false, None).await?;
+                let receiver = register(&receiver_url, pin, r, &StaticKey::generate(), false, None).await?;
                 Ok((sender, receiver))
             }
         })
@@ -1004,7 +1052,35 @@ async fn run(a: Args) -> Result<(), String> {
     drain(&recv, PHASE_WARMUP, accepted).await;
     log(format!("warm-up: {accepted} messages"));
 
-    // ---- idle connections
+    // ---- idle connections: devices of their own accounts, registered
+    // first (and disconnected), so that what is measured is what an idle,
+    // authenticated device's connection costs the server.
+    let from = |i: usize| (a.source_ips > 1).then(|| IpAddr::from([127, 0, 0, 1 + (i % a.source_ips) as u8]));
+    let idle_keys: Vec<StaticKey> = (0..a.idle).map(|_| StaticKey::generate()).collect();
+    let idle_handles: Vec<String> = (0..a.idle).map(|i| format!("idle{tag}_{i}")).collect();
+    let mut register_secs = None;
+    if !floor && a.idle > 0 {
+        log(format!("registering {} idle devices' accounts", a.idle));
+        let t = Instant::now();
+        let done: Vec<Result<(), String>> = futures_util::stream::iter(0..a.idle)
+            .map(|i| {
+                let (url, key, handle) = (url.clone(), &idle_keys[i], idle_handles[i].clone());
+                async move {
+                    let c = register(&url, pin, handle, key, true, from(i)).await?;
+                    c.close().await;
+                    Ok(())
+                }
+            })
+            .buffer_unordered(a.connect_concurrency)
+            .collect()
+            .await;
+        if let Some(Err(e)) = done.into_iter().find(Result::is_err) {
+            return Err(format!("registering idle devices: {e}"));
+        }
+        register_secs = Some(t.elapsed().as_secs_f64());
+        // Let the closed connections' tasks end before the baseline.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let rss_before = pid.and_then(rss_kib);
     log(format!(
         "opening {} idle connections (server RSS before: {} KiB)",
@@ -1014,12 +1090,14 @@ async fn run(a: Args) -> Result<(), String> {
     let t = Instant::now();
     let opened: Vec<Result<Conn, String>> = futures_util::stream::iter(0..a.idle)
         .map(|i| {
-            let (url, tag) = (url.clone(), tag.clone());
+            let (url, key, name) = (url.clone(), &idle_keys[i], &idle_handles[i]);
             async move {
-                let key = StaticKey::generate();
-                let name = format!("idle{tag}-{i}");
                 let connect = async {
-                    if floor { Conn::connect_floor(&url, &name, true).await } else { Conn::connect(&url, &key, pin, true).await }
+                    if floor {
+                        Conn::connect_floor(&url, name, true, from(i)).await
+                    } else {
+                        Conn::connect(&url, key, pin, true, from(i)).await
+                    }
                 };
                 tokio::time::timeout(Duration::from_secs(30), connect)
                     .await
@@ -1082,6 +1160,9 @@ async fn run(a: Args) -> Result<(), String> {
         "opened": idle_open,
         "failures": idle_failures,
         "connect_secs": (connect_secs * 100.0).round() / 100.0,
+        "what": if floor { "bare WebSocket connections" } else { "registered devices' connections, authenticated by their Noise keys" },
+        "register_secs": register_secs.map(|s| (s * 100.0).round() / 100.0),
+        "source_ips": a.source_ips,
         "handshakes_per_sec": (idle_open as f64 / connect_secs.max(1e-9)).round(),
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,

@@ -30,6 +30,7 @@ use tether_proto::frames::{
     ServerFrame, ServerHello,
 };
 use tether_proto::noise::{ClientAuthenticated, ServerHandshake, Transport};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// Envelopes read from the store per catch-up query.
 const CATCH_UP_BATCH: u32 = 256;
@@ -114,26 +115,46 @@ pub(crate) enum End {
     Close(ErrorCode),
 }
 
-pub async fn run(s: Arc<Shared>, mut ws: WebSocket, source: Source) {
+pub fn run(
+    s: Arc<Shared>,
+    ws: WebSocket,
+    source: Source,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> + Send + 'static {
     s.metrics.connections_total.inc();
     s.metrics.connections_open.inc();
-    let hs = tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await;
-    match hs {
+    // Each stage boxed: the task's own future, which every connection holds
+    // for its whole life, stays a few pointers; the handshake's state (and
+    // the socket) lives in `accept` until it is done, the connection's in
+    // `serve` from then on.
+    let accept = Box::pin(accept(s.clone(), ws, source));
+    async move {
+        if let Some(mut conn) = accept.await {
+            Box::pin(conn.serve()).await;
+        }
+        s.metrics.connections_open.dec();
+        drop(permit);
+    }
+}
+
+/// The Noise handshake, within its timeout; the connection it opens, or
+/// `None` (the socket closed) if it failed.
+async fn accept(s: Arc<Shared>, mut ws: WebSocket, source: Source) -> Option<Box<Conn>> {
+    match tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await {
         Ok(Some(ClientAuthenticated { transport, client_key, .. })) => {
-            let handle = ConnHandle::new();
             let bucket = Bucket {
                 tokens: f64::from(s.config.rate_burst),
                 rate: f64::from(s.config.rate_per_sec),
                 burst: f64::from(s.config.rate_burst),
                 at: Instant::now(),
             };
-            let mut conn = Conn {
-                s: s.clone(),
+            Some(Box::new(Conn {
+                s,
                 ws,
                 transport,
                 key: client_key,
                 session: Session::Guest,
-                handle,
+                handle: ConnHandle::new(),
                 source,
                 in_flight: 0,
                 unflushed: false,
@@ -143,10 +164,7 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket, source: Source) {
                 last_touch_ms: 0,
                 close_after: None,
                 restored_from: None,
-            };
-            // Boxed: the connection's state lives on the heap only once the
-            // handshake is done, and the handshake's only until then.
-            Box::pin(conn.serve()).await;
+            }))
         }
         _ => {
             s.metrics.handshake_failures.inc();
@@ -154,9 +172,9 @@ pub async fn run(s: Arc<Shared>, mut ws: WebSocket, source: Source) {
             tracing::debug!("handshake failed or timed out");
             close_socket(&mut ws, ErrorCode::HandshakeFailed).await;
             drain(&mut ws).await;
+            None
         }
     }
-    s.metrics.connections_open.dec();
 }
 
 /// Reads the client's `e`, answers `e, ee, s, es`, reads `s, se`.
@@ -212,31 +230,12 @@ async fn drain(ws: &mut WebSocket) {
 
 impl Conn {
     async fn serve(&mut self) {
-        let end = match self.start().await {
+        let end = match Box::pin(self.start()).await {
             Ok(()) => self.main_loop().await,
             Err(end) => end,
         };
         if let End::Close(code) = end {
-            if code != ErrorCode::GoingAway || self.s.shutdown.is_cancelled() {
-                tracing::debug!(code = code.as_str(), "closing connection");
-            }
-            // Answer the writes still in flight first (the peer is still
-            // listening), within a bound.
-            let _ = tokio::time::timeout(FINISH_IN_FLIGHT, self.finish_in_flight()).await;
-            // A device logged out by a restore gets the new signed list, so
-            // it can check with the account key that the restore is real.
-            let device_lists = match (code, self.restored_handle()) {
-                (ErrorCode::AccountRestored, Some(handle)) => {
-                    let s = self.s.clone();
-                    handlers::list_reply(&s, &handle).await.map(|l| vec![l]).unwrap_or_default()
-                }
-                _ => vec![],
-            };
-            let closing = ErrorInfo { code: code.as_str().into(), message: closing_message(code).into(), device_lists, group_epoch: 0 };
-            let _ = self.send_event(EventBody::Closing(closing)).await;
-            let _ = self.flush().await;
-            close_socket(&mut self.ws, code).await;
-            drain(&mut self.ws).await;
+            Box::pin(self.close(code)).await;
         }
         // A guest's pairing slot dies with its connection.
         self.s.links.drop_pairing_of(self.handle.id);
@@ -244,6 +243,35 @@ impl Conn {
             Session::Device { handle, device_id } => self.s.router.remove_device(handle, *device_id, self.handle.id),
             Session::Guest => self.s.router.remove_guest(&self.key, self.handle.id),
         }
+    }
+
+    /// Tells the peer why the connection ends, then closes it.
+    async fn close(&mut self, code: ErrorCode) {
+        if code != ErrorCode::GoingAway || self.s.shutdown.is_cancelled() {
+            tracing::debug!(code = code.as_str(), "closing connection");
+        }
+        // Answer the writes still in flight first (the peer is still
+        // listening), within a bound.
+        let _ = tokio::time::timeout(FINISH_IN_FLIGHT, self.finish_in_flight()).await;
+        // A device logged out by a restore gets the new signed list, so
+        // it can check with the account key that the restore is real.
+        let device_lists = match (code, self.restored_handle()) {
+            (ErrorCode::AccountRestored, Some(handle)) => {
+                let s = self.s.clone();
+                handlers::list_reply(&s, &handle).await.map(|l| vec![l]).unwrap_or_default()
+            }
+            _ => vec![],
+        };
+        let closing = ErrorInfo {
+            code: code.as_str().into(),
+            message: closing_message(code).into(),
+            device_lists,
+            group_epoch: 0,
+        };
+        let _ = self.send_event(EventBody::Closing(closing)).await;
+        let _ = self.flush().await;
+        close_socket(&mut self.ws, code).await;
+        drain(&mut self.ws).await;
     }
 
     /// The account this device belonged to before a restore logged it out.
@@ -298,7 +326,7 @@ impl Conn {
         self.s.router.add_device(&handle, device_id, self.handle.clone());
         tracing::debug!(%handle, device_id, "device connected");
         self.session = Session::Device { handle, device_id };
-        self.touch(true).await;
+        self.touch(true);
         if let Some(body) = first {
             self.send_event(body).await?;
         }
@@ -343,11 +371,13 @@ impl Conn {
             let step = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Err(End::Close(ErrorCode::GoingAway)),
-                () = wake.woken() => self.on_mailbox().await,
+                () = wake.woken() => Box::pin(self.on_mailbox()).await,
                 msg = self.ws.recv(), if self.in_flight < MAX_IN_FLIGHT => match msg {
                     Some(Ok(Message::Binary(b))) => {
                         last_frame = tokio::time::Instant::now();
-                        self.on_frame(&b).await
+                        // Boxed, as is every step below: the loop's own
+                        // future, which an idle connection holds, stays small.
+                        Box::pin(self.on_frame(&b)).await
                     }
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
                     Some(Ok(Message::Text(_))) => Err(End::Close(ErrorCode::MalformedFrame)),
@@ -508,7 +538,7 @@ impl Conn {
         if self.bucket.tokens >= self.bucket.burst / 2.0 {
             self.limited_in_a_row = 0;
         }
-        self.touch(false).await;
+        self.touch(false);
         let result = match frame.request {
             // Boxed: requests are many and varied, and their futures large;
             // the connection's own future stays small while it waits.
@@ -530,7 +560,12 @@ impl Conn {
                 self.s.metrics.error(f.code);
                 Response {
                     id,
-                    error: Some(ErrorInfo { code: f.code.as_str().into(), message: f.message, device_lists: f.lists, group_epoch: f.group_epoch }),
+                    error: Some(ErrorInfo {
+                        code: f.code.as_str().into(),
+                        message: f.message,
+                        device_lists: f.lists,
+                        group_epoch: f.group_epoch,
+                    }),
                     body: None,
                 }
             }
@@ -585,16 +620,14 @@ impl Conn {
     }
 
     /// Records activity (at most once a minute unless `now`).
-    async fn touch(&mut self, force: bool) {
+    fn touch(&mut self, force: bool) {
         let Session::Device { handle, device_id } = &self.session else {
             return;
         };
         let now = self.s.clock.now_ms();
         if force || now.saturating_sub(self.last_touch_ms) >= TOUCH_EVERY_MS {
             self.last_touch_ms = now;
-            if let Err(e) = self.s.store.touch(handle, *device_id, now).await {
-                tracing::warn!("recording activity failed: {e}");
-            }
+            self.s.activity.record(handle, *device_id, now);
         }
     }
 }
@@ -604,7 +637,9 @@ impl Conn {
     fn peer(&self) -> crate::adversary::Peer {
         match &self.session {
             Session::Guest => crate::adversary::Peer::Guest { noise_key: self.key },
-            Session::Device { handle, device_id } => crate::adversary::Peer::Device { handle: handle.clone(), device_id: *device_id },
+            Session::Device { handle, device_id } => {
+                crate::adversary::Peer::Device { handle: handle.clone(), device_id: *device_id }
+            }
         }
     }
 

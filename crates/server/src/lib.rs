@@ -20,6 +20,7 @@
 //! handles and device ids at most, never keys or content.
 #![forbid(unsafe_code)]
 
+mod activity;
 #[cfg(feature = "adversary")]
 pub mod adversary;
 mod app;
@@ -71,7 +72,7 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// whole life: small, so idle connections cost little (axum's default is
 /// 128 KiB). Larger frames are still read whole (the buffer grows to fit
 /// a frame's announced length), only in more reads.
-const WS_READ_BUFFER: usize = 2 * 1024;
+const WS_READ_BUFFER: usize = 512;
 /// Outgoing frames are collected up to this much before a write to the
 /// socket (and written at the end of every step anyway). Grows only when
 /// used.
@@ -90,6 +91,8 @@ pub(crate) struct Shared {
     pub limits: limits::Limits,
     /// Stored envelopes per device, for the queue quotas (see writer.rs).
     pub usage: writer::Usage,
+    /// When devices were last seen, written once a second (activity.rs).
+    pub activity: activity::Activity,
     pub metrics: metrics::Metrics,
     /// Group-commit queue (see writer.rs).
     pub writer: mpsc::Sender<writer::WriteRequest>,
@@ -231,10 +234,14 @@ impl Server {
         };
         let key = keys::load_or_create(&config.data)?;
         let files: Arc<dyn blobs::files::BlobFiles> = match &config.blob_url {
-            Some(url) => Arc::new(blobs::files::ObjectFiles::open(url, &config.blob_options.0).map_err(Error::BlobStore)?),
+            Some(url) => {
+                Arc::new(blobs::files::ObjectFiles::open(url, &config.blob_options.0).map_err(Error::BlobStore)?)
+            }
             None => {
                 let dir = config.blob_dir();
-                Arc::new(blobs::files::DirFiles::open(dir.clone()).map_err(|source| Error::DataDir { path: dir, source })?)
+                Arc::new(
+                    blobs::files::DirFiles::open(dir.clone()).map_err(|source| Error::DataDir { path: dir, source })?,
+                )
             }
         };
         tracing::info!(files = %files.describe(), "where uploaded files are kept");
@@ -295,6 +302,7 @@ impl Server {
             links,
             limits,
             usage: writer::Usage::default(),
+            activity: activity::Activity::default(),
             metrics: metrics::Metrics::default(),
             writer: tx,
             blobs,
@@ -391,6 +399,7 @@ impl Server {
             .merge(blobs::http::router(self.shared.clone()))
             .merge(app::router());
         let sweeper = tokio::spawn(sweep_loop(self.clone()));
+        let recorder = tokio::spawn(activity_loop(self.shared.clone()));
         tracing::info!(%addr, %scheme, version = VERSION, fingerprint = %self.fingerprint(), "tether-server listening");
         let token = self.shared.shutdown.clone();
         let app = app.into_make_service_with_connect_info::<Peer>();
@@ -403,11 +412,13 @@ impl Server {
             })
             .await;
         sweeper.abort();
+        recorder.abort();
         self.shared.shutdown.cancel();
         self.shared.tasks.close();
         if tokio::time::timeout(std::time::Duration::from_secs(10), self.shared.tasks.wait()).await.is_err() {
             tracing::warn!("some connections did not close within 10 s");
         }
+        self.shared.activity.flush(self.shared.store.as_ref()).await;
         result.map_err(|source| Error::Listen { addr, source })
     }
 
@@ -423,6 +434,8 @@ impl Server {
         let primary_limit = s.config.primary_inactive_days * DAY_MS;
         let companion_limit = s.config.companion_inactive_days * DAY_MS;
         let mut report = SweepReport::default();
+        // The inactivity rules read when devices were last seen.
+        s.activity.flush(s.store.as_ref()).await;
         for handle in s.store.handles().await? {
             let devices = s.store.devices(&handle).await?;
             let active: Vec<_> = devices.iter().filter(|d| d.removed_ms.is_none()).collect();
@@ -462,6 +475,15 @@ impl Server {
             );
         }
         Ok(report)
+    }
+}
+
+async fn activity_loop(s: Arc<Shared>) {
+    let mut tick = tokio::time::interval(activity::FLUSH_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        s.activity.flush(s.store.as_ref()).await;
     }
 }
 
@@ -585,9 +607,10 @@ async fn ws_upgrade(
         // gets a `frame_too_large` answer rather than a bare close.
         .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
         .on_upgrade(move |socket| {
-            tasks.track_future(async move {
-                conn::run(s, socket, source).await;
-                drop(permit);
-            })
+            // Boxed: axum's upgrade task holds a pointer, not the future.
+            let f = Box::pin(tasks.track_future(conn::run(s, socket, source, permit)));
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| eprintln!("SIZES run-task={}", std::mem::size_of_val(&*f)));
+            f
         })
 }

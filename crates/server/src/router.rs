@@ -213,8 +213,10 @@ impl ConnHandle {
 
 #[derive(Debug, Default)]
 pub struct Router {
-    /// handle -> device id -> connection (looked up by `&str`, no allocation).
-    devices: Mutex<HashMap<String, HashMap<u32, ConnHandle>>>,
+    /// handle -> (device id, connection) (looked up by `&str`, no
+    /// allocation). An account has a few devices: a short list costs an
+    /// idle device less than a map of its own would.
+    devices: Mutex<HashMap<String, Vec<(u32, ConnHandle)>>>,
     guests: Mutex<HashMap<[u8; 32], ConnHandle>>,
 }
 
@@ -222,8 +224,17 @@ impl Router {
     /// Registers a device's connection; a previous one for the same device
     /// is told to close (the newest connection wins).
     pub fn add_device(&self, handle: &str, device_id: u32, conn: ConnHandle) {
-        let old =
-            self.devices.lock().expect("router lock").entry(handle.to_string()).or_default().insert(device_id, conn);
+        let old = {
+            let mut map = self.devices.lock().expect("router lock");
+            let account = map.entry(handle.to_string()).or_default();
+            match account.iter_mut().find(|(id, _)| *id == device_id) {
+                Some((_, c)) => Some(std::mem::replace(c, conn)),
+                None => {
+                    account.push((device_id, conn));
+                    None
+                }
+            }
+        };
         if let Some(old) = old {
             old.close(ErrorCode::GoingAway);
         }
@@ -232,9 +243,7 @@ impl Router {
     pub fn remove_device(&self, handle: &str, device_id: u32, conn_id: u64) {
         let mut map = self.devices.lock().expect("router lock");
         if let Some(account) = map.get_mut(handle) {
-            if account.get(&device_id).is_some_and(|c| c.id == conn_id) {
-                account.remove(&device_id);
-            }
+            account.retain(|(id, c)| *id != device_id || c.id != conn_id);
             if account.is_empty() {
                 map.remove(handle);
             }
@@ -247,7 +256,8 @@ impl Router {
     pub fn take_device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
         let mut map = self.devices.lock().expect("router lock");
         let account = map.get_mut(handle)?;
-        let conn = account.remove(&device_id);
+        let at = account.iter().position(|(id, _)| *id == device_id);
+        let conn = at.map(|at| account.swap_remove(at).1);
         if account.is_empty() {
             map.remove(handle);
         }
@@ -255,14 +265,15 @@ impl Router {
     }
 
     pub fn device(&self, handle: &str, device_id: u32) -> Option<ConnHandle> {
-        self.devices.lock().expect("router lock").get(handle)?.get(&device_id).cloned()
+        let map = self.devices.lock().expect("router lock");
+        map.get(handle)?.iter().find(|(id, _)| *id == device_id).map(|(_, c)| c.clone())
     }
 
     /// Marks every device connection lagged (after NATS came back: the
     /// wake-ups other nodes sent meanwhile may be lost).
     pub fn lag_all(&self) {
         for account in self.devices.lock().expect("router lock").values() {
-            account.values().for_each(ConnHandle::lag);
+            account.iter().for_each(|(_, c)| c.lag());
         }
     }
 

@@ -3,7 +3,7 @@
 
 use super::*;
 
-fn account(handle: &str) -> Account {
+pub(crate) fn account(handle: &str) -> Account {
     Account {
         handle: handle.into(),
         account_key: vec![1; 32],
@@ -14,7 +14,7 @@ fn account(handle: &str) -> Account {
     }
 }
 
-fn device(id: u32, key: u8) -> NewDevice {
+pub(crate) fn device(id: u32, key: u8) -> NewDevice {
     NewDevice { device_id: id, noise_key: vec![key; 32], platform: "cli/linux".into(), name: format!("d{id}") }
 }
 
@@ -59,8 +59,10 @@ async fn accounts_and_devices(s: &dyn Store) {
     assert_eq!(s.account("alice").await.unwrap(), Some(account("alice")));
     let d = s.device_by_key(&[10; 32]).await.unwrap().unwrap();
     assert_eq!((d.handle.as_str(), d.device_id, d.linked_ms, d.removed_ms), ("alice", 0, 100, None));
-    s.touch("alice", 0, 500).await.unwrap();
-    s.touch("alice", 0, 400).await.unwrap();
+    let seen = |handle: &str, at_ms| Seen { handle: handle.into(), device_id: 0, at_ms };
+    s.touch(&[seen("alice", 500), seen("nobody", 600)]).await.unwrap();
+    s.touch(&[seen("alice", 400)]).await.unwrap();
+    s.touch(&[]).await.unwrap();
     assert_eq!(s.device_by_key(&[10; 32]).await.unwrap().unwrap().active_ms, 500, "activity never goes back");
     assert_eq!(s.handles().await.unwrap(), vec!["alice".to_string()]);
 }
@@ -252,10 +254,16 @@ async fn group_commit(s: &dyn Store) {
 }
 
 async fn prekeys(s: &dyn Store) {
-    let keys: Vec<_> = (1..=3).map(|k| Prekey { key_id: k, key: vec![k as u8; 32], fallback: false, signature: vec![k as u8; 64] }).collect();
+    let keys: Vec<_> = (1..=3)
+        .map(|k| Prekey { key_id: k, key: vec![k as u8; 32], fallback: false, signature: vec![k as u8; 64] })
+        .collect();
     s.add_prekeys("alice", 0, &keys).await.unwrap();
-    s.add_prekeys("alice", 0, &[Prekey { key_id: 90, key: vec![90; 32], fallback: true, signature: vec![90; 64] }]).await.unwrap();
-    s.add_prekeys("alice", 0, &[Prekey { key_id: 91, key: vec![91; 32], fallback: true, signature: vec![91; 64] }]).await.unwrap();
+    s.add_prekeys("alice", 0, &[Prekey { key_id: 90, key: vec![90; 32], fallback: true, signature: vec![90; 64] }])
+        .await
+        .unwrap();
+    s.add_prekeys("alice", 0, &[Prekey { key_id: 91, key: vec![91; 32], fallback: true, signature: vec![91; 64] }])
+        .await
+        .unwrap();
     assert_eq!(s.prekey_count("alice", 0).await.unwrap(), 3);
     let mut claimed = Vec::new();
     for _ in 0..3 {

@@ -49,11 +49,15 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         let StoreError::Backend(e) = self else { return false };
         match e {
-            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => {
+                true
+            }
             // SQLSTATE classes 08 (connection exception) and 57P
             // (operator intervention: admin shutdown, crash shutdown,
             // cannot connect now), and 53300 (too many connections).
-            sqlx::Error::Database(db) => db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300"),
+            sqlx::Error::Database(db) => {
+                db.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "53300")
+            }
             _ => false,
         }
     }
@@ -242,6 +246,14 @@ pub struct AckedCopies {
     pub ids: Vec<u64>,
 }
 
+/// A device seen active ([`Store::touch`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seen {
+    pub handle: String,
+    pub device_id: u32,
+    pub at_ms: u64,
+}
+
 /// What one group commit ([`Store::commit_batch`]) did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Committed {
@@ -400,8 +412,9 @@ pub trait Store: Send + Sync + 'static {
     async fn device_by_key(&self, noise_key: &[u8]) -> Result<Option<Device>, StoreError>;
     /// All devices of an account, active and removed, by id.
     async fn devices(&self, handle: &str) -> Result<Vec<Device>, StoreError>;
-    /// Records activity of a device.
-    async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError>;
+    /// Records when devices were last active, all in one transaction; a
+    /// device's time never goes back.
+    async fn touch(&self, seen: &[Seen]) -> Result<(), StoreError>;
     /// Keeps a device's own signature over its list entry (checked by the
     /// caller against the current list).
     async fn set_entry_signature(&self, handle: &str, device_id: u32, signature: &[u8]) -> Result<(), StoreError>;

@@ -401,13 +401,17 @@ impl Store for PostgresStore {
         Ok(rows.iter().map(device_row).collect())
     }
 
-    async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE devices SET active_ms = GREATEST(active_ms, $1) WHERE handle = $2 AND device_id = $3")
-            .bind(i(now_ms))
-            .bind(handle)
-            .bind(i64::from(device_id))
-            .execute(&self.pool)
-            .await?;
+    async fn touch(&self, seen: &[Seen]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in seen {
+            sqlx::query("UPDATE devices SET active_ms = GREATEST(active_ms, $1) WHERE handle = $2 AND device_id = $3")
+                .bind(i(s.at_ms))
+                .bind(&s.handle)
+                .bind(i64::from(s.device_id))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

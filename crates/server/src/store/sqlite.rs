@@ -405,13 +405,17 @@ impl Store for SqliteStore {
         Ok(rows.iter().map(device_row).collect())
     }
 
-    async fn touch(&self, handle: &str, device_id: u32, now_ms: u64) -> Result<(), StoreError> {
-        sqlx::query("UPDATE devices SET active_ms = MAX(active_ms, ?) WHERE handle = ? AND device_id = ?")
-            .bind(i(now_ms))
-            .bind(handle)
-            .bind(device_id as i64)
-            .execute(&self.pool)
-            .await?;
+    async fn touch(&self, seen: &[Seen]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for s in seen {
+            sqlx::query("UPDATE devices SET active_ms = MAX(active_ms, ?) WHERE handle = ? AND device_id = ?")
+                .bind(i(s.at_ms))
+                .bind(&s.handle)
+                .bind(s.device_id as i64)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
