@@ -608,9 +608,6 @@ async fn ws_upgrade(
         .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
         .on_upgrade(move |socket| {
             // Boxed: axum's upgrade task holds a pointer, not the future.
-            let f = Box::pin(tasks.track_future(conn::run(s, socket, source, permit)));
-            static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| eprintln!("SIZES run-task={}", std::mem::size_of_val(&*f)));
-            f
+            Box::pin(tasks.track_future(conn::run(s, socket, source, permit)))
         })
 }
