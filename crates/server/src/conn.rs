@@ -19,8 +19,8 @@ use crate::handlers::{self, Answer, Failure};
 use crate::links::Source;
 use crate::router::{ConnHandle, Done, Next, Outbound, Outcome, Written};
 use crate::writer::{Op, WriteRequest};
-use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
+use hyper_util::rt::TokioIo;
 use prost::Message as _;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,6 +31,10 @@ use tether_proto::frames::{
 };
 use tether_proto::noise::{ClientAuthenticated, ServerHandshake, Transport};
 use tokio::sync::OwnedSemaphorePermit;
+use websocket::WebSocketStream;
+use websocket::tungstenite::protocol::frame::CloseFrame;
+use websocket::tungstenite::protocol::{Role, WebSocketConfig};
+use websocket::tungstenite::{Message, Utf8Bytes};
 
 /// Envelopes read from the store per catch-up query.
 const CATCH_UP_BATCH: u32 = 256;
@@ -107,6 +111,16 @@ pub struct Conn {
     restored_from: Option<String>,
 }
 
+/// A device's WebSocket (the socket upgraded by `GET /v1/ws`).
+type WebSocket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// A `/v1/ws` request answered `101 Switching Protocols`: its socket, once
+/// the upgrade completes, and the WebSocket's settings.
+pub struct Upgrade {
+    pub on: hyper::upgrade::OnUpgrade,
+    pub config: WebSocketConfig,
+}
+
 /// Why the loop ended.
 pub(crate) enum End {
     /// The peer closed or the socket failed: nothing more to send.
@@ -117,7 +131,7 @@ pub(crate) enum End {
 
 pub fn run(
     s: Arc<Shared>,
-    ws: WebSocket,
+    ws: Upgrade,
     source: Source,
     permit: OwnedSemaphorePermit,
 ) -> impl Future<Output = ()> + Send + 'static {
@@ -137,9 +151,15 @@ pub fn run(
     }
 }
 
-/// The Noise handshake, within its timeout; the connection it opens, or
-/// `None` (the socket closed) if it failed.
-async fn accept(s: Arc<Shared>, mut ws: WebSocket, source: Source) -> Option<Box<Conn>> {
+/// The upgrade, then the Noise handshake, within its timeout; the
+/// connection it opens, or `None` (the socket closed) if it failed.
+async fn accept(s: Arc<Shared>, upgrade: Upgrade, source: Source) -> Option<Box<Conn>> {
+    let Upgrade { on, config } = upgrade;
+    let Ok(upgraded) = on.await else {
+        tracing::debug!("the WebSocket upgrade did not complete");
+        return None;
+    };
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     match tokio::time::timeout(s.config.handshake_timeout, handshake(&s, &mut ws)).await {
         Ok(Some(ClientAuthenticated { transport, client_key, .. })) => {
             let bucket = Bucket {
@@ -194,7 +214,7 @@ async fn handshake(s: &Shared, ws: &mut WebSocket) -> Option<ClientAuthenticated
 /// The next binary message; `None` on anything else (text, close, error).
 async fn next_binary(ws: &mut WebSocket) -> Option<Vec<u8>> {
     loop {
-        match ws.recv().await? {
+        match ws.next().await? {
             Ok(Message::Binary(b)) => return Some(b.to_vec()),
             Ok(Message::Ping(_) | Message::Pong(_)) => continue,
             _ => return None,
@@ -209,7 +229,8 @@ async fn close_socket(ws: &mut WebSocket, code: ErrorCode) {
         ErrorCode::ServerBusy => 1013,
         _ => 1008,
     };
-    let _ = ws.send(Message::Close(Some(CloseFrame { code: ws_code, reason: code.as_str().into() }))).await;
+    let reason = Utf8Bytes::from_static(code.as_str());
+    let _ = ws.send(Message::Close(Some(CloseFrame { code: ws_code.into(), reason }))).await;
 }
 
 /// Finishes the closing handshake after our close frame: reads (and drops)
@@ -219,7 +240,7 @@ async fn close_socket(ws: &mut WebSocket, code: ErrorCode) {
 /// peer's receive buffer before the peer reads it.
 async fn drain(ws: &mut WebSocket) {
     let read_all = async {
-        while let Some(Ok(m)) = ws.recv().await {
+        while let Some(Ok(m)) = ws.next().await {
             if matches!(m, Message::Close(_)) {
                 break;
             }
@@ -372,14 +393,14 @@ impl Conn {
                 biased;
                 () = shutdown.cancelled() => Err(End::Close(ErrorCode::GoingAway)),
                 () = wake.woken() => Box::pin(self.on_mailbox()).await,
-                msg = self.ws.recv(), if self.in_flight < MAX_IN_FLIGHT => match msg {
+                msg = self.ws.next(), if self.in_flight < MAX_IN_FLIGHT => match msg {
                     Some(Ok(Message::Binary(b))) => {
                         last_frame = tokio::time::Instant::now();
                         // Boxed, as is every step below: the loop's own
                         // future, which an idle connection holds, stays small.
                         Box::pin(self.on_frame(&b)).await
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => Ok(()),
+                    Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => Ok(()),
                     Some(Ok(Message::Text(_))) => Err(End::Close(ErrorCode::MalformedFrame)),
                     Some(Ok(Message::Close(_))) | Some(Err(_)) | None => Err(End::Gone),
                 },

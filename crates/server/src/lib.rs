@@ -51,7 +51,7 @@ pub use store::{PostgresStore, SqliteStore, Store};
 pub use tls::{AcmeSettings, LETS_ENCRYPT, Tls, TlsSource};
 
 use axum::extract::connect_info::Connected;
-use axum::extract::{ConnectInfo, State, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router as HttpRouter, routing::get};
@@ -64,6 +64,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use websocket::tungstenite::handshake::derive_accept_key;
+use websocket::tungstenite::protocol::WebSocketConfig;
 
 /// Server version, reported by `/healthz` and the handshake.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -585,13 +587,39 @@ fn client_ip(config: &Config, headers: &axum::http::HeaderMap) -> Option<std::ne
 }
 
 /// `GET /v1/ws`: one WebSocket per device; Noise inside.
+///
+/// The opening handshake (RFC 6455 §4.2) is answered here rather than by
+/// axum's `WebSocketUpgrade`, whose task wraps each connection's for its
+/// whole life (some 700 bytes an idle device): the upgraded socket goes
+/// straight to a task of our own (conn.rs), tracked for shutdown.
 async fn ws_upgrade(
     State(s): State<Arc<Shared>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    headers: axum::http::HeaderMap,
-    ws: WebSocketUpgrade,
+    mut req: Request,
 ) -> Response {
-    let source = links::Source::of(client_ip(&s.config, &headers).unwrap_or(peer.ip()));
+    use axum::http::{HeaderValue, Method, header};
+    let headers = req.headers();
+    let has = |name: header::HeaderName, token: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))))
+    };
+    if req.method() != Method::GET || !has(header::CONNECTION, "upgrade") || !has(header::UPGRADE, "websocket") {
+        return (StatusCode::BAD_REQUEST, "a WebSocket upgrade is expected here").into_response();
+    }
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v != "13") {
+        let mut r = (StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 is expected").into_response();
+        r.headers_mut().insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return r;
+    }
+    let Some(accept) = headers.get(header::SEC_WEBSOCKET_KEY).map(|k| derive_accept_key(k.as_bytes())) else {
+        return (StatusCode::BAD_REQUEST, "Sec-WebSocket-Key is missing").into_response();
+    };
+    let Ok(accept) = HeaderValue::from_str(&accept) else {
+        return (StatusCode::BAD_REQUEST, "bad Sec-WebSocket-Key").into_response();
+    };
+    let source = links::Source::of(client_ip(&s.config, headers).unwrap_or(peer.ip()));
     let Ok(permit) = s.conn_limit.clone().try_acquire_owned() else {
         s.metrics.error(ErrorCode::ServerBusy);
         return (StatusCode::SERVICE_UNAVAILABLE, "server_busy").into_response();
@@ -599,15 +627,19 @@ async fn ws_upgrade(
     if s.shutdown.is_cancelled() {
         return (StatusCode::SERVICE_UNAVAILABLE, "going_away").into_response();
     }
-    let tasks = s.tasks.clone();
-    ws.read_buffer_size(WS_READ_BUFFER)
+    let config = WebSocketConfig::default()
+        .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(WS_WRITE_BUFFER)
         .max_write_buffer_size(4 * tether_proto::noise::MAX_NOISE_MESSAGE)
         // Larger than any Noise message, so an oversize frame reaches us and
         // gets a `frame_too_large` answer rather than a bare close.
-        .max_message_size(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2)
-        .on_upgrade(move |socket| {
-            // Boxed: axum's upgrade task holds a pointer, not the future.
-            Box::pin(tasks.track_future(conn::run(s, socket, source, permit)))
-        })
+        .max_message_size(Some(s.config.max_frame_bytes.max(tether_proto::noise::MAX_NOISE_MESSAGE) * 2));
+    let upgrade = conn::Upgrade { on: hyper::upgrade::on(&mut req), config };
+    s.tasks.spawn(conn::run(s.clone(), upgrade, source, permit));
+    let mut r = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    r
 }

@@ -48,3 +48,35 @@ async fn metrics_count_connections_frames_envelopes_and_errors() {
     assert!(text.contains("tether_frames_in_total"), "{text}");
     server.stop().await;
 }
+
+/// `/v1/ws` answers the WebSocket opening handshake itself: a plain GET
+/// is refused, a version other than 13 is told which one to use, and a
+/// proper upgrade gets `101` with the accept key RFC 6455 derives from the
+/// client's key (a real client's handshake is every other test here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_endpoint_answers_only_a_proper_upgrade() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start().await;
+    let ask = |extra: String| {
+        let addr = server.addr;
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let req = format!("GET /v1/ws HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n");
+            tcp.write_all(req.as_bytes()).await.unwrap();
+            let mut head = vec![0; 1024];
+            let n = tcp.read(&mut head).await.unwrap();
+            String::from_utf8_lossy(&head[..n]).to_string()
+        }
+    };
+    let plain = ask(String::new()).await;
+    assert!(plain.starts_with("HTTP/1.1 400"), "{plain}");
+    let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let old = ask(format!("{upgrade}Sec-WebSocket-Version: 8\r\n")).await;
+    assert!(old.starts_with("HTTP/1.1 426"), "{old}");
+    assert!(old.to_ascii_lowercase().contains("sec-websocket-version: 13"), "{old}");
+    let ok = ask(format!("{upgrade}Sec-WebSocket-Version: 13\r\n")).await;
+    assert!(ok.starts_with("HTTP/1.1 101"), "{ok}");
+    // RFC 6455 §1.3's own example key and answer.
+    assert!(ok.to_ascii_lowercase().contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="), "{ok}");
+    server.stop().await;
+}
