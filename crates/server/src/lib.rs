@@ -315,19 +315,16 @@ impl Server {
             #[cfg(feature = "adversary")]
             adversary: std::sync::RwLock::default(),
         });
-        // The writer gets a thread (and runtime) of its own: its turns
-        // between SQL statements do not wait behind connection tasks in the
-        // main runtime's queue, so a commit takes as long as the database
-        // needs. It holds the shared state weakly and ends when the last
-        // sender (in `Shared`) is gone.
-        let weak = Arc::downgrade(&shared);
-        std::thread::Builder::new()
-            .name("tether-writer".into())
-            .spawn(move || match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                Ok(rt) => rt.block_on(writer::run(weak, rx)),
-                Err(e) => tracing::error!("cannot start the writer: {e}"),
-            })
-            .expect("spawning the writer thread");
+        // The writer is a task of the server's runtime: a send's push then
+        // wakes its recipient's connection on the same worker, with no
+        // thread switch between them (on one core, a writer thread of its
+        // own cost two context switches per message before it was
+        // delivered). Its commits no longer hold deliveries up (they are
+        // pipelined, writer.rs), so that they wait their turn behind
+        // connection tasks only lengthens the senders' answers, and makes
+        // the groups larger under load. It holds the shared state weakly
+        // and ends when the last sender (in `Shared`) is gone.
+        tokio::spawn(writer::run(Arc::downgrade(&shared), rx));
         Self { shared }
     }
 
