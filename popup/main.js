@@ -4,10 +4,12 @@
 // follows the snapshots and chat histories the worker pushes over the Port
 // (port.js), and turns clicks and keys into commands for the worker.
 //
-// Modules: state.js (what is remembered), port.js (the Port), dom.js /
+// Modules: cached.js (the cached snapshot, read early), state.js (what is
+// remembered), port.js (the Port), dom.js /
 // icons.js / format.js (helpers), header.js, menu.js, keys.js, and one
 // module per screen under screens/.
 
+import { cachedSnapshot } from "./cached.js";
 import { $, localise, onceAFrame, t, toast } from "./dom.js";
 import { renderBanner, renderHeader, renderStartError } from "./header.js";
 import { closeMenu } from "./menu.js";
@@ -175,13 +177,10 @@ onRedraw(render);
 localise();
 wire();
 
-// Paint at once from the cached snapshot, then follow the worker.
-chrome.storage.session
-  .get("snapshot")
-  .then((stored) => {
-    if (!data.snap) onSnapshot(/** @type {Snapshot | undefined} */ (stored.snapshot));
-  })
-  .catch(() => {});
+// Paint at once from the cached snapshot (read since the page was parsed), then follow the worker.
+cachedSnapshot.then((snap) => {
+  if (!data.snap) onSnapshot(snap);
+});
 
 openForPurpose().catch(() => {});
 
