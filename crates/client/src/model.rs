@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 use tether_proto::device_list::AccountKey;
 
-/// The role of this device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The role of this device. Read through `tagged` (see its `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Role {
     /// No account. `reason` says why, after a log-out or removal.
@@ -60,6 +60,42 @@ pub struct HistoryWindow {
     pub total: Option<u32>,
     /// Chunks imported.
     pub seen: Vec<u32>,
+}
+
+/// The `kind`-tagged records the derived form reads, through one flat
+/// struct (see `tagged`).
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::need;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Unlinked,
+            Primary,
+            Companion,
+        }
+        #[derive(Deserialize)]
+        struct Flat {
+            kind: Kind,
+            reason: Option<String>,
+            handle: Option<String>,
+            account_seed: Option<Vec<u8>>,
+            device_id: Option<u32>,
+            account_key: Option<Vec<u8>>,
+        }
+        let f = Flat::deserialize(d)?;
+        Ok(match f.kind {
+            Kind::Unlinked => Role::Unlinked { reason: f.reason },
+            Kind::Primary => {
+                Role::Primary { handle: need(f.handle, "handle")?, account_seed: need(f.account_seed, "account_seed")? }
+            }
+            Kind::Companion => Role::Companion {
+                handle: need(f.handle, "handle")?,
+                device_id: need(f.device_id, "device_id")?,
+                account_key: need(f.account_key, "account_key")?,
+            },
+        })
+    }
 }
 
 impl Role {

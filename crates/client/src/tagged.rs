@@ -16,7 +16,7 @@ pub(crate) fn need<T, E: serde::de::Error>(value: Option<T>, field: &'static str
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::message_requests::Standing;
     use crate::model::{ChatMessage, FileRef, LinkPreview, MessageBody};
     use serde::{Deserialize, Serialize};
@@ -70,7 +70,9 @@ mod tests {
 
     /// Both read `record` alike: the same value (compared as the JSON each
     /// writes) or both an error.
-    fn same<New: Serialize + for<'de> Deserialize<'de>, Old: Serialize + for<'de> Deserialize<'de>>(record: &Value) {
+    pub(crate) fn same<New: Serialize + for<'de> Deserialize<'de>, Old: Serialize + for<'de> Deserialize<'de>>(
+        record: &Value,
+    ) {
         let bytes = serde_json::to_vec(record).unwrap();
         let new = serde_json::from_slice::<New>(&bytes).map(|v| serde_json::to_value(v).unwrap());
         let old = serde_json::from_slice::<Old>(&bytes).map(|v| serde_json::to_value(v).unwrap());
@@ -161,6 +163,64 @@ mod tests {
         ];
         for record in &records {
             same::<Standing, DerivedStanding>(record);
+        }
+    }
+
+    /// `Role` as it was derived before.
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum DerivedRole {
+        Unlinked { reason: Option<String> },
+        Primary { handle: String, account_seed: Vec<u8> },
+        Companion { handle: String, device_id: u32, account_key: Vec<u8> },
+    }
+
+    #[test]
+    fn roles_read_as_the_derived_form_read_them() {
+        let records = [
+            json!({"kind": "unlinked"}),
+            json!({"kind": "unlinked", "reason": null}),
+            json!({"kind": "unlinked", "reason": "logged out"}),
+            json!({"kind": "primary", "handle": "alice", "account_seed": [1, 2, 3]}),
+            json!({"kind": "primary", "handle": "alice"}),
+            json!({"kind": "primary", "handle": "alice", "account_seed": "AQID"}),
+            json!({"kind": "companion", "handle": "alice", "device_id": 2, "account_key": [9]}),
+            json!({"kind": "companion", "handle": "alice", "account_key": [9]}),
+            json!({"kind": "companion", "handle": "alice", "device_id": -1, "account_key": [9]}),
+            json!({"kind": "server"}),
+        ];
+        for record in &records {
+            same::<crate::model::Role, DerivedRole>(record);
+        }
+    }
+
+    /// `GroupOp` as it was derived before.
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "op", rename_all = "snake_case")]
+    enum DerivedGroupOp {
+        Add { handles: Vec<String> },
+        Remove { handles: Vec<String> },
+        Leave,
+        Rename { name: String },
+        SetAdmin { handle: String, admin: bool },
+    }
+
+    #[test]
+    fn group_ops_read_as_the_derived_form_read_them() {
+        let records = [
+            json!({"op": "add", "handles": ["bob", "carol"]}),
+            json!({"op": "add"}),
+            json!({"op": "remove", "handles": []}),
+            json!({"op": "leave"}),
+            json!({"op": "rename", "name": "Team"}),
+            json!({"op": "rename", "name": 3}),
+            json!({"op": "set_admin", "handle": "bob", "admin": true}),
+            json!({"op": "set_admin", "handle": "bob"}),
+            json!({"op": "setAdmin", "handle": "bob", "admin": true}),
+            json!({"handles": ["bob"]}),
+        ];
+        for record in &records {
+            same::<crate::groups::GroupOp, DerivedGroupOp>(record);
         }
     }
 }
