@@ -78,8 +78,8 @@ impl Group {
 
 /// A change the user asks for; turned into a [`GroupChange`] on top of the
 /// state current when it is sent (so it can be re-applied if another
-/// change came first, docs/protocol.md §15.3). Read through `tagged` (see
-/// its `Deserialize`).
+/// change came first, docs/protocol.md §15.3).
+// Read through `tagged` (see its `Deserialize`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify))]

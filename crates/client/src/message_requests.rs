@@ -29,8 +29,8 @@ pub const KEPT_PER_REQUEST: usize = 10;
 /// dropped (counted in `dropped`) until the user clears some.
 pub const MAX_REQUESTS: usize = 200;
 
-/// A sender's standing with this account. Read through `tagged` (see its
-/// `Deserialize`).
+/// A sender's standing with this account.
+// Read through `tagged` (see its `Deserialize`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Standing {

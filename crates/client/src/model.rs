@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use tether_proto::device_list::AccountKey;
 
-/// The role of this device. Read through `tagged` (see its `Deserialize`).
+/// The role of this device.
+// Read through `tagged` (see its `Deserialize`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Role {
@@ -236,7 +237,8 @@ pub enum Status {
     Read,
 }
 
-/// What a message says. Read through `tagged` (see its `Deserialize`).
+/// What a message says.
+// Read through `tagged` (see its `Deserialize`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]

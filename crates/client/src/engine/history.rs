@@ -28,8 +28,8 @@ const NS_PARKED: &str = "parked";
 /// Lazy search reads at most this many index entries of its rarest word.
 pub const SEARCH_CANDIDATES: usize = 5_000;
 
-/// Something that waits for its chat's messages. Read through `tagged` (see
-/// its `Deserialize`).
+/// Something that waits for its chat's messages.
+// Read through `tagged` (see its `Deserialize`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Parked {
