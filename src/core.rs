@@ -258,10 +258,10 @@ pub async fn search(shared: &Rc<Shared>, query: &str, chat: Option<&str>, limit:
     let Some(word) = Engine::search_word(query) else { return Ok(vec![]) };
     let failed = |_| "could not read the history from browser storage".to_string();
     let keys = JsFuture::from(shared.host.history_keys("words", &word, tether_client::SEARCH_CANDIDATES as u32)).await.map_err(failed)?;
-    let keys: Vec<String> = serde_wasm_bindgen::from_value(keys).map_err(|e| e.to_string())?;
+    let keys: Vec<String> = crate::host::from_js(&keys)?;
     let wanted: Vec<String> = Engine::search_keys(&keys, chat).into_iter().take(limit * 4).collect();
     let values = JsFuture::from(shared.host.get_history("messages", wanted)).await.map_err(failed)?;
-    let values: Vec<Option<String>> = serde_wasm_bindgen::from_value(values).map_err(|e| e.to_string())?;
+    let values: Vec<Option<String>> = crate::host::from_js(&values)?;
     let records: Vec<Vec<u8>> = values.into_iter().flatten().map(String::into_bytes).collect();
     Ok(shared.state.borrow().engine.search_results(query, &records, limit))
 }
@@ -269,7 +269,8 @@ pub async fn search(shared: &Rc<Shared>, query: &str, chat: Option<&str>, limit:
 /// `[key, value][]` from the host, as the engine takes records.
 async fn read_rows(p: Promise) -> Result<Vec<(String, Vec<u8>)>, String> {
     let v = JsFuture::from(p).await.map_err(|_| "could not read the history from browser storage".to_string())?;
-    let rows: Vec<(String, String)> = serde_wasm_bindgen::from_value(v).map_err(|e| format!("the history read is malformed: {e}"))?;
+    let rows: Vec<(String, String)> =
+        crate::host::from_js(&v).map_err(|e| format!("the history read is malformed: {e}"))?;
     Ok(rows.into_iter().map(|(k, v)| (k, v.into_bytes())).collect())
 }
 

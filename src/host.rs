@@ -8,6 +8,7 @@ use crate::snapshot::Update;
 use crate::store::Writes;
 use js_sys::Promise;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tether_client::Notification;
 use wasm_bindgen::prelude::*;
 
@@ -79,11 +80,25 @@ extern "C" {
     fn transfer(this: &JsHost, order: JsValue) -> Result<(), JsValue>;
 }
 
-/// A Rust value as a plain JS value: objects (not Maps) and `null` for
-/// `None`, as the generated declarations say.
+/// A Rust value as a plain JS value: its JSON, parsed (objects, not Maps;
+/// `null` for `None`), as the generated declarations say. Through JSON
+/// rather than serde-wasm-bindgen: serde_json is in the core for the
+/// engine's store anyway, and one serializer means one copy of each type's
+/// serde code (the store's records cross too).
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
-    let serializer = serde_wasm_bindgen::Serializer::json_compatible();
-    value.serialize(&serializer).unwrap_or_else(|e| JsValue::from(JsError::new(&e.to_string())))
+    match serde_json::to_string(value) {
+        Ok(json) => js_sys::JSON::parse(&json).unwrap_or_else(|e| e),
+        Err(e) => JsValue::from(JsError::new(&e.to_string())),
+    }
+}
+
+/// A plain JS value read as a Rust value, through its JSON (see [`to_js`];
+/// `from_slice`, as the store reads records, so no second deserializer).
+/// `undefined` reads as `null`.
+pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T, String> {
+    let json = js_sys::JSON::stringify(value).map_err(|_| "not a JSON value".to_string())?;
+    let json = JsValue::from(json).as_string().unwrap_or_else(|| "null".into());
+    serde_json::from_slice(json.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// A host call that threw: a rejected promise, so the caller's await sees it.

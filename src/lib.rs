@@ -14,7 +14,8 @@
 //! the worker), `media` (file transfer orders, the format's per-chunk values,
 //! the blob digest), `socket` (WebSocket), `timer` (setTimeout), `backoff`.
 //!
-//! Values cross the boundary as serde types through serde-wasm-bindgen; the
+//! Values cross the boundary as serde types through JSON (serde_json, which
+//! the engine's store links anyway, and `JSON.parse`/`stringify`); the
 //! TypeScript declarations come from the same Rust types (tsify), so
 //! `wasm/tether_core.d.ts` types every call. Not a public API: only
 //! `background/` calls it.
@@ -46,7 +47,7 @@ mod timer;
 mod wasm_tests;
 
 use crate::core::{Shared, chat_command, command, file_command};
-use crate::host::{JsHost, to_js};
+use crate::host::{JsHost, from_js, to_js};
 use crate::settings::{Settings, StoredSettings};
 use crate::snapshot::RequestAction;
 use crate::store::{MirrorStore, SETTINGS_KEY};
@@ -116,7 +117,7 @@ impl Core {
             let pair: js_sys::Array = pair.unchecked_into();
             let (key, value) = (pair.get(0).as_string().unwrap_or_default(), pair.get(1));
             if key == SETTINGS_KEY {
-                stored = serde_wasm_bindgen::from_value(value).unwrap_or_default();
+                stored = from_js(&value).unwrap_or_default();
             } else if let Some(b64) = value.as_string() {
                 store.load(&key, &b64);
             }
@@ -229,7 +230,7 @@ impl Core {
     /// is left out: it never stops the link.
     #[wasm_bindgen(js_name = sendLink, unchecked_return_type = "Promise<string>")]
     pub fn send_link(&self, chat: String, url: String, title: String, selection: String, #[wasm_bindgen(unchecked_param_type = "LinkPreview | null")] preview: JsValue) -> Promise {
-        let preview: Option<tether_client::LinkPreview> = serde_wasm_bindgen::from_value(preview).ok().flatten();
+        let preview: Option<tether_client::LinkPreview> = from_js(&preview).ok().flatten();
         command(&self.shared, move |_, s, now| s.send_link(&chat, &url, &title, &selection, preview, now).map(JsValue::from))
     }
 
@@ -238,7 +239,7 @@ impl Core {
     /// gets `transfer` orders once the server gave a ticket.
     #[wasm_bindgen(js_name = sendFile, unchecked_return_type = "Promise<SentFile>")]
     pub fn send_file(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "FileInfo")] info: JsValue, caption: String) -> Promise {
-        let info: Result<tether_client::FileInfo, _> = serde_wasm_bindgen::from_value(info);
+        let info: Result<tether_client::FileInfo, _> = from_js(&info);
         command(&self.shared, move |_, s, now| {
             let info = info.map_err(|e| format!("bad file info: {e}"))?;
             let (id, key) = s.send_file(&chat, info, &caption, now)?;
@@ -450,15 +451,10 @@ impl Core {
     /// unmake an admin (the engine checks who may).
     #[wasm_bindgen(js_name = changeGroup, unchecked_return_type = "Promise<void>")]
     pub fn change_group(&self, chat: String, #[wasm_bindgen(unchecked_param_type = "GroupOp")] op: JsValue) -> Promise {
-        // Read through JSON: the engine's store already reads a `GroupOp`
-        // with serde_json's `from_slice` (its outbox keeps them), while
-        // serde-wasm-bindgen would add a second copy of serde's tagged-enum
-        // machinery to the core.
-        let op: Result<GroupOp, String> = js_sys::JSON::stringify(&op)
-            .ok()
-            .and_then(|s| s.as_string())
-            .ok_or_else(|| "a group change must be an object".to_string())
-            .and_then(|s| serde_json::from_slice(s.as_bytes()).map_err(|e| e.to_string()));
+        // Read through JSON, as every value from the worker (`from_js`):
+        // the engine's store reads a `GroupOp` the same way (its outbox
+        // keeps them).
+        let op: Result<GroupOp, String> = from_js(&op);
         command(&self.shared, move |_, s, now| {
             let op = op.map_err(|e| format!("bad group change: {e}"))?;
             s.engine.change_group(&chat, op, now).map(|()| JsValue::UNDEFINED).map_err(|e| e.to_string())

@@ -237,10 +237,12 @@ pub fn extension_core(tools: &BuildTools, tree: &Tree) -> Result<PathBuf> {
 /// cargo (wasm32, wasm-release) -> wasm-bindgen (--target web) -> wasm-opt.
 /// Returns the directory holding `<name>.js` and `<name>_bg.wasm`.
 fn wasm_core(tools: &BuildTools, flavour: Flavour, tree: &Tree) -> Result<PathBuf> {
-    let rustflags = wasm_rustflags(tree, &util::cargo_home());
+    let mut rustflags = wasm_rustflags(tree, &util::cargo_home());
+    rustflags.extend(tools.wasm.size_rustflags.iter().cloned());
     let mut build = tools.wasm.command_in("build", &tree.source, &tree.target);
     build
         .args(["--package", "tether-extension", "--lib", "--profile", "wasm-release"])
+        .args(&tools.wasm.size_args)
         // A TOML array: paths with spaces stay one flag each.
         .arg("--config")
         .arg(format!("target.wasm32-unknown-unknown.rustflags={}", json!(rustflags)))

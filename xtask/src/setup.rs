@@ -53,6 +53,16 @@ pub struct WasmCargo {
     pub env: Vec<(String, String)>,
     /// Extra cargo arguments (build-std for the Debian toolchain).
     pub args: Vec<String>,
+    /// Extra cargo arguments for the shipped core only (not the tests):
+    /// std rebuilt from the toolchain's sources (rustup's `rust-src`) with
+    /// `optimize_for_size`. Empty without those sources: the core then
+    /// links the precompiled std and is larger (about 55 KB gzipped).
+    pub size_args: Vec<String>,
+    /// Rustflags that go with `size_args`: panics abort at once, without
+    /// formatting a message (the core installs no panic hook, and std's
+    /// default one has nowhere to print on wasm32-unknown-unknown, so a
+    /// panic traps either way).
+    pub size_rustflags: Vec<String>,
     /// Which toolchain this is, for messages.
     pub kind: &'static str,
 }
@@ -206,12 +216,32 @@ fn rustup_has_wasm_target() -> bool {
 }
 
 fn rustup_wasm() -> WasmCargo {
-    WasmCargo {
-        cargo: "cargo".into(),
-        env: vec![],
-        args: vec![],
-        kind: "rustup",
+    let (size_args, size_rustflags, kind) = if rustup_rust_src() {
+        (
+            vec!["-Zbuild-std=std".into(), "-Zbuild-std-features=optimize_for_size".into()],
+            vec!["-Zunstable-options".into(), "-Cpanic=immediate-abort".into()],
+            "rustup + build-std for size",
+        )
+    } else {
+        eprintln!("xtask: rustup's rust-src is missing: the wasm core links the precompiled std (larger)");
+        (vec![], vec![], "rustup")
+    };
+    WasmCargo { cargo: "cargo".into(), env: vec![], args: vec![], size_args, size_rustflags, kind }
+}
+
+/// Whether the toolchain has std's sources (`rust-src`), adding them if
+/// not: the shipped core rebuilds std for size from them.
+fn rustup_rust_src() -> bool {
+    let has = || {
+        output(Command::new("rustc").args(["--print", "sysroot"]).current_dir(root()))
+            .is_some_and(|s| Path::new(s.trim()).join("lib/rustlib/src/rust/library/std").is_dir())
+    };
+    if has() {
+        return true;
     }
+    eprintln!("xtask: trying `rustup component add rust-src` ({RUSTUP_TIMEOUT_SECS} s at most)");
+    let _ = Command::new("timeout").args([RUSTUP_TIMEOUT_SECS, "rustup", "component", "add", "rust-src"]).status();
+    has()
 }
 
 /// Debian's rustc-web with the std sources: build std ourselves.
@@ -247,6 +277,10 @@ fn debian_wasm() -> Option<WasmCargo> {
             ),
         ],
         args: vec!["-Zbuild-std=std,panic_abort".into()],
+        // Its std is rebuilt anyway; its rustc may predate
+        // `-Cpanic=immediate-abort`, so the core keeps the default std build.
+        size_args: vec![],
+        size_rustflags: vec![],
         kind: "Debian rustc-web + build-std",
     })
 }

@@ -79,7 +79,8 @@ impl Group {
 /// A change the user asks for; turned into a [`GroupChange`] on top of the
 /// state current when it is sent (so it can be re-applied if another
 /// change came first, docs/protocol.md §15.3).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Read through `tagged` (see its `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify))]
 pub enum GroupOp {
@@ -88,6 +89,39 @@ pub enum GroupOp {
     Leave,
     Rename { name: String },
     SetAdmin { handle: String, admin: bool },
+}
+
+/// The `op`-tagged records the derived form reads, through one flat struct
+/// (see `tagged`).
+impl<'de> Deserialize<'de> for GroupOp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::need;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Op {
+            Add,
+            Remove,
+            Leave,
+            Rename,
+            SetAdmin,
+        }
+        #[derive(Deserialize)]
+        struct Flat {
+            op: Op,
+            handles: Option<Vec<String>>,
+            name: Option<String>,
+            handle: Option<String>,
+            admin: Option<bool>,
+        }
+        let f = Flat::deserialize(d)?;
+        Ok(match f.op {
+            Op::Add => GroupOp::Add { handles: need(f.handles, "handles")? },
+            Op::Remove => GroupOp::Remove { handles: need(f.handles, "handles")? },
+            Op::Leave => GroupOp::Leave,
+            Op::Rename => GroupOp::Rename { name: need(f.name, "name")? },
+            Op::SetAdmin => GroupOp::SetAdmin { handle: need(f.handle, "handle")?, admin: need(f.admin, "admin")? },
+        })
+    }
 }
 
 /// SHA-256 over the chain position and the state (§15.2).

@@ -35,6 +35,7 @@ pub mod recovery;
 mod requests;
 pub mod uploads;
 pub mod store;
+mod tagged;
 pub mod view;
 
 pub use chats::Chats;

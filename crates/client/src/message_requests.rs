@@ -30,7 +30,8 @@ pub const KEPT_PER_REQUEST: usize = 10;
 pub const MAX_REQUESTS: usize = 200;
 
 /// A sender's standing with this account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+// Read through `tagged` (see its `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "state", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum Standing {
     /// Not a contact; its messages wait for the user.
@@ -40,6 +41,48 @@ pub enum Standing {
     /// Everything from it is dropped. `reported`: the user reported it as
     /// spam (kept on this device only: there is no server report endpoint).
     Blocked { at_ms: u64, reported: bool },
+}
+
+/// The `state`-tagged records the derived form reads (a `Requesting`
+/// record holds its `Request`'s fields), through one flat struct (see
+/// `tagged`).
+impl<'de> Deserialize<'de> for Standing {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::need;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        enum State {
+            Requesting,
+            Accepted,
+            Blocked,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Flat {
+            state: State,
+            handle: Option<String>,
+            first_ms: Option<u64>,
+            last_ms: Option<u64>,
+            count: Option<u32>,
+            messages: Option<Vec<ChatMessage>>,
+            at_ms: Option<u64>,
+            reported: Option<bool>,
+        }
+        let f = Flat::deserialize(d)?;
+        Ok(match f.state {
+            State::Requesting => Standing::Requesting(Request {
+                handle: need(f.handle, "handle")?,
+                first_ms: need(f.first_ms, "firstMs")?,
+                last_ms: need(f.last_ms, "lastMs")?,
+                count: need(f.count, "count")?,
+                messages: need(f.messages, "messages")?,
+            }),
+            State::Accepted => Standing::Accepted { at_ms: need(f.at_ms, "atMs")? },
+            State::Blocked => {
+                Standing::Blocked { at_ms: need(f.at_ms, "atMs")?, reported: need(f.reported, "reported")? }
+            }
+        })
+    }
 }
 
 /// An open message request: who, since when, how many, the first messages.

@@ -6,7 +6,8 @@ use serde::{Deserialize, Serialize};
 use tether_proto::device_list::AccountKey;
 
 /// The role of this device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Read through `tagged` (see its `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Role {
     /// No account. `reason` says why, after a log-out or removal.
@@ -60,6 +61,42 @@ pub struct HistoryWindow {
     pub total: Option<u32>,
     /// Chunks imported.
     pub seen: Vec<u32>,
+}
+
+/// The `kind`-tagged records the derived form reads, through one flat
+/// struct (see `tagged`).
+impl<'de> Deserialize<'de> for Role {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::need;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Unlinked,
+            Primary,
+            Companion,
+        }
+        #[derive(Deserialize)]
+        struct Flat {
+            kind: Kind,
+            reason: Option<String>,
+            handle: Option<String>,
+            account_seed: Option<Vec<u8>>,
+            device_id: Option<u32>,
+            account_key: Option<Vec<u8>>,
+        }
+        let f = Flat::deserialize(d)?;
+        Ok(match f.kind {
+            Kind::Unlinked => Role::Unlinked { reason: f.reason },
+            Kind::Primary => {
+                Role::Primary { handle: need(f.handle, "handle")?, account_seed: need(f.account_seed, "account_seed")? }
+            }
+            Kind::Companion => Role::Companion {
+                handle: need(f.handle, "handle")?,
+                device_id: need(f.device_id, "device_id")?,
+                account_key: need(f.account_key, "account_key")?,
+            },
+        })
+    }
 }
 
 impl Role {
@@ -201,7 +238,8 @@ pub enum Status {
 }
 
 /// What a message says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Read through `tagged` (see its `Deserialize`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 #[cfg_attr(feature = "wasm", derive(tsify::Tsify), tsify(missing_as_null))]
 pub enum MessageBody {
@@ -228,6 +266,51 @@ pub enum MessageBody {
 impl Default for MessageBody {
     fn default() -> Self {
         MessageBody::Text { body: String::new() }
+    }
+}
+
+/// The `kind`-tagged records the derived form reads, through one flat
+/// struct (see `tagged`).
+impl<'de> Deserialize<'de> for MessageBody {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::need;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Text,
+            Link,
+            File,
+            Undecryptable,
+            GroupEvent,
+            Deleted,
+        }
+        #[derive(Deserialize)]
+        struct Flat {
+            kind: Kind,
+            body: Option<String>,
+            url: Option<String>,
+            title: Option<String>,
+            selection: Option<String>,
+            preview: Option<LinkPreview>,
+            file: Option<FileRef>,
+            caption: Option<String>,
+            reason: Option<String>,
+            text: Option<String>,
+        }
+        let f = Flat::deserialize(d)?;
+        Ok(match f.kind {
+            Kind::Text => MessageBody::Text { body: need(f.body, "body")? },
+            Kind::Link => MessageBody::Link {
+                url: need(f.url, "url")?,
+                title: need(f.title, "title")?,
+                selection: need(f.selection, "selection")?,
+                preview: f.preview,
+            },
+            Kind::File => MessageBody::File { file: need(f.file, "file")?, caption: need(f.caption, "caption")? },
+            Kind::Undecryptable => MessageBody::Undecryptable { reason: need(f.reason, "reason")? },
+            Kind::GroupEvent => MessageBody::GroupEvent { text: need(f.text, "text")? },
+            Kind::Deleted => MessageBody::Deleted,
+        })
     }
 }
 

@@ -13,6 +13,8 @@
 //!
 //! Each state consumes itself, so an out-of-order step cannot be written.
 
+mod resolver;
+
 use crate::frames::{ClientHello, ServerHello};
 use crate::{Error, Fingerprint, prologue};
 use prost::Message;
@@ -26,8 +28,11 @@ const TAG_LEN: usize = 16;
 /// The largest plaintext frame that fits one Noise message.
 pub const MAX_FRAME: usize = MAX_NOISE_MESSAGE - TAG_LEN;
 
-fn builder() -> snow::Builder<'static> {
-    snow::Builder::new(NOISE_PARAMS.parse().expect("valid noise params"))
+/// A handshake builder for [`NOISE_PARAMS`] over the crypto crates the rest
+/// of Tether links (see `resolver`). Public for the known-answer vectors,
+/// which build handshakes with fixed ephemeral keys.
+pub fn builder() -> snow::Builder<'static> {
+    snow::Builder::with_resolver(NOISE_PARAMS.parse().expect("valid noise params"), Box::new(resolver::Resolver))
 }
 
 /// A Curve25519 static key pair for Noise: a device's or the server's.

@@ -14,7 +14,7 @@ use prost::Message;
 use std::collections::BTreeMap;
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{self as f, ClientFrame, Request};
-use tether_proto::noise::{ClientHandshake, NOISE_PARAMS, ServerHandshake, StaticKey};
+use tether_proto::noise::{self, ClientHandshake, NOISE_PARAMS, ServerHandshake, StaticKey};
 use tether_proto::{Fingerprint, media, pairing, prologue, seal};
 
 const APPENDIX: &str = "## Appendix: Known-answer vectors";
@@ -68,11 +68,11 @@ fn pong() -> f::ServerFrame {
 }
 
 /// A snow handshake state with fixed static and ephemeral keys: the same
-/// parameters and prologue as `tether_proto::noise`, which draws its
-/// ephemeral keys at random and so cannot produce a fixed transcript.
+/// parameters, crypto resolver and prologue as `tether_proto::noise`, which
+/// draws its ephemeral keys at random and so cannot produce a fixed transcript.
 fn fixed(static_key: &[u8; 32], ephemeral: &[u8; 32], initiator: bool) -> snow::HandshakeState {
     let prologue = prologue();
-    let b = snow::Builder::new(NOISE_PARAMS.parse().unwrap())
+    let b = noise::builder()
         .local_private_key(static_key)
         .unwrap()
         .fixed_ephemeral_key_for_testing_only(ephemeral)

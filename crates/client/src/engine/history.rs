@@ -29,13 +29,56 @@ const NS_PARKED: &str = "parked";
 pub const SEARCH_CANDIDATES: usize = 5_000;
 
 /// Something that waits for its chat's messages.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+// Read through `tagged` (see its `Deserialize`).
+#[derive(Debug, Clone, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(crate) enum Parked {
     /// A decrypted payload (Olm, or a group's Megolm when `group` names it).
     Payload { chat: String, sender: String, device: u32, message_id: String, server_time_ms: u64, payload: String, group: String },
     /// An own message was accepted by the server (`Sent`) or refused (`Failed`).
     Status { chat: String, id: String, status: Status },
+}
+
+/// The `kind`-tagged records the derived form reads, through one flat
+/// struct (see `tagged`).
+impl<'de> Deserialize<'de> for Parked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use crate::tagged::need;
+        #[derive(Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum Kind {
+            Payload,
+            Status,
+        }
+        #[derive(Deserialize)]
+        struct Flat {
+            kind: Kind,
+            chat: Option<String>,
+            sender: Option<String>,
+            device: Option<u32>,
+            message_id: Option<String>,
+            server_time_ms: Option<u64>,
+            payload: Option<String>,
+            group: Option<String>,
+            id: Option<String>,
+            status: Option<Status>,
+        }
+        let f = Flat::deserialize(d)?;
+        Ok(match f.kind {
+            Kind::Payload => Parked::Payload {
+                chat: need(f.chat, "chat")?,
+                sender: need(f.sender, "sender")?,
+                device: need(f.device, "device")?,
+                message_id: need(f.message_id, "message_id")?,
+                server_time_ms: need(f.server_time_ms, "server_time_ms")?,
+                payload: need(f.payload, "payload")?,
+                group: need(f.group, "group")?,
+            },
+            Kind::Status => {
+                Parked::Status { chat: need(f.chat, "chat")?, id: need(f.id, "id")?, status: need(f.status, "status")? }
+            }
+        })
+    }
 }
 
 impl Parked {
@@ -302,3 +345,49 @@ pub(crate) fn load_parked(store: &dyn KvStore) -> Result<ParkedQueue, Error> {
     ParkedQueue::load(store)
 }
 
+#[cfg(test)]
+mod tests {
+    use super::Parked;
+    use crate::tagged::tests::same;
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    /// `Parked` as it was derived before.
+    #[derive(Serialize, Deserialize)]
+    #[serde(tag = "kind", rename_all = "snake_case")]
+    enum DerivedParked {
+        Payload {
+            chat: String,
+            sender: String,
+            device: u32,
+            message_id: String,
+            server_time_ms: u64,
+            payload: String,
+            group: String,
+        },
+        Status {
+            chat: String,
+            id: String,
+            status: crate::model::Status,
+        },
+    }
+
+    #[test]
+    fn parked_changes_read_as_the_derived_form_read_them() {
+        let payload = json!({"kind": "payload", "chat": "bob", "sender": "bob", "device": 1, "message_id": "m",
+            "server_time_ms": 5, "payload": "AAAA", "group": ""});
+        let mut missing = payload.clone();
+        missing.as_object_mut().unwrap().remove("group");
+        let records = [
+            payload,
+            missing,
+            json!({"kind": "status", "chat": "bob", "id": "m", "status": "sent"}),
+            json!({"kind": "status", "chat": "bob", "id": "m", "status": "gone"}),
+            json!({"kind": "status", "chat": "bob", "id": "m"}),
+            json!({"kind": "payloads", "chat": "bob"}),
+        ];
+        for record in &records {
+            same::<Parked, DerivedParked>(record);
+        }
+    }
+}
