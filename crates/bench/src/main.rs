@@ -1087,27 +1087,40 @@ async fn run(a: Args) -> Result<(), String> {
         a.idle,
         rss_before.map(|r| r.to_string()).unwrap_or("?".into())
     ));
+    // In two halves, the server's RSS read between them: the second half's
+    // growth per connection is the marginal cost, free of what the server
+    // holds once whatever the number (caches, the handshakes' high-water
+    // mark of transient memory).
+    let open = |range: std::ops::Range<usize>| {
+        futures_util::stream::iter(range)
+            .map(|i| {
+                let (url, key, name) = (url.clone(), &idle_keys[i], &idle_handles[i]);
+                async move {
+                    let connect = async {
+                        if floor {
+                            Conn::connect_floor(&url, name, true, from(i)).await
+                        } else {
+                            Conn::connect(&url, key, pin, true, from(i)).await
+                        }
+                    };
+                    tokio::time::timeout(Duration::from_secs(30), connect)
+                        .await
+                        .unwrap_or_else(|_| Err("handshake timed out (30 s)".into()))
+                }
+            })
+            .buffer_unordered(a.connect_concurrency)
+            .collect::<Vec<Result<Conn, String>>>()
+    };
+    let half = a.idle / 2;
     let t = Instant::now();
-    let opened: Vec<Result<Conn, String>> = futures_util::stream::iter(0..a.idle)
-        .map(|i| {
-            let (url, key, name) = (url.clone(), &idle_keys[i], &idle_handles[i]);
-            async move {
-                let connect = async {
-                    if floor {
-                        Conn::connect_floor(&url, name, true, from(i)).await
-                    } else {
-                        Conn::connect(&url, key, pin, true, from(i)).await
-                    }
-                };
-                tokio::time::timeout(Duration::from_secs(30), connect)
-                    .await
-                    .unwrap_or_else(|_| Err("handshake timed out (30 s)".into()))
-            }
-        })
-        .buffer_unordered(a.connect_concurrency)
-        .collect()
-        .await;
-    let connect_secs = t.elapsed().as_secs_f64();
+    let mut opened = open(0..half).await;
+    let mut connect_secs = t.elapsed().as_secs_f64();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_half = pid.and_then(rss_kib);
+    let opened_half = opened.iter().filter(|c| c.is_ok()).count();
+    let t = Instant::now();
+    opened.extend(open(half..a.idle).await);
+    connect_secs += t.elapsed().as_secs_f64();
     let mut idle_failures: BTreeMap<String, u64> = BTreeMap::new();
     let alive = Arc::new(AtomicUsize::new(0));
     let pings = Arc::new(AtomicU64::new(0));
@@ -1149,11 +1162,19 @@ async fn run(a: Args) -> Result<(), String> {
         (Some(b), Some(a)) if idle_open > 0 => Some(((a as f64 - b as f64) / idle_open as f64 * 100.0).round() / 100.0),
         _ => None,
     };
+    let marginal = match (rss_half, rss_after) {
+        (Some(h), Some(a)) if idle_open > opened_half => {
+            Some(((a as f64 - h as f64) / (idle_open - opened_half) as f64 * 100.0).round() / 100.0)
+        }
+        _ => None,
+    };
     log(format!(
-        "server RSS {} -> {} KiB: {} KiB per idle connection",
+        "server RSS {} -> {} -> {} KiB: {} KiB per idle connection on average, {} KiB each of the second half",
         rss_before.map(|r| r.to_string()).unwrap_or("?".into()),
+        rss_half.map(|r| r.to_string()).unwrap_or("?".into()),
         rss_after.map(|r| r.to_string()).unwrap_or("?".into()),
-        per_conn.map(|r| r.to_string()).unwrap_or("?".into())
+        per_conn.map(|r| r.to_string()).unwrap_or("?".into()),
+        marginal.map(|r| r.to_string()).unwrap_or("?".into())
     ));
     let idle_json = json!({
         "requested": a.idle,
@@ -1167,6 +1188,8 @@ async fn run(a: Args) -> Result<(), String> {
         "rss_before_kib": rss_before,
         "rss_after_kib": rss_after,
         "rss_per_conn_kib": per_conn,
+        "rss_half_kib": rss_half,
+        "rss_marginal_kib": marginal,
         "server_connections_open": metrics_idle.get("tether_connections_open").copied(),
         "server_threads": pid.and_then(threads),
         "ping_every_secs": every.as_secs(),

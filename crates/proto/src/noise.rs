@@ -25,6 +25,13 @@ pub const NOISE_PARAMS: &str = "Noise_XX_25519_AESGCM_SHA256";
 pub const MAX_NOISE_MESSAGE: usize = 65535;
 /// AES-GCM tag per transport message.
 const TAG_LEN: usize = 16;
+/// What a handshake message adds to its payload, at most: an ephemeral key
+/// (32), a static key and its tag (48), the payload's tag (16). Handshake
+/// buffers are sized by it, not by the largest Noise message: a server
+/// answering thousands of handshakes at once would otherwise touch 64 KiB
+/// of fresh memory for each.
+const HANDSHAKE_OVERHEAD: usize = 32 + 48 + TAG_LEN;
+
 /// The largest plaintext frame that fits one Noise message.
 pub const MAX_FRAME: usize = MAX_NOISE_MESSAGE - TAG_LEN;
 
@@ -98,7 +105,7 @@ fn x25519_public(private: &[u8; 32]) -> [u8; 32] {
 /// Reads a handshake message that carries the peer's static key; returns
 /// the payload and that key.
 fn read_with_remote(hs: &mut snow::HandshakeState, msg: &[u8], what: &'static str) -> Result<(Vec<u8>, [u8; 32]), Error> {
-    let mut payload = vec![0u8; MAX_NOISE_MESSAGE];
+    let mut payload = vec![0u8; msg.len()];
     let n = hs.read_message(msg, &mut payload)?;
     payload.truncate(n);
     let key = hs.get_remote_static().and_then(|k| k.try_into().ok()).ok_or(Error::InvalidKey(what))?;
@@ -124,7 +131,7 @@ impl ClientHandshake {
             .local_private_key(key.private_bytes())?
             .prologue(&prologue)?
             .build_initiator()?;
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
+        let mut buf = vec![0u8; HANDSHAKE_OVERHEAD];
         let n = hs.write_message(&[], &mut buf)?;
         buf.truncate(n);
         Ok((ExpectServerHello { hs, pin }, buf))
@@ -172,8 +179,9 @@ pub struct ServerVerified {
 impl ServerVerified {
     /// Sends the client's static key and hello; the handshake is done.
     pub fn finish(mut self, hello: &ClientHello) -> Result<(Transport, Vec<u8>), Error> {
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
-        let n = self.hs.write_message(&hello.encode_to_vec(), &mut buf)?;
+        let hello = hello.encode_to_vec();
+        let mut buf = vec![0u8; hello.len() + HANDSHAKE_OVERHEAD];
+        let n = self.hs.write_message(&hello, &mut buf)?;
         buf.truncate(n);
         Ok((
             Transport {
@@ -208,10 +216,11 @@ impl ServerHandshake {
         if msg.len() != 32 {
             return Err(Error::Noise(snow::Error::Input));
         }
-        let mut scratch = vec![0u8; MAX_NOISE_MESSAGE];
+        let mut scratch = [0u8; 32];
         hs.read_message(msg, &mut scratch)?;
-        let mut buf = vec![0u8; MAX_NOISE_MESSAGE];
-        let n = hs.write_message(&hello.encode_to_vec(), &mut buf)?;
+        let hello = hello.encode_to_vec();
+        let mut buf = vec![0u8; hello.len() + HANDSHAKE_OVERHEAD];
+        let n = hs.write_message(&hello, &mut buf)?;
         buf.truncate(n);
         Ok((ExpectClientHello { hs }, buf))
     }
