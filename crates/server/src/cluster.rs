@@ -536,7 +536,7 @@ fn apply(s: &Arc<Shared>, notice: Notice) {
             }
         }
         Notice::DevicesChanged(a) => s.forget_devices(&a.handle),
-        Notice::Acked(d) => s.usage.forget(&d.handle, d.device_id),
+        Notice::Acked(d) => s.usage.acked(&d.handle, d.device_id),
         Notice::Approved(a) => deliver_approval(s, a),
         // Counted as if allowed here: a spent allowance stays spent, and
         // one already used up stays used up (the result does not matter).

@@ -30,6 +30,16 @@ use tokio::sync::mpsc;
 const MAX_BATCH: usize = 8192;
 /// Most acknowledged ids deleted in one transaction.
 const MAX_ACKED: usize = 16_384;
+/// How long pipelined requests gather before their commit starts, when no
+/// commit is running (one running already makes them wait for it). Their
+/// copies are pushed meanwhile, so delivery does not wait; only the
+/// senders' answers do, for at most this long. At a few thousand messages
+/// a second it makes each commit take tens of requests instead of one or
+/// two, and a commit's fixed cost (its transaction, its fsync, the hops to
+/// the database's thread) was most of the server's CPU time per message.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
+/// Copies gathered that start the commit without waiting for [`GATHER`].
+const GATHER_ENOUGH: usize = 512;
 
 /// What to write.
 pub enum Op {
@@ -63,12 +73,25 @@ pub struct WriteRequest {
 /// Stored copies per device (count, ciphertext bytes), for the queue
 /// quotas. Only the writer adds to it, so its check and its commit cannot
 /// race with another send. An entry is read from the store when first
-/// needed and forgotten when the device acknowledges copies (or when the
-/// expiry sweep ran), so it never undercounts for long: at worst a send is
-/// checked against copies expired a moment ago.
+/// needed. When the device acknowledges copies it is only marked stale: it
+/// may then count more than is stored, never less, so a send that fits it
+/// fits the store; one that does not is checked again against the store.
+/// So a device that reads its messages as they come costs no query per
+/// message. An entry is forgotten (read again) when another node stored
+/// copies for the device, and all are after the expiry sweep ran (at worst
+/// a send is checked against copies expired a moment ago).
 #[derive(Debug, Default)]
 pub struct Usage {
-    map: Mutex<HashMap<(String, u32), (u64, u64)>>,
+    map: Mutex<HashMap<(String, u32), Counted>>,
+}
+
+/// A device's stored copies as counted: `stale` once some were
+/// acknowledged since (an overcount).
+#[derive(Debug, Clone, Copy)]
+struct Counted {
+    n: u64,
+    bytes: u64,
+    stale: bool,
 }
 
 impl Usage {
@@ -77,17 +100,33 @@ impl Usage {
         self.map.lock().expect("usage lock").clear();
     }
 
+    /// Forgets a device's count (copies stored elsewhere: it may undercount).
     pub fn forget(&self, handle: &str, device_id: u32) {
         self.map.lock().expect("usage lock").remove(&(handle.to_string(), device_id));
     }
 
-    fn cached(&self, handle: &str, device_id: u32) -> Option<(u64, u64)> {
+    /// The device acknowledged copies: its count may now be too high.
+    pub fn acked(&self, handle: &str, device_id: u32) {
+        if let Some(c) = self.map.lock().expect("usage lock").get_mut(&(handle.to_string(), device_id)) {
+            c.stale = true;
+        }
+    }
+
+    fn cached(&self, handle: &str, device_id: u32) -> Option<Counted> {
         self.map.lock().expect("usage lock").get(&(handle.to_string(), device_id)).copied()
     }
 
-    fn set(&self, handle: &str, device_id: u32, usage: (u64, u64)) {
-        self.map.lock().expect("usage lock").insert((handle.to_string(), device_id), usage);
+    fn set(&self, handle: &str, device_id: u32, counted: Counted) {
+        self.map.lock().expect("usage lock").insert((handle.to_string(), device_id), counted);
     }
+}
+
+/// The device's stored copies, from the store (and remembered).
+async fn read_usage(s: &Shared, handle: &str, device_id: u32) -> Result<Counted, StoreError> {
+    let (n, bytes) = s.store.queue_usage(handle, device_id).await?;
+    let counted = Counted { n, bytes, stale: false };
+    s.usage.set(handle, device_id, counted);
+    Ok(counted)
 }
 
 /// Would this send's copies keep every recipient device within its quota?
@@ -97,22 +136,23 @@ async fn within_quota(s: &Shared, envelopes: &[NewEnvelope]) -> Result<bool, Sto
     let (max_n, max_bytes) = (s.config.queue_max_envelopes, s.config.queue_max_bytes);
     let mut after = Vec::with_capacity(envelopes.len());
     for e in envelopes {
-        let (n, bytes) = match s.usage.cached(&e.handle, e.device_id) {
-            Some(u) => u,
-            None => {
-                let u = s.store.queue_usage(&e.handle, e.device_id).await?;
-                s.usage.set(&e.handle, e.device_id, u);
-                u
-            }
+        let len = e.ciphertext.len() as u64;
+        let fits = |c: &Counted| c.n < max_n && c.bytes + len <= max_bytes;
+        let mut counted = match s.usage.cached(&e.handle, e.device_id) {
+            Some(c) => c,
+            None => read_usage(s, &e.handle, e.device_id).await?,
         };
-        let (n, bytes) = (n + 1, bytes + e.ciphertext.len() as u64);
-        if n > max_n || bytes > max_bytes {
+        if !fits(&counted) && counted.stale {
+            // Acknowledged copies may still be counted: count again.
+            counted = read_usage(s, &e.handle, e.device_id).await?;
+        }
+        if !fits(&counted) {
             return Ok(false);
         }
-        after.push((n, bytes));
+        after.push(Counted { n: counted.n + 1, bytes: counted.bytes + len, stale: counted.stale });
     }
-    for (e, u) in envelopes.iter().zip(after) {
-        s.usage.set(&e.handle, e.device_id, u);
+    for (e, c) in envelopes.iter().zip(after) {
+        s.usage.set(&e.handle, e.device_id, c);
     }
     Ok(true)
 }
@@ -167,10 +207,12 @@ struct Accepted {
 pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
     let mut pipe = Pipeline::default();
     let mut batch: Vec<WriteRequest> = Vec::new();
+    // When the gathered requests' commit starts, if none is running.
+    let mut due: Option<tokio::time::Instant> = None;
     loop {
-        let first = match pipe.inflight.as_mut() {
-            Some(commit) => {
-                let room = pipe.pending.envelopes.len() < MAX_BATCH && pipe.pending.acked < MAX_ACKED;
+        let room = pipe.pending.envelopes.len() < MAX_BATCH && pipe.pending.acked < MAX_ACKED;
+        let first = match (pipe.inflight.as_mut(), due) {
+            (Some(commit), _) => {
                 tokio::select! {
                     r = rx.recv(), if room => r,
                     _ = commit => {
@@ -182,7 +224,19 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
                     }
                 }
             }
-            None => rx.recv().await,
+            (None, Some(at)) => {
+                tokio::select! {
+                    r = rx.recv(), if room => r,
+                    () = tokio::time::sleep_until(at) => {
+                        due = None;
+                        if let Some(shared) = shared.upgrade() {
+                            pipe.start(&shared);
+                        }
+                        continue;
+                    }
+                }
+            }
+            (None, None) => rx.recv().await,
         };
         let Some(first) = first else { break };
         let Some(shared) = shared.upgrade() else { return };
@@ -230,7 +284,12 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
         shared.metrics.pushed_before_commit.inc_by(reached.iter().filter(|r| r.is_some()).count() as u64);
         pipe.pending.add(envelopes, ids, reached, sends, acks, ack_replies);
         if pipe.inflight.is_none() {
-            pipe.start(&shared);
+            if pipe.pending.envelopes.len() >= GATHER_ENOUGH || pipe.pending.acked >= GATHER_ENOUGH {
+                due = None;
+                pipe.start(&shared);
+            } else if due.is_none() {
+                due = Some(tokio::time::Instant::now() + GATHER);
+            }
         }
     }
     if let Some(shared) = shared.upgrade() {
@@ -530,10 +589,10 @@ async fn commit(
             shared.metrics.envelopes_acked.inc_by(done.acked);
             shared.metrics.fanout_sends.inc_by(fanout.len() as u64);
             shared.metrics.fanout_devices.inc_by(fanout.iter().sum::<usize>() as u64);
-            // Acknowledged copies are gone: read those queues' sizes again
-            // (here and on the other nodes).
+            // Acknowledged copies are gone: those queues' counts may be too
+            // high now (here and on the other nodes).
             for a in &acks {
-                shared.usage.forget(&a.handle, a.device_id);
+                shared.usage.acked(&a.handle, a.device_id);
                 shared.cluster.tell(Notice::Acked(DeviceRef::new(&a.handle, a.device_id)));
             }
             // Pushes first (delivery latency), then the answers. With
