@@ -878,6 +878,7 @@ fn store_summary(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) 
         "envelopes_stored": stored,
         "envelopes_delivered": delta(before, after, "tether_envelopes_delivered_total"),
         "envelopes_acked": delta(before, after, "tether_envelopes_acked_total"),
+        "acked_before_commit": delta(before, after, "tether_acked_before_commit_total"),
         "msgs_per_batch": if batches > 0 { ((stored as f64 / batches as f64) * 10.0).round() / 10.0 } else { 0.0 },
         "server_errors": error_deltas(before, after),
     })

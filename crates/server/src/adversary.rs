@@ -67,6 +67,11 @@ impl crate::Server {
         true
     }
 
+    /// The server's metrics, in the Prometheus text format of `/metrics`.
+    pub fn metrics_text(&self) -> String {
+        self.shared.metrics.encode()
+    }
+
     /// Pushes an event to a connected guest (by its Noise key).
     pub fn inject_guest(&self, noise_key: &[u8; 32], body: EventBody) -> bool {
         let Some(conn) = self.shared.router.guest(noise_key) else { return false };

@@ -24,6 +24,9 @@ pub struct Metrics {
     pub pushed_before_commit: Counter,
     pub envelopes_delivered: Counter,
     pub envelopes_acked: Counter,
+    /// Copies acknowledged before their group commit started: never
+    /// stored, nothing to delete.
+    pub acked_before_commit: Counter,
     pub handshake_failures: Counter,
     pub errors: Family<CodeLabel, Counter>,
     /// Set at scrape time from the store.
@@ -77,6 +80,11 @@ impl Metrics {
             self.pushed_before_commit.clone(),
         );
         r.register("envelopes_acked", "Message copies acknowledged and deleted", self.envelopes_acked.clone());
+        r.register(
+            "acked_before_commit",
+            "Message copies acknowledged before their group commit started: neither stored nor deleted",
+            self.acked_before_commit.clone(),
+        );
         r.register("handshake_failures", "Noise handshakes that failed or timed out", self.handshake_failures.clone());
         r.register("errors", "Error responses by code", self.errors.clone());
         r.register("queue_depth", "Stored copies awaiting acknowledgement", self.queue_depth.clone());

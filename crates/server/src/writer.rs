@@ -266,7 +266,9 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
             commit(&shared, envelopes, sends, acks, ack_replies, None).await;
             continue;
         }
-        let (envelopes, sends, acks, ack_replies) = admit_batch(&shared, &mut batch).await;
+        let (envelopes, sends, mut acks, ack_replies) = admit_batch(&shared, &mut batch).await;
+        let elided = pipe.pending.elide(&mut acks);
+        shared.metrics.acked_before_commit.inc_by(elided);
         let Some(ids) = shared.store.reserve_ids(envelopes.len()) else {
             // No ids before the commit (PostgreSQL, or the reserved range
             // is used up until the next commit renews it).
@@ -380,6 +382,7 @@ impl Gathered {
         self.envelopes.append(&mut envelopes);
         self.early.ids.extend(ids);
         self.early.reached.extend(reached);
+        self.early.elided.resize(self.early.ids.len(), false);
         self.sends.append(&mut sends);
         self.acked += acks.iter().map(|a| a.ids.len()).sum::<usize>();
         self.acks.extend(acks);
@@ -388,6 +391,54 @@ impl Gathered {
 
     fn is_empty(&self) -> bool {
         self.envelopes.is_empty() && self.sends.is_empty() && self.ack_replies.is_empty()
+    }
+
+    /// Takes out of `acks` the ids of copies gathered here (pushed early,
+    /// their commit not started) that their own device acknowledges: such
+    /// a copy is neither stored nor deleted. The device has it, and its
+    /// sender's answer still waits for this group's commit, so if the
+    /// server dies first the sender sends it again and the device drops
+    /// the copy by its message id (docs/protocol.md, "Durability"). The
+    /// acks stay (emptied or not), for their answers and the queue counts
+    /// they make stale. Returns how many copies were taken out.
+    fn elide(&mut self, acks: &mut [AckedCopies]) -> u64 {
+        let mut n = 0;
+        // Reserved ids only grow: `early.ids` is sorted.
+        let (ids, elided, envelopes) = (&self.early.ids, &mut self.early.elided, &self.envelopes);
+        for a in acks.iter_mut() {
+            let before = a.ids.len();
+            a.ids.retain(|id| match ids.binary_search(id) {
+                Ok(i) if !elided[i] && envelopes[i].device_id == a.device_id && envelopes[i].handle == a.handle => {
+                    elided[i] = true;
+                    false
+                }
+                _ => true,
+            });
+            n += (before - a.ids.len()) as u64;
+        }
+        n
+    }
+
+    /// The group to commit: without the copies acknowledged while it
+    /// gathered (each send keeps its answer; its count of copies shrinks).
+    fn without_elided(mut self) -> Self {
+        if !self.early.elided.contains(&true) {
+            return self;
+        }
+        let elided = std::mem::take(&mut self.early.elided);
+        let mut start = 0;
+        for send in &mut self.sends {
+            let gone = elided[start..start + send.copies].iter().filter(|&&e| e).count();
+            start += send.copies;
+            send.copies -= gone;
+        }
+        let mut keep = elided.iter().map(|&e| !e);
+        self.envelopes.retain(|_| keep.next().unwrap_or(true));
+        let mut keep = elided.iter().map(|&e| !e);
+        self.early.ids.retain(|_| keep.next().unwrap_or(true));
+        let mut keep = elided.iter().map(|&e| !e);
+        self.early.reached.retain(|_| keep.next().unwrap_or(true));
+        self
     }
 }
 
@@ -398,7 +449,7 @@ impl Pipeline {
         if self.pending.is_empty() {
             return;
         }
-        let Gathered { envelopes, early, sends, acks, ack_replies, .. } = std::mem::take(&mut self.pending);
+        let Gathered { envelopes, early, sends, acks, ack_replies, .. } = std::mem::take(&mut self.pending).without_elided();
         let shared = shared.clone();
         self.inflight = Some(tokio::spawn(async move {
             commit(&shared, envelopes, sends, acks, ack_replies, Some(early)).await;
@@ -435,6 +486,8 @@ impl Pipeline {
 struct Early {
     ids: Vec<u64>,
     reached: Vec<Option<u64>>,
+    /// Acknowledged before the commit started (see [`Gathered::elide`]).
+    elided: Vec<bool>,
 }
 
 /// Per device with copies in uncommitted groups: the connection its last
@@ -741,6 +794,31 @@ mod tests {
         let reached = push_in_streaks(&[5], &[copy("bob", 4)], conn_of(&new), &mut pipe.streaks, 2);
         assert_eq!(reached, vec![Some(new.id)]);
         assert!(matches!(new.next(), Next::Push(Outbound::Envelope(e)) if e.id == 5));
+    }
+
+    /// An ack of copies still gathering takes them out of the group: only
+    /// the acknowledging device's own copies, each once; the sends keep
+    /// their answers with fewer copies, and the rest of the ack stays.
+    #[test]
+    fn an_ack_takes_its_device_s_gathered_copies_out_of_the_group() {
+        let (a, b, bob) = (ConnHandle::new(), ConnHandle::new(), ConnHandle::new());
+        let mut g = Gathered::default();
+        let copy_to = |handle: &str, device_id: u32, n: u8| NewEnvelope { device_id, ..copy(handle, n) };
+        let envelopes = vec![copy_to("bob", 0, 1), copy_to("bob", 1, 1), copy_to("carol", 0, 1), copy_to("bob", 0, 2)];
+        let sends = vec![accepted(3, None, None, &a), accepted(1, None, None, &b)];
+        g.add(envelopes, vec![10, 11, 12, 13], vec![Some(bob.id), None, None, Some(bob.id)], sends, vec![], vec![]);
+        let mut acks = vec![AckedCopies { handle: "bob".into(), device_id: 0, ids: vec![9, 10, 11, 12, 13, 10] }];
+        assert_eq!(g.elide(&mut acks), 2);
+        assert_eq!(acks[0].ids, vec![9, 11, 12, 10], "others' copies, ids not gathered and repeats stay");
+        g.add(vec![], vec![], vec![], vec![], acks, vec![(bob.clone(), 5, Outcome::Acked)]);
+        assert_eq!(g.acked, 4);
+        let g = g.without_elided();
+        assert_eq!(g.early.ids, vec![11, 12]);
+        assert_eq!(g.early.reached, vec![None, None]);
+        let left: Vec<(&str, u32)> = g.envelopes.iter().map(|e| (e.handle.as_str(), e.device_id)).collect();
+        assert_eq!(left, vec![("bob", 1), ("carol", 0)]);
+        assert_eq!(g.sends.iter().map(|s| s.copies).collect::<Vec<_>>(), vec![2, 0], "both still answered");
+        assert!(g.early.elided.is_empty());
     }
 
     /// A send whose blob vanished between its handler's check and the
