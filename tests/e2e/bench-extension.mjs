@@ -8,17 +8,26 @@
 //   Times from the worker's start: to the first badge (from its stored
 //   state), to connected, and to the badge counting the 3 messages (the
 //   queue drained);
-// - popup open → first contentful paint.
+// - popup open → first contentful paint; beside it, in the same rounds and
+//   opened the same way, the floor: a page of one word (no script, no
+//   style) in the same extension, which is the browser's own time to paint
+//   an extension page here.
 // Prints them with the goals (issue 16) and writes target/bench/extension.json.
 
-import { readFile, mkdir, writeFile } from "node:fs/promises";
+import { cp, readFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
-import { launch, linkByQr, openPopup, stopWorkers } from "./lib/extension.mjs";
 import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 
 const ROUNDS = Number(process.env.TETHER_BENCH_ROUNDS ?? 10);
 const EXTENSION = process.env.TETHER_EXTENSION ?? "dist/chrome";
+// The built extension, copied with one more page for the floor.
+const copy = await mkdtemp(path.join(tmpdir(), "tether-bench-ext-"));
+await cp(EXTENSION, copy, { recursive: true });
+await writeFile(path.join(copy, "floor.html"), '<!doctype html><meta charset="utf-8"><title>Tether</title><p>Tether</p>\n');
+process.env.TETHER_EXTENSION = copy;
+const { launch, linkByQr, openPopup, stopWorkers } = await import("./lib/extension.mjs");
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** @param {number[]} xs */
@@ -41,7 +50,12 @@ try {
   await blank.goto("about:blank");
   const badge = async () => (await worker()).evaluate(() => chrome.action.getBadgeText({}));
 
-  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [];
+  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [], floorPaint = [];
+  /** @param {import("playwright-core").Page} page */
+  const fcp = async (page) => {
+    await page.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 20000 });
+    return page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0].startTime);
+  };
   for (let round = 0; round < ROUNDS; round++) {
     const before = Number((await badge()) || 0);
     await stopWorkers(ext, blank);
@@ -57,9 +71,15 @@ try {
     toBadge.push(boot.badge);
     toConnected.push(boot.connected);
     toDrained.push(boot.shown[want]);
-    await popup.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 20000 });
-    firstPaint.push(await popup.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0].startTime));
+    firstPaint.push(await fcp(popup));
     await popup.close();
+    // The floor, opened the same way: worker stopped, a new tab.
+    await stopWorkers(ext, blank);
+    const floor = await ext.context.newPage();
+    await floor.setViewportSize({ width: 380, height: 480 });
+    await floor.goto(`chrome-extension://${ext.id}/floor.html`);
+    floorPaint.push(await fcp(floor));
+    await floor.close();
   }
 
   const result = {
@@ -70,6 +90,7 @@ try {
     wake_to_connected_ms: stats(toConnected),
     wake_to_drained_ms: stats(toDrained),
     popup_first_paint_ms: stats(firstPaint),
+    floor_page_first_paint_ms: stats(floorPaint),
     goals: { wasm_gzip_bytes_max: 250_000, wake_to_badge_ms_max: 150, wake_to_drained_ms_max: 300, popup_first_paint_ms_max: 50 },
   };
   await mkdir(path.resolve("target/bench"), { recursive: true });
@@ -83,10 +104,13 @@ try {
   console.log(`${"worker wake -> connected".padEnd(47)} ${result.wake_to_connected_ms.p50} ms (max ${result.wake_to_connected_ms.max})`);
   row("worker wake -> 3 queued messages on the badge", `${result.wake_to_drained_ms.p50} ms (max ${result.wake_to_drained_ms.max})`, "<= 300 ms", result.wake_to_drained_ms.p50 <= g.wake_to_drained_ms_max);
   row("popup open -> first contentful paint", `${result.popup_first_paint_ms.p50} ms (max ${result.popup_first_paint_ms.max})`, "<= 50 ms", result.popup_first_paint_ms.p50 <= g.popup_first_paint_ms_max);
+  const ratio = (result.popup_first_paint_ms.p50 / result.floor_page_first_paint_ms.p50).toFixed(2);
+  console.log(`${"  floor: a one-word extension page, same way".padEnd(47)} ${result.floor_page_first_paint_ms.p50} ms (max ${result.floor_page_first_paint_ms.max}); popup ${ratio}x`);
   console.log("\nxtask: all numbers in target/bench/extension.json");
 } finally {
   await ext?.close();
   await server.stop();
   await alice.cleanup?.();
   await bob.cleanup?.();
+  await rm(copy, { recursive: true, force: true });
 }

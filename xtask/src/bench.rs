@@ -14,7 +14,9 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B]
+const USAGE: &str = "usage: cargo xtask bench server [--idle N] [--pairs M] [--rate R] [--seconds S] [--size B] [--rounds K]
+                                  (K rounds of the floor and tether-server, one after the other,
+                                   default 3: every figure is the median of the rounds')
        cargo xtask bench server --cluster [same options] (one node on SQLite, then two nodes on one
                                    throwaway PostgreSQL with NATS, senders on one node and receivers
                                    on the other: latency, throughput and CPU per message of each)
@@ -54,13 +56,16 @@ struct Opts {
     rate: u64,
     seconds: u64,
     size: u64,
+    /// Rounds of the floor and tether-server, one after the other; each
+    /// figure is the median of the rounds'.
+    rounds: u64,
     /// `--cluster`: SQLite beside two nodes on PostgreSQL.
     cluster: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Self { idle: 10_000, pairs: 50, rate: 5_000, seconds: 10, size: 256, cluster: false }
+        Self { idle: 10_000, pairs: 50, rate: 5_000, seconds: 10, size: 256, rounds: 3, cluster: false }
     }
 }
 
@@ -82,6 +87,7 @@ fn parse(args: &[String]) -> Result<Opts> {
             "--rate" => &mut o.rate,
             "--seconds" => &mut o.seconds,
             "--size" => &mut o.size,
+            "--rounds" => &mut o.rounds,
             other => return Err(format!("unknown argument `{other}`\n{USAGE}")),
         };
         let value = match inline {
@@ -90,8 +96,8 @@ fn parse(args: &[String]) -> Result<Opts> {
         };
         *slot = value.replace('_', "").parse().map_err(|_| format!("{flag}: `{value}` is not a number"))?;
     }
-    if o.pairs == 0 || o.rate == 0 || o.seconds == 0 {
-        return Err("--pairs, --rate and --seconds must be at least 1".into());
+    if o.pairs == 0 || o.rate == 0 || o.seconds == 0 || o.rounds == 0 {
+        return Err("--pairs, --rate, --seconds and --rounds must be at least 1".into());
     }
     if o.seconds > 300 {
         return Err("--seconds is at most 300".into());
@@ -603,9 +609,70 @@ fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
         eprintln!("xtask: disk under the data directory: fsync of 4 KiB p50 {p50} µs, p99 {p99} µs, max {max} µs");
     }
 
-    // The floor first, on the same CPUs, through the same load generator.
-    let floor = run_floor(o, server_cpu, bench_cpu, run_dir)?;
+    // Rounds of the floor and tether-server, interleaved, each on the same
+    // CPUs through the same load generator, tether-server on a fresh data
+    // directory each time: a figure is the median of the rounds' (a
+    // single run moves with whatever else the machine did meanwhile).
+    let mut rounds = Vec::new();
+    for round in 0..o.rounds {
+        eprintln!("\nxtask: round {} of {}", round + 1, o.rounds);
+        let floor = run_floor(o, server_cpu, bench_cpu, run_dir)?;
+        let data = data.join(format!("round-{round}"));
+        let report = run_tether(o, server_cpu, bench_cpu, run_dir, &data, config)?;
+        rounds.push((report, floor));
+    }
+    let load_after = load();
+    // The round whose tether-server p50 at --rate is the median gives the
+    // details (phases, curves); the summaries are per-figure medians.
+    let p50 = |r: &Value| r["fixed_rate"]["latency_us"]["p50"].as_f64().unwrap_or(f64::MAX);
+    let mut order: Vec<usize> = (0..rounds.len()).collect();
+    order.sort_by(|&a, &b| p50(&rounds[a].0).total_cmp(&p50(&rounds[b].0)));
+    let middle = order[order.len() / 2];
+    let summaries: Vec<(Value, Value)> =
+        rounds.iter().map(|(t, f)| (summary(o, t), summary(o, f))).collect();
+    let (mut report, floor) = rounds.swap_remove(middle);
+    let environment = report["environment"].take();
+    report["environment"] = json!({
+        "cpus": cpus,
+        "pinning": pinning,
+        "taskset": taskset,
+        "load_avg_1m_before": load_before,
+        "load_avg_1m_after": load_after,
+        "disk_fsync_4k_us": probe.map(|(p50, p99, max)| json!({ "p50": p50, "p99": p99, "max": max })),
+        "rounds": o.rounds,
+        "median_round": middle + 1,
+    });
+    if let (Value::Object(into), Value::Object(from)) = (&mut report["environment"], environment) {
+        into.extend(from);
+    }
+    report["goals"] = json!({
+        "durable_msgs_per_sec_min": GOAL_MSGS_PER_SEC,
+        "p99_us_max_at_5k": GOAL_P99_US,
+        "rss_per_idle_conn_kib_max": GOAL_KIB_PER_IDLE,
+    });
+    beside_the_floor(&mut report, floor, &summaries);
+    let out = root().join("target/bench/server.json");
+    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap() + "\n")
+        .map_err(|e| format!("{}: {e}", out.display()))?;
+    let svg = root().join("target/bench/server-latency.svg");
+    latency_svg(&report, o, &svg)?;
+    print!("{}", table(&report));
+    print!("{}", floor_table(&report, o));
+    println!("\nxtask: all numbers in {}, the latency curves in {}", out.display(), svg.display());
+    Ok(())
+}
 
+/// One round of tether-server: started on `data`, measured by
+/// tether-bench, stopped. Its report, with what the run saw of the server.
+fn run_tether(
+    o: &Opts,
+    server_cpu: Option<u32>,
+    bench_cpu: Option<u32>,
+    run_dir: &Path,
+    data: &Path,
+    config: &Path,
+) -> Result<Value> {
+    std::fs::create_dir_all(data).map_err(|e| format!("create {}: {e}", data.display()))?;
     let mut server = start_server(server_cpu, data, config)?;
     let pid = server.pid();
     let server_affinity = proc_field(pid, "status", "Cpus_allowed_list:");
@@ -618,7 +685,6 @@ fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
         server_affinity.as_deref().unwrap_or("?"),
         server_fd_limit.as_deref().unwrap_or("?")
     );
-
     let needed = o.idle + 2 * o.pairs + 64;
     let fd_note = match server_fd_limit.as_deref().and_then(|v| v.parse::<u64>().ok()) {
         Some(limit) if limit < needed => {
@@ -635,7 +701,6 @@ fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
         let _t = Timer::start("benchmark run");
         util::run(&mut cmd)
     };
-    let load_after = load();
     let stopped = server.stop();
     let problems = server.problems.lock().expect("log lock").clone();
     bench_result.map_err(|e| {
@@ -644,38 +709,17 @@ fn measure(o: &Opts, run_dir: &Path, data: &Path, config: &Path) -> Result {
             if problems.is_empty() { String::new() } else { format!("; its log:\n{}", problems.join("\n")) }
         )
     })?;
-
     let text = std::fs::read_to_string(&raw).map_err(|e| format!("{}: {e}", raw.display()))?;
     let mut report: Value = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", raw.display()))?;
     report["environment"] = json!({
-        "cpus": cpus,
-        "pinning": pinning,
-        "taskset": taskset,
         "server_cpus_allowed": server_affinity,
         "server_max_open_files": server_fd_limit,
         "server_exit": stopped,
         "fd_warning": fd_note,
-        "load_avg_1m_before": load_before,
-        "load_avg_1m_after": load_after,
-        "disk_fsync_4k_us": probe.map(|(p50, p99, max)| json!({ "p50": p50, "p99": p99, "max": max })),
     });
     report["durability"] = durability(data);
     report["server_log_problems"] = json!(problems);
-    report["goals"] = json!({
-        "durable_msgs_per_sec_min": GOAL_MSGS_PER_SEC,
-        "p99_us_max_at_5k": GOAL_P99_US,
-        "rss_per_idle_conn_kib_max": GOAL_KIB_PER_IDLE,
-    });
-    beside_the_floor(o, &mut report, floor);
-    let out = root().join("target/bench/server.json");
-    std::fs::write(&out, serde_json::to_string_pretty(&report).unwrap() + "\n")
-        .map_err(|e| format!("{}: {e}", out.display()))?;
-    let svg = root().join("target/bench/server-latency.svg");
-    latency_svg(&report, o, &svg)?;
-    print!("{}", table(&report));
-    print!("{}", floor_table(&report, o));
-    println!("\nxtask: all numbers in {}, the latency curves in {}", out.display(), svg.display());
-    Ok(())
+    Ok(report)
 }
 
 /// tether-floor (crates/bench: a bare WebSocket forwarder, no Noise, no
@@ -704,25 +748,47 @@ fn lat(phase: &Value) -> Value {
     json!({ "p50_us": l["p50"], "p99_us": l["p99"], "p999_us": l["p999"] })
 }
 
-/// `floor` and `tether` summaries (latency at the low rate and at
-/// `--rate`, durable throughput, memory per idle connection), and each of
-/// tether's figures as a ratio to the floor's.
-fn beside_the_floor(o: &Opts, report: &mut Value, floor: Value) {
-    let (low, high) = (format!("lat{LOW_RATE}"), format!("lat{}", o.rate));
-    let summary = |r: &Value| {
-        let mut m = serde_json::Map::new();
-        m.insert(low.clone(), lat(&r["fixed_rate_low"]));
-        m.insert(high.clone(), lat(&r["fixed_rate"]));
-        m.insert("throughput_msgs_s".into(), r["max_throughput"]["delivered_per_sec"].clone());
-        // Per connection: the growth over the second half of the idle
-        // connections (the marginal cost, free of what the server holds
-        // once whatever the number); the average over all of them beside it.
-        m.insert("idle_kib_per_conn".into(), r["idle"]["rss_marginal_kib"].clone());
-        m.insert("idle_kib_per_conn_average".into(), r["idle"]["rss_per_conn_kib"].clone());
-        Value::Object(m)
-    };
-    let f = summary(&floor);
-    let mut t = summary(report);
+/// A run's figures (latency at the low rate and at `--rate`, durable
+/// throughput, memory per idle connection).
+fn summary(o: &Opts, r: &Value) -> Value {
+    let mut m = serde_json::Map::new();
+    m.insert(format!("lat{LOW_RATE}"), lat(&r["fixed_rate_low"]));
+    m.insert(format!("lat{}", o.rate), lat(&r["fixed_rate"]));
+    m.insert("throughput_msgs_s".into(), r["max_throughput"]["delivered_per_sec"].clone());
+    // Per connection: the growth over the second half of the idle
+    // connections (the marginal cost, free of what the server holds
+    // once whatever the number); the average over all of them beside it.
+    m.insert("idle_kib_per_conn".into(), r["idle"]["rss_marginal_kib"].clone());
+    m.insert("idle_kib_per_conn_average".into(), r["idle"]["rss_per_conn_kib"].clone());
+    Value::Object(m)
+}
+
+/// The median of each figure over the rounds' summaries (numbers at the
+/// same place in each; the upper middle of an even count).
+fn median_summary(all: &[&Value]) -> Value {
+    match all.first() {
+        Some(Value::Object(first)) => Value::Object(
+            first.keys().map(|k| (k.clone(), median_summary(&all.iter().map(|v| &v[k.as_str()]).collect::<Vec<_>>()))).collect(),
+        ),
+        Some(_) => {
+            let mut xs: Vec<f64> = all.iter().filter_map(|v| v.as_f64()).collect();
+            if xs.len() != all.len() {
+                return Value::Null;
+            }
+            xs.sort_by(f64::total_cmp);
+            json!(xs[xs.len() / 2])
+        }
+        None => Value::Null,
+    }
+}
+
+/// `floor` and `tether` figures, each the median over the rounds
+/// (`rounds`: tether-server's and the floor's summary of each), and each
+/// of tether's figures as a ratio to the floor's; `floor` is the floor's
+/// report of the round `report` comes from (for the curves).
+fn beside_the_floor(report: &mut Value, floor: Value, rounds: &[(Value, Value)]) {
+    let f = median_summary(&rounds.iter().map(|(_, f)| f).collect::<Vec<_>>());
+    let mut t = median_summary(&rounds.iter().map(|(t, _)| t).collect::<Vec<_>>());
     // The idle connections are registered devices, each reconnected with
     // its own key (a full Noise handshake, the server knowing the device):
     // what an idle device costs the server. The floor's are bare sockets.
@@ -732,15 +798,15 @@ fn beside_the_floor(o: &Opts, report: &mut Value, floor: Value) {
         _ => Value::Null,
     };
     let mut ratios = serde_json::Map::new();
-    for key in [&low, &high] {
-        let mut m = serde_json::Map::new();
-        for q in ["p50_us", "p99_us", "p999_us"] {
-            m.insert(q.into(), ratio(&t[key.as_str()][q], &f[key.as_str()][q]));
+    for (key, figures) in f.as_object().into_iter().flatten() {
+        if let Value::Object(qs) = figures {
+            let m = qs.keys().map(|q| (q.clone(), ratio(&t[key.as_str()][q.as_str()], &f[key.as_str()][q.as_str()])));
+            ratios.insert(key.clone(), Value::Object(m.collect()));
         }
-        ratios.insert(key.clone(), Value::Object(m));
     }
     ratios.insert("throughput_msgs_s".into(), ratio(&t["throughput_msgs_s"], &f["throughput_msgs_s"]));
     ratios.insert("idle_kib_per_conn".into(), ratio(&t["idle_kib_per_conn"], &f["idle_kib_per_conn"]));
+    report["rounds"] = json!(rounds.iter().map(|(t, f)| json!({ "tether": t, "floor": f })).collect::<Vec<_>>());
     report["floor"] = f;
     report["tether"] = t;
     report["ratio_to_floor"] = Value::Object(ratios);
@@ -817,7 +883,8 @@ fn latency_svg(report: &Value, o: &Opts, out: &Path) -> Result {
 fn floor_table(r: &Value, o: &Opts) -> String {
     let (f, t, x) = (&r["floor"], &r["tether"], &r["ratio_to_floor"]);
     let mut out = format!(
-        "\nbeside the floor (tether-floor: tungstenite and the same load generator, no Noise, no store)\n{:<34}  {:>14}  {:>14}  {:>8}  goal\n{}\n",
+        "\nbeside the floor (tether-floor: tungstenite and the same load generator, no Noise, no store), each figure the median of {} rounds\n{:<34}  {:>14}  {:>14}  {:>8}  goal\n{}\n",
+        o.rounds,
         "",
         "tether-server",
         "floor",
@@ -1024,10 +1091,12 @@ fn table(r: &Value) -> String {
     let pad = |s: &str, w: usize| format!("{s}{}", " ".repeat(w.saturating_sub(s.chars().count())));
     let mut out = String::new();
     out.push_str(&format!(
-        "\ntether-server benchmark ({} idle connections, {} pairs, {}-byte messages)\n",
+        "\ntether-server benchmark ({} idle connections, {} pairs, {}-byte messages): round {} of {}, the one with the median p50 at the fixed rate\n",
         show(&r["config"]["idle"], ""),
         show(&r["config"]["pairs"], ""),
-        show(&r["config"]["size"], "")
+        show(&r["config"]["size"], ""),
+        show(&r["environment"]["median_round"], ""),
+        show(&r["environment"]["rounds"], "")
     ));
     let probe = &r["environment"]["disk_fsync_4k_us"];
     out.push_str(&format!(
