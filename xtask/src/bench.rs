@@ -1179,13 +1179,30 @@ mod tests {
     #[test]
     fn parses_flags_with_defaults() {
         assert_eq!(parse(&[]).unwrap(), Opts::default());
-        let o = parse(&args("--idle 200 --pairs=4 --rate 1_000 --seconds 2 --size 64")).unwrap();
-        assert_eq!(o, Opts { idle: 200, pairs: 4, rate: 1000, seconds: 2, size: 64, cluster: false });
+        let o = parse(&args("--idle 200 --pairs=4 --rate 1_000 --seconds 2 --size 64 --rounds 5")).unwrap();
+        assert_eq!(o, Opts { idle: 200, pairs: 4, rate: 1000, seconds: 2, size: 64, rounds: 5, cluster: false });
+        assert!(parse(&args("--rounds 0")).is_err());
         assert!(parse(&args("--cluster --idle 0")).unwrap().cluster);
         assert!(parse(&args("--idle")).is_err());
         assert!(parse(&args("--idle x")).is_err());
         assert!(parse(&args("--pairs 0")).is_err());
         assert!(parse(&args("--bogus 1")).is_err());
+    }
+
+    /// Each figure is the median of the rounds' own, figure by figure;
+    /// a figure missing from any round has none.
+    #[test]
+    fn the_summary_of_rounds_is_the_median_of_each_figure() {
+        let rounds = [
+            json!({ "lat5000": { "p50_us": 90, "p99_us": 400 }, "throughput_msgs_s": 70_000, "idle": 3.1 }),
+            json!({ "lat5000": { "p50_us": 120, "p99_us": 300 }, "throughput_msgs_s": 90_000, "idle": null }),
+            json!({ "lat5000": { "p50_us": 100, "p99_us": 900 }, "throughput_msgs_s": 80_000, "idle": 2.9 }),
+        ];
+        let m = median_summary(&rounds.iter().collect::<Vec<_>>());
+        assert_eq!(m["lat5000"]["p50_us"], json!(100.0));
+        assert_eq!(m["lat5000"]["p99_us"], json!(400.0));
+        assert_eq!(m["throughput_msgs_s"], json!(80_000.0));
+        assert_eq!(m["idle"], Value::Null);
     }
 
     #[test]
