@@ -34,6 +34,7 @@ mod outbox;
 pub mod recovery;
 mod requests;
 pub mod uploads;
+pub mod sorted;
 pub mod store;
 mod tagged;
 pub mod view;

@@ -6,14 +6,15 @@ use crate::effects::Effects;
 use crate::error::Error;
 use crate::model::OutboxEntry;
 use crate::store::{KvStore, load_all};
-use std::collections::{BTreeMap, HashMap};
+use crate::sorted::Map;
+use std::collections::HashMap;
 
 const NS_OUTBOX: &str = "outbox";
 
 #[derive(Default)]
 pub struct Outbox {
     /// By message id.
-    entries: BTreeMap<String, OutboxEntry>,
+    entries: Map<String, OutboxEntry>,
     /// Entries sent on the current connection, waiting for the server's answer.
     /// Entries sent on this connection, with the directory's serve
     /// generation when they were encrypted (see `Directory::served_again`).
