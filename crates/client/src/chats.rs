@@ -223,7 +223,7 @@ impl Chats {
             })
             .collect();
         list.sort_by(|a, b| order(a).cmp(&order(b)));
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::sorted::Set::new();
         list.retain(|m| seen.insert(m.id.clone()));
         self.messages.insert(chat.to_string(), list);
         self.uses += 1;

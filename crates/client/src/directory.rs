@@ -11,7 +11,6 @@ use crate::store::{KvStore, decode, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use crate::sorted::{Map, Set};
-use std::collections::HashMap;
 use std::sync::Mutex;
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{DeviceEntry, DeviceList, DeviceListReply, SignedDeviceList};
@@ -48,7 +47,7 @@ pub struct Directory {
     own: OwnList,
     /// Lists the server sent with `device_list_changed`, to spot a server
     /// that keeps demanding devices no signed list contains.
-    served: HashMap<String, (Vec<u8>, u64)>,
+    served: Map<String, (Vec<u8>, u64)>,
     /// Counts the lists served and applied (see `served_again`).
     serve_generation: u64,
     /// Contacts whose list is fetched again, on this connection, before
@@ -58,7 +57,7 @@ pub struct Directory {
     /// Lists already verified (account key, encoded list → the list, or
     /// None if refused): a list's signatures (the account's and one per
     /// entry) are checked once, not on every send.
-    checked: Mutex<HashMap<(Vec<u8>, Vec<u8>), Option<DeviceList>>>,
+    checked: Mutex<Map<(Vec<u8>, Vec<u8>), Option<DeviceList>>>,
 }
 
 /// Verified lists remembered at most (the cache is emptied beyond): more

@@ -8,8 +8,7 @@ use crate::error::Error;
 use crate::olm::Peer;
 use crate::store::{KvStore, decode};
 use serde::{Deserialize, Serialize};
-use crate::sorted::Set;
-use std::collections::HashMap;
+use crate::sorted::{Map, Set};
 use vodozemac::megolm::{GroupSession, GroupSessionPickle, InboundGroupSession, InboundGroupSessionPickle, MegolmMessage, SessionConfig, SessionKey};
 
 const NS_OUTBOUND: &str = "megolm_out";
@@ -90,9 +89,9 @@ impl GroupDecryptError {
 #[derive(Default)]
 pub struct Megolm {
     /// By group (hex id).
-    outbound: HashMap<String, Outbound>,
+    outbound: Map<String, Outbound>,
     /// By session id.
-    inbound: HashMap<String, Inbound>,
+    inbound: Map<String, Inbound>,
 }
 
 fn config() -> SessionConfig {
@@ -144,7 +143,7 @@ impl Megolm {
             self.outbound.insert(group.to_string(), o);
             self.save_outbound(group, fx);
         }
-        self.outbound[group].session.session_id()
+        self.outbound.get(group).map(|o| o.session.session_id()).unwrap_or_default()
     }
 
     /// Devices among `targets` without the current session's key.
