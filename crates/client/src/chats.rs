@@ -217,7 +217,7 @@ impl Chats {
         let mut list: Vec<ChatMessage> = rows
             .iter()
             .filter_map(|(_, v)| {
-                let m = serde_json::from_slice::<ChatMessage>(v).ok().filter(|m| m.chat == chat);
+                let m = crate::json::from_slice::<ChatMessage>(v).ok().filter(|m| m.chat == chat);
                 bad += usize::from(m.is_none());
                 m
             })
@@ -289,7 +289,7 @@ impl Chats {
         let rows = store.scan(NS_MESSAGES).map_err(Error::Store)?;
         let mut count = 0;
         for (_, v) in rows {
-            let Ok(m) = serde_json::from_slice::<ChatMessage>(&v) else { continue };
+            let Ok(m) = crate::json::from_slice::<ChatMessage>(&v) else { continue };
             self.next_seq = self.next_seq.max(m.seq + 1);
             fx.put(NS_MESSAGES, &message_key(&m), &m);
             self.index(&m, fx);

@@ -24,6 +24,7 @@ mod error;
 mod event;
 pub mod groups;
 mod inbox;
+pub mod json;
 mod linking;
 mod megolm;
 mod names;

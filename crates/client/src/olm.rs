@@ -79,11 +79,11 @@ impl Olm {
     }
 
     pub fn load(account: &[u8], sessions: Vec<(String, Vec<u8>)>) -> Result<Self, String> {
-        let pickle = serde_json::from_slice(account).map_err(|e| format!("olm account: {e}"))?;
+        let pickle = crate::json::from_slice(account).map_err(|e| format!("olm account: {e}"))?;
         let (mut map, mut legacy) = (Map::new(), Map::new());
         for (peer, bytes) in sessions {
             let pickles: Vec<vodozemac::olm::SessionPickle> =
-                serde_json::from_slice(&bytes).map_err(|e| format!("olm session: {e}"))?;
+                crate::json::from_slice(&bytes).map_err(|e| format!("olm session: {e}"))?;
             let list = pickles.into_iter().map(Session::from_pickle).collect();
             if peer.contains('/') { map.insert(peer, list) } else { legacy.insert(peer, list) };
         }

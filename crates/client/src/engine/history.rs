@@ -315,7 +315,7 @@ impl Engine {
     pub fn search_results(&self, query: &str, records: &[Vec<u8>], limit: usize) -> Vec<SearchHit> {
         let q = crate::chats::words(query);
         let mut hits: Vec<ChatMessage> =
-            records.iter().filter_map(|r| serde_json::from_slice::<ChatMessage>(r).ok()).filter(|m| crate::chats::matches(m, &q)).collect();
+            records.iter().filter_map(|r| crate::json::from_slice::<ChatMessage>(r).ok()).filter(|m| crate::chats::matches(m, &q)).collect();
         hits.sort_by(|a, b| (b.time_ms, b.seq).cmp(&(a.time_ms, a.seq)));
         hits.truncate(limit);
         hits.into_iter().map(|m| SearchHit { chat_name: self.chat_name(&m.chat), message: m }).collect()
