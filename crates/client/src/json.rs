@@ -11,7 +11,9 @@
 //! travel inside protocol messages, values from JavaScript.
 
 use serde::de::value::StringDeserializer;
-use serde::de::{self, DeserializeOwned, DeserializeSeed, Deserializer, Error as _, IntoDeserializer, Unexpected, Visitor};
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, Error as _, IntoDeserializer, Unexpected, Visitor,
+};
 use serde_json::{Error, Map, Value};
 
 /// Reads `bytes` (JSON) as a `T`.
@@ -95,7 +97,12 @@ impl<'de> Deserializer<'de> for Tree {
     }
 
     /// An object only (see the module's doc).
-    fn deserialize_struct<V: Visitor<'de>>(self, _name: &'static str, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         match self.0 {
             Value::Object(entries) => visit_object(entries, visitor),
             _ => self.invalid(&visitor),
@@ -120,7 +127,12 @@ impl<'de> Deserializer<'de> for Tree {
         self.deserialize_seq(visitor)
     }
 
-    fn deserialize_tuple_struct<V: Visitor<'de>>(self, _name: &'static str, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -164,7 +176,12 @@ impl<'de> Deserializer<'de> for Tree {
     }
 
     /// `"Variant"` (a unit variant) or `{"Variant": content}`.
-    fn deserialize_enum<V: Visitor<'de>>(self, _name: &'static str, _variants: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         match self.0 {
             Value::String(variant) => visitor.visit_enum(IntoDeserializer::<Error>::into_deserializer(variant)),
             Value::Object(entries) if entries.len() == 1 => {
@@ -224,7 +241,11 @@ impl<'de> de::MapAccess<'de> for Entries {
 struct Key(String);
 
 impl Key {
-    fn number<'de, N: std::str::FromStr, V: Visitor<'de>>(self, visitor: V, visit: impl FnOnce(V, N) -> Result<V::Value, Error>) -> Result<V::Value, Error> {
+    fn number<'de, N: std::str::FromStr, V: Visitor<'de>>(
+        self,
+        visitor: V,
+        visit: impl FnOnce(V, N) -> Result<V::Value, Error>,
+    ) -> Result<V::Value, Error> {
         match self.0.parse::<N>() {
             Ok(n) => visit(visitor, n),
             Err(_) => Err(Error::invalid_type(Unexpected::Str(&self.0), &visitor)),
@@ -279,7 +300,12 @@ impl<'de> Deserializer<'de> for Key {
         visitor.visit_newtype_struct(self)
     }
 
-    fn deserialize_enum<V: Visitor<'de>>(self, name: &'static str, variants: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         IntoDeserializer::<Error>::into_deserializer(self.0).deserialize_enum(name, variants, visitor)
     }
 

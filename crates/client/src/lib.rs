@@ -13,6 +13,8 @@
 //! the key-value trait; `recovery` spells the account seed as the recovery
 //! phrase; `content` is what travels end to end; `model` is what is kept;
 //! `view` is what a UI shows; `event` is what the UI hears.
+//! `sorted` (ordered maps and sets as sorted vectors) and `json` (how JSON
+//! is read) keep the wasm core small.
 #![forbid(unsafe_code)]
 
 mod chats;

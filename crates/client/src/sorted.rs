@@ -156,7 +156,9 @@ pub mod object {
         s.collect_map(map.iter())
     }
 
-    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Map<K, V>, D::Error> {
+    pub fn deserialize<'de, K: Deserialize<'de> + Ord, V: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Map<K, V>, D::Error> {
         d.deserialize_map(Entries(PhantomData))
     }
 
@@ -186,7 +188,8 @@ mod tests {
 
     #[test]
     fn a_map_keeps_its_keys_in_order_and_serializes_as_an_object() {
-        let mut m: Map<String, u32> = [("b".to_string(), 2), ("a".to_string(), 1), ("b".to_string(), 3)].into_iter().collect();
+        let mut m: Map<String, u32> =
+            [("b".to_string(), 2), ("a".to_string(), 1), ("b".to_string(), 3)].into_iter().collect();
         assert_eq!(m.insert("c".into(), 4), None);
         *m.entry("a".into()).or_default() += 10;
         assert_eq!(m.iter().map(|(k, v)| (k.as_str(), *v)).collect::<Vec<_>>(), [("a", 11), ("b", 3), ("c", 4)]);
@@ -206,7 +209,10 @@ mod tests {
             by_name: std::collections::BTreeMap<String, u32>,
             by_id: std::collections::BTreeMap<u32, String>,
         }
-        let before = Before { by_name: [("b".into(), 2), ("a".into(), 1)].into(), by_id: [(2, "two".into()), (1, "one".into())].into() };
+        let before = Before {
+            by_name: [("b".into(), 2), ("a".into(), 1)].into(),
+            by_id: [(2, "two".into()), (1, "one".into())].into(),
+        };
         let json = serde_json::to_string(&before).unwrap();
         let record: Record = serde_json::from_str(&json).unwrap();
         assert_eq!(serde_json::to_string(&record).unwrap(), json);
