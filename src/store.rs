@@ -240,6 +240,21 @@ mod tests {
     }
 
     #[test]
+    fn entries_load_in_any_order_and_scan_in_key_order() {
+        let store = MirrorStore::default();
+        // "one", "two", "three", in the order chrome.storage.local may give them.
+        store.load_all([
+            ("kv/a/2".to_string(), "dHdv".to_string()),
+            ("settings".to_string(), "ignored".to_string()),
+            ("kv/b/1".to_string(), "dGhyZWU=".to_string()),
+            ("kv/a/1".to_string(), "b25l".to_string()),
+            ("kv/a/3".to_string(), "not base64!".to_string()),
+        ]);
+        assert_eq!(store.scan("a").unwrap(), vec![("1".to_string(), b"one".to_vec()), ("2".to_string(), b"two".to_vec())]);
+        assert_eq!(store.scan("b").unwrap(), vec![("1".to_string(), b"three".to_vec())]);
+    }
+
+    #[test]
     fn writes_fold_into_one_batch_in_order() {
         let mut store = MirrorStore::default();
         store
