@@ -338,8 +338,10 @@ impl Engine {
     /// Sends the group's session key pairwise to every device of each
     /// account that has a device without it (once each has an Olm session).
     fn share_group_key(&mut self, group: &str, session_id: &str, dests: &[Dest], missing: &[String], now: u64) {
-        let missing: Set<&String> = missing.iter().collect();
-        let needy: Set<&str> = dests.iter().filter(|d| missing.contains(&d.peer().key())).map(|d| d.handle.as_str()).collect();
+        // Sets of owned strings: the type the engine's other sets have (one
+        // copy of the set code in the wasm core).
+        let missing: Set<String> = missing.iter().cloned().collect();
+        let needy: Set<String> = dests.iter().filter(|d| missing.contains(&d.peer().key())).map(|d| d.handle.clone()).collect();
         let targets: Vec<&Dest> = dests.iter().filter(|d| needy.contains(d.handle.as_str())).collect();
         let mut sessions = true;
         for t in &targets {
@@ -356,7 +358,7 @@ impl Engine {
         }
         let Some(session_key) = self.megolm.session_key(group) else { return };
         let payload = Payload::new("", now, Body::GroupKey(GroupKey { group_id: hex_to_bytes(group), session_key })).bytes();
-        let accounts: Vec<&str> = needy.into_iter().collect();
+        let accounts: Vec<&str> = needy.iter().map(String::as_str).collect();
         for batch in accounts.chunks(KEY_SHARE_ACCOUNTS) {
             let mut copies = Vec::new();
             let mut peers = Vec::new();
