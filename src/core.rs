@@ -31,7 +31,8 @@ use crate::store::{MirrorStore, Writes};
 use crate::timer::Timer;
 use js_sys::{Function, Promise};
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::VecDeque;
+use tether_client::sorted::{Map, Set};
 use std::rc::{Rc, Weak};
 use tether_client::{ChatFlag, ClientInfo, Engine, Event, LinkPreview, Notification, Random, Role};
 use wasm_bindgen::prelude::*;
@@ -66,7 +67,7 @@ struct Effects {
     /// Chats whose shown notifications go (`None`: all).
     clear: Vec<Option<String>>,
     /// Owed notifications to show, by id (so one shows once per pump).
-    notify: BTreeMap<String, Notification>,
+    notify: Map<String, Notification>,
     /// File transfers for the worker to start or stop, in order.
     transfers: Vec<Transfer>,
     /// Files to fetch as they arrive (chat, message id): asked for once
@@ -106,14 +107,14 @@ pub struct State {
     timer: Option<(u64, Timer)>,
     effects: Effects,
     /// Chats whose messages changed since the last update.
-    changed: BTreeSet<String>,
+    changed: Set<String>,
     /// Something the snapshot shows changed since the last update.
     dirty: bool,
     /// Frames handed to the socket (tests check them against persists).
     pub frames_sent: u64,
     /// The chat of each file message seen being sent or fetched (message id
     /// → chat): commands on a file load its chat first (lazy history).
-    pub file_chats: BTreeMap<String, String>,
+    pub file_chats: Map<String, String>,
 }
 
 /// The state and its queue, shared by the exported `Core`, the socket's
@@ -157,10 +158,10 @@ impl Shared {
             reconnect: None,
             timer: None,
             effects: Effects::default(),
-            changed: BTreeSet::new(),
+            changed: Set::new(),
             dirty: true,
             frames_sent: 0,
-            file_chats: BTreeMap::new(),
+            file_chats: Map::new(),
         };
         Ok(Rc::new(Shared { state: RefCell::new(state), queue: RefCell::new(VecDeque::new()), running: Cell::new(false), host }))
     }
@@ -332,7 +333,7 @@ async fn pump(shared: &Rc<Shared>) -> Result<(), String> {
             // A notification that stays is a nuisance, not a loss: go on.
             let _ = JsFuture::from(shared.host.clear_notifications(chat.as_deref())).await;
         }
-        for n in effects.notify.into_values() {
+        for (_, n) in effects.notify {
             let show = shared.state.borrow().settings.notifications;
             if show && JsFuture::from(shared.host.show_notification(&n)).await.is_err() {
                 continue; // stays owed: shown on the next wake

@@ -93,12 +93,13 @@ pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsValue {
 }
 
 /// A plain JS value read as a Rust value, through its JSON (see [`to_js`];
-/// `from_slice`, as the store reads records, so no second deserializer).
+/// `tether_client::json::from_slice`, as the store reads records, so no
+/// second deserializer).
 /// `undefined` reads as `null`.
 pub fn from_js<T: DeserializeOwned>(value: &JsValue) -> Result<T, String> {
     let json = js_sys::JSON::stringify(value).map_err(|_| "not a JSON value".to_string())?;
     let json = JsValue::from(json).as_string().unwrap_or_else(|| "null".into());
-    serde_json::from_slice(json.as_bytes()).map_err(|e| e.to_string())
+    tether_client::json::from_slice(json.as_bytes()).map_err(|e| e.to_string())
 }
 
 /// A host call that threw: a rejected promise, so the caller's await sees it.

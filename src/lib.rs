@@ -113,15 +113,17 @@ impl Core {
         let store = MirrorStore::default();
         let mut stored = StoredSettings::default();
         let object: js_sys::Object = entries.dyn_into().map_err(|_| JsError::new("storage entries must be an object"))?;
+        let mut kv = Vec::new();
         for pair in js_sys::Object::entries(&object) {
             let pair: js_sys::Array = pair.unchecked_into();
             let (key, value) = (pair.get(0).as_string().unwrap_or_default(), pair.get(1));
             if key == SETTINGS_KEY {
                 stored = from_js(&value).unwrap_or_default();
             } else if let Some(b64) = value.as_string() {
-                store.load(&key, &b64);
+                kv.push((key, b64));
             }
         }
+        store.load_all(kv);
         let settings = Settings::new(default_server, default_name, stored);
         let shared = Shared::open(Box::new(host), store, platform, settings).map_err(|e| JsError::new(&e))?;
         Ok(Core { shared })

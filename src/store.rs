@@ -20,8 +20,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::Serialize;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
+use tether_client::sorted::Map;
 use tether_client::store::{HISTORY_NAMESPACES, KvStore, Op};
 use tsify::Tsify;
 
@@ -40,7 +40,7 @@ enum Write {
 
 #[derive(Default)]
 struct Mirror {
-    data: BTreeMap<(String, String), Vec<u8>>,
+    data: Map<(String, String), Vec<u8>>,
     pending: Vec<Write>,
     /// History writes for IndexedDB, in order (`None`: delete).
     history: Vec<(String, Option<String>)>,
@@ -60,12 +60,15 @@ pub struct Writes {
     /// Remove every `kv/` key and everything in IndexedDB first.
     pub clear: bool,
     /// `kv/<ns>/<key>` → base64 value.
-    pub set: BTreeMap<String, String>,
+    #[tsify(type = "Map<string, string>")]
+    #[serde(serialize_with = "tether_client::sorted::object::serialize")]
+    pub set: Map<String, String>,
     pub remove: Vec<String>,
     pub settings: Option<Settings>,
     /// IndexedDB, written before the rest: `<ns>/<key>` → value (text).
     #[tsify(type = "Record<string, string>")]
-    pub history_set: BTreeMap<String, String>,
+    #[serde(serialize_with = "tether_client::sorted::object::serialize")]
+    pub history_set: Map<String, String>,
     /// IndexedDB keys to delete (after `history_set`'s puts... never the
     /// same key: a later write of a key replaces an earlier one).
     pub history_remove: Vec<String>,
@@ -89,11 +92,19 @@ fn storage_key(ns: &str, key: &str) -> String {
 impl MirrorStore {
     /// Loads one stored entry; keys outside `kv/` and unreadable values are
     /// skipped (they are not the engine's).
+    #[cfg(test)]
     pub fn load(&self, key: &str, base64: &str) {
-        let Some((ns, key)) = key.strip_prefix(PREFIX).and_then(|rest| rest.split_once('/')) else { return };
-        if let Ok(bytes) = B64.decode(base64) {
-            self.0.borrow_mut().data.insert((ns.to_string(), key.to_string()), bytes);
-        }
+        self.load_all([(key.to_string(), base64.to_string())]);
+    }
+
+    /// Loads stored entries (storage key, base64 value), as [`Self::load`]
+    /// does one, sorting them once.
+    pub fn load_all(&self, entries: impl IntoIterator<Item = (String, String)>) {
+        let entries = entries.into_iter().filter_map(|(key, base64)| {
+            let (ns, key) = key.strip_prefix(PREFIX)?.split_once('/')?;
+            Some(((ns.to_string(), key.to_string()), B64.decode(base64).ok()?))
+        });
+        self.0.borrow_mut().data.extend(entries);
     }
 
     /// The writes since the last call, folded into one batch.
@@ -226,6 +237,21 @@ mod tests {
         assert_eq!(w.set.keys().collect::<Vec<_>>(), ["kv/chats/bob"]);
         assert!(store.scan("messages").unwrap().is_empty(), "moved once");
         store.apply(&[Op::Put { ns: "messages", key: "k".into(), value: vec![0xff] }]).unwrap_err();
+    }
+
+    #[test]
+    fn entries_load_in_any_order_and_scan_in_key_order() {
+        let store = MirrorStore::default();
+        // "one", "two", "three", in the order chrome.storage.local may give them.
+        store.load_all([
+            ("kv/a/2".to_string(), "dHdv".to_string()),
+            ("settings".to_string(), "ignored".to_string()),
+            ("kv/b/1".to_string(), "dGhyZWU=".to_string()),
+            ("kv/a/1".to_string(), "b25l".to_string()),
+            ("kv/a/3".to_string(), "not base64!".to_string()),
+        ]);
+        assert_eq!(store.scan("a").unwrap(), vec![("1".to_string(), b"one".to_vec()), ("2".to_string(), b"two".to_vec())]);
+        assert_eq!(store.scan("b").unwrap(), vec![("1".to_string(), b"three".to_vec())]);
     }
 
     #[test]

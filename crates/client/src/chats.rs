@@ -20,7 +20,7 @@ use crate::error::Error;
 use crate::event::{Change, Event};
 use crate::model::{Chat, ChatMessage, EditRecord, MessageBody, Notification, Status};
 use crate::store::{KvStore, load_all};
-use std::collections::BTreeMap;
+use crate::sorted::{Map, Set};
 
 const NS_CHATS: &str = "chats";
 pub(crate) const NS_MESSAGES: &str = "messages";
@@ -63,22 +63,22 @@ fn refused<T>(why: impl Into<String>) -> Result<T, Refused> {
 #[derive(Default)]
 pub struct Chats {
     /// By the other party's handle.
-    chats: BTreeMap<String, Chat>,
+    chats: Map<String, Chat>,
     /// Per chat, in order (see the module docs).
-    messages: BTreeMap<String, Vec<ChatMessage>>,
+    messages: Map<String, Vec<ChatMessage>>,
     /// Notifications owed to the user, by message id.
-    owed: BTreeMap<String, Notification>,
+    owed: Map<String, Notification>,
     /// The next local sequence number.
     next_seq: u64,
     /// Messages that disappear: (when, chat, id).
-    expiring: std::collections::BTreeSet<(u64, String, String)>,
+    expiring: Set<(u64, String, String)>,
     /// The history is lazy (see the module docs).
     lazy: bool,
     /// Lazy: the chats whose messages are in `messages`, with when each was last used.
-    resident: BTreeMap<String, u64>,
+    resident: Map<String, u64>,
     uses: u64,
     /// Lazy: chats whose messages the host should load.
-    wants: std::collections::BTreeSet<String>,
+    wants: Set<String>,
 }
 
 /// The ordering key of a message.
@@ -103,12 +103,12 @@ fn expiring_key(m: &ChatMessage) -> String {
 
 /// The words search finds a message by: lowercase runs of letters and
 /// digits, each once, cut to [`WORD_MAX_CHARS`].
-pub(crate) fn words(text: &str) -> std::collections::BTreeSet<String> {
+pub(crate) fn words(text: &str) -> Set<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(|w| w.to_lowercase().chars().take(WORD_MAX_CHARS).collect::<String>())
         .take(WORDS_PER_MESSAGE * 4)
-        .collect::<std::collections::BTreeSet<_>>()
+        .collect::<Set<_>>()
         .into_iter()
         .take(WORDS_PER_MESSAGE)
         .collect()
@@ -148,7 +148,7 @@ impl Chats {
             }
             this.messages.entry(m.chat.clone()).or_default().push(m);
         }
-        for list in this.messages.values_mut() {
+        for (_, list) in this.messages.iter_mut() {
             list.sort_by(|a, b| order(a).cmp(&order(b)));
         }
         // Chats stored before `last_sent_ms` existed learn it from their messages.
@@ -217,13 +217,13 @@ impl Chats {
         let mut list: Vec<ChatMessage> = rows
             .iter()
             .filter_map(|(_, v)| {
-                let m = serde_json::from_slice::<ChatMessage>(v).ok().filter(|m| m.chat == chat);
+                let m = crate::json::from_slice::<ChatMessage>(v).ok().filter(|m| m.chat == chat);
                 bad += usize::from(m.is_none());
                 m
             })
             .collect();
         list.sort_by(|a, b| order(a).cmp(&order(b)));
-        let mut seen = std::collections::HashSet::new();
+        let mut seen = crate::sorted::Set::new();
         list.retain(|m| seen.insert(m.id.clone()));
         self.messages.insert(chat.to_string(), list);
         self.uses += 1;
@@ -289,7 +289,7 @@ impl Chats {
         let rows = store.scan(NS_MESSAGES).map_err(Error::Store)?;
         let mut count = 0;
         for (_, v) in rows {
-            let Ok(m) = serde_json::from_slice::<ChatMessage>(&v) else { continue };
+            let Ok(m) = crate::json::from_slice::<ChatMessage>(&v) else { continue };
             self.next_seq = self.next_seq.max(m.seq + 1);
             fx.put(NS_MESSAGES, &message_key(&m), &m);
             self.index(&m, fx);
@@ -748,7 +748,7 @@ impl Chats {
     /// for, and go once loaded).
     pub(crate) fn expire(&mut self, now: u64, store: &dyn KvStore, fx: &mut Effects) -> Vec<ChatMessage> {
         let due: Vec<(u64, String, String)> = self.expiring.iter().take_while(|(t, _, _)| *t <= now).cloned().collect();
-        let mut by_chat: BTreeMap<String, Vec<(u64, String)>> = BTreeMap::new();
+        let mut by_chat: Map<String, Vec<(u64, String)>> = Map::new();
         for (t, c, id) in due {
             by_chat.entry(c).or_default().push((t, id));
         }
@@ -872,10 +872,10 @@ fn own_and_recent(m: &ChatMessage, who: &str, at: u64, window: u64, what: &str) 
 }
 
 /// Whether every word of a query starts a word of the message (ignoring case).
-pub(crate) fn matches(m: &ChatMessage, query: &std::collections::BTreeSet<String>) -> bool {
+pub(crate) fn matches(m: &ChatMessage, query: &Set<String>) -> bool {
     let Some(text) = searchable(m) else { return false };
     let have = words(&text);
-    query.iter().all(|q| have.range(q.clone()..).next().is_some_and(|w| w.starts_with(q.as_str())))
+    query.iter().all(|q| have.iter_from(q.as_str()).next().is_some_and(|w| w.starts_with(q.as_str())))
 }
 
 /// The words of a message that search looks at (None: not searchable).

@@ -10,7 +10,7 @@ use crate::names::{self, sanitize_name};
 use crate::store::{KvStore, decode, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use crate::sorted::{Map, Set};
 use std::sync::Mutex;
 use tether_proto::device_list::{self, AccountKey};
 use tether_proto::frames::{DeviceEntry, DeviceList, DeviceListReply, SignedDeviceList};
@@ -43,21 +43,21 @@ struct OwnList {
 #[derive(Default)]
 pub struct Directory {
     /// By handle.
-    contacts: BTreeMap<String, Contact>,
+    contacts: Map<String, Contact>,
     own: OwnList,
     /// Lists the server sent with `device_list_changed`, to spot a server
     /// that keeps demanding devices no signed list contains.
-    served: HashMap<String, (Vec<u8>, u64)>,
+    served: Map<String, (Vec<u8>, u64)>,
     /// Counts the lists served and applied (see `served_again`).
     serve_generation: u64,
     /// Contacts whose list is fetched again, on this connection, before
     /// anything is encrypted to them (see `Engine::on_open`): a key change
     /// while we were away is caught before a message goes to the old keys.
-    recheck: BTreeSet<String>,
+    recheck: Set<String>,
     /// Lists already verified (account key, encoded list → the list, or
     /// None if refused): a list's signatures (the account's and one per
     /// entry) are checked once, not on every send.
-    checked: Mutex<HashMap<(Vec<u8>, Vec<u8>), Option<DeviceList>>>,
+    checked: Mutex<Map<(Vec<u8>, Vec<u8>), Option<DeviceList>>>,
 }
 
 /// Verified lists remembered at most (the cache is emptied beyond): more

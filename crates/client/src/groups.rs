@@ -12,7 +12,7 @@ use crate::store::{KvStore, load_all};
 use prost::Message;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, BTreeSet};
+use crate::sorted::{Map, Set};
 
 const NS_GROUPS: &str = "groups";
 
@@ -145,7 +145,7 @@ fn check_state(state: &GroupState) -> Result<(), &'static str> {
     if state.members.is_empty() || state.members.len() > MAX_GROUP_MEMBERS {
         return Err("a group has 1 to 1,024 members");
     }
-    let mut seen = BTreeSet::new();
+    let mut seen = Set::new();
     for m in &state.members {
         if tether_proto::normalize_handle(&m.handle).ok().as_deref() != Some(m.handle.as_str()) || !seen.insert(&m.handle) {
             return Err("a member's handle is invalid or appears twice");
@@ -230,7 +230,7 @@ pub enum Applied {
 
 #[derive(Default)]
 pub struct Groups {
-    by_id: BTreeMap<String, Group>,
+    by_id: Map<String, Group>,
 }
 
 impl Groups {

@@ -4,7 +4,7 @@
 use crate::effects::Effects;
 use crate::error::Error;
 use crate::store::KvStore;
-use std::collections::HashSet;
+use crate::sorted::Set;
 use tether_proto::frames::Envelope;
 
 const NS_SEEN: &str = "seen";
@@ -12,13 +12,13 @@ const NS_SEEN: &str = "seen";
 #[derive(Default)]
 pub(crate) struct Inbox {
     /// "sender/message id" of every envelope applied.
-    seen: HashSet<String>,
+    seen: Set<String>,
     /// Waiting for their sender's device list (this connection only).
     parked: Vec<Envelope>,
     /// Envelopes (by id) from a listed device whose pre-key message did
     /// not decrypt and that were parked for a fresh list once already
     /// (this connection only, like `parked`): the retry cannot loop.
-    refreshed: HashSet<u64>,
+    refreshed: Set<u64>,
     /// Held while a companion's account is unconfirmed (this connection
     /// only: unacknowledged, they come again on the next).
     held: Vec<Envelope>,

@@ -13,6 +13,8 @@
 //! the key-value trait; `recovery` spells the account seed as the recovery
 //! phrase; `content` is what travels end to end; `model` is what is kept;
 //! `view` is what a UI shows; `event` is what the UI hears.
+//! `sorted` (ordered maps and sets as sorted vectors) and `json` (how JSON
+//! is read) keep the wasm core small.
 #![forbid(unsafe_code)]
 
 mod chats;
@@ -24,6 +26,7 @@ mod error;
 mod event;
 pub mod groups;
 mod inbox;
+pub mod json;
 mod linking;
 mod megolm;
 mod names;
@@ -34,6 +37,7 @@ mod outbox;
 pub mod recovery;
 mod requests;
 pub mod uploads;
+pub mod sorted;
 pub mod store;
 mod tagged;
 pub mod view;

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::olm::Peer;
 use crate::store::{KvStore, decode};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use crate::sorted::{Map, Set};
 use vodozemac::megolm::{GroupSession, GroupSessionPickle, InboundGroupSession, InboundGroupSessionPickle, MegolmMessage, SessionConfig, SessionKey};
 
 const NS_OUTBOUND: &str = "megolm_out";
@@ -24,7 +24,7 @@ struct Outbound {
     session: GroupSession,
     /// Peer devices ([`Peer::key`]) the key was shared with (acknowledged
     /// by the server).
-    shared_with: BTreeSet<String>,
+    shared_with: Set<String>,
     created_ms: u64,
     messages: u32,
 }
@@ -32,7 +32,7 @@ struct Outbound {
 #[derive(Serialize, Deserialize)]
 struct OutboundRecord {
     pickle: GroupSessionPickle,
-    shared_with: BTreeSet<String>,
+    shared_with: Set<String>,
     created_ms: u64,
     messages: u32,
 }
@@ -89,9 +89,9 @@ impl GroupDecryptError {
 #[derive(Default)]
 pub struct Megolm {
     /// By group (hex id).
-    outbound: HashMap<String, Outbound>,
+    outbound: Map<String, Outbound>,
     /// By session id.
-    inbound: HashMap<String, Inbound>,
+    inbound: Map<String, Inbound>,
 }
 
 fn config() -> SessionConfig {
@@ -134,16 +134,16 @@ impl Megolm {
     /// must be replaced: a device it was shared with is no longer among
     /// `current` (the devices of the group's members now), or it is old.
     /// Returns the session id.
-    pub(crate) fn outbound(&mut self, group: &str, current: &BTreeSet<String>, now: u64, fx: &mut Effects) -> String {
+    pub(crate) fn outbound(&mut self, group: &str, current: &Set<String>, now: u64, fx: &mut Effects) -> String {
         let stale = self.outbound.get(group).is_some_and(|o| {
             o.messages >= ROTATE_MESSAGES || now.saturating_sub(o.created_ms) >= ROTATE_MS || !o.shared_with.is_subset(current)
         });
         if stale || !self.outbound.contains_key(group) {
-            let o = Outbound { session: GroupSession::new(config()), shared_with: BTreeSet::new(), created_ms: now, messages: 0 };
+            let o = Outbound { session: GroupSession::new(config()), shared_with: Set::new(), created_ms: now, messages: 0 };
             self.outbound.insert(group.to_string(), o);
             self.save_outbound(group, fx);
         }
-        self.outbound[group].session.session_id()
+        self.outbound.get(group).map(|o| o.session.session_id()).unwrap_or_default()
     }
 
     /// Devices among `targets` without the current session's key.
@@ -224,7 +224,7 @@ mod tests {
         let mut fx = Effects::default();
         let (mut alice, mut bob) = (Megolm::default(), Megolm::default());
         let a0 = Peer::new("alice", 0, &[1; 32]);
-        let current: BTreeSet<String> = ["bob/0/aa".to_string()].into();
+        let current: Set<String> = ["bob/0/aa".to_string()].into();
         let id = alice.outbound("g1", &current, 0, &mut fx);
         let key = alice.session_key("g1").unwrap();
         bob.import("g1", &a0, &key, &mut fx).unwrap();
@@ -243,12 +243,12 @@ mod tests {
     fn a_device_gone_from_the_group_makes_a_new_session() {
         let mut fx = Effects::default();
         let mut m = Megolm::default();
-        let both: BTreeSet<String> = ["bob/0/aa".to_string(), "carol/0/bb".to_string()].into();
+        let both: Set<String> = ["bob/0/aa".to_string(), "carol/0/bb".to_string()].into();
         let first = m.outbound("g", &both, 0, &mut fx);
         m.mark_shared("g", &first, both.iter().cloned().collect(), &mut fx);
         assert_eq!(m.outbound("g", &both, 1, &mut fx), first, "nothing changed: same session");
         assert!(m.missing("g", both.iter()).is_empty());
-        let bob_only: BTreeSet<String> = ["bob/0/aa".to_string()].into();
+        let bob_only: Set<String> = ["bob/0/aa".to_string()].into();
         let second = m.outbound("g", &bob_only, 2, &mut fx);
         assert_ne!(second, first, "carol left: rotated");
         assert_eq!(m.missing("g", bob_only.iter()), vec!["bob/0/aa".to_string()], "the new key goes to bob again");

@@ -18,7 +18,7 @@ use crate::error::Error;
 use crate::model::ChatMessage;
 use crate::store::KvStore;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::sorted::Map;
 
 const NS_STANDING: &str = "standing";
 
@@ -112,7 +112,7 @@ pub enum Route {
 #[derive(Default)]
 pub struct MessageRequests {
     /// By handle.
-    senders: BTreeMap<String, Standing>,
+    senders: Map<String, Standing>,
     /// Messages dropped since load because `MAX_REQUESTS` were open.
     dropped: u64,
 }
@@ -120,7 +120,7 @@ pub struct MessageRequests {
 impl MessageRequests {
     pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
         let rows = store.scan(NS_STANDING).map_err(Error::Store)?;
-        let mut senders = BTreeMap::new();
+        let mut senders = Map::new();
         for (handle, bytes) in rows {
             senders.insert(handle, crate::store::decode::<Standing>("sender standing", &bytes)?);
         }

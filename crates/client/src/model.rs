@@ -46,8 +46,8 @@ pub struct SelfState {
     /// Primary: the names of the account's devices, by id. Names stay on
     /// the devices (they are not in the device list, which the server and
     /// contacts see).
-    #[serde(default)]
-    pub device_names: std::collections::BTreeMap<u32, String>,
+    #[serde(default, with = "crate::sorted::object")]
+    pub device_names: crate::sorted::Map<u32, String>,
 }
 
 /// Companion: history is accepted only from this link, each chunk once,
@@ -456,16 +456,16 @@ pub struct ChatMessage {
     pub seq: u64,
     /// Own messages in a group: how far it got with each member (handle →
     /// delivered or read); `status` sums them up.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::sorted::Map::is_empty", with = "crate::sorted::object")]
     #[cfg_attr(feature = "wasm", tsify(type = "Record<string, Status>"))]
-    pub receipts: std::collections::BTreeMap<String, Status>,
+    pub receipts: crate::sorted::Map<String, Status>,
     /// The message this one answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<ReplyRef>,
     /// Reactions: handle → emoji, one per person.
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "crate::sorted::Map::is_empty", with = "crate::sorted::object")]
     #[cfg_attr(feature = "wasm", tsify(type = "Record<string, string>"))]
-    pub reactions: std::collections::BTreeMap<String, String>,
+    pub reactions: crate::sorted::Map<String, String>,
     /// Earlier versions, oldest first (the message was edited).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub edits: Vec<EditRecord>,

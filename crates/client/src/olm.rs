@@ -4,7 +4,7 @@
 //! device is never used for another that lists the same identity key.
 
 use crate::store::Op;
-use std::collections::HashMap;
+use crate::sorted::Map;
 use vodozemac::olm::{Account, OlmMessage, Session, SessionConfig};
 use vodozemac::Curve25519PublicKey;
 
@@ -33,10 +33,10 @@ impl DecryptFailure {
 pub struct Olm {
     pub account: Account,
     /// Peer device ([`Peer::key`]) → sessions, newest last.
-    sessions: HashMap<String, Vec<Session>>,
+    sessions: Map<String, Vec<Session>>,
     /// Sessions stored by an older version under the identity key alone
     /// (hex), until [`Olm::adopt_legacy`] gives each to its one device.
-    legacy: HashMap<String, Vec<Session>>,
+    legacy: Map<String, Vec<Session>>,
 }
 
 /// A peer device as its account's verified list names it.
@@ -75,15 +75,15 @@ fn curve(bytes: &[u8]) -> Result<Curve25519PublicKey, DecryptFailure> {
 
 impl Olm {
     pub fn new() -> Self {
-        Self { account: Account::new(), sessions: HashMap::new(), legacy: HashMap::new() }
+        Self { account: Account::new(), sessions: Map::new(), legacy: Map::new() }
     }
 
     pub fn load(account: &[u8], sessions: Vec<(String, Vec<u8>)>) -> Result<Self, String> {
-        let pickle = serde_json::from_slice(account).map_err(|e| format!("olm account: {e}"))?;
-        let (mut map, mut legacy) = (HashMap::new(), HashMap::new());
+        let pickle = crate::json::from_slice(account).map_err(|e| format!("olm account: {e}"))?;
+        let (mut map, mut legacy) = (Map::new(), Map::new());
         for (peer, bytes) in sessions {
             let pickles: Vec<vodozemac::olm::SessionPickle> =
-                serde_json::from_slice(&bytes).map_err(|e| format!("olm session: {e}"))?;
+                crate::json::from_slice(&bytes).map_err(|e| format!("olm session: {e}"))?;
             let list = pickles.into_iter().map(Session::from_pickle).collect();
             if peer.contains('/') { map.insert(peer, list) } else { legacy.insert(peer, list) };
         }

@@ -6,24 +6,24 @@ use crate::effects::Effects;
 use crate::error::Error;
 use crate::model::OutboxEntry;
 use crate::store::{KvStore, load_all};
-use std::collections::{BTreeMap, HashMap};
+use crate::sorted::Map;
 
 const NS_OUTBOX: &str = "outbox";
 
 #[derive(Default)]
 pub struct Outbox {
     /// By message id.
-    entries: BTreeMap<String, OutboxEntry>,
+    entries: Map<String, OutboxEntry>,
     /// Entries sent on the current connection, waiting for the server's answer.
     /// Entries sent on this connection, with the directory's serve
     /// generation when they were encrypted (see `Directory::served_again`).
-    in_flight: HashMap<String, u64>,
+    in_flight: Map<String, u64>,
 }
 
 impl Outbox {
     pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
         let entries = load_all::<OutboxEntry>(store, NS_OUTBOX, "outbox")?.into_iter().map(|o| (o.id.clone(), o)).collect();
-        Ok(Self { entries, in_flight: HashMap::new() })
+        Ok(Self { entries, in_flight: Map::new() })
     }
 
     pub fn len(&self) -> usize {

@@ -1,7 +1,7 @@
 //! Requests in flight on the current connection: what each was for, and
 //! the lookups (device lists, prekey claims) not to ask twice.
 
-use std::collections::{HashMap, HashSet};
+use crate::sorted::{Map, Set};
 use tether_proto::frames::SignedDeviceList;
 
 /// What a sent request was for.
@@ -78,13 +78,13 @@ impl Pending {
 #[derive(Default)]
 pub(crate) struct Requests {
     next_id: u64,
-    pending: HashMap<u64, Pending>,
+    pending: Map<u64, Pending>,
     /// Handles whose device list is being fetched.
-    lists: HashSet<String>,
+    lists: Set<String>,
     /// (handle, device) whose prekey is being claimed.
-    claims: HashSet<(String, u32)>,
+    claims: Set<(String, u32)>,
     /// Groups (hex) with key shares in flight, and how many sends.
-    group_keys: HashMap<String, usize>,
+    group_keys: Map<String, usize>,
 }
 
 impl Requests {

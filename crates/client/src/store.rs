@@ -39,7 +39,7 @@ pub const HISTORY_NAMESPACES: [&str; 2] = [crate::chats::NS_MESSAGES, crate::cha
 
 /// Decodes a JSON record read from a store.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(what: &str, bytes: &[u8]) -> Result<T, crate::error::Error> {
-    serde_json::from_slice(bytes).map_err(|e| crate::error::Error::Corrupt(format!("{what}: {e}")))
+    crate::json::from_slice(bytes).map_err(|e| crate::error::Error::Corrupt(format!("{what}: {e}")))
 }
 
 /// Every record of a namespace, decoded.

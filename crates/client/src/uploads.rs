@@ -9,7 +9,7 @@ use crate::effects::Effects;
 use crate::error::Error;
 use crate::store::{KvStore, load_all};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::sorted::Map;
 
 const NS_UPLOADS: &str = "uploads";
 
@@ -48,12 +48,12 @@ pub struct Upload {
 
 #[derive(Default)]
 pub struct Uploads {
-    by_id: BTreeMap<String, Upload>,
+    by_id: Map<String, Upload>,
 }
 
 impl Uploads {
     pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
-        let mut by_id: BTreeMap<String, Upload> = BTreeMap::new();
+        let mut by_id: Map<String, Upload> = Map::new();
         for mut u in load_all::<Upload>(store, NS_UPLOADS, "uploads")? {
             // A ticket asked for, or in use, before the restart is gone
             // with the connection: ask again.
@@ -101,7 +101,7 @@ impl Uploads {
     /// The connection closed: tickets asked for are lost with it (the
     /// host's HTTP upload may go on with a ticket it has).
     pub(crate) fn disconnected(&mut self) {
-        for u in self.by_id.values_mut() {
+        for (_, u) in self.by_id.iter_mut() {
             if u.state == UploadState::Asking {
                 u.state = UploadState::Waiting;
             }

@@ -264,7 +264,7 @@ pub fn message_json(engine: &Engine, m: &ChatMessage) -> serde_json::Value {
         "event": "message", "id": m.id, "chat": m.chat, "from": m.sender_handle, "device": m.sender_device,
         "from_me": m.from_me, "time_ms": m.time_ms, "kind": kind, "text": text, "url": url, "title": title,
         "selection": selection, "group": group_json(engine, &m.chat), "reply_to": reply_to,
-        "reactions": m.reactions, "edited": m.edited_ms > 0, "expires_ms": m.expires_ms,
+        "reactions": m.reactions.iter().collect::<std::collections::BTreeMap<_, _>>(), "edited": m.edited_ms > 0, "expires_ms": m.expires_ms,
     });
     if let MessageBody::File { file, .. } = &m.body {
         // What a script needs to show and fetch it (`tether download <id>`); never the key.

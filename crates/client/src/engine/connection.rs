@@ -150,7 +150,7 @@ impl Engine {
             // Contacts with messages waiting (written offline): check their
             // keys before those go, so a key change in between is a
             // warning, not a message to the old keys.
-            let waiting: std::collections::BTreeSet<String> =
+            let waiting: crate::sorted::Set<String> =
                 self.outbox.entries().flat_map(|e| e.to.iter().cloned()).filter(|t| Some(t.as_str()) != self.handle()).collect();
             for h in waiting {
                 if self.directory.contact(&h).is_some_and(|c| !c.list.is_empty()) {

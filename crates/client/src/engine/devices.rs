@@ -9,7 +9,7 @@ use crate::event::Event;
 use crate::linking::Registration;
 use crate::model::Role;
 use crate::requests::Pending;
-use std::collections::BTreeSet;
+use crate::sorted::Set;
 use tether_proto::device_list::{self, AccountKey, PRIMARY_DEVICE};
 use tether_proto::frames::{self as f, Request};
 use tether_proto::noise::StaticKey;
@@ -255,7 +255,7 @@ impl Engine {
     }
 
     /// The device ids this account's verified list holds (active ones).
-    pub fn own_devices(&self) -> BTreeSet<u32> {
+    pub fn own_devices(&self) -> Set<u32> {
         let account = self.account();
         account
             .as_ref()

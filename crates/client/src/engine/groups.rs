@@ -16,7 +16,7 @@ use crate::olm::{Peer, hex};
 use crate::requests::Pending;
 use prost::Message;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use crate::sorted::{Map, Set};
 use tether_proto::frames::{self as f, Request};
 use tether_proto::normalize_handle;
 
@@ -226,7 +226,7 @@ impl Engine {
         }
         // A change is made on the state current now.
         let mut change_epoch = None;
-        let mut accounts: BTreeSet<String> = g.handles().map(str::to_string).collect();
+        let mut accounts: Set<String> = g.handles().map(str::to_string).collect();
         if let Some(op) = entry.group_op.clone() {
             let mut min_epoch = 0;
             if let Some(&(at, server, until)) = self.group_blocked.get(&g.id) {
@@ -295,7 +295,7 @@ impl Engine {
         // this entry's devices (a member left or was removed, a device
         // went). A change's devices are the old and the new members': the
         // removed learn of it in the old session; the next message rotates.
-        let keys: BTreeSet<String> = dests.iter().map(|d| d.peer().key()).collect();
+        let keys: Set<String> = dests.iter().map(|d| d.peer().key()).collect();
         let session_id = self.megolm.outbound(&g.id, &keys, now, &mut self.fx);
         let missing = self.megolm.missing(&g.id, keys.iter());
         if !missing.is_empty() {
@@ -316,7 +316,7 @@ impl Engine {
         let group_id = hex_to_bytes(&g.id);
         let sealed = GroupSealed { group_id: group_id.clone(), session_id: sid, ciphertext };
         let shared = Sealed { kind: SEALED_GROUP, body: sealed.encode_to_vec(), signature: vec![] }.encode_to_vec();
-        let mut fanout: BTreeMap<String, f::Recipients> = BTreeMap::new();
+        let mut fanout: Map<String, f::Recipients> = Map::new();
         for d in &dests {
             let r = fanout.entry(d.handle.clone()).or_insert_with(|| f::Recipients { handle: d.handle.clone(), device_ids: vec![], list_version: d.list_version });
             r.device_ids.push(d.device_id);
@@ -325,7 +325,7 @@ impl Engine {
             message_id: hex_to_bytes(&entry.id),
             copies: vec![],
             blob_ids: entry.blob_ids.iter().map(|b| hex_to_bytes(b)).collect(),
-            fanout: fanout.into_values().collect(),
+            fanout: fanout.into_iter().map(|(_, r)| r).collect(),
             shared,
             group_epoch: change_epoch.map(|epoch| f::GroupEpoch { group_id, epoch }),
         });
@@ -338,8 +338,10 @@ impl Engine {
     /// Sends the group's session key pairwise to every device of each
     /// account that has a device without it (once each has an Olm session).
     fn share_group_key(&mut self, group: &str, session_id: &str, dests: &[Dest], missing: &[String], now: u64) {
-        let missing: BTreeSet<&String> = missing.iter().collect();
-        let needy: BTreeSet<&str> = dests.iter().filter(|d| missing.contains(&d.peer().key())).map(|d| d.handle.as_str()).collect();
+        // Sets of owned strings: the type the engine's other sets have (one
+        // copy of the set code in the wasm core).
+        let missing: Set<String> = missing.iter().cloned().collect();
+        let needy: Set<String> = dests.iter().filter(|d| missing.contains(&d.peer().key())).map(|d| d.handle.clone()).collect();
         let targets: Vec<&Dest> = dests.iter().filter(|d| needy.contains(d.handle.as_str())).collect();
         let mut sessions = true;
         for t in &targets {
@@ -356,7 +358,7 @@ impl Engine {
         }
         let Some(session_key) = self.megolm.session_key(group) else { return };
         let payload = Payload::new("", now, Body::GroupKey(GroupKey { group_id: hex_to_bytes(group), session_key })).bytes();
-        let accounts: Vec<&str> = needy.into_iter().collect();
+        let accounts: Vec<&str> = needy.iter().map(String::as_str).collect();
         for batch in accounts.chunks(KEY_SHARE_ACCOUNTS) {
             let mut copies = Vec::new();
             let mut peers = Vec::new();
@@ -578,8 +580,8 @@ impl Engine {
         if !self.groups.get(group).is_some_and(|g| g.is_member(me)) {
             return;
         }
-        let unread: BTreeSet<String> = self.chats.unread_ids(chat).into_iter().collect();
-        let mut by_sender: BTreeMap<String, Vec<Vec<u8>>> = BTreeMap::new();
+        let unread: Set<String> = self.chats.unread_ids(chat).into_iter().collect();
+        let mut by_sender: Map<String, Vec<Vec<u8>>> = Map::new();
         for m in self.chats.messages(chat).iter().filter(|m| unread.contains(&m.id) && !m.from_me) {
             if matches!(m.body, MessageBody::GroupEvent { .. } | MessageBody::Undecryptable { .. }) {
                 continue;

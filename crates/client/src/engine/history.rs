@@ -21,7 +21,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use prost::Message;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use crate::sorted::Map;
 use tether_proto::frames as f;
 
 const NS_PARKED: &str = "parked";
@@ -92,12 +92,12 @@ impl Parked {
 /// The waiting list, in arrival order, persisted.
 #[derive(Default)]
 pub(crate) struct ParkedQueue {
-    items: BTreeMap<u64, Parked>,
+    items: Map<u64, Parked>,
 }
 
 impl ParkedQueue {
     pub(crate) fn load(store: &dyn KvStore) -> Result<Self, Error> {
-        let mut items = BTreeMap::new();
+        let mut items = Map::new();
         for (k, v) in store.scan(NS_PARKED).map_err(Error::Store)? {
             if let (Ok(n), Ok(p)) = (k.parse::<u64>(), crate::store::decode::<Parked>("waiting change", &v)) {
                 items.insert(n, p);
@@ -107,7 +107,7 @@ impl ParkedQueue {
     }
 
     fn push(&mut self, p: Parked, fx: &mut Effects) {
-        let n = self.items.last_key_value().map_or(0, |(n, _)| n + 1);
+        let n = self.items.last().map_or(0, |(n, _)| n + 1);
         fx.put(NS_PARKED, &format!("{n:016}"), &p);
         self.items.insert(n, p);
     }
@@ -315,7 +315,7 @@ impl Engine {
     pub fn search_results(&self, query: &str, records: &[Vec<u8>], limit: usize) -> Vec<SearchHit> {
         let q = crate::chats::words(query);
         let mut hits: Vec<ChatMessage> =
-            records.iter().filter_map(|r| serde_json::from_slice::<ChatMessage>(r).ok()).filter(|m| crate::chats::matches(m, &q)).collect();
+            records.iter().filter_map(|r| crate::json::from_slice::<ChatMessage>(r).ok()).filter(|m| crate::chats::matches(m, &q)).collect();
         hits.sort_by(|a, b| (b.time_ms, b.seq).cmp(&(a.time_ms, a.seq)));
         hits.truncate(limit);
         hits.into_iter().map(|m| SearchHit { chat_name: self.chat_name(&m.chat), message: m }).collect()

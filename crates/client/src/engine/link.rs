@@ -305,7 +305,7 @@ impl Engine {
         let Ok(plain) = seal::open(&secret, &sealed.body, HISTORY_AAD) else {
             return self.fx.error("a history chunk could not be opened");
         };
-        let part = HistoryChunk::decode(plain.as_slice()).ok().and_then(|c| Some((c.index, c.total, serde_json::from_slice::<HistoryPart>(&c.data).ok()?)));
+        let part = HistoryChunk::decode(plain.as_slice()).ok().and_then(|c| Some((c.index, c.total, crate::json::from_slice::<HistoryPart>(&c.data).ok()?)));
         let Some((index, total, part)) = part else {
             return self.fx.error("a history chunk is unreadable: ignored");
         };

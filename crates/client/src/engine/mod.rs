@@ -146,7 +146,7 @@ pub struct Engine {
     megolm: Megolm,
     /// Group changes refused as `group_epoch_taken`: group → (the epoch
     /// this device held, the server's epoch, when to try again anyway).
-    group_blocked: std::collections::HashMap<String, (u64, u64, u64)>,
+    group_blocked: crate::sorted::Map<String, (u64, u64, u64)>,
     inbox: Inbox,
     linking: Linking,
     link: Link,
@@ -232,7 +232,7 @@ impl Engine {
         let account = self.account();
         let mut handles: Vec<String> = self.directory.contacts().map(|c| c.handle.clone()).collect();
         handles.extend(account.as_ref().map(|a| a.handle.clone()));
-        let mut owners: std::collections::HashMap<Vec<u8>, Vec<olm::Peer>> = std::collections::HashMap::new();
+        let mut owners: crate::sorted::Map<Vec<u8>, Vec<olm::Peer>> = crate::sorted::Map::new();
         for h in handles {
             for d in self.directory.devices(account.as_ref(), &h).unwrap_or_default() {
                 owners.entry(d.identity_key.clone()).or_default().push(olm::Peer::new(&h, d.device_id, &d.identity_key));

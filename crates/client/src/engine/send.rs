@@ -11,7 +11,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use crate::olm::{Peer, hex};
 use prost::Message;
-use std::collections::BTreeSet;
+use crate::sorted::Set;
 use tether_proto::frames::{self as f, Request};
 use tether_proto::{ErrorCode, normalize_handle};
 
@@ -293,7 +293,7 @@ impl Engine {
         let (Some(account), Some(my_device)) = (self.account(), self.device_id()) else { return };
         self.ask_tickets(now);
         let me = account.handle.clone();
-        let mut held: BTreeSet<String> = BTreeSet::new();
+        let mut held: Set<String> = Set::new();
         for entry in self.outbox.in_send_order() {
             if !entry.group.is_empty() {
                 // A group's entries go in order; a change in flight holds
