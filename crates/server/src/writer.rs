@@ -432,14 +432,17 @@ impl Gathered {
             start += send.copies;
             send.copies -= gone;
         }
-        let mut keep = elided.iter().map(|&e| !e);
-        self.envelopes.retain(|_| keep.next().unwrap_or(true));
-        let mut keep = elided.iter().map(|&e| !e);
-        self.early.ids.retain(|_| keep.next().unwrap_or(true));
-        let mut keep = elided.iter().map(|&e| !e);
-        self.early.reached.retain(|_| keep.next().unwrap_or(true));
+        without(&mut self.envelopes, &elided);
+        without(&mut self.early.ids, &elided);
+        without(&mut self.early.reached, &elided);
         self
     }
+}
+
+/// Drops the items of `v` whose place is marked in `gone` (as long as `v`).
+fn without<T>(v: &mut Vec<T>, gone: &[bool]) {
+    let mut gone = gone.iter();
+    v.retain(|_| !gone.next().copied().unwrap_or(false));
 }
 
 impl Pipeline {

@@ -80,12 +80,7 @@ async fn an_acknowledgement_sent_before_the_commit_deletes_the_copy_after_it() {
     until_shown(&mut alice, &mut bob, text).await;
     // Bob's engine acknowledges it at once; the ack waits behind the
     // held commit.
-    let bob_acked = || !op.requests_where(|p, r| *p == device("bob", 0) && matches!(r, Request::Ack(_))).is_empty();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !bob_acked() {
-        assert!(tokio::time::Instant::now() < deadline, "bob never acknowledged the copy");
-        bob.step(Duration::from_millis(20)).await;
-    }
+    until_acked(&op, &mut bob, 1).await;
     assert_eq!(alice.engine.outbox_len(), 1, "not acknowledged before its commit");
     assert_eq!(server.server.store().pending("bob", 0, 0, 10).await.unwrap().len(), 0, "not stored yet");
 
