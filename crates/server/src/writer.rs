@@ -22,24 +22,36 @@ use crate::Shared;
 use crate::cluster::{DeviceRef, Notice};
 use crate::router::{ConnHandle, Done, Outbound, Outcome, Written};
 use crate::store::{AckedCopies, BlobSend, GroupEpochStep, GroupId, NewEnvelope, StoreError, StoredEnvelope};
+use std::collections::VecDeque;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Most copies stored in one transaction.
 const MAX_BATCH: usize = 8192;
 /// Most acknowledged ids deleted in one transaction.
 const MAX_ACKED: usize = 16_384;
-/// How long pipelined requests gather before their commit starts, when no
-/// commit is running (one running already makes them wait for it). Their
-/// copies are pushed meanwhile, so delivery does not wait; only the
-/// senders' answers do, for at most this long. At a few thousand messages
-/// a second it makes each commit take tens of requests instead of one or
-/// two, and a commit's fixed cost (its transaction, its fsync, the hops to
-/// the database's thread) was most of the server's CPU time per message.
-const GATHER: std::time::Duration = std::time::Duration::from_millis(2);
-/// Copies gathered that start the commit without waiting for [`GATHER`].
-const GATHER_ENOUGH: usize = 512;
+/// How long pipelined requests gather into one group before it closes
+/// and the next one opens. Their copies are pushed meanwhile, so delivery
+/// does not wait; only the senders' answers do. At a few thousand
+/// messages a second it makes each commit take tens of requests instead
+/// of one or two, and a commit's fixed cost (its transaction, its fsync)
+/// was most of the server's CPU time per message.
+const GATHER: Duration = Duration::from_millis(2);
+/// How long a closed group waits, from its opening, for the acks of the
+/// copies it pushed early before it is committed anyway. A copy acked
+/// before its commit starts is never written (see [`Gathered::elide`]);
+/// under load acks come back a few milliseconds after the push, later
+/// than the commit would start without this wait, and then every copy was
+/// written and deleted again: about a quarter of the server's CPU at full
+/// load. Only the senders' answers wait for it, and only while an early
+/// copy of theirs is unacknowledged.
+const ACK_WAIT: Duration = Duration::from_millis(20);
+/// Copies and acks held in uncommitted groups beyond which the writer
+/// takes no new request until a commit makes room (memory bound).
+const MAX_HELD: usize = 4 * MAX_BATCH;
 
 /// What to write.
 pub enum Op {
@@ -207,36 +219,29 @@ struct Accepted {
 pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
     let mut pipe = Pipeline::default();
     let mut batch: Vec<WriteRequest> = Vec::new();
-    // When the gathered requests' commit starts, if none is running.
-    let mut due: Option<tokio::time::Instant> = None;
     loop {
-        let room = pipe.pending.envelopes.len() < MAX_BATCH && pipe.pending.acked < MAX_ACKED;
-        let first = match (pipe.inflight.as_mut(), due) {
-            (Some(commit), _) => {
-                tokio::select! {
-                    r = rx.recv(), if room => r,
-                    _ = commit => {
-                        pipe.committed();
-                        if let Some(shared) = shared.upgrade() {
-                            pipe.start(&shared);
-                        }
-                        continue;
-                    }
+        let room = pipe.room();
+        let wake = pipe.next_wake();
+        let running = pipe.inflight.as_mut().map(|(commit, _)| commit);
+        let step = tokio::select! {
+            r = rx.recv(), if room => Step::Request(r),
+            _ = async { running.expect("a running commit").await }, if running.is_some() => Step::Committed,
+            () = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Step::Timer,
+            // Unreachable: a full pipeline has a group to start (advance).
+            else => Step::Timer,
+        };
+        let first = match step {
+            Step::Request(r) => r,
+            Step::Committed | Step::Timer => {
+                if matches!(step, Step::Committed) {
+                    pipe.committed();
                 }
-            }
-            (None, Some(at)) => {
-                tokio::select! {
-                    r = rx.recv(), if room => r,
-                    () = tokio::time::sleep_until(at) => {
-                        due = None;
-                        if let Some(shared) = shared.upgrade() {
-                            pipe.start(&shared);
-                        }
-                        continue;
-                    }
+                match shared.upgrade() {
+                    Some(shared) => pipe.advance(&shared),
+                    None => pipe.inflight = None,
                 }
+                continue;
             }
-            (None, None) => rx.recv().await,
         };
         let Some(first) = first else { break };
         let Some(shared) = shared.upgrade() else { return };
@@ -267,7 +272,7 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
             continue;
         }
         let (envelopes, sends, mut acks, ack_replies) = admit_batch(&shared, &mut batch).await;
-        let elided = pipe.pending.elide(&mut acks);
+        let elided = pipe.elide(&mut acks);
         shared.metrics.acked_before_commit.inc_by(elided);
         let Some(ids) = shared.store.reserve_ids(envelopes.len()) else {
             // No ids before the commit (PostgreSQL, or the reserved range
@@ -285,20 +290,20 @@ pub async fn run(shared: Weak<Shared>, mut rx: mpsc::Receiver<WriteRequest>) {
         );
         shared.metrics.pushed_before_commit.inc_by(reached.iter().filter(|r| r.is_some()).count() as u64);
         pipe.pending.add(envelopes, ids, reached, sends, acks, ack_replies);
-        if pipe.inflight.is_none() {
-            if pipe.pending.envelopes.len() >= GATHER_ENOUGH || pipe.pending.acked >= GATHER_ENOUGH {
-                due = None;
-                pipe.start(&shared);
-            } else if due.is_none() {
-                due = Some(tokio::time::Instant::now() + GATHER);
-            }
-        }
+        pipe.advance(&shared);
     }
     if let Some(shared) = shared.upgrade() {
         pipe.drain(&shared).await;
-    } else if let Some(commit) = pipe.inflight.take() {
+    } else if let Some((commit, _)) = pipe.inflight.take() {
         let _ = commit.await;
     }
+}
+
+/// What woke the writer.
+enum Step {
+    Request(Option<WriteRequest>),
+    Committed,
+    Timer,
 }
 
 /// Admits a batch's requests in order (group epochs, queue quotas),
@@ -345,15 +350,18 @@ async fn admit_batch(
     (envelopes, sends, acks, ack_replies)
 }
 
-/// The writer's pipelined commits: the one running, the group gathering
-/// behind it (its copies already pushed), and per device where its copies
-/// of uncommitted groups went.
+/// The writer's pipelined commits: the one running (with the number of
+/// the last group it holds), the groups closed behind it, oldest first,
+/// each waiting for its turn and for the acks of its early copies, the
+/// group gathering (all their copies already pushed), and per device where
+/// its copies of uncommitted groups went.
 #[derive(Default)]
 struct Pipeline {
-    inflight: Option<tokio::task::JoinHandle<()>>,
+    inflight: Option<(tokio::task::JoinHandle<()>, u64)>,
+    closed: VecDeque<Gathered>,
     pending: Gathered,
-    /// The group `pending` will be (counted from 0): the commit running,
-    /// if any, is `seq - 1`.
+    /// The number of the group `pending` will be (counted from 0); the
+    /// closed ones and the running commit's are below it.
     seq: u64,
     streaks: Streaks,
 }
@@ -367,6 +375,12 @@ struct Gathered {
     acks: Vec<AckedCopies>,
     acked: usize,
     ack_replies: Vec<(ConnHandle, u64, Outcome)>,
+    /// When the first request joined the group.
+    opened: Option<Instant>,
+    /// Copies pushed early and not acknowledged yet.
+    unacked: usize,
+    /// The group's number (see [`Pipeline::seq`]), once closed.
+    seq: u64,
 }
 
 impl Gathered {
@@ -379,6 +393,8 @@ impl Gathered {
         acks: Vec<AckedCopies>,
         mut ack_replies: Vec<(ConnHandle, u64, Outcome)>,
     ) {
+        self.opened.get_or_insert_with(Instant::now);
+        self.unacked += reached.iter().filter(|r| r.is_some()).count();
         self.envelopes.append(&mut envelopes);
         self.early.ids.extend(ids);
         self.early.reached.extend(reached);
@@ -405,11 +421,15 @@ impl Gathered {
         let mut n = 0;
         // Reserved ids only grow: `early.ids` is sorted.
         let (ids, elided, envelopes) = (&self.early.ids, &mut self.early.elided, &self.envelopes);
+        let (reached, unacked) = (&self.early.reached, &mut self.unacked);
         for a in acks.iter_mut() {
             let before = a.ids.len();
             a.ids.retain(|id| match ids.binary_search(id) {
                 Ok(i) if !elided[i] && envelopes[i].device_id == a.device_id && envelopes[i].handle == a.handle => {
                     elided[i] = true;
+                    if reached[i].is_some() {
+                        *unacked = unacked.saturating_sub(1);
+                    }
                     false
                 }
                 _ => true,
@@ -417,6 +437,37 @@ impl Gathered {
             n += (before - a.ids.len()) as u64;
         }
         n
+    }
+
+    /// Copies and acked ids held.
+    fn held(&self) -> usize {
+        self.envelopes.len() + self.acked
+    }
+
+    /// Closed now: old enough, or as large as one commit may be.
+    fn closes(&self, now: Instant) -> bool {
+        self.opened.is_some_and(|at| now >= at + GATHER) || self.envelopes.len() >= MAX_BATCH || self.acked >= MAX_ACKED
+    }
+
+    /// Ready to commit: every early copy acknowledged, or waited enough.
+    fn settled(&self, now: Instant) -> bool {
+        self.unacked == 0 || self.opened.is_none_or(|at| now >= at + ACK_WAIT)
+    }
+
+    /// Appends a later group (its reserved ids are all above this one's).
+    fn absorb(&mut self, later: Gathered) {
+        let Gathered { mut envelopes, early, mut sends, acks, acked, mut ack_replies, opened, unacked, seq } = later;
+        self.envelopes.append(&mut envelopes);
+        self.early.ids.extend(early.ids);
+        self.early.reached.extend(early.reached);
+        self.early.elided.extend(early.elided);
+        self.sends.append(&mut sends);
+        self.acks.extend(acks);
+        self.acked += acked;
+        self.ack_replies.append(&mut ack_replies);
+        self.opened = self.opened.or(opened);
+        self.unacked += unacked;
+        self.seq = seq;
     }
 
     /// The group to commit: without the copies acknowledged while it
@@ -446,39 +497,113 @@ fn without<T>(v: &mut Vec<T>, gone: &[bool]) {
 }
 
 impl Pipeline {
-    /// Starts committing the gathered group, if any (none may be running).
-    fn start(&mut self, shared: &Arc<Shared>) {
-        debug_assert!(self.inflight.is_none());
-        if self.pending.is_empty() {
+    /// Takes the ids of copies of uncommitted groups that their devices
+    /// acknowledge out of `acks` (see [`Gathered::elide`]).
+    fn elide(&mut self, acks: &mut [AckedCopies]) -> u64 {
+        self.closed.iter_mut().chain([&mut self.pending]).map(|g| g.elide(acks)).sum()
+    }
+
+    /// Room for more requests?
+    fn room(&self) -> bool {
+        self.closed.iter().chain([&self.pending]).map(Gathered::held).sum::<usize>() < MAX_HELD
+    }
+
+    /// When a group closes or one's wait for its acks ends.
+    fn next_wake(&self) -> Option<Instant> {
+        let closes = self.pending.opened.map(|at| at + GATHER);
+        let settles = match (&self.inflight, self.closed.front()) {
+            (None, Some(head)) => head.opened.map(|at| at + ACK_WAIT),
+            _ => None,
+        };
+        closes.into_iter().chain(settles).min()
+    }
+
+    /// Closes the gathering group when due; when no commit runs, starts
+    /// one of the closed groups at the head that are settled (all in one
+    /// transaction). Without room, the head goes settled or not.
+    fn advance(&mut self, shared: &Arc<Shared>) {
+        let now = Instant::now();
+        if self.pending.closes(now) {
+            self.close();
+        }
+        if self.inflight.is_some() {
             return;
         }
-        let Gathered { envelopes, early, sends, acks, ack_replies, .. } = std::mem::take(&mut self.pending).without_elided();
-        let shared = shared.clone();
-        self.inflight = Some(tokio::spawn(async move {
-            commit(&shared, envelopes, sends, acks, ack_replies, Some(early)).await;
-        }));
+        let force = !self.room();
+        let mut group: Option<Gathered> = None;
+        while let Some(head) = self.closed.front() {
+            let fits = group.as_ref().is_none_or(|g| g.envelopes.len() + head.envelopes.len() <= MAX_BATCH);
+            if !fits || !(head.settled(now) || (force && group.is_none())) {
+                break;
+            }
+            let head = self.closed.pop_front().expect("a head");
+            match &mut group {
+                Some(g) => g.absorb(head),
+                None => group = Some(head),
+            }
+        }
+        if let Some(group) = group {
+            self.start(shared, group);
+        }
+    }
+
+    fn close(&mut self) {
+        let mut group = std::mem::take(&mut self.pending);
+        group.seq = self.seq;
         self.seq += 1;
+        self.closed.push_back(group);
+    }
+
+    /// Starts committing `group` (none may be running).
+    fn start(&mut self, shared: &Arc<Shared>, group: Gathered) {
+        debug_assert!(self.inflight.is_none());
+        let seq = group.seq;
+        if group.is_empty() {
+            self.inflight = None;
+            self.forget_streaks(seq);
+            return;
+        }
+        let Gathered { envelopes, early, sends, acks, ack_replies, .. } = group.without_elided();
+        let shared = shared.clone();
+        self.inflight = Some((
+            tokio::spawn(async move {
+                commit(&shared, envelopes, sends, acks, ack_replies, Some(early)).await;
+            }),
+            seq,
+        ));
     }
 
     /// The running commit has ended (its answers and late pushes are out):
     /// its devices' early pushes start afresh.
     fn committed(&mut self) {
-        self.inflight = None;
-        let done = self.seq;
-        self.streaks.retain(|_, (_, group)| *group >= done);
+        if let Some((_, seq)) = self.inflight.take() {
+            self.forget_streaks(seq);
+        }
     }
 
-    /// Waits for every commit, committing what is gathered.
+    /// Groups up to `seq` are committed.
+    fn forget_streaks(&mut self, seq: u64) {
+        self.streaks.retain(|_, (_, group)| *group > seq);
+    }
+
+    /// Waits for every commit, committing everything gathered.
     async fn drain(&mut self, shared: &Arc<Shared>) {
+        if !self.pending.is_empty() {
+            self.close();
+        }
         loop {
-            if let Some(commit) = self.inflight.take() {
+            if let Some((commit, _)) = self.inflight.as_mut() {
                 let _ = commit.await;
                 self.committed();
             }
-            if self.pending.is_empty() {
-                return;
+            let Some(mut group) = self.closed.pop_front() else { return };
+            while let Some(next) = self.closed.front()
+                && group.envelopes.len() + next.envelopes.len() <= MAX_BATCH
+            {
+                let next = self.closed.pop_front().expect("a next");
+                group.absorb(next);
             }
-            self.start(shared);
+            self.start(shared, group);
         }
     }
 }
@@ -786,13 +911,13 @@ mod tests {
         assert_eq!(reached, vec![None], "bob's group-0 copy goes to `new` after its commit: nothing before it");
         assert!(matches!(new.next(), Next::Empty));
         // Group 0 committed; group 1 is still gathering: bob stays held.
-        pipe.committed();
+        pipe.forget_streaks(0);
         assert_eq!(pipe.streaks.len(), 1, "carol's group-0 miss is forgotten, bob's group-1 one is not");
         let reached = push_in_streaks(&[4], &[copy("bob", 3)], conn_of(&new), &mut pipe.streaks, 1);
         assert_eq!(reached, vec![None], "group 1 still holds bob's copy 3 for after its commit");
         // Group 1 committed too: bob's copies go early again.
         pipe.seq = 2;
-        pipe.committed();
+        pipe.forget_streaks(1);
         assert!(pipe.streaks.is_empty());
         let reached = push_in_streaks(&[5], &[copy("bob", 4)], conn_of(&new), &mut pipe.streaks, 2);
         assert_eq!(reached, vec![Some(new.id)]);
@@ -822,6 +947,49 @@ mod tests {
         assert_eq!(left, vec![("bob", 1), ("carol", 0)]);
         assert_eq!(g.sends.iter().map(|s| s.copies).collect::<Vec<_>>(), vec![2, 0], "both still answered");
         assert!(g.early.elided.is_empty());
+    }
+
+    /// A closed group waits for the acks of the copies it pushed early:
+    /// one acknowledged meanwhile is never written, and once the group has
+    /// waited [`ACK_WAIT`] it is committed with the copy still
+    /// unacknowledged, which is stored. Both senders are answered.
+    #[tokio::test]
+    async fn a_closed_group_waits_for_the_acks_of_its_early_copies() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config { data: dir.path().to_path_buf(), ..Config::default() };
+        let server = Server::open(config, Arc::new(ManualClock::new(1))).await.unwrap();
+        let s = &server.shared;
+        let (a, b, bob) = (ConnHandle::new(), ConnHandle::new(), ConnHandle::new());
+        let mut pipe = Pipeline::default();
+        let ids = s.store.reserve_ids(2).expect("SQLite reserves ids");
+        let sends = vec![accepted(1, None, None, &a), accepted(1, None, None, &b)];
+        let reached = vec![Some(bob.id), Some(bob.id)];
+        pipe.pending.add(vec![copy("bob", 1), copy("bob", 2)], ids.clone(), reached, sends, vec![], vec![]);
+        pipe.advance(s);
+        assert!(pipe.closed.is_empty() && pipe.inflight.is_none(), "still gathering");
+
+        pipe.pending.opened = Some(Instant::now() - GATHER);
+        pipe.advance(s);
+        assert_eq!(pipe.closed.len(), 1, "closed after GATHER");
+        assert!(pipe.inflight.is_none(), "waiting for bob's acks");
+        assert!(pipe.next_wake().is_some_and(|at| at > Instant::now()), "woken when the wait ends");
+
+        let mut acks = vec![AckedCopies { handle: "bob".into(), device_id: 0, ids: vec![ids[0]] }];
+        assert_eq!(pipe.elide(&mut acks), 1);
+        assert!(acks[0].ids.is_empty());
+        pipe.advance(s);
+        assert!(pipe.inflight.is_none(), "one copy is still unacknowledged");
+
+        pipe.closed[0].opened = Some(Instant::now() - ACK_WAIT);
+        pipe.advance(s);
+        let (commit, seq) = pipe.inflight.take().expect("committing after ACK_WAIT");
+        assert_eq!(seq, 0);
+        commit.await.unwrap();
+        assert_eq!((answer(&a), answer(&b)), (Written::Ok, Written::Ok));
+        let stored: Vec<u8> =
+            s.store.pending("bob", 0, 0, 10).await.unwrap().iter().map(|e| e.envelope.message_id[0]).collect();
+        assert_eq!(stored, vec![2], "the acknowledged copy was never written");
+        assert_eq!(s.metrics.envelopes_stored.get(), 1);
     }
 
     /// A send whose blob vanished between its handler's check and the
