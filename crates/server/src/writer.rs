@@ -48,7 +48,7 @@ const GATHER: Duration = Duration::from_millis(2);
 /// written and deleted again: about a quarter of the server's CPU at full
 /// load. Only the senders' answers wait for it, and only while an early
 /// copy of theirs is unacknowledged.
-const ACK_WAIT: Duration = Duration::from_millis(20);
+const ACK_WAIT: Duration = Duration::from_millis(100);
 /// Copies and acks held in uncommitted groups beyond which the writer
 /// takes no new request until a commit makes room (memory bound).
 const MAX_HELD: usize = 4 * MAX_BATCH;

@@ -3,11 +3,13 @@
 //! sha2 0.11, getrandom 0.4): snow's own default resolver pins the previous
 //! RustCrypto generation (curve25519-dalek 4, aes-gcm 0.10, sha2 0.10,
 //! getrandom 0.3), which linked a second copy of each into the wasm core.
-//! Only glue: every primitive is the well-kept crate's, and the framing
+//! Natively the cipher is aes-gcm 0.10's (Cargo.toml says why). Only glue: every primitive is the well-kept crate's, and the framing
 //! (nonce layout, tag placement) is snow's default resolver's, byte for byte
 //! (the known-answer vectors of `docs/protocol.md` check it).
 
+#[cfg(target_arch = "wasm32")]
 use aes_gcm::Aes256Gcm;
+#[cfg(target_arch = "wasm32")]
 use aes_gcm::aead::{AeadInOut, Key, KeyInit, Nonce, Tag};
 use sha2::{Digest, Sha256};
 use snow::params::{CipherChoice, DHChoice, HashChoice};
@@ -152,11 +154,20 @@ struct AesGcm {
 }
 
 impl AesGcm {
+    #[cfg(target_arch = "wasm32")]
     fn aead(&self) -> Aes256Gcm {
         Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.key))
     }
 }
 
+#[cfg(not(target_arch = "wasm32"))]
+fn nonce_ni(counter: u64) -> aes_gcm_ni::Nonce<aes_gcm_ni::aead::consts::U12> {
+    let mut bytes = [0u8; 12];
+    bytes[4..].copy_from_slice(&counter.to_be_bytes());
+    bytes.into()
+}
+
+#[cfg(target_arch = "wasm32")]
 fn nonce(counter: u64) -> Nonce<Aes256Gcm> {
     let mut bytes = [0u8; 12];
     bytes[4..].copy_from_slice(&counter.to_be_bytes());
@@ -172,6 +183,32 @@ impl Cipher for AesGcm {
         self.key = *key;
     }
 
+    #[cfg(not(target_arch = "wasm32"))]
+    fn encrypt(&self, counter: u64, authtext: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
+        use aes_gcm_ni::aead::{AeadInPlace, KeyInit};
+        let len = plaintext.len();
+        out[..len].copy_from_slice(plaintext);
+        let aead = aes_gcm_ni::Aes256Gcm::new(&self.key.into());
+        let tag = aead
+            .encrypt_in_place_detached(&nonce_ni(counter), authtext, &mut out[..len])
+            .expect("a Noise message is within AES-GCM's length limit");
+        out[len..len + TAG_LEN].copy_from_slice(&tag);
+        len + TAG_LEN
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn decrypt(&self, counter: u64, authtext: &[u8], ciphertext: &[u8], out: &mut [u8]) -> Result<usize, snow::Error> {
+        use aes_gcm_ni::aead::{AeadInPlace, KeyInit};
+        let len = ciphertext.len().checked_sub(TAG_LEN).ok_or(snow::Error::Decrypt)?;
+        let (body, tag) = ciphertext.split_at(len);
+        out[..len].copy_from_slice(body);
+        let aead = aes_gcm_ni::Aes256Gcm::new(&self.key.into());
+        aead.decrypt_in_place_detached(&nonce_ni(counter), authtext, &mut out[..len], tag.into())
+            .map_err(|_| snow::Error::Decrypt)?;
+        Ok(len)
+    }
+
+    #[cfg(target_arch = "wasm32")]
     fn encrypt(&self, counter: u64, authtext: &[u8], plaintext: &[u8], out: &mut [u8]) -> usize {
         let len = plaintext.len();
         out[..len].copy_from_slice(plaintext);
@@ -183,6 +220,7 @@ impl Cipher for AesGcm {
         len + TAG_LEN
     }
 
+    #[cfg(target_arch = "wasm32")]
     fn decrypt(&self, counter: u64, authtext: &[u8], ciphertext: &[u8], out: &mut [u8]) -> Result<usize, snow::Error> {
         let len = ciphertext.len().checked_sub(TAG_LEN).ok_or(snow::Error::Decrypt)?;
         let (body, tag) = ciphertext.split_at(len);
