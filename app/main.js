@@ -91,6 +91,10 @@ let unwinding = false;
 
 /** @param {string} name */
 function syncHistory(name) {
+  // history.back() lands later (on its popstate): until then the entry still
+  // reads deep, and a second back here would leave the app. The popstate
+  // syncs again with whatever is shown by then.
+  if (unwinding) return;
   const deep = !!history.state?.tetherDeep;
   if (!isTop(name) && !deep) history.pushState({ tetherDeep: true }, "");
   else if (isTop(name) && deep) {
@@ -103,6 +107,7 @@ function syncHistory(name) {
 function onBack() {
   if (unwinding) {
     unwinding = false;
+    syncHistory(document.body.dataset.screen ?? "starting");
     return;
   }
   // A photo open full size (popup/screens/files.js) closes first; the chat stays.

@@ -122,6 +122,32 @@ async function historyWithBob(page) {
   await phoneChats(page);
 }
 
+/**
+ * The phone's back button: one step up from a chat, and the app stays put
+ * when it draws the chat list twice before its own history step lands (a
+ * second step back would have left the app).
+ */
+async function backButtonStaysInApp(page) {
+  const url = page.url();
+  await page.click('#chat-list [data-chat="bob"]');
+  await onScreen(page, "chat");
+  await page.goBack();
+  await onScreen(page, "list");
+  assert.equal(page.url(), url);
+  await page.click('#chat-list [data-chat="bob"]');
+  await onScreen(page, "chat");
+  await page.evaluate(() => {
+    document.getElementById("back")?.click();
+    document.getElementById("nav-chats")?.click();
+  });
+  await onScreen(page, "list");
+  // Our own history step lands on its popstate; after it, still here.
+  await page.waitForFunction(() => !history.state?.tetherDeep);
+  await page.waitForTimeout(300);
+  assert.equal(page.url(), url);
+  assert.equal(await screenOf(page), "list");
+}
+
 /** The popup, linked, lists bob's chat with the history the phone holds. */
 async function popupHasHistory(popup) {
   await confirmAccount(popup, "alice");
@@ -181,6 +207,7 @@ test("link by typing the popup's pairing code into the phone", async () => {
   const page = await phone.context.newPage();
   await registerOnPhone(page, "alice", "Alice");
   await historyWithBob(page);
+  await backButtonStaysInApp(page);
 
   await page.click("#link-device");
   await onScreen(page, "link");
