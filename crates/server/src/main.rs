@@ -7,6 +7,12 @@ use std::sync::Arc;
 use tether_server::{Config, Registration, Server, SystemClock, Tls};
 use tokio::net::TcpListener;
 
+/// Every frame allocates (its buffer, its decoded message) on whichever of
+/// tokio's threads polls the connection: mimalloc's per-thread heaps spend
+/// less of the relay's CPU there than glibc's malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Tether relay server: end-to-end encrypted messages, stored and forwarded.
 ///
 /// Settings come from flags, then TETHER_* environment variables, then the
