@@ -53,9 +53,7 @@ pub fn server_arg(args: &[String]) -> Result<String> {
         }
     }
     if !(server.starts_with("http://") || server.starts_with("https://")) {
-        return Err(format!(
-            "--server must be an http:// or https:// URL, not `{server}`"
-        ));
+        return Err(format!("--server must be an http:// or https:// URL, not `{server}`"));
     }
     Ok(server.trim_end_matches('/').to_string())
 }
@@ -82,18 +80,12 @@ pub fn extension(tools: &BuildTools, server: &str) -> Result {
         }
         std::fs::write(
             out.join("background/config.js"),
-            format!(
-                "// Written by `cargo xtask build`.\nexport const DEFAULT_SERVER = {};\n",
-                json!(server)
-            ),
+            format!("// Written by `cargo xtask build`.\nexport const DEFAULT_SERVER = {};\n", json!(server)),
         )
         .map_err(|e| e.to_string())?;
         let manifest = manifest(browser)?;
-        std::fs::write(
-            out.join("manifest.json"),
-            serde_json::to_string_pretty(&manifest).unwrap(),
-        )
-        .map_err(|e| e.to_string())?;
+        std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap())
+            .map_err(|e| e.to_string())?;
     }
     let wasm_file = wasm.join(CORE_WASM);
     let bytes = std::fs::read(&wasm_file).map_err(|e| e.to_string())?;
@@ -172,8 +164,12 @@ fn inline_stylesheets(html: &str, read: impl Fn(&str) -> Result<String>) -> Resu
 /// which the Debian toolchain needs anyway): no file/line strings in panic
 /// messages, and `{:?}` formats nothing (so no Debug formatting code). The
 /// core never logs Debug output (nor keys or message content). Together
-/// about 7 KB gzipped. Tests build without them.
-const SIZE_FLAGS: &[&str] = &["-Zlocation-detail=none", "-Zfmt-debug=none"];
+/// about 7 KB gzipped. Tests build without them. Then the compact
+/// software backends of SHA-2 (a loop over the rounds, not 64 or 80
+/// unrolled) and AES (bitsliced one block at a time): about 5 KB gzipped;
+/// both run a few times per message, bulk media goes through WebCrypto.
+const SIZE_FLAGS: &[&str] =
+    &["-Zlocation-detail=none", "-Zfmt-debug=none", "--cfg", "sha2_backend_soft=\"compact\"", "--cfg", "aes_compact"];
 
 /// The extension's wasm core as shipped, under `wasm/` in `dist/chrome`
 /// and `dist/firefox`.
@@ -321,14 +317,7 @@ pub fn native_release() -> Result {
     let _t = Timer::start("release build of tether-server and tether");
     util::run(
         Command::new("cargo")
-            .args([
-                "build",
-                "--release",
-                "--package",
-                "tether-server",
-                "--package",
-                "tether-cli",
-            ])
+            .args(["build", "--release", "--package", "tether-server", "--package", "tether-cli"])
             .current_dir(root()),
     )
 }
@@ -349,7 +338,8 @@ const APP_ROOT_FILES: &[&str] = &["index.html", "manifest.webmanifest", "sw.js"]
 /// version, with the same exports (the popup's screens import them
 /// unchanged): the Port to the worker becomes the core in the page, and
 /// chrome.i18n the same _locales files read with fetch.
-const APP_OVERRIDES: &[(&str, &str)] = &[("app/popup-port.js", "popup/port.js"), ("app/popup-i18n.js", "popup/i18n.js")];
+const APP_OVERRIDES: &[(&str, &str)] =
+    &[("app/popup-port.js", "popup/port.js"), ("app/popup-i18n.js", "popup/i18n.js")];
 
 /// The phone web app into `dist/app` (tether-server embeds it): `app/`,
 /// the reused extension modules, the `app` flavour of the core, and the
@@ -381,7 +371,11 @@ pub fn app(tools: &BuildTools) -> Result {
         hash.update(f.as_bytes());
         hash.update(&std::fs::read(out.join(f)).map_err(|e| e.to_string())?);
     }
-    let urls: Vec<String> = files.iter().filter(|f| *f != "sw.js").map(|f| if f == "index.html" { "./".to_string() } else { format!("./{f}") }).collect();
+    let urls: Vec<String> = files
+        .iter()
+        .filter(|f| *f != "sw.js")
+        .map(|f| if f == "index.html" { "./".to_string() } else { format!("./{f}") })
+        .collect();
     std::fs::write(
         out.join("app/precache.js"),
         format!(
@@ -452,6 +446,10 @@ mod tests {
             [
                 "-Zlocation-detail=none",
                 "-Zfmt-debug=none",
+                "--cfg",
+                "sha2_backend_soft=\"compact\"",
+                "--cfg",
+                "aes_compact",
                 "--remap-path-prefix=/src/tether=/tether",
                 "--remap-path-prefix=/home/me/.cargo=/cargo",
                 "--remap-path-prefix=/src/tether/target=/target",

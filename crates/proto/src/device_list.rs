@@ -46,11 +46,7 @@ impl AccountKey {
     /// Signs a list.
     pub fn sign(&self, list: &DeviceList) -> SignedDeviceList {
         let body = list.encode_to_vec();
-        let signature = self
-            .0
-            .sign(&[DEVICE_LIST_CONTEXT, &body].concat())
-            .to_bytes()
-            .to_vec();
+        let signature = self.0.sign(&[DEVICE_LIST_CONTEXT, &body].concat()).to_bytes().to_vec();
         SignedDeviceList { body, signature, entry_signatures: vec![] }
     }
 
@@ -73,14 +69,10 @@ impl std::fmt::Debug for AccountKey {
 /// Also checks that it is well formed: device ids and Noise keys unique,
 /// the primary present, keys 32 bytes.
 pub fn verify(account_key: &[u8], signed: &SignedDeviceList) -> Result<DeviceList, Error> {
-    let key: [u8; 32] = account_key
-        .try_into()
-        .map_err(|_| Error::InvalidKey("account"))?;
+    let key: [u8; 32] = account_key.try_into().map_err(|_| Error::InvalidKey("account"))?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| Error::InvalidKey("account"))?;
-    let sig =
-        Signature::from_slice(&signed.signature).map_err(|_| Error::BadSignature("device list"))?;
-    key.verify(&[DEVICE_LIST_CONTEXT, &signed.body].concat(), &sig)
-        .map_err(|_| Error::BadSignature("device list"))?;
+    let sig = Signature::from_slice(&signed.signature).map_err(|_| Error::BadSignature("device list"))?;
+    key.verify(&[DEVICE_LIST_CONTEXT, &signed.body].concat(), &sig).map_err(|_| Error::BadSignature("device list"))?;
     let list = DeviceList::decode(signed.body.as_slice())?;
     check(&list)?;
     Ok(list)
@@ -163,37 +155,38 @@ fn verify_with(signing_key: &[u8], msg: &[u8], sig: &[u8], what: &'static str) -
 /// Verifies an [`AccountKey::sign_bytes`] signature over `context || msg`
 /// with an account's public key. Fails with [`Error::InvalidKey`] if the key
 /// is not a valid Ed25519 public key and [`Error::BadSignature`] otherwise.
-pub fn verify_bytes(
-    account_key: &[u8],
-    context: &[u8],
-    msg: &[u8],
-    sig: &[u8],
-) -> Result<(), Error> {
-    let key: [u8; 32] = account_key
-        .try_into()
-        .map_err(|_| Error::InvalidKey("account"))?;
+pub fn verify_bytes(account_key: &[u8], context: &[u8], msg: &[u8], sig: &[u8]) -> Result<(), Error> {
+    let key: [u8; 32] = account_key.try_into().map_err(|_| Error::InvalidKey("account"))?;
     let key = VerifyingKey::from_bytes(&key).map_err(|_| Error::InvalidKey("account"))?;
     let sig = Signature::from_slice(sig).map_err(|_| Error::BadSignature("message"))?;
-    key.verify_strict(&[context, msg].concat(), &sig)
-        .map_err(|_| Error::BadSignature("message"))
+    key.verify_strict(&[context, msg].concat(), &sig).map_err(|_| Error::BadSignature("message"))
 }
 
 fn check(list: &DeviceList) -> Result<(), Error> {
     if !list.devices.iter().any(|d| d.device_id == PRIMARY_DEVICE) {
         return Err(Error::InvalidDeviceList("no primary device"));
     }
-    let mut ids = std::collections::HashSet::new();
-    let mut keys = std::collections::HashSet::new();
+    // Sorted vectors, not hash sets: a list has a few devices, and the
+    // wasm core links no hash table code for them (about 3 KB gzipped).
+    let mut ids: Vec<u32> = Vec::with_capacity(list.devices.len());
+    let mut keys: Vec<&[u8]> = Vec::with_capacity(list.devices.len());
     for d in &list.devices {
-        if !ids.insert(d.device_id) {
-            return Err(Error::InvalidDeviceList("duplicate device id"));
-        }
-        if d.noise_key.len() != 32 || !keys.insert(d.noise_key.clone()) {
+        if d.noise_key.len() != 32 {
             return Err(Error::InvalidDeviceList("bad or duplicate noise key"));
         }
         if d.identity_key.len() != 32 || d.signing_key.len() != 32 {
             return Err(Error::InvalidDeviceList("bad identity key"));
         }
+        ids.push(d.device_id);
+        keys.push(&d.noise_key);
+    }
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::InvalidDeviceList("duplicate device id"));
+    }
+    keys.sort_unstable();
+    if keys.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::InvalidDeviceList("bad or duplicate noise key"));
     }
     Ok(())
 }
@@ -237,7 +230,10 @@ mod tests {
         // Another account's device, copied with its self-signature: it
         // names bob, not alice.
         let bobs = signed_entry("bob", 1, 2);
-        assert!(matches!(verify_with_entries(&key.public(), &key.sign(&list(vec![entry(0, 1), bobs]))), Err(Error::BadSignature(_))));
+        assert!(matches!(
+            verify_with_entries(&key.public(), &key.sign(&list(vec![entry(0, 1), bobs]))),
+            Err(Error::BadSignature(_))
+        ));
 
         // Moved to another device id: refused.
         let mut moved = entry(1, 2);
@@ -256,6 +252,25 @@ mod tests {
     }
 
     #[test]
+    fn a_list_has_one_primary_and_no_device_id_or_noise_key_twice() {
+        let list = |devices| DeviceList { handle: "alice".into(), version: 1, devices, issued_at_ms: 1 };
+        assert!(check(&list(vec![entry(0, 1), entry(1, 2), entry(2, 3)])).is_ok());
+        let refused = |devices, why: &str| match check(&list(devices)) {
+            Err(Error::InvalidDeviceList(w)) => assert_eq!(w, why),
+            other => panic!("{why}: {other:?}"),
+        };
+        refused(vec![entry(1, 2)], "no primary device");
+        refused(vec![entry(0, 1), entry(2, 2), entry(2, 3)], "duplicate device id");
+        refused(vec![entry(0, 1), entry(1, 2), entry(2, 2)], "bad or duplicate noise key");
+        let mut short = entry(1, 2);
+        short.noise_key.pop();
+        refused(vec![entry(0, 1), short], "bad or duplicate noise key");
+        let mut bad = entry(1, 2);
+        bad.signing_key.clear();
+        refused(vec![entry(0, 1), bad], "bad identity key");
+    }
+
+    #[test]
     fn a_companion_signs_its_entry_after_the_link_and_must_within_the_grace() {
         let key = AccountKey::from_seed(&[7; 32]);
         let at = |issued_at_ms, devices| DeviceList { handle: "alice".into(), version: 1, devices, issued_at_ms };
@@ -269,7 +284,9 @@ mod tests {
         let mut signed = key.sign(&at(late, vec![entry(0, 1), bare.clone()]));
         assert!(matches!(verify_with_entries(&key.public(), &signed), Err(Error::InvalidDeviceList(_))));
         // … and accepted with the one it handed in, outside the body.
-        signed.entry_signatures.push(crate::frames::EntrySignature { device_id: 1, signature: signed_companion.self_signature.clone() });
+        signed
+            .entry_signatures
+            .push(crate::frames::EntrySignature { device_id: 1, signature: signed_companion.self_signature.clone() });
         let list = verify_with_entries(&key.public(), &signed).unwrap();
         assert_eq!(list.devices[1].self_signature, signed_companion.self_signature, "the list returned carries it");
         // A signature handed in for another device does not fit.
@@ -293,12 +310,7 @@ mod tests {
     #[test]
     fn a_signed_list_verifies_and_a_tampered_one_does_not() {
         let key = AccountKey::from_seed(&[7; 32]);
-        let list = DeviceList {
-            handle: "alice".into(),
-            version: 1,
-            devices: vec![entry(0, 1)],
-            issued_at_ms: 5,
-        };
+        let list = DeviceList { handle: "alice".into(), version: 1, devices: vec![entry(0, 1)], issued_at_ms: 5 };
         let signed = key.sign(&list);
         assert_eq!(verify(&key.public(), &signed).unwrap(), list);
 
@@ -310,10 +322,7 @@ mod tests {
             signature: signed.signature.clone(),
             entry_signatures: vec![],
         };
-        assert!(matches!(
-            verify(&key.public(), &tampered),
-            Err(Error::BadSignature(_))
-        ));
+        assert!(matches!(verify(&key.public(), &tampered), Err(Error::BadSignature(_))));
 
         let other = AccountKey::from_seed(&[8; 32]);
         assert!(verify(&other.public(), &signed).is_err());
@@ -328,29 +337,17 @@ mod tests {
         assert!(verify_bytes(&key.public(), b"ctx a\0", b"hellO", &sig).is_err());
         let other = AccountKey::from_seed(&[8; 32]);
         assert!(verify_bytes(&other.public(), b"ctx a\0", b"hello", &sig).is_err());
-        assert!(matches!(
-            verify_bytes(&key.public()[..31], b"ctx a\0", b"hello", &sig),
-            Err(Error::InvalidKey(_))
-        ));
+        assert!(matches!(verify_bytes(&key.public()[..31], b"ctx a\0", b"hello", &sig), Err(Error::InvalidKey(_))));
         assert!(verify_bytes(&key.public(), b"ctx a\0", b"hello", &sig[..63]).is_err());
     }
 
     #[test]
     fn malformed_lists_are_refused() {
         let key = AccountKey::from_seed(&[7; 32]);
-        let no_primary = DeviceList {
-            handle: "a".into(),
-            version: 1,
-            devices: vec![entry(1, 1)],
-            issued_at_ms: 0,
-        };
+        let no_primary = DeviceList { handle: "a".into(), version: 1, devices: vec![entry(1, 1)], issued_at_ms: 0 };
         assert!(verify(&key.public(), &key.sign(&no_primary)).is_err());
-        let dup = DeviceList {
-            handle: "a".into(),
-            version: 1,
-            devices: vec![entry(0, 1), entry(1, 1)],
-            issued_at_ms: 0,
-        };
+        let dup =
+            DeviceList { handle: "a".into(), version: 1, devices: vec![entry(0, 1), entry(1, 1)], issued_at_ms: 0 };
         assert!(verify(&key.public(), &key.sign(&dup)).is_err());
     }
 }
