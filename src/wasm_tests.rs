@@ -359,6 +359,18 @@ fn handles_are_checked_by_the_protocol_rule() {
     assert_eq!(crate::format_fingerprint(&"ab".repeat(32)), "abab-abab-abab-abab-abab-abab-abab-abab");
 }
 
+/// Search lowercases words in the browser with JavaScript's
+/// `toLowerCase` (tether_client's `chats::lowercase`): the same words as
+/// Rust's mapping, which the native engine and the CLI use.
+#[wasm_bindgen_test]
+fn search_words_are_lowercased_as_rust_does() {
+    use tether_client::Engine;
+    for word in ["ÄPFELSAFT", "Straße", "İstanbul", "ΟΔΟΣ", "ПРИВЕТ", "ǅemal", "ÉCOLE42", "plain"] {
+        assert_eq!(Engine::search_word(word), Some(word.to_lowercase()), "{word}");
+    }
+    assert_eq!(Engine::search_word("Grüße an ÖSTERREICH!"), Some("österreich".into()));
+}
+
 /// The protocol crate's crypto runs in the browser: a Noise handshake
 /// between two in-page peers, with keys from crypto.getRandomValues.
 #[wasm_bindgen_test]

@@ -101,12 +101,26 @@ fn expiring_key(m: &ChatMessage) -> String {
     format!("{:016}/{}/{}", m.expires_ms, m.chat, m.id)
 }
 
+/// A word in lower case (Unicode's default mapping). In the browser,
+/// a word that is not ASCII goes through JavaScript's `toLowerCase`, the
+/// same mapping: Rust's case tables would be about 7 KB of the wasm
+/// core, gzipped.
+fn lowercase(word: &str) -> String {
+    if word.is_ascii() {
+        return word.to_ascii_lowercase();
+    }
+    #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+    return js_sys::JsString::from(word).to_lower_case().into();
+    #[cfg(not(all(feature = "wasm", target_arch = "wasm32")))]
+    word.to_lowercase()
+}
+
 /// The words search finds a message by: lowercase runs of letters and
 /// digits, each once, cut to [`WORD_MAX_CHARS`].
 pub(crate) fn words(text: &str) -> Set<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase().chars().take(WORD_MAX_CHARS).collect::<String>())
+        .map(|w| lowercase(w).chars().take(WORD_MAX_CHARS).collect::<String>())
         .take(WORDS_PER_MESSAGE * 4)
         .collect::<Set<_>>()
         .into_iter()
