@@ -369,6 +369,25 @@ fn search_words_are_lowercased_as_rust_does() {
         assert_eq!(Engine::search_word(word), Some(word.to_lowercase()), "{word}");
     }
     assert_eq!(Engine::search_word("Grüße an ÖSTERREICH!"), Some("österreich".into()));
+    // Split as Rust's `char::is_alphanumeric` splits: the longest run of
+    // each text as Rust finds it.
+    let rust = |text: &str| {
+        let runs: std::collections::BTreeSet<String> =
+            text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+        runs.into_iter().max_by_key(|w| w.chars().count())
+    };
+    for text in [
+        "x²³⁴⁵⁶ and a",
+        "١٢٣٤٥٦٧ أرقام",
+        "日本語のテキスト, ASCII",
+        "नमस्ते दुनिया",
+        "emoji 🎉party🎉time🎉",
+        "ΟΔΟΣ ΚΑΙ ΣΟΦΙΑ",
+        "l'été—à Paris",
+        "Ⅻ roman ⅫⅫⅫⅫⅫⅫ",
+    ] {
+        assert_eq!(Engine::search_word(text), rust(text), "{text}");
+    }
 }
 
 /// The protocol crate's crypto runs in the browser: a Noise handshake

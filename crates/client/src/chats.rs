@@ -101,30 +101,49 @@ fn expiring_key(m: &ChatMessage) -> String {
     format!("{:016}/{}/{}", m.expires_ms, m.chat, m.id)
 }
 
-/// A word in lower case (Unicode's default mapping). In the browser,
-/// a word that is not ASCII goes through JavaScript's `toLowerCase`, the
-/// same mapping: Rust's case tables would be about 7 KB of the wasm
-/// core, gzipped.
-fn lowercase(word: &str) -> String {
-    if word.is_ascii() {
-        return word.to_ascii_lowercase();
-    }
-    #[cfg(all(feature = "wasm", target_arch = "wasm32"))]
-    return js_sys::JsString::from(word).to_lower_case().into();
-    #[cfg(not(all(feature = "wasm", target_arch = "wasm32")))]
-    word.to_lowercase()
-}
-
 /// The words search finds a message by: lowercase runs of letters and
 /// digits, each once, cut to [`WORD_MAX_CHARS`].
 pub(crate) fn words(text: &str) -> Set<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| lowercase(w).chars().take(WORD_MAX_CHARS).collect::<String>())
-        .take(WORDS_PER_MESSAGE * 4)
+    runs(text, WORDS_PER_MESSAGE * 4)
+        .into_iter()
+        .map(|w| w.chars().take(WORD_MAX_CHARS).collect::<String>())
         .collect::<Set<_>>()
         .into_iter()
         .take(WORDS_PER_MESSAGE)
+        .collect()
+}
+
+/// The first `limit` runs of letters and digits (Unicode's Alphabetic and
+/// Number: `char::is_alphanumeric`), lowercased by Unicode's default
+/// mapping.
+#[cfg(not(all(feature = "wasm", target_arch = "wasm32")))]
+fn runs(text: &str, limit: usize) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).take(limit).map(str::to_lowercase).collect()
+}
+
+/// In the browser, text that is not ASCII is split and lowercased by
+/// JavaScript (a regular expression of the same two Unicode classes, and
+/// `toLowerCase`, the same mapping): Rust's tables for them would be about
+/// 9 KB of the wasm core, gzipped. The index and the queries of one store
+/// are made by the same code, so they always agree.
+#[cfg(all(feature = "wasm", target_arch = "wasm32"))]
+fn runs(text: &str, limit: usize) -> Vec<String> {
+    use wasm_bindgen::JsCast;
+    if text.is_ascii() {
+        return text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .take(limit)
+            .map(str::to_ascii_lowercase)
+            .collect();
+    }
+    let runs = js_sys::RegExp::new(r"[\p{Alphabetic}\p{N}]+", "gu");
+    let Some(found) = js_sys::JsString::from(text).match_(&runs) else { return Vec::new() };
+    found
+        .unchecked_into::<js_sys::Array>()
+        .iter()
+        .take(limit)
+        .map(|w| w.unchecked_into::<js_sys::JsString>().to_lower_case().into())
         .collect()
 }
 
