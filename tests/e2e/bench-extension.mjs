@@ -11,7 +11,10 @@
 // - popup open → first contentful paint; beside it, in the same rounds and
 //   opened the same way, the floor: a page of one word (no script, no
 //   style) in the same extension, which is the browser's own time to paint
-//   an extension page here.
+//   an extension page here. Both twice: with the worker stopped (the
+//   browser starts the extension's process first), and with it running,
+//   which is how a popup usually finds it in Chrome (the engine's
+//   keepalive keeps a connected worker running).
 // Prints them with the goals (issue 16) and writes target/bench/extension.json.
 
 import { cp, readFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -50,7 +53,7 @@ try {
   await blank.goto("about:blank");
   const badge = async () => (await worker()).evaluate(() => chrome.action.getBadgeText({}));
 
-  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [], floorPaint = [];
+  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [], floorPaint = [], warmPaint = [], warmFloorPaint = [];
   /** @param {import("playwright-core").Page} page */
   const fcp = async (page) => {
     await page.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 20000 });
@@ -73,6 +76,18 @@ try {
     toDrained.push(boot.shown[want]);
     firstPaint.push(await fcp(popup));
     await popup.close();
+    // Chrome's steady state: the engine's 20 s keepalive keeps a connected
+    // worker, and so the extension's process, running; most opens find it
+    // so. The popup and the floor, opened then.
+    await (await worker()).evaluate(() => globalThis.tether.boot());
+    const warm = await openPopup(ext);
+    warmPaint.push(await fcp(warm));
+    await warm.close();
+    const warmFloor = await ext.context.newPage();
+    await warmFloor.setViewportSize({ width: 380, height: 480 });
+    await warmFloor.goto(`chrome-extension://${ext.id}/floor.html`);
+    warmFloorPaint.push(await fcp(warmFloor));
+    await warmFloor.close();
     // The floor, opened the same way: worker stopped, a new tab.
     await stopWorkers(ext, blank);
     const floor = await ext.context.newPage();
@@ -91,6 +106,8 @@ try {
     wake_to_drained_ms: stats(toDrained),
     popup_first_paint_ms: stats(firstPaint),
     floor_page_first_paint_ms: stats(floorPaint),
+    popup_first_paint_worker_running_ms: stats(warmPaint),
+    floor_page_first_paint_worker_running_ms: stats(warmFloorPaint),
     goals: { wasm_gzip_bytes_max: 250_000, wake_to_badge_ms_max: 150, wake_to_drained_ms_max: 300, popup_first_paint_ms_max: 50 },
   };
   await mkdir(path.resolve("target/bench"), { recursive: true });
@@ -103,9 +120,14 @@ try {
   row("worker wake -> badge from stored state", `${result.wake_to_badge_ms.p50} ms (max ${result.wake_to_badge_ms.max})`, "<= 150 ms", result.wake_to_badge_ms.p50 <= g.wake_to_badge_ms_max);
   console.log(`${"worker wake -> connected".padEnd(47)} ${result.wake_to_connected_ms.p50} ms (max ${result.wake_to_connected_ms.max})`);
   row("worker wake -> 3 queued messages on the badge", `${result.wake_to_drained_ms.p50} ms (max ${result.wake_to_drained_ms.max})`, "<= 300 ms", result.wake_to_drained_ms.p50 <= g.wake_to_drained_ms_max);
-  row("popup open -> first contentful paint", `${result.popup_first_paint_ms.p50} ms (max ${result.popup_first_paint_ms.max})`, "<= 50 ms", result.popup_first_paint_ms.p50 <= g.popup_first_paint_ms_max);
-  const ratio = (result.popup_first_paint_ms.p50 / result.floor_page_first_paint_ms.p50).toFixed(2);
-  console.log(`${"  floor: a one-word extension page, same way".padEnd(47)} ${result.floor_page_first_paint_ms.p50} ms (max ${result.floor_page_first_paint_ms.max}); popup ${ratio}x`);
+  /** @param {string} what @param {{ p50: number, max: number }} popup @param {{ p50: number, max: number }} floor */
+  const paint = (what, popup, floor) => {
+    row(what, `${popup.p50} ms (max ${popup.max})`, "<= 50 ms", popup.p50 <= g.popup_first_paint_ms_max);
+    const ratio = (popup.p50 / floor.p50).toFixed(2);
+    console.log(`${"  floor: a one-word extension page, same way".padEnd(47)} ${floor.p50} ms (max ${floor.max}); popup ${ratio}x`);
+  };
+  paint("popup open -> first contentful paint", result.popup_first_paint_ms, result.floor_page_first_paint_ms);
+  paint("  the same, worker running (Chrome's usual)", result.popup_first_paint_worker_running_ms, result.floor_page_first_paint_worker_running_ms);
   console.log("\nxtask: all numbers in target/bench/extension.json");
 } finally {
   await ext?.close();
