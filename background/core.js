@@ -24,7 +24,10 @@ export const bootTimes = {};
 let core;
 
 async function boot() {
-  await init();
+  // The wasm's address from this module's: the build bundles the worker
+  // into background/worker.js, where the glue's default (beside itself)
+  // would be wrong.
+  await init({ module_or_path: new URL("../wasm/tether_core_bg.wasm", import.meta.url) });
   const entries = await chrome.storage.local.get(null);
   const p = platform();
   core = Core.open(createHost(() => core), p.id, p.name, DEFAULT_SERVER, entries);

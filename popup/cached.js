@@ -1,9 +1,8 @@
 // @ts-check
-// The snapshot the worker cached in storage.session, asked for as soon as
-// the page is parsed: popup.html loads this module `async`, and as it
-// imports nothing it runs as soon as it has arrived, while main.js still
-// waits for its ~30 modules. main.js imports this same instance and paints
-// from it, without a read of its own after them.
+// The snapshot the worker cached in storage.session, asked for first:
+// main.js imports this module before any other, and it imports nothing, so
+// in the built popup (one script, `cargo xtask build` bundles it) the read
+// starts before the rest of the code runs. main.js paints from it.
 
 /** @typedef {import("../common/messages.js").Snapshot} Snapshot */
 

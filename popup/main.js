@@ -177,7 +177,7 @@ onRedraw(render);
 localise();
 wire();
 
-// Paint at once from the cached snapshot (read since the page was parsed), then follow the worker.
+// Paint at once from the cached snapshot (asked for before the rest ran), then follow the worker.
 cachedSnapshot.then((snap) => {
   if (!data.snap) onSnapshot(snap);
 });

@@ -53,11 +53,16 @@ try {
   await blank.goto("about:blank");
   const badge = async () => (await worker()).evaluate(() => chrome.action.getBadgeText({}));
 
-  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [], floorPaint = [], warmPaint = [], warmFloorPaint = [];
+  const toBadge = [], toConnected = [], toDrained = [], firstPaint = [], floorPaint = [], warmPaint = [], warmFloorPaint = [], listPaint = [], warmListPaint = [];
   /** @param {import("playwright-core").Page} page */
   const fcp = async (page) => {
     await page.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 20000 });
     return page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0].startTime);
+  };
+  /** The chat list's first paint (popup/main.js marks it). @param {import("playwright-core").Page} page */
+  const list = async (page) => {
+    await page.waitForFunction(() => performance.getEntriesByName("tether:list").length > 0, null, { timeout: 20000 });
+    return page.evaluate(() => performance.getEntriesByName("tether:list")[0].startTime);
   };
   for (let round = 0; round < ROUNDS; round++) {
     const before = Number((await badge()) || 0);
@@ -75,6 +80,7 @@ try {
     toConnected.push(boot.connected);
     toDrained.push(boot.shown[want]);
     firstPaint.push(await fcp(popup));
+    listPaint.push(await list(popup));
     await popup.close();
     // Chrome's steady state: the engine's 20 s keepalive keeps a connected
     // worker, and so the extension's process, running; most opens find it
@@ -82,6 +88,7 @@ try {
     await (await worker()).evaluate(() => globalThis.tether.boot());
     const warm = await openPopup(ext);
     warmPaint.push(await fcp(warm));
+    warmListPaint.push(await list(warm));
     await warm.close();
     const warmFloor = await ext.context.newPage();
     await warmFloor.setViewportSize({ width: 380, height: 480 });
@@ -108,6 +115,8 @@ try {
     floor_page_first_paint_ms: stats(floorPaint),
     popup_first_paint_worker_running_ms: stats(warmPaint),
     floor_page_first_paint_worker_running_ms: stats(warmFloorPaint),
+    popup_chat_list_ms: stats(listPaint),
+    popup_chat_list_worker_running_ms: stats(warmListPaint),
     goals: { wasm_gzip_bytes_max: 250_000, wake_to_badge_ms_max: 150, wake_to_drained_ms_max: 300, popup_first_paint_ms_max: 50 },
   };
   await mkdir(path.resolve("target/bench"), { recursive: true });
@@ -128,6 +137,9 @@ try {
   };
   paint("popup open -> first contentful paint", result.popup_first_paint_ms, result.floor_page_first_paint_ms);
   paint("  the same, worker running (Chrome's usual)", result.popup_first_paint_worker_running_ms, result.floor_page_first_paint_worker_running_ms);
+  const shown = (/** @type {string} */ what, /** @type {{ p50: number, max: number }} */ v) => console.log(`${what.padEnd(47)} ${v.p50} ms (max ${v.max})`);
+  shown("popup open -> the chat list rendered", result.popup_chat_list_ms);
+  shown("  the same, worker running", result.popup_chat_list_worker_running_ms);
   console.log("\nxtask: all numbers in target/bench/extension.json");
 } finally {
   await ext?.close();

@@ -142,7 +142,7 @@ fn source_archive(tools: &Tools) -> Result<PathBuf> {
 }
 
 /// What `BUILD.md` must name exactly, as this build used it: the Rust
-/// compiler (`rustc --version`), the wasm-bindgen CLI and binaryen.
+/// compiler (`rustc --version`), the wasm-bindgen CLI, binaryen and esbuild.
 fn toolchain_facts(tools: &Tools) -> Result<Vec<String>> {
     let rustc = tools.wasm.env.iter().find(|(k, _)| k == "RUSTC").map_or("rustc", |(_, v)| v.as_str());
     let rustc_version = util::output(Command::new(rustc).arg("--version").current_dir(root()))
@@ -152,10 +152,12 @@ fn toolchain_facts(tools: &Tools) -> Result<Vec<String>> {
     )
     .map_err(|e| format!("package.json: {e}"))?;
     let binaryen = package["devDependencies"]["binaryen"].as_str().ok_or("package.json has no binaryen")?;
+    let esbuild = package["devDependencies"]["esbuild"].as_str().ok_or("package.json has no esbuild")?;
     Ok(vec![
         rustc_version.trim().to_string(),
         format!("wasm-bindgen-cli {}", setup::wasm_bindgen_version()),
         format!("binaryen {binaryen}"),
+        format!("esbuild {esbuild}"),
     ])
 }
 

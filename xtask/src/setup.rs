@@ -105,6 +105,9 @@ pub struct BuildTools {
     /// binaryen's wasm-opt from npm, run by node (Debian's binaryen breaks
     /// wasm-bindgen's externref table).
     pub wasm_opt: PathBuf,
+    /// esbuild from npm: bundles each of the extension's scripts into one
+    /// file (`build::BUNDLED`).
+    pub esbuild: PathBuf,
 }
 
 /// Everything: the build's tools and the tests' browsers.
@@ -133,11 +136,18 @@ pub fn build_tools() -> Result<BuildTools> {
     if !wasm_opt.is_file() {
         return Err(format!("{} is missing after npm ci", wasm_opt.display()));
     }
+    // Run as a program: npm leaves either esbuild's Node launcher (with
+    // its `#!`) or, once its install script has run, the native binary.
+    let esbuild = root().join("node_modules/esbuild/bin/esbuild");
+    if !esbuild.is_file() {
+        return Err(format!("{} is missing after npm ci", esbuild.display()));
+    }
     Ok(BuildTools {
         wasm,
         wasm_bindgen,
         wasm_bindgen_test_runner,
         wasm_opt,
+        esbuild,
     })
 }
 
