@@ -67,26 +67,7 @@ pub fn extension(tools: &BuildTools, server: &str) -> Result {
     let _t = Timer::start("extension build");
     let wasm = wasm_core(tools, Flavour::Extension, &Tree::here())?;
     for browser in ["chrome", "firefox"] {
-        let out = dist().join(browser);
-        if out.exists() {
-            std::fs::remove_dir_all(&out).map_err(|e| format!("clean {}: {e}", out.display()))?;
-        }
-        for dir in EXTENSION_DIRS {
-            copy_dir(&root().join(dir), &out.join(dir))?;
-        }
-        copy_dir(&wasm, &out.join("wasm"))?;
-        for page in INLINED_STYLESHEETS {
-            inline_page_stylesheets(&out.join(page))?;
-        }
-        std::fs::write(
-            out.join("background/config.js"),
-            format!("// Written by `cargo xtask build`.\nexport const DEFAULT_SERVER = {};\n", json!(server)),
-        )
-        .map_err(|e| e.to_string())?;
-        bundle_scripts(&tools.esbuild, &out)?;
-        let manifest = manifest(browser)?;
-        std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap())
-            .map_err(|e| e.to_string())?;
+        lay_out(tools, &wasm, &root(), &dist().join(browser), browser, server)?;
     }
     let wasm_file = wasm.join(CORE_WASM);
     let bytes = std::fs::read(&wasm_file).map_err(|e| e.to_string())?;
@@ -96,6 +77,31 @@ pub fn extension(tools: &BuildTools, server: &str) -> Result {
         gzipped_len(&bytes) / 1024
     );
     Ok(())
+}
+
+/// One browser's extension in `out` (emptied first): the files of `source`
+/// (a checkout), the wasm core from `wasm`, the popup's stylesheets
+/// inlined, the default server written, the scripts bundled, the manifest.
+pub fn lay_out(tools: &BuildTools, wasm: &Path, source: &Path, out: &Path, browser: &str, server: &str) -> Result {
+    if out.exists() {
+        std::fs::remove_dir_all(out).map_err(|e| format!("clean {}: {e}", out.display()))?;
+    }
+    for dir in EXTENSION_DIRS {
+        copy_dir(&source.join(dir), &out.join(dir))?;
+    }
+    copy_dir(wasm, &out.join("wasm"))?;
+    for page in INLINED_STYLESHEETS {
+        inline_page_stylesheets(&out.join(page))?;
+    }
+    std::fs::write(
+        out.join("background/config.js"),
+        format!("// Written by `cargo xtask build`.\nexport const DEFAULT_SERVER = {};\n", json!(server)),
+    )
+    .map_err(|e| e.to_string())?;
+    bundle_scripts(&tools.esbuild, out)?;
+    let manifest = manifest(source, browser)?;
+    std::fs::write(out.join("manifest.json"), serde_json::to_string_pretty(&manifest).unwrap())
+        .map_err(|e| e.to_string())
 }
 
 /// The extension's pages whose stylesheets the build writes into the page
@@ -350,9 +356,10 @@ fn wasm_core(tools: &BuildTools, flavour: Flavour, tree: &Tree) -> Result<PathBu
     Ok(bindgen_out)
 }
 
-/// The manifest for one browser, derived from the root `manifest.json`.
-pub fn manifest(browser: &str) -> Result<Value> {
-    let text = std::fs::read_to_string(root().join("manifest.json")).map_err(|e| e.to_string())?;
+/// The manifest for one browser, derived from the `manifest.json` of
+/// `source` (a checkout).
+pub fn manifest(source: &Path, browser: &str) -> Result<Value> {
+    let text = std::fs::read_to_string(source.join("manifest.json")).map_err(|e| e.to_string())?;
     let mut m: Value = serde_json::from_str(&text).map_err(|e| format!("manifest.json: {e}"))?;
     if browser == "firefox" {
         // Firefox's MV3 runs the background as an event page, not a service worker.

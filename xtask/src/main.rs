@@ -70,7 +70,7 @@ usage: cargo xtask <command>
                    Chromium, and the end-to-end tests of the built extension
   package          store-ready dist/tether-chrome.zip and dist/tether-firefox.zip, the source
                    archive addons.mozilla.org asks for (dist/tether-firefox-source.zip, with
-                   BUILD.md; the wasm core built again from it must be the same, byte for
+                   BUILD.md; the add-on built again from it must be the same, byte for
                    byte) and the Chrome Web Store listing in dist/store/ (icon, descriptions,
                    1280x800 screenshots of the real popup)
   fuzz [TARGET]    run the fuzz targets of fuzz/ (libFuzzer via cargo-fuzz), every target

@@ -5,9 +5,9 @@
 //! - `tether-firefox-source.zip`: for addons.mozilla.org, which asks for the
 //!   source of built code (the wasm core) and how to build it: the
 //!   repository's tracked files, with `docs/build-firefox.md` as `BUILD.md`
-//!   at the root. Then the core is built a second time, from that archive
+//!   at the root. Then the add-on is built a second time, from that archive
 //!   unpacked in a temporary directory into a fresh target directory, and
-//!   must come out byte for byte as in `dist/firefox`, or the step fails.
+//!   must come out byte for byte as `dist/firefox`, or the step fails.
 //! - `store/`: the Chrome Web Store listing: the 128 px icon, the short
 //!   description (the manifest's, at most 132 characters), the long one
 //!   (`store/long-description.txt`) and 1280 × 800 screenshots of the real
@@ -174,11 +174,12 @@ fn check_build_doc(doc: &str, facts: &[String]) -> Result {
     }
 }
 
-/// Builds the wasm core again, from clean: `archive` unpacked in a
-/// temporary directory, a fresh target directory there (so the sources,
-/// the target directory and their paths all differ from the first build),
-/// and compares what it makes (the wasm and its JavaScript glue) with
-/// `dist/firefox/wasm`, byte for byte.
+/// Builds the add-on again, from clean: `archive` unpacked in a temporary
+/// directory, a fresh target directory there (so the sources, the target
+/// directory and their paths all differ from the first build), the core
+/// built and the Firefox add-on laid out from them (scripts bundled), and
+/// compares it with `dist/firefox`: the same files, byte for byte (as
+/// BUILD.md has reviewers check).
 fn check_reproducible(tools: &Tools, archive: &Path) -> Result {
     let _t = Timer::start("second, clean build of the wasm core from the source archive");
     let scratch = std::env::temp_dir().join(format!("tether-package-{}", std::process::id()));
@@ -188,17 +189,30 @@ fn check_reproducible(tools: &Tools, archive: &Path) -> Result {
     zip::ZipArchive::new(file)
         .and_then(|mut zip| zip.extract(&tree.source))
         .map_err(|e| format!("unpack {}: {e}", archive.display()))?;
-    let again = build::extension_core(tools, &tree)?;
-    let shipped = build::dist().join("firefox/wasm");
+    let core = build::extension_core(tools, &tree)?;
+    let again = scratch.join("firefox");
+    build::lay_out(tools, &core, &tree.source, &again, "firefox", build::DEFAULT_SERVER)?;
+    let shipped = build::dist().join("firefox");
     let read = |p: &Path| std::fs::read(p).map_err(|e| format!("read {}: {e}", p.display()));
-    let mut names = Vec::new();
+    let (mut names, mut shipped_names) = (Vec::new(), Vec::new());
     collect(&again, &again, &mut names)?;
+    collect(&shipped, &shipped, &mut shipped_names)?;
     names.sort();
+    shipped_names.sort();
+    if names != shipped_names {
+        return Err(format!(
+            "the add-on built again from the source archive ({}) has other files than {}: {:?} against {:?}",
+            again.display(),
+            shipped.display(),
+            names,
+            shipped_names
+        ));
+    }
     for name in &names {
         let (a, b) = (read(&shipped.join(name))?, read(&again.join(name))?);
         if a != b {
             return Err(format!(
-                "the wasm core is not reproducible: {} ({} bytes, sha256 {}) differs from the same file built again \
+                "the add-on is not reproducible: {} ({} bytes, sha256 {}) differs from the same file built again \
                  from the source archive, {} ({} bytes, sha256 {}); kept for comparison in {}",
                 shipped.join(name).display(),
                 a.len(),
@@ -210,12 +224,12 @@ fn check_reproducible(tools: &Tools, archive: &Path) -> Result {
             ));
         }
     }
-    let wasm = read(&shipped.join(build::CORE_WASM))?;
+    let wasm = read(&shipped.join("wasm").join(build::CORE_WASM))?;
     eprintln!(
-        "xtask: reproducible: built again from the source archive (in {}), {} are the same byte for byte; {}: {} \
-         bytes, sha256 {}",
+        "xtask: reproducible: built again from the source archive (in {}), its {} files are those of dist/firefox \
+         byte for byte; {}: {} bytes, sha256 {}",
         scratch.display(),
-        names.join(", "),
+        names.len(),
         build::CORE_WASM,
         wasm.len(),
         sha256(&wasm)
