@@ -132,10 +132,11 @@ fn inline_page_stylesheets(page: &Path) -> Result {
 /// (esbuild: an ES module, scope-hoisted, not minified, each module's code
 /// as written under a comment with its path), then removes every other
 /// script, all of which are inside these. A page's modules are requests to
-/// the browser process one after another as each import is found: the
-/// popup's ~30 held its scripts until 170 ms after it opened (the worker
-/// running; 260 ms stopped), one file 70 ms (180 ms), on a busy 2-core
-/// machine; the worker starts from one file too.
+/// the browser process one after another as each import is found: with
+/// the popup's ~30, its chat list was rendered 228 ms after it opened (the
+/// worker running; 276 ms stopped), from one file 94 ms (171 ms), its first
+/// paint unchanged (p50 of 11, side by side, on this 2-core machine); the
+/// worker starts from one file too.
 pub const BUNDLED: &[&str] =
     &["background/worker.js", "popup/main.js", "popup/grant.js", "popup/record.js", "options/options.js"];
 
