@@ -113,7 +113,10 @@ function holdLock() {
 /** Boots once; every caller awaits the same core. @returns {Promise<Core>} */
 async function boot() {
   if (!(await holdLock())) throw new Error("Tether is open in another tab or window. Close it, then reload this page.");
-  await init();
+  // The wasm's address from this module's: the build bundles the app's
+  // script into app/main.js, where the glue's default (beside itself)
+  // would be wrong.
+  await init({ module_or_path: new URL("../wasm/tether_app_bg.wasm", import.meta.url) });
   const db = await openDb();
   const entries = await loadAll(db);
   // Ask the browser not to evict this origin's storage: the account key lives here.

@@ -63,8 +63,6 @@ async function phoneShot(page, name) {
 
 async function dump(page) {
   console.log("DBG", await lastMessage(page).evaluate((el) => el.outerHTML.slice(0, 600)));
-  console.log("DBG", await page.evaluate(async () => { const m = await import("/common/files.js"); return JSON.stringify({ f: await m.keys("files"), o: await m.keys("outgoing") }); }));
-  console.log("DBG", await page.evaluate(async () => { const t = await import("/common/transfer.js"); const e = await import("/app/engine.js"); const core = await e.ready; return JSON.stringify({ p: [...t.progress.values()], u: core.uploads(), err: core.snapshot().error, conn: core.snapshot().connection }); }));
   console.log("DBG", server.log.filter((l) => !/registered|listening|server key|policy/.test(l)).join("\n"));
 }
 

@@ -106,7 +106,7 @@ pub struct BuildTools {
     /// wasm-bindgen's externref table).
     pub wasm_opt: PathBuf,
     /// esbuild from npm: bundles each of the extension's scripts into one
-    /// file (`build::BUNDLED`).
+    /// file (`build::Scripts`).
     pub esbuild: PathBuf,
 }
 
