@@ -178,26 +178,25 @@ fn bundle_scripts(esbuild: &Path, out: &Path, scripts: &Scripts) -> Result {
         )?;
         std::fs::rename(out.join(&bundle), out.join(entry)).map_err(|e| format!("{entry}: {e}"))?;
     }
-    let mut left = Vec::new();
-    remove_unbundled(out, out, scripts, &mut left)?;
+    let left = remove_unbundled(out, scripts)?;
     if let Some((page, src)) = left.first() {
         return Err(format!("{page} loads {src}, which is not one of the bundled scripts (build::Scripts)"));
     }
     Ok(())
 }
 
-/// Removes every `.js` under `dir` but `scripts`' entries and kept ones;
-/// collects, from each page (`.html`) `scripts` checks, the scripts it
-/// loads that are not among those.
-fn remove_unbundled(root: &Path, dir: &Path, scripts: &Scripts, left: &mut Vec<(String, String)>) -> Result {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("read {}: {e}", dir.display()))?;
-    for entry in entries {
-        let path = entry.map_err(|e| e.to_string())?.path();
-        let rel = path.strip_prefix(root).map_err(|e| e.to_string())?.to_string_lossy().replace('\\', "/");
-        let listed = |rel: &str| scripts.entries.contains(&rel) || scripts.kept.contains(&rel);
-        if path.is_dir() {
-            remove_unbundled(root, &path, scripts, left)?;
-        } else if rel.ends_with(".js") && !listed(&rel) {
+/// Removes every `.js` under `out` but `scripts`' entries and kept ones;
+/// returns, from each page (`.html`) `scripts` checks, the scripts it
+/// loads that are not among those, as (page, `src`).
+fn remove_unbundled(out: &Path, scripts: &Scripts) -> Result<Vec<(String, String)>> {
+    let listed = |rel: &str| scripts.entries.contains(&rel) || scripts.kept.contains(&rel);
+    let mut files = Vec::new();
+    list_files(out, out, &mut files)?;
+    files.sort();
+    let mut left = Vec::new();
+    for rel in files {
+        let path = out.join(&rel);
+        if rel.ends_with(".js") && !listed(&rel) {
             std::fs::remove_file(&path).map_err(|e| format!("remove {}: {e}", path.display()))?;
         } else if rel.ends_with(".html") && scripts.pages.is_none_or(|pages| pages.contains(&rel.as_str())) {
             let html = std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
@@ -210,7 +209,7 @@ fn remove_unbundled(root: &Path, dir: &Path, scripts: &Scripts, left: &mut Vec<(
             }
         }
     }
-    Ok(())
+    Ok(left)
 }
 
 /// The `src` of each `<script … src="…">` of a page.
@@ -514,6 +513,12 @@ fn list_files(base: &std::path::Path, dir: &std::path::Path, out: &mut Vec<Strin
 mod tests {
     use super::*;
 
+    fn write_at(dir: &Path, rel: &str, text: &str) {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
     #[test]
     fn a_page_s_scripts_are_read_from_its_script_tags() {
         let html = "<head>\n  <script type=\"module\" async src=\"cached.js\"></script>\n<script src=\"../common/x.js\" defer></script>\n<script>inline()</script>\n<p data-src=\"no.js\">";
@@ -523,18 +528,13 @@ mod tests {
     #[test]
     fn only_the_bundled_scripts_are_left_and_a_page_loading_another_is_named() {
         let dir = tempfile::tempdir().unwrap();
-        let at = |rel: &str, text: &str| {
-            let path = dir.path().join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
+        let at = |rel: &str, text: &str| write_at(dir.path(), rel, text);
         at("popup/main.js", "bundle");
         at("popup/dom.js", "module");
         at("common/messages.js", "module");
         at("popup/popup.html", "<script type=\"module\" src=\"main.js\"></script>");
         at("options/options.html", "<script type=\"module\" src=\"options.js\"></script>");
-        let mut left = Vec::new();
-        remove_unbundled(dir.path(), dir.path(), &EXTENSION_SCRIPTS, &mut left).unwrap();
+        let left = remove_unbundled(dir.path(), &EXTENSION_SCRIPTS).unwrap();
         assert!(dir.path().join("popup/main.js").is_file());
         assert!(!dir.path().join("popup/dom.js").exists() && !dir.path().join("common/messages.js").exists());
         assert!(left.is_empty(), "{left:?}");
@@ -543,32 +543,27 @@ mod tests {
             "popup/popup.html",
             "<script type=\"module\" async src=\"cached.js\"></script><script type=\"module\" src=\"main.js\"></script>",
         );
-        remove_unbundled(dir.path(), dir.path(), &EXTENSION_SCRIPTS, &mut left).unwrap();
+        let left = remove_unbundled(dir.path(), &EXTENSION_SCRIPTS).unwrap();
         assert_eq!(left, [("popup/popup.html".to_string(), "cached.js".to_string())]);
     }
 
     #[test]
     fn the_web_app_keeps_its_service_worker_and_checks_its_own_page_only() {
         let dir = tempfile::tempdir().unwrap();
-        let at = |rel: &str, text: &str| {
-            let path = dir.path().join(rel);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
+        let at = |rel: &str, text: &str| write_at(dir.path(), rel, text);
         at("app/main.js", "bundle");
         at("app/engine.js", "module");
         at("sw.js", "importScripts('app/precache.js')");
         at("index.html", "<script type=\"module\" src=\"app/main.js\"></script>");
         // Markup the app reads, not a page of it.
         at("popup/popup.html", "<script type=\"module\" src=\"main.js\"></script>");
-        let mut left = Vec::new();
-        remove_unbundled(dir.path(), dir.path(), &APP_SCRIPTS, &mut left).unwrap();
+        let left = remove_unbundled(dir.path(), &APP_SCRIPTS).unwrap();
         assert!(left.is_empty(), "{left:?}");
         assert!(dir.path().join("sw.js").is_file() && dir.path().join("app/main.js").is_file());
         assert!(!dir.path().join("app/engine.js").exists());
 
         at("index.html", "<script src=\"app/engine.js\"></script>");
-        remove_unbundled(dir.path(), dir.path(), &APP_SCRIPTS, &mut left).unwrap();
+        let left = remove_unbundled(dir.path(), &APP_SCRIPTS).unwrap();
         assert_eq!(left, [("index.html".to_string(), "app/engine.js".to_string())]);
     }
 
