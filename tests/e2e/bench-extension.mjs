@@ -59,7 +59,7 @@ try {
     await page.waitForFunction(() => performance.getEntriesByName("first-contentful-paint").length > 0, null, { timeout: 20000 });
     return page.evaluate(() => performance.getEntriesByName("first-contentful-paint")[0].startTime);
   };
-  /** The chat list's first paint (popup/main.js marks it). @param {import("playwright-core").Page} page */
+  /** When the chat list was first rendered (popup/main.js marks it). @param {import("playwright-core").Page} page */
   const list = async (page) => {
     await page.waitForFunction(() => performance.getEntriesByName("tether:list").length > 0, null, { timeout: 20000 });
     return page.evaluate(() => performance.getEntriesByName("tether:list")[0].startTime);

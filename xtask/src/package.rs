@@ -181,7 +181,7 @@ fn check_build_doc(doc: &str, facts: &[String]) -> Result {
 /// compares it with `dist/firefox`: the same files, byte for byte (as
 /// BUILD.md has reviewers check).
 fn check_reproducible(tools: &Tools, archive: &Path) -> Result {
-    let _t = Timer::start("second, clean build of the wasm core from the source archive");
+    let _t = Timer::start("second, clean build of the add-on from the source archive");
     let scratch = std::env::temp_dir().join(format!("tether-package-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
     let tree = Tree { source: scratch.join("source"), target: scratch.join("target") };
