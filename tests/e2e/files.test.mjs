@@ -20,22 +20,23 @@ import { aliceAndBob, startServer, until } from "./lib/tether.mjs";
 const MB = 1024 * 1024;
 const MARKER = "TETHER-PLAINTEXT-MARKER-7f3a";
 
-let server, alice, bob, ext, scratch;
+let server, alice, bob, ext, scratch, relay;
 
 afterEach(async (t) => {
   if (process.env.TETHER_E2E_DEBUG && ext) console.log(ext.logs.map((l) => `${l.type}: ${l.text}`).join("\n"), server?.log.slice(-30).join("\n"));
   await ext?.close();
+  relay?.close();
   await server?.stop();
   await alice?.cleanup();
   await bob?.cleanup();
   if (scratch) await rm(scratch, { recursive: true, force: true });
-  ext = server = alice = bob = scratch = undefined;
+  ext = server = alice = bob = scratch = relay = undefined;
 });
 
 /** A server, alice (primary) and bob, and the extension linked to alice with bob's chat open. */
-async function setUp(serverArgs = []) {
+async function setUp(serverArgs = [], options = {}) {
   let page;
-  ({ server, alice, bob, ext, scratch, page } = await extensionInBobsChat("files", serverArgs));
+  ({ server, alice, bob, ext, scratch, page, relay } = await extensionInBobsChat("files", serverArgs, options));
   return page;
 }
 
@@ -92,7 +93,10 @@ test("a 64 MB file from the CLI arrives in the extension and saves with the same
 });
 
 test("a 64 MB file from the extension survives a worker stop and a server restart; the CLI saves it intact", { timeout: 300000 }, async () => {
-  const page = await setUp();
+  // Through an uplink of 4 MB/s (about 16 s for the file): on loopback the
+  // upload went on so fast after the wake that it was done (no progress
+  // bar left) before the test looked for 30%, once in 9 runs here.
+  const page = await setUp([], { uplink: 4 * MB });
   const file = await randomFile("report.bin", 64 * MB);
   const want = await sha256(file);
   await page.setInputFiles("#file-input", file);
@@ -121,8 +125,6 @@ test("a 64 MB file from the extension survives a worker stop and a server restar
   const restartAt = await at();
   await server.restart();
   console.log(`# worker stopped at ${stopAt}%, server restarted at ${restartAt}% of the upload`);
-  // Seen once (1 CI run of 9 in a day): no progress at or past 30% within a minute of the wake. What the bubble showed then:
-  if (restartAt === null) console.log(`# the bubble then: ${(await lastMessage(page).evaluate((el) => el.outerHTML).catch(() => "none")).slice(0, 1200)}`);
   assert.ok(stopAt !== null && restartAt !== null, "both interruptions happened mid-upload");
   // 3. It completes: sent, and the CLI has it.
   await until(async () => (await lastMessage(page).getAttribute("data-status")) !== "pending" || null, "the file sent", 180000);

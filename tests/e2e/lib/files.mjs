@@ -7,7 +7,7 @@ import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { launch, linkByQr } from "./extension.mjs";
-import { aliceAndBob, startServer, until } from "./tether.mjs";
+import { aliceAndBob, slowUplink, startServer, until } from "./tether.mjs";
 
 /**
  * A file over 64 MB is refused in the draft before any upload; one over
@@ -50,17 +50,20 @@ export async function lastFile(user, from, pattern = /./) {
 /**
  * A server (with `serverArgs`), alice and bob on the CLI, and the extension
  * linked to alice with bob's chat open; `tag` names the scratch directory
- * and the QR screenshot. The caller stops and removes what it returns.
+ * and the QR screenshot. With `uplink` (bytes per second) the extension
+ * reaches the server through a slow uplink (`relay`). The caller stops and
+ * removes what it returns.
  */
-export async function extensionInBobsChat(tag, serverArgs = []) {
+export async function extensionInBobsChat(tag, serverArgs = [], { uplink = 0 } = {}) {
   const server = await startServer({ args: serverArgs });
   const { alice, bob } = await aliceAndBob(server);
   await alice.run(["send", "bob", "hello bob"]);
   const ext = await launch();
   const scratch = await mkdtemp(path.join(tmpdir(), `tether-${tag}-`));
-  const page = await linkByQr(ext, server, alice, "alice", `${tag}-link-qr`);
+  const relay = uplink ? await slowUplink(server, uplink) : undefined;
+  const page = await linkByQr(ext, relay ? { ...server, url: relay.url } : server, alice, "alice", `${tag}-link-qr`);
   await page.waitForSelector('#chat-list [data-chat="bob"]', { timeout: 15000 });
   await page.click('#chat-list [data-chat="bob"]');
   await page.waitForSelector("#composer", { state: "visible" });
-  return { server, alice, bob, ext, scratch, page };
+  return { server, alice, bob, ext, scratch, page, relay };
 }

@@ -2,6 +2,7 @@
 // 127.0.0.1:0 and the real `tether` CLI in its own home directories.
 
 import { spawn, execFile } from "node:child_process";
+import net from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -36,9 +37,50 @@ export async function startServer({ args = [] } = {}) {
   };
 }
 
+/**
+ * A slow uplink in front of `server`: a TCP relay on 127.0.0.1 that passes
+ * what a client sends at most `bytesPerSecond` (answers at full speed), as
+ * a phone's or a café's upload would. The client then uses `url`; the
+ * server behind it may restart (the relay connects anew per connection).
+ * @param {{ url: string }} server
+ * @param {number} bytesPerSecond
+ */
+export async function slowUplink(server, bytesPerSecond) {
+  const { hostname, port } = new URL(server.url);
+  /** @type {Set<net.Socket>} */
+  const open = new Set();
+  const relay = net.createServer((client) => {
+    const upstream = net.connect(Number(port), hostname);
+    for (const s of [client, upstream]) {
+      open.add(s);
+      s.on("close", () => open.delete(s));
+      s.on("error", () => {}); // the other side's close follows
+    }
+    upstream.pipe(client);
+    client.on("data", (bytes) => {
+      client.pause();
+      upstream.write(bytes);
+      setTimeout(() => client.resume(), (bytes.length / bytesPerSecond) * 1000);
+    });
+    client.on("end", () => upstream.end());
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise((resolve) => relay.listen(0, "127.0.0.1", () => resolve(undefined)));
+  const addr = /** @type {net.AddressInfo} */ (relay.address());
+  return {
+    url: `http://127.0.0.1:${addr.port}`,
+    close() {
+      for (const s of open) s.destroy();
+      relay.close();
+    },
+  };
+}
+
 async function spawnServer(dir, listen, args, log) {
   const child = spawn(SERVER_BIN, ["--listen", listen, "--data", path.join(dir, "data"), ...args], {
-    env: { ...process.env, TETHER_LOG: "info" },
+    // TETHER_E2E_SERVER_LOG: a tracing filter for the server (e.g. "debug") when a test is looked into.
+    env: { ...process.env, TETHER_LOG: process.env.TETHER_E2E_SERVER_LOG || "info" },
     stdio: ["ignore", "ignore", "pipe"],
   });
   const addr = await new Promise((resolve, reject) => {
