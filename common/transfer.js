@@ -84,10 +84,11 @@ function errorMessage(err) {
 
 /** A failed HTTP exchange: worth a new ticket (`retry`) or not. */
 class TransferError extends Error {
-  /** @param {string} message @param {boolean} retry */
-  constructor(message, retry) {
+  /** @param {string} message @param {boolean} retry @param {number | null} [offset] the server's Upload-Offset, where it said */
+  constructor(message, retry, offset = null) {
     super(message);
     this.retry = retry;
+    this.offset = offset;
   }
 }
 
@@ -261,7 +262,8 @@ async function refusal(resp) {
   // An expired token, an offset out of step, a server in trouble: a new
   // ticket says where to go on. Anything else is the file's fate.
   const retry = resp.status === 401 || resp.status === 409 || resp.status >= 500;
-  return new TransferError(message, retry);
+  const offset = resp.headers.get("Upload-Offset");
+  return new TransferError(message, retry, offset !== null && /^\d+$/.test(offset) ? Number(offset) : null);
 }
 
 /**
@@ -313,7 +315,7 @@ async function upload(core, order) {
       batch.push(piece);
       batchLen += piece.length;
       if (batchLen >= PATCH_BYTES || last) {
-        offset = await patch(order, offset, batch, ctl.signal);
+        offset = await patchFrom(order, offset, batch, pos, ctl.signal);
         batch = [];
         batchLen = 0;
         tries.delete(id);
@@ -341,14 +343,42 @@ async function upload(core, order) {
 }
 
 /**
- * One PATCH of `pieces` at `offset`; the server's new offset.
+ * PATCHes `pieces`, the blob's bytes from `offset` to `end`; the server's
+ * new offset. Where the server holds more than the ticket said (a PATCH of
+ * an earlier try kept bytes after the ticket was written, §14.3), it goes
+ * on from the server's offset; where it holds less, the error goes up and
+ * a new ticket starts over.
  * @param {UploadOrder} order
  * @param {number} offset
  * @param {Uint8Array[]} pieces
+ * @param {number} end
  * @param {AbortSignal} signal
  * @returns {Promise<number>}
  */
-async function patch(order, offset, pieces, signal) {
+async function patchFrom(order, offset, pieces, end, signal) {
+  let body = new Blob(/** @type {BlobPart[]} */ (pieces));
+  for (;;) {
+    try {
+      return await patch(order, offset, body, signal);
+    } catch (err) {
+      const at = err instanceof TransferError ? err.offset : null;
+      if (at === null || at <= offset) throw err;
+      if (at >= end) return at; // the chunks up to `at` are hashed only
+      body = body.slice(at - offset);
+      offset = at;
+    }
+  }
+}
+
+/**
+ * One PATCH of `body` at `offset`; the server's new offset.
+ * @param {UploadOrder} order
+ * @param {number} offset
+ * @param {Blob} body
+ * @param {AbortSignal} signal
+ * @returns {Promise<number>}
+ */
+async function patch(order, offset, body, signal) {
   const resp = await fetch(order.url, {
     method: "PATCH",
     headers: {
@@ -356,7 +386,7 @@ async function patch(order, offset, pieces, signal) {
       "Upload-Offset": String(offset),
       "Content-Type": "application/offset+octet-stream",
     },
-    body: new Blob(/** @type {BlobPart[]} */ (pieces)),
+    body,
     signal,
     cache: "no-store",
   });

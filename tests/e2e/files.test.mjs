@@ -110,9 +110,13 @@ test("a 64 MB file from the extension survives a worker stop and a server restar
       const now = await page.locator("#messages .msg.me .progress").last().getAttribute("aria-valuenow").catch(() => null);
       return now !== null && Number(now) >= pct;
     }, `upload past ${pct}%`, 60000).catch(() => false);
-  // 1. The worker stops mid-upload (as Chrome stops an idle worker).
+  // 1. The worker stops mid-upload (as Chrome stops an idle worker) ...
   const at = async () => page.locator("#messages .msg.me .progress").last().getAttribute("aria-valuenow").catch(() => null);
   await progressed(5);
+  // ... while a PATCH is on its way (a megabyte of it passed): the server
+  // keeps what arrived, and the upload goes on from the server's offset.
+  const passed = relay.passed();
+  await until(async () => relay.passed() > passed + MB, "the next PATCH under way", 30000);
   const stopAt = await at();
   await stopWorkers(ext, page);
   // Reopening the popup wakes the worker: the engine asks for a new ticket

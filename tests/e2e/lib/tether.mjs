@@ -41,7 +41,8 @@ export async function startServer({ args = [] } = {}) {
  * A slow uplink in front of `server`: a TCP relay on 127.0.0.1 that passes
  * what a client sends at most `bytesPerSecond` (answers at full speed), as
  * a phone's or a café's upload would. The client then uses `url`; the
- * server behind it may restart (the relay connects anew per connection).
+ * server behind it may restart (the relay connects anew per connection);
+ * `passed()` counts the bytes it passed up.
  * @param {{ url: string }} server
  * @param {number} bytesPerSecond
  */
@@ -49,6 +50,7 @@ export async function slowUplink(server, bytesPerSecond) {
   const { hostname, port } = new URL(server.url);
   /** @type {Set<net.Socket>} */
   const open = new Set();
+  let passed = 0;
   const relay = net.createServer((client) => {
     const upstream = net.connect(Number(port), hostname);
     for (const s of [client, upstream]) {
@@ -59,6 +61,7 @@ export async function slowUplink(server, bytesPerSecond) {
     upstream.pipe(client);
     client.on("data", (bytes) => {
       client.pause();
+      passed += bytes.length;
       upstream.write(bytes);
       setTimeout(() => client.resume(), (bytes.length / bytesPerSecond) * 1000);
     });
@@ -70,6 +73,8 @@ export async function slowUplink(server, bytesPerSecond) {
   const addr = /** @type {net.AddressInfo} */ (relay.address());
   return {
     url: `http://127.0.0.1:${addr.port}`,
+    /** Bytes passed up so far. */
+    passed: () => passed,
     close() {
       for (const s of open) s.destroy();
       relay.close();

@@ -15,6 +15,7 @@
 
 use super::files::Append;
 use super::token::{Direction, Grant, Refused};
+use super::{UploadLock, Wait};
 use crate::Shared;
 use crate::store::{Blob, BlobId};
 use axum::Router;
@@ -170,7 +171,7 @@ async fn head(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: He
         Err(r) => return r,
     };
     // Wait for a PATCH in progress, so the offset is the one it left.
-    let lock = s.blobs.lock(id).await;
+    let lock = s.blobs.lock(id, Wait::Patiently).await;
     let blob = match stored_blob(&s, &id, Some(&grant.handle)).await {
         Ok(b) => b,
         Err(r) => {
@@ -204,12 +205,36 @@ enum Stop {
     /// Another request wrote at this offset first (another node's PATCH
     /// of the same upload): nothing of this PATCH is kept.
     Raced,
+    /// A newer PATCH of the same upload asked this one to stop: what
+    /// arrived is kept.
+    TakenOver,
     /// Writing the bytes failed.
     Io(std::io::Error),
 }
 
-/// `PATCH`: appends the body at the server's offset.
+/// `PATCH`: appends the body at the server's offset, in a task of its own:
+/// when the client goes away, the HTTP stack drops the request's handler,
+/// and a write still under way would land after the upload's lock was
+/// released, behind a newer PATCH's bytes. The task runs to its end
+/// instead (the body stops, what arrived is kept and synced), and only
+/// then lets the upload go.
 async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: HeaderMap, body: Body) -> Response {
+    let failed = s.clone();
+    match tokio::spawn(append_patch(s, hex, headers, body)).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!("a PATCH failed: {e}");
+            refuse(
+                &failed,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "the server cannot store the upload",
+            )
+        }
+    }
+}
+
+async fn append_patch(s: Arc<Shared>, hex: String, headers: HeaderMap, body: Body) -> Response {
     let Some(id) = BlobId::from_hex(&hex) else { return not_found(&s) };
     let grant = match authorise(&s, &headers, &id, Direction::Upload).await {
         Ok(g) => g,
@@ -228,7 +253,9 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
     else {
         return refuse(&s, StatusCode::BAD_REQUEST, ErrorCode::BadRequest, "a PATCH needs an Upload-Offset header");
     };
-    let Some(lock) = s.blobs.lock(id).await else {
+    // A PATCH in progress of the same upload is one its uploader gave up
+    // (it sends again): asked to stop, it keeps what arrived.
+    let Some(lock) = s.blobs.lock(id, Wait::TakingOver).await else {
         let offset = match stored_blob(&s, &id, Some(&grant.handle)).await {
             Ok(b) => match s.blobs.received(&b).await {
                 Ok(n) => n,
@@ -277,7 +304,7 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
         Ok(a) => a,
         Err(e) => return files_failed(&s, &id, "opening an upload", e),
     };
-    let (mut stop, written) = append(&s, appending.as_mut(), body, room).await;
+    let (mut stop, written) = append(&s, &lock, appending.as_mut(), body, room).await;
     let mut kept = written;
     // Durable before the answer. Nothing is kept of a body that was too
     // long. A PATCH that lost a race at an offset (to another node's PATCH
@@ -328,6 +355,12 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
             ErrorCode::GoingAway,
             "the server is shutting down; what arrived is kept",
         ),
+        Stop::TakenOver => refuse(
+            &s,
+            StatusCode::CONFLICT,
+            ErrorCode::BadRequest,
+            "a newer PATCH of this upload took over; what arrived is kept",
+        ),
         Stop::Raced => refuse(
             &s,
             StatusCode::CONFLICT,
@@ -344,12 +377,13 @@ async fn patch(State(s): State<Arc<Shared>>, Path(hex): Path<String>, headers: H
 
 /// Streams `body` to the upload, at most `room` bytes; returns why it
 /// stopped and how many bytes it wrote.
-async fn append(s: &Shared, to: &mut dyn Append, body: Body, room: u64) -> (Stop, u64) {
+async fn append(s: &Shared, lock: &UploadLock<'_>, to: &mut dyn Append, body: Body, room: u64) -> (Stop, u64) {
     let mut stream = body.into_data_stream();
     let mut written = 0u64;
     loop {
         let next = tokio::select! {
             () = s.shutdown.cancelled() => return (Stop::Shutdown, written),
+            () = lock.wanted() => return (Stop::TakenOver, written),
             next = tokio::time::timeout(BODY_IDLE, stream.next()) => next,
         };
         let chunk = match next {

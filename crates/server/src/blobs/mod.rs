@@ -55,19 +55,50 @@ pub struct Blobs {
     /// this process a mutex; between the nodes that share a directory,
     /// a file lock on `<hex>.lock` beside the upload (an object store
     /// refuses a second write at an offset by itself).
-    locks: Mutex<HashMap<BlobId, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<BlobId, Arc<Hold>>>,
+}
+
+/// One upload's lock within this process, and the way a newer PATCH asks
+/// the one holding it to stop.
+#[derive(Debug, Default)]
+struct Hold {
+    mutex: Arc<tokio::sync::Mutex<()>>,
+    wanted: tokio::sync::Notify,
+}
+
+/// How often a PATCH waiting for an upload's lock asks its holder again
+/// to let go (a holder between two reads of its body may miss one ask).
+const ASK_EVERY: Duration = Duration::from_millis(50);
+
+/// Whether a request waiting for an upload's lock asks the request that
+/// holds it to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Waits for it to finish (a HEAD: the offset that PATCH leaves).
+    Patiently,
+    /// Asks it to stop, keeping what it received (a PATCH: the uploader
+    /// sends again, so the earlier request is one it gave up, perhaps on a
+    /// connection that went quiet without closing).
+    TakingOver,
 }
 
 /// A hold on one upload (see [`Blobs::lock`]); released on drop.
 pub struct UploadLock<'a> {
     blobs: &'a Blobs,
     id: BlobId,
+    hold: Arc<Hold>,
     guard: Option<tokio::sync::OwnedMutexGuard<()>>,
     /// The locked `<hex>.lock` file (closing it releases the lock).
     file: Option<std::fs::File>,
 }
 
 impl UploadLock<'_> {
+    /// Resolves when a newer request of this upload, in this process,
+    /// asks this one to stop ([`Wait::TakingOver`]).
+    pub async fn wanted(&self) {
+        self.hold.wanted.notified().await;
+    }
+
     /// Releases the hold on an upload that is whole or whose record is
     /// gone, and deletes its lock file: a lock file exists only while its
     /// upload is unfinished.
@@ -83,7 +114,11 @@ impl Drop for UploadLock<'_> {
     fn drop(&mut self) {
         self.file.take();
         self.guard.take();
-        self.blobs.release(&self.id);
+        // The map's and this one: release() counts holders and waiters.
+        let id = self.id;
+        let blobs = self.blobs;
+        self.hold = Arc::default();
+        blobs.release(&id);
     }
 }
 
@@ -95,20 +130,34 @@ impl Blobs {
     }
 
     /// Holds the upload `id` (waiting up to a few seconds for another
-    /// request that holds it, here or on another node); `None` if it
-    /// stayed held.
-    pub async fn lock(&self, id: BlobId) -> Option<UploadLock<'_>> {
-        self.lock_within(id, LOCK_WAIT).await
+    /// request that holds it, here or on another node, and asking it to
+    /// stop if `wait` says so); `None` if it stayed held.
+    pub async fn lock(&self, id: BlobId, wait: Wait) -> Option<UploadLock<'_>> {
+        self.lock_within(id, LOCK_WAIT, wait).await
     }
 
-    async fn lock_within(&self, id: BlobId, wait: Duration) -> Option<UploadLock<'_>> {
-        let deadline = tokio::time::Instant::now() + wait;
-        let mutex = self.locks.lock().expect("upload locks").entry(id).or_default().clone();
-        let Ok(guard) = tokio::time::timeout_at(deadline, mutex.lock_owned()).await else {
-            self.release(&id);
-            return None;
+    async fn lock_within(&self, id: BlobId, within: Duration, wait: Wait) -> Option<UploadLock<'_>> {
+        let deadline = tokio::time::Instant::now() + within;
+        let hold = self.locks.lock().expect("upload locks").entry(id).or_default().clone();
+        let guard = loop {
+            if wait == Wait::TakingOver {
+                hold.wanted.notify_waiters();
+            }
+            let until = match wait {
+                Wait::TakingOver => deadline.min(tokio::time::Instant::now() + ASK_EVERY),
+                Wait::Patiently => deadline,
+            };
+            match tokio::time::timeout_at(until, hold.mutex.clone().lock_owned()).await {
+                Ok(guard) => break guard,
+                Err(_) if tokio::time::Instant::now() < deadline => continue,
+                Err(_) => {
+                    drop(hold);
+                    self.release(&id);
+                    return None;
+                }
+            }
         };
-        let mut held = UploadLock { blobs: self, id, guard: Some(guard), file: None };
+        let mut held = UploadLock { blobs: self, id, hold, guard: Some(guard), file: None };
         let Some(path) = self.files.lock_path(&id) else { return Some(held) };
         let file = match std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(path) {
             Ok(f) => f,
@@ -247,12 +296,47 @@ mod tests {
         let a = Blobs::open(files(), &[1; 32]);
         let b = Blobs::open(files(), &[1; 32]);
         let id = BlobId([7; 16]);
-        let held = a.lock_within(id, Duration::from_millis(100)).await.expect("free");
-        assert!(b.lock_within(id, Duration::from_millis(200)).await.is_none(), "held by the other node");
-        assert!(b.lock_within(BlobId([8; 16]), Duration::from_millis(100)).await.is_some(), "another upload is free");
+        let held = a.lock_within(id, Duration::from_millis(100), Wait::Patiently).await.expect("free");
+        assert!(
+            b.lock_within(id, Duration::from_millis(200), Wait::TakingOver).await.is_none(),
+            "held by the other node (which no ask reaches)"
+        );
+        let other = BlobId([8; 16]);
+        assert!(
+            b.lock_within(other, Duration::from_millis(100), Wait::Patiently).await.is_some(),
+            "another upload is free"
+        );
         drop(held);
-        assert!(b.lock_within(id, Duration::from_millis(100)).await.is_some(), "released with the hold");
+        assert!(
+            b.lock_within(id, Duration::from_millis(100), Wait::Patiently).await.is_some(),
+            "released with the hold"
+        );
         a.delete_files(&id).await;
         assert!(!a.files.lock_path(&id).unwrap().exists(), "its lock file goes with the blob's files");
+    }
+
+    #[tokio::test]
+    async fn a_request_taking_over_asks_the_holder_to_stop_and_one_waiting_patiently_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = Blobs::open(Arc::new(files::DirFiles::open(dir.path().to_path_buf()).unwrap()), &[1; 32]);
+        let id = BlobId([7; 16]);
+        let held = blobs.lock(id, Wait::Patiently).await.expect("free");
+        // A patient request waits and gives up; the holder is not asked.
+        let asked = async {
+            tokio::select! {
+                () = held.wanted() => true,
+                _ = blobs.lock_within(id, Duration::from_millis(300), Wait::Patiently) => false,
+            }
+        };
+        assert!(!asked.await, "a HEAD does not ask a PATCH to stop");
+        // One taking over asks; the holder lets go, and it has the lock.
+        let (taken, ()) = tokio::join!(blobs.lock_within(id, Duration::from_secs(5), Wait::TakingOver), async {
+            held.wanted().await;
+            drop(held);
+        });
+        let taken = taken.expect("the holder let go when asked");
+        assert!(blobs.locks.lock().unwrap().contains_key(&id));
+        drop(taken);
+        assert!(blobs.locks.lock().unwrap().is_empty(), "forgotten once no one holds or waits");
     }
 }

@@ -183,6 +183,28 @@ pub(crate) async fn patch_and_drop(server: &TestServer, t: &BlobTicket, offset: 
     drop(tcp);
 }
 
+/// Sends a PATCH announcing `declared` bytes, writes only `bytes`, and
+/// goes quiet with the connection open (a network that dropped without a
+/// word); the caller holds the connection.
+async fn patch_and_stall(
+    server: &TestServer,
+    t: &BlobTicket,
+    offset: u64,
+    declared: usize,
+    bytes: &[u8],
+) -> tokio::net::TcpStream {
+    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "PATCH {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: {OCTETS}\r\n\
+         Upload-Offset: {offset}\r\nContent-Length: {declared}\r\n\r\n",
+        t.path, server.addr, t.token
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(bytes).await.unwrap();
+    tcp.flush().await.unwrap();
+    tcp
+}
+
 /// HEAD until the server reports `want` (it finishes the dropped PATCH in
 /// its own time), 10 s at most.
 pub(crate) async fn offset_becomes(server: &TestServer, t: &BlobTicket, want: u64) {
@@ -273,6 +295,41 @@ async fn an_upload_in_several_patches_survives_a_dropped_connection_and_a_restar
     let r = get(&server, &d, Some(&format!("bytes={len}-"))).await;
     assert_eq!((r.status, r.header("content-range")), (416, Some(format!("bytes */{len}").as_str())));
     assert_eq!(r.code(), "bad_request");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uploaders_next_patch_takes_over_from_one_whose_connection_went_quiet() {
+    use tokio::io::AsyncReadExt;
+    let server = TestServer::start().await;
+    let (_alice, mut a) = register(&server, "alice").await;
+    let (_, _, blob) = file(300_000, b"MARKER");
+    let len = blob.len() as u64;
+    let t = upload_ticket(&mut a, len).await;
+    // A PATCH announces 200 000 bytes, sends 50 000 and goes quiet; the
+    // server would wait 60 s for more.
+    let mut quiet = patch_and_stall(&server, &t, 0, 200_000, &blob[..50_000]).await;
+    let part = part_file(&server, &t);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 50_000 {
+        assert!(tokio::time::Instant::now() < deadline, "the first 50 000 bytes never reached the file");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The uploader, on a new connection, resumes: a new ticket says 50 000
+    // and its PATCH goes through (before, it waited 10 s for the quiet one
+    // and got 409).
+    let t2 = resume_ticket(&mut a, &t).await;
+    assert_eq!(t2.offset, 50_000);
+    let r = patch(&server, &t2, 50_000, &blob[50_000..]).await;
+    assert_eq!((r.status, r.offset()), (204, len), "the newer PATCH took over");
+    assert_eq!(std::fs::read(blob_file(&server, &t)).unwrap(), blob, "whole, byte for byte");
+    // The quiet one was told so, with what it had kept.
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), quiet.read_to_end(&mut answer)).await.unwrap().unwrap();
+    let answer = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(answer.starts_with("http/1.1 409"), "{answer}");
+    assert!(answer.contains("upload-offset: 50000"), "{answer}");
+    assert!(answer.contains("took over"), "{answer}");
     server.stop().await;
 }
 
