@@ -171,16 +171,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 /// Sends a PATCH announcing `declared` bytes, writes only `bytes`, and
 /// drops the connection.
 pub(crate) async fn patch_and_drop(server: &TestServer, t: &BlobTicket, offset: u64, declared: usize, bytes: &[u8]) {
-    let mut tcp = tokio::net::TcpStream::connect(server.addr).await.unwrap();
-    let head = format!(
-        "PATCH {} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\nContent-Type: {OCTETS}\r\n\
-         Upload-Offset: {offset}\r\nContent-Length: {declared}\r\n\r\n",
-        t.path, server.addr, t.token
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
-    tcp.write_all(bytes).await.unwrap();
-    tcp.flush().await.unwrap();
-    drop(tcp);
+    drop(patch_and_stall(server, t, offset, declared, bytes).await);
 }
 
 /// Sends a PATCH announcing `declared` bytes, writes only `bytes`, and
